@@ -1,0 +1,5 @@
+import sys
+
+from lowprof.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""The run summary behind ``lowprof report``: duration, exit, CPU and memory figures, probes."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from lowprof.rundir import Run
+
+__all__ = ["summarize", "SECTIONS"]
+
+# Extra report sections other subpackages contribute ("module:function"); each function takes a Run
+# and returns a dict (shown as a titled key/value block, and under its key in --json) or None.
+SECTIONS: list[str] = []
+
+
+def _workload(run: Run) -> dict:
+    m = run.manifest
+    w = dict(m.get("workload") or {})
+    out = {"command": " ".join(m.get("command") or []) or None, "pid": w.get("pid")}
+    if "exit_code" in w or "signal" in w:
+        out["exit_code"] = w.get("exit_code")
+        out["signal"] = w.get("signal")
+    if "attach_ended_by" in w:
+        out["ended_by"] = w["attach_ended_by"]
+    return out
+
+
+def _cpu_memory(run: Run, duration_s: float | None) -> dict:
+    """Workload CPU time (s) and utilisation (cores), RSS peak (B), host CPU mean/p95 (%)."""
+    out: dict = {}
+    w = run.manifest.get("workload") or {}
+    if "system" in run.tables:
+        s = run["system"]
+        if len(s):
+            cpu = s.proc_cpu_user_s + s.proc_cpu_system_s
+            out["workload_cpu_s"] = float(cpu.max())
+            out["workload_rss_peak_bytes"] = int(s.proc_rss_bytes.max())
+            out["workload_threads_max"] = int(s.proc_threads.max())
+            span = (s.t_ns.iloc[-1] - s.t_ns.iloc[0]) / 1e9
+            if span > 0:
+                out["workload_cpu_cores_mean"] = float((cpu.iloc[-1] - cpu.iloc[0]) / span)
+            out["host_cpu_percent_mean"] = float(s.cpu_percent.mean())
+            out["host_cpu_percent_p95"] = float(np.percentile(s.cpu_percent, 95))
+            out["host_mem_used_peak_bytes"] = int(s.mem_used_bytes.max())
+    if "user_s" in w:  # rusage from wait4: exact, includes the last moments the sampler missed
+        out["workload_cpu_s"] = w["user_s"] + w["system_s"]
+        out["workload_rss_peak_bytes"] = max(out.get("workload_rss_peak_bytes", 0), w["maxrss_bytes"])
+        if duration_s:
+            out["workload_cpu_cores_mean"] = out["workload_cpu_s"] / duration_s
+    return out
+
+
+def _probes(run: Run) -> list[dict]:
+    rows = []
+    tables = run.manifest.get("tables", {})
+    for name, p in run.manifest.get("probes", {}).items():
+        tnames = p.get("tables", [])
+        n_rows = None
+        if tnames:
+            n_rows = 0
+            for t in tnames:
+                r = tables.get(t, {}).get("rows")
+                n_rows += r if r is not None else (len(run[t]) if t in run.tables else 0)
+        rows.append({"probe": name, "status": p.get("status"), "samples": p.get("samples"),
+                     "rows": n_rows, "reason": p.get("reason") or p.get("error")})
+    return rows
+
+
+def summarize(run: Run) -> dict:
+    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent)."""
+    m = run.manifest
+    duration = m.get("duration_s")
+    if duration is None and "system" in run.tables and len(run["system"]):
+        duration = float(run["system"].t_ns.iloc[-1]) / 1e9  # cut short: up to the last flushed sample
+    host = m.get("host", {})
+    gpus = m.get("gpus", {})
+    out = {
+        "path": str(run.path),
+        "kind": m.get("kind"),
+        "state": run.state,
+        "started_utc": m.get("started_utc"),
+        "duration_s": duration,
+        "duration_is_lower_bound": m.get("duration_s") is None,
+        "host": f"{host.get('hostname')} ({host.get('cpu_model')}, {host.get('cpu_logical')} CPUs)",
+        "gpus": [d.get("name") for d in gpus.get("devices", [])] or (gpus.get("reason") or "none"),
+        "workload": _workload(run),
+        "cpu_memory": _cpu_memory(run, duration),
+        "probes": _probes(run),
+        "tables": {n: (t.get("rows") if t.get("rows") is not None else None) for n, t in m.get("tables", {}).items()},
+    }
+    for ref in SECTIONS:
+        module, _, fn = ref.partition(":")
+        try:
+            section = getattr(importlib.import_module(module), fn)(run)
+        except Exception as e:  # noqa: BLE001 - one broken section must not hide the rest
+            section = {"error": f"{type(e).__name__}: {e}"}
+        if section is not None:
+            out[fn.removeprefix("section_")] = section
+    return out

@@ -1,0 +1,110 @@
+"""``lowprof attach PID``: sample a process that is already running, plus its Python stacks."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+
+import psutil
+
+from lowprof.cli._common import add_recording_flags, probes_from_args
+from lowprof.cli._ui import err, fmt_s, note
+from lowprof.errors import LowprofError
+from lowprof.record import Recording, default_out_dir
+
+HELP = "record an already running process (until it exits, --duration, or Ctrl-C)"
+EXAMPLES = """lowprof attach 4242 --duration 30 --out runs/b
+lowprof attach $(pgrep -f serve.py) --no-stacks"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pid", type=int, help="process to record")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: when the process exits or on Ctrl-C)")
+    p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks with py-spy")
+    p.add_argument("--stack-rate", type=int, default=100, metavar="HZ", help="py-spy sampling rate (default: 100)")
+    add_recording_flags(p)
+
+
+def main(args) -> int:
+    probes = probes_from_args(args)
+    if args.duration is not None and args.duration <= 0:
+        raise LowprofError(f"--duration must be > 0 seconds, got {args.duration}")
+    try:
+        target = psutil.Process(args.pid)
+        cmdline = target.cmdline()
+        name = target.name()
+    except psutil.NoSuchProcess:
+        raise LowprofError(f"no process with PID {args.pid}") from None
+    except psutil.AccessDenied:
+        raise LowprofError(f"no permission to inspect PID {args.pid}") from None
+    out = args.out or default_out_dir(f"pid{args.pid}-{name}")
+    rec = Recording(out, kind="attach", probes=probes, interval_s=args.interval, force=args.force,
+                    command=cmdline, pid=args.pid)
+    stop = threading.Event()
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _record(args, rec, target, stop)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event) -> int:
+    from lowprof.tracers.pyspy import PySpy, pyspy_unavailable_reason
+
+    spy = None
+    m = rec.run.manifest
+    if args.no_stacks:
+        m["probes"]["pystacks"] = {"status": "off", "reason": "--no-stacks"}
+    else:
+        reason = pyspy_unavailable_reason(args.pid)
+        if reason:
+            m["probes"]["pystacks"] = {"status": "unavailable", "reason": reason}
+        else:
+            spy = PySpy(rec.run, args.pid, rate_hz=args.stack_rate)
+    rec.start()
+    note(f"attached to PID {args.pid} ({' '.join(m['command'] or [])[:60]}); recording into {rec.path}"
+         + ("" if args.duration else "; Ctrl-C to stop"), args.quiet)
+    t0 = time.monotonic()
+    why = _wait(args, target, stop, t0)
+    if spy is not None:
+        m["probes"]["pystacks"] = spy.finish()
+    m["workload"]["attach_ended_by"] = why
+    rec.finish()
+    note(f"stopped ({why}) after {fmt_s(time.monotonic() - t0)}; see: lowprof report {rec.path}", args.quiet)
+    return 0
+
+
+def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str:
+    """Block until the duration passes, the target exits, or a signal; say which."""
+    def gone() -> bool:
+        try:
+            return target.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    show = args.duration is not None and err.is_terminal and not args.quiet
+    progress = None
+    if show:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(TextColumn("recording"), BarColumn(), TimeRemainingColumn(), console=err, transient=True)
+        task = progress.add_task("rec", total=args.duration)
+        progress.start()
+    try:
+        while True:
+            elapsed = time.monotonic() - t0
+            if progress:
+                progress.update(task, completed=min(elapsed, args.duration))
+            if stop.is_set():
+                return "signal"
+            if gone():
+                return "process exited"
+            if args.duration is not None and elapsed >= args.duration:
+                return "duration"
+            stop.wait(0.1 if args.duration is None else min(0.1, max(0.0, args.duration - elapsed)))
+    finally:
+        if progress:
+            progress.stop()

@@ -1,0 +1,74 @@
+"""``lowprof report DIR``: a summary of one recorded run."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.panel import Panel
+
+from lowprof.analysis.summary import summarize
+from lowprof.cli._ui import fmt_bytes, fmt_s, out, print_json, table
+from lowprof.rundir import load
+
+HELP = "summarise a run directory (duration, exit, CPU/memory, probes)"
+EXAMPLES = """lowprof report lowprof-runs/20261125T101500Z-serve.py
+lowprof report runs/a --json | jq .cpu_memory"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="run directory")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _fmt(key: str, v) -> str:
+    if v is None:
+        return "-"
+    if key.endswith("_bytes"):
+        return fmt_bytes(v)
+    if key.endswith("_s"):
+        return fmt_s(v)
+    if key.endswith("_percent") or "_percent_" in key:
+        return f"{v:.1f} %"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def main(args) -> int:
+    run = load(args.dir)
+    s = summarize(run)
+    if args.json:
+        print_json(s)
+        return 0
+    state = {"complete": "[green]complete[/]", "recording": "[yellow]still recording[/]",
+             "incomplete": "[red]INCOMPLETE[/] (the recorder stopped before finishing; tables hold what was flushed)"}
+    w = s["workload"]
+    if w.get("signal"):
+        ended = f"killed by {w['signal']}"
+    elif "exit_code" in w:
+        ended = f"exit code {w['exit_code']}"
+    else:
+        ended = w.get("ended_by") or "-"
+    dur = fmt_s(s["duration_s"]) + (" (at least)" if s["duration_is_lower_bound"] else "")
+    head = [
+        f"[bold]{s['path']}[/]  {s['kind']}, {state.get(s['state'], s['state'])}",
+        f"command   {w.get('command') or '-'}",
+        f"started   {s['started_utc']}   duration {dur}   ended: {ended}",
+        f"host      {s['host']}",
+        f"GPUs      {', '.join(s['gpus']) if isinstance(s['gpus'], list) else s['gpus']}",
+    ]
+    out.print(Panel("\n".join(head), title="lowprof report", title_align="left", expand=False))
+    cm = s["cpu_memory"]
+    if cm:
+        out.print(table("CPU and memory", ["metric", "value"], [[k, _fmt(k, v)] for k, v in cm.items()], right={1}))
+    out.print(table("Probes", ["probe", "status", "samples", "rows", "note"],
+                    [[p["probe"], p["status"], p["samples"], p["rows"], p["reason"] or ""] for p in s["probes"]],
+                    right={2, 3}))
+    for key, section in s.items():
+        if key in ("path", "kind", "state", "started_utc", "duration_s", "duration_is_lower_bound", "host",
+                   "gpus", "workload", "cpu_memory", "probes", "tables"):
+            continue
+        if isinstance(section, dict):
+            out.print(table(key.replace("_", " "), ["metric", "value"],
+                            [[k, _fmt(k, v)] for k, v in section.items() if not isinstance(v, (dict, list))], right={1}))
+    return 0

@@ -1,0 +1,128 @@
+"""The sampler: runs probes at a fixed interval on a background thread, off the workload's path."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+from lowprof.probes.base import Probe, ProbeContext
+from lowprof.rundir import RunDir
+
+__all__ = ["Sampler"]
+
+
+class Sampler:
+    """Samples ``probes`` every ``interval_s`` into ``run``; flushes tables every ``flush_s``.
+
+    Ticks are scheduled on absolute deadlines (no drift); a tick that overruns skips the missed
+    ones rather than bursting. A probe that raises is stopped, recorded in the manifest as
+    ``failed`` with the error, and the others go on.
+    """
+
+    def __init__(self, run: RunDir, probes: list[Probe], ctx: ProbeContext,
+                 interval_s: float = 0.05, flush_s: float = 1.0) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval must be > 0 s, got {interval_s!r}")
+        self.run, self.ctx = run, ctx
+        self.interval_s, self.flush_s = interval_s, flush_s
+        self.probes: list[Probe] = []
+        self.samples: dict[str, int] = {}
+        self.ticks = 0
+        self.missed_ticks = 0
+        self.cpu_s = 0.0  # CPU time the sampler thread used
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lowprof-sampler", daemon=True)
+        for p in probes:
+            self._start_probe(p)
+
+    def _entry(self, probe: Probe) -> dict:
+        return self.run.manifest["probes"].setdefault(probe.name, {})
+
+    def _start_probe(self, probe: Probe) -> None:
+        entry = self._entry(probe)
+        try:
+            probe.start(self.ctx)
+        except Exception as e:  # noqa: BLE001 - any probe failure is recorded, never fatal
+            entry.update(status="failed", error=f"start: {type(e).__name__}: {e}")
+            return
+        for spec in probe.tables:
+            self.run.table(spec)
+        entry.update(status="ok", interval_s=self.interval_s, tables=[s.name for s in probe.tables], samples=0)
+        self.probes.append(probe)
+        self.samples[probe.name] = 0
+
+    def _fail(self, probe: Probe, e: BaseException, t_ns: int) -> None:
+        self.probes.remove(probe)
+        entry = self._entry(probe)
+        entry.update(status="failed", error=f"{type(e).__name__}: {e}", failed_at_t_ns=t_ns,
+                     traceback=traceback.format_exc(limit=3))
+        try:
+            probe.stop()
+        except Exception:  # noqa: BLE001
+            pass
+        self.run.save()
+
+    def tick(self) -> None:
+        """Sample every live probe once (the thread calls this; tests may too)."""
+        for probe in list(self.probes):
+            t_ns = self.ctx.clock.t_ns()
+            try:
+                out = probe.sample(t_ns)
+                for table, rows in out.items():
+                    self.run.table(_spec(probe, table)).extend(rows)
+            except Exception as e:  # noqa: BLE001
+                self._fail(probe, e, t_ns)
+                continue
+            self.samples[probe.name] += 1
+        self.ticks += 1
+
+    def _loop(self) -> None:
+        cpu0 = time.thread_time()
+        next_t = time.monotonic()
+        last_flush = next_t
+        while not self._stop.is_set():
+            self.tick()
+            now = time.monotonic()
+            if now - last_flush >= self.flush_s:
+                self.run.flush()
+                last_flush = now
+            next_t += self.interval_s
+            if next_t < now:  # overran: skip to the next future deadline
+                skipped = int((now - next_t) / self.interval_s) + 1
+                self.missed_ticks += skipped
+                next_t += skipped * self.interval_s
+            self._stop.wait(next_t - now)
+            self.cpu_s = time.thread_time() - cpu0
+        self.cpu_s = time.thread_time() - cpu0
+
+    def start(self) -> "Sampler":
+        self.run.save()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread, take one last sample, stop the probes, record counts in the manifest."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        for probe in list(self.probes):
+            try:
+                probe.stop()
+            except Exception as e:  # noqa: BLE001
+                self._entry(probe)["stop_error"] = f"{type(e).__name__}: {e}"
+            entry = self._entry(probe)
+            entry["samples"] = self.samples[probe.name]
+            entry.update(probe.facts())
+        self.run.manifest["sampler"] = {
+            "interval_s": self.interval_s, "flush_s": self.flush_s, "ticks": self.ticks,
+            "missed_ticks": self.missed_ticks, "cpu_s": round(self.cpu_s, 6),
+        }
+        self.run.flush()
+
+
+def _spec(probe: Probe, table: str):
+    for s in probe.tables:
+        if s.name == table:
+            return s
+    raise KeyError(f"probe {probe.name!r} returned rows for undeclared table {table!r}")

@@ -1,0 +1,177 @@
+"""Tables of a run directory: declared with units, appended in chunks, read back even when cut short.
+
+While a run records, each table is an Arrow IPC *stream* (``tables/<name>.arrows``): every
+flush appends one record batch and hands it to the kernel, so a SIGKILL of any process loses
+at most the rows since the last flush (the sampler flushes every second). When the run ends
+cleanly the stream is compacted into ``tables/<name>.parquet``, the primary format. Readers
+take the Parquet file if present, else read the stream up to its last whole batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["Column", "TableSpec", "TableWriter", "read_table", "table_paths", "compact"]
+
+_TYPES = {
+    "int64": pa.int64(),
+    "int32": pa.int32(),
+    "float64": pa.float64(),
+    "string": pa.string(),
+    "bool": pa.bool_(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name (unit as suffix: ``_ns``, ``_w``, ``_bytes``), Arrow type, unit and meaning."""
+
+    name: str
+    type: str
+    unit: str = ""
+    doc: str = ""
+
+    def field(self) -> pa.Field:
+        if self.type not in _TYPES:
+            raise ValueError(f"column {self.name!r}: unknown type {self.type!r}; use one of {sorted(_TYPES)}")
+        meta = {"unit": self.unit, "doc": self.doc}
+        return pa.field(self.name, _TYPES[self.type], nullable=True, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table's contract: name, schema version and columns. Bump ``version`` when columns change meaning."""
+
+    name: str
+    version: int
+    columns: tuple[Column, ...]
+    doc: str = ""
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([c.field() for c in self.columns],
+                         metadata={"lowprof.table": self.name, "lowprof.version": str(self.version)})
+
+    def describe(self) -> dict:
+        """The manifest's entry for this table."""
+        return {
+            "version": self.version,
+            "doc": self.doc,
+            "columns": {c.name: {"type": c.type, "unit": c.unit, "doc": c.doc} for c in self.columns},
+        }
+
+
+@dataclass
+class TableWriter:
+    """Appends rows to ``tables/<name>.arrows``; ``flush()`` makes them durable against a SIGKILL.
+
+    Not thread-safe: one writer per table, used from one thread.
+    """
+
+    dir: Path
+    spec: TableSpec
+    rows_written: int = 0
+    _buffer: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.dir = Path(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / f"{self.spec.name}.arrows"
+        self._schema = self.spec.schema()
+        self._file = open(self.path, "wb")
+        self._writer = pa.ipc.new_stream(self._file, self._schema)
+        self._file.flush()
+
+    def append(self, row: Mapping) -> None:
+        self._buffer.append(row)
+
+    def extend(self, rows: Iterable[Mapping]) -> None:
+        self._buffer.extend(rows)
+
+    def write_frame(self, df) -> None:
+        """Append a whole pandas DataFrame (columns not in the spec are dropped, missing ones are null)."""
+        self.flush()
+        cols = {c.name: (df[c.name] if c.name in df else None) for c in self.spec.columns}
+        arrays = []
+        for c, f in zip(self.spec.columns, self._schema):
+            v = cols[c.name]
+            arrays.append(pa.nulls(len(df), f.type) if v is None else pa.array(v, type=f.type, from_pandas=True))
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self._schema)
+        self._writer.write_batch(batch)
+        self._file.flush()
+        self.rows_written += len(df)
+
+    def flush(self) -> int:
+        """Write buffered rows as one record batch; returns how many rows were written."""
+        if not self._buffer:
+            return 0
+        rows, self._buffer = self._buffer, []
+        batch = pa.RecordBatch.from_pylist(rows, schema=self._schema)
+        self._writer.write_batch(batch)
+        self._file.flush()
+        self.rows_written += len(rows)
+        return len(rows)
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self.flush()
+        self._writer.close()
+        self._file.close()
+
+
+def _read_stream(path: Path) -> tuple[pa.Table, bool]:
+    """Read an Arrow IPC stream up to its last whole batch. Returns (table, complete)."""
+    with open(path, "rb") as f:
+        try:
+            reader = pa.ipc.open_stream(f)
+        except (pa.ArrowInvalid, OSError) as e:
+            raise ValueError(f"{path}: not an Arrow stream ({e})") from e
+        batches, complete = [], True
+        while True:
+            try:
+                batches.append(reader.read_next_batch())
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError, EOFError):
+                complete = False  # truncated by a kill: keep what was whole
+                break
+        return pa.Table.from_batches(batches, schema=reader.schema), complete
+
+
+def table_paths(tables_dir: Path) -> dict[str, Path]:
+    """Table name -> file, preferring the compacted Parquet file over the stream."""
+    out: dict[str, Path] = {}
+    if not tables_dir.is_dir():
+        return out
+    for p in sorted(tables_dir.iterdir()):
+        if p.suffix == ".arrows" and p.stem not in out:
+            out[p.stem] = p
+        elif p.suffix == ".parquet":
+            out[p.stem] = p
+    return out
+
+
+def read_table(path: Path) -> pa.Table:
+    """Read one table file (Parquet, or an Arrow stream cut short by a kill)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    return _read_stream(path)[0]
+
+
+def compact(path: Path) -> Path:
+    """Rewrite ``<name>.arrows`` as ``<name>.parquet`` (zstd) and remove the stream. Returns the new path."""
+    path = Path(path)
+    table, _ = _read_stream(path)
+    out = path.with_suffix(".parquet")
+    tmp = out.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, out)
+    path.unlink()
+    return out

@@ -1,0 +1,105 @@
+"""Python stacks of a running process with py-spy, aggregated into the ``pystacks`` table."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import psutil
+
+from lowprof.rundir import Column, RunDir, TableSpec
+
+__all__ = ["PySpy", "PYSTACKS", "pyspy_unavailable_reason", "parse_collapsed"]
+
+PYSTACKS = TableSpec(
+    "pystacks", 1,
+    (
+        Column("thread", "string", "", "thread as py-spy names it"),
+        Column("stack", "string", "", "frames root->leaf, ';'-separated, 'func (file:line)'"),
+        Column("leaf", "string", "", "innermost frame"),
+        Column("samples", "int64", "", "samples that saw exactly this stack"),
+        Column("share", "float64", "1", "samples / all samples of the recording (0-1)"),
+    ),
+    doc="Python stacks sampled by py-spy over the recording window, aggregated (collapsed)",
+)
+
+
+def _pyspy() -> str | None:
+    exe = Path(sys.executable).with_name("py-spy")
+    return str(exe) if exe.exists() else shutil.which("py-spy")
+
+
+def pyspy_unavailable_reason(pid: int) -> str | None:
+    """None if py-spy can be pointed at ``pid``; else why not (not Python, no py-spy, ...)."""
+    if _pyspy() is None:
+        return "py-spy is not installed (pip install py-spy)"
+    try:
+        p = psutil.Process(pid)
+        names = " ".join([p.name(), *(p.cmdline()[:1])])
+    except psutil.AccessDenied:
+        return f"no permission to inspect PID {pid}"
+    except psutil.Error:
+        return f"PID {pid} is gone"
+    if "python" not in names.lower():
+        return f"PID {pid} ({p.name()}) is not a Python process"
+    return None
+
+
+def parse_collapsed(text: str) -> list[dict]:
+    """Parse py-spy's ``--format raw`` (collapsed stacks: ``frame;frame;... count``) into rows."""
+    counts: Counter = Counter()
+    for line in text.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(";")
+        thread = ""
+        if frames and frames[0].startswith("process "):
+            frames = frames[1:]
+        if frames and frames[0].startswith("thread "):
+            thread, frames = frames[0], frames[1:]
+        counts[(thread, ";".join(frames))] += int(n)
+    total = sum(counts.values()) or 1
+    return [
+        {"thread": t, "stack": s, "leaf": s.rpartition(";")[2], "samples": n, "share": n / total}
+        for (t, s), n in counts.most_common()
+    ]
+
+
+class PySpy:
+    """``py-spy record`` on a PID for the length of a recording; ``finish`` writes ``pystacks``."""
+
+    def __init__(self, run: RunDir, pid: int, rate_hz: int = 100, subprocesses: bool = True) -> None:
+        self.run, self.pid = run, pid
+        self.raw = run.path / "pyspy.txt"
+        self.log = run.path / "pyspy.log"
+        cmd = [_pyspy(), "record", "--pid", str(pid), "--rate", str(rate_hz), "--format", "raw",
+               "--output", str(self.raw), "--nonblocking"]
+        if subprocesses:
+            cmd.append("--subprocesses")
+        self._log = open(self.log, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def finish(self) -> dict:
+        """Stop py-spy (SIGINT makes it write its output), load the stacks; returns the manifest entry."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+        log = self.log.read_text(errors="replace").strip()
+        if not self.raw.exists():
+            last = log.splitlines()[-1] if log else f"py-spy exited with {self.proc.returncode}"
+            return {"status": "failed", "reason": last}
+        rows = parse_collapsed(self.raw.read_text(errors="replace"))
+        w = self.run.table(PYSTACKS)
+        w.extend(rows)
+        return {"status": "ok", "stacks": len(rows), "samples": sum(r["samples"] for r in rows)}

@@ -1,0 +1,5 @@
+"""Setuptools stub: pyproject.toml holds the metadata; CFFI modules must be declared here."""
+
+from setuptools import setup
+
+setup(cffi_modules=[])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import sys
 
 from lowprof.errors import LowprofError
@@ -17,11 +18,15 @@ COMMANDS: list[str] = [
     "report",
     "export",
     "info",
+    "bench",
 ]
 
 
 def _module(verb: str):
-    return importlib.import_module(f"lowprof.cli.{verb.replace('-', '_')}")
+    name = verb.replace("-", "_")
+    if keyword.iskeyword(name):  # `lowprof import` lives in lowprof/cli/import_.py
+        name += "_"
+    return importlib.import_module(f"lowprof.cli.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:

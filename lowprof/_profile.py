@@ -37,7 +37,7 @@ class profile:
 
     def __enter__(self) -> "profile":
         cmd = [sys.executable, "-m", "lowprof", "attach", str(os.getpid()), "--out", str(self.path),
-               "--interval", str(self.interval_s), "--quiet"]
+               "--interval", str(self.interval_s), "--quiet", "--kind", "profile"]
         if self.probes:
             cmd += ["--probes", self.probes]
         if not self.stacks:

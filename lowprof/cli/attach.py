@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks with py-spy")
     p.add_argument("--stack-rate", type=int, default=100, metavar="HZ", help="py-spy sampling rate (default: 100)")
     add_recording_flags(p)
+    p.add_argument("--kind", default="attach", help=argparse.SUPPRESS)  # lowprof.profile() records as "profile"
 
 
 def main(args) -> int:
@@ -40,7 +41,7 @@ def main(args) -> int:
     except psutil.AccessDenied:
         raise LowprofError(f"no permission to inspect PID {args.pid}") from None
     out = args.out or default_out_dir(f"pid{args.pid}-{name}")
-    rec = Recording(out, kind="attach", probes=probes, interval_s=args.interval, force=args.force,
+    rec = Recording(out, kind=args.kind, probes=probes, interval_s=args.interval, force=args.force,
                     command=cmdline, pid=args.pid)
     stop = threading.Event()
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}

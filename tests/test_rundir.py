@@ -1,0 +1,108 @@
+"""The run-directory contract: tables survive kills, manifests are checked, loaders are lazy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow as pa
+import pytest
+
+import lowprof
+from lowprof.errors import RunDirError
+from lowprof.rundir import Column, RunDir, TableSpec
+from lowprof.rundir.tables import read_table
+
+SPEC = TableSpec("demo", 1, (Column("t_ns", "int64", "ns"), Column("power_w", "float64", "W")))
+
+
+def test_finish_compacts_to_parquet_and_loads_with_units(tmp_path):
+    rd = RunDir(tmp_path / "r", kind="test")
+    w = rd.table(SPEC)
+    w.extend({"t_ns": i, "power_w": 100.0 + i} for i in range(10))
+    w.flush()
+    w.extend({"t_ns": i, "power_w": 100.0 + i} for i in range(10, 15))
+    rd.finish()
+    assert (tmp_path / "r/tables/demo.parquet").exists()
+    assert not (tmp_path / "r/tables/demo.arrows").exists()
+    run = lowprof.load(tmp_path / "r")
+    assert run.complete and run.state == "complete"
+    assert list(run["demo"].t_ns) == list(range(15))
+    assert run.manifest["tables"]["demo"]["rows"] == 15
+    assert run.table_unit("demo", "power_w") == "W"
+
+
+def test_truncated_stream_keeps_whole_batches(tmp_path):
+    rd = RunDir(tmp_path / "r", kind="test")
+    w = rd.table(SPEC)
+    for batch in range(3):
+        w.extend({"t_ns": batch * 10 + i, "power_w": 1.0} for i in range(10))
+        w.flush()
+    rd.save()
+    path = tmp_path / "r/tables/demo.arrows"
+    data = path.read_bytes()
+    path.write_bytes(data[:-7])  # a kill in the middle of writing the third batch
+    table = read_table(path)
+    assert table.num_rows == 20
+    run = lowprof.load(tmp_path / "r")
+    assert not run.complete
+    assert len(run["demo"]) == 20
+
+
+def test_sigkill_of_writer_loses_at_most_unflushed_rows(tmp_path):
+    """A writer process killed with SIGKILL leaves every flushed row readable."""
+    code = f"""
+import os, signal
+from lowprof.rundir import RunDir, TableSpec, Column
+rd = RunDir({str(tmp_path / 'r')!r}, kind="test")
+rd.save()
+w = rd.table(TableSpec("demo", 1, (Column("t_ns", "int64", "ns"),)))
+for i in range(5):
+    w.append({{"t_ns": i}})
+w.flush()
+w.append({{"t_ns": 99}})  # buffered, never flushed
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert p.returncode == -9
+    run = lowprof.load(tmp_path / "r")
+    assert run.state == "incomplete"
+    assert list(run["demo"].t_ns) == [0, 1, 2, 3, 4]
+
+
+def test_refuses_non_empty_dir_unless_forced(tmp_path):
+    (tmp_path / "keep.txt").write_text("x")
+    with pytest.raises(RunDirError, match="not empty"):
+        RunDir(tmp_path, kind="test")
+    RunDir(tmp_path, kind="test", force=True)
+    assert not (tmp_path / "keep.txt").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "missing"),
+    ("{not json", "corrupt JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    (json.dumps({"schema": 99}), "schema 99 unsupported"),
+])
+def test_bad_manifest_is_one_clear_error(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / "manifest.json").write_text(content)
+    with pytest.raises(RunDirError, match=message):
+        lowprof.load(tmp_path)
+
+
+def test_unknown_column_type_is_rejected():
+    with pytest.raises(ValueError, match="unknown type 'float'"):
+        Column("x", "float").field()
+
+
+def test_schema_metadata_carries_units(tmp_path):
+    rd = RunDir(tmp_path / "r", kind="test")
+    rd.table(SPEC).append({"t_ns": 1, "power_w": 2.0})
+    rd.finish()
+    schema = read_table(tmp_path / "r/tables/demo.parquet").schema
+    assert schema.field("power_w").metadata[b"unit"] == b"W"
+    assert schema.metadata[b"lowprof.version"] == b"1"
+    assert schema.field("t_ns").type == pa.int64()

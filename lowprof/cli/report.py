@@ -53,7 +53,8 @@ def main(args) -> int:
     head = [
         f"[bold]{s['path']}[/]  {s['kind']}, {state.get(s['state'], s['state'])}",
         f"command   {w.get('command') or '-'}",
-        f"started   {s['started_utc']}   duration {dur}   ended: {ended}",
+        f"started   {s['started_utc']}",
+        f"duration  {dur}   ended: {ended}",
         f"host      {s['host']}",
         f"GPUs      {', '.join(s['gpus']) if isinstance(s['gpus'], list) else s['gpus']}",
     ]

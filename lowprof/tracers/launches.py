@@ -9,9 +9,20 @@ quantities are computed by analysis, not stored:
 
 from __future__ import annotations
 
+import re
+
 from lowprof.rundir import Column, TableSpec
 
-__all__ = ["LAUNCHES"]
+# An annotation names a step/pass when it reads NAME#N (ProfilerStep#3, pass#3, warmup#1). Passes whose
+# name starts with ``warmup`` are excluded from per-pass statistics and sweeps.
+STEP_PATTERN = re.compile(r"^[A-Za-z_][\w.\-]*#\d+$")
+
+
+def is_warmup(step: object) -> bool:
+    """True for a warm-up pass annotation (``warmup#N``)."""
+    return isinstance(step, str) and step.lower().startswith("warmup")
+
+__all__ = ["LAUNCHES", "COMPANION_TABLES", "STEP_PATTERN", "is_warmup"]
 
 LAUNCHES = TableSpec(
     "launches", 1,
@@ -41,3 +52,30 @@ LAUNCHES = TableSpec(
     ),
     doc="GPU activities with their launching CPU call (kernel launch and queuing time)",
 )
+
+# Companion tables an importer writes beside ``launches`` (CPU ops for the ATen-op start of inference
+# latency and dispatch time; step/pass annotations). Held in a mapping rather than as module-level
+# TableSpecs until README's generated table reference lists them (lowprof.rundir.catalog).
+OPS = TableSpec(
+    "ops", 1,
+    (
+        Column("name", "string", "", "framework op (aten::mm, ...), as the trace names it"),
+        Column("pid", "int64", "", "process"), Column("tid", "int64", "", "thread"),
+        Column("start_ns", "int64", "ns", "op start on the CPU (run clock)"),
+        Column("end_ns", "int64", "ns", "op end on the CPU (run clock)"),
+        Column("external_id", "int64", "", "Kineto 'External id' (links launch calls to their op)"),
+        Column("step", "string", "", "enclosing step/annotation, if any"),
+    ),
+    doc="CPU framework ops of an imported trace",
+)
+STEPS = TableSpec(
+    "steps", 1,
+    (
+        Column("name", "string", "", "step/pass annotation: ProfilerStep#3, pass#3, warmup#1"),
+        Column("pid", "int64", "", "process"), Column("tid", "int64", "", "thread"),
+        Column("start_ns", "int64", "ns", "annotation start on the CPU (run clock)"),
+        Column("end_ns", "int64", "ns", "annotation end on the CPU (run clock)"),
+    ),
+    doc="step/pass annotations (record_function ranges, NVTX ranges) that group launches",
+)
+COMPANION_TABLES = {"ops": OPS, "steps": STEPS}

@@ -1,0 +1,315 @@
+"""Read a Kineto / PyTorch-profiler Chrome trace (JSON, plain or .gz) into the ``launches`` table.
+
+Every GPU activity (``kernel``, ``gpu_memcpy``, ``gpu_memset``) is joined to the CPU call that
+launched it: any runtime or driver API event (``cudaLaunchKernel``, ``cudaLaunchKernelExC``,
+``cuLaunchKernel``, ``cuLaunchKernelEx``, ``cudaGraphLaunch``, ``cudaMemcpyAsync``, ``hipLaunchKernel``,
+``hipExtModuleLaunchKernel``...) with the same ``args.correlation``; events without that arg are
+linked through their ``ac2g`` flow events (old and new styles: a flow start/finish at the event's
+pid, tid and ts carries the correlation as its ``id``). The enclosing framework op is the ``cpu_op``
+whose ``External id`` the launch call carries (else the innermost op on the thread that contains
+it); the step is the innermost ``NAME#N`` annotation (``ProfilerStep#3``, ``pass#3``) containing it.
+
+Clock: timestamps come back as absolute integer ns on the trace's own clock (``ts`` x 1000; Kineto
+writes µs, as integers or as floats with ns decimals). ``baseTimeNanoseconds``, when present, is the
+Unix time of ts = 0. Float ``ts`` beyond 2**53 ns lose sub-µs digits in any float parser; ``meta``
+states the resulting precision.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lowprof.errors import TraceError
+from lowprof.tracers.launches import LAUNCHES, STEP_PATTERN
+
+__all__ = ["load_launches", "load_trace", "KinetoTrace", "read_json"]
+
+GPU_KINDS = {"kernel": "kernel", "Kernel": "kernel", "gpu_memcpy": "memcpy", "Memcpy": "memcpy",
+             "gpu_memset": "memset", "Memset": "memset"}
+OP_CATS = {"cpu_op", "Operator", "operator"}
+ANNOTATION_CATS = {"user_annotation", "cpu_op", "Operator", "operator"}
+FLOW_CATS = {"ac2g", "async", "flow"}
+
+
+def _is_runtime_cat(cat: object) -> bool:
+    return isinstance(cat, str) and (cat.endswith("_runtime") or cat.endswith("_driver") or cat in ("runtime", "driver"))
+
+
+def read_json(path: str | os.PathLike):
+    """Parse a JSON file (gzip by magic number), with orjson when installed; errors -> TraceError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TraceError(f"{path}: no such trace file") from None
+    except OSError as e:
+        raise TraceError(f"{path}: cannot read ({e.strerror})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as e:
+            raise TraceError(f"{path}: truncated or corrupt gzip ({e})") from None
+    if not raw.strip():
+        raise TraceError(f"{path}: empty file")
+    try:
+        import orjson
+
+        return orjson.loads(raw)
+    except ImportError:
+        pass
+    except ValueError as e:  # orjson.JSONDecodeError subclasses ValueError
+        raise TraceError(f"{path}: not valid JSON, truncated or corrupt ({e})") from None
+    import json
+
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TraceError(f"{path}: not valid JSON, truncated or corrupt ({e})") from None
+
+
+def _us_to_ns(values: list) -> tuple[np.ndarray, bool]:
+    """Kineto µs timestamps (int or float) -> int64 ns; returns (ns, had_floats). None -> INT64 min."""
+    arr = np.asarray([np.nan if v is None else v for v in values]) if values else np.zeros(0, np.int64)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64) * 1000, False
+    if arr.dtype.kind != "f":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            bad = next(v for v in values if not isinstance(v, (int, float)))
+            raise TraceError(f"timestamp {bad!r} is not a number") from None
+    whole = np.floor(arr)
+    # Split to keep ns exact: whole µs are exact doubles, and (arr - whole) is computed exactly.
+    ns = whole.astype(np.int64) * 1000 + np.rint((arr - whole) * 1000).astype(np.int64)
+    ns[np.isnan(arr)] = np.iinfo(np.int64).min
+    return ns, True
+
+
+class KinetoTrace:
+    """The parts of a Kineto trace lowprof uses, as pandas frames (ns on the trace clock)."""
+
+    def __init__(self, doc, path: Path) -> None:
+        if isinstance(doc, list):  # Chrome "JSON Array Format"
+            doc = {"traceEvents": doc}
+        if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
+            raise TraceError(f"{path}: no 'traceEvents' list; not a Chrome/Kineto trace")
+        self.path = path
+        self.meta = {k: v for k, v in doc.items() if k != "traceEvents"}
+        events = doc["traceEvents"]
+        self.n_events = len(events)
+        x = [e for e in events if isinstance(e, dict) and e.get("ph") == "X"]
+        flows = [e for e in events if isinstance(e, dict) and e.get("ph") in ("s", "f", "t")
+                 and e.get("cat") in FLOW_CATS]
+        self.had_float_ts = False
+        self.args: dict[int, list[dict]] = {}
+        self.gpu = self._frame([e for e in x if e.get("cat") in GPU_KINDS])
+        self.runtime = self._frame([e for e in x if _is_runtime_cat(e.get("cat"))])
+        self.ops = self._frame([e for e in x if e.get("cat") in OP_CATS])
+        self.annotations = self._frame([e for e in x if e.get("cat") in ANNOTATION_CATS
+                                        and isinstance(e.get("name"), str) and STEP_PATTERN.match(e["name"])])
+        self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops) if len(f)]
+        self._link_flows(flows)
+
+    def _frame(self, evs: list[dict]) -> pd.DataFrame:
+        args = [e.get("args") if isinstance(e.get("args"), dict) else {} for e in evs]
+        start, fl = _us_to_ns([e.get("ts") for e in evs])
+        dur, _ = _us_to_ns([e.get("dur", 0) for e in evs])
+        self.had_float_ts |= fl
+        df = pd.DataFrame({
+            "cat": pd.array([e.get("cat") for e in evs], dtype="string"),
+            "name": pd.array([e.get("name") for e in evs], dtype="string"),
+            "pid": _ints([e.get("pid") for e in evs]),
+            "tid": _ints([e.get("tid") for e in evs]),
+            "start_ns": start,
+            "end_ns": start + dur,
+            "correlation": _ints([a.get("correlation", a.get("correlationId")) for a in args]),
+            "external_id": _ints([a.get("External id", a.get("external id")) for a in args]),
+        })
+        self.args[id(df)] = args  # not df.attrs: pandas deep-copies attrs on every operation
+        return df
+
+    def _link_flows(self, flows: list[dict]) -> None:
+        """Fill missing correlations from ac2g flow events bound to (pid, tid, ts) of their slice."""
+        if not flows:
+            return
+        for frame in (self.gpu, self.runtime):
+            miss = frame["correlation"].isna()
+            if not miss.any():
+                continue
+            start, _ = _us_to_ns([f.get("ts") for f in flows])
+            fl = pd.DataFrame({"pid": _ints([f.get("pid") for f in flows]), "tid": _ints([f.get("tid") for f in flows]),
+                               "start_ns": start, "flow_id": _ints([f.get("id") for f in flows])})
+            fl = fl.drop_duplicates(["pid", "tid", "start_ns"])
+            hit = frame.loc[miss, ["pid", "tid", "start_ns"]].merge(fl, how="left", on=["pid", "tid", "start_ns"])
+            frame.loc[miss, "correlation"] = hit["flow_id"].to_numpy()
+
+
+def _ints(values: list) -> pd.array:
+    """Python ints/None (or hex strings like '0x0', or names) -> nullable Int64; non-numbers -> NA."""
+    try:
+        return pd.array(values, dtype="Int64")
+    except (TypeError, ValueError):
+        out = []
+        for v in values:
+            if isinstance(v, bool) or v is None:
+                out.append(None)
+            elif isinstance(v, (int, float)):
+                out.append(int(v))
+            elif isinstance(v, str):
+                try:
+                    out.append(int(v, 0))
+                except ValueError:
+                    out.append(None)
+            else:
+                out.append(None)
+        return pd.array(out, dtype="Int64")
+
+
+def load_trace(path: str | os.PathLike) -> KinetoTrace:
+    """Parse a Kineto trace file; every problem with the file is one TraceError naming it."""
+    path = Path(path)
+    return KinetoTrace(read_json(path), path)
+
+
+def _arg_ints(args: list[dict], key: str, idx: int | None = None) -> pd.array:
+    vals = []
+    for a in args:
+        v = a.get(key)
+        if idx is not None:
+            v = v[idx] if isinstance(v, (list, tuple)) and len(v) > idx else None
+        vals.append(v)
+    return _ints(vals)
+
+
+def _innermost_containing(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Index of the last-started interval (sorted by start) containing each t, or -1.
+
+    For properly nested intervals the last-started one that contains t is the innermost.
+    """
+    if len(starts) == 0:
+        return np.full(len(t), -1)
+    i = np.searchsorted(starts, t, side="right") - 1
+    ok = (i >= 0) & (ends[np.clip(i, 0, None)] >= t)
+    return np.where(ok, i, -1)
+
+
+def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> np.ndarray:
+    """Step name (object array, None outside every step) for each CPU time, by innermost containment."""
+    out = np.full(len(t_ns), None, dtype=object)
+    if len(steps) == 0 or len(t_ns) == 0:
+        return out
+    s = steps.sort_values("start_ns")
+    starts = s["start_ns"].to_numpy(np.int64)
+    ends = s["end_ns"].to_numpy(np.int64)
+    names = s["name"].to_numpy(object)
+    valid = t_ns != np.iinfo(np.int64).min
+    idx = _innermost_containing(t_ns, starts, ends)
+    hit = valid & (idx >= 0)
+    out[hit] = names[idx[hit]]
+    return out
+
+
+def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    gpu, rt, ops, ann = tr.gpu, tr.runtime, tr.ops, tr.annotations
+    gargs = tr.args[id(gpu)]
+    g = pd.DataFrame({
+        "kind": gpu["cat"].map(GPU_KINDS).astype("string"),
+        "name": gpu["name"],
+        "device": _arg_ints(gargs, "device").astype("Int64"),
+        "stream": _arg_ints(gargs, "stream"),
+        "correlation": gpu["correlation"],
+        "gpu_start_ns": gpu["start_ns"],
+        "gpu_end_ns": gpu["end_ns"],
+        "grid_x": _arg_ints(gargs, "grid", 0), "grid_y": _arg_ints(gargs, "grid", 1), "grid_z": _arg_ints(gargs, "grid", 2),
+        "block_x": _arg_ints(gargs, "block", 0), "block_y": _arg_ints(gargs, "block", 1), "block_z": _arg_ints(gargs, "block", 2),
+        "registers_per_thread": _arg_ints(gargs, "registers per thread"),
+        "shared_memory_bytes": _arg_ints(gargs, "shared memory"),
+        "bytes": _arg_ints(gargs, "bytes"),
+    })
+    g["device"] = g["device"].fillna(gpu["pid"])  # older traces: the GPU is the pid
+    # The launch call: a runtime/driver event with the same correlation (first one if duplicated).
+    r = rt.loc[rt["correlation"].notna(), ["name", "pid", "tid", "start_ns", "end_ns", "correlation", "external_id"]]
+    r = r.drop_duplicates("correlation").rename(columns={"name": "launch_api", "start_ns": "cpu_start_ns",
+                                                         "end_ns": "cpu_end_ns"})
+    df = g.merge(r, how="left", on="correlation")
+    # Enclosing framework op: by External id (same pid), else innermost containing op on the thread.
+    ops_sorted = ops.sort_values("start_ns", kind="stable").reset_index(drop=True)
+    op_name = pd.Series(pd.NA, index=df.index, dtype="string")
+    op_start = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    if len(ops_sorted):
+        by_ext = ops_sorted.dropna(subset=["external_id"]).drop_duplicates(["pid", "external_id"], keep="last")
+        hit = df[["pid", "external_id"]].merge(by_ext[["pid", "external_id", "name", "start_ns"]], how="left",
+                                               on=["pid", "external_id"])
+        op_name[:] = hit["name"].to_numpy()
+        op_start[:] = hit["start_ns"].to_numpy()
+        need = op_name.isna() & df["cpu_start_ns"].notna()
+        if need.any():
+            for tid, rows in df[need].groupby("tid"):
+                o = ops_sorted[ops_sorted["tid"] == tid]
+                if not len(o):
+                    continue
+                idx = _innermost_containing(rows["cpu_start_ns"].to_numpy(np.int64), o["start_ns"].to_numpy(np.int64),
+                                            o["end_ns"].to_numpy(np.int64))
+                ok = idx >= 0
+                op_name[rows.index[ok]] = o["name"].to_numpy()[idx[ok]]
+                op_start[rows.index[ok]] = o["start_ns"].to_numpy()[idx[ok]]
+    df["op"] = op_name
+    df["op_start_ns"] = op_start
+    t_cpu = df["cpu_start_ns"].fillna(df["gpu_start_ns"]).to_numpy(np.int64)
+    df["step"] = pd.array(_assign_steps(t_cpu, ann), dtype="string")
+    df["launch_api"] = df["launch_api"].astype("string")
+    df = df.sort_values(["gpu_start_ns", "correlation"], kind="stable").reset_index(drop=True)
+    ops_out = ops_sorted[["name", "pid", "tid", "start_ns", "end_ns", "external_id"]].copy()
+    ops_out["step"] = pd.array(_assign_steps(ops_out["start_ns"].to_numpy(np.int64), ann), dtype="string")
+    steps = ann[["name", "pid", "tid", "start_ns", "end_ns"]].sort_values("start_ns").reset_index(drop=True)
+    return df[[c.name for c in LAUNCHES.columns]], ops_out, steps
+
+
+def _clock_meta(tr: KinetoTrace) -> dict:
+    base = tr.meta.get("baseTimeNanoseconds")
+    first = min(tr.all_ts_ns) if tr.all_ts_ns else 0
+    precision = 1000
+    if tr.had_float_ts:
+        # ns digits survive a float parse only while ts (µs) < 2**53 / 1000 in magnitude.
+        ulp_us = float(np.spacing(np.float64(abs(first) / 1000))) if first else 0.0
+        precision = max(1, int(np.ceil(ulp_us * 1000 / 2)))
+    return {
+        "name": "kineto",
+        "unit": "ns",
+        "doc": "Kineto trace clock: t_ns = ts(µs) x 1000 as written in the trace; Unix time ns = "
+               "base_time_unix_ns + t_ns when the trace gives baseTimeNanoseconds",
+        "base_time_unix_ns": int(base) if isinstance(base, (int, float)) else None,
+        "first_event_ns": first,
+        "precision_ns": precision,
+        "display_time_unit": tr.meta.get("displayTimeUnit"),
+    }
+
+
+def load_launches(path: str | os.PathLike, *, with_tables: bool = False):
+    """Read a Kineto trace into the ``launches`` frame.
+
+    Returns ``(launches, meta)``: a DataFrame with exactly the LAUNCHES columns (timestamps absolute
+    int ns on the trace's own clock, see ``meta['clock']``) and a dict of facts about the trace.
+    With ``with_tables=True`` returns ``(launches, meta, {"ops": ..., "steps": ...})``.
+    """
+    tr = load_trace(path)
+    launches, ops, steps = _launches_frame(tr)
+    meta = {
+        "source": "kineto",
+        "trace": str(Path(path)),
+        "events": tr.n_events,
+        "clock": _clock_meta(tr),
+        "gpu_activities": int(len(launches)),
+        "launch_calls_unmatched": int(launches["cpu_start_ns"].isna().sum()),
+        "distributed": tr.meta.get("distributedInfo"),
+        "device_properties": tr.meta.get("deviceProperties"),
+    }
+    if with_tables:
+        return launches, meta, {"ops": ops, "steps": steps}
+    return launches, meta

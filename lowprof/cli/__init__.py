@@ -19,6 +19,7 @@ COMMANDS: list[str] = [
     "export",
     "info",
     "bench",
+    "sweep",
 ]
 
 

@@ -1,0 +1,175 @@
+"""``lowprof sweep --param NAME=V1,V2 -- CMD ... {NAME}``: one ``lowprof run`` per value, into one sweep folder.
+
+Layout (read by ``lowprof bound SWEEP``)::
+
+    SWEEP/sweep.json    {"schema": 1, "kind": "sweep", "params": ["batch"], "command": [argv template],
+                         "runs": [{"params": {"batch": "8"}, "dir": "batch=8", "exit_code": 0}, ...]}
+    SWEEP/<dir>/        an ordinary run directory (plus output.log: the workload's stdout+stderr)
+
+``sweep.json`` is rewritten (atomically) after every run, so a sweep cut short stays readable.
+Several ``--param`` give their cartesian product, first one outermost. Each run also gets
+``LOWPROF_PARAM_<NAME>=<value>`` in its environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lowprof.cli._ui import err, note, out, print_json, table
+from lowprof.errors import LowprofError, RunDirError
+from lowprof.record import default_out_dir
+
+HELP = "run a command once per parameter value (cartesian product) into one sweep folder"
+EXAMPLES = """lowprof sweep --param batch=1,2,4,8,16,32,64,128 --trace kernels -- python -m lowprof.workloads.prefill --batch {batch}
+lowprof sweep --param batch=1,8 --param seq=128,512 --out runs/s -- python app.py --bs {batch} --seq {seq}
+lowprof sweep --param n=1,2 --json -- sh -c 'echo {n}'"""
+
+SCHEMA = 1  # 1 (2026-11-25): first version
+SWEEP_FILE = "sweep.json"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_param(text: str) -> tuple[str, list[str]]:
+    """``"batch=1,2,4"`` -> ``("batch", ["1", "2", "4"])``; raises LowprofError quoting bad input."""
+    name, eq, values = text.partition("=")
+    name = name.strip()
+    if not eq or not _NAME.match(name):
+        raise LowprofError(f"--param {text!r}: expected NAME=V1,V2,... with NAME an identifier")
+    vals = [v.strip() for v in values.split(",")]
+    if not values.strip() or any(not v for v in vals):
+        raise LowprofError(f"--param {text!r}: empty value in the list")
+    bad = [v for v in vals if "/" in v or v in (".", "..")]
+    if bad:
+        raise LowprofError(f"--param {text!r}: value {bad[0]!r} cannot name a folder")
+    if len(set(vals)) != len(vals):
+        raise LowprofError(f"--param {text!r}: repeated value")
+    return name, vals
+
+
+def expand(params: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
+    """Cartesian product of the parameter lists, first parameter outermost."""
+    names = [n for n, _ in params]
+    return [dict(zip(names, combo)) for combo in itertools.product(*(v for _, v in params))]
+
+
+def substitute(template: list[str], values: dict[str, str]) -> list[str]:
+    """Replace ``{name}`` for the swept names only (other braces are left alone)."""
+    out_argv = []
+    for arg in template:
+        for k, v in values.items():
+            arg = arg.replace("{" + k + "}", v)
+        out_argv.append(arg)
+    return out_argv
+
+
+def run_dir_name(values: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in values.items())
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--param", "-p", action="append", required=True, metavar="NAME=V1,V2,...",
+                   help="a swept parameter; {NAME} in the command is replaced by each value (repeatable)")
+    p.add_argument("--out", "-o", metavar="SWEEP", help="sweep folder (default: a new folder under ./lowprof-runs/)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    p.add_argument("--trace", choices=["kernels"], metavar="kernels", help="passed to each `lowprof run`")
+    p.add_argument("--trace-segment", type=float, metavar="S", help="passed to each `lowprof run`")
+    p.add_argument("--probes", metavar="LIST", help="passed to each `lowprof run`")
+    p.add_argument("--interval", type=float, metavar="S", help="passed to each `lowprof run`")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary, only errors")
+    p.add_argument("--json", action="store_true", help="print sweep.json at the end instead of a table")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
+                   help="the workload; {NAME} marks where each value goes")
+
+
+def _write(path: Path, doc: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _run_args(args) -> list[str]:
+    extra = []
+    for flag in ("trace", "trace_segment", "probes", "interval"):
+        v = getattr(args, flag)
+        if v is not None:
+            extra += ["--" + flag.replace("_", "-"), str(v)]
+    return extra
+
+
+def _one(sweep: Path, values: dict[str, str], template: list[str], extra: list[str]) -> tuple[int, float]:
+    """``lowprof run`` for one point; the workload's output goes to ``<dir>/output.log``. Returns (status, s)."""
+    d = sweep / run_dir_name(values)
+    log = sweep / f".{d.name}.log"
+    cmd = [sys.executable, "-m", "lowprof", "run", "--out", str(d), "--force", "--quiet", *extra, "--",
+           *substitute(template, values)]
+    env = os.environ | {f"LOWPROF_PARAM_{k.upper()}": v for k, v in values.items()}
+    t0 = time.monotonic()
+    with open(log, "wb") as f:
+        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    if d.is_dir():
+        os.replace(log, d / "output.log")
+    return code, time.monotonic() - t0
+
+
+def main(args) -> int:
+    template = list(args.command)
+    if template and template[0] == "--":
+        template = template[1:]
+    if not template:
+        err.print("lowprof sweep: error: no command given (usage: lowprof sweep --param N=V1,V2 -- CMD ... {N})")
+        return 2
+    params = [parse_param(t) for t in args.param]
+    names = [n for n, _ in params]
+    if len(set(names)) != len(names):
+        raise LowprofError(f"--param: {names} names a parameter twice")
+    unused = [n for n in names if not any("{" + n + "}" in a for a in template)]
+    if unused:
+        note(f"{', '.join('{' + n + '}' for n in unused)} not in the command; "
+             f"the value reaches it only as $LOWPROF_PARAM_{unused[0].upper()}", args.quiet)
+    sweep = Path(args.out) if args.out else default_out_dir("sweep-" + "-".join(names))
+    if sweep.exists() and (not sweep.is_dir() or (any(sweep.iterdir()) and not args.force)):
+        raise RunDirError(f"{sweep}: exists and is not empty (use --force to overwrite)")
+    if args.force and sweep.is_dir():
+        import shutil
+
+        shutil.rmtree(sweep)
+    sweep.mkdir(parents=True, exist_ok=True)
+    doc = {"schema": SCHEMA, "kind": "sweep", "params": names, "command": template, "runs": []}
+    _write(sweep / SWEEP_FILE, doc)
+    points = expand(params)
+    extra = _run_args(args)
+    walls = []
+    interrupted = False
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]sweep[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, disable=args.quiet, transient=True) as bar:
+        task = bar.add_task("", total=len(points))
+        for values in points:
+            bar.update(task, description=run_dir_name(values))
+            code, wall = _one(sweep, values, template, extra)
+            doc["runs"].append({"params": values, "dir": run_dir_name(values), "exit_code": code})
+            walls.append(wall)
+            _write(sweep / SWEEP_FILE, doc)
+            bar.advance(task)
+            if code in (130, 128 + 2):  # Ctrl-C reached the workload: stop the sweep too
+                interrupted = True
+                break
+    failed = [r for r in doc["runs"] if r["exit_code"] != 0]
+    if args.json:
+        print_json(doc)
+    elif not args.quiet:
+        rows = [[r["dir"], r["exit_code"], f"{w:.2f}"] for r, w in zip(doc["runs"], walls)]
+        out.print(table(f"sweep {sweep}", ["run", "exit code", "wall s"], rows, right={1, 2}))
+        note(f"{len(doc['runs'])} runs, {len(failed)} failed; see: lowprof bound {sweep}")
+    if interrupted:
+        return 130
+    return 1 if failed else 0

@@ -1,0 +1,1 @@
+"""Files put on a traced workload's PYTHONPATH (standard library only)."""

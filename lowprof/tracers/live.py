@@ -1,0 +1,109 @@
+"""``lowprof run --trace kernels``: record an unmodified Python workload's GPU launches and CPU ops.
+
+How: the workload's PYTHONPATH gets ``lowprof/tracers/_boot`` first; its ``sitecustomize.py``
+waits for the workload's own ``import torch`` and then runs torch.profiler (Kineto: CPU ops,
+plus CUDA runtime/driver calls and GPU activity where the torch build has CUDA) in rolling
+segments exported under ``<run dir>/kineto/`` (see ``_boot/_lowprof_kineto_agent.py``). When the
+workload ends, :meth:`LiveKernelTrace.finish` converts every complete segment into the run's
+``launches`` and ``ops`` tables on the run clock (see :mod:`lowprof.tracers.live_convert`) and
+keeps the raw traces.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lowprof.tracers.launches import LAUNCHES
+from lowprof.tracers.live_convert import convert_dir, empty_frame
+
+__all__ = ["KernelTraceOption", "LiveKernelTrace", "BOOT_DIR"]
+
+BOOT_DIR = Path(__file__).resolve().parent / "_boot"
+_AGENT = "_lowprof_kineto_agent"
+
+
+class KernelTraceOption:
+    """The ``lowprof run`` extension (registered in ``lowprof.cli.run.EXTENSIONS``)."""
+
+    @staticmethod
+    def add_arguments(p) -> None:
+        p.add_argument("--trace", choices=["kernels"], metavar="kernels",
+                       help="record GPU launches and CPU ops of a Python workload with torch.profiler, "
+                            "started when it imports torch (tables: launches, ops)")
+        p.add_argument("--trace-segment", type=float, default=2.0, metavar="S",
+                       help="export the trace every S seconds, so a SIGKILL loses at most the last S s "
+                            "(0: only at exit; default: 2)")
+
+    @staticmethod
+    def prepare(args, recording) -> "LiveKernelTrace | None":
+        if getattr(args, "trace", None) != "kernels":
+            return None
+        if args.trace_segment < 0:
+            from lowprof.errors import LowprofError
+
+            raise LowprofError(f"--trace-segment must be >= 0 seconds, got {args.trace_segment}")
+        return LiveKernelTrace(recording.path / "kineto", args.trace_segment)
+
+
+class LiveKernelTrace:
+    """One traced workload: the environment it needs, and the conversion once it ended."""
+
+    def __init__(self, kineto_dir: Path, segment_s: float) -> None:
+        self.kineto_dir = Path(kineto_dir)
+        self.segment_s = segment_s
+
+    def env(self) -> dict[str, str]:
+        path = [str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        return {"PYTHONPATH": os.pathsep.join(path),
+                "LOWPROF_KINETO_DIR": str(self.kineto_dir.resolve()),
+                "LOWPROF_KINETO_SEGMENT_S": repr(self.segment_s)}
+
+    def finish(self, recording, ended) -> None:
+        """Write ``launches`` and ``ops`` (possibly empty) and say in the manifest what was caught."""
+        run = recording.run
+        write_trace_tables(run, self.kineto_dir, self.segment_s, ended_signal=ended.signal)
+
+
+def _single_chunk(df):
+    """Arrow-backed string columns as plain objects (a concatenated one is chunked, which
+    ``pa.array`` refuses inside ``TableWriter.write_frame``)."""
+    return df.assign(**{c: df[c].astype(object) for c in df.columns if df[c].dtype == "string"})
+
+
+def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
+                       started: str = "at the workload's `import torch`") -> dict:
+    """Convert ``kineto_dir`` into ``run``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
+    from lowprof.tracers.launches import COMPANION_TABLES
+
+    conv = convert_dir(kineto_dir, run.clock)
+    launches = conv.launches if conv.launches is not None else empty_frame(LAUNCHES)
+    run.write_frame(LAUNCHES, _single_chunk(launches))
+    for name, spec in COMPANION_TABLES.items():
+        run.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
+    ops = conv.tables.get("ops")
+    entry = {
+        "tracer": f"torch.profiler (Kineto), started {started}",
+        "raw": "kineto/",
+        "segment_s": segment_s,
+        "segments": len(conv.segments),
+        "ops": 0 if ops is None else len(ops),
+        "launches": len(launches),
+        "clock_alignment": "t_run_ns = kineto_realtime_ns - realtime_minus_monotonic_ns(segment start, "
+                           "read in the workload) - origin_monotonic_ns",
+    }
+    if conv.errors:
+        entry["errors"] = conv.errors
+    if not conv.starts and not conv.segments:
+        entry["launches_empty_reason"] = ("the workload never imported torch, so no trace was started "
+                                          "(CuPy/CUPTI capture needs NVIDIA's cupti-python, not wired yet)")
+    elif len(launches) == 0:
+        entry["launches_empty_reason"] = conv.no_gpu_reason or "the trace holds no GPU activity"
+    if ended_signal == "SIGKILL":
+        entry["lost"] = f"killed by SIGKILL: the open segment (at most {segment_s} s) was lost"
+    if conv.segments:
+        drift = [s["realtime_minus_monotonic_end_ns"] - s["realtime_minus_monotonic_ns"] for s in conv.segments]
+        entry["realtime_drift_max_ns"] = max(drift, key=abs)
+        entry["export_s_total"] = round(sum(s["export_s"] for s in conv.segments), 6)
+    run.manifest["trace"] = entry
+    return entry

@@ -20,6 +20,7 @@ COMMANDS: list[str] = [
     "info",
     "bench",
     "sweep",
+    "import", "launches", "bound",
 ]
 
 

@@ -113,7 +113,7 @@ class KinetoTrace:
         self.ops = self._frame([e for e in x if e.get("cat") in OP_CATS])
         self.annotations = self._frame([e for e in x if e.get("cat") in ANNOTATION_CATS
                                         and isinstance(e.get("name"), str) and STEP_PATTERN.match(e["name"])])
-        self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops) if len(f)]
+        self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops, self.annotations) if len(f)]
         self._link_flows(flows)
 
     def _frame(self, evs: list[dict]) -> pd.DataFrame:

@@ -1,0 +1,45 @@
+"""``lowprof import TRACE --out DIR``: a Kineto JSON trace or an nsys SQLite export into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from lowprof.cli._ui import fmt_s, note, out
+from lowprof.tracers.importer import import_trace
+
+HELP = "import a Kineto/PyTorch-profiler JSON trace or an Nsight Systems SQLite export"
+EXAMPLES = """lowprof import trace.pt.trace.json.gz --out runs/resnet
+lowprof import report.sqlite --out runs/nsys --force
+lowprof import trace.json --out runs/t && lowprof launches runs/t"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trace", help="trace file: .json, .json.gz (Kineto) or .sqlite (nsys export)")
+    p.add_argument("--out", "-o", metavar="DIR", help="run directory to write (default: TRACE's name under ./lowprof-runs/)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def main(args) -> int:
+    trace = Path(args.trace)
+    dest = args.out or str(Path("lowprof-runs") / trace.name.split(".")[0])
+    t0 = time.perf_counter()
+    with out.status(f"importing {trace.name}", spinner="dots") if not args.quiet else _null():
+        path = import_trace(trace, dest, force=args.force)
+    from lowprof.rundir import load
+
+    run = load(path)
+    rows = {n: t.get("rows") for n, t in run.manifest["tables"].items()}
+    note(f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
+         f"{fmt_s(time.perf_counter() - t0)}", args.quiet)
+    return 0
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False

@@ -1,0 +1,65 @@
+"""``import_trace``: turn a Kineto JSON trace or an Nsight Systems SQLite export into a run directory.
+
+The run directory (kind ``import``) holds ``launches`` and, where the source has them, ``ops`` and
+``steps``. Timestamps are shifted onto the run clock: ``t_ns = trace_ns - origin`` where ``origin`` is
+the earliest timestamp in the trace; ``manifest['clock']`` records the trace clock and the origin, so
+``trace_ns = origin_trace_ns + t_ns`` (and Unix time, where the trace gives it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from lowprof.clock import RunClock
+from lowprof.errors import TraceError
+from lowprof.rundir import RunDir
+from lowprof.tracers import kineto, nsys
+from lowprof.tracers.launches import COMPANION_TABLES, LAUNCHES
+
+__all__ = ["import_trace", "read_any"]
+
+_TIME_COLS = ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns", "start_ns", "end_ns")
+
+
+def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame, dict, dict[str, pd.DataFrame]]:
+    """Read a trace of either format: (launches, meta, companion tables), trace-clock ns."""
+    p = Path(trace_path)
+    if not p.exists():
+        raise TraceError(f"{p}: no such trace file")
+    if nsys.is_sqlite(p):
+        return nsys.load_launches(p)
+    return kineto.load_launches(p, with_tables=True)
+
+
+def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, force: bool = False) -> Path:
+    """Import a trace into a new run directory ``out_dir``; returns its path."""
+    launches, meta, extra = read_any(trace_path)
+    origin = int(meta["clock"]["first_event_ns"])
+    for df in (launches, *extra.values()):
+        for c in _TIME_COLS:
+            if c in df:
+                df[c] = df[c] - origin
+    base = meta["clock"].get("base_time_unix_ns")
+    clock = RunClock(origin_monotonic_ns=origin, origin_realtime_ns=(base + origin) if base is not None else 0,
+                     name=f"{meta['clock']['name']} trace clock")
+    run = RunDir(out_dir, kind="import", force=force, clock=clock)
+    run.manifest["clock"] = clock.to_json() | {
+        "origin_trace_ns": origin,
+        "trace_clock": meta["clock"],
+        "doc": "every *_ns timestamp is ns since origin_trace_ns on the trace's own clock "
+               "(trace_ns = origin_trace_ns + t_ns); origin_realtime_ns is 0 when the trace gives no Unix time",
+    }
+    run.manifest["command"] = ["lowprof", "import", str(trace_path)]
+    run.manifest["trace"] = {k: v for k, v in meta.items() if k != "clock"}
+    run.write_frame(LAUNCHES, launches)
+    for name, df in extra.items():
+        run.write_frame(COMPANION_TABLES[name], df)
+    run.finish()
+    ends = [launches[c].max() for c in ("gpu_end_ns", "cpu_end_ns") if len(launches) and launches[c].notna().any()]
+    end = int(max(ends)) if ends else 0
+    run.manifest.update(end_t_ns=end, duration_s=end / 1e9)
+    run.save()
+    return run.path

@@ -2,4 +2,6 @@
 
 from setuptools import setup
 
-setup(cffi_modules=[])
+setup(cffi_modules=[
+    "lowprof/native/_tlb_build.py:ffibuilder",
+])

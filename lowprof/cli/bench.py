@@ -10,7 +10,9 @@ EXAMPLES = """lowprof bench gpu --suite launch,memory --out runs/h100-bench
 lowprof bench tlb --out runs/tlb"""
 
 # Suites: name -> "module:object"; the object has HELP, add_arguments(parser) and main(args) -> int.
-SUITES: dict[str, str] = {}
+SUITES: dict[str, str] = {
+    "tlb": "lowprof.cli.bench_tlb:suite",
+}
 
 
 def _suite(ref: str):

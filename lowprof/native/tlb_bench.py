@@ -1,0 +1,148 @@
+"""Record a TLB sweep into a run directory: the ``tlb`` table and the detected figures in the manifest.
+
+Sequence: calibrate the TSC, read what CPUID reports, probe perf's dTLB event, then for each page size
+map a pre-faulted buffer (2 MiB ones checked against ``AnonHugePages``), sweep, detect, unmap. At most
+``max_bytes`` are mapped at any time (the sparse buffer plus the dense cache-only buffer).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from lowprof.inventory import host_facts
+from lowprof.native import tlb
+from lowprof.native.tlb_cpuid import reported_entries, reported_tlbs
+from lowprof.rundir import Column, RunDir, TableSpec
+
+__all__ = ["TLB_TABLE", "record_tlb", "compare_rows"]
+
+TLB_TABLE = TableSpec(
+    name="tlb",
+    version=1,
+    doc=("one row per (page size, working set): a dependent chase touching one 64 B line per page in random "
+         "order, and the same number of lines packed densely in one 2 MiB page (cache-only); minima over passes"),
+    columns=(
+        Column("page_size_bytes", "int64", "B", "page size of the chased buffer (4096 or 2097152)"),
+        Column("pages", "int64", "", "working set in pages = lines chased (one 64 B line per page)"),
+        Column("working_set_bytes", "int64", "B", "pages * page_size_bytes (address span the TLB must map)"),
+        Column("lines", "int64", "", "cache lines in the cycle (= pages)"),
+        Column("accesses", "int64", "", "timed loads per measurement: max(2 * pages, 200000)"),
+        Column("passes", "int64", "", "interleaved passes over the sweep; the minimum is kept"),
+        Column("ns_per_access", "float64", "ns", "chase time per load, minimum over passes (CLOCK_MONOTONIC_RAW)"),
+        Column("ns_per_access_median", "float64", "ns", "chase time per load, median over passes"),
+        Column("cycles_per_access", "float64", "TSC cycles", "rdtscp ticks per load, minimum over passes"),
+        Column("cache_only_ns", "float64", "ns", "same number of lines packed densely: cache-only ns per load"),
+        Column("cache_only_cycles", "float64", "TSC cycles", "cache-only rdtscp ticks per load"),
+        Column("extra_ns", "float64", "ns", "ns_per_access - cache_only_ns: address translation per load"),
+        Column("extra_cycles", "float64", "TSC cycles", "cycles_per_access - cache_only_cycles"),
+        Column("dtlb_misses_per_access", "float64", "", "perf dTLB-load-misses per load (null: perf unavailable)"),
+    ),
+)
+
+_START_PAGES = {4096: 4, 2 << 20: 2}
+
+
+def _thp_facts(buf: "tlb.Buffer", mode: str | None) -> dict:
+    facts = {"thp_enabled": mode, "mapped_bytes": buf.mapped, "anon_huge_bytes": buf.huge_bytes,
+             "huge_fraction": round(buf.huge_fraction, 4)}
+    if mode in (None, "never"):
+        facts["note"] = f"THP is off (transparent_hugepage/enabled={mode}): the 2 MiB sweep ran on 4 KiB pages"
+    elif buf.huge_fraction < 0.95:
+        facts["note"] = (f"THP refused in part: only {buf.huge_bytes} of {buf.mapped} B are AnonHugePages "
+                         "(fragmented memory or defrag policy); the 2 MiB figures are mixed")
+    else:
+        facts["note"] = "the kernel backed the buffer with 2 MiB pages (AnonHugePages in /proc/self/smaps)"
+    return facts
+
+
+def compare_rows(detected: dict, report: dict) -> list[dict]:
+    """Detected vs CPUID-reported entries for each level, per page size; ``within_one_step`` judged on
+    the sweep grid (|log2(detected / reported)| <= 1 / per_octave)."""
+    rows = []
+    for page, d in detected["sweeps"].items():
+        step = 1 / detected["config"]["per_octave"]
+        for level, key in (("L1", "l1_dtlb"), ("L2", "l2_stlb")):
+            got = d.get(key)
+            rep = reported_entries(report, level, int(page))
+            within = None
+            if got and rep:
+                import math
+
+                within = abs(math.log2(got["entries"] / rep)) <= step + 0.01  # grid points are whole pages
+            rows.append({"page_size_bytes": int(page), "level": f"{level} {'dTLB' if level == 'L1' else 'STLB'}",
+                         "detected_entries": got["entries"] if got else None,
+                         "detected_bytes": got["bytes"] if got else None,
+                         "reported_entries": rep, "reported_bytes": rep * int(page) if rep else None,
+                         "within_one_step": within})
+    return rows
+
+
+def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int, max_pages: int = 65536,
+               per_octave: int = 4, passes: int = 5, force: bool = False, available_bytes: int | None = None,
+               progress: Callable[[str, int], Callable[[int], None]] | None = None) -> tuple[Path, dict]:
+    """Run the sweeps and write the run directory at ``out``; returns (path, manifest["tlb"]).
+
+    ``progress(label, total)`` may return a callback advanced by 1 per measured point.
+    """
+    t_start = time.monotonic()
+    run = RunDir(out, kind="bench", force=force)
+    m = run.manifest
+    m["command"] = None
+    m["lowprof_argv"] = list(sys.argv)
+    m["host"] = host_facts()
+    hz = tlb.tsc_hz()
+    report = reported_tlbs()
+    perf = tlb.perf_dtlb_probe()
+    thp = tlb.thp_mode()
+    facts: dict = {
+        "config": {"page_sizes_bytes": page_sizes, "max_bytes": max_bytes, "available_bytes": available_bytes,
+                   "max_pages": max_pages, "per_octave": per_octave, "passes": passes},
+        "tsc": {"hz": hz, "method": "rdtscp ticks over 50 ms of CLOCK_MONOTONIC_RAW (each end bracketed by two "
+                                    "clock reads), median of 5; cycles are TSC (reference) cycles, not core "
+                                    "cycles, which differ under DVFS/turbo"},
+        "cpu_reported": report,
+        "perf": perf,
+        "thp": {},
+        "mlock": {},
+        "sweeps": {},
+        "method": "lowprof.native.tlb_curve (optimal-partitioning plateaus, 50%-miss crossing)",
+    }
+    m["tlb"] = facts
+    writer = run.table(TLB_TABLE)
+    try:
+        for page in page_sizes:
+            dense_bytes = max(max_pages * tlb.LINE, tlb.HUGE)
+            budget = max_bytes - dense_bytes - tlb.HUGE  # tlb_map rounds each buffer up to 2 MiB
+            n_max = min(max_pages, budget // page)
+            start = _START_PAGES[page]
+            if n_max < 8 * start:
+                facts["sweeps"][str(page)] = {"skipped": f"--max-bytes {max_bytes} B holds only {n_max} pages"}
+                continue
+            grid = tlb.sweep_grid(start, n_max, per_octave)
+            huge = page != 4096
+            with tlb.Buffer(grid[-1] * page, huge=huge) as sparse, \
+                    tlb.Buffer(max(grid[-1] * tlb.LINE, tlb.HUGE), huge=True) as dense:
+                if huge:
+                    facts["thp"][str(page)] = _thp_facts(sparse, thp)
+                facts["thp"]["cache_only_buffer"] = _thp_facts(dense, thp)
+                facts["mlock"][str(page)] = ("locked" if sparse.locked
+                                             else f"not locked: mlock {sparse.mlock_error} (pre-faulted instead)")
+                cfg = tlb.SweepConfig(page_bytes=page, pages=grid, passes=passes, count_dtlb=perf["available"])
+                tick = progress(f"{page // 1024} KiB pages" if page < (1 << 20) else f"{page >> 20} MiB pages",
+                                len(grid) * passes) if progress else None
+                rows = tlb.run_sweep(cfg, sparse, dense, tick)
+            writer.extend(rows)
+            writer.flush()
+            facts["sweeps"][str(page)] = tlb.detect(rows, hz)
+            run.save()
+        facts["comparison"] = compare_rows(facts, report)
+        facts["elapsed_s"] = time.monotonic() - t_start
+    except BaseException:
+        run.finish(status="failed")
+        raise
+    run.finish()
+    return run.path, facts

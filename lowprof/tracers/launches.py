@@ -56,7 +56,7 @@ LAUNCHES = TableSpec(
 # Companion tables an importer writes beside ``launches`` (CPU ops for the ATen-op start of inference
 # latency and dispatch time; step/pass annotations). Held in a mapping rather than as module-level
 # TableSpecs until README's generated table reference lists them (lowprof.rundir.catalog).
-OPS = TableSpec(
+COMPANION_TABLES = {"ops": TableSpec(
     "ops", 1,
     (
         Column("name", "string", "", "framework op (aten::mm, ...), as the trace names it"),
@@ -67,8 +67,7 @@ OPS = TableSpec(
         Column("step", "string", "", "enclosing step/annotation, if any"),
     ),
     doc="CPU framework ops of an imported trace",
-)
-STEPS = TableSpec(
+), "steps": TableSpec(
     "steps", 1,
     (
         Column("name", "string", "", "step/pass annotation: ProfilerStep#3, pass#3, warmup#1"),
@@ -77,5 +76,4 @@ STEPS = TableSpec(
         Column("end_ns", "int64", "ns", "annotation end on the CPU (run clock)"),
     ),
     doc="step/pass annotations (record_function ranges, NVTX ranges) that group launches",
-)
-COMPANION_TABLES = {"ops": OPS, "steps": STEPS}
+)}

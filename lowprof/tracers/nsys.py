@@ -112,8 +112,9 @@ def load_launches(path: str | os.PathLike):
         except UnboundLocalError:
             pass
     rt = rt.drop_duplicates("correlation")
-    rt["pid"] = (rt["gtid"].astype("int64") >> 24) & 0xFFFFFF
-    rt["tid"] = rt["gtid"].astype("int64") & 0xFFFFFF
+    gtid = rt["gtid"].to_numpy(np.int64)
+    rt["pid"] = (gtid >> 24) & 0xFFFFFF
+    rt["tid"] = gtid & 0xFFFFFF
     df = gpu.merge(rt.drop(columns="gtid"), how="left", on="correlation")
     df["pid"] = df["pid"].fillna(df.get("gpu_pid"))
     steps = nvtx[nvtx["name"].fillna("").str.match(STEP_PATTERN.pattern)].sort_values("start_ns")
@@ -139,6 +140,6 @@ def load_launches(path: str | os.PathLike):
                   "base_time_unix_ns": None,
                   "doc": "Nsight Systems session clock: integer ns as exported (start/end columns)"},
     }
-    steps_out = steps.assign(pid=(steps["gtid"].astype("int64") >> 24) & 0xFFFFFF,
-                             tid=steps["gtid"].astype("int64") & 0xFFFFFF)[["name", "pid", "tid", "start_ns", "end_ns"]]
+    sg = steps["gtid"].to_numpy(np.int64)
+    steps_out = steps.assign(pid=(sg >> 24) & 0xFFFFFF, tid=sg & 0xFFFFFF)[["name", "pid", "tid", "start_ns", "end_ns"]]
     return df[[c.name for c in LAUNCHES.columns]], meta, {"steps": steps_out.reset_index(drop=True)}

@@ -151,3 +151,65 @@ def test_gpu_trace_goes_onto_the_run_clock(tmp_path, shared_traces):
     k = la.dropna(subset=["cpu_start_ns"])
     assert all(rt[c] == s for c, s in zip(k.correlation, k.cpu_start_ns))
     assert (k.gpu_start_ns >= k.cpu_start_ns).all()  # a kernel never starts before its launch call
+
+
+def test_program_without_torch_is_left_alone_and_the_reason_recorded(tmp_path, cli):
+    out = tmp_path / "r"
+    p = cli("run", "--trace", "kernels", "--out", out, "--", sys.executable, "-c",
+            "import sys, json; print('torch' in sys.modules)")
+    assert p.returncode == 0 and p.stdout.strip() == "False"  # the hook imports nothing eagerly
+    run = lowprof.load(out)
+    assert len(run["launches"]) == 0 and len(run["ops"]) == 0
+    assert run.manifest["trace"]["launches_empty_reason"] == "the workload never imported torch or cupy, so no tracer started"
+
+
+def test_cupy_program_without_cupti_python_says_so(tmp_path, cli):
+    pytest.importorskip("cupy")
+    try:
+        import cupti  # noqa: F401
+
+        pytest.skip("cupti-python is installed; the CUPTI path needs a GPU (see the GPU-only test)")
+    except ImportError:
+        pass
+    out = tmp_path / "r"
+    p = cli("run", "--trace", "kernels", "--out", out, "--", sys.executable, "-c", "import cupy")
+    assert p.returncode == 0, p.stderr
+    reason = lowprof.load(out).manifest["trace"]["launches_empty_reason"]
+    assert reason.startswith("cupy imported but NVIDIA's cupti-python is not installed")
+
+
+def test_cupy_kernels_are_recorded_through_cupti(tmp_path, cli):
+    cupy = pytest.importorskip("cupy")
+    pytest.importorskip("cupti", reason="needs NVIDIA's cupti-python (pip install cupti-python)")
+    if not cupy.is_available():
+        pytest.skip("needs a CUDA GPU: cupy.is_available() is False")
+    out = tmp_path / "r"
+    p = cli("run", "--trace", "kernels", "--out", out, "--", sys.executable, "-c",
+            "import cupy; x = cupy.arange(1 << 20, dtype=cupy.float32)\n"
+            "for _ in range(10): x = cupy.sin(x)\ncupy.cuda.runtime.deviceSynchronize()")
+    assert p.returncode == 0, p.stderr
+    la = lowprof.load(out)["launches"]
+    k = la[la.kind == "kernel"]
+    assert len(k) >= 10 and (k.gpu_start_ns >= k.cpu_start_ns).all()
+    assert (k.gpu_end_ns <= lowprof.load(out).manifest["end_t_ns"]).all()
+
+
+def test_sigterm_exports_the_open_segment_and_the_workload_still_dies_of_it(tmp_path):
+    out, stamps, app = tmp_path / "r", tmp_path / "stamps.txt", tmp_path / "app.py"
+    app.write_text(STAMPING_APP)
+    rec = subprocess.Popen(lowprof_cmd("run", "--trace", "kernels", "--trace-segment", "0", "--out", out,
+                                       "--", sys.executable, app, stamps),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (stamps.exists() and len(stamps.read_text().splitlines()) >= 3):
+        assert time.monotonic() < deadline, "workload did not start within 60 s"
+        time.sleep(0.05)
+    start = json.loads((out / "kineto" / "segments.jsonl").read_text().splitlines()[0])
+    os.kill(start["pid"], signal.SIGTERM)
+    assert rec.wait(timeout=60) == 128 + signal.SIGTERM
+    run = lowprof.load(out)
+    assert run.manifest["workload"]["signal"] == "SIGTERM"
+    segs = [json.loads(x) for x in (out / "kineto" / "segments.jsonl").read_text().splitlines()]
+    assert [s["why"] for s in segs if s["event"] == "segment"] == ["signal SIGTERM"]
+    printed = [ln.split()[0] for ln in stamps.read_text().splitlines()]
+    assert set(printed) <= set(run["steps"].name)  # every finished pass was exported at SIGTERM

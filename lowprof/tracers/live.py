@@ -82,28 +82,35 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
     for name, spec in COMPANION_TABLES.items():
         run.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
     ops = conv.tables.get("ops")
+    cupti = any(s.get("tracer") == "cupti" for s in conv.starts)
     entry = {
-        "tracer": f"torch.profiler (Kineto), started {started}",
+        "tracer": ("CUPTI Activity API (cupti-python), started at the workload's `import cupy`" if cupti
+                   else f"torch.profiler (Kineto), started {started}" if conv.starts or conv.segments
+                   else "none started"),
         "raw": "kineto/",
         "segment_s": segment_s,
         "segments": len(conv.segments),
         "ops": 0 if ops is None else len(ops),
         "launches": len(launches),
-        "clock_alignment": "t_run_ns = kineto_realtime_ns - realtime_minus_monotonic_ns(segment start, "
-                           "read in the workload) - origin_monotonic_ns",
+        "clock_alignment": ("t_run_ns = cupti_ns - cupti_minus_monotonic_ns(segment start, read in the "
+                            "workload) - origin_monotonic_ns" if cupti else
+                            "t_run_ns = kineto_realtime_ns - realtime_minus_monotonic_ns(segment start, "
+                            "read in the workload) - origin_monotonic_ns"),
     }
     if conv.errors:
         entry["errors"] = conv.errors
     if not conv.starts and not conv.segments:
-        entry["launches_empty_reason"] = ("the workload never imported torch, so no trace was started "
-                                          "(CuPy/CUPTI capture needs NVIDIA's cupti-python, not wired yet)")
+        entry["launches_empty_reason"] = (conv.errors[0].split(": ", 1)[-1] if conv.errors else
+                                          "the workload never imported torch or cupy, so no tracer started")
     elif len(launches) == 0:
         entry["launches_empty_reason"] = conv.no_gpu_reason or "the trace holds no GPU activity"
     if ended_signal == "SIGKILL":
         entry["lost"] = f"killed by SIGKILL: the open segment (at most {segment_s} s) was lost"
-    if conv.segments:
-        drift = [s["realtime_minus_monotonic_end_ns"] - s["realtime_minus_monotonic_ns"] for s in conv.segments]
+    drift = [s["realtime_minus_monotonic_end_ns"] - s["realtime_minus_monotonic_ns"] for s in conv.segments
+             if s.get("realtime_minus_monotonic_ns") is not None]
+    if drift:
         entry["realtime_drift_max_ns"] = max(drift, key=abs)
+    if conv.segments:
         entry["export_s_total"] = round(sum(s["export_s"] for s in conv.segments), 6)
     run.manifest["trace"] = entry
     return entry

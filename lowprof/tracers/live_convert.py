@@ -27,7 +27,7 @@ from lowprof.clock import RunClock
 from lowprof.errors import TraceError
 from lowprof.rundir import TableSpec
 
-__all__ = ["Converted", "convert_trace", "convert_dir", "to_run_clock", "empty_frame"]
+__all__ = ["Converted", "convert_trace", "convert_cupti", "convert_dir", "to_run_clock", "empty_frame"]
 
 _TIME_COLS = ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns", "start_ns", "end_ns")
 
@@ -64,6 +64,39 @@ def convert_trace(path: str | Path, *, realtime_minus_monotonic_ns: int,
     base = meta["clock"].get("base_time_unix_ns") or 0
     args = (realtime_minus_monotonic_ns, origin_monotonic_ns, base)
     return to_run_clock(launches, *args), {k: to_run_clock(v, *args) for k, v in tables.items()}, meta
+
+
+def convert_cupti(path: str | Path, *, cupti_minus_monotonic_ns: int, origin_monotonic_ns: int) -> pd.DataFrame:
+    """One CUPTI segment (``cupti-<pid>-<n>.jsonl``, CuPy agent) -> launches on the run clock.
+
+    CUPTI timestamps are ns on CUPTI's clock; ``t_run_ns = cupti_ns - cupti_minus_monotonic_ns -
+    origin_monotonic_ns`` with the offset read in the workload at the segment's start.
+    """
+    from lowprof.tracers.launches import LAUNCHES
+
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    api = {r["corr"]: r for r in rows if r["k"] == "api"}
+    shift = int(cupti_minus_monotonic_ns) + int(origin_monotonic_ns)
+    out = []
+    for r in rows:
+        if r["k"] == "api":
+            continue
+        a = api.get(r["corr"], {})
+        g, b = r.get("grid") or [None] * 3, r.get("block") or [None] * 3
+        out.append({
+            "kind": r["k"], "name": r["name"], "device": r.get("device"), "stream": r.get("stream"),
+            "correlation": r["corr"], "launch_api": a.get("name"),
+            "cpu_start_ns": a["start"] - shift if a else None, "cpu_end_ns": a["end"] - shift if a else None,
+            "gpu_start_ns": r["start"] - shift, "gpu_end_ns": r["end"] - shift,
+            "pid": a.get("pid"), "tid": a.get("tid"),
+            "grid_x": g[0], "grid_y": g[1], "grid_z": g[2], "block_x": b[0], "block_y": b[1], "block_z": b[2],
+            "registers_per_thread": r.get("regs"), "shared_memory_bytes": r.get("smem"), "bytes": r.get("bytes"),
+        })
+    df = pd.DataFrame(out, columns=[c.name for c in LAUNCHES.columns])
+    for c in LAUNCHES.columns:
+        if c.type.startswith("int"):
+            df[c.name] = df[c.name].astype("Int64")
+    return df.sort_values("gpu_start_ns", kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -109,9 +142,13 @@ def convert_dir(kineto_dir: str | Path, clock: RunClock) -> Converted:
             res.errors.append(f"{seg['file']}: listed but missing")
             continue
         try:
-            la, tabs, _ = convert_trace(path, realtime_minus_monotonic_ns=seg["realtime_minus_monotonic_ns"],
-                                        origin_monotonic_ns=clock.origin_monotonic_ns)
-        except TraceError as e:
+            if seg.get("tracer") == "cupti":
+                la, tabs = convert_cupti(path, cupti_minus_monotonic_ns=seg["cupti_minus_monotonic_ns"],
+                                         origin_monotonic_ns=clock.origin_monotonic_ns), {}
+            else:
+                la, tabs, _ = convert_trace(path, realtime_minus_monotonic_ns=seg["realtime_minus_monotonic_ns"],
+                                            origin_monotonic_ns=clock.origin_monotonic_ns)
+        except (TraceError, ValueError, KeyError) as e:
             res.errors.append(str(e))
             continue
         launches.append(la)

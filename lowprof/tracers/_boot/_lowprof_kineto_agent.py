@@ -196,6 +196,14 @@ class KinetoSegments:
 
 
 _AGENT: KinetoSegments | None = None
+_CUPTI = None  # the CuPy agent, when it started first
+
+
+def _segment_s() -> float:
+    try:
+        return float(os.environ.get(ENV_SEGMENT_S, "2"))
+    except ValueError:
+        return 2.0
 
 
 def _on_torch_imported() -> None:
@@ -203,11 +211,11 @@ def _on_torch_imported() -> None:
     out = os.environ.get(ENV_DIR)
     if not out or _AGENT is not None:
         return
-    try:
-        seg = float(os.environ.get(ENV_SEGMENT_S, "2"))
-    except ValueError:
-        seg = 2.0
-    agent = KinetoSegments(out, seg)
+    agent = KinetoSegments(out, _segment_s())
+    if _CUPTI is not None:
+        agent.log(event="error", where="start", error="torch imported after cupy: CUPTI already records "
+                                                      "(torch ops are not traced)")
+        return
     if threading.current_thread() is not threading.main_thread():
         agent.log(event="error", where="start", error="torch was first imported off the main thread; not traced")
         return
@@ -218,32 +226,56 @@ def _on_torch_imported() -> None:
         agent.log(event="error", where="start", error=f"{type(e).__name__}: {e}")
 
 
+def _on_cupy_imported() -> None:
+    global _CUPTI
+    out = os.environ.get(ENV_DIR)
+    if not out or _AGENT is not None or _CUPTI is not None:
+        return
+    log = KinetoSegments(out, _segment_s())
+    try:
+        from _lowprof_cupti_agent import CuptiSegments
+
+        _CUPTI = CuptiSegments(log, log.segment_s).start()
+    except ImportError as e:
+        log.log(event="error", where="start", error=f"cupy imported but NVIDIA's cupti-python is not installed "
+                                                    f"(pip install cupti-python): no GPU launches recorded ({e})")
+    except Exception as e:  # noqa: BLE001 - never break the workload
+        log.log(event="error", where="start", error=f"CUPTI: {type(e).__name__}: {e}")
+
+
+_HOOKS = {"torch": _on_torch_imported, "cupy": _on_cupy_imported}
+
+
 class _TorchImportHook:
-    """A meta-path finder that lets torch import normally, then starts the agent."""
+    """A meta-path finder that lets torch (or cupy) import normally, then starts an agent."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "torch":
+        if name not in _HOOKS or getattr(self, "_busy", False):
             return None
         import importlib.util
 
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        self._busy = True  # find_spec below re-enters sys.meta_path
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._busy = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         loader_exec = spec.loader.exec_module
+        started = _HOOKS[name]
 
         def exec_module(module):
             loader_exec(module)
-            _on_torch_imported()
+            started()
 
         spec.loader.exec_module = exec_module
         return spec
 
 
 def install_torch_hook() -> None:
-    """Start the agent as soon as torch is imported (now, if it already is)."""
-    if "torch" in sys.modules:
-        _on_torch_imported()
-    elif not any(isinstance(f, _TorchImportHook) for f in sys.meta_path):
+    """Start an agent as soon as torch (or cupy) is imported (now, if it already is)."""
+    for name, started in _HOOKS.items():
+        if name in sys.modules:
+            started()
+    if not any(isinstance(f, _TorchImportHook) for f in sys.meta_path):
         sys.meta_path.insert(0, _TorchImportHook())

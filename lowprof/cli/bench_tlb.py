@@ -149,7 +149,8 @@ def main(args) -> int:
             path, facts = record_tlb(out_dir, progress=_progress_factory(progress), **kw)
     rows = lowprof.load(path)["tlb"]
     if args.json:
-        print_json({"run": str(path), "tlb": facts, "rows": rows.to_dict(orient="records")})
+        clean = rows.astype(object).where(rows.notna(), None)  # null, not NaN: strict JSON
+        print_json({"run": str(path), "tlb": facts, "rows": clean.to_dict(orient="records")})
     elif not args.quiet:
         _print_human(path, facts, rows)
     return 0

@@ -1,6 +1,7 @@
 """CFFI builder (API / out-of-line mode) for ``lowprof.native._tlb``, compiled by ``pip install``.
 
-setup.py lists it in ``cffi_modules``; by hand: ``python lowprof/native/_tlb_build.py`` from the repo root.
+setup.py lists it in ``cffi_modules``, so ``pip install -e .`` (and ``make test``) compiles tlb.c into
+``lowprof/native/_tlb.abi3.so``; there are no prebuilt binaries.
 """
 
 from pathlib import Path
@@ -20,9 +21,3 @@ ffibuilder.set_source(
     include_dirs=[str(_HERE.relative_to(_ROOT))],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall"],
 )
-
-if __name__ == "__main__":
-    import os
-
-    os.chdir(_ROOT)
-    ffibuilder.compile(verbose=True)

@@ -9,13 +9,15 @@ removes one-point spikes (interference) and keeps steps and monotone ramps. Then
    ``z = ln(1 ns + max(extra_ns, 0))`` into constant segments, minimising
    ``SSE + beta * segments`` with ``beta = 3 sigma^2 ln(n)``; ``sigma`` is the noise of ``z``, estimated
    robustly from successive differences (``1.4826 * MAD(diff z) / sqrt 2``, floored at 0.05).
-   Segments spanning at least 3 points and 3/4 of an octave (``per_octave`` points) are plateaus; neighbouring plateaus within 30 % (in ``1 ns + extra``)
-   are merged, and shorter segments are the transitions between plateaus.
-2. **Reach.** Between two plateaus at levels ``a < b`` (ns; each the median of the plateau's 3 points
-   nearest the step, as a walk grows dearer along its plateau), ``extra = a + miss * (b - a)``, so the
-   working set where half the accesses miss the lower level is where the curve crosses ``(a + b) / 2``,
-   interpolated linearly in ``log2(pages)``. One line per page means one TLB entry per page, so that
-   crossing is the level's reach in entries; times the page size, in bytes. For a fully associative LRU
+   Segments of at least ``max(3, points per octave)`` points are plateaus; neighbouring plateaus
+   within 30 % (in ``1 ns + extra``) are merged; shorter segments are transitions between plateaus.
+2. **Reach.** Between a plateau at ``a`` ns and the next one, ``extra = a + miss * (b - a)``, so the
+   working set where half the accesses miss the lower level is where ``(extra - a) / (b - a)`` crosses
+   0.5, interpolated linearly in ``log2(pages)``. ``a`` is the median of the lower plateau's 3 points
+   nearest the step; as a walk grows dearer with the working set, ``b`` is the upper plateau's
+   least-squares trend in ``log2(pages)`` (slope clamped at >= 0), read at each transition point.
+   One line per page means one TLB entry per page, so that crossing is the level's reach in entries;
+   times the page size, in bytes. For a fully associative LRU
    level the step is sharp and the crossing is its capacity; for a set-associative level with hashed
    sets the rise is gradual and about half the lines miss near capacity.
 3. **Naming.** The first transition (from the ~0 ns plateau) is the L1 dTLB; the next one the L2
@@ -115,18 +117,29 @@ def _plateaus(pages: np.ndarray, extra: np.ndarray) -> list[Plateau]:
 
 
 def _crossing(pages: np.ndarray, extra: np.ndarray, lo: Plateau, hi: Plateau) -> Transition:
-    # Local levels: the 3 points of each plateau nearest the step (a walk gets dearer as the working set
-    # grows, so a whole plateau's median would move the midpoint).
-    a = float(np.median(extra[max(lo.first, lo.last - 2):lo.last + 1]))
-    b = float(np.median(extra[hi.first:min(hi.last, hi.first + 2) + 1]))
-    lo, hi = Plateau(lo.first, lo.last, a), Plateau(hi.first, hi.last, b)
-    mid = 0.5 * (a + b)
+    """Where half the accesses miss the lower level: ``(extra - a) / (b(x) - a)`` crosses 0.5.
+
+    ``a`` is the median of the lower plateau's 3 points nearest the step. A walk grows dearer as
+    the working set grows, so the upper level is a trend, ``b(x) = c0 + c1 x`` (``x = log2 pages``,
+    least squares over the upper plateau, ``c1 >= 0``), read at each point of the transition.
+    """
     x = np.log2(pages.astype(float))
+    a = float(np.median(extra[max(lo.first, lo.last - 2):lo.last + 1]))
+    xs, ys = x[hi.first:hi.last + 1], extra[hi.first:hi.last + 1]
+    c1 = max(float(np.polyfit(xs, ys, 1)[0]), 0.0) if len(xs) >= 3 else 0.0
+    c0 = float(np.median(ys - c1 * xs))
+
+    def miss(i: int) -> float:
+        return (extra[i] - a) / max(c0 + c1 * x[i] - a, 1e-9)
+
+    b_at_step = float(c0 + c1 * x[hi.first])
+    lo, hi = Plateau(lo.first, lo.last, a), Plateau(hi.first, hi.last, b_at_step)
     reach = float(pages[hi.first])
     last_below = int(pages[lo.last])
     for i in range(lo.last, hi.first):  # first upward crossing after the lower plateau ends
-        if extra[i] <= mid < extra[i + 1]:
-            f = (mid - extra[i]) / (extra[i + 1] - extra[i])
+        m0, m1 = miss(i), miss(i + 1)
+        if m0 <= 0.5 < m1:
+            f = (0.5 - m0) / (m1 - m0)
             reach = float(2 ** (x[i] + f * (x[i + 1] - x[i])))
             last_below = int(pages[i])
             break

@@ -213,3 +213,14 @@ def test_sigterm_exports_the_open_segment_and_the_workload_still_dies_of_it(tmp_
     assert [s["why"] for s in segs if s["event"] == "segment"] == ["signal SIGTERM"]
     printed = [ln.split()[0] for ln in stamps.read_text().splitlines()]
     assert set(printed) <= set(run["steps"].name)  # every finished pass was exported at SIGTERM
+
+
+def test_workload_with_its_own_profiler_keeps_working_and_the_loss_is_recorded(tmp_path, cli):
+    out = tmp_path / "r"
+    p = cli("run", "--trace", "kernels", "--trace-segment", "0", "--out", out, "--", sys.executable, "-c",
+            "import torch\nwith torch.profiler.profile() as p:\n    torch.randn(8) + 1\n"
+            "print(sorted({e.name for e in p.events()} & {'aten::randn', 'aten::add'}))")
+    assert p.returncode == 0, p.stderr  # exporting our replaced session used to segfault the workload
+    assert p.stdout.strip() == "['aten::add', 'aten::randn']"
+    errors = lowprof.load(out).manifest["trace"]["errors"]
+    assert any("own torch.profiler session replaced" in e for e in errors)

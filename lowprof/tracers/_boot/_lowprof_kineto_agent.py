@@ -122,6 +122,12 @@ class KinetoSegments:
         if prof is None:
             return
         t0 = time.monotonic_ns()
+        if not sys.modules["torch"].autograd._profiler_enabled():
+            # The workload ran its own torch.profiler, which ended ours: exporting now would crash.
+            self.log(event="error", where="segment", error=f"segment {self.n} lost: the workload's own "
+                                                           "torch.profiler session replaced lowprof's")
+            self.n += 1
+            return
         prof.stop()
         mono_end, offset_end = clock_pair()
         name = f"segment-{self.pid}-{self.n:04d}.pt.trace.json"

@@ -2,7 +2,8 @@
 
 Standard library only (plus torch, imported by the workload itself): ``lowprof run --trace kernels``
 puts this folder on the workload's PYTHONPATH, and its ``sitecustomize.py`` calls
-:func:`install_torch_hook`, which starts the profiler right after the workload imports torch.
+:func:`install_torch_hook`, which starts the profiler right after the workload imports torch
+(or, for a program that imports cupy first, the CUPTI agent in ``_lowprof_cupti_agent.py``).
 ``lowprof.trace()`` uses :class:`KinetoSegments` directly.
 
 Output, in ``$LOWPROF_KINETO_DIR`` (``<run dir>/kineto/``):

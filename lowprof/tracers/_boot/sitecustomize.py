@@ -1,4 +1,4 @@
-"""Put on a workload's PYTHONPATH by ``lowprof run --trace kernels``: trace torch once it is imported.
+"""Put on a workload's PYTHONPATH by ``lowprof run --trace kernels``: trace torch (or cupy) once imported.
 
 Imports nothing heavy: the agent waits for the workload's own ``import torch``. Any other
 ``sitecustomize`` further down ``sys.path`` is still run, as Python would have run it.

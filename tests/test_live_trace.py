@@ -21,6 +21,8 @@ from tests.conftest import lowprof_cmd
 pytest.importorskip("torch")
 pytest.importorskip("lowprof.tracers.kineto", reason="the Kineto importer (issue 3, other half) is not in this tree")
 
+# One OpenMP thread: on small CPU ops an active torch.profiler otherwise stalls ~16 ms per parallel op.
+ENV = {"OMP_NUM_THREADS": "1"}
 ALEXNET = "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"
 
 # A workload that stamps CLOCK_MONOTONIC around each annotated pass, then runs until killed.
@@ -45,7 +47,7 @@ STAMPING_APP = textwrap.dedent("""
 def test_prefill_on_cpu_records_ops_and_says_why_launches_are_empty(tmp_path, cli):
     out = tmp_path / "r"
     p = cli("run", "--trace", "kernels", "--out", out, "--", sys.executable, "-m", "lowprof.workloads.prefill",
-            "--layers", "1", "--passes", "3", "--warmup", "1")
+            "--layers", "1", "--passes", "3", "--warmup", "1", env=ENV)
     assert p.returncode == 0, p.stderr
     assert "prefill: pass#2" in p.stdout
     run = lowprof.load(out)
@@ -69,7 +71,7 @@ def test_sigkill_keeps_the_exported_segments_on_the_run_clock(tmp_path):
     app.write_text(STAMPING_APP)
     rec = subprocess.Popen(lowprof_cmd("run", "--trace", "kernels", "--trace-segment", "0.3", "--out", out,
                                        "--", sys.executable, app, stamps),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | ENV)
     log = out / "kineto" / "segments.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -80,7 +82,6 @@ def test_sigkill_keeps_the_exported_segments_on_the_run_clock(tmp_path):
     else:
         rec.kill()
         pytest.fail("no two segments exported within 60 s")
-    import os
 
     os.kill(lines[0]["pid"], signal.SIGKILL)
     assert rec.wait(timeout=60) == 128 + signal.SIGKILL
@@ -199,7 +200,7 @@ def test_sigterm_exports_the_open_segment_and_the_workload_still_dies_of_it(tmp_
     app.write_text(STAMPING_APP)
     rec = subprocess.Popen(lowprof_cmd("run", "--trace", "kernels", "--trace-segment", "0", "--out", out,
                                        "--", sys.executable, app, stamps),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | ENV)
     deadline = time.monotonic() + 60
     while not (stamps.exists() and len(stamps.read_text().splitlines()) >= 3):
         assert time.monotonic() < deadline, "workload did not start within 60 s"
@@ -219,7 +220,7 @@ def test_workload_with_its_own_profiler_keeps_working_and_the_loss_is_recorded(t
     out = tmp_path / "r"
     p = cli("run", "--trace", "kernels", "--trace-segment", "0", "--out", out, "--", sys.executable, "-c",
             "import torch\nwith torch.profiler.profile() as p:\n    torch.randn(8) + 1\n"
-            "print(sorted({e.name for e in p.events()} & {'aten::randn', 'aten::add'}))")
+            "print(sorted({e.name for e in p.events()} & {'aten::randn', 'aten::add'}))", env=ENV)
     assert p.returncode == 0, p.stderr  # exporting our replaced session used to segfault the workload
     assert p.stdout.strip() == "['aten::add', 'aten::randn']"
     errors = lowprof.load(out).manifest["trace"]["errors"]

@@ -16,7 +16,7 @@ def test_prefill_sweep_over_batch_writes_the_documented_layout(tmp_path, cli):
     sweep = tmp_path / "s"
     p = cli("sweep", "--param", "batch=1,2", "--out", sweep, "--probes", "system", "--",
             sys.executable, "-m", "lowprof.workloads.prefill", "--batch", "{batch}", "--layers", "1",
-            "--passes", "1", "--warmup", "0")
+            "--passes", "1", "--warmup", "0", env={"OMP_NUM_THREADS": "1"})
     assert p.returncode == 0, p.stderr
     doc = json.loads((sweep / "sweep.json").read_text())
     assert doc == {

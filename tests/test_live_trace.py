@@ -225,3 +225,17 @@ def test_workload_with_its_own_profiler_keeps_working_and_the_loss_is_recorded(t
     assert p.stdout.strip() == "['aten::add', 'aten::randn']"
     errors = lowprof.load(out).manifest["trace"]["errors"]
     assert any("own torch.profiler session replaced" in e for e in errors)
+
+
+def test_live_conversion_keeps_the_importers_durations(tmp_path, shared_traces):
+    """Shifting onto the run clock changes no duration: t_l, API and kernel times equal the importer's."""
+    from lowprof.tracers.kineto import load_launches
+    from lowprof.tracers.live_convert import convert_trace
+
+    src = shared_traces / "kineto" / ALEXNET
+    ref, _ = load_launches(src)
+    got, tables, _ = convert_trace(src, realtime_minus_monotonic_ns=123_456_789, origin_monotonic_ns=987_654_321)
+    assert (got.gpu_start_ns - ref.gpu_start_ns == -(123_456_789 + 987_654_321)).all()
+    for a, b in (("gpu_start_ns", "cpu_start_ns"), ("cpu_end_ns", "cpu_start_ns"), ("gpu_end_ns", "gpu_start_ns")):
+        assert ((got[a] - got[b]).fillna(-1) == (ref[a] - ref[b]).fillna(-1)).all()
+    assert len(tables["ops"]) > 0 and (tables["ops"].end_ns >= tables["ops"].start_ns).all()

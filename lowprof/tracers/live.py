@@ -103,7 +103,10 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
         entry["launches_empty_reason"] = (conv.errors[0].split(": ", 1)[-1] if conv.errors else
                                           "the workload never imported torch or cupy, so no tracer started")
     elif len(launches) == 0:
-        entry["launches_empty_reason"] = conv.no_gpu_reason or "the trace holds no GPU activity"
+        entry["launches_empty_reason"] = conv.no_gpu_reason or (
+            "the workload never initialised CUDA in torch (torch.cuda.is_initialized() stayed False): "
+            "no GPU activity to record" if conv.segments and not any(s.get("cuda_initialized") for s in conv.segments)
+            else "the trace holds no GPU activity")
     if ended_signal == "SIGKILL":
         entry["lost"] = f"killed by SIGKILL: the open segment (at most {segment_s} s) was lost"
     drift = [s["realtime_minus_monotonic_end_ns"] - s["realtime_minus_monotonic_ns"] for s in conv.segments

@@ -108,6 +108,8 @@ def test_huge_pages_really_obtained_or_reason(sweep):
         assert thp["huge_fraction"] >= 0.95 or "refused" in thp["note"], thp
     else:
         assert "off" in thp["note"]
+    small = sweep[0]["tlb"]["thp"]["4096"]  # the 4 KiB sweep must not have been given huge pages
+    assert small["anon_huge_bytes"] == 0, small
 
 
 def test_buffer_huge_bytes_match_smaps_rollup():

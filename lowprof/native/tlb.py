@@ -34,6 +34,7 @@ HUGE = 2 * MIB
 # perf_event_open(PERF_TYPE_HW_CACHE, DTLB | OP_READ << 8 | RESULT_MISS << 16): "dTLB-load-misses".
 PERF_TYPE_HW_CACHE = 3
 PERF_DTLB_READ_MISS = 3 | (0 << 8) | (1 << 16)
+PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES = 0, 0
 
 
 class TLBError(LowprofError):
@@ -154,10 +155,13 @@ def perf_dtlb_probe() -> dict:
         start = b.chase(64, 4 * KIB, 64, 1)
         count = ffi.new("uint64_t *")
         rc = lib.tlb_chase_counted(start, 10_000, PERF_TYPE_HW_CACHE, PERF_DTLB_READ_MISS, count)
+        cycles_rc = lib.tlb_chase_counted(start, 1000, PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, count)
     if rc == 0:
         return {"available": True, "event": "dTLB-load-misses (PERF_TYPE_HW_CACHE)", "reason": None}
     name = errno.errorcode.get(rc, str(rc))
-    why = {"ENOENT": "the kernel has no such hardware event (no PMU exposed, e.g. in this VM)",
+    no_pmu = cycles_rc == rc and name == "ENOENT"
+    why = {"ENOENT": ("no hardware PMU is exposed to this kernel (cpu-cycles fails the same way; "
+                      "typical of a VM without vPMU)") if no_pmu else "the kernel has no such hardware event",
            "EOPNOTSUPP": "the PMU does not support this event",
            "EACCES": f"not permitted (perf_event_paranoid={paranoid})",
            "EPERM": f"not permitted (perf_event_paranoid={paranoid})"}.get(name, os.strerror(rc))

@@ -59,6 +59,14 @@ def _thp_facts(buf: "tlb.Buffer", mode: str | None) -> dict:
     return facts
 
 
+def _small_page_facts(buf: "tlb.Buffer") -> dict:
+    facts = {"mapped_bytes": buf.mapped, "anon_huge_bytes": buf.huge_bytes,
+             "huge_fraction": round(buf.huge_fraction, 4)}
+    facts["note"] = ("MADV_NOHUGEPAGE: 4 KiB pages (no AnonHugePages in the buffer)" if buf.huge_bytes == 0 else
+                     f"{buf.huge_bytes} B of the 4 KiB buffer are huge pages despite MADV_NOHUGEPAGE")
+    return facts
+
+
 def compare_rows(detected: dict, report: dict) -> list[dict]:
     """Detected vs CPUID-reported entries for each level, per page size; ``within_one_step`` judged on
     the sweep grid (|log2(detected / reported)| <= 1 / per_octave)."""
@@ -126,8 +134,7 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
             huge = page != 4096
             with tlb.Buffer(grid[-1] * page, huge=huge) as sparse, \
                     tlb.Buffer(max(grid[-1] * tlb.LINE, tlb.HUGE), huge=True) as dense:
-                if huge:
-                    facts["thp"][str(page)] = _thp_facts(sparse, thp)
+                facts["thp"][str(page)] = _thp_facts(sparse, thp) if huge else _small_page_facts(sparse)
                 facts["thp"]["cache_only_buffer"] = _thp_facts(dense, thp)
                 facts["mlock"][str(page)] = ("locked" if sparse.locked
                                              else f"not locked: mlock {sparse.mlock_error} (pre-faulted instead)")

@@ -57,3 +57,16 @@ def test_expand_is_cartesian_first_param_outermost_and_substitution_leaves_other
     pts = expand([parse_param("a=1,2"), parse_param("b=x,y,z")])
     assert [tuple(p.values()) for p in pts] == [("1", "x"), ("1", "y"), ("1", "z"), ("2", "x"), ("2", "y"), ("2", "z")]
     assert substitute(["-c", "print({a}, {'k': 1})", "{b}{b}"], {"a": "1", "b": "x"}) == ["-c", "print(1, {'k': 1})", "xx"]
+
+
+def test_force_replaces_a_sweep_but_never_another_folder(tmp_path, cli):
+    keep = tmp_path / "notes"
+    keep.mkdir()
+    (keep / "x.txt").write_text("keep me")
+    p = cli("sweep", "-p", "n=1", "--force", "--out", keep, "--probes", "system", "--", "true")
+    assert p.returncode == 1 and "not a sweep folder" in p.stderr and "Traceback" not in p.stderr
+    assert (keep / "x.txt").read_text() == "keep me"
+    s = tmp_path / "s"
+    assert cli("sweep", "-p", "n=1", "--out", s, "--probes", "system", "--", "true").returncode == 0
+    assert cli("sweep", "-p", "n=2", "--force", "--out", s, "--probes", "system", "--", "true").returncode == 0
+    assert sorted(p.name for p in s.iterdir()) == ["n=2", "sweep.json"]

@@ -137,7 +137,9 @@ def main(args) -> int:
     sweep = Path(args.out) if args.out else default_out_dir("sweep-" + "-".join(names))
     if sweep.exists() and (not sweep.is_dir() or (any(sweep.iterdir()) and not args.force)):
         raise RunDirError(f"{sweep}: exists and is not empty (use --force to overwrite)")
-    if args.force and sweep.is_dir():
+    if args.force and sweep.is_dir() and any(sweep.iterdir()):
+        if not (sweep / SWEEP_FILE).exists():
+            raise RunDirError(f"{sweep}: not a sweep folder (no {SWEEP_FILE}); --force only replaces a sweep")
         import shutil
 
         shutil.rmtree(sweep)

@@ -29,8 +29,8 @@ class KernelTraceOption:
     @staticmethod
     def add_arguments(p) -> None:
         p.add_argument("--trace", choices=["kernels"], metavar="kernels",
-                       help="record GPU launches and CPU ops of a Python workload with torch.profiler, "
-                            "started when it imports torch (tables: launches, ops)")
+                       help="record GPU launches and CPU ops of a Python workload: torch.profiler from its "
+                            "`import torch` (CuPy: CUPTI via cupti-python); tables launches, ops, steps")
         p.add_argument("--trace-segment", type=float, default=2.0, metavar="S",
                        help="export the trace every S seconds, so a SIGKILL loses at most the last S s "
                             "(0: only at exit; default: 2)")

@@ -108,11 +108,9 @@ int tlb_map(size_t bytes, int huge, void **addr, size_t *mapped, int *locked, in
     size_t tail = (size_t)(raw + len + HUGE_2M - (p + len));
     if (tail)
         munmap(p + len, tail);
-    if (madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0) {
-        int e = errno;
-        munmap(p, len);
-        return e;
-    }
+    /* Advice only: a kernel without THP refuses it (EINVAL), and the caller reads what it really got
+     * from /proc/self/smaps (AnonHugePages) anyway. */
+    (void)madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     long page = sysconf(_SC_PAGESIZE);
     for (size_t off = 0; off < len; off += (size_t)page)
         p[off] = 1; /* pre-fault: the chase must not time page faults */

@@ -159,3 +159,13 @@ def test_bad_flags_give_one_clear_line(cli, tmp_path, flags, quoted):
     assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
     assert quoted in lines[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_report_shows_the_tlb_section(sweep, cli):
+    facts, run = sweep
+    p = cli("report", run.path, "--json")
+    assert p.returncode == 0, p.stderr
+    sec = json.loads(p.stdout)["tlb"]
+    l2 = facts["tlb"]["sweeps"]["4096"]["l2_stlb"]
+    assert sec["4 KiB L2 STLB"].startswith(f"{l2['entries']} entries")
+    assert sec["perf"] == ("available" if facts["tlb"]["perf"]["available"] else facts["tlb"]["perf"]["reason"])

@@ -1,0 +1,35 @@
+"""`lowprof report` section for a run recorded by `lowprof bench tlb`: detected reach vs CPUID, walk cost."""
+
+from __future__ import annotations
+
+__all__ = ["section_tlb"]
+
+
+def _level(d: dict | None) -> str:
+    if not d:
+        return "not seen"
+    return f"{d['entries']} entries ({d['bytes']} B), 50%-miss crossing {d['crossing_pages']:.0f} pages"
+
+
+def section_tlb(run) -> dict | None:
+    """Key/value block per page size; None for runs without a ``tlb`` manifest entry."""
+    facts = run.manifest.get("tlb")
+    if not facts:
+        return None
+    out: dict = {"tsc_hz": facts["tsc"]["hz"],
+                 "perf": "available" if facts["perf"]["available"] else facts["perf"]["reason"]}
+    reported = {(c["page_size_bytes"], c["level"]): c["reported_entries"] for c in facts.get("comparison", [])}
+    for page, d in facts["sweeps"].items():
+        label = f"{int(page) >> 10} KiB" if int(page) < (1 << 20) else f"{int(page) >> 20} MiB"
+        if "skipped" in d:
+            out[label] = d["skipped"]
+            continue
+        out[f"{label} L1 dTLB"] = f"{_level(d['l1_dtlb'])}; CPUID {reported.get((int(page), 'L1 dTLB'))}"
+        out[f"{label} L2 STLB"] = f"{_level(d['l2_stlb'])}; CPUID {reported.get((int(page), 'L2 STLB'))}"
+        if d["walk_extra_ns"] is not None:
+            out[f"{label} page walk"] = (f"{d['walk_extra_ns']:.1f} ns = {d['walk_extra_cycles']:.0f} TSC cycles "
+                                         f"per access just beyond STLB reach")
+        out[f"{label} at {d['max_pages']} pages"] = f"{d['extra_ns_at_max']:.1f} ns extra per access"
+        if page in facts.get("thp", {}):
+            out[f"{label} pages given"] = facts["thp"][page]["note"]
+    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lowprof.errors import TraceError
 from lowprof.record import default_out_dir
 from lowprof.rundir import Run, RunDir, load
 
@@ -41,7 +42,12 @@ class trace:
         self._rundir = RunDir(self.path, kind="trace", force=self.force)
         self._rundir.manifest["workload"] = {"pid": os.getpid()}
         self._rundir.save()
-        self._agent = KinetoSegments(str(self.path / "kineto"), self.segment_s).start()
+        try:
+            self._agent = KinetoSegments(str(self.path / "kineto"), self.segment_s).start()
+        except ImportError as e:
+            self._rundir.manifest["error"] = f"torch is not importable: {e}"
+            self._rundir.finish(status="failed")
+            raise TraceError(f"lowprof.trace() needs torch: {e}") from None
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

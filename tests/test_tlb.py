@@ -169,3 +169,14 @@ def test_report_shows_the_tlb_section(sweep, cli):
     l2 = facts["tlb"]["sweeps"]["4096"]["l2_stlb"]
     assert sec["4 KiB L2 STLB"].startswith(f"{l2['entries']} entries")
     assert sec["perf"] == ("available" if facts["tlb"]["perf"]["available"] else facts["tlb"]["perf"]["reason"])
+
+
+def test_cpuid_decoding_agrees_with_the_kernel():
+    """On AMD the kernel's /proc/cpuinfo `TLB size` is L2 dTLB + L2 iTLB 4 KiB entries from the same leaf."""
+    from lowprof.native.tlb_cpuid import reported_tlbs
+
+    rep = reported_tlbs()
+    if rep["vendor"] != "AuthenticAMD" or not rep["cpuinfo"]:
+        pytest.skip(f"the kernel check applies to AMD CPUs that report `TLB size` (vendor {rep['vendor']})")
+    l2_4k = [t["entries"] for t in rep["tlbs"] if t["level"] == "L2" and t["page_bytes"] == 4096]
+    assert sum(l2_4k) == int(rep["cpuinfo"].split()[0]), rep

@@ -96,15 +96,21 @@ class TableWriter:
     def write_frame(self, df) -> None:
         """Append a whole pandas DataFrame (columns not in the spec are dropped, missing ones are null)."""
         self.flush()
-        cols = {c.name: (df[c.name] if c.name in df else None) for c in self.spec.columns}
+        n = len(df)
         arrays = []
-        for c, f in zip(self.spec.columns, self._schema):
-            v = cols[c.name]
-            arrays.append(pa.nulls(len(df), f.type) if v is None else pa.array(v, type=f.type, from_pandas=True))
-        batch = pa.RecordBatch.from_arrays(arrays, schema=self._schema)
-        self._writer.write_batch(batch)
+        for f in self._schema:
+            if f.name not in df:
+                arrays.append(pa.nulls(n, f.type))
+                continue
+            arr = pa.array(df[f.name], from_pandas=True)  # Arrow-backed columns may come back chunked
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            arrays.append(arr.cast(f.type))
+        table = pa.Table.from_arrays(arrays, schema=self._schema)
+        for batch in table.to_batches():
+            self._writer.write_batch(batch)
         self._file.flush()
-        self.rows_written += len(df)
+        self.rows_written += n
 
     def flush(self) -> int:
         """Write buffered rows as one record batch; returns how many rows were written."""

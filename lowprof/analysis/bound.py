@@ -166,6 +166,6 @@ def analyse_sweep(path: str | os.PathLike, param: str = "batch") -> dict:
     good = curve.dropna(subset=["tklqt_ns"]) if "tklqt_ns" in curve else curve.iloc[0:0]
     knee = transition(good[param].to_numpy(), good["tklqt_ns"].to_numpy()) if len(good) else \
         {"transition_batch": None, "model": "insufficient", "confidence": 0.0, "note": "no usable run"}
-    first_gpu = good.loc[good["verdict"] == "GPU-bound", param]
+    first_gpu = good.loc[good["verdict"] == "GPU-bound", param] if "verdict" in good else good[param].iloc[0:0]
     return {"param": param, "curve": curve.to_dict(orient="records"), "knee": knee,
             "first_gpu_bound_batch": float(first_gpu.iloc[0]) if len(first_gpu) else None}

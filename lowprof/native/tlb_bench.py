@@ -7,6 +7,7 @@ map a pre-faulted buffer (2 MiB ones checked against ``AnonHugePages``), sweep, 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -78,8 +79,6 @@ def compare_rows(detected: dict, report: dict) -> list[dict]:
             rep = reported_entries(report, level, int(page))
             within = None
             if got and rep:
-                import math
-
                 within = abs(math.log2(got["entries"] / rep)) <= step + 0.01  # grid points are whole pages
             rows.append({"page_size_bytes": int(page), "level": f"{level} {'dTLB' if level == 'L1' else 'STLB'}",
                          "detected_entries": got["entries"] if got else None,

@@ -1,15 +1,15 @@
 """What the CPU says about its TLBs, decoded from CPUID (AMD 0x80000005/6/19, Intel 0x18) and /proc/cpuinfo.
 
 Each entry is ``{"level": "L1"|"L2", "kind": "data"|"instruction"|"unified"|..., "page_bytes": int,
-"entries": int, "ways": int|None (None = fully associative)}``. Intel's legacy leaf 0x2 byte
-descriptors are not decoded (leaf 0x18 covers every Intel CPU since Skylake).
+"entries": int, "ways": int|None (None = fully associative)}``. On Intel, leaf 0x18 is used where the
+CPU has it and the legacy leaf 0x2 descriptor bytes otherwise (TLB descriptors only).
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["cpuid", "vendor", "reported_tlbs", "cpuinfo_tlb_line", "reported_entries"]
+__all__ = ["cpuid", "vendor", "reported_tlbs", "decode_leaf2", "cpuinfo_tlb_line", "reported_entries"]
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
@@ -70,6 +70,72 @@ def _amd() -> list[dict]:
 
 _INTEL_KIND = {1: "data", 2: "instruction", 3: "unified", 4: "load", 5: "store"}
 
+# CPUID leaf 0x2 TLB descriptor bytes (Intel SDM vol. 2A, CPUID, "Encoding of CPUID Leaf 2 Descriptors"):
+# byte -> [(level, kind, page sizes, entries, ways or None for fully associative)]. "data0" is the small
+# first-level data TLB some cores put in front of the main one.
+_K4, _M2, _M4, _G1 = 4 * KIB, 2 * MIB, 4 * MIB, GIB
+_LEAF2: dict[int, list[tuple]] = {
+    0x01: [("L1", "instruction", (_K4,), 32, 4)],
+    0x02: [("L1", "instruction", (_M4,), 2, None)],
+    0x03: [("L1", "data", (_K4,), 64, 4)],
+    0x04: [("L1", "data", (_M4,), 8, 4)],
+    0x05: [("L1", "data", (_M4,), 32, 4)],
+    0x0B: [("L1", "instruction", (_M4,), 4, 4)],
+    0x4F: [("L1", "instruction", (_K4,), 32, None)],
+    0x50: [("L1", "instruction", (_K4, _M2, _M4), 64, None)],
+    0x51: [("L1", "instruction", (_K4, _M2, _M4), 128, None)],
+    0x52: [("L1", "instruction", (_K4, _M2, _M4), 256, None)],
+    0x55: [("L1", "instruction", (_M2, _M4), 7, None)],
+    0x56: [("L1", "data0", (_M4,), 16, 4)],
+    0x57: [("L1", "data0", (_K4,), 16, 4)],
+    0x59: [("L1", "data0", (_K4,), 16, None)],
+    0x5A: [("L1", "data0", (_M2, _M4), 32, 4)],
+    0x5B: [("L1", "data", (_K4, _M4), 64, None)],
+    0x5C: [("L1", "data", (_K4, _M4), 128, None)],
+    0x5D: [("L1", "data", (_K4, _M4), 256, None)],
+    0x61: [("L1", "instruction", (_K4,), 48, None)],
+    0x63: [("L1", "data", (_M2, _M4), 32, 4), ("L1", "data", (_G1,), 4, 4)],
+    0x6B: [("L1", "data", (_K4,), 256, 8)],
+    0x6C: [("L1", "data", (_M2, _M4), 128, 8)],
+    0x6D: [("L1", "data", (_G1,), 16, None)],
+    0x76: [("L1", "instruction", (_M2, _M4), 8, None)],
+    0xB0: [("L1", "instruction", (_K4,), 128, 4)],
+    0xB1: [("L1", "instruction", (_M2,), 8, 4)],
+    0xB2: [("L1", "instruction", (_K4,), 64, 4)],
+    0xB3: [("L1", "data", (_K4,), 128, 4)],
+    0xB4: [("L1", "data", (_K4,), 256, 4)],
+    0xB5: [("L1", "instruction", (_K4,), 64, 8)],
+    0xB6: [("L1", "instruction", (_K4,), 128, 8)],
+    0xBA: [("L1", "data", (_K4,), 64, 4)],
+    0xC0: [("L1", "data", (_K4, _M4), 8, 4)],
+    0xC1: [("L2", "unified", (_K4, _M2), 1024, 8)],
+    0xC2: [("L1", "data", (_K4, _M2), 16, 4)],
+    0xC3: [("L2", "unified", (_K4, _M2), 1536, 6), ("L2", "unified", (_G1,), 16, 4)],
+    0xCA: [("L2", "unified", (_K4,), 512, 4)],
+}
+LEAF2_USE_LEAF_18 = 0xFE  # "leaf 2 does not report TLB descriptors; use leaf 0x18"
+
+
+def decode_leaf2(regs: tuple[int, int, int, int]) -> tuple[list[dict], bool]:
+    """TLBs named by one CPUID(2) result ``(eax, ebx, ecx, edx)``; second value: whether it defers to 0x18.
+
+    Byte 0 of EAX is an iteration count, not a descriptor; a register with bit 31 set holds none.
+    """
+    out: list[dict] = []
+    defer = False
+    for r, reg in enumerate(regs):
+        if reg >> 31 & 1:
+            continue
+        for byte in range(4):
+            if r == 0 and byte == 0:
+                continue
+            desc = (reg >> (8 * byte)) & 0xFF
+            defer |= desc == LEAF2_USE_LEAF_18
+            for level, kind, pages, entries, ways in _LEAF2.get(desc, ()):
+                out += [{"level": level, "kind": kind, "page_bytes": p, "entries": entries, "ways": ways}
+                        for p in pages]
+    return out, defer
+
 
 def _intel() -> list[dict]:
     if cpuid(0)[0] < 0x18:
@@ -96,6 +162,9 @@ def reported_tlbs() -> dict:
         tlbs, source = _amd(), "CPUID 0x80000005 / 0x80000006 / 0x80000019"
     elif v == "GenuineIntel":
         tlbs, source = _intel(), "CPUID 0x18 (deterministic address translation parameters)"
+        if not tlbs:
+            tlbs, _ = decode_leaf2(cpuid(2))
+            source = "CPUID 0x2 (descriptor bytes)"
     else:
         tlbs, source = [], f"vendor {v!r}: no TLB leaf decoded"
     return {"vendor": v, "source": source, "tlbs": tlbs, "cpuinfo": cpuinfo_tlb_line()}

@@ -1,4 +1,13 @@
-"""Tidy CSV export of a run: one file per table with SI units in column names, plus the manifest flattened."""
+"""Tidy CSV export: one file per table with SI units in column names, the manifest flattened, and the
+long-format metrics of many runs (one observation per row) for papers.
+
+``metrics.csv`` columns (stable): ``run`` (label: the directory name, ``SWEEP/DIR`` for a sweep's runs,
+``FOLDER/DIR`` for per-rank runs), ``machine`` (from the manifest: hostname, CPU model, GPUs),
+``metric`` (name from :mod:`lowprof.analysis.metrics`), ``value`` (float, in ``unit``), ``unit``,
+``better`` (``higher``, ``lower`` or empty); then one column per parameter, sorted by name: swept
+parameters (``batch``), ``rank`` for per-rank runs, and a metric's own (``phase``, ``page_size_bytes``);
+empty where a parameter does not apply.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,9 @@ import pandas as pd
 
 from lowprof.rundir import Run
 
-__all__ = ["to_si", "flatten", "export_csv"]
+__all__ = ["to_si", "flatten", "export_csv", "tidy_metrics", "METRIC_COLUMNS", "latex_table"]
+
+METRIC_COLUMNS = ["run", "machine", "metric", "value", "unit", "better"]
 
 
 def to_si(df: pd.DataFrame) -> pd.DataFrame:
@@ -48,3 +59,49 @@ def export_csv(run: Run, out_dir: Path) -> list[Path]:
     pd.DataFrame(sorted(flatten(run.manifest).items()), columns=["key", "value"]).to_csv(p, index=False)
     written.append(p)
     return written
+
+
+def tidy_metrics(paths: list) -> pd.DataFrame:
+    """Long-format metrics of every run the paths stand for (runs, sweeps, rank folders): see the module doc."""
+    from lowprof.analysis.compare import machine_name
+    from lowprof.analysis.metrics import run_metrics, sweep_metrics
+    from lowprof.rundir.many import expand
+
+    rows = []
+    for path in paths:
+        members = expand(path)
+        ranks = len(members) > 1 and not (Path(path) / "sweep.json").is_file()
+        for m in members:
+            base = {"run": m.label, "machine": machine_name(m.run)}
+            extra = dict(m.params) | ({"rank": m.rank} if ranks and m.rank is not None else {})
+            for r in run_metrics(m.run).to_dict(orient="records"):
+                rows.append(base | {k: r[k] for k in ("metric", "value", "unit", "better")} | extra | r["params"])
+        if (Path(path) / "sweep.json").is_file():
+            machines = sorted({machine_name(m.run) for m in members})
+            for r in sweep_metrics(path).to_dict(orient="records"):
+                rows.append({"run": Path(path).name, "machine": " / ".join(machines)}
+                            | {k: r[k] for k in ("metric", "value", "unit", "better")} | r["params"])
+    df = pd.DataFrame(rows)
+    params = sorted(c for c in df.columns if c not in METRIC_COLUMNS)
+    for c in params:  # whole numbers stay integers (rank, page_size_bytes), the rest as given
+        v = pd.to_numeric(df[c], errors="coerce")
+        if v.notna().sum() == df[c].notna().sum() and (v.dropna() % 1 == 0).all():
+            df[c] = v.astype("Int64")
+    return df.reindex(columns=METRIC_COLUMNS + params)
+
+
+def latex_table(metrics: pd.DataFrame, caption: str | None = None) -> str:
+    """A booktabs LaTeX table: one row per (metric, parameters), one column per run, values in SI units."""
+    params = [c for c in metrics.columns if c not in METRIC_COLUMNS]
+    df = metrics.copy()
+    df["parameters"] = [", ".join(f"{k}={v}" for k, v in zip(params, row) if pd.notna(v) and v != "")
+                        for row in df[params].itertuples(index=False, name=None)] if params else ""
+    wide = df.pivot_table(index=["metric", "parameters", "unit"], columns="run", values="value",
+                          aggfunc="first", sort=False)
+    wide = wide.reset_index()
+    wide.columns.name = None
+    runs = [c for c in wide.columns if c not in ("metric", "parameters", "unit")]
+    styler = wide.style.hide(axis="index").format("{:.4g}", subset=runs, na_rep="--").format(escape="latex",
+                                                                                           subset=["metric", "parameters", "unit"])
+    styler = styler.format_index(escape="latex", axis=1)
+    return styler.to_latex(hrules=True, caption=caption, column_format="lll" + "r" * len(runs))

@@ -21,6 +21,7 @@ COMMANDS: list[str] = [
     "bench",
     "sweep",
     "import", "launches", "bound",
+    "compare", "plot",
 ]
 
 

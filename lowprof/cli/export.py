@@ -1,27 +1,57 @@
-"""``lowprof export DIR --csv OUTDIR``: tables as tidy CSV for papers and spreadsheets."""
+"""``lowprof export DIR... --csv OUTDIR | --latex FILE | --perfetto FILE``: tables and metrics for papers, or a timeline."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from lowprof.analysis.export_csv import export_csv
+from lowprof.analysis.export_csv import export_csv, latex_table, tidy_metrics
 from lowprof.cli._ui import note
-from lowprof.rundir import load
+from lowprof.errors import LowprofError
+from lowprof.rundir.many import expand
 
-HELP = "export a run's tables (CSV, one file per table, SI units in column names)"
+HELP = "export runs: CSV tables + tidy metrics.csv, a LaTeX metrics table, or a Perfetto timeline"
 EXAMPLES = """lowprof export runs/a --csv out/a
-lowprof export runs/a --csv - (not supported: give a folder)"""
+lowprof export runs/gh200 runs/h100 --csv out/ --latex out/metrics.tex
+lowprof export runs/a --perfetto a.json   (open in ui.perfetto.dev)
+lowprof export sweeps/gh200 sweeps/h100 --csv out/ --no-tables"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", help="run directory")
-    p.add_argument("--csv", metavar="OUTDIR", required=True, help="folder to write <table>.csv and manifest.csv into")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="run directories, sweep folders or folders of rank runs")
+    p.add_argument("--csv", metavar="OUTDIR",
+                   help="write metrics.csv (long format) and, per run, <table>.csv and manifest.csv "
+                        "(into OUTDIR for one run, OUTDIR/<run>/ for several)")
+    p.add_argument("--no-tables", action="store_true", help="with --csv: write only metrics.csv")
+    p.add_argument("--latex", metavar="FILE", help="write the metrics as a booktabs LaTeX table (one column per run)")
+    p.add_argument("--perfetto", metavar="FILE", help="write one run's Chrome/Perfetto trace JSON (.gz compresses)")
     p.add_argument("--quiet", "-q", action="store_true")
 
 
 def main(args) -> int:
-    run = load(args.dir)
-    files = export_csv(run, Path(args.csv))
-    note(f"wrote {len(files)} files to {args.csv}: {', '.join(f.name for f in files)}", args.quiet)
+    if not (args.csv or args.latex or args.perfetto):
+        raise LowprofError("nothing to export: give --csv OUTDIR, --latex FILE or --perfetto FILE")
+    members = [m for d in args.dirs for m in expand(d)]
+    if args.perfetto:
+        if len(members) != 1:
+            raise LowprofError(f"--perfetto takes one run directory; {args.dirs} hold {len(members)} runs")
+        from lowprof.analysis.perfetto import write_chrome_trace
+
+        counts = write_chrome_trace(members[0].run, Path(args.perfetto))
+        note(f"wrote {args.perfetto}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), args.quiet)
+    metrics = tidy_metrics(args.dirs) if (args.csv or args.latex) else None
+    if args.csv:
+        out = Path(args.csv)
+        written = []
+        if not args.no_tables:
+            for m in members:
+                written += export_csv(m.run, out if len(members) == 1 else out / m.label)
+        out.mkdir(parents=True, exist_ok=True)
+        metrics.to_csv(out / "metrics.csv", index=False)
+        written.append(out / "metrics.csv")
+        note(f"wrote {len(written)} files to {out} ({len(metrics)} metric rows in metrics.csv)", args.quiet)
+    if args.latex:
+        Path(args.latex).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.latex).write_text(latex_table(metrics))
+        note(f"wrote {args.latex} ({metrics['metric'].nunique()} metrics x {metrics['run'].nunique()} runs)", args.quiet)
     return 0

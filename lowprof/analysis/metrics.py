@@ -1,0 +1,328 @@
+"""One registry of comparable metrics: each metric is defined once, as a function of a Run (or a sweep folder).
+
+A metric has a name (unit suffix as in tables), a unit, which way is better (``higher``, ``lower`` or
+``""`` for neither) and a definition. Its function returns a number, ``None`` when the run has no data
+for it, or a list of ``(value, params)`` for a metric measured per parameter (e.g. per page size).
+Extractors compute from the run's tables and manifest by calling the owning area's public analysis
+functions (:mod:`lowprof.analysis.launches`, :mod:`lowprof.analysis.bound`, :mod:`lowprof.analysis.summary`).
+
+Statistics over passes are medians over non-warm-up passes (``warmup#N`` excluded); a run whose
+launches carry no pass annotation counts as one pass.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lowprof.errors import LowprofError
+from lowprof.rundir import Run
+
+__all__ = ["Metric", "METRICS", "SWEEP_METRICS", "metric", "sweep_metric", "run_metrics", "sweep_metrics",
+           "params_key", "better_of"]
+
+Value = float | int | None | list[tuple[float, dict]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A comparable figure: ``fn(run)`` -> value, None, or [(value, params), ...]."""
+
+    name: str
+    unit: str
+    better: str  # "higher", "lower" or "" (neither: a description, not a goal)
+    doc: str
+    fn: Callable
+
+
+METRICS: dict[str, Metric] = {}        # per run
+SWEEP_METRICS: dict[str, Metric] = {}  # per sweep folder (fn takes the folder path)
+
+
+def _register(registry: dict, name: str, unit: str, better: str, doc: str):
+    if better not in ("higher", "lower", ""):
+        raise ValueError(f"metric {name!r}: better must be 'higher', 'lower' or '', got {better!r}")
+
+    def deco(fn: Callable) -> Callable:
+        if name in METRICS or name in SWEEP_METRICS:
+            raise ValueError(f"metric {name!r} defined twice")
+        registry[name] = Metric(name, unit, better, doc, fn)
+        return fn
+    return deco
+
+
+def metric(name: str, unit: str, better: str, doc: str):
+    """Register a per-run metric (decorator)."""
+    return _register(METRICS, name, unit, better, doc)
+
+
+def sweep_metric(name: str, unit: str, better: str, doc: str):
+    """Register a per-sweep metric (decorator); the function takes the sweep folder's path."""
+    return _register(SWEEP_METRICS, name, unit, better, doc)
+
+
+def _memo(run: Run, key: str, fn: Callable):
+    """Compute ``fn()`` once per loaded run (several metrics share one analysis)."""
+    cache = run.__dict__.setdefault("_lowprof_metric_cache", {})
+    if key not in cache:
+        cache[key] = fn()
+    return cache[key]
+
+
+def params_key(params: dict) -> str:
+    """``{"page_size_bytes": 4096}`` -> ``"page_size_bytes=4096"`` (sorted; ``""`` when empty)."""
+    return ",".join(f"{k}={params[k]}" for k in sorted(params))
+
+
+def better_of(better: str, a: float | None, b: float | None) -> str:
+    """``"A"``, ``"B"``, ``"="`` or ``""`` (no direction, or a value missing)."""
+    if not better or a is None or b is None or pd.isna(a) or pd.isna(b):
+        return ""
+    if a == b:
+        return "="
+    return "B" if (b > a) == (better == "higher") else "A"
+
+
+def _rows(registry: dict, arg, names: list[str] | None) -> list[dict]:
+    rows = []
+    for m in registry.values():
+        if names is not None and m.name not in names:
+            continue
+        try:
+            v = m.fn(arg)
+        except LowprofError:
+            v = None
+        if v is None:
+            continue
+        for value, params in (v if isinstance(v, list) else [(v, {})]):
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                continue
+            rows.append({"metric": m.name, "value": float(value), "unit": m.unit, "better": m.better,
+                         "params": dict(params)})
+    return rows
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["metric", "value", "unit", "better", "params"])
+
+
+def run_metrics(run: Run, names: list[str] | None = None) -> pd.DataFrame:
+    """Every registered metric the run has data for: columns metric, value, unit, better, params (dict)."""
+    return _frame(_rows(METRICS, run, names))
+
+
+def sweep_metrics(path: str | os.PathLike, names: list[str] | None = None) -> pd.DataFrame:
+    """The per-sweep metrics of a sweep folder (same columns as :func:`run_metrics`)."""
+    return _frame(_rows(SWEEP_METRICS, Path(path), names))
+
+
+# --- run and workload process (lowprof.analysis.summary) ------------------------------------------
+
+def _cpu_memory(run: Run) -> dict:
+    from lowprof.analysis.summary import summarize
+
+    return _memo(run, "cpu_memory", lambda: summarize(run)["cpu_memory"])
+
+
+@metric("duration_s", "s", "lower", "wall time of the run: manifest duration_s (start of recording to end)")
+def _duration(run: Run):
+    return run.manifest.get("duration_s")
+
+
+@metric("workload_cpu_s", "s", "lower", "user + system CPU time of the workload's process tree (rusage)")
+def _workload_cpu(run: Run):
+    return _cpu_memory(run).get("workload_cpu_s")
+
+
+@metric("workload_cpu_cores_mean", "cores", "", "workload_cpu_s / duration_s: mean cores kept busy")
+def _workload_cores(run: Run):
+    return _cpu_memory(run).get("workload_cpu_cores_mean")
+
+
+@metric("workload_rss_peak_bytes", "B", "lower", "peak resident set of the workload's process tree")
+def _rss(run: Run):
+    return _cpu_memory(run).get("workload_rss_peak_bytes")
+
+
+@metric("host_cpu_percent_mean", "%", "", "host CPU busy, mean over samples and cores (system table)")
+def _host_cpu(run: Run):
+    return _cpu_memory(run).get("host_cpu_percent_mean")
+
+
+# --- steps / passes (steps table: annotation spans on the CPU) -------------------------------------
+
+def _step_spans(run: Run) -> pd.DataFrame:
+    """Non-warm-up annotated steps: phase (name before '#') and duration_ns (end - start, CPU)."""
+    from lowprof.tracers.launches import is_warmup
+
+    def compute() -> pd.DataFrame:
+        if "steps" not in run.tables or not len(run["steps"]):
+            return pd.DataFrame({"phase": [], "duration_ns": []})
+        s = run["steps"]
+        s = s[~s["name"].map(is_warmup)]
+        return pd.DataFrame({"phase": s["name"].astype(str).str.split("#").str[0],
+                             "duration_ns": (s["end_ns"] - s["start_ns"]).astype("float64")})
+    return _memo(run, "step_spans", compute)
+
+
+@metric("step_time_s", "s", "lower",
+        "median over non-warm-up passes of the pass annotation's span on the CPU (end - start), per phase "
+        "(the name before '#': pass, ProfilerStep, prefill, decode)")
+def _step_time(run: Run):
+    s = _step_spans(run)
+    return [(float(g["duration_ns"].median()) / 1e9, {"phase": p}) for p, g in s.groupby("phase")] or None
+
+
+# --- kernel launches (lowprof.analysis.launches) ---------------------------------------------------
+
+def _passes(run: Run) -> pd.DataFrame | None:
+    """per_step rows of the non-warm-up passes (the whole run as one pass when none is annotated)."""
+    from lowprof.analysis.launches import per_step
+    from lowprof.tracers.launches import is_warmup
+
+    def compute():
+        if "launches" not in run.tables or not len(run["launches"]):
+            return None
+        ops = run["ops"] if "ops" in run.tables else None
+        steps = per_step(run["launches"], ops)
+        named = steps[(steps["step"] != "(no step)") & ~steps["step"].map(is_warmup)]
+        return named if len(named) else steps[steps["step"] == "(no step)"]
+    return _memo(run, "passes", compute)
+
+
+def _pass_median(run: Run, column: str, scale: float = 1.0):
+    p = _passes(run)
+    if p is None or not len(p):
+        return None
+    return float(p[column].median()) * scale
+
+
+@metric("pass_latency_s", "s", "lower",
+        "median pass latency: first ATen op (else launch call) start -> last GPU activity end")
+def _pass_latency(run: Run):
+    return _pass_median(run, "latency_ns", 1e-9)
+
+
+@metric("tklqt_s", "s", "lower",
+        "median per pass of TKLQT = sum over kernels of (gpu_start - launch call cpu_start) "
+        "(Vellaisamy et al., ISPASS 2025)")
+def _tklqt(run: Run):
+    return _pass_median(run, "tklqt_ns", 1e-9)
+
+
+@metric("tklqt_share", "", "lower", "median per pass of TKLQT / pass latency (can exceed 1 when launches queue)")
+def _tklqt_share(run: Run):
+    p = _passes(run)
+    if p is None or not len(p):
+        return None
+    lat = p["latency_ns"].where(p["latency_ns"] > 0)
+    return float((p["tklqt_ns"] / lat).median())
+
+
+@metric("gpu_idle_share", "", "lower",
+        "median per pass of GPU idle / (devices x pass latency); busy = union of GPU activity intervals")
+def _idle(run: Run):
+    return _pass_median(run, "idle_share")
+
+
+@metric("kernels_per_pass", "", "", "median number of kernels per pass")
+def _kernels(run: Run):
+    return _pass_median(run, "kernels")
+
+
+def _linked_kernels(run: Run) -> pd.DataFrame | None:
+    from lowprof.analysis.launches import per_launch
+
+    def compute():
+        if "launches" not in run.tables or not len(run["launches"]):
+            return None
+        pl = per_launch(run["launches"])
+        return pl[(pl["kind"] == "kernel")].dropna(subset=["t_l_ns"])
+    return _memo(run, "linked", compute)
+
+
+def _kernel_median(run: Run, column: str):
+    k = _linked_kernels(run)
+    if k is None or not len(k):
+        return None
+    return float(k[column].median()) / 1e9
+
+
+@metric("launch_latency_s", "s", "lower", "median over kernels of t_l = gpu_start - launch call cpu_start")
+def _t_l(run: Run):
+    return _kernel_median(run, "t_l_ns")
+
+
+@metric("launch_api_s", "s", "lower", "median over kernels of the launch call's CPU time (cpu_end - cpu_start)")
+def _api(run: Run):
+    return _kernel_median(run, "api_ns")
+
+
+@metric("launch_queue_s", "s", "lower", "median over kernels of gpu_start - launch call cpu_end")
+def _queue(run: Run):
+    return _kernel_median(run, "queue_ns")
+
+
+# --- sweeps (lowprof.analysis.bound) ---------------------------------------------------------------
+
+_SWEEP_CACHE: dict[tuple[str, int], dict] = {}
+
+
+def _sweep(path: Path) -> dict:
+    """bound.analyse_sweep, once per sweep.json version; {} when no run of the sweep has launches."""
+    from lowprof.analysis import bound
+    from lowprof.rundir.many import expand
+
+    key = (str(path.resolve()), (path / "sweep.json").stat().st_mtime_ns)
+    if key not in _SWEEP_CACHE:
+        has_launches = any("launches" in m.run.tables and len(m.run["launches"]) for m in expand(path))
+        try:
+            _SWEEP_CACHE[key] = bound.analyse_sweep(path) if has_launches else {}
+        except KeyError:  # bound.analyse_sweep (2026-11-25) fails when no run has a named pass
+            _SWEEP_CACHE[key] = {}
+    return _SWEEP_CACHE[key]
+
+
+@sweep_metric("transition_batch", "", "lower",
+              "CPU-bound -> GPU-bound transition: first batch of the rising segment of the BIC-best hinge fit "
+              "of log2 TKLQT vs log2 batch (lowprof.analysis.bound)")
+def _transition(path: Path):
+    return (_sweep(path).get("knee") or {}).get("transition_batch")
+
+
+@sweep_metric("first_gpu_bound_batch", "", "lower", "smallest batch whose passes are mostly GPU-bound")
+def _first_gpu_bound(path: Path):
+    return _sweep(path).get("first_gpu_bound_batch")
+
+
+# --- TLB (lowprof bench tlb: manifest tlb.sweeps, as lowprof.native.tlb.detect wrote them) ----------
+
+def _tlb_levels(run: Run, key: str, field: str, scale: float = 1.0):
+    sweeps = (run.manifest.get("tlb") or {}).get("sweeps") or {}
+    out = []
+    for page, d in sweeps.items():
+        v = d.get(key) if key != "walk" else d
+        v = v.get(field) if isinstance(v, dict) else None
+        if v is not None:
+            out.append((float(v) * scale, {"page_size_bytes": int(page)}))
+    return out or None
+
+
+@metric("tlb_l1_entries", "pages", "higher", "L1 dTLB reach: largest working set (pages) below the 50 %-miss crossing")
+def _tlb_l1(run: Run):
+    return _tlb_levels(run, "l1_dtlb", "entries")
+
+
+@metric("tlb_l2_entries", "pages", "higher", "L2 STLB reach: largest working set (pages) below the 50 %-miss crossing")
+def _tlb_l2(run: Run):
+    return _tlb_levels(run, "l2_stlb", "entries")
+
+
+@metric("tlb_walk_s", "s", "lower", "page-walk cost: extra time per access on the plateau above the STLB")
+def _tlb_walk(run: Run):
+    return _tlb_levels(run, "walk", "walk_extra_ns", 1e-9)

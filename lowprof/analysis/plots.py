@@ -1,0 +1,240 @@
+"""Paper figures from run directories (matplotlib, Agg): PNG and PDF, readable in greyscale.
+
+Every series has its own marker and line style as well as its colour (Okabe-Ito palette), so a
+figure printed in black and white still tells the machines apart. Each ``plot_*`` function writes
+``<name>.png`` and ``<name>.pdf`` and returns a :class:`Figure` holding the numbers it plotted
+(series label -> DataFrame of x and y) and the marked points, so tests and users can check them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lowprof.analysis.metrics import run_metrics, sweep_metrics  # noqa: E402
+from lowprof.errors import LowprofError  # noqa: E402
+from lowprof.rundir import Run  # noqa: E402
+from lowprof.rundir.many import expand  # noqa: E402
+
+__all__ = ["Figure", "style", "plot_sweep", "plot_tlb", "plot_system", "plot_ratios", "FORMATS"]
+
+FORMATS = ("png", "pdf")
+_COLOURS = ("#000000", "#E69F00", "#0072B2", "#009E73", "#D55E00", "#CC79A7", "#56B4E9")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+_LINES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2)))
+
+
+@dataclass
+class Figure:
+    """A written figure: its files, the plotted series (label -> x/y frame) and marked points."""
+
+    name: str
+    paths: list[Path]
+    series: dict[str, pd.DataFrame] = field(default_factory=dict)
+    marks: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def style(i: int) -> dict:
+    """Colour, marker and line style of series ``i`` (distinct in greyscale by marker and dash)."""
+    return {"color": _COLOURS[i % len(_COLOURS)], "marker": _MARKERS[i % len(_MARKERS)],
+            "linestyle": _LINES[i % len(_LINES)], "markersize": 5, "linewidth": 1.4}
+
+
+def _save(fig, out_dir: Path, name: str, formats=FORMATS) -> list[Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        p = out_dir / f"{name}.{fmt}"
+        fig.savefig(p, dpi=150, bbox_inches="tight", metadata={"Software": "lowprof"} if fmt == "png" else None)
+        paths.append(p)
+    plt.close(fig)
+    return paths
+
+
+def _new(nrows: int = 1, ncols: int = 1, size=(6.0, 3.6)):
+    with plt.rc_context({"font.size": 9, "axes.grid": True, "grid.color": "0.85", "grid.linewidth": 0.6}):
+        fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.grid(True, color="0.85", linewidth=0.6)
+        ax.set_axisbelow(True)
+    return fig, axes
+
+
+# --- TKLQT and step time vs batch (sweep folders, one per machine) ---------------------------------
+
+def sweep_series(path: str | os.PathLike, param: str = "batch") -> tuple[pd.DataFrame, float | None]:
+    """Per swept value: pass time (s; pass latency with a launches table, else the pass annotation span)
+    and TKLQT (s, NaN without launches); plus the sweep's transition batch (None if not found)."""
+    rows = []
+    for m in expand(path):
+        if param not in m.params:
+            continue
+        met = run_metrics(m.run, ["pass_latency_s", "step_time_s", "tklqt_s"])
+        val = dict(zip(met["metric"], met["value"]))
+        step = val.get("pass_latency_s")
+        if step is None:
+            st = met[met["metric"] == "step_time_s"]
+            st = st[[p.get("phase") == "pass" for p in st["params"]]] if len(st) > 1 else st
+            step = float(st["value"].iloc[0]) if len(st) else None
+        rows.append({param: float(m.params[param]), "step_time_s": step, "tklqt_s": val.get("tklqt_s", np.nan)})
+    df = pd.DataFrame(rows, columns=[param, "step_time_s", "tklqt_s"]).sort_values(param).reset_index(drop=True)
+    sm = sweep_metrics(path, ["transition_batch"])
+    return df, (float(sm["value"].iloc[0]) if len(sm) else None)
+
+
+def plot_sweep(sweeps: dict[str, str | os.PathLike], out_dir: str | os.PathLike, param: str = "batch",
+               name: str = "sweep_step_tklqt") -> Figure:
+    """Step time and TKLQT vs ``param`` (log2 axes), one series per machine; transitions marked."""
+    data = {label: sweep_series(p, param) for label, p in sweeps.items()}
+    has_tklqt = any(df["tklqt_s"].notna().any() for df, _ in data.values())
+    fig, axes = _new(1, 2 if has_tklqt else 1, size=(7.5 if has_tklqt else 4.5, 3.4))
+    result = Figure(name, [])
+    panels = [("step_time_s", "step time (ms)", axes[0, 0])]
+    if has_tklqt:
+        panels.append(("tklqt_s", "TKLQT per pass (ms)", axes[0, 1]))
+    else:
+        result.notes.append("no launches table in any run: TKLQT not plotted")
+    for i, (label, (df, trans)) in enumerate(data.items()):
+        for col, ylabel, ax in panels:
+            d = df.dropna(subset=[col])
+            if not len(d):
+                continue
+            ax.plot(d[param], d[col] * 1e3, label=label, **style(i))
+            result.series[f"{label}:{col}"] = d[[param, col]].reset_index(drop=True)
+            if trans is not None and col == panels[-1][0]:
+                ax.axvline(trans, color=style(i)["color"], linestyle=style(i)["linestyle"], linewidth=0.9)
+                y = np.interp(np.log2(trans), np.log2(d[param]), d[col] * 1e3)
+                ax.plot([trans], [y], marker="*", markersize=11, color=style(i)["color"], linestyle="none",
+                        markeredgecolor="black")
+                ax.annotate(f"transition {trans:g}", (trans, y), textcoords="offset points", xytext=(4, -12), fontsize=7)
+                result.marks[label] = trans
+    for col, ylabel, ax in panels:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(param)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7, frameon=False)
+    result.paths = _save(fig, Path(out_dir), name)
+    return result
+
+
+def _bytes_label(v: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if v >= scale:
+            return f"{v / scale:g} {unit}"
+    return f"{v:g} B"
+
+
+# --- TLB latency curve -----------------------------------------------------------------------------
+
+def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_latency") -> Figure:
+    """Address-translation time per access (extra ns) vs working set, per run and page size; the
+    detected L1 dTLB and STLB reach marked with vertical lines."""
+    fig, axes = _new(size=(6.0, 3.6))
+    ax = axes[0, 0]
+    result = Figure(name, [])
+    i = 0
+    for label, run in runs.items():
+        if "tlb" not in run.tables:
+            raise LowprofError(f"{run.path}: no tlb table (record one with `lowprof bench tlb`)")
+        t = run["tlb"]
+        sweeps = (run.manifest.get("tlb") or {}).get("sweeps") or {}
+        for page, g in t.groupby("page_size_bytes"):
+            g = g.sort_values("working_set_bytes")
+            key = f"{label} {int(page) // 1024} KiB" if page < (1 << 20) else f"{label} {int(page) >> 20} MiB"
+            ax.plot(g["working_set_bytes"], g["ns_per_access"], label=key, **style(i))
+            result.series[key] = g[["working_set_bytes", "ns_per_access", "extra_ns"]].reset_index(drop=True)
+            for level in ("l1_dtlb", "l2_stlb"):
+                lv = (sweeps.get(str(int(page))) or {}).get(level)
+                if lv:
+                    ax.axvline(lv["bytes"], color=style(i)["color"], linestyle=style(i)["linestyle"], linewidth=0.8)
+                    ax.annotate(level.replace("_", " ").upper().replace("L2 STLB", "STLB"), (lv["bytes"], 1),
+                                xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=6)
+                    result.marks[f"{key} {level}"] = float(lv["bytes"])
+            i += 1
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _bytes_label(v)))
+    ax.set_yscale("log")
+    ax.set_xlabel("working set mapped, one 64 B line per page")
+    ax.set_ylabel("time per dependent load (ns)")
+    ax.legend(fontsize=7, frameon=False)
+    result.paths = _save(fig, Path(out_dir), name)
+    return result
+
+
+# --- host CPU and workload memory over time (system table) -----------------------------------------
+
+def plot_system(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "system_timeline") -> Figure:
+    """Host CPU busy (%) and the workload's resident memory (MiB) over the run clock (s)."""
+    fig, axes = _new(2, 1, size=(6.0, 4.2))
+    result = Figure(name, [])
+    for i, (label, run) in enumerate(runs.items()):
+        if "system" not in run.tables or not len(run["system"]):
+            result.notes.append(f"{label}: no system samples")
+            continue
+        s = run["system"]
+        t = s["t_ns"] / 1e9
+        st = style(i) | {"markevery": max(1, len(s) // 12)}
+        axes[0, 0].plot(t, s["cpu_percent"], label=label, **st)
+        axes[1, 0].plot(t, s["proc_rss_bytes"] / 2**20, label=label, **st)
+        result.series[label] = pd.DataFrame({"t_s": t, "cpu_percent": s["cpu_percent"],
+                                             "rss_mib": s["proc_rss_bytes"] / 2**20})
+    axes[0, 0].set_ylabel("host CPU busy (%)")
+    axes[0, 0].set_ylim(0, 105)
+    axes[1, 0].set_ylabel("workload RSS (MiB)")
+    axes[1, 0].set_xlabel("run clock (s)")
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    result.paths = _save(fig, Path(out_dir), name)
+    return result
+
+
+# --- comparison: ratio B/A per metric --------------------------------------------------------------
+
+def plot_ratios(table: pd.DataFrame, out_dir: str | os.PathLike, letters: list[str] | None = None,
+                name: str = "compare_ratios") -> Figure:
+    """Horizontal bars of B/A (log scale) per metric of a comparison table; hatched where B is worse."""
+    letters = letters or [c[:-2] for c in table.columns if c.endswith("/A")]
+    rows = table.dropna(subset=[f"{x}/A" for x in letters])
+    rows = rows[np.isfinite(rows[[f"{x}/A" for x in letters]]).all(axis=1) & (rows[[f"{x}/A" for x in letters]] > 0).all(axis=1)]
+    labels = [f"{m} {p}".strip() for m, p in zip(rows["metric"], rows["params"])]
+    fig, axes = _new(size=(6.0, 0.8 + 0.28 * max(1, len(rows)) * len(letters)))
+    ax = axes[0, 0]
+    result = Figure(name, [])
+    h = 0.8 / max(1, len(letters))
+    y = np.arange(len(rows))
+    for i, x in enumerate(letters):
+        ratio = rows[f"{x}/A"].to_numpy(float)
+        worse = (rows[f"better_{x}"] == "A").to_numpy()
+        bars = ax.barh(y + i * h, ratio - 1, height=h, left=1, color=style(i + 1)["color"], edgecolor="black",
+                       linewidth=0.6)
+        ax.barh([np.nan], [0], color=style(i + 1)["color"], edgecolor="black", linewidth=0.6, label=f"{x}/A")
+        for b, w, r in zip(bars, worse, ratio):
+            if w:
+                b.set_hatch("///")
+            ax.annotate(f"{r:.3g}x", (r, b.get_y() + b.get_height() / 2), xytext=(3 if r >= 1 else -3, 0),
+                        textcoords="offset points", va="center", ha="left" if r >= 1 else "right", fontsize=7)
+        result.series[f"{x}/A"] = pd.DataFrame({"metric": labels, "ratio": ratio, "worse": worse})
+    ax.axvline(1.0, color="black", linewidth=0.9)
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(min(lo, 0.8) / 1.15, max(hi, 1.25) * 1.15)  # room for the value labels
+    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+    ax.xaxis.set_major_formatter(fmt)
+    ax.xaxis.set_minor_formatter(fmt)
+    ax.set_yticks(y + h * (len(letters) - 1) / 2, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("ratio to A (log scale); hatched: worse than A")
+    ax.legend(fontsize=7, frameon=False)
+    result.paths = _save(fig, Path(out_dir), name)
+    return result

@@ -1,0 +1,73 @@
+"""``lowprof plot DIR... --out FIGDIR``: every figure the runs have data for, as PNG and PDF."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lowprof.cli._ui import note, out, print_json, table
+from lowprof.errors import LowprofError
+from lowprof.rundir.many import expand
+
+HELP = "draw paper figures (PNG + PDF) from runs or sweep folders, one series per machine"
+EXAMPLES = """lowprof plot sweeps/gh200 sweeps/h100 --out figs/
+lowprof plot runs/tlb-a runs/tlb-b --out figs/
+lowprof plot runs/a runs/b --out figs/ --force   (ratio figure even if the workloads differ)"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="run directories or sweep folders (one per machine)")
+    p.add_argument("--out", "-o", metavar="FIGDIR", required=True, help="folder for <figure>.png and <figure>.pdf")
+    p.add_argument("--force", action="store_true", help="draw the comparison ratios even when the workloads differ")
+    p.add_argument("--json", action="store_true", help="print the figures written and the numbers plotted as JSON")
+    p.add_argument("--quiet", "-q", action="store_true")
+
+
+def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
+    """Draw what the data allows: sweep curves, TLB curves, system timelines, comparison ratios."""
+    from lowprof.analysis import plots
+    from lowprof.analysis.compare import LETTERS, WorkloadMismatch, compare
+
+    figures = []
+    sweeps, singles = {}, {}
+    for i, d in enumerate(dirs):
+        p = Path(d)
+        members = expand(p)
+        label = f"{LETTERS[i % 26]}: {p.name} ({members[0].host or '?'})"
+        if (p / "sweep.json").is_file():
+            sweeps[label] = p
+        else:
+            for m in members:
+                singles[label if len(members) == 1 else f"{label} {m.label}"] = m.run
+    if sweeps:
+        figures.append(plots.plot_sweep(sweeps, out_dir))
+    tlb = {k: r for k, r in singles.items() if "tlb" in r.tables}
+    if tlb:
+        figures.append(plots.plot_tlb(tlb, out_dir))
+    system = {k: r for k, r in singles.items() if "system" in r.tables and len(r["system"])}
+    if system:
+        figures.append(plots.plot_system(system, out_dir))
+    if len(dirs) >= 2:
+        try:
+            cmp = compare(dirs, force=force)
+        except WorkloadMismatch as e:
+            note(f"no ratio figure: {e}")
+        else:
+            if len(cmp.table):
+                figures.append(plots.plot_ratios(cmp.table, out_dir))
+    if not figures:
+        raise LowprofError(f"{dirs}: nothing to plot (no sweep, tlb or system data)")
+    return figures
+
+
+def main(args) -> int:
+    figures = make_figures(args.dirs, Path(args.out), args.force)
+    if args.json:
+        print_json([{"name": f.name, "files": [str(p) for p in f.paths], "marks": f.marks, "notes": f.notes,
+                     "series": {k: v.to_dict(orient="list") for k, v in f.series.items()}} for f in figures])
+        return 0
+    if not args.quiet:
+        rows = [[f.name, ", ".join(p.name for p in f.paths), len(f.series),
+                 "; ".join([*(f"{k}: {v:g}" for k, v in f.marks.items()), *f.notes]) or "-"] for f in figures]
+        out.print(table(f"figures in {args.out}", ["figure", "files", "series", "marked / notes"], rows))
+    return 0

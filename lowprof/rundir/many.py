@@ -1,0 +1,204 @@
+"""Many run directories read as one: their tables stacked with a ``run`` column, runs grouped by rank/host.
+
+A path given to :func:`load_many` may be a run directory, a sweep folder (``sweep.json``: each of its
+runs gets the swept parameters), a folder of run directories (e.g. one per rank under torchrun or
+Slurm: ``job/rank0``, ``job/rank-1``), or a glob matching any of these.
+
+Rank, in this order: the manifest's environment facts (``RANK``, ``SLURM_PROCID``,
+``OMPI_COMM_WORLD_RANK``, ``PMI_RANK`` under ``env`` or ``workload.env``), an imported trace's
+``distributedInfo.rank`` (``manifest.trace.distributed.rank``), then the directory name
+(``rank0``, ``rank-1``, ``rank_2``, ``rank=3``, ``...__rank-0.json``). Host: ``host.hostname``,
+else the recorder's hostname.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from lowprof.errors import RunDirError
+from lowprof.rundir import Run, load
+from lowprof.rundir.manifest import MANIFEST
+
+__all__ = ["Member", "RunSet", "load_many", "expand", "rank_of", "host_of", "RANK_ENV"]
+
+RANK_ENV = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
+_RANK_NAME = re.compile(r"(?:^|[^A-Za-z0-9])rank[-_=]?(\d+)(?![0-9])", re.IGNORECASE)
+
+
+@dataclass
+class Member:
+    """One run of a set: the loaded run, its label, the parameters it was run with, rank and host."""
+
+    label: str
+    run: Run
+    params: dict[str, str] = field(default_factory=dict)
+    rank: int | None = None
+    host: str | None = None
+    group: str | None = None  # the sweep or rank folder it came from, if any
+
+
+def rank_of(run: Run) -> int | None:
+    """The run's rank (see the module docstring for where it is looked up), or None."""
+    m = run.manifest
+    for env in (m.get("env"), (m.get("workload") or {}).get("env")):
+        if isinstance(env, dict):
+            for key in RANK_ENV:
+                if str(env.get(key, "")).strip().isdigit():
+                    return int(env[key])
+    dist = ((m.get("trace") or {}).get("distributed") or {})
+    if isinstance(dist, dict) and isinstance(dist.get("rank"), int):
+        return dist["rank"]
+    hit = _RANK_NAME.search(Path(run.path).name)
+    return int(hit.group(1)) if hit else None
+
+
+def host_of(run: Run) -> str | None:
+    m = run.manifest
+    return (m.get("host") or {}).get("hostname") or (m.get("recorder") or {}).get("hostname")
+
+
+def _sweep_members(folder: Path) -> list[Member]:
+    f = folder / "sweep.json"
+    try:
+        doc = json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise RunDirError(f"{f}: corrupt JSON at line {e.lineno} ({e.msg})") from None
+    out = []
+    for r in doc.get("runs", []):
+        d = folder / str(r.get("dir"))
+        if not (d / MANIFEST).is_file():
+            continue  # a point that never produced a run directory (killed before it started)
+        run = load(d)
+        out.append(Member(label=f"{folder.name}/{d.name}", run=run, params=dict(r.get("params") or {}),
+                          rank=rank_of(run), host=host_of(run), group=str(folder)))
+    return out
+
+
+def expand(path: str | os.PathLike) -> list[Member]:
+    """The runs one path stands for: itself, a sweep's runs, or the run directories directly inside it."""
+    p = Path(path)
+    if (p / MANIFEST).is_file():
+        run = load(p)
+        return [Member(label=p.name, run=run, rank=rank_of(run), host=host_of(run))]
+    if (p / "sweep.json").is_file():
+        return _sweep_members(p)
+    if p.is_dir():
+        subs = sorted(d for d in p.iterdir() if (d / MANIFEST).is_file())
+        if subs:
+            out = []
+            for d in subs:
+                run = load(d)
+                out.append(Member(label=f"{p.name}/{d.name}", run=run, rank=rank_of(run), host=host_of(run),
+                                  group=str(p)))
+            return out
+    load(p)  # raises the one-line reason (missing, not a run directory...)
+    return []
+
+
+@dataclass
+class RunSet:
+    """Runs read together. ``table(name)`` stacks a table over every run that has it, with columns
+    ``run`` (label), ``rank``, ``host`` and one per swept parameter."""
+
+    members: list[Member]
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __iter__(self):
+        return iter(self.members)
+
+    @property
+    def runs(self) -> list[Run]:
+        return [m.run for m in self.members]
+
+    def index(self) -> pd.DataFrame:
+        """One row per run: run, path, rank, host, kind, status, command and the parameters."""
+        rows = []
+        for m in self.members:
+            man = m.run.manifest
+            rows.append({"run": m.label, "path": str(m.run.path), "rank": m.rank, "host": m.host,
+                         "kind": man.get("kind"), "status": man.get("status"),
+                         "command": " ".join(man.get("command") or []) or None, **m.params})
+        return self._typed(pd.DataFrame(rows))
+
+    def table_names(self) -> list[str]:
+        return sorted({t for m in self.members for t in m.run.tables})
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Every run's ``name`` table, stacked (runs without it are skipped; RunDirError if none has it)."""
+        frames = []
+        for m in self.members:
+            if name not in m.run.tables:
+                continue
+            df = m.run[name].copy()
+            extra = {"run": m.label, "rank": m.rank, "host": m.host, **m.params}
+            for i, (k, v) in enumerate(extra.items()):
+                df.insert(i, k, v)
+            frames.append(df)
+        if not frames:
+            raise RunDirError(f"no run has a {name!r} table (tables: {self.table_names()})")
+        return self._typed(pd.concat(frames, ignore_index=True))
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.table(name)
+
+    def by_rank(self) -> dict[int | None, list[Member]]:
+        """Members grouped by rank (None: rank unknown), ranks ascending."""
+        out: dict[int | None, list[Member]] = {}
+        for m in sorted(self.members, key=lambda m: (m.rank is None, m.rank or 0, m.label)):
+            out.setdefault(m.rank, []).append(m)
+        return out
+
+    def by_host(self) -> dict[str | None, list[Member]]:
+        out: dict[str | None, list[Member]] = {}
+        for m in self.members:
+            out.setdefault(m.host, []).append(m)
+        return out
+
+    @staticmethod
+    def _typed(df: pd.DataFrame) -> pd.DataFrame:
+        for c in ("run", "host"):
+            if c in df:
+                df[c] = df[c].astype("category")
+        if "rank" in df:
+            df["rank"] = pd.array(df["rank"], dtype="Int64")
+        return df
+
+
+def load_many(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> RunSet:
+    """Read many runs at once: a glob (``"runs/*"``), a folder of rank runs, a sweep, or a list of these.
+
+    Example::
+
+        rs = lowprof.load_many("runs/job42/rank*")
+        rs["system"].groupby("rank").cpu_percent.mean()
+    """
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    members: list[Member] = []
+    for item in items:
+        s = str(item)
+        matches = sorted(_glob.glob(s)) if _glob.has_magic(s) else [s]
+        if not matches:
+            raise RunDirError(f"{s}: the pattern matches nothing")
+        for path in matches:
+            if _glob.has_magic(s) and not Path(path).is_dir():
+                continue
+            members.extend(expand(path))
+    if not members:
+        raise RunDirError(f"{items}: no run directories found")
+    seen: dict[str, int] = {}
+    for m in members:  # labels name runs in the stacked tables: keep them unique
+        n = seen.get(m.label, 0)
+        seen[m.label] = n + 1
+        if n:
+            m.label = f"{m.label}#{n + 1}"
+    return RunSet(members)

@@ -1,0 +1,70 @@
+"""Real runs shared by the analysis tests (compare, plots, export, perfetto, many), recorded once per session.
+
+Recorded on this machine with the real CLI: two runs of the demo's CPU phase with the same command and
+one with another thread count; a prefill sweep over batch 1, 2 with pass annotations; a short TLB sweep; and real
+Kineto traces imported as a two-rank job (``job/rank0``, ``job/rank1``) and as one A100 run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from tests.conftest import SHARED_TRACES, run_cli
+
+_CACHE: dict[str, Path] = {}
+KINETO = SHARED_TRACES / "kineto"
+# The demo workload's CPU phase alone (pure-Python threads + a numpy matmul loop), without its torch
+# phase: the same real work, and a run costs ~1 s instead of ~4 s of the shared CPUs.
+DEMO = [sys.executable, "-c", "import sys; from lowprof.workloads.demo import cpu_phase; cpu_phase(0.3, int(sys.argv[1]))"]
+
+
+def _record(root: Path, name: str, *args: str) -> Path:
+    out = root / name
+    if name not in _CACHE:
+        p = run_cli(*args, timeout=180, env={"OMP_NUM_THREADS": "1"})
+        assert p.returncode == 0, p.stderr
+        _CACHE[name] = out
+    return _CACHE[name]
+
+
+def demo(root: Path, name: str, threads: int) -> Path:
+    """A `lowprof run` of the demo workload's CPU phase on ``threads`` threads."""
+    return _record(root, name, "run", "--out", root / name, "--quiet", "--", *DEMO, str(threads))
+
+
+def prefill_sweep(root: Path) -> Path:
+    """`lowprof sweep` of the prefill workload over batch 1, 2 with its pass annotations (steps table)."""
+    return _record(root, "sweep", "sweep", "--param", "batch=1,2", "--out", root / "sweep", "--quiet",
+                   "--probes", "system", "--trace", "kernels", "--", sys.executable, "-m", "lowprof.workloads.prefill",
+                   "--batch", "{batch}", "--layers", "1", "--passes", "2", "--warmup", "1", "--seq", "32")
+
+
+def tlb(root: Path) -> Path:
+    return _record(root, "tlb", "bench", "tlb", "--out", root / "tlb", "--max-bytes", "256M", "--max-pages", "4096",
+                   "--per-octave", "2", "--passes", "2", "--quiet")
+
+
+def imported(root: Path, name: str, trace: str) -> Path:
+    return _record(root, name, "import", KINETO / trace, "--out", root / name, "--quiet")
+
+
+def rank_job(root: Path) -> Path:
+    """Two real ranks of one 128-rank NCCL job (HTA's sampled traces), one run directory per rank."""
+    imported(root, "job/rank0", "timeline_analysis__sampled_rank-0.json.gz")
+    imported(root, "job/rank1", "trace_filter__sampled_rank-1.json.gz")
+    return root / "job"
+
+
+def copy_of(src: Path, dst: Path) -> Path:
+    if not dst.exists():
+        shutil.copytree(src, dst)
+    return dst
+
+
+def root_of(tmp_path_factory) -> Path:
+    """One folder for the session's shared runs."""
+    root = tmp_path_factory.getbasetemp() / "analysis-runs"
+    root.mkdir(exist_ok=True)
+    return root

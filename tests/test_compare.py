@@ -1,0 +1,102 @@
+"""`lowprof compare` on real recorded runs: same workload compared, different workload refused unless --force."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pandas as pd
+import pytest
+
+import lowprof
+from lowprof.analysis.compare import WorkloadMismatch, compare, machine_name
+from lowprof.analysis.launches import per_step
+from lowprof.tracers.launches import is_warmup
+from tests import _analysis_runs as R
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return R.root_of(tmp_path_factory)
+
+
+def test_same_workload_table_values_ratio_and_better(root):
+    a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1)
+    cmp = compare([a, b])
+    t = cmp.table.set_index("metric")
+    ra, rb = lowprof.load(a), lowprof.load(b)
+    for run, col in ((ra, "A"), (rb, "B")):  # the rusage figures, straight from the manifests
+        w = run.manifest["workload"]
+        assert t.loc["workload_cpu_s", col] == pytest.approx(w["user_s"] + w["system_s"])
+        assert t.loc["duration_s", col] == pytest.approx(run.manifest["duration_s"])
+    row = t.loc["duration_s"]
+    assert row["B/A"] == pytest.approx(row["B"] / row["A"])
+    assert row["better_B"] == ("B" if row["B"] < row["A"] else "A")  # lower is better for a duration
+    assert t.loc["workload_cpu_cores_mean", "better_B"] == ""  # no direction declared
+    host = ra.manifest["host"]["hostname"]
+    assert host in cmp.sides[0].machine and ra.manifest["host"]["cpu_model"] in cmp.sides[0].machine
+    assert cmp.differences == {}
+
+
+def test_different_parameters_refused_with_the_difference_then_forced(root, cli):
+    a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2)
+    with pytest.raises(WorkloadMismatch, match=r"command argument 3: '1' vs '2'"):
+        compare([a, b])
+    p = cli("compare", a, b)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "'1' vs '2'" in p.stderr and "--force" in p.stderr and p.stdout == ""
+    p = cli("compare", a, b, "--force")
+    assert p.returncode == 0, p.stderr
+    assert "differs" in p.stdout and "'1' vs '2'" in p.stdout and "workload_cpu_s" in p.stdout
+
+
+def test_csv_and_json_outputs_agree(root, cli):
+    a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2)
+    csv = pd.read_csv(StringIO(cli("compare", a, b, "--force", "--csv", "-").stdout))
+    js = json.loads(cli("compare", a, b, "--force", "--json").stdout)
+    assert list(csv.columns[:6]) == ["metric", "params", "unit", "better", "A", "B"]
+    assert [s["letter"] for s in js["sides"]] == ["A", "B"] and js["differences"]["B"]
+    by_metric = {r["metric"]: r for r in js["rows"]}
+    for metric_name, ratio in zip(csv["metric"], csv["B/A"]):
+        assert by_metric[metric_name]["B/A"] == pytest.approx(ratio)
+
+
+def test_sweeps_match_by_batch(root):
+    sweep = R.prefill_sweep(root)
+    other = R.copy_of(sweep, root / "sweep-copy")
+    cmp = compare([sweep, other])
+    step = cmp.table[cmp.table.metric == "step_time_s"]
+    assert list(step["params"]) == ["batch=1,phase=pass", "batch=2,phase=pass"]
+    for batch, value in zip((1, 2), step["A"]):
+        s = lowprof.load(sweep / f"batch={batch}")["steps"]
+        s = s[~s["name"].map(is_warmup)]
+        assert value == pytest.approx(((s.end_ns - s.start_ns) / 1e9).median())
+    assert (step["B/A"] == 1.0).all()
+    assert compare([sweep, other]).sides[0].kind == "sweep"
+
+
+def test_per_rank_folders_match_by_rank(root):
+    job = R.rank_job(root)
+    cmp = compare([job, R.copy_of(job, root / "job-copy")], names=["tklqt_s", "pass_latency_s"])
+    t = cmp.table.set_index(["metric", "params"])
+    assert cmp.sides[0].kind == "ranks"
+    for rank in (0, 1):
+        run = lowprof.load(job / f"rank{rank}")
+        steps = per_step(run["launches"], run["ops"])
+        steps = steps[(steps.step != "(no step)") & ~steps.step.map(is_warmup)]
+        assert t.loc[("tklqt_s", f"rank={rank}"), "A"] == pytest.approx(steps.tklqt_ns.median() / 1e9)
+    assert "timeline_analysis__sampled_rank-0" in cmp.sides[0].machine
+
+
+def test_machine_name_of_an_imported_trace_names_its_gpu(root):
+    run = lowprof.load(R.imported(root, "alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"))
+    gpus = [d["name"] for d in run.manifest["trace"]["device_properties"]]
+    assert gpus and gpus[0] in machine_name(run)
+
+
+def test_unknown_metric_and_single_run_are_one_line_errors(root, cli):
+    a = R.demo(root, "demo-t1", 1)
+    p = cli("compare", a, a, "--metrics", "nope_s")
+    assert p.returncode == 1 and "'nope_s'" in p.stderr and "Traceback" not in p.stderr
+    p = cli("compare", a)
+    assert p.returncode == 1 and "at least two" in p.stderr

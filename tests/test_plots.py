@@ -1,0 +1,114 @@
+"""Figures from real runs: the files open as images with content, and the numbers plotted are the runs' numbers."""
+
+from __future__ import annotations
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+import lowprof
+from lowprof.analysis import plots
+from lowprof.analysis.compare import compare
+from lowprof.tracers.launches import is_warmup
+from tests import _analysis_runs as R
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return R.root_of(tmp_path_factory)
+
+
+def assert_readable_figure(fig: plots.Figure) -> None:
+    png, pdf = fig.paths
+    assert png.suffix == ".png" and pdf.suffix == ".pdf"
+    assert png.stat().st_size > 10_000 and pdf.read_bytes()[:5] == b"%PDF-"
+    img = mpimg.imread(png)
+    assert img.shape[0] > 300 and img.shape[1] > 500
+    grey = img[..., :3].mean(axis=2)
+    assert grey.std() > 0.05  # not blank
+    assert (grey < 0.3).mean() > 0.005  # dark ink: lines, text and markers
+
+
+def test_system_timeline_plots_the_system_table(root, tmp_path):
+    runs = {"A": lowprof.load(R.demo(root, "demo-t1", 1)), "B": lowprof.load(R.demo(root, "demo-t2", 2))}
+    fig = plots.plot_system(runs, tmp_path)
+    assert_readable_figure(fig)
+    for label, run in runs.items():
+        s = run["system"]
+        got = fig.series[label]
+        assert np.allclose(got["t_s"], s.t_ns / 1e9) and np.allclose(got["cpu_percent"], s.cpu_percent)
+        assert np.allclose(got["rss_mib"] * 2**20, s.proc_rss_bytes)
+
+
+def test_tlb_curve_and_detected_levels(root, tmp_path):
+    run = lowprof.load(R.tlb(root))
+    fig = plots.plot_tlb({"vm": run}, tmp_path)
+    assert_readable_figure(fig)
+    t = run["tlb"]
+    four_k = fig.series["vm 4 KiB"]
+    ref = t[t.page_size_bytes == 4096].sort_values("working_set_bytes")
+    assert list(four_k.working_set_bytes) == list(ref.working_set_bytes)
+    assert np.allclose(four_k.ns_per_access, ref.ns_per_access)
+    l1 = run.manifest["tlb"]["sweeps"]["4096"]["l1_dtlb"]
+    if l1:  # the detected L1 dTLB reach is the marked line
+        assert fig.marks["vm 4 KiB l1_dtlb"] == l1["bytes"]
+
+
+def test_sweep_step_time_vs_batch(root, tmp_path):
+    sweep = R.prefill_sweep(root)
+    fig = plots.plot_sweep({"A: vm": sweep}, tmp_path)
+    assert_readable_figure(fig)
+    got = fig.series["A: vm:step_time_s"]
+    assert list(got.batch) == [1.0, 2.0]
+    for b, v in zip(got.batch, got.step_time_s):
+        s = lowprof.load(sweep / f"batch={int(b)}")["steps"]
+        s = s[~s.name.map(is_warmup)]
+        assert v == pytest.approx(((s.end_ns - s.start_ns) / 1e9).median())
+    assert "TKLQT not plotted" in " ".join(fig.notes)  # CPU-only torch: no GPU launches to plot
+
+
+def test_tklqt_vs_batch_from_real_traces(root, tmp_path):
+    """Real GPU traces as the points of a sweep folder: the TKLQT panel plots each run's tklqt_s."""
+    import json
+
+    from lowprof.analysis.metrics import run_metrics
+
+    sweep = tmp_path / "gpu-sweep"
+    traces = {"1": "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz",
+              "2": "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"}
+    for b, trace in traces.items():
+        R.copy_of(R.imported(root, trace.split("__")[1], trace), sweep / f"batch={b}")
+    (sweep / "sweep.json").write_text(json.dumps({"schema": 1, "kind": "sweep", "params": ["batch"], "runs": [
+        {"params": {"batch": b}, "dir": f"batch={b}", "exit_code": 0} for b in traces]}))
+    fig = plots.plot_sweep({"A100 traces": sweep}, tmp_path / "figs")
+    assert_readable_figure(fig)
+    got = fig.series["A100 traces:tklqt_s"]
+    for b, v in zip(got.batch, got.tklqt_s):
+        m = run_metrics(lowprof.load(sweep / f"batch={int(b)}"), ["tklqt_s"])
+        assert v == pytest.approx(m.value.iloc[0]) and v > 0
+
+
+def test_ratio_bars_are_the_comparison(root, tmp_path):
+    cmp = compare([R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2)], force=True)
+    fig = plots.plot_ratios(cmp.table, tmp_path)
+    assert_readable_figure(fig)
+    bars = fig.series["B/A"]
+    assert np.allclose(bars.ratio, cmp.table["B/A"]) and list(bars.worse) == list(cmp.table.better_B == "A")
+
+
+def test_style_keeps_series_apart_without_colour():
+    styles = [plots.style(i) for i in range(7)]
+    assert len({s["marker"] for s in styles}) == 7 and len({str(s["linestyle"]) for s in styles}) == 7
+
+
+def test_cli_plot_writes_every_figure(root, tmp_path, cli):
+    p = cli("plot", R.demo(root, "demo-t1", 1), R.tlb(root), "--out", tmp_path / "figs", "--json")
+    assert p.returncode == 0, p.stderr
+    import json
+
+    names = {f["name"] for f in json.loads(p.stdout)}
+    assert {"tlb_latency", "system_timeline"} <= names
+    for n in names:
+        assert (tmp_path / "figs" / f"{n}.png").stat().st_size > 10_000
+    p = cli("plot", tmp_path / "missing", "--out", tmp_path / "x")
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "missing" in p.stderr

@@ -91,9 +91,13 @@ def tidy_metrics(paths: list) -> pd.DataFrame:
 
 
 def latex_table(metrics: pd.DataFrame, caption: str | None = None) -> str:
-    """A booktabs LaTeX table: one row per (metric, parameters), one column per run, values in SI units."""
-    params = [c for c in metrics.columns if c not in METRIC_COLUMNS]
+    """A booktabs LaTeX table: one row per (metric, parameters), one column per run, values in SI units.
+
+    Parameters constant within each run (a sweep point's batch, a rank) name the run's column, not a row."""
     df = metrics.copy()
+    # A parameter that names the run (batch of a sweep point, rank) is in the column header already.
+    params = [c for c in df.columns if c not in METRIC_COLUMNS
+              and not (df.groupby("run", observed=True)[c].nunique(dropna=False) <= 1).all()]
     df["parameters"] = [", ".join(f"{k}={v}" for k, v in zip(params, row) if pd.notna(v) and v != "")
                         for row in df[params].itertuples(index=False, name=None)] if params else ""
     wide = df.pivot_table(index=["metric", "parameters", "unit"], columns="run", values="value",

@@ -274,17 +274,12 @@ _SWEEP_CACHE: dict[tuple[str, int], dict] = {}
 
 
 def _sweep(path: Path) -> dict:
-    """bound.analyse_sweep, once per sweep.json version; {} when no run of the sweep has launches."""
+    """bound.analyse_sweep, computed once per version of sweep.json."""
     from lowprof.analysis import bound
-    from lowprof.rundir.many import expand
 
     key = (str(path.resolve()), (path / "sweep.json").stat().st_mtime_ns)
     if key not in _SWEEP_CACHE:
-        has_launches = any("launches" in m.run.tables and len(m.run["launches"]) for m in expand(path))
-        try:
-            _SWEEP_CACHE[key] = bound.analyse_sweep(path) if has_launches else {}
-        except KeyError:  # bound.analyse_sweep (2026-11-25) fails when no run has a named pass
-            _SWEEP_CACHE[key] = {}
+        _SWEEP_CACHE[key] = bound.analyse_sweep(path)
     return _SWEEP_CACHE[key]
 
 

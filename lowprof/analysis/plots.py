@@ -227,8 +227,8 @@ def plot_ratios(table: pd.DataFrame, out_dir: str | os.PathLike, letters: list[s
         result.series[f"{x}/A"] = pd.DataFrame({"metric": labels, "ratio": ratio, "worse": worse})
     ax.axvline(1.0, color="black", linewidth=0.9)
     ax.set_xscale("log")
-    lo, hi = ax.get_xlim()
-    ax.set_xlim(min(lo, 0.8) / 1.15, max(hi, 1.25) * 1.15)  # room for the value labels
+    every = np.concatenate([s["ratio"].to_numpy(float) for s in result.series.values()] or [np.ones(1)])
+    ax.set_xlim(min(every.min(), 0.95) / 1.12, max(every.max(), 1.05) * 1.12)  # room for the value labels
     fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
     ax.xaxis.set_major_formatter(fmt)
     ax.xaxis.set_minor_formatter(fmt)

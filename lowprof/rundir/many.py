@@ -61,8 +61,11 @@ def rank_of(run: Run) -> int | None:
 
 
 def host_of(run: Run) -> str | None:
+    """The host the run was recorded on (None for an imported trace: the importer's host is not it)."""
     m = run.manifest
-    return (m.get("host") or {}).get("hostname") or (m.get("recorder") or {}).get("hostname")
+    if (m.get("host") or {}).get("hostname"):
+        return m["host"]["hostname"]
+    return None if m.get("kind") == "import" else (m.get("recorder") or {}).get("hostname")
 
 
 def _sweep_members(folder: Path) -> list[Member]:

@@ -268,6 +268,30 @@ def _queue(run: Run):
     return _kernel_median(run, "queue_ns")
 
 
+def _copy_bandwidth(run: Run, direction: str):
+    """Bytes / busy time over the run's memcpy activities of one direction (HtoD or DtoH), B/s."""
+    if "launches" not in run.tables or not len(run["launches"]):
+        return None
+    l = run["launches"]
+    pattern = {"HtoD": r"HtoD|host.?to.?device", "DtoH": r"DtoH|device.?to.?host"}[direction]
+    c = l[(l["kind"] == "memcpy") & l["name"].astype(str).str.contains(pattern, case=False, regex=True)]
+    c = c.dropna(subset=["bytes", "gpu_start_ns", "gpu_end_ns"])
+    busy_ns = float((c["gpu_end_ns"] - c["gpu_start_ns"]).sum())
+    return float(c["bytes"].sum()) / (busy_ns / 1e9) if busy_ns > 0 else None
+
+
+@metric("h2d_bandwidth_bytes_per_s", "B/s", "higher",
+        "host-to-device copy bandwidth: sum of bytes / sum of GPU durations of the HtoD memcpy activities")
+def _h2d(run: Run):
+    return _copy_bandwidth(run, "HtoD")
+
+
+@metric("d2h_bandwidth_bytes_per_s", "B/s", "higher",
+        "device-to-host copy bandwidth: sum of bytes / sum of GPU durations of the DtoH memcpy activities")
+def _d2h(run: Run):
+    return _copy_bandwidth(run, "DtoH")
+
+
 # --- sweeps (lowprof.analysis.bound) ---------------------------------------------------------------
 
 _SWEEP_CACHE: dict[tuple[str, int], dict] = {}

@@ -1,0 +1,52 @@
+"""The metric registry: each metric defined once, with a direction; figures checked against the raw traces."""
+
+from __future__ import annotations
+
+import pytest
+
+import lowprof
+from lowprof.analysis.metrics import METRICS, SWEEP_METRICS, better_of, metric, run_metrics
+from lowprof.tracers.kineto import read_json
+from tests import _analysis_runs as R
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return R.root_of(tmp_path_factory)
+
+
+@pytest.mark.parametrize("trace", ["critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz",
+                                   "timeline_analysis__sampled_rank-0.json.gz"])
+def test_copy_bandwidth_equals_the_raw_trace(root, trace):
+    """Bytes over busy time of the HtoD / DtoH copies, recomputed from the trace's JSON events."""
+    run = lowprof.load(R.imported(root, trace.split("__")[1][:20], trace))
+    got = {r.metric: r.value for r in run_metrics(run).itertuples()}
+    events = [e for e in read_json(R.KINETO / trace)["traceEvents"] if e.get("cat") == "gpu_memcpy"]
+    for key, metric_name in (("HtoD", "h2d_bandwidth_bytes_per_s"), ("DtoH", "d2h_bandwidth_bytes_per_s")):
+        copies = [e for e in events if key in e["name"]]
+        if not copies:
+            assert metric_name not in got
+            continue
+        expected = sum(e["args"]["bytes"] for e in copies) / (sum(e["dur"] for e in copies) / 1e6)
+        assert got[metric_name] == pytest.approx(expected, rel=1e-9)
+
+
+def test_every_metric_has_a_unit_suffix_direction_and_definition():
+    for m in [*METRICS.values(), *SWEEP_METRICS.values()]:
+        assert m.better in ("higher", "lower", "") and len(m.doc) > 20
+        if m.unit == "s":
+            assert m.name.endswith("_s")
+        if m.unit == "B":
+            assert m.name.endswith("_bytes")
+
+
+def test_a_metric_is_defined_once():
+    with pytest.raises(ValueError, match="defined twice"):
+        metric("tklqt_s", "s", "lower", "again")(lambda run: 1.0)
+    with pytest.raises(ValueError, match="'faster'"):
+        metric("new_s", "s", "faster", "bad direction")
+
+
+def test_better_of():
+    assert better_of("lower", 2.0, 1.0) == "B" and better_of("higher", 2.0, 1.0) == "A"
+    assert better_of("lower", 1.0, 1.0) == "=" and better_of("", 1.0, 2.0) == "" and better_of("lower", None, 1.0) == ""

@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from lowprof._profile import profile  # noqa: E402
 from lowprof.errors import LowprofError, RunDirError  # noqa: E402
+from lowprof.marks import mark  # noqa: E402
 from lowprof.rundir import Run, load  # noqa: E402
 from lowprof.rundir.many import load_many  # noqa: E402
 from lowprof.tracers.trace_api import trace  # noqa: E402

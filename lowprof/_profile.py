@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from lowprof import marks as _marks
 from lowprof.errors import LowprofError
 from lowprof.record import default_out_dir
 from lowprof.rundir import Run, load
@@ -55,6 +56,7 @@ class profile:
                 self._proc.kill()
                 raise LowprofError(f"profile: recorder did not start within {self.start_timeout_s} s")
             time.sleep(0.01)
+        self._marks_env = _marks.enter_region(self.path)  # lowprof.mark() inside the region goes to this run
         return self
 
     def __exit__(self, *exc) -> None:
@@ -66,4 +68,5 @@ class profile:
             self._proc.kill()
             self._proc.wait()
         self._proc.stderr.close()
+        _marks.exit_region(self.path, self._marks_env)
         self.run = load(self.path)

@@ -22,6 +22,7 @@ COMMANDS: list[str] = [
     "sweep",
     "import", "launches", "bound",
     "compare", "plot",
+    "power", "ipw",
 ]
 
 

@@ -14,6 +14,7 @@ __all__ = ["Probe", "ProbeContext", "PROBES", "get_probe", "DEFAULT_PROBES"]
 
 PROBES: dict[str, str] = {
     "system": "lowprof.probes.system:SystemProbe",
+    "nvml": "lowprof.probes.nvml:NvmlProbe", "rapl": "lowprof.probes.rapl:RaplProbe", "hwmon": "lowprof.probes.hwmon:HwmonProbe",
 }
 
 # Probes `lowprof run` uses when --probes is not given; unavailable ones are listed with the reason.

@@ -1,0 +1,229 @@
+"""Phase marks: ``lowprof.mark("prefill")`` (an instant) or ``with lowprof.mark("decode"):`` (begin/end).
+
+Inside a workload started by ``lowprof run`` (or a ``lowprof.profile()`` region) the environment
+holds ``LOWPROF_RUN_DIR`` and ``LOWPROF_CLOCK_ORIGIN_NS``; each mark appends one JSON line to
+``<run dir>/marks.jsonl`` with one ``write(2)`` on an ``O_APPEND`` descriptor, so lines from many
+processes never interleave and a crash loses nothing already written. Outside lowprof a mark is a
+no-op costing one environment lookup. When the run ends the lines become the ``marks`` table.
+
+A ``with`` mark writes an instant when called and a begin on entry that names it (``of``); the
+table keeps the begin and drops that instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from lowprof.clock import ENV_ORIGIN
+from lowprof.errors import LowprofError
+from lowprof.rundir import ENV_RUN_DIR, Column, TableSpec
+
+__all__ = ["mark", "MARKS", "MARKS_FILE", "read_marks", "read_marks_file", "MarksOption", "write_marks_table"]
+
+MARKS_FILE = "marks.jsonl"
+KINDS = ("instant", "begin", "end")
+
+MARKS = TableSpec(
+    "marks", 1,
+    (
+        Column("t_ns", "int64", "ns", "run clock when the mark was made"),
+        Column("name", "string", "", "the phase name given to lowprof.mark() or in --marks FILE"),
+        Column("kind", "string", "", "instant, begin or end"),
+        Column("pid", "int64", "", "process that made the mark (-1: given by the user in --marks FILE)"),
+    ),
+    doc="phase marks from lowprof.mark() and --marks FILE, sorted by time",
+)
+
+_state: dict = {"key": None, "fd": None, "pid": None, "origin": 0, "seq": 0}
+
+
+def _fd() -> int | None:
+    """The append descriptor for this process's current run, or None outside lowprof."""
+    run_dir = os.environ.get(ENV_RUN_DIR)
+    if not run_dir:
+        return None
+    origin = os.environ.get(ENV_ORIGIN, "")
+    key = (run_dir, origin)
+    pid = os.getpid()
+    if _state["key"] != key or _state["pid"] != pid:  # new run, or a forked child
+        if _state["fd"] is not None and _state["pid"] == pid:
+            os.close(_state["fd"])
+        _state.update(key=key, pid=pid, origin=int(origin.partition(":")[0] or 0),
+                      fd=os.open(os.path.join(run_dir, MARKS_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    return _state["fd"]
+
+
+def _write(name: str, kind: str, extra: dict | None = None) -> int | None:
+    fd = _fd()
+    if fd is None:
+        return None
+    _state["seq"] += 1
+    rec = {"t_ns": time.monotonic_ns() - _state["origin"], "name": name, "kind": kind, "pid": _state["pid"],
+           "id": _state["seq"]} | (extra or {})
+    os.write(fd, (json.dumps(rec, separators=(",", ":")) + "\n").encode())
+    return rec["id"]
+
+
+class mark:
+    """Mark a phase: ``lowprof.mark("warmup")`` records an instant; ``with lowprof.mark("decode"): ...``
+    records begin and end (times on the run clock, ns). Does nothing outside a lowprof recording."""
+
+    __slots__ = ("name", "_id")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise LowprofError(f"mark name must be a non-empty string, got {name!r}")
+        self.name = name
+        self._id = _write(name, "instant")
+
+    def __enter__(self) -> "mark":
+        _write(self.name, "begin", {"of": self._id} if self._id else None)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _write(self.name, "end")
+
+
+def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: int = -1) -> pd.DataFrame:
+    """Marks from a JSONL file (``marks.jsonl`` or a user's ``--marks FILE``) as a ``marks`` frame.
+
+    Each line: ``{"name": str, "kind": "instant"|"begin"|"end" (default instant)}`` plus one time:
+    ``t_ns`` (run clock, ns), ``t_s`` (run clock, s) or ``unix_s`` (wall clock, s since the epoch;
+    needs the run's ``origin_realtime_ns``). A truncated last line (a crash mid-write) is skipped.
+    """
+    path = Path(path)
+    rows, dropped = [], set()
+    lines = path.read_text().splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines):
+                continue
+            raise LowprofError(f"{path}:{n}: not JSON: {line[:60]!r}") from None
+        kind = r.get("kind", "instant")
+        if kind not in KINDS or not r.get("name"):
+            raise LowprofError(f"{path}:{n}: needs a name and kind in {KINDS}, got {line[:80]!r}")
+        if "t_ns" in r:
+            t = int(r["t_ns"])
+        elif "t_s" in r:
+            t = round(float(r["t_s"]) * 1e9)
+        elif "unix_s" in r:
+            if not origin_realtime_ns:
+                raise LowprofError(f"{path}:{n}: unix_s needs the run's realtime origin")
+            t = round(float(r["unix_s"]) * 1e9) - origin_realtime_ns
+        else:
+            raise LowprofError(f"{path}:{n}: no time (t_ns, t_s or unix_s): {line[:80]!r}")
+        if r.get("of"):
+            dropped.add((r.get("pid", pid), r["of"]))
+        rows.append({"t_ns": t, "name": str(r["name"]), "kind": kind, "pid": int(r.get("pid", pid)),
+                     "_id": (r.get("pid", pid), r.get("id"))})
+    rows = [r for r in rows if r.pop("_id") not in dropped]
+    df = pd.DataFrame(rows, columns=["t_ns", "name", "kind", "pid"])
+    return df.astype({"t_ns": "int64", "pid": "int64"}).sort_values("t_ns", kind="stable").reset_index(drop=True)
+
+
+def read_marks(run) -> pd.DataFrame:
+    """A run's marks: the ``marks`` table, else ``marks.jsonl`` (a run still recording or cut short)."""
+    if "marks" in run.tables:
+        return run["marks"]
+    f = Path(run.path) / MARKS_FILE
+    if f.exists():
+        return read_marks_file(f)
+    return pd.DataFrame({"t_ns": pd.Series(dtype="int64"), "name": pd.Series(dtype=object),
+                         "kind": pd.Series(dtype=object), "pid": pd.Series(dtype="int64")})
+
+
+def _collect(path: Path, user_file: str | None, origin_realtime_ns: int) -> pd.DataFrame:
+    parts = []
+    if (path / MARKS_FILE).exists():
+        parts.append(read_marks_file(path / MARKS_FILE))
+    if user_file:
+        parts.append(read_marks_file(user_file, origin_realtime_ns))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=["t_ns", "name", "kind", "pid"])
+    return pd.concat(parts).sort_values("t_ns", kind="stable").reset_index(drop=True)
+
+
+def write_marks_table(path: str | os.PathLike, user_file: str | None = None) -> int:
+    """Turn ``marks.jsonl`` (and a ``--marks`` file) of a FINISHED run dir into its ``marks`` table; returns rows."""
+    from lowprof.rundir.manifest import read_manifest, write_manifest
+    from lowprof.rundir.tables import TableWriter, compact
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    df = _collect(path, user_file, manifest.get("clock", {}).get("origin_realtime_ns", 0))
+    if not len(df):
+        return 0
+    w = TableWriter(path / "tables", MARKS)
+    w.write_frame(df)
+    w.close()
+    compact(w.path)
+    manifest.setdefault("tables", {})["marks"] = MARKS.describe() | {"rows": len(df)}
+    write_manifest(path, manifest)
+    return len(df)
+
+
+class MarksOption:
+    """``lowprof run`` extension: ``--marks FILE`` and the conversion of the workload's marks."""
+
+    @staticmethod
+    def add_arguments(p) -> None:
+        p.add_argument("--marks", metavar="FILE",
+                       help="JSONL phase marks to add: {\"name\": .., \"kind\": instant|begin|end, "
+                            "\"t_s\"|\"t_ns\" (run clock) or \"unix_s\" (wall clock)} per line")
+
+    @staticmethod
+    def prepare(args, recording) -> "_Marks":
+        if args.marks and not Path(args.marks).is_file():
+            raise LowprofError(f"--marks {args.marks}: no such file")
+        return _Marks(args.marks)
+
+
+class _Marks:
+    def __init__(self, user_file: str | None) -> None:
+        self.user_file = user_file
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def finish(self, recording, ended) -> None:
+        run = recording.run
+        df = _collect(run.path, self.user_file, run.clock.origin_realtime_ns)
+        if len(df):
+            run.write_frame(MARKS, df)
+
+
+def enter_region(path: str | os.PathLike) -> dict:
+    """Point this process's marks at the run being recorded in ``path`` (for ``lowprof.profile()``);
+    returns the environment to restore with :func:`exit_region`."""
+    from lowprof.clock import RunClock
+    from lowprof.rundir.manifest import read_manifest
+
+    clock = RunClock.from_json(read_manifest(Path(path))["clock"])
+    old = {k: os.environ.get(k) for k in (ENV_RUN_DIR, ENV_ORIGIN)}
+    os.environ[ENV_RUN_DIR] = str(Path(path).resolve())
+    os.environ[ENV_ORIGIN] = clock.env_value()
+    return old
+
+
+def exit_region(path: str | os.PathLike, old: dict) -> None:
+    """Restore the environment and turn the region's ``marks.jsonl`` into the ``marks`` table of the finished run."""
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    if (Path(path) / MARKS_FILE).exists():
+        try:
+            write_marks_table(path)
+        except (LowprofError, OSError, ValueError):  # marks.jsonl stays, and readers use it
+            pass

@@ -1,0 +1,259 @@
+"""The ``nvml`` probe: per-GPU power, energy counter, power limit, clocks, utilisation, temperature,
+clock-event (throttle) reasons and the workload's per-process GPU memory, via NVML (``nvidia-ml-py``).
+
+Every NVML call goes through ``self.nvml``: the real :mod:`pynvml` module on a GPU machine, or a
+:class:`lowprof.probes.nvml_record.ReplayNVML` that answers from a recorded JSONL file, so tests
+drive this same code path with real readings. Units are converted to SI here: mW -> W, mJ -> J,
+MHz -> Hz. A reading the driver refuses (NotSupported, NoPermission...) is asked once, recorded in
+the manifest by :meth:`NvmlProbe.facts` and not asked again; its column stays null.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lowprof.probes.base import Probe, ProbeContext
+from lowprof.rundir import Column, TableSpec
+
+__all__ = ["NvmlProbe", "GPU_POWER", "GPU_PROCESSES", "CLOCK_EVENT_REASONS", "decode_reasons"]
+
+GPU_POWER = TableSpec(
+    "gpu_power", 1,
+    (
+        Column("t_ns", "int64", "ns", "run clock just before this GPU was read"),
+        Column("gpu", "int32", "", "NVML device index"),
+        Column("power_w", "float64", "W", "board power as the driver averages it (nvmlDeviceGetPowerUsage / FI_DEV_POWER_AVERAGE)"),
+        Column("power_instant_w", "float64", "W", "instantaneous board power (FI_DEV_POWER_INSTANT; null where refused)"),
+        Column("energy_j", "float64", "J", "total-energy counter since the driver loaded (nvmlDeviceGetTotalEnergyConsumption)"),
+        Column("power_limit_w", "float64", "W", "enforced power limit"),
+        Column("sm_clock_hz", "float64", "Hz", "SM clock"),
+        Column("mem_clock_hz", "float64", "Hz", "memory clock"),
+        Column("gpu_util_percent", "float64", "%", "share of the last sample period a kernel ran (0-100)"),
+        Column("mem_util_percent", "float64", "%", "share of the last sample period memory was read or written (0-100)"),
+        Column("temperature_c", "float64", "degC", "GPU die temperature"),
+        Column("clock_event_reasons", "int64", "", "nvmlClocksEventReason* bitmask (see lowprof.probes.nvml.CLOCK_EVENT_REASONS)"),
+        Column("read_ns", "int64", "ns", "wall time the reads of this GPU took"),
+    ),
+    doc="NVML readings, one row per GPU per sample",
+)
+
+GPU_PROCESSES = TableSpec(
+    "gpu_processes", 1,
+    (
+        Column("t_ns", "int64", "ns", "run clock at the read"),
+        Column("gpu", "int32", "", "NVML device index"),
+        Column("pid", "int64", "", "a process of the workload's tree holding a compute context on this GPU"),
+        Column("used_memory_bytes", "int64", "B", "GPU memory that process uses (null where the driver hides it)"),
+    ),
+    doc="the workload's processes on each GPU (nvmlDeviceGetComputeRunningProcesses), read every 0.5 s",
+)
+
+# nvmlClocksEventReason* bits (NVML API reference, "Clock Event Reasons"); pynvml exports the same values.
+CLOCK_EVENT_REASONS: dict[int, str] = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+}
+# Reasons that lower the clocks below what the work asks for (idle and user-set clocks are not throttling).
+THROTTLE_BITS = 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80
+
+
+def decode_reasons(mask: int) -> list[str]:
+    """Names of the bits set in a clock-event-reason bitmask (unknown bits as ``bit_0x...``).
+
+    Example: ``decode_reasons(0x44) == ["sw_power_cap", "hw_thermal_slowdown"]``
+    """
+    out, mask = [], int(mask)
+    bit = 1
+    while mask >= bit:
+        if mask & bit:
+            out.append(CLOCK_EVENT_REASONS.get(bit, f"bit_{bit:#x}"))
+        bit <<= 1
+    return out
+
+
+# Field values read in one nvmlDeviceGetFieldValues call per GPU per sample (ids from nvml.h).
+FI_TOTAL_ENERGY = 83
+FI_POWER_AVERAGE = 185
+FI_POWER_INSTANT = 186
+_FIELDS = (FI_POWER_AVERAGE, FI_POWER_INSTANT, FI_TOTAL_ENERGY)
+_FIELD_NAMES = {FI_POWER_AVERAGE: "power_average", FI_POWER_INSTANT: "power_instant", FI_TOTAL_ENERGY: "total_energy"}
+# NVML_VALUE_TYPE_* -> member of c_nvmlValue_t
+_VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+# Errors that mean "this GPU never offers this reading": ask once, then stop asking.
+_PERMANENT = {3: "NotSupported", 4: "NoPermission", 13: "FunctionNotFound", 2: "InvalidArgument"}
+_PROC_REFRESH_S = 0.5
+_CLOCK_SM, _CLOCK_MEM, _TEMP_GPU = 1, 2, 0
+
+
+def _load_pynvml():
+    import pynvml
+
+    return pynvml
+
+
+def _error_name(e: Exception) -> str:
+    code = getattr(e, "value", None)
+    return _PERMANENT.get(code) or f"{type(e).__name__.removeprefix('NVMLError_')}({code})"
+
+
+class NvmlProbe(Probe):
+    """Samples every GPU NVML sees. ``nvml``: the pynvml-like object to call (default: :mod:`pynvml`)."""
+
+    name = "nvml"
+    tables = (GPU_POWER, GPU_PROCESSES)
+
+    def __init__(self, nvml: Any = None) -> None:
+        self.nvml = nvml
+        self.refused: dict[str, dict[str, str]] = {}  # reading -> {gpu index: error}
+        self.errors: dict[str, int] = {}  # transient errors by reading, counted
+        self.devices: list[dict] = []
+
+    @classmethod
+    def available(cls) -> str | None:
+        try:
+            nvml = _load_pynvml()
+        except ImportError:
+            return "pynvml (nvidia-ml-py) is not installed"
+        try:
+            nvml.nvmlInit()
+        except Exception as e:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded...
+            return f"NVML unavailable: {type(e).__name__}: {e}"
+        try:
+            n = nvml.nvmlDeviceGetCount()
+        finally:
+            nvml.nvmlShutdown()
+        return None if n else "NVML sees no GPU"
+
+    # -- reading helpers -------------------------------------------------------------------------
+
+    def _refuse(self, reading: str, gpu: int, e: Exception) -> None:
+        self.refused.setdefault(reading, {})[str(gpu)] = _error_name(e)
+
+    def _ask(self, reading: str, gpu: int, fn, *args):
+        """Call ``fn(*args)``; None when the driver refuses (recorded), never raises NVML errors."""
+        if str(gpu) in self.refused.get(reading, {}):
+            return None
+        try:
+            return fn(*args)
+        except self.nvml.NVMLError as e:
+            if getattr(e, "value", None) in _PERMANENT:
+                self._refuse(reading, gpu, e)
+            else:
+                self.errors[reading] = self.errors.get(reading, 0) + 1
+            return None
+
+    def _fields(self, gpu: int, handle) -> dict[int, float | None]:
+        """Power average/instant (mW) and energy (mJ) in one call; each field's own return code counts."""
+        wanted = [f for f in _FIELDS if str(gpu) not in self.refused.get(_FIELD_NAMES[f], {})]
+        if not wanted:
+            return {}
+        values = self._ask("field_values", gpu, self.nvml.nvmlDeviceGetFieldValues, handle, wanted)
+        if values is None:
+            return {}
+        out = {}
+        for fv in values:
+            name = _FIELD_NAMES.get(fv.fieldId)
+            if name is None:
+                continue
+            if fv.nvmlReturn != 0:
+                err = self.nvml.NVMLError(fv.nvmlReturn)
+                if fv.nvmlReturn in _PERMANENT:
+                    self._refuse(name, gpu, err)
+                else:
+                    self.errors[name] = self.errors.get(name, 0) + 1
+                continue
+            out[fv.fieldId] = float(getattr(fv.value, _VALUE_MEMBER.get(fv.valueType, "ullVal")))
+        return out
+
+    # -- probe life cycle ------------------------------------------------------------------------
+
+    def start(self, ctx: ProbeContext) -> None:
+        if self.nvml is None:
+            self.nvml = _load_pynvml()
+        self.ctx = ctx
+        self.nvml.nvmlInit()
+        self.handles = [self.nvml.nvmlDeviceGetHandleByIndex(i) for i in range(self.nvml.nvmlDeviceGetCount())]
+        self._procs_at = -10**18
+        for i, h in enumerate(self.handles):
+            dev: dict = {"index": i}
+            name = self._ask("name", i, self.nvml.nvmlDeviceGetName, h)
+            dev["name"] = name.decode() if isinstance(name, bytes) else name
+            uuid = self._ask("uuid", i, self.nvml.nvmlDeviceGetUUID, h)
+            dev["uuid"] = uuid.decode() if isinstance(uuid, bytes) else uuid
+            cons = self._ask("power_limit_constraints", i, self.nvml.nvmlDeviceGetPowerManagementLimitConstraints, h)
+            if cons is not None:
+                dev["power_limit_min_w"], dev["power_limit_max_w"] = cons[0] / 1e3, cons[1] / 1e3
+            default = self._ask("power_limit_default", i, self.nvml.nvmlDeviceGetPowerManagementDefaultLimit, h)
+            dev["power_limit_default_w"] = None if default is None else default / 1e3
+            self.devices.append(dev)
+
+    def _read_gpu(self, i: int, h, t_ns: int) -> dict:
+        n = self.nvml
+        t0 = time.perf_counter_ns()
+        f = self._fields(i, h)
+        power_mw = f.get(FI_POWER_AVERAGE)
+        if power_mw is None:  # older drivers: the classic call
+            power_mw = self._ask("power_usage", i, n.nvmlDeviceGetPowerUsage, h)
+        energy_mj = f.get(FI_TOTAL_ENERGY)
+        if energy_mj is None and "total_energy" in self.refused and str(i) in self.refused["total_energy"]:
+            energy_mj = self._ask("total_energy_call", i, n.nvmlDeviceGetTotalEnergyConsumption, h)
+        limit_mw = self._ask("enforced_power_limit", i, n.nvmlDeviceGetEnforcedPowerLimit, h)
+        sm = self._ask("sm_clock", i, n.nvmlDeviceGetClockInfo, h, _CLOCK_SM)
+        mem = self._ask("mem_clock", i, n.nvmlDeviceGetClockInfo, h, _CLOCK_MEM)
+        util = self._ask("utilization", i, n.nvmlDeviceGetUtilizationRates, h)
+        temp = self._ask("temperature", i, n.nvmlDeviceGetTemperature, h, _TEMP_GPU)
+        reasons = self._ask("clock_event_reasons", i, n.nvmlDeviceGetCurrentClocksEventReasons, h)
+        instant = f.get(FI_POWER_INSTANT)
+        return {
+            "t_ns": t_ns, "gpu": i,
+            "power_w": None if power_mw is None else power_mw / 1e3,
+            "power_instant_w": None if instant is None else instant / 1e3,
+            "energy_j": None if energy_mj is None else energy_mj / 1e3,
+            "power_limit_w": None if limit_mw is None else limit_mw / 1e3,
+            "sm_clock_hz": None if sm is None else sm * 1e6,
+            "mem_clock_hz": None if mem is None else mem * 1e6,
+            "gpu_util_percent": None if util is None else float(util.gpu),
+            "mem_util_percent": None if util is None else float(util.memory),
+            "temperature_c": None if temp is None else float(temp),
+            "clock_event_reasons": None if reasons is None else int(reasons),
+            "read_ns": time.perf_counter_ns() - t0,
+        }
+
+    def _processes(self, t_ns: int) -> list[dict]:
+        if t_ns - self._procs_at < _PROC_REFRESH_S * 1e9:
+            return []
+        self._procs_at = t_ns
+        mine = self.ctx.pids()
+        if not mine:
+            return []
+        rows = []
+        for i, h in enumerate(self.handles):
+            for p in self._ask("compute_processes", i, self.nvml.nvmlDeviceGetComputeRunningProcesses, h) or []:
+                if p.pid in mine:
+                    used = getattr(p, "usedGpuMemory", None)
+                    rows.append({"t_ns": t_ns, "gpu": i, "pid": int(p.pid),
+                                 "used_memory_bytes": None if used is None else int(used)})
+        return rows
+
+    def sample(self, t_ns: int) -> dict[str, list[dict]]:
+        t0 = time.perf_counter_ns()  # later GPUs are read a little after t_ns: stamp each with its own time
+        rows = [self._read_gpu(i, h, t_ns + time.perf_counter_ns() - t0) for i, h in enumerate(self.handles)]
+        return {"gpu_power": rows, "gpu_processes": self._processes(t_ns)}
+
+    def stop(self) -> None:
+        try:
+            self.nvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def facts(self) -> dict:
+        return {"devices": self.devices, "refused": self.refused, "transient_errors": self.errors,
+                "units": {"power": "W (NVML mW / 1e3)", "energy": "J (NVML mJ / 1e3)", "clocks": "Hz (NVML MHz * 1e6)"}}

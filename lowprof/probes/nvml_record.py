@@ -1,0 +1,262 @@
+"""Record NVML readings to JSONL on a GPU machine, and replay them through the ``nvml`` probe anywhere.
+
+Recording wraps :mod:`pynvml` in :class:`RecordingNVML` and runs the real
+:class:`~lowprof.probes.nvml.NvmlProbe` over it, so the file holds exactly the calls the probe
+makes, in order, with what the driver answered (a value, or an NVML error code)::
+
+    python -m lowprof.probes.nvml_record --out tests/data/power/h100.nvml.jsonl --seconds 10 --interval 0.05
+    python -m lowprof.probes.nvml_record --replay tests/data/power/h100.nvml.jsonl --out runs/h100-replay
+
+File format (one JSON object per line, ``version`` 1):
+
+- header: ``{"format": "lowprof-nvml-replay", "version": 1, "synthetic": bool, "source": str, ...}``
+- a sample: ``{"tick": T}`` with T ns since the recording started (the ``t_ns`` the probe was given)
+- a call: ``{"fn": NAME, "gpu": INDEX|null, "args": [...], "t_ns": T, "value": V}`` or ``..., "error": CODE}``
+  (a device handle is written as its index; structs as objects; field values with their one value member)
+
+:class:`ReplayNVML` answers each ``(fn, gpu, args)`` from that key's recorded answers in order,
+raising the recorded error as the real :class:`pynvml.NVMLError` subclass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from types import SimpleNamespace
+from typing import IO, Any
+
+from lowprof.clock import RunClock
+from lowprof.errors import GPUUnavailable, ProbeError
+
+__all__ = ["RecordingNVML", "ReplayNVML", "replay", "replay_to_run", "FORMAT", "VERSION"]
+
+FORMAT, VERSION = "lowprof-nvml-replay", 1
+_VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+
+
+def _encode(v: Any) -> Any:
+    """A pynvml return value as plain JSON (ctypes structs and pynvml's friendly objects as dicts)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, bytes):
+        return v.decode(errors="replace")
+    if isinstance(v, (list, tuple)) or (hasattr(v, "__len__") and hasattr(v, "__getitem__") and not hasattr(v, "_fields_")):
+        return [_encode(x) for x in v]
+    fields = getattr(v, "_fields_", None)
+    if fields is not None:
+        out = {}
+        for name, *_ in fields:
+            if name == "value" and hasattr(v, "valueType"):  # a field value: keep its one live member
+                member = _VALUE_MEMBER.get(v.valueType, "ullVal")
+                out["value"] = {member: getattr(v.value, member)}
+            else:
+                out[name] = _encode(getattr(v, name))
+        return out
+    if hasattr(v, "__dict__"):
+        return {k: _encode(x) for k, x in vars(v).items() if not k.startswith("_")}
+    return repr(v)
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, dict):
+        return SimpleNamespace(**{k: _decode(x) for k, x in v.items()})
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    return v
+
+
+class RecordingNVML:
+    """Proxy to pynvml that writes every ``nvml*`` call and its answer to ``out`` (JSONL)."""
+
+    def __init__(self, real, out: IO[str], clock: RunClock) -> None:
+        self._real, self._out, self._clock = real, out, clock
+        self._index: dict[int, int] = {}  # id(handle) -> device index
+        self.NVMLError = real.NVMLError
+
+    def tick(self, t_ns: int) -> None:
+        self._out.write(json.dumps({"tick": t_ns}) + "\n")
+
+    def __getattr__(self, name: str):
+        fn = getattr(self._real, name)
+        if not name.startswith("nvml") or not callable(fn):
+            return fn
+
+        def call(*args):
+            gpu, rest = None, list(args)
+            if rest and id(rest[0]) in self._index:
+                gpu, rest = self._index[id(rest[0])], rest[1:]
+            rec = {"fn": name, "gpu": gpu, "args": _encode(rest), "t_ns": self._clock.t_ns()}
+            try:
+                value = fn(*args)
+            except self._real.NVMLError as e:
+                rec["error"] = e.value
+                self._out.write(json.dumps(rec) + "\n")
+                raise
+            if name == "nvmlDeviceGetHandleByIndex":
+                self._index[id(value)] = args[0]
+                self._keep = getattr(self, "_keep", []) + [value]  # keep ids unique while recording
+                rec["value"] = {"handle": args[0]}
+            else:
+                rec["value"] = _encode(value)
+            self._out.write(json.dumps(rec) + "\n")
+            return value
+
+        return call
+
+
+class _Handle:
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+class ReplayNVML:
+    """A pynvml stand-in answering from a recorded file, call by call, in recorded order."""
+
+    def __init__(self, path: str | Path) -> None:
+        import pynvml
+
+        self.NVMLError = pynvml.NVMLError
+        self.path = Path(path)
+        self.ticks: list[int] = []
+        self._answers: dict[tuple, deque] = defaultdict(deque)
+        with open(self.path) as f:
+            self.header = json.loads(f.readline())
+            if self.header.get("format") != FORMAT or self.header.get("version") != VERSION:
+                raise ProbeError(f"{self.path}: not a {FORMAT} v{VERSION} file (header {self.header!r})")
+            for n, line in enumerate(f, 2):
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                if "tick" in rec:
+                    self.ticks.append(int(rec["tick"]))
+                    continue
+                key = (rec["fn"], rec.get("gpu"), json.dumps(rec.get("args", [])))
+                self._answers[key].append(rec)
+
+    def __getattr__(self, name: str):
+        if not name.startswith("nvml"):
+            raise AttributeError(name)
+
+        def call(*args):
+            gpu, rest = None, list(args)
+            if rest and isinstance(rest[0], _Handle):
+                gpu, rest = rest[0].index, rest[1:]
+            key = (name, gpu, json.dumps(_encode(rest)))
+            q = self._answers.get(key)
+            if not q:
+                raise ProbeError(f"{self.path}: no recorded answer left for {name}(gpu={gpu}, args={rest})")
+            rec = q.popleft()
+            if "error" in rec:
+                raise self.NVMLError(rec["error"])
+            if name == "nvmlDeviceGetHandleByIndex":
+                return _Handle(rec["value"]["handle"])
+            return _decode(rec["value"])
+
+        return call
+
+
+class _ReplayContext:
+    """What the probe needs of a ProbeContext during replay: a clock and the workload's PIDs."""
+
+    def __init__(self, pids: set[int]) -> None:
+        self.clock = RunClock(origin_monotonic_ns=time.monotonic_ns(), origin_realtime_ns=time.time_ns())
+        self.pid = min(pids) if pids else None
+        self.options: dict = {}
+        self._pids = pids
+
+    def pids(self) -> set[int]:
+        return set(self._pids)
+
+
+def replay(path: str | Path):
+    """Run the ``nvml`` probe over a recorded file; returns ``(probe, {table: rows})``."""
+    from lowprof.probes.nvml import NvmlProbe
+
+    src = ReplayNVML(path)
+    probe = NvmlProbe(nvml=src)
+    probe.start(_ReplayContext(set(src.header.get("workload_pids", []))))
+    tables: dict[str, list[dict]] = defaultdict(list)
+    for t in src.ticks:
+        for name, rows in probe.sample(t).items():
+            tables[name].extend(rows)
+    probe.stop()
+    return probe, dict(tables)
+
+
+def replay_to_run(path: str | Path, out: str | Path, force: bool = False) -> Path:
+    """Write a run directory holding what the ``nvml`` probe makes of a recorded file (kind ``replay``)."""
+    from lowprof.probes.nvml import GPU_POWER, GPU_PROCESSES
+    from lowprof.rundir import RunDir
+
+    probe, tables = replay(path)
+    run = RunDir(out, kind="replay", force=force)
+    run.manifest["replay_of"] = str(path)
+    run.manifest["synthetic"] = bool(probe.nvml.header.get("synthetic"))
+    run.manifest["probes"]["nvml"] = {"status": "ok", "samples": len(probe.nvml.ticks),
+                                      "tables": ["gpu_power", "gpu_processes"]} | probe.facts()
+    for spec in (GPU_POWER, GPU_PROCESSES):
+        run.table(spec).extend(tables.get(spec.name, []))
+    run.finish()
+    ticks = probe.nvml.ticks
+    run.manifest.update(end_t_ns=ticks[-1], duration_s=ticks[-1] / 1e9)  # the recording's span, not the replay's
+    run.save()
+    return run.path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lowprof.probes.nvml_record",
+                                description="record the nvml probe's NVML calls and answers to a JSONL replay file")
+    p.add_argument("--out", required=True, help="JSONL file to write")
+    p.add_argument("--seconds", type=float, default=10.0, help="how long to sample (s, default 10)")
+    p.add_argument("--interval", type=float, default=0.05, help="sampling interval (s, default 0.05)")
+    p.add_argument("--pid", type=int, action="append", default=[], help="a workload PID whose GPU use to record")
+    p.add_argument("--note", default="", help="free text for the header (e.g. what ran on the GPU)")
+    p.add_argument("--replay", metavar="FILE", help="instead: replay FILE through the probe into the run directory --out")
+    p.add_argument("--force", action="store_true", help="with --replay: overwrite --out")
+    args = p.parse_args(argv)
+    if args.replay:
+        print(f"wrote {replay_to_run(args.replay, args.out, force=args.force)}")
+        return 0
+    from lowprof.probes.nvml import NvmlProbe
+
+    reason = NvmlProbe.available()
+    if reason:
+        print(f"lowprof: error: {GPUUnavailable(reason)}", file=sys.stderr)
+        return 1
+    import pynvml
+
+    from lowprof.inventory import host_facts
+    from lowprof.probes.base import ProbeContext
+    from lowprof.rundir import utc_now
+
+    clock = RunClock.start()
+    with open(args.out, "w") as out:
+        out.write(json.dumps({"format": FORMAT, "version": VERSION, "synthetic": False,
+                              "source": "recorded by lowprof.probes.nvml_record", "recorded_utc": utc_now(),
+                              "host": host_facts().get("hostname"), "interval_s": args.interval,
+                              "workload_pids": args.pid, "note": args.note}) + "\n")
+        rec = RecordingNVML(pynvml, out, clock)
+        probe = NvmlProbe(nvml=rec)
+        ctx = ProbeContext(clock=clock, pid=args.pid[0] if args.pid else None)
+        probe.start(ctx)
+        end = clock.t_ns() + int(args.seconds * 1e9)
+        next_t = clock.t_ns()
+        n = 0
+        while clock.t_ns() < end:
+            t = clock.t_ns()
+            rec.tick(t)
+            probe.sample(t)
+            n += 1
+            next_t += int(args.interval * 1e9)
+            time.sleep(max(0.0, (next_t - clock.t_ns()) / 1e9))
+        probe.stop()
+    print(f"wrote {n} samples of {len(probe.handles)} GPU(s) to {args.out}; refused: {probe.refused or 'nothing'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The hwmon probe on a fake GH200 sysfs tree (Grace ACPI power meters) and a missing permission."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from lowprof.clock import RunClock
+from lowprof.probes.base import ProbeContext
+from lowprof.probes.hwmon import HwmonProbe, find_sensors
+from tests._fake_sysfs import grace_hwmon_tree, run_as_nobody, world_dir
+
+
+def test_grace_meters_labels_and_units(tmp_path):
+    root = grace_hwmon_tree(tmp_path)
+    assert HwmonProbe.available(root) is None
+    p = HwmonProbe(root)
+    p.start(ProbeContext(clock=RunClock.start()))
+    rows = {r["label"]: r for r in p.sample(123)["hwmon_power"]}
+    assert rows["Module Power Socket 0"]["power_w"] == pytest.approx(812.0)
+    assert rows["Grace Power Socket 0"]["power_w"] == pytest.approx(121.5)
+    assert rows["CPU Power Socket 0"]["power_w"] == pytest.approx(80.25)
+    assert rows["SysIO Power Socket 0"]["power_w"] == pytest.approx(25.0)
+    assert rows["Module Power Socket 0"]["chip"] == "power_meter"
+    assert rows["Module Power Socket 0"]["sensor"] == "hwmon0/device/power1_average"
+    assert rows["PPT"]["power_w"] == pytest.approx(45.0) and rows["PPT"]["chip"] == "amdgpu"
+    assert rows["Socket energy"]["energy_j"] == pytest.approx(3.0) and rows["Socket energy"]["power_w"] is None
+    assert len(rows) == 6  # the nvme temperature chip has no power sensor
+    assert all(r["t_ns"] == 123 for r in rows.values())
+
+
+def test_sensor_that_disappears_is_noted_and_others_go_on(tmp_path):
+    root = grace_hwmon_tree(tmp_path)
+    p = HwmonProbe(root)
+    p.start(ProbeContext(clock=RunClock.start()))
+    (root / "hwmon4" / "power1_average").unlink()
+    rows = p.sample(0)["hwmon_power"]
+    assert len(rows) == 5 and "hwmon4/power1_average" in p.facts()["read_errors"]
+
+
+def test_nothing_here(tmp_path):
+    assert "does not exist" in HwmonProbe.available(tmp_path / "none")
+    (tmp_path / "hwmon0").mkdir()
+    (tmp_path / "hwmon0" / "name").write_text("nvme\n")
+    assert "no hwmon power or energy sensors" in HwmonProbe.available(tmp_path)
+
+
+def test_missing_permission_is_reported():
+    root = grace_hwmon_tree(world_dir())
+    try:
+        (root / "hwmon0" / "device" / "power1_average").chmod(0o000)  # module meter unreadable
+
+        def fn():
+            s, bad = find_sensors(root)
+            return {"labels": sorted(x["label"] for x in s), "bad": bad}
+
+        got = run_as_nobody(fn)
+        assert "Module Power Socket 0" not in got["labels"] and "Grace Power Socket 0" in got["labels"]
+        assert got["bad"] == {"hwmon0/device/power1_average": "permission denied"}
+        for f in root.rglob("*"):
+            if f.name.startswith(("power1_average", "energy1_input")):
+                f.chmod(0o000)
+        reason = run_as_nobody(lambda: HwmonProbe.available(root))
+        assert "no hwmon power sensor readable" in reason and "permission denied" in reason
+    finally:
+        shutil.rmtree(root)

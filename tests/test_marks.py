@@ -1,0 +1,118 @@
+"""Phase marks: no-op outside lowprof, JSON lines inside, many processes, --marks FILE, profile()."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+import lowprof
+from lowprof.errors import LowprofError
+from lowprof.marks import MARKS_FILE, read_marks, read_marks_file
+from lowprof.rundir import ENV_RUN_DIR, RunDir, load
+from lowprof.clock import ENV_ORIGIN
+
+
+def test_no_op_outside_lowprof(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_RUN_DIR, raising=False)
+    monkeypatch.chdir(tmp_path)
+    lowprof.mark("x")
+    with lowprof.mark("y"):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_instant_and_with_marks_in_a_run_dir(tmp_path, monkeypatch):
+    origin = 1000
+    monkeypatch.setenv(ENV_RUN_DIR, str(tmp_path))
+    monkeypatch.setenv(ENV_ORIGIN, f"{origin}:0")
+    lowprof.mark("warmup")
+    with lowprof.mark("decode"):
+        pass
+    lines = [json.loads(l) for l in (tmp_path / MARKS_FILE).read_text().splitlines()]
+    assert [(l["name"], l["kind"]) for l in lines] == [("warmup", "instant"), ("decode", "instant"),
+                                                         ("decode", "begin"), ("decode", "end")]
+    df = read_marks_file(tmp_path / MARKS_FILE)
+    assert list(zip(df.name, df.kind)) == [("warmup", "instant"), ("decode", "begin"), ("decode", "end")]
+    assert (df.pid == os.getpid()).all() and df.t_ns.is_monotonic_increasing
+
+
+def test_bad_name():
+    with pytest.raises(LowprofError, match="''"):
+        lowprof.mark("")
+
+
+def test_many_processes_append_whole_lines(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_RUN_DIR, str(tmp_path))
+    monkeypatch.setenv(ENV_ORIGIN, "0:0")
+    lowprof.mark("parent")  # opens the parent's descriptor before forking: children must reopen
+    kids = []
+    for k in range(4):
+        pid = os.fork()
+        if pid == 0:
+            for i in range(300):
+                lowprof.mark(f"child{k}-{i:03d}-" + "x" * 100)
+            os._exit(0)
+        kids.append(pid)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    df = read_marks_file(tmp_path / MARKS_FILE)
+    assert len(df) == 1 + 4 * 300
+    assert df.pid.nunique() == 5
+    for pid, d in df[df.name != "parent"].groupby("pid"):
+        assert len(d) == 300
+
+
+def test_truncated_last_line_is_skipped_and_user_marks_formats(tmp_path):
+    f = tmp_path / "m.jsonl"
+    f.write_text('{"name": "a", "t_s": 1.5}\n# comment\n{"name": "b", "kind": "begin", "unix_s": 100.25}\n{"name": "c", "t_n')
+    df = read_marks_file(f, origin_realtime_ns=100 * 10**9)
+    assert df.t_ns.tolist() == [250_000_000, 1_500_000_000] and df.name.tolist() == ["b", "a"]
+    assert (df.pid == -1).all()
+    f.write_text('{"name": "a"}\n{"name": "b", "t_s": 1}\n')
+    with pytest.raises(LowprofError, match="m.jsonl:1: no time"):
+        read_marks_file(f)
+
+
+def test_incomplete_run_uses_marks_jsonl(tmp_path):
+    run = RunDir(tmp_path / "r", kind="test")
+    run.save()  # recorder still "running": no marks table
+    (run.path / MARKS_FILE).write_text('{"t_ns": 5, "name": "p", "kind": "instant", "pid": 1, "id": 1}\n')
+    df = read_marks(load(run.path))
+    assert df.name.tolist() == ["p"] and df.t_ns.tolist() == [5]
+
+
+def test_lowprof_run_makes_the_marks_table(tmp_path, cli):
+    user = tmp_path / "user.jsonl"
+    user.write_text('{"name": "from-user", "t_s": 0.0}\n')
+    code = "import lowprof, time\nwith lowprof.mark('prefill'):\n    time.sleep(0.05)\nlowprof.mark('decode')"
+    out = tmp_path / "run"
+    r = cli("run", "--out", out, "--probes", "system", "--quiet", "--marks", user, "--", sys.executable, "-c", code)
+    assert r.returncode == 0, r.stderr
+    run = load(out)
+    m = run["marks"]
+    assert list(zip(m.name, m.kind)) == [("from-user", "instant"), ("prefill", "begin"), ("prefill", "end"),
+                                         ("decode", "instant")]
+    dur = run.manifest["end_t_ns"]
+    assert ((m.t_ns >= 0) & (m.t_ns <= dur)).all()
+    b, e = m[m.kind == "begin"].t_ns.iloc[0], m[m.kind == "end"].t_ns.iloc[0]
+    assert e - b >= 50_000_000
+    assert run.manifest["tables"]["marks"]["rows"] == 4
+
+
+def test_marks_file_missing_is_one_line(tmp_path, cli):
+    r = cli("run", "--out", tmp_path / "r", "--marks", tmp_path / "nope.jsonl", "--", "true")
+    assert r.returncode == 1 and "--marks" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_marks_inside_profile_region(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_RUN_DIR, raising=False)
+    with lowprof.profile(out=tmp_path / "p", probes="system", interval_s=0.02) as p:
+        with lowprof.mark("step"):
+            pass
+    assert ENV_RUN_DIR not in os.environ
+    m = p.run["marks"]
+    assert list(zip(m.name, m.kind)) == [("step", "begin"), ("step", "end")]
+    assert (m.t_ns >= 0).all() and (m.t_ns <= p.run.manifest["end_t_ns"]).all()

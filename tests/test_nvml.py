@@ -1,0 +1,126 @@
+"""The nvml probe driven through its own code path by recorded NVML answers (tests/data/power).
+
+The fixture is SYNTHETIC (no GPU was available when it was made; see tests/data/power/README.md);
+a file from ``python -m lowprof.probes.nvml_record`` on a GPU replays the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lowprof.errors import ProbeError
+from lowprof.probes.nvml import NvmlProbe
+from lowprof.probes.nvml_record import ReplayNVML, replay, replay_to_run
+
+DATA = Path(__file__).resolve().parent / "data" / "power"
+FIXTURE = DATA / "synthetic_h100x2.nvml.jsonl"
+
+
+def _recorded(fn: str, gpu: int) -> list:
+    """The recorded answers of one call, read straight from the file."""
+    out = []
+    for line in FIXTURE.read_text().splitlines()[1:]:
+        r = json.loads(line)
+        if r.get("fn") == fn and r.get("gpu") == gpu:
+            out.append(r)
+    return out
+
+
+def test_replay_converts_units_and_keeps_every_sample():
+    probe, tables = replay(FIXTURE)
+    rows = tables["gpu_power"]
+    src = ReplayNVML(FIXTURE)
+    assert len(rows) == 2 * len(src.ticks)
+    g0 = [r for r in rows if r["gpu"] == 0]
+    fields = _recorded("nvmlDeviceGetFieldValues", 0)
+    clocks = [r for r in _recorded("nvmlDeviceGetClockInfo", 0) if r["args"] == [1]]
+    assert len(fields) == len(g0) == len(clocks)
+    for row, fv, clk in zip(g0, fields, clocks):
+        by_id = {v["fieldId"]: v for v in fv["value"]}
+        assert row["power_w"] == by_id[185]["value"]["uiVal"] / 1e3          # mW -> W
+        assert row["power_instant_w"] == by_id[186]["value"]["uiVal"] / 1e3
+        assert row["energy_j"] == by_id[83]["value"]["ullVal"] / 1e3         # mJ -> J
+        assert row["sm_clock_hz"] == clk["value"] * 1e6                      # MHz -> Hz
+    assert [r["t_ns"] for r in g0][:3] == pytest.approx(src.ticks[:3], abs=5e6)
+
+
+def test_refused_reading_is_recorded_and_not_asked_again():
+    probe, tables = replay(FIXTURE)
+    assert probe.facts()["refused"] == {"power_instant": {"1": "NotSupported"}}
+    g1 = [r for r in tables["gpu_power"] if r["gpu"] == 1]
+    assert all(r["power_instant_w"] is None for r in g1) and all(r["power_w"] > 0 for r in g1)
+    # after the first refusal the probe asks GPU 1 for power average and energy only
+    asked = [r["args"][0] for r in _recorded("nvmlDeviceGetFieldValues", 1)]
+    assert asked[0] == [185, 186, 83] and all(a == [185, 83] for a in asked[1:])
+
+
+def test_only_the_workload_processes_are_kept():
+    _, tables = replay(FIXTURE)
+    procs = tables["gpu_processes"]
+    assert procs and {p["pid"] for p in procs} == {4242}
+    assert {p["gpu"] for p in procs} == {0, 1}
+    ts = sorted({p["t_ns"] for p in procs})
+    assert all(b - a >= 0.5e9 for a, b in zip(ts, ts[1:]))  # read at most every 0.5 s
+
+
+def test_power_limits_and_names_in_facts():
+    probe, _ = replay(FIXTURE)
+    d = probe.facts()["devices"][0]
+    assert d["name"] == "NVIDIA H100 80GB HBM3"
+    assert (d["power_limit_min_w"], d["power_limit_max_w"], d["power_limit_default_w"]) == (200, 700, 700)
+
+
+def test_replay_runs_out_loudly(tmp_path):
+    lines = FIXTURE.read_text().splitlines()
+    cut = tmp_path / "cut.jsonl"
+    # drop every answer to the temperature call: the probe's first sample must fail, not invent one
+    cut.write_text("\n".join(l for l in lines if '"nvmlDeviceGetTemperature"' not in l) + "\n")
+    probe = NvmlProbe(nvml=ReplayNVML(cut))
+    from lowprof.probes.nvml_record import _ReplayContext
+
+    probe.start(_ReplayContext(set()))
+    with pytest.raises(ProbeError, match="nvmlDeviceGetTemperature"):
+        probe.sample(0)
+
+
+def test_recorder_file_is_what_the_generator_makes(tmp_path):
+    """The synthetic fixture regenerates byte for byte (the recorder path and format did not drift)."""
+    script = DATA / "make_nvml_fixture.py"
+    text = script.read_text().replace('OUT = HERE / "synthetic_h100x2.nvml.jsonl"', f'OUT = Path({str(tmp_path / "f.jsonl")!r})')
+    (tmp_path / "gen.py").write_text(text)
+    subprocess.run([sys.executable, str(tmp_path / "gen.py")], check=True, capture_output=True)
+    assert (tmp_path / "f.jsonl").read_text() == FIXTURE.read_text()
+
+
+def test_unavailable_here_with_one_line_reason():
+    reason = NvmlProbe.available()
+    if reason is None:
+        pytest.skip("this machine has an NVIDIA GPU")
+    assert "NVML" in reason and "\n" not in reason
+
+
+def test_replayed_run_through_power_report(tmp_path, cli):
+    path = replay_to_run(FIXTURE, tmp_path / "run")
+    r = cli("power", path, "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    g0 = got["devices"]["gpu0"]
+    # the synthetic model integrates its true power into the counter at 1 ms steps: integrating the
+    # 100 ms readings of the lagging 1 s average must land near it
+    assert abs(g0["energy_disagreement_percent"]) < 2
+    assert g0["limit_w"] == 700 and g0["sw_power_cap_s"] == pytest.approx(0.6, abs=0.01)
+    assert got["refused"] == {"power_instant": {"1": "NotSupported"}}
+
+
+@pytest.mark.skipif(NvmlProbe.available() is not None, reason="needs an NVIDIA GPU and driver")
+def test_real_gpu_record_and_replay(tmp_path):
+    out = tmp_path / "rec.jsonl"
+    subprocess.run([sys.executable, "-m", "lowprof.probes.nvml_record", "--out", str(out), "--seconds", "1",
+                    "--interval", "0.01"], check=True)
+    probe, tables = replay(out)
+    assert tables["gpu_power"] and all(r["power_w"] is None or r["power_w"] > 0 for r in tables["gpu_power"])

@@ -1,0 +1,108 @@
+"""Power report figures against values computed by hand on a 5-reading trace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lowprof.analysis.power import (energy_between, phase_breakdown, phase_intervals, section_power,
+                                    summarize_power)
+from lowprof.marks import MARKS
+from lowprof.probes.nvml import GPU_POWER, decode_reasons
+from lowprof.rundir import RunDir, load
+
+S = 1_000_000_000
+
+
+def _gpu_rows(power, energy, reasons, limit=400.0, gpu=0):
+    return [{"t_ns": i * S, "gpu": gpu, "power_w": p, "energy_j": e, "power_limit_w": limit,
+             "clock_event_reasons": r} for i, (p, e, r) in enumerate(zip(power, energy, reasons))]
+
+
+@pytest.fixture
+def small_run(tmp_path):
+    run = RunDir(tmp_path / "r", kind="test")
+    run.table(GPU_POWER).extend(_gpu_rows([100, 200, 300, 200, 100], [0, 160, 410, 660, 810], [1, 0, 4, 4, 0]))
+    run.write_frame(MARKS, __import__("pandas").DataFrame(
+        {"t_ns": [S // 2, 5 * S // 2, 3 * S], "name": ["a", "a", "x"], "kind": ["begin", "end", "instant"],
+         "pid": [7, 7, 7]}))
+    run.finish()
+    run.manifest["end_t_ns"] = 4 * S
+    run.save()
+    return load(run.path)
+
+
+def test_device_figures_match_hand_computation(small_run):
+    s = summarize_power(small_run)["gpu0"]
+    # trapezoid: (150 + 250 + 250 + 150) W * 1 s
+    assert s["energy_integrated_j"] == pytest.approx(800)
+    assert s["energy_counter_j"] == pytest.approx(810)
+    assert s["energy_disagreement_percent"] == pytest.approx(100 * (800 - 810) / 810)
+    assert s["mean_w"] == pytest.approx(200)  # 800 J / 4 s
+    assert s["median_w"] == pytest.approx(200)
+    assert s["p95_w"] == pytest.approx(280)  # sorted 100,100,200,200,300: rank 3.8 -> 200 + 0.8 * 100
+    assert s["p99_w"] == pytest.approx(296)
+    assert (s["peak_w"], s["peak_at_s"], s["peak_window_s"]) == (300, 2.0, 0.0)
+    assert s["headroom_p99_w"] == pytest.approx(104) and s["headroom_p99_percent"] == pytest.approx(26)
+    assert s["headroom_peak_w"] == pytest.approx(100) and s["headroom_peak_percent"] == pytest.approx(25)
+    # reasons hold until the next reading: idle [0,1], power cap [2,3] and [3,4]
+    assert s["throttled_s"] == pytest.approx(2) and s["sw_power_cap_s"] == pytest.approx(2)
+    assert s["gpu_idle_s"] == pytest.approx(1)
+
+
+def test_windowed_peak(small_run):
+    s = summarize_power(small_run, window_s=2.0)["gpu0"]
+    # trailing 2 s means: at 2 s (150+250)/2, at 3 s (250+250)/2, at 4 s (250+150)/2
+    assert (s["peak_w"], s["peak_at_s"], s["peak_window_s"]) == (pytest.approx(250), 3.0, 2.0)
+
+
+def test_phases_from_begin_end_and_instant_marks(small_run):
+    ph = phase_breakdown(small_run).set_index("phase")
+    a, x = ph.loc["a"], ph.loc["x"]
+    # a = [0.5, 2.5] s: 0.5 * (150+200)/2 + 250 + 0.5 * (300+250)/2 ; counter interpolated 535 - 80
+    assert a.energy_integrated_j == pytest.approx(87.5 + 250 + 137.5)
+    assert a.energy_counter_j == pytest.approx(455)
+    assert a.mean_w == pytest.approx(475 / 2)
+    # instant x at 3 s runs to the end of the run (4 s): (200 + 100) / 2
+    assert x.energy_integrated_j == pytest.approx(150) and x.duration_s == pytest.approx(1)
+
+
+def test_phase_intervals_nesting_and_unmatched_begin():
+    import pandas as pd
+
+    m = pd.DataFrame({"t_ns": [0, 1, 2, 3, 5], "name": ["o", "i", "i", "o", "u"],
+                      "kind": ["begin", "begin", "end", "end", "begin"], "pid": [1, 1, 1, 1, 2]})
+    iv = phase_intervals(m, end_ns=9)
+    assert sorted(map(tuple, iv[["name", "start_ns", "end_ns"]].values.tolist())) == [("i", 1, 2), ("o", 0, 3), ("u", 5, 9)]
+
+
+def test_energy_between_interpolates_the_ends():
+    assert energy_between([0, 2 * S], [0, 200], 0.5 * S, 1.5 * S) == pytest.approx(100)  # 50..150 W over 1 s
+
+
+def test_decode_reasons():
+    assert decode_reasons(0x44) == ["sw_power_cap", "hw_thermal_slowdown"]
+    assert decode_reasons(0) == []
+    assert decode_reasons(0x400) == ["bit_0x400"]
+
+
+def test_report_section_and_cli(small_run, cli):
+    sec = section_power(small_run)
+    assert sec["gpu0 energy_counter_j"] == pytest.approx(810)
+    r = cli("power", small_run.path, "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["devices"]["gpu0"]["p99_w"] == pytest.approx(296)
+    assert {p["phase"] for p in got["phases"]} == {"a", "x"}
+    r = cli("power", small_run.path)
+    assert r.returncode == 0 and "Energy (J)" in r.stdout and "sw_power_cap" in r.stdout, r.stdout + r.stderr
+    r = cli("report", small_run.path, "--json")
+    assert json.loads(r.stdout)["power"]["gpu0 p99_w"] == pytest.approx(296)
+
+
+def test_power_on_run_without_power_tables_is_one_line_error(tmp_path, cli):
+    run = RunDir(tmp_path / "e", kind="test")
+    run.finish()
+    r = cli("power", run.path)
+    assert r.returncode == 1 and "no power readings" in r.stderr and "Traceback" not in r.stderr

@@ -86,6 +86,17 @@ def test_per_rank_folders_match_by_rank(root):
         steps = steps[(steps.step != "(no step)") & ~steps.step.map(is_warmup)]
         assert t.loc[("tklqt_s", f"rank={rank}"), "A"] == pytest.approx(steps.tklqt_ns.median() / 1e9)
     assert "timeline_analysis__sampled_rank-0" in cmp.sides[0].machine
+    per_rank = [t.loc[("pass_latency_s", f"rank={r}"), "A"] for r in (0, 1)]
+    assert t.loc[("pass_latency_s", "rank=max"), "A"] == max(per_rank)  # the slowest rank
+    assert t.loc[("pass_latency_s", "rank=median"), "A"] == pytest.approx(sum(per_rank) / 2)
+
+
+def test_three_sides_each_against_a(root):
+    a, b, c = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1), R.demo(root, "demo-t2", 2)
+    cmp = compare([a, b, c], force=True)
+    assert set(cmp.differences) == {"C"}  # only C ran another thread count
+    row = cmp.table.set_index("metric").loc["workload_cpu_s"]
+    assert row["C/A"] == pytest.approx(row["C"] / row["A"]) and row["B/A"] == pytest.approx(row["B"] / row["A"])
 
 
 def test_machine_name_of_an_imported_trace_names_its_gpu(root):

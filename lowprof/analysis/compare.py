@@ -2,7 +2,8 @@
 
 A side is one path: a run directory, a sweep folder (its runs matched by their swept parameters, plus
 the sweep's own metrics such as the transition batch) or a folder of per-rank run directories (matched
-by rank). Rows are matched on (metric, parameters). Machines are named from the manifests.
+by rank, plus the median and the maximum over ranks). Rows are matched on (metric, parameters).
+Machines are named from the manifests.
 
 Two sides must run the same workload: the same command (the executable compared by file name, the
 values of ``--out``/``-o`` ignored) and the same swept parameter values. Otherwise
@@ -147,8 +148,26 @@ def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | Non
     if sweep_doc is not None:
         frames.append(sweep_metrics(p, names))
     df = pd.concat(frames, ignore_index=True) if frames else run_metrics(members[0].run, [])
+    if kind == "ranks":
+        df = pd.concat([df, _over_ranks(df)], ignore_index=True)
     machines = list(dict.fromkeys(machine_name(m.run) for m in members))
     return Side(letter, p, " / ".join(machines), kind, workload_of(members, sweep_doc), df)
+
+
+def _over_ranks(df: pd.DataFrame) -> pd.DataFrame:
+    """Per metric (and its other parameters): the median and the maximum over ranks (``rank=median``,
+    ``rank=max``; for a time the maximum is the slowest rank, which sets the pace of a synchronous job)."""
+    rows = []
+    base = [{k: v for k, v in p.items() if k != "rank"} for p in df["params"]]
+    keyed = df.assign(_key=[params_key(b) for b in base], _base=base)
+    for (name, _), g in keyed.groupby(["metric", "_key"], sort=False):
+        if len(g) < 2:
+            continue
+        first = g.iloc[0]
+        for how, value in (("median", g["value"].median()), ("max", g["value"].max())):
+            rows.append({"metric": name, "value": float(value), "unit": first["unit"], "better": first["better"],
+                         "params": {**first["_base"], "rank": how}})
+    return pd.DataFrame(rows, columns=df.columns)
 
 
 @dataclass

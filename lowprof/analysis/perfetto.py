@@ -10,7 +10,9 @@ origin (the run clock's ns / 1000, three decimals keep ns). Tracks:
   memcpy and memset (``cat: kernel / gpu_memcpy / gpu_memset``, args device, stream, correlation);
   ``ac2g`` flow arrows link each launch call to its GPU activity;
 * counters (``ph: C``): host CPU busy (%) and workload RSS (B) from the ``system`` table, and every
-  numeric ``*_w`` column of the power tables, per device where the table has a ``device`` column.
+  numeric ``*_w`` column (power, power limit) of any table with a ``t_ns`` column: per GPU on that
+  GPU's process (``gpu``/``device`` column), per sensor (``zone``, ``domain``, ``label``, ``sensor``)
+  on the host counters process.
 
 The categories and args follow the Kineto trace format, so lowprof's own Kineto importer reads the
 launches back unchanged (tests check this).
@@ -32,6 +34,7 @@ __all__ = ["chrome_trace", "write_chrome_trace", "validate_chrome_trace", "HOST_
 
 HOST_PID = 2**31 - 2  # the synthetic process holding host-wide counters
 _GPU_CAT = {"kernel": "kernel", "memcpy": "gpu_memcpy", "memset": "gpu_memset"}
+_SENSOR_KEYS = ("zone", "domain", "label", "sensor")  # columns naming a host power sensor (rapl, hwmon)
 _PH = {"X", "B", "E", "i", "I", "C", "M", "s", "f", "t"}
 
 # A strict subset of the Trace Event Format (the phases this exporter writes).
@@ -184,14 +187,20 @@ def _counter_events(run: Run, out: list, pids: dict) -> None:
         watts = [c for c in df.columns if c.endswith("_w") and pd.api.types.is_numeric_dtype(df[c])]
         if not watts:
             continue
-        groups = df.groupby("device") if "device" in df.columns else [(None, df)]
-        for dev, g in groups:
-            pid = int(dev) if dev is not None and not pd.isna(dev) else HOST_PID
-            pids.setdefault(pid, f"GPU {pid}" if pid != HOST_PID else "host")
+        gpu_col = next((c for c in ("gpu", "device") if c in df.columns), None)
+        labels = [c for c in _SENSOR_KEYS if c in df.columns]
+        keys = ([gpu_col] if gpu_col else []) + labels
+        for key, g in (df.groupby(keys, sort=True, dropna=False) if keys else [((), df)]):
+            key = key if isinstance(key, tuple) else (key,)
+            on_gpu = gpu_col is not None and not pd.isna(key[0])
+            pid = int(key[0]) if on_gpu else HOST_PID
+            pids.setdefault(pid, f"GPU {pid}" if on_gpu else "host")
+            suffix = " ".join(str(k) for k in key[1 if gpu_col else 0:] if not pd.isna(k))
             for c in watts:
+                track = f"{name}.{c}" + (f" {suffix}" if suffix else "")
                 for t, v in zip(g["t_ns"].to_numpy(np.int64), g[c].to_numpy(float)):
                     if np.isfinite(v):
-                        out.append({"ph": "C", "name": f"{name}.{c}", "pid": pid, "ts": _us(t), "args": {c: float(v)}})
+                        out.append({"ph": "C", "name": track, "pid": pid, "ts": _us(t), "args": {c: float(v)}})
 
 
 def chrome_trace(run: Run) -> dict:

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Record real GPU power at two batch sizes into results/<gpu>/power/ and print how well the NVML
+# energy counter and the integrated power readings agree (goal: within 2%). See docs/power.md.
+#
+#   scripts/gpu_power.sh                    # batch 8 and 64, 20 s each, nvml sampled every 10 ms
+#   BATCHES="4 128" SECONDS_PER_RUN=30 INTERVAL=0.05 scripts/gpu_power.sh
+#
+# Does not change any GPU setting (power limits stay as they are: two batch sizes, not two limits).
+# Also records a real NVML replay file (results/<gpu>/power/nvml-replay.jsonl) that the tests can
+# use in place of the synthetic one. Needs a CUDA build of torch in $PYTHON (default .venv/bin/python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+BATCHES=${BATCHES:-8 64}
+SECS=${SECONDS_PER_RUN:-20}
+INTERVAL=${INTERVAL:-0.01}
+
+gpu=$("$PY" - <<'PY'
+import sys, torch
+if not torch.cuda.is_available():
+    sys.exit(f"gpu_power: torch {torch.__version__} sees no CUDA device (need a GPU and a CUDA build of torch)")
+print(torch.cuda.get_device_name(0))
+PY
+)
+slug=$(printf '%s' "$gpu" | tr 'A-Z' 'a-z' | sed -E 's/^nvidia //; s/[^a-z0-9]+/-/g; s/-+$//')
+out=results/$slug/power
+mkdir -p "$out"
+echo "gpu_power: $gpu -> $out (batches $BATCHES, $SECS s each, interval $INTERVAL s)" >&2
+
+# The workload: 2 s idle, then alternating "prefill" (large bf16 matmuls) and "decode" (batch-sized
+# matrix-vector work) phases marked with lowprof.mark, then 2 s idle.
+work=$(mktemp --suffix=.py)
+trap 'rm -f "$work"' EXIT
+cat > "$work" <<'PY'
+import sys, time, torch, lowprof
+batch, secs = int(sys.argv[1]), float(sys.argv[2])
+dev = torch.device("cuda")
+w = torch.randn(8192, 8192, device=dev, dtype=torch.bfloat16)
+x_pre = torch.randn(batch * 256, 8192, device=dev, dtype=torch.bfloat16)
+x_dec = torch.randn(batch, 8192, device=dev, dtype=torch.bfloat16)
+torch.cuda.synchronize()
+with lowprof.mark("idle-before"):
+    time.sleep(2)
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    with lowprof.mark("prefill"):
+        for _ in range(20):
+            y = x_pre @ w
+        torch.cuda.synchronize()
+    with lowprof.mark("decode"):
+        for _ in range(400):
+            y = x_dec @ w
+        torch.cuda.synchronize()
+with lowprof.mark("idle-after"):
+    time.sleep(2)
+PY
+
+"$PY" -m lowprof.probes.nvml_record --out "$out/nvml-replay.jsonl" --seconds 8 --interval 0.05 \
+    --note "idle then batch ${BATCHES%% *} matmul load (scripts/gpu_power.sh)" &
+rec=$!
+for b in $BATCHES; do
+    "$PY" -m lowprof run --force --quiet --out "$out/batch-$b" --probes nvml,system --interval "$INTERVAL" -- \
+        "$PY" "$work" "$b" "$SECS"
+done
+wait $rec
+
+for b in $BATCHES; do
+    COLUMNS=160 "$PY" -m lowprof power "$out/batch-$b" > "$out/power-batch-$b.txt"
+    "$PY" -m lowprof power "$out/batch-$b" --json > "$out/power-batch-$b.json"
+    COLUMNS=160 "$PY" -m lowprof power "$out/batch-$b" --instant > "$out/power-batch-$b-instant.txt"
+done
+"$PY" - "$out" $BATCHES <<'PY' | tee "$out/agreement.txt"
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+print("batch  device  counter J  integrated J  integrated vs counter  sampler interval / missed ticks / CPU s")
+for b in sys.argv[2:]:
+    s = json.loads((out / f"power-batch-{b}.json").read_text())
+    m = json.loads((out / f"batch-{b}" / "manifest.json").read_text())["sampler"]
+    for dev, d in s["devices"].items():
+        print(f"{b:>5}  {dev:6}  {d.get('energy_counter_j', float('nan')):9.1f}  {d['energy_integrated_j']:12.1f}"
+              f"  {d.get('energy_disagreement_percent', float('nan')):+20.2f}%"
+              f"  {m['interval_s']} s / {m['missed_ticks']} / {m['cpu_s']}")
+PY

@@ -124,3 +124,45 @@ def test_real_gpu_record_and_replay(tmp_path):
                     "--interval", "0.01"], check=True)
     probe, tables = replay(out)
     assert tables["gpu_power"] and all(r["power_w"] is None or r["power_w"] > 0 for r in tables["gpu_power"])
+
+
+def _write_replay(path, calls, ticks):
+    lines = [{"format": "lowprof-nvml-replay", "version": 1, "synthetic": True, "source": "hand-written test file"}]
+    lines += [{"fn": "nvmlInit", "gpu": None, "args": [], "value": None},
+              {"fn": "nvmlDeviceGetCount", "gpu": None, "args": [], "value": 1},
+              {"fn": "nvmlDeviceGetHandleByIndex", "gpu": None, "args": [0], "value": {"handle": 0}},
+              {"fn": "nvmlShutdown", "gpu": None, "args": [], "value": None}]
+    for fn, args, answers in calls:
+        lines += [{"fn": fn, "gpu": 0, "args": args} | a for a in answers]
+    lines += [{"tick": t} for t in ticks]
+    path.write_text("\n".join(json.dumps(l) for l in lines) + "\n")
+
+
+def test_old_driver_without_field_values_uses_the_classic_calls(tmp_path):
+    """A driver that refuses field values entirely (FunctionNotFound, 13) and the temperature
+    (NotSupported, 3): power and energy come from the classic calls; refusals are asked once."""
+    f = tmp_path / "old.jsonl"
+    _write_replay(f, [
+        ("nvmlDeviceGetName", [], [{"value": "Tesla V100-SXM2-16GB"}]),
+        ("nvmlDeviceGetUUID", [], [{"value": "GPU-x"}]),
+        ("nvmlDeviceGetPowerManagementLimitConstraints", [], [{"value": [150000, 300000]}]),
+        ("nvmlDeviceGetPowerManagementDefaultLimit", [], [{"error": 3}]),
+        ("nvmlDeviceGetFieldValues", [[185, 186, 83]], [{"error": 13}]),
+        ("nvmlDeviceGetPowerUsage", [], [{"value": 61250}, {"value": 250500}]),
+        ("nvmlDeviceGetTotalEnergyConsumption", [], [{"value": 1000000}, {"value": 1015575}]),
+        ("nvmlDeviceGetEnforcedPowerLimit", [], [{"value": 300000}] * 2),
+        ("nvmlDeviceGetClockInfo", [1], [{"value": 135}, {"value": 1530}]),
+        ("nvmlDeviceGetClockInfo", [2], [{"value": 877}] * 2),
+        ("nvmlDeviceGetUtilizationRates", [], [{"value": {"gpu": 0, "memory": 0}}, {"value": {"gpu": 100, "memory": 40}}]),
+        ("nvmlDeviceGetTemperature", [0], [{"error": 3}]),
+        ("nvmlDeviceGetCurrentClocksEventReasons", [], [{"value": 1}, {"value": 4}]),
+    ], ticks=[0, 100_000_000])
+    probe, tables = replay(f)
+    a, b = tables["gpu_power"]
+    assert (a["power_w"], b["power_w"]) == (61.25, 250.5)
+    assert (a["energy_j"], b["energy_j"]) == (1000.0, 1015.575)
+    assert b["sm_clock_hz"] == 1.53e9 and b["mem_clock_hz"] == 877e6 and b["gpu_util_percent"] == 100
+    assert a["temperature_c"] is None and b["clock_event_reasons"] == 4
+    assert probe.facts()["refused"] == {"power_limit_default": {"0": "NotSupported"},
+                                        "field_values": {"0": "FunctionNotFound"},
+                                        "temperature": {"0": "NotSupported"}}

@@ -106,3 +106,19 @@ def test_power_on_run_without_power_tables_is_one_line_error(tmp_path, cli):
     run.finish()
     r = cli("power", run.path)
     assert r.returncode == 1 and "no power readings" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_incomplete_run_uses_streamed_rows_and_marks_jsonl(tmp_path):
+    """A recorder killed mid-run: tables are Arrow streams, marks only in marks.jsonl."""
+    run = RunDir(tmp_path / "cut", kind="test")
+    run.table(GPU_POWER).extend(_gpu_rows([100, 300, 300], [0, 200, 500], [0, 0, 0]))
+    run.flush()
+    run.save()
+    (run.path / "marks.jsonl").write_text(
+        '{"t_ns": 1000000000, "name": "hot", "kind": "instant", "pid": 3, "id": 1}\n{"t_ns": 15')
+    r = load(run.path)
+    assert not r.complete
+    ph = phase_breakdown(r).set_index("phase")
+    # "hot" from 1 s to the last reading (2 s, the run has no end time): 300 W for 1 s
+    assert ph.loc["hot"].energy_integrated_j == pytest.approx(300)
+    assert ph.loc["hot"].energy_counter_j == pytest.approx(300)

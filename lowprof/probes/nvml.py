@@ -181,6 +181,9 @@ class NvmlProbe(Probe):
         self.ctx = ctx
         self.nvml.nvmlInit()
         self.handles = [self.nvml.nvmlDeviceGetHandleByIndex(i) for i in range(self.nvml.nvmlDeviceGetCount())]
+        # pynvml before 12.535 names it ...ThrottleReasons (same bits)
+        self._reasons_fn = (getattr(self.nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+                            or self.nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
         self._procs_at = -10**18
         for i, h in enumerate(self.handles):
             dev: dict = {"index": i}
@@ -203,14 +206,14 @@ class NvmlProbe(Probe):
         if power_mw is None:  # older drivers: the classic call
             power_mw = self._ask("power_usage", i, n.nvmlDeviceGetPowerUsage, h)
         energy_mj = f.get(FI_TOTAL_ENERGY)
-        if energy_mj is None and "total_energy" in self.refused and str(i) in self.refused["total_energy"]:
+        if energy_mj is None:  # field refused or field values unsupported: the classic call
             energy_mj = self._ask("total_energy_call", i, n.nvmlDeviceGetTotalEnergyConsumption, h)
         limit_mw = self._ask("enforced_power_limit", i, n.nvmlDeviceGetEnforcedPowerLimit, h)
         sm = self._ask("sm_clock", i, n.nvmlDeviceGetClockInfo, h, _CLOCK_SM)
         mem = self._ask("mem_clock", i, n.nvmlDeviceGetClockInfo, h, _CLOCK_MEM)
         util = self._ask("utilization", i, n.nvmlDeviceGetUtilizationRates, h)
         temp = self._ask("temperature", i, n.nvmlDeviceGetTemperature, h, _TEMP_GPU)
-        reasons = self._ask("clock_event_reasons", i, n.nvmlDeviceGetCurrentClocksEventReasons, h)
+        reasons = self._ask("clock_event_reasons", i, self._reasons_fn, h)
         instant = f.get(FI_POWER_INSTANT)
         return {
             "t_ns": t_ns, "gpu": i,

@@ -65,3 +65,39 @@ def test_missing_permission_is_reported():
         assert "no hwmon power sensor readable" in reason and "permission denied" in reason
     finally:
         shutil.rmtree(root)
+
+
+def test_sampler_writes_rapl_and_hwmon_tables_that_lowprof_power_reads(tmp_path):
+    from lowprof.analysis.power import summarize_power
+    from lowprof.probes.rapl import RaplProbe
+    from lowprof.probes.sampler import Sampler
+    from lowprof.rundir import RunDir, load
+    from tests._fake_sysfs import rapl_tree, set_uj
+
+    hw = grace_hwmon_tree(tmp_path / "hwmon")
+    pc = rapl_tree(tmp_path / "powercap", package_uj=0)
+    run = RunDir(tmp_path / "run", kind="test")
+
+    class StepClock:  # the sampler stamps rows with this clock: 0, 1, 2 s
+        t = -10**9
+
+        def t_ns(self):
+            return self.t
+
+    ctx = ProbeContext(clock=StepClock())
+    s = Sampler(run, [HwmonProbe(hw), RaplProbe(pc)], ctx, interval_s=1.0)
+    for k in range(3):
+        ctx.clock.t += 10**9
+        set_uj(pc, "intel-rapl:0", 50_000_000 * k)                # package: 50 W
+        (hw / "hwmon5" / "energy1_input").write_text(f"{3_000_000 + 20_000_000 * k}\n")  # 20 W
+        (hw / "hwmon0" / "device" / "power1_average").write_text(f"{(800 + 10 * k) * 10**6}\n")
+        s.tick()
+    s.stop()
+    run.finish()
+    got = summarize_power(load(run.path))
+    assert got["rapl:intel-rapl:0:package-0"]["mean_w"] == pytest.approx(50)
+    assert got["rapl:intel-rapl:0:package-0"]["energy_counter_j"] == pytest.approx(50)  # from its first power reading
+    assert got["hwmon:Socket energy (hwmon5/energy1_input)"]["mean_w"] == pytest.approx(20)
+    module = got["hwmon:Module Power Socket 0 (hwmon0/device/power1_average)"]
+    assert (module["median_w"], module["peak_w"]) == (pytest.approx(810), pytest.approx(820))
+    assert module["energy_integrated_j"] == pytest.approx((800 + 810) / 2 + (810 + 820) / 2)

@@ -53,8 +53,11 @@ def _fd() -> int | None:
     if _state["key"] != key or _state["pid"] != pid:  # new run, or a forked child
         if _state["fd"] is not None and _state["pid"] == pid:
             os.close(_state["fd"])
-        _state.update(key=key, pid=pid, origin=int(origin.partition(":")[0] or 0),
-                      fd=os.open(os.path.join(run_dir, MARKS_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        try:
+            fd = os.open(os.path.join(run_dir, MARKS_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError:  # run dir gone or read-only: marks must never break the workload
+            fd = None
+        _state.update(key=key, pid=pid, origin=int(origin.partition(":")[0] or 0), fd=fd)
     return _state["fd"]
 
 
@@ -65,7 +68,10 @@ def _write(name: str, kind: str, extra: dict | None = None) -> int | None:
     _state["seq"] += 1
     rec = {"t_ns": time.monotonic_ns() - _state["origin"], "name": name, "kind": kind, "pid": _state["pid"],
            "id": _state["seq"]} | (extra or {})
-    os.write(fd, (json.dumps(rec, separators=(",", ":")) + "\n").encode())
+    try:
+        os.write(fd, (json.dumps(rec, separators=(",", ":")) + "\n").encode())
+    except OSError:  # e.g. disk full: drop the mark, keep the workload running
+        return None
     return rec["id"]
 
 

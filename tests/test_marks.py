@@ -116,3 +116,12 @@ def test_marks_inside_profile_region(tmp_path, monkeypatch):
     m = p.run["marks"]
     assert list(zip(m.name, m.kind)) == [("step", "begin"), ("step", "end")]
     assert (m.t_ns >= 0).all() and (m.t_ns <= p.run.manifest["end_t_ns"]).all()
+
+
+def test_a_vanished_run_dir_never_breaks_the_workload(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_RUN_DIR, str(tmp_path / "gone"))
+    monkeypatch.setenv(ENV_ORIGIN, "0:0")
+    lowprof.mark("x")
+    with lowprof.mark("y"):
+        pass
+    assert not (tmp_path / "gone").exists()

@@ -18,7 +18,8 @@ lowprof run --out runs/demo -- python -m lowprof.workloads.demo"""
 # Optional features of `run` that other subpackages contribute ("module:object").
 # Each object has add_arguments(parser), and prepare(args, recording) -> extension or None; an
 # extension has env() -> dict (added to the workload's environment) and finish(recording, ended).
-EXTENSIONS: list[str] = ["lowprof.tracers.live:KernelTraceOption", "lowprof.marks:MarksOption"]
+EXTENSIONS: list[str] = ["lowprof.tracers.live:KernelTraceOption", "lowprof.marks:MarksOption",
+                         "lowprof.native.oobmalloc_run:AllocatorOption"]
 
 
 def _extensions():

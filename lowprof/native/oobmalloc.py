@@ -1,0 +1,166 @@
+"""oobmalloc from Python: allocate/free through CFFI, its stats, and the LD_PRELOAD library's path.
+
+The allocator (``oobmalloc.c``) keeps all metadata out of band: slabs of one size class with their
+allocation and remote-free bitmaps in a separate mapping, large objects in page spans. Through CFFI
+it is a private heap of this process (the interpreter's own malloc is untouched); with
+:func:`preload_path` as ``LD_PRELOAD`` it replaces malloc/free/... for a whole process.
+
+Example::
+
+    >>> from lowprof.native import oobmalloc
+    >>> addr = oobmalloc.allocate(100)
+    >>> oobmalloc.usable_size(addr)
+    112
+    >>> oobmalloc.free(addr)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from lowprof.errors import LowprofError
+
+__all__ = ["AllocatorError", "Stats", "allocate", "free", "usable_size", "owns", "write", "read", "stats",
+           "report_errors", "last_error", "preload_path", "read_stats_dir"]
+
+_HERE = Path(__file__).resolve().parent
+
+
+class AllocatorError(LowprofError):
+    """oobmalloc cannot do what was asked (not built, out of memory, bad argument)."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Allocator counters. Bytes are B; counts are totals since the heap started."""
+
+    bytes_in_use: int       # usable bytes of live allocations (size-class or span size, not the request)
+    bytes_active: int       # bytes of 64 KiB pages held by slabs and large objects
+    bytes_mapped: int       # bytes of the heap region made read/write (active + free-page pool)
+    bytes_meta: int         # bytes of the separate metadata region in use (descriptors, bitmaps, heaps)
+    bytes_purged: int       # bytes of free pages returned to the kernel with madvise(DONTNEED), total
+    peak_active_bytes: int  # high-water mark of bytes_active
+    allocs: int
+    frees: int
+    remote_frees: int       # frees of an object another thread's heap owns
+    large_allocs: int       # allocations that took their own page span (> 32 KiB or alignment > 32 KiB)
+    errors: int             # bad frees detected while reporting instead of aborting
+    heaps: int              # thread heaps created
+
+    @property
+    def fragmentation(self) -> float:
+        """1 - bytes_in_use / bytes_active: share of held pages not in live objects (0 when none held)."""
+        return 1.0 - self.bytes_in_use / self.bytes_active if self.bytes_active else 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"fragmentation": self.fragmentation}
+
+
+def _lib():
+    try:
+        from lowprof.native._oobmalloc import ffi, lib
+    except ImportError as e:
+        raise AllocatorError(f"native module lowprof.native._oobmalloc is not built ({e}); run `pip install -e .`") from None
+    return ffi, lib
+
+
+def allocate(size: int, alignment: int = 0) -> int:
+    """Allocate ``size`` B (aligned to ``alignment`` B, a power of two, when given); returns the address."""
+    ffi, lib = _lib()
+    if size < 0:
+        raise AllocatorError(f"size must be >= 0 B, got {size}")
+    if alignment:
+        out = ffi.new("void **")
+        rc = lib.oob_posix_memalign(out, alignment, size)
+        if rc:
+            raise AllocatorError(f"posix_memalign(alignment={alignment}, size={size}) failed with errno {rc}")
+        p = out[0]
+    else:
+        p = lib.oob_malloc(size)
+    if p == ffi.NULL:
+        raise AllocatorError(f"out of memory allocating {size} B")
+    return int(ffi.cast("uintptr_t", p))
+
+
+def free(addr: int) -> None:
+    """Free an address :func:`allocate` returned (a bad one aborts the process unless :func:`report_errors`)."""
+    ffi, lib = _lib()
+    lib.oob_free(ffi.cast("void *", addr))
+
+
+def usable_size(addr: int) -> int:
+    """Bytes usable at ``addr`` (>= the size asked for): malloc_usable_size."""
+    ffi, lib = _lib()
+    return int(lib.oob_usable_size(ffi.cast("void *", addr)))
+
+
+def owns(addr: int) -> bool:
+    """True when ``addr`` is the start of a live object of this heap (never aborts)."""
+    ffi, lib = _lib()
+    return bool(lib.oob_owns(ffi.cast("void *", addr)))
+
+
+def write(addr: int, data: bytes) -> None:
+    """Copy ``data`` to ``addr``."""
+    ffi, _ = _lib()
+    ffi.memmove(ffi.cast("void *", addr), data, len(data))
+
+
+def read(addr: int, size: int) -> bytes:
+    """``size`` bytes from ``addr``."""
+    ffi, _ = _lib()
+    return bytes(ffi.buffer(ffi.cast("char *", addr), size))
+
+
+def stats() -> Stats:
+    """The heap's counters now (the CFFI heap of this process, not an LD_PRELOAD one)."""
+    ffi, lib = _lib()
+    s = ffi.new("oob_stats_t *")
+    lib.oob_get_stats(s)
+    return Stats(s.bytes_in_use, s.bytes_active, s.bytes_mapped, s.bytes_meta, s.bytes_purged, s.peak_active,
+                 s.allocs, s.frees, s.remote_frees, s.large_allocs, s.errors, s.heaps)
+
+
+@contextlib.contextmanager
+def report_errors() -> Iterator[None]:
+    """Within the block, a bad free is counted and kept in :func:`last_error` instead of aborting."""
+    _, lib = _lib()
+    old = lib.oob_set_error_policy(1)
+    try:
+        yield
+    finally:
+        lib.oob_set_error_policy(old)
+
+
+def last_error() -> str:
+    """The message of the last bad free seen in report mode ('' if none)."""
+    ffi, lib = _lib()
+    return ffi.string(lib.oob_last_error()).decode().rstrip()
+
+
+def preload_path() -> Path:
+    """The LD_PRELOAD shared library (built by ``pip install`` from oobmalloc_preload.c + oobmalloc.c)."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        p = _HERE / f"liboobmalloc{suffix}"
+        if p.is_file():
+            return p
+    raise AllocatorError(f"the LD_PRELOAD library liboobmalloc*.so is not built in {_HERE}; run `pip install -e .`")
+
+
+def read_stats_dir(path: str | Path) -> list[dict]:
+    """The per-process stats the preloaded library wrote at exit into ``path`` (OOBMALLOC_STATS), by pid."""
+    rows = []
+    for f in sorted(Path(path).glob("oobmalloc.*.json")):
+        try:
+            row = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue  # a process killed mid-write
+        active = row.get("bytes_active", 0)
+        row["fragmentation"] = 1.0 - row.get("bytes_in_use", 0) / active if active else 0.0
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["pid"])

@@ -1,0 +1,96 @@
+"""``lowprof run --allocator oob``: run the workload with oobmalloc as its malloc and record its stats.
+
+The workload gets ``LD_PRELOAD=liboobmalloc`` and ``OOBMALLOC_STATS=RUN/oobmalloc``; every process
+of it that exits normally writes its counters there, which become the ``allocator`` table (one row
+per process) and the manifest's ``allocator`` entry.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lowprof.rundir import Column, TableSpec
+
+__all__ = ["ALLOCATOR", "AllocatorOption", "PreloadedAllocator"]
+
+ALLOCATOR = TableSpec(
+    name="allocator",
+    version=1,
+    doc="oobmalloc counters at exit of each workload process that ran with it (LD_PRELOAD)",
+    columns=(
+        Column("pid", "int64", "", "process id"),
+        Column("is_workload", "bool", "", "true for the process lowprof started, false for its children"),
+        Column("in_use_bytes", "int64", "B", "usable bytes of objects still live at exit"),
+        Column("active_bytes", "int64", "B", "bytes of 64 KiB pages held by slabs and large objects at exit"),
+        Column("peak_active_bytes", "int64", "B", "high-water mark of active_bytes"),
+        Column("mapped_bytes", "int64", "B", "bytes of the heap region made read/write (active + free-page pool)"),
+        Column("meta_bytes", "int64", "B", "bytes of the out-of-band metadata region in use"),
+        Column("purged_bytes", "int64", "B", "bytes of free pages returned to the kernel (madvise DONTNEED), total"),
+        Column("fragmentation", "float64", "", "1 - in_use_bytes / active_bytes at exit"),
+        Column("allocs", "int64", "", "allocations served"),
+        Column("frees", "int64", "", "frees"),
+        Column("remote_frees", "int64", "", "frees of objects another thread's heap owns"),
+        Column("large_allocs", "int64", "", "allocations that took their own page span (> 32 KiB)"),
+        Column("errors", "int64", "", "bad frees reported (OOBMALLOC_ON_ERROR=report; with abort, the process died)"),
+        Column("heaps", "int64", "", "thread heaps created"),
+    ),
+)
+
+_RENAME = {"bytes_in_use": "in_use_bytes", "bytes_active": "active_bytes", "bytes_mapped": "mapped_bytes",
+           "bytes_meta": "meta_bytes", "bytes_purged": "purged_bytes"}
+
+
+class AllocatorOption:
+    """The ``lowprof run`` extension (registered in ``lowprof.cli.run.EXTENSIONS``)."""
+
+    @staticmethod
+    def add_arguments(p) -> None:
+        p.add_argument("--allocator", choices=["oob"], metavar="oob",
+                       help="run the workload with lowprof's out-of-band-metadata malloc (LD_PRELOAD) "
+                            "and record its counters (table: allocator)")
+
+    @staticmethod
+    def prepare(args, recording) -> "PreloadedAllocator | None":
+        if getattr(args, "allocator", None) != "oob":
+            return None
+        from lowprof.native.oobmalloc import preload_path
+
+        return PreloadedAllocator(preload_path(), recording.path / "oobmalloc")
+
+
+class PreloadedAllocator:
+    """One workload under oobmalloc: its environment, and the stats once it ended."""
+
+    def __init__(self, library: Path, stats_dir: Path) -> None:
+        self.library = Path(library)
+        self.stats_dir = Path(stats_dir)
+        self.stats_dir.mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        preload = [str(self.library)] + [p for p in os.environ.get("LD_PRELOAD", "").split() if p]
+        return {"LD_PRELOAD": " ".join(preload), "OOBMALLOC_STATS": str(self.stats_dir.resolve())}
+
+    def finish(self, recording, ended) -> None:
+        """Write the ``allocator`` table (possibly empty) and the manifest's ``allocator`` entry."""
+        import pandas as pd
+
+        from lowprof.native.oobmalloc import read_stats_dir
+
+        run = recording.run
+        rows = read_stats_dir(self.stats_dir)
+        pid = run.manifest.get("workload", {}).get("pid")
+        frame = pd.DataFrame([{_RENAME.get(k, k): v for k, v in r.items()} | {"is_workload": r["pid"] == pid}
+                              for r in rows], columns=[c.name for c in ALLOCATOR.columns])
+        run.write_frame(ALLOCATOR, frame.astype({"is_workload": bool}))
+        main = next((r for r in rows if r["pid"] == pid), None)
+        entry = {"name": "oob", "library": str(self.library), "processes": len(rows),
+                 "allocs": int(sum(r["allocs"] for r in rows))}
+        if main is None:
+            entry["status"] = ("no stats from the workload process: it did not exit normally "
+                               f"({'signal ' + str(ended.signal) if ended.signal else 'exit without atexit'}), "
+                               "or it is statically linked / setuid so LD_PRELOAD was ignored")
+        else:
+            entry["status"] = "ok"
+            entry["workload"] = {_RENAME.get(k, k): v for k, v in main.items() if k != "pid"}
+        run.manifest["allocator"] = entry

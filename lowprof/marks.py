@@ -61,18 +61,20 @@ def _fd() -> int | None:
     return _state["fd"]
 
 
-def _write(name: str, kind: str, extra: dict | None = None) -> int | None:
+def _write(name: str, kind: str, of: int | None = None) -> int | None:
     fd = _fd()
     if fd is None:
         return None
+    t = time.monotonic_ns() - _state["origin"]
     _state["seq"] += 1
-    rec = {"t_ns": time.monotonic_ns() - _state["origin"], "name": name, "kind": kind, "pid": _state["pid"],
-           "id": _state["seq"]} | (extra or {})
+    seq = _state["seq"]
+    tail = f',"of":{of}}}\n' if of else "}\n"  # formatted by hand: ~2x cheaper than json.dumps of a dict
+    line = f'{{"t_ns":{t},"name":{json.dumps(name)},"kind":"{kind}","pid":{_state["pid"]},"id":{seq}{tail}'
     try:
-        os.write(fd, (json.dumps(rec, separators=(",", ":")) + "\n").encode())
+        os.write(fd, line.encode())
     except OSError:  # e.g. disk full: drop the mark, keep the workload running
         return None
-    return rec["id"]
+    return seq
 
 
 class mark:
@@ -88,7 +90,7 @@ class mark:
         self._id = _write(name, "instant")
 
     def __enter__(self) -> "mark":
-        _write(self.name, "begin", {"of": self._id} if self._id else None)
+        _write(self.name, "begin", self._id)
         return self
 
     def __exit__(self, *exc) -> None:

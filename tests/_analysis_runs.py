@@ -68,3 +68,33 @@ def root_of(tmp_path_factory) -> Path:
     root = tmp_path_factory.getbasetemp() / "analysis-runs"
     root.mkdir(exist_ok=True)
     return root
+
+
+POWER_FIXTURE = Path(__file__).resolve().parent / "data" / "power" / "synthetic_h100x2.nvml.jsonl"
+MARKED = ("import lowprof, time\n"
+          "for i in range(3):\n"
+          "    with lowprof.mark('prefill'): time.sleep(0.02)\n"
+          "    with lowprof.mark('decode'): time.sleep(0.05)\n")
+
+
+def marked(root: Path) -> Path:
+    """A real run whose workload marks three prefill and three decode phases with lowprof.mark."""
+    return _record(root, "marked", "run", "--out", root / "marked", "--quiet", "--", sys.executable, "-c", MARKED)
+
+
+def power_replay(root: Path) -> Path:
+    """The nvml probe replayed over tests/data/power's SYNTHETIC 2x H100 file (no GPU here), with the
+    file's phases (prefill 1.0-1.6 s, decode 1.6-5.0 s) written as the run's marks.jsonl."""
+    import json
+
+    out = root / "power-replay"
+    if "power-replay" not in _CACHE:
+        from lowprof.probes.nvml_record import replay_to_run
+
+        replay_to_run(POWER_FIXTURE, out)
+        phases = json.loads(POWER_FIXTURE.read_text().splitlines()[0])["phases_s"]
+        lines = [json.dumps({"name": n, "kind": k, "t_s": t}) for n in ("prefill", "decode")
+                 for k, t in zip(("begin", "end"), phases[n])]
+        (out / "marks.jsonl").write_text("\n".join(lines) + "\n")
+        _CACHE["power-replay"] = out
+    return out

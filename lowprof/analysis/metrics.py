@@ -292,6 +292,137 @@ def _d2h(run: Run):
     return _copy_bandwidth(run, "DtoH")
 
 
+# --- phases marked with lowprof.mark (lowprof.marks, lowprof.analysis.power.phase_intervals) --------
+
+def _phases(run: Run) -> pd.DataFrame:
+    """name, start_ns, end_ns of every marked phase (begin/end pairs; an instant runs to the next one)."""
+    from lowprof.analysis.power import phase_intervals
+    from lowprof.marks import read_marks
+
+    def compute() -> pd.DataFrame:
+        marks = read_marks(run)
+        if not len(marks):
+            return pd.DataFrame(columns=["name", "start_ns", "end_ns"])
+        end = run.manifest.get("end_t_ns") or int(marks["t_ns"].max())
+        return phase_intervals(marks, end)
+    return _memo(run, "phases", compute)
+
+
+@metric("phase_time_s", "s", "lower",
+        "median duration of a phase marked with lowprof.mark (begin/end, or an instant to the next instant), per phase")
+def _phase_time(run: Run):
+    ph = _phases(run)
+    return [(float((g["end_ns"] - g["start_ns"]).median()) / 1e9, {"phase": n}) for n, g in ph.groupby("name")] or None
+
+
+# --- power and energy (lowprof.analysis.power, lowprof.analysis.ipw) -------------------------------
+
+_POWER_TABLES = ("gpu_power", "rapl", "hwmon_power")
+
+
+def _power_summary(run: Run) -> dict:
+    from lowprof.analysis.power import summarize_power
+
+    if not any(t in run.tables and len(run[t]) for t in _POWER_TABLES):
+        return {}
+    return _memo(run, "power", lambda: summarize_power(run))
+
+
+def _per_device(run: Run, key: str):
+    return [(s[key], {"device": dev}) for dev, s in _power_summary(run).items() if s.get(key) is not None] or None
+
+
+@metric("power_mean_w", "W", "lower", "time-weighted mean power per device: integrated energy / span (trapezoid rule)")
+def _power_mean(run: Run):
+    return _per_device(run, "mean_w")
+
+
+@metric("power_p99_w", "W", "lower", "99th percentile of the power readings per device")
+def _power_p99(run: Run):
+    return _per_device(run, "p99_w")
+
+
+@metric("energy_j", "J", "lower", "energy per device over the run: trapezoid integral of its power readings")
+def _energy(run: Run):
+    return _per_device(run, "energy_integrated_j")
+
+
+def _energy_devices(run: Run):
+    """(power frame, devices summed for per-pass/per-query energy, label): the GPUs, else every device."""
+    from lowprof.analysis.power import power_traces
+
+    df = _memo(run, "power_traces", lambda: power_traces(run))
+    gpus = sorted(d for d in df["device"].unique() if str(d).startswith("gpu"))
+    return df, (gpus or sorted(df["device"].unique())), ("gpus" if gpus else "all")
+
+
+@metric("energy_per_pass_j", "J", "lower",
+        "median over non-warm-up passes of the energy the GPUs (else every power sensor) drew during the pass "
+        "(pass = its annotation's span; summed power integrated by the trapezoid rule)")
+def _energy_per_pass(run: Run):
+    from lowprof.analysis.power import energy_between, total_power
+    from lowprof.tracers.launches import is_warmup
+
+    if not _power_summary(run) or "steps" not in run.tables or not len(run["steps"]):
+        return None
+    df, devices, label = _energy_devices(run)
+    t, p = total_power(df, devices)
+    if len(t) < 2:
+        return None
+    s = run["steps"]
+    s = s[~s["name"].map(is_warmup) & (s["start_ns"] >= t[0]) & (s["end_ns"] <= t[-1])]
+    if not len(s):
+        return None
+    e = [energy_between(t, p, a, b) for a, b in zip(s["start_ns"], s["end_ns"])]
+    return [(float(np.median(e)), {"devices": label})]
+
+
+@metric("phase_energy_j", "J", "lower",
+        "median over a marked phase's occurrences of the energy the GPUs (else every power sensor) drew in it")
+def _phase_energy(run: Run):
+    from lowprof.analysis.power import energy_between, total_power
+
+    ph = _phases(run)
+    if not _power_summary(run) or not len(ph):
+        return None
+    df, devices, label = _energy_devices(run)
+    t, p = total_power(df, devices)
+    if len(t) < 2:
+        return None
+    out = []
+    for name, g in ph.groupby("name"):
+        e = [energy_between(t, p, a, b) for a, b in zip(g["start_ns"], g["end_ns"])]
+        out.append((float(np.median(e)), {"phase": name, "devices": label}))
+    return out
+
+
+def _ipw(run: Run) -> dict:
+    """lowprof.analysis.ipw over DIR/results.jsonl (the `lowprof ipw` default), {} without one."""
+    from lowprof.analysis.ipw import ipw, read_results
+
+    f = Path(run.path) / "results.jsonl"
+    if not f.is_file() or not _power_summary(run):
+        return {}
+    return _memo(run, "ipw", lambda: ipw(run, read_results(f, run.manifest.get("clock", {}).get("origin_realtime_ns", 0))))
+
+
+@metric("ipw_per_w", "1/W", "higher",
+        "intelligence per watt: mean accuracy / mean power while serving (Saad-Falcon et al. 2025); DIR/results.jsonl")
+def _ipw_per_w(run: Run):
+    return _ipw(run).get("ipw_per_w")
+
+
+@metric("energy_per_query_j", "J", "lower", "energy over the queries' time / number of queries (DIR/results.jsonl)")
+def _energy_per_query(run: Run):
+    return _ipw(run).get("energy_per_query_j")
+
+
+@metric("energy_per_token_j", "J", "lower", "energy over the queries' time / tokens they produced (DIR/results.jsonl)")
+def _energy_per_token(run: Run):
+    tpj = _ipw(run).get("tokens_per_j")
+    return 1.0 / tpj if tpj else None
+
+
 # --- sweeps (lowprof.analysis.bound) ---------------------------------------------------------------
 
 _SWEEP_CACHE: dict[tuple[str, int], dict] = {}

@@ -25,7 +25,7 @@ from lowprof.errors import LowprofError  # noqa: E402
 from lowprof.rundir import Run  # noqa: E402
 from lowprof.rundir.many import expand  # noqa: E402
 
-__all__ = ["Figure", "style", "plot_sweep", "plot_tlb", "plot_system", "plot_ratios", "FORMATS"]
+__all__ = ["Figure", "style", "plot_sweep", "plot_tlb", "plot_power", "plot_system", "plot_ratios", "FORMATS"]
 
 FORMATS = ("png", "pdf")
 _COLOURS = ("#000000", "#E69F00", "#0072B2", "#009E73", "#D55E00", "#CC79A7", "#56B4E9")
@@ -169,6 +169,49 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
     ax.set_xlabel("working set mapped, one 64 B line per page")
     ax.set_ylabel("time per dependent load (ns)")
     ax.legend(fontsize=7, frameon=False)
+    result.paths = _save(fig, Path(out_dir), name)
+    return result
+
+
+# --- power over time with the limit ---------------------------------------------------------------
+
+def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "power_timeline") -> Figure:
+    """Power (W) of every device over the run clock (s), one series per run and device; each device's
+    enforced limit as a thin horizontal line in the series' style (marked as ``<series> limit``)."""
+    from lowprof.analysis.power import power_traces
+
+    fig, axes = _new(size=(6.5, 3.6))
+    ax = axes[0, 0]
+    result = Figure(name, [])
+    i = 0
+    for label, run in runs.items():
+        df = power_traces(run)
+        if not len(df):
+            result.notes.append(f"{label}: no power readings")
+            continue
+        for dev, d in df.groupby("device", sort=True):
+            d = d.dropna(subset=["power_w"])
+            if not len(d):
+                continue
+            key = f"{label} {dev}"
+            st = style(i) | {"markevery": max(1, len(d) // 12)}
+            ax.plot(d["t_ns"] / 1e9, d["power_w"], label=key, **st)
+            result.series[key] = pd.DataFrame({"t_s": d["t_ns"].to_numpy() / 1e9, "power_w": d["power_w"].to_numpy()})
+            lim = d["limit_w"].dropna()
+            if len(lim):
+                ax.axhline(float(lim.median()), color=st["color"], linestyle=st["linestyle"], linewidth=0.8)
+                if float(lim.median()) not in result.marks.values():  # one label per distinct limit
+                    ax.annotate(f"limit {float(lim.median()):g} W", (0.01, float(lim.median())),
+                                xycoords=("axes fraction", "data"), va="bottom", fontsize=7)
+                result.marks[f"{key} limit"] = float(lim.median())
+            i += 1
+    if not result.series:
+        plt.close(fig)
+        raise LowprofError(f"{list(runs)}: no power readings to plot (gpu_power, rapl or hwmon_power)")
+    ax.set_xlabel("run clock (s)")
+    ax.set_ylabel("power (W)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, frameon=False, ncols=2)
     result.paths = _save(fig, Path(out_dir), name)
     return result
 

@@ -9,6 +9,8 @@ from lowprof.cli._ui import note, out, print_json, table
 from lowprof.errors import LowprofError
 from lowprof.rundir.many import expand
 
+POWER_TABLES = ("gpu_power", "rapl", "hwmon_power")
+
 HELP = "draw paper figures (PNG + PDF) from runs or sweep folders, one series per machine"
 EXAMPLES = """lowprof plot sweeps/gh200 sweeps/h100 --out figs/
 lowprof plot runs/tlb-a runs/tlb-b --out figs/
@@ -24,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
-    """Draw what the data allows: sweep curves, TLB curves, system timelines, comparison ratios."""
+    """Draw what the data allows: sweep curves, TLB curves, power and system timelines, comparison ratios."""
     from lowprof.analysis import plots
     from lowprof.analysis.compare import LETTERS, WorkloadMismatch, compare
 
@@ -44,6 +46,9 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
     tlb = {k: r for k, r in singles.items() if "tlb" in r.tables}
     if tlb:
         figures.append(plots.plot_tlb(tlb, out_dir))
+    power = {k: r for k, r in singles.items() if any(t in r.tables and len(r[t]) for t in POWER_TABLES)}
+    if power:
+        figures.append(plots.plot_power(power, out_dir))
     system = {k: r for k, r in singles.items() if "system" in r.tables and len(r["system"])}
     if system:
         figures.append(plots.plot_system(system, out_dir))

@@ -1,0 +1,148 @@
+"""Power, energy and marked-phase metrics, the power figure and the timeline's marks and power counters.
+
+Power data: no sensor on this machine, so the nvml probe is replayed over tests/data/power's
+SYNTHETIC 2x H100 file (labelled synthetic in its header). Marks: a real run using lowprof.mark.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lowprof
+from lowprof.analysis import plots
+from lowprof.analysis.compare import compare
+from lowprof.analysis.metrics import run_metrics
+from lowprof.analysis.perfetto import chrome_trace, validate_chrome_trace
+from tests import _analysis_runs as R
+from tests.test_plots import assert_readable_figure
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return R.root_of(tmp_path_factory)
+
+
+def _values(run, name: str) -> dict:
+    m = run_metrics(run, [name])
+    return {tuple(sorted(p.items())): v for p, v in zip(m["params"], m["value"])}
+
+
+def test_power_and_energy_per_gpu_by_hand(root):
+    run = lowprof.load(R.power_replay(root))
+    assert run.manifest["synthetic"] is True
+    mean, energy, p99 = _values(run, "power_mean_w"), _values(run, "energy_j"), _values(run, "power_p99_w")
+    g = run["gpu_power"]
+    for gpu, d in g.groupby("gpu"):
+        t, p = d.t_ns.to_numpy() / 1e9, d.power_w.to_numpy()
+        e = float(np.sum((p[1:] + p[:-1]) / 2 * np.diff(t)))
+        key = (("device", f"gpu{gpu}"),)
+        assert energy[key] == pytest.approx(e)
+        assert mean[key] == pytest.approx(e / (t[-1] - t[0]))
+        assert p99[key] == pytest.approx(np.percentile(p, 99))
+
+
+def test_phase_energy_of_the_marked_phases_by_hand(root):
+    run = lowprof.load(R.power_replay(root))
+    got = _values(run, "phase_energy_j")
+    g = run["gpu_power"]
+    for phase, (a, b) in {"prefill": (1.0, 1.6), "decode": (1.6, 5.0)}.items():
+        grid = np.unique(np.concatenate([[a, b], g.t_ns.to_numpy() / 1e9]))
+        grid = grid[(grid >= a) & (grid <= b)]
+        total = sum(np.interp(grid, d.t_ns / 1e9, d.power_w) for _, d in g.groupby("gpu"))
+        expected = float(np.sum((total[1:] + total[:-1]) / 2 * np.diff(grid)))
+        assert got[(("devices", "gpus"), ("phase", phase))] == pytest.approx(expected, rel=1e-6)
+
+
+def test_phase_time_from_real_marks(root):
+    run = lowprof.load(R.marked(root))
+    m = run["marks"]
+    got = _values(run, "phase_time_s")
+    for phase in ("prefill", "decode"):
+        begins = m[(m.name == phase) & (m.kind == "begin")].t_ns.to_numpy()
+        ends = m[(m.name == phase) & (m.kind == "end")].t_ns.to_numpy()
+        assert len(begins) == 3
+        assert got[(("phase", phase),)] == pytest.approx(np.median(ends - begins) / 1e9)
+    assert got[(("phase", "decode"),)] > got[(("phase", "prefill"),)]  # 50 ms vs 20 ms sleeps
+
+
+def test_compare_power_rows_per_device(root):
+    a = R.power_replay(root)
+    cmp = compare([a, R.copy_of(a, root / "power-replay-copy")], names=["power_mean_w", "energy_j"])
+    assert sorted(cmp.table["params"]) == ["device=gpu0", "device=gpu0", "device=gpu1", "device=gpu1"]
+    assert (cmp.table["B/A"] == 1.0).all() and set(cmp.table["unit"]) == {"W", "J"}
+
+
+def test_power_figure_with_the_limit(root, tmp_path):
+    run = lowprof.load(R.power_replay(root))
+    fig = plots.plot_power({"H100x2 (synthetic)": run}, tmp_path)
+    assert_readable_figure(fig)
+    g = run["gpu_power"]
+    for gpu, d in g.groupby("gpu"):
+        s = fig.series[f"H100x2 (synthetic) gpu{gpu}"]
+        assert np.allclose(s.t_s, d.t_ns / 1e9) and np.allclose(s.power_w, d.power_w)
+        assert fig.marks[f"H100x2 (synthetic) gpu{gpu} limit"] == d.power_limit_w.median()
+
+
+def test_timeline_has_marks_and_power_counters(root):
+    doc = chrome_trace(lowprof.load(R.marked(root)))
+    validate_chrome_trace(doc)
+    marks = lowprof.load(R.marked(root))["marks"]
+    ev = [e for e in doc["traceEvents"] if e.get("cat") == "marks"]
+    assert sorted((e["name"], e["ph"]) for e in ev) == sorted(
+        (n, {"begin": "B", "end": "E", "instant": "i"}[k]) for n, k in zip(marks.name, marks.kind))
+    assert [e["ts"] for e in ev] == sorted(e["ts"] for e in ev)  # B before its E on one track
+    run = lowprof.load(R.power_replay(root))
+    doc = chrome_trace(run)
+    validate_chrome_trace(doc)
+    g = run["gpu_power"]
+    for gpu, d in g.groupby("gpu"):
+        c = [e for e in doc["traceEvents"] if e["ph"] == "C" and e["pid"] == gpu and e["name"] == "gpu_power.power_w"]
+        assert np.allclose([e["args"]["power_w"] for e in c], d.power_w) and len(c) == len(d)
+    names = {e["args"]["name"] for e in doc["traceEvents"] if e["ph"] == "M" and e["name"] == "process_name"}
+    assert {"GPU 0", "GPU 1"} <= names
+
+
+def test_energy_per_pass_is_the_median_over_annotated_passes(root, tmp_path):
+    """The replayed power with a steps table: warm-up excluded, the median of two passes is their mean."""
+    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir import RunDir
+    from lowprof.tracers.launches import COMPANION_TABLES
+
+    src = lowprof.load(R.power_replay(root))
+    rd = RunDir(tmp_path / "combo", kind="replay")
+    rd.write_frame(GPU_POWER, src["gpu_power"])
+    s = 1_000_000_000
+    rd.write_frame(COMPANION_TABLES["steps"], pd.DataFrame({
+        "name": ["warmup#0", "pass#1", "pass#2"], "pid": 1, "tid": 1,
+        "start_ns": [int(0.2 * s), int(1.0 * s), int(1.6 * s)], "end_ns": [int(0.9 * s), int(1.6 * s), int(5.0 * s)]}))
+    rd.finish()
+    combo = lowprof.load(tmp_path / "combo")
+    phases = _values(src, "phase_energy_j")
+    expected = (phases[(("devices", "gpus"), ("phase", "prefill"))] + phases[(("devices", "gpus"), ("phase", "decode"))]) / 2
+    assert _values(combo, "energy_per_pass_j")[(("devices", "gpus"),)] == pytest.approx(expected)
+
+
+def test_ipw_metrics_from_the_runs_results_file(root):
+    """The real evaluation's answers (tests/data/power), placed on the replay's clock at 2.0-4.0 s."""
+    import json
+
+    run_dir = R.copy_of(R.power_replay(root), root / "power-replay-ipw")
+    answers = [json.loads(l) for l in (R.POWER_FIXTURE.parent / "ipw_eval_results.jsonl").read_text().splitlines()]
+    n = len(answers)
+    (run_dir / "results.jsonl").write_text("".join(json.dumps(
+        {"id": a["id"], "correct": a["correct"], "start_s": 2.0 + 2.0 * i / n, "end_s": 2.0 + 2.0 * (i + 1) / n,
+         "tokens": 5}) + "\n" for i, a in enumerate(answers)))
+    run = lowprof.load(run_dir)
+    g = run["gpu_power"]
+    grid = np.unique(np.concatenate([[2.0, 4.0], g.t_ns.to_numpy() / 1e9]))
+    grid = grid[(grid >= 2.0) & (grid <= 4.0)]
+    total = sum(np.interp(grid, d.t_ns / 1e9, d.power_w) for _, d in g.groupby("gpu"))
+    energy = float(np.sum((total[1:] + total[:-1]) / 2 * np.diff(grid)))
+    accuracy = np.mean([a["correct"] for a in answers])
+    m = run_metrics(run, ["ipw_per_w", "energy_per_query_j", "energy_per_token_j"])
+    got = dict(zip(m["metric"], m["value"]))
+    assert got["ipw_per_w"] == pytest.approx(accuracy / (energy / 2.0), rel=1e-6)
+    assert got["energy_per_query_j"] == pytest.approx(energy / n, rel=1e-6)
+    assert got["energy_per_token_j"] == pytest.approx(energy / (5 * n), rel=1e-6)

@@ -1,7 +1,7 @@
 """Real runs shared by the analysis tests (compare, plots, export, perfetto, many), recorded once per session.
 
 Recorded on this machine with the real CLI: two runs of the demo's CPU phase with the same command and
-one with another thread count; a prefill sweep over batch 1, 2 with pass annotations; a short TLB sweep; and real
+one with another thread count; a sweep over batch 1, 4 of marked passes; a short TLB sweep; and real
 Kineto traces imported as a two-rank job (``job/rank0``, ``job/rank1``) and as one A100 run.
 """
 
@@ -34,11 +34,19 @@ def demo(root: Path, name: str, threads: int) -> Path:
     return _record(root, name, "run", "--out", root / name, "--quiet", "--", *DEMO, str(threads))
 
 
-def prefill_sweep(root: Path) -> Path:
-    """`lowprof sweep` of the prefill workload over batch 1, 2 with its pass annotations (steps table)."""
-    return _record(root, "sweep", "sweep", "--param", "batch=1,2", "--out", root / "sweep", "--quiet",
-                   "--probes", "system", "--trace", "kernels", "--", sys.executable, "-m", "lowprof.workloads.prefill",
-                   "--batch", "{batch}", "--layers", "1", "--passes", "2", "--warmup", "1", "--seq", "32")
+PASSES = ("import sys, lowprof, numpy as np\n"
+          "b = int(sys.argv[1]); rng = np.random.default_rng(0)\n"
+          "x, w = rng.standard_normal((64 * b, 256)), rng.standard_normal((256, 256)) / 16\n"
+          "with lowprof.mark('warmup'): np.tanh(x @ w)\n"
+          "for i in range(4):\n"
+          "    with lowprof.mark('pass'): y = np.tanh(np.tanh(x @ w) @ w)\n")
+
+
+def pass_sweep(root: Path) -> Path:
+    """`lowprof sweep` over batch 1, 4: a numpy two-layer pass of 64 x batch rows, four passes each
+    marked with lowprof.mark('pass') (plus one 'warmup')."""
+    return _record(root, "sweep", "sweep", "--param", "batch=1,4", "--out", root / "sweep", "--quiet",
+                   "--probes", "system", "--", sys.executable, "-c", PASSES, "{batch}")
 
 
 def tlb(root: Path) -> Path:

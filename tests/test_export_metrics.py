@@ -32,13 +32,13 @@ def test_one_run_keeps_the_table_csvs_and_adds_metrics(root, tmp_path, cli):
 
 
 def test_many_dirs_long_format_with_parameter_columns(root, tmp_path, cli):
-    dirs = [R.demo(root, "demo-t2", 2), R.prefill_sweep(root), R.tlb(root), R.rank_job(root)]
+    dirs = [R.demo(root, "demo-t2", 2), R.pass_sweep(root), R.tlb(root), R.rank_job(root)]
     p = cli("export", *dirs, "--csv", tmp_path / "out", "--latex", tmp_path / "m.tex")
     assert p.returncode == 0, p.stderr
     m = pd.read_csv(tmp_path / "out" / "metrics.csv")
     assert list(m.columns) == METRIC_COLUMNS + ["batch", "page_size_bytes", "phase", "rank"]
-    sweep_steps = m[(m.metric == "step_time_s")].dropna(subset=["batch"])
-    assert sorted(sweep_steps.batch) == [1, 2] and set(sweep_steps.run) == {"sweep/batch=1", "sweep/batch=2"}
+    sweep_steps = m[(m.metric == "phase_time_s") & (m.phase == "pass")]
+    assert sorted(sweep_steps.batch) == [1, 4] and set(sweep_steps.run) == {"sweep/batch=1", "sweep/batch=4"}
     tlb = m[m.metric.str.startswith("tlb_")]
     ref = run_metrics(lowprof.load(R.tlb(root)))
     ref = ref[ref.metric.str.startswith("tlb_")]
@@ -46,7 +46,7 @@ def test_many_dirs_long_format_with_parameter_columns(root, tmp_path, cli):
         sorted((r.metric, r.params["page_size_bytes"], pytest.approx(r.value)) for r in ref.itertuples())
     tklqt = m[m.metric == "tklqt_s"].set_index("rank")
     assert sorted(tklqt.index) == [0, 1]
-    assert (tmp_path / "out" / "sweep" / "batch=1" / "steps.csv").is_file()  # per-run tables in OUTDIR/<run>/
+    assert (tmp_path / "out" / "sweep" / "batch=1" / "marks.csv").is_file()  # per-run tables in OUTDIR/<run>/
     assert (tmp_path / "out" / "job" / "rank1" / "launches.csv").is_file()
     tex = (tmp_path / "m.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "tklqt\\_s" in tex and "job/rank0" in tex

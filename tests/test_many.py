@@ -47,11 +47,11 @@ def test_rank_from_env_facts_then_directory_name(root, tmp_path):
 
 
 def test_sweep_runs_carry_their_parameters(root):
-    rs = lowprof.load_many(R.prefill_sweep(root))
-    steps = rs["steps"]
-    assert set(steps["batch"]) == {"1", "2"}
-    for b in ("1", "2"):
-        assert (steps["batch"] == b).sum() == len(lowprof.load(R.prefill_sweep(root) / f"batch={b}")["steps"])
+    rs = lowprof.load_many(R.pass_sweep(root))
+    marks = rs["marks"]
+    assert set(marks["batch"]) == {"1", "4"}
+    for b in ("1", "4"):
+        assert (marks["batch"] == b).sum() == len(lowprof.load(R.pass_sweep(root) / f"batch={b}")["marks"])
 
 
 def test_missing_paths_and_tables_are_one_line_errors(root, tmp_path):

@@ -85,8 +85,8 @@ def test_recorded_run_has_counter_tracks_on_the_run_clock(root, cli, tmp_path):
     assert any(e["ph"] == "M" and e["pid"] == HOST_PID and e["args"]["name"] == "host counters" for e in doc["traceEvents"])
 
 
-def test_prefill_passes_and_ops_are_slices(root, tmp_path):
-    run = lowprof.load(R.prefill_sweep(root) / "batch=1")
+def test_step_annotations_and_ops_are_slices(root):
+    run = lowprof.load(R.rank_job(root) / "rank0")
     doc = chrome_trace(run)
     steps = [e for e in doc["traceEvents"] if e.get("cat") == "user_annotation"]
     assert sorted(e["name"] for e in steps) == sorted(run["steps"].name)

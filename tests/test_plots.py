@@ -9,7 +9,6 @@ import pytest
 import lowprof
 from lowprof.analysis import plots
 from lowprof.analysis.compare import compare
-from lowprof.tracers.launches import is_warmup
 from tests import _analysis_runs as R
 
 
@@ -55,16 +54,16 @@ def test_tlb_curve_and_detected_levels(root, tmp_path):
 
 
 def test_sweep_step_time_vs_batch(root, tmp_path):
-    sweep = R.prefill_sweep(root)
+    sweep = R.pass_sweep(root)
     fig = plots.plot_sweep({"A: vm": sweep}, tmp_path)
     assert_readable_figure(fig)
     got = fig.series["A: vm:step_time_s"]
-    assert list(got.batch) == [1.0, 2.0]
+    assert list(got.batch) == [1.0, 4.0]
     for b, v in zip(got.batch, got.step_time_s):
-        s = lowprof.load(sweep / f"batch={int(b)}")["steps"]
-        s = s[~s.name.map(is_warmup)]
-        assert v == pytest.approx(((s.end_ns - s.start_ns) / 1e9).median())
-    assert "TKLQT not plotted" in " ".join(fig.notes)  # CPU-only torch: no GPU launches to plot
+        m = lowprof.load(sweep / f"batch={int(b)}")["marks"]
+        m = m[m.name == "pass"]  # the marked passes, the warm-up left out
+        assert v == pytest.approx(np.median(m[m.kind == "end"].t_ns.to_numpy() - m[m.kind == "begin"].t_ns.to_numpy()) / 1e9)
+    assert "TKLQT not plotted" in " ".join(fig.notes)  # no GPU here: no launches to plot
 
 
 def test_tklqt_vs_batch_from_real_traces(root, tmp_path):

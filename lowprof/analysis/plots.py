@@ -74,19 +74,22 @@ def _new(nrows: int = 1, ncols: int = 1, size=(6.0, 3.6)):
 # --- TKLQT and step time vs batch (sweep folders, one per machine) ---------------------------------
 
 def sweep_series(path: str | os.PathLike, param: str = "batch") -> tuple[pd.DataFrame, float | None]:
-    """Per swept value: pass time (s; pass latency with a launches table, else the pass annotation span)
-    and TKLQT (s, NaN without launches); plus the sweep's transition batch (None if not found)."""
+    """Per swept value: pass time (s) and TKLQT (s, NaN without launches); plus the sweep's transition
+    batch (None if not found). Pass time, the first the run has: ``pass_latency_s`` (launches),
+    ``step_time_s`` (pass annotations; phase ``pass`` if there are several), ``phase_time_s`` of
+    the phase marked ``pass`` (lowprof.mark)."""
     rows = []
     for m in expand(path):
         if param not in m.params:
             continue
-        met = run_metrics(m.run, ["pass_latency_s", "step_time_s", "tklqt_s"])
+        met = run_metrics(m.run, ["pass_latency_s", "step_time_s", "phase_time_s", "tklqt_s"])
         val = dict(zip(met["metric"], met["value"]))
         step = val.get("pass_latency_s")
-        if step is None:
-            st = met[met["metric"] == "step_time_s"]
-            st = st[[p.get("phase") == "pass" for p in st["params"]]] if len(st) > 1 else st
-            step = float(st["value"].iloc[0]) if len(st) else None
+        for name in ("step_time_s", "phase_time_s"):
+            st = met[met["metric"] == name]
+            st = st[[p.get("phase") == "pass" for p in st["params"]]] if (len(st) > 1 or name == "phase_time_s") else st
+            if step is None and len(st):
+                step = float(st["value"].iloc[0])
         rows.append({param: float(m.params[param]), "step_time_s": step, "tklqt_s": val.get("tklqt_s", np.nan)})
     df = pd.DataFrame(rows, columns=[param, "step_time_s", "tklqt_s"]).sort_values(param).reset_index(drop=True)
     sm = sweep_metrics(path, ["transition_batch"])

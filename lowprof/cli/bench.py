@@ -12,6 +12,7 @@ lowprof bench tlb --out runs/tlb"""
 # Suites: name -> "module:object"; the object has HELP, add_arguments(parser) and main(args) -> int.
 SUITES: dict[str, str] = {
     "tlb": "lowprof.cli.bench_tlb:suite",
+    "gpu": "lowprof.microbench.cli:gpu_suite", "host": "lowprof.microbench.cli:host_suite",
 }
 
 

@@ -1,0 +1,1 @@
+"""One module per GPU microbenchmark; see :mod:`lowprof.microbench.registry`."""

@@ -1,0 +1,74 @@
+"""``lowprof bench host``: pyperf workers time the CPU cost of dispatching a tiny torch op; the run
+directory holds one ``bench_results`` row per benchmark and pyperf's own JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import lowprof
+from lowprof.errors import LowprofError
+from lowprof.microbench.host import pyperf_args, record_host
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def host_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("host") / "run"
+    p = subprocess.run([sys.executable, "-m", "lowprof", "bench", "host", "--only", "python call,torch add",
+                        "-p", "1", "-n", "3", "-l", "2000", "--out", str(out), "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return out, json.loads(p.stdout)
+
+
+def test_host_run_records_one_row_per_benchmark(host_run):
+    out, printed = host_run
+    run = lowprof.load(out)
+    df = run["bench_results"]
+    assert list(df.metric) == ["dispatch python call", "dispatch torch add"]
+    assert (df.benchmark == "host").all() and (df.unit == "ns").all()
+    assert (df.samples == 3).all()  # 1 process x 3 values
+    assert ((df.p5 <= df.value) & (df.value <= df.p95) & (df.value > 0)).all()
+    assert [r["metric"] for r in printed["rows"]] == list(df.metric)
+    assert run.manifest["kind"] == "bench" and run.manifest["microbench"]["suite"] == "host"
+
+
+def test_host_run_keeps_pyperfs_json(host_run):
+    import pyperf
+
+    out, _ = host_run
+    suite = pyperf.BenchmarkSuite.load(str(out / "host_pyperf.json"))
+    names = sorted(b.get_name() for b in suite.get_benchmarks())
+    assert names == ["python call", "torch add"]
+    df = lowprof.load(out)["bench_results"]
+    torch_values = [v * 1e9 for v in suite.get_benchmark("torch add").get_values()]
+    assert df.value.iloc[1] == pytest.approx(sorted(torch_values)[1])  # median of 3 values, in ns
+
+
+def test_cupy_launch_is_skipped_with_the_reason_without_a_gpu(host_run):
+    from lowprof.microbench.gpu import gpu_unavailable_reason
+
+    out, _ = host_run
+    reason = gpu_unavailable_reason()
+    recorded = lowprof.load(out).manifest["microbench"]["cupy_launch"]
+    assert recorded == ("timed" if reason is None else f"skipped: {reason}")
+
+
+def test_pyperf_options_and_bad_input():
+    assert pyperf_args("fast") == ["--fast"]
+    assert pyperf_args("default", processes=2, loops=100) == ["-p", "6", "-n", "3", "-p", "2", "-l", "100"]
+    with pytest.raises(LowprofError, match="'turbo'"):
+        pyperf_args("turbo")
+    with pytest.raises(LowprofError, match="-n must be >= 1, got 0"):
+        pyperf_args("fast", values=0)
+
+
+def test_unknown_benchmark_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(LowprofError, match="'torch mul'"):
+        record_host(tmp_path / "r", pyperf=["-p", "1"], only=["torch mul"])
+    assert not (tmp_path / "r").exists()

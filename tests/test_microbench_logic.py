@@ -1,0 +1,283 @@
+"""Post-processing of lowprof.microbench that needs no timing: pointer-chase lists, latency-curve levels,
+bank-conflict ways, occupancy, ILP x TLP and sub-core tables from stamps, clock summaries, references,
+result rows, the suite registry and the one-line error without a GPU.
+
+Fixtures marked CONSTRUCTED are made here from published figures (not measured on a GPU)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lowprof.errors import GPUUnavailable, LowprofError
+from lowprof.microbench.benchmarks import instr, launch, memory, regs, sched, smem
+from lowprof.microbench.chase import build_chase, footprint_grid, validate_chase, walk_chase
+from lowprof.microbench.clockwatch import ClockWatch, summarize_clocks
+from lowprof.microbench.curve import curve_levels
+from lowprof.microbench.references import load_references, lookup
+from lowprof.microbench.registry import BENCHMARKS, benchmark, parse_suite
+from lowprof.microbench.results import BENCH_RESULTS, Result, result_rows
+from lowprof.microbench.stats import cycles_to_ns, summarize
+
+
+# ---------------------------------------------------------------- pointer chase
+@pytest.mark.parametrize("slots,stride", [(2, 8), (97, 128), (4096, 128), (64, 2 << 20)])
+def test_chase_is_one_cycle_through_every_slot(slots, stride):
+    words = build_chase(slots, stride, seed=slots)
+    assert words.size * 8 == slots * stride
+    validate_chase(words, slots, stride)
+    visited = walk_chase(words, 0, slots)
+    assert sorted(visited // stride) == list(range(slots))
+
+
+def test_chase_order_is_not_sequential():
+    visited = walk_chase(build_chase(4096, 128, seed=1), 0, 4096) // 128
+    sequential = np.mean(np.diff(visited) == 1)
+    assert sequential < 0.01  # a stride prefetcher would see no pattern
+
+
+def test_a_broken_chase_is_rejected():
+    words = build_chase(64, 128, seed=3)
+    words[0] = words[int(words[0]) // 8]  # skip a slot: a shorter cycle
+    with pytest.raises(LowprofError, match="chase"):
+        validate_chase(words, 64, 128)
+    with pytest.raises(LowprofError, match="multiple of 8"):
+        build_chase(10, 12)
+
+
+def test_footprint_grid_doubles_per_octave():
+    g = footprint_grid(4096, 1 << 20, per_octave=2)
+    assert g[0] == 4096 and g[-1] == 1 << 20 and len(g) == 17
+    assert all(1.3 < b / a < 1.6 for a, b in zip(g, g[1:]))
+
+
+# ---------------------------------------------------------------- latency curve levels
+def _constructed_h100_pcie_curve(seed: int = 0):
+    """CONSTRUCTED: gpu-benches' H100 PCIe levels (L1 34, L2 near 265, L2 far 475, HBM 650 cycles) as
+    plateaus with steps at 256 KiB (L1+smem), 25 MiB (near half of L2) and 50 MiB (L2), 3 % noise."""
+    fp = np.array(footprint_grid(4 << 10, 1 << 30, per_octave=2), dtype=float)
+    lat = np.where(fp <= 192 << 10, 34, np.where(fp <= 20 << 20, 265, np.where(fp <= 40 << 20, 475, 650))).astype(float)
+    lat *= 1 + 0.03 * np.random.default_rng(seed).standard_normal(lat.size)
+    return fp, lat
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_levels_and_knees_of_a_constructed_curve(seed):
+    fp, lat = _constructed_h100_pcie_curve(seed)
+    got = curve_levels(fp, lat)
+    names = [lv["name"] for lv in got["levels"]]
+    assert names == ["L1", "L2 near", "L2 far", "DRAM"]
+    for lv, want in zip(got["levels"], (34, 265, 475, 650)):
+        assert abs(lv["latency"] / want - 1) < 0.05
+    knees = [k["knee_bytes"] for k in got["knees"]]
+    for k, step in zip(knees, (192 << 10, 20 << 20, 40 << 20)):
+        below, above = fp[fp <= step].max(), fp[fp > step].min()
+        assert below <= k <= above  # between the last grid point on the lower plateau and the first above
+
+
+def test_a_flat_curve_is_one_level():
+    got = curve_levels([4096 * 2 ** k for k in range(10)], [30.0] * 10)
+    assert [lv["name"] for lv in got["levels"]] == ["L1"] and got["knees"] == []
+
+
+# ---------------------------------------------------------------- shared-memory bank conflicts
+@pytest.mark.parametrize("stride", list(range(0, 65)))
+def test_bank_ways_follow_gcd(stride):
+    assert smem.ways(stride) == smem.expected_ways(stride)
+
+
+def test_bank_ways_examples():
+    assert [smem.ways(s) for s in (1, 2, 4, 8, 16, 32, 3, 6)] == [1, 2, 4, 8, 16, 32, 1, 2]
+
+
+def test_conflict_fit_recovers_cycles_per_way():
+    pts = [(w, 30 + 2 * (w - 1)) for w in (1, 2, 4, 8, 16, 32)]
+    fit = smem.conflict_fit(pts)
+    assert fit["slope"] == pytest.approx(2.0) and fit["intercept"] == pytest.approx(28.0)
+
+
+# ---------------------------------------------------------------- occupancy
+@pytest.mark.parametrize("regs_per_thread,threads,warps", [
+    (32, 256, 64), (64, 256, 32), (96, 256, 16), (108, 256, 16), (128, 256, 16), (255, 256, 8), (40, 1024, 32),
+    (16, 32, 32),  # 32 blocks/SM limit
+])
+def test_theoretical_occupancy_matches_the_cuda_calculator(regs_per_thread, threads, warps):
+    # expected values from CUDA's occupancy rules: 64K registers, 256-register allocation unit per warp,
+    # 64 warps and 32 blocks per SM (sm_90), worked by hand
+    assert regs.theoretical_warps_per_sm(regs_per_thread, threads) == warps
+
+
+# ---------------------------------------------------------------- instruction tables
+def test_latency_and_throughput_from_stamps():
+    steps = 256 * 32
+    assert instr.chain_latency_cycles(np.array([1000, 1000 + 4 * steps]), steps) == 4.0
+    # 4 warps issuing in parallel for 2 x steps cycles each, 10-cycle stagger: 4*32*steps / (2*steps + 30)
+    st = np.array([[100 + 10 * w, 100 + 10 * w + 2 * steps] for w in range(4)]).ravel()
+    assert instr.throughput_per_sm(st, 4, 1, steps) == pytest.approx(4 * 32 * steps / (2 * steps + 30))
+
+
+def test_ilp_tlp_table_has_warps_down_and_ilp_across():
+    rows = [{"op": "FFMA", "ilp": i, "warps": w, "per_sm": min(128.0, 32 * w * i / 4)} for i in (1, 2, 4) for w in (1, 4)]
+    t = instr.ilp_tlp_table(rows)
+    assert list(t.columns) == [1, 2, 4]
+    assert t.loc[("FFMA", 4), 4] == 128.0 and t.loc[("FFMA", 1), 1] == 8.0
+
+
+def test_cycles_convert_at_the_clock_read():
+    assert cycles_to_ns(1980, 1.98e9) == pytest.approx(1000.0)
+    with pytest.raises(LowprofError, match="None"):
+        cycles_to_ns(10, None)
+
+
+def test_summary_median_and_spread():
+    s = summarize([1, 2, 3, 4, 100, float("nan")])
+    assert s["n"] == 5 and s["median"] == 3 and s["max"] == 100 and s["p95"] > s["median"] > s["p5"]
+    with pytest.raises(LowprofError):
+        summarize([float("nan")])
+
+
+# ---------------------------------------------------------------- sub-cores
+def test_warp_table_groups_by_subcore():
+    # CONSTRUCTED stamps for 8 warps in hardware slots 0..7: slots k and k+4 share sub-core k
+    stamps = np.array([[1000 + w, 1000 + w + (2000 if w < 8 else 1000)] for w in range(8)]).ravel()
+    ids = np.array([[w, 3] for w in range(8)]).ravel()
+    df = sched.warp_table(stamps, ids)
+    assert list(df.subcore) == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert set(df.sharing) == {2} and list(df.issue_rank) == list(range(8))
+    s = sched.subcore_summary(df)
+    assert s["warp_mod4_is_subcore"] == 1.0 and s["median_cycles_by_sharing"] == {2: 2000.0}
+    ids_shifted = np.array([[w + 1, 3] for w in range(8)]).ravel()
+    assert sched.subcore_summary(sched.warp_table(stamps, ids_shifted))["warp_mod4_is_subcore"] == 0.0
+
+
+# ---------------------------------------------------------------- launch and memory helpers
+def test_gpu_gaps_from_globaltimer_stamps():
+    assert list(launch.gpu_gaps_us(np.array([0, 1500, 2700, 5000]))) == [1.5, 1.2, 2.3]
+    assert launch.gpu_gaps_us(np.array([7])).size == 0
+
+
+def test_bandwidth_counts_reads_and_writes():
+    assert [memory.bytes_moved(k, 1000) for k in ("read", "write", "copy", "triad")] == [1000, 1000, 2000, 3000]
+
+
+# ---------------------------------------------------------------- clocks
+def test_clock_summary_flags_throttling_not_idle():
+    idle = [{"sm_clock_hz": 1.98e9, "mem_clock_hz": 2.6e9, "reasons": 0x1}]
+    assert summarize_clocks(idle)["throttled"] is False
+    hot = idle + [{"sm_clock_hz": 1.5e9, "mem_clock_hz": 2.6e9, "reasons": 0x4 | 0x40}]
+    s = summarize_clocks(hot)
+    assert s["throttled"] is True and s["reasons"] == ["gpu_idle", "sw_power_cap", "hw_thermal_slowdown"]
+    assert s["sm_clock_hz_min"] == 1.5e9 and s["sm_clock_hz_median"] == pytest.approx(1.74e9)
+    assert summarize_clocks([])["throttled"] is None
+
+
+def test_clockwatch_samples_through_an_nvml_like_object():
+    class FakeNVML:  # answers change per call, like a device whose clock drops
+        NVML_CLOCK_SM, NVML_CLOCK_MEM = 1, 2
+
+        def __init__(self):
+            self.sm = iter(range(1980, 0, -10))
+
+        def nvmlDeviceGetClockInfo(self, h, kind):
+            return next(self.sm) if kind == 1 else 2619
+
+        def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+            raise RuntimeError("NotSupported")
+
+    w = ClockWatch(FakeNVML(), handle=0, interval_s=0.001)
+    with w:
+        pass
+    s = w.summary()
+    assert s["samples"] >= 2 and s["sm_clock_hz_max"] == 1.98e9 and s["sm_clock_hz_min"] < 1.98e9
+    assert s["reasons"] == [] and s["throttled"] is False
+
+
+# ---------------------------------------------------------------- references and rows
+def test_every_reference_has_a_source_and_a_known_benchmark():
+    refs = load_references()
+    assert len(refs) >= 15
+    for r in refs:
+        assert r.source and r.unit and r.benchmark in set(BENCHMARKS) | {"host"}
+
+
+def test_reference_lookup_prefers_the_most_specific_gpu():
+    pcie = lookup("NVIDIA H100 PCIe", "memory", "latency L1")
+    assert pcie and pcie.value == 34 and "gpu-benches" in pcie.source
+    assert lookup("NVIDIA H100 80GB HBM3", "memory", "latency L1") is None  # SXM: no PCIe figure
+    assert lookup("NVIDIA A100-SXM4-80GB", "instr", "throughput peak FFMA").value == 64
+    assert lookup("NVIDIA H100 80GB HBM3", "instr", "throughput peak FFMA").value == 128
+    assert lookup("anything", "instr", "latency FFMA").value == 4
+
+
+def test_reference_file_without_a_source_is_refused(tmp_path):
+    p = tmp_path / "refs.json"
+    p.write_text(json.dumps({"format": "lowprof-microbench-references", "version": 1,
+                             "references": [{"gpu": ["X"], "benchmark": "memory", "metric": "m", "value": 1, "unit": "u"}]}))
+    with pytest.raises(LowprofError, match="no source"):
+        load_references(p)
+
+
+def test_result_rows_carry_clocks_and_references(tmp_path):
+    import lowprof
+    from lowprof.rundir import RunDir
+
+    rs = [Result("memory", "latency L1", 33.0, "cycles", 32.0, 35.0, 3, {"from": "mean"}),
+          Result("smem", "latency", 30.0, "cycles")]
+    clocks = summarize_clocks([{"sm_clock_hz": 1.755e9, "mem_clock_hz": 1.593e9, "reasons": 0x4}])
+    rows = result_rows(rs, "NVIDIA H100 PCIe", clocks)
+    run = RunDir(tmp_path / "r", kind="bench")
+    run.table(BENCH_RESULTS).extend(rows)
+    run.finish()
+    df = lowprof.load(tmp_path / "r")["bench_results"]
+    assert list(df.metric) == ["latency L1", "latency"]
+    assert df.reference_value.iloc[0] == 34 and df.reference_value.isna().iloc[1]
+    assert df.throttled.all() and df.throttle_reasons.iloc[0] == "sw_power_cap"
+    assert json.loads(df.params_json.iloc[0]) == {"from": "mean"} and df.sm_clock_hz.iloc[0] == 1.755e9
+
+
+# ---------------------------------------------------------------- registry and CLI
+def test_every_benchmark_runs_alone_and_documents_its_time():
+    assert parse_suite(None) == list(BENCHMARKS)
+    assert parse_suite("memory,launch") == ["memory", "launch"]
+    total = 0.0
+    for name in BENCHMARKS:
+        mod = benchmark(name)
+        assert mod.NAME == name and mod.HELP and callable(mod.run)
+        total += mod.EXPECTED_S
+    assert total < 300  # the default suite on an H100 stays under 5 minutes
+    with pytest.raises(LowprofError, match="'nope'"):
+        parse_suite("launch,nope")
+
+
+def test_gpu_session_without_a_gpu_raises_gpu_unavailable():
+    from lowprof.microbench.gpu import GpuSession, gpu_unavailable_reason
+
+    if gpu_unavailable_reason() is None:
+        pytest.skip("a GPU is present")
+    with pytest.raises(GPUUnavailable, match="no usable CUDA GPU"):
+        GpuSession()
+
+
+def test_bench_gpu_without_a_gpu_prints_one_line_and_fails(tmp_path):
+    from lowprof.microbench.gpu import gpu_unavailable_reason
+
+    if gpu_unavailable_reason() is None:
+        pytest.skip("a GPU is present")
+    p = subprocess.run([sys.executable, "-m", "lowprof", "bench", "gpu", "--suite", "launch", "--out", str(tmp_path / "r")],
+                       capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 1
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "no usable CUDA GPU" in lines[0] and "Traceback" not in p.stderr
+    assert not (tmp_path / "r").exists()  # nothing half-made
+
+
+def test_bench_gpu_list_needs_no_gpu():
+    p = subprocess.run([sys.executable, "-m", "lowprof", "bench", "gpu", "--list", "--json"], capture_output=True, text=True)
+    assert p.returncode == 0
+    listed = json.loads(p.stdout)
+    assert list(listed) == list(BENCHMARKS) and all(v["expected_s_h100"] > 0 for v in listed.values())

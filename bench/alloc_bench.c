@@ -53,7 +53,7 @@ static void *larson_thread(void *arg) {
     int rounds = 20;
     for (int r = 0; r < rounds; r++) {
         void **a = g_arrays[(me + r) % g_threads]; /* objects another thread allocated */
-        for (long i = 0; i < g_scale * 2000; i++) {
+        for (long i = 0; i < g_scale * 10000; i++) {
             uint64_t x = rng(&s);
             size_t k = x % LARSON_SLOTS, n = 16 + (x >> 32) % 1008;
             if (a[k]) { check += *(unsigned char *)a[k]; free(a[k]); ops++; }
@@ -83,7 +83,7 @@ static void larson(void) {
 /* ---- small: build and drop a million small objects (16-64 B), three times, per thread ---- */
 static void *small_thread(void *arg) {
     uint64_t s = 77 + (uint64_t)(intptr_t)arg, ops = 0, check = 0;
-    long n = g_scale * 10000;
+    long n = g_scale * 50000;
     void **v = malloc((size_t)n * sizeof(void *));
     for (int rep = 0; rep < 3; rep++) {
         for (long i = 0; i < n; i++) {
@@ -166,7 +166,7 @@ static long g_batches_left;
 
 static void *producer(void *arg) {
     uint64_t s = 5 + (uint64_t)(intptr_t)arg;
-    for (long b = 0; b < g_scale * 10; b++) {
+    for (long b = 0; b < g_scale * 50; b++) {
         void **batch = malloc(BATCH * sizeof(void *));
         for (long i = 0; i < BATCH; i++) {
             batch[i] = malloc(16 + rng(&s) % 500);
@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(w, "mixed")) run_threads(mixed_thread);
     else if (!strcmp(w, "realloc")) run_threads(realloc_thread);
     else if (!strcmp(w, "xthread")) {
-        g_batches_left = g_scale * 10;
+        g_batches_left = g_scale * 50;
         pthread_t p, c;
         pthread_create(&p, NULL, producer, NULL);
         pthread_create(&c, NULL, consumer, NULL);

@@ -32,6 +32,7 @@
 #define SMALL_MAX ((size_t)32 << 10)
 #define COMMIT_STEP ((size_t)4 << 20)
 #define DIRTY_MAX ((size_t)16 << 20)
+#define DIRTY_MIN ((size_t)256 << 10)
 #define NCLS 72
 #define BITMAP_WORDS 64 /* 4096 objects per slab at most */
 #define POOL_EXACT 256  /* free spans of 1..255 pages kept by size; larger ones in one list */
@@ -302,6 +303,12 @@ static desc *span_get(size_t npages) {
     return d;
 }
 
+/* Free pages kept resident for reuse: 1/16 of the active pages, at least DIRTY_MIN, at most DIRTY_MAX. */
+static size_t dirty_limit(void) {
+    size_t l = g_active / 16;
+    return l < DIRTY_MIN ? DIRTY_MIN : l > DIRTY_MAX ? DIRTY_MAX : l;
+}
+
 static void span_put(desc *d, int dirty) {
     size_t bytes = (size_t)d->npages << PAGE_SHIFT;
     g_active -= bytes;
@@ -312,8 +319,9 @@ static void span_put(desc *d, int dirty) {
     map_span(d);
     if (dirty) {
         g_dirty += bytes;
-        if (bytes >= DIRTY_MAX / 4) purge_span(d);
-        else if (g_dirty > DIRTY_MAX) purge_until(DIRTY_MAX / 2);
+        size_t limit = dirty_limit();
+        if (bytes >= limit) purge_span(d);
+        else if (g_dirty > limit) purge_until(limit / 2);
     }
 }
 
@@ -572,7 +580,7 @@ static void *large_alloc(heap *h, size_t size, size_t align, int *zeroed) {
 /* ---- lookup ---- */
 
 /* The descriptor of the live object starting at p, or NULL after reporting what is wrong. */
-static desc *lookup(void *p, const char *op, uint32_t *index) {
+static inline __attribute__((always_inline)) desc *lookup(void *p, const char *op, uint32_t *index) {
     uintptr_t a = (uintptr_t)p;
     if (unlikely(!atomic_load_explicit(&g_ready, memory_order_relaxed) || a - g_base >= g_reserve)) {
         bad_pointer("foreign pointer (not from this heap)", op, p, NULL);
@@ -618,9 +626,16 @@ static void free_desc(heap *h, desc *d, uint32_t q, void *p) {
             list_unlink(h, d);
             list_push(&h->partial[d->cls], d, L_PARTIAL);
         }
-        if (unlikely(d->used == 0) && d != h->cur[d->cls] && !atomic_load_explicit(&d->has_remote, memory_order_relaxed)) {
-            list_unlink(h, d);
-            slab_release(d);
+        if (unlikely(d->used == 0) && !atomic_load_explicit(&d->has_remote, memory_order_relaxed)) {
+            /* An empty slab goes back to the pool; the current one too when bigger than a page
+             * (objects > 4 KiB), so that growing buffers do not leave a resident slab per class. */
+            if (d != h->cur[d->cls]) {
+                list_unlink(h, d);
+                slab_release(d);
+            } else if (d->npages > 1) {
+                h->cur[d->cls] = NULL;
+                slab_release(d);
+            }
         }
         return;
     }

@@ -104,3 +104,33 @@ def test_schema_rejects_a_broken_event():
 def test_perfetto_needs_exactly_one_run(root, cli, tmp_path):
     p = cli("export", R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2), "--perfetto", tmp_path / "x.json")
     assert p.returncode == 1 and "one run" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_hta_reads_the_export_as_it_reads_the_original(root, tmp_path):
+    """An independent parser: HTA parses the exported trace into the same GPU activities (count and
+    total time per category, on the same streams) and the same idle-time breakdown as the original
+    Kineto trace. (The original's 41 ``cuda_sync`` events are not in lowprof's launches table.)"""
+    pytest.importorskip("hta")
+    import logging
+    import shutil
+
+    from hta.trace_analysis import TraceAnalysis
+
+    logging.disable(logging.CRITICAL)
+    trace = "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"
+    (tmp_path / "orig").mkdir()
+    shutil.copy(R.KINETO / trace, tmp_path / "orig")
+    (tmp_path / "ours").mkdir()
+    write_chrome_trace(lowprof.load(R.imported(root, "alexnet", trace)), tmp_path / "ours" / "export.json")
+    results = []
+    for d in ("orig", "ours"):
+        ta = TraceAnalysis(trace_dir=str(tmp_path / d))
+        idle, _ = ta.get_idle_time_breakdown(visualize=False)
+        t = ta.t.get_trace(0)
+        sym = ta.t.symbol_table.get_sym_table()
+        t = t[t["stream"] >= 0].assign(category=t["cat"].map(lambda i: sym[i]))
+        gpu = t[t.category != "cuda_sync"].groupby(["category", "stream"])["dur"].agg(["count", "sum"])
+        results.append((idle.drop(columns="rank").reset_index(drop=True), gpu))
+    assert results[0][0]["idle_time"].sum() > 0 and results[0][1]["count"].sum() == 98
+    pd.testing.assert_frame_equal(results[0][0], results[1][0], check_dtype=False)
+    pd.testing.assert_frame_equal(results[0][1], results[1][1], check_dtype=False, check_index_type=False)

@@ -62,7 +62,8 @@ def test_threaded_numpy_pandas_program_under_preload(tmp_path):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0 and "done" in out, err[-3000:]
     s = _main_stats(tmp_path, p.pid)
-    assert s["heaps"] >= 5, s  # the main thread and the four workers each got a heap
+    # The main thread and the workers got heaps (a worker that starts after another ended reuses its heap).
+    assert 2 <= s["heaps"] <= 5, s
     assert s["allocs"] > 20_000 and s["errors"] == 0
 
 

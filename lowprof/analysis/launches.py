@@ -47,7 +47,12 @@ def _i64(s: pd.Series) -> pd.Series:
 
 
 def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
-    """The launches with api_ns, queue_ns, t_l_ns, launch_delay_ns, dispatch_ns and the two flags."""
+    """The launches with api_ns, queue_ns, t_l_ns, launch_delay_ns, dispatch_ns and the two flags.
+
+    A frame that already has them (this function's output) is returned as it is.
+    """
+    if "t_l_ns" in launches.columns and "clock_skew" in launches.columns:
+        return launches
     df = launches.copy()
     for c in ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns"):
         df[c] = _i64(df[c])
@@ -198,10 +203,10 @@ def top_kernels(launches: pd.DataFrame, k: int = 10) -> dict[str, pd.DataFrame]:
 
 def launch_summary(run: Run, top: int = 10) -> dict:
     """Everything ``lowprof launches`` shows, as plain data (ns)."""
-    launches = launches_of(run)
-    pl = per_launch(launches)
+    pl = per_launch(launches_of(run))
     ops = run["ops"] if "ops" in run.tables else None
-    steps = per_step(launches, ops)
+    steps = per_step(pl, ops)
+    tops = top_kernels(pl, top)
     linked = pl.dropna(subset=["t_l_ns"])
     idle = idle_breakdown(pl)
     return {
@@ -218,8 +223,8 @@ def launch_summary(run: Run, top: int = 10) -> dict:
         "median_t_l_ns": float(linked["t_l_ns"].median()) if len(linked) else None,
         "idle_by_stream_ns": {f"{s}:{c}": int(v) for (s, c), v in idle.groupby(["stream", "category"])["gap_ns"].sum().items()},
         "steps": steps.to_dict(orient="records"),
-        "top_by_count": top_kernels(launches, top)["by_count"].to_dict(orient="records"),
-        "top_by_time": top_kernels(launches, top)["by_time"].to_dict(orient="records"),
+        "top_by_count": tops["by_count"].to_dict(orient="records"),
+        "top_by_time": tops["by_time"].to_dict(orient="records"),
     }
 
 

@@ -91,63 +91,164 @@ def _us_to_ns(values: list) -> tuple[np.ndarray, bool]:
     return ns, True
 
 
-class KinetoTrace:
-    """The parts of a Kineto trace lowprof uses, as pandas frames (ns on the trace clock)."""
+_GPU_ARGS = ("device", "stream", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z",
+             "registers_per_thread", "shared_memory_bytes", "bytes")
 
-    def __init__(self, doc, path: Path) -> None:
-        if isinstance(doc, list):  # Chrome "JSON Array Format"
-            doc = {"traceEvents": doc}
-        if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
-            raise TraceError(f"{path}: no 'traceEvents' list; not a Chrome/Kineto trace")
+
+class KinetoTrace:
+    """The parts of a Kineto trace lowprof uses, as pandas frames (ns on the trace clock).
+
+    Built from ``events``: one row per kept event (``X`` slices and flow events) with columns ph, cat,
+    name, pid, tid, start_ns, end_ns, flow_id, correlation, external_id and the GPU args of
+    ``_GPU_ARGS``; either from pyarrow's columnar reader or from parsed JSON objects.
+    """
+
+    def __init__(self, events: pd.DataFrame, meta: dict, n_events: int, had_float_ts: bool, path: Path) -> None:
         self.path = path
-        self.meta = {k: v for k, v in doc.items() if k != "traceEvents"}
-        events = doc["traceEvents"]
-        self.n_events = len(events)
-        x = [e for e in events if isinstance(e, dict) and e.get("ph") == "X"]
-        flows = [e for e in events if isinstance(e, dict) and e.get("ph") in ("s", "f", "t")
-                 and e.get("cat") in FLOW_CATS]
-        self.had_float_ts = False
-        self.args: dict[int, list[dict]] = {}
-        self.gpu = self._frame([e for e in x if e.get("cat") in GPU_KINDS])
-        self.runtime = self._frame([e for e in x if _is_runtime_cat(e.get("cat"))])
-        self.ops = self._frame([e for e in x if e.get("cat") in OP_CATS])
-        self.annotations = self._frame([e for e in x if e.get("cat") in ANNOTATION_CATS
-                                        and isinstance(e.get("name"), str) and STEP_PATTERN.match(e["name"])])
+        self.meta = meta
+        self.n_events = n_events
+        self.had_float_ts = had_float_ts
+        self.parser: dict = {}
+        ph, cat = events["ph"], events["cat"]
+        x = events[(ph == "X").fillna(False).to_numpy(bool)]
+        xc = x["cat"]
+        runtime_cat = (xc.str.endswith("_runtime") | xc.str.endswith("_driver") | xc.isin(["runtime", "driver"]))
+        self.gpu = x[xc.isin(list(GPU_KINDS)).fillna(False).to_numpy(bool)].reset_index(drop=True)
+        self.runtime = x[runtime_cat.fillna(False).to_numpy(bool)].reset_index(drop=True)
+        self.ops = x[xc.isin(list(OP_CATS)).fillna(False).to_numpy(bool)].reset_index(drop=True)
+        ann = x[xc.isin(list(ANNOTATION_CATS)).fillna(False).to_numpy(bool)]
+        ann = ann[ann["name"].str.match(STEP_PATTERN).fillna(False).to_numpy(bool)]
+        self.annotations = ann.reset_index(drop=True)
         self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops, self.annotations) if len(f)]
+        flows = events[(ph.isin(["s", "f", "t"]) & cat.isin(list(FLOW_CATS))).fillna(False).to_numpy(bool)]
         self._link_flows(flows)
 
-    def _frame(self, evs: list[dict]) -> pd.DataFrame:
-        args = [e.get("args") if isinstance(e.get("args"), dict) else {} for e in evs]
-        start, fl = _us_to_ns([e.get("ts") for e in evs])
-        dur, _ = _us_to_ns([e.get("dur", 0) for e in evs])
-        self.had_float_ts |= fl
-        df = pd.DataFrame({
-            "cat": pd.array([e.get("cat") for e in evs], dtype="string"),
-            "name": pd.array([e.get("name") for e in evs], dtype="string"),
-            "pid": _ints([e.get("pid") for e in evs]),
-            "tid": _ints([e.get("tid") for e in evs]),
-            "start_ns": start,
-            "end_ns": start + dur,
-            "correlation": _ints([a.get("correlation", a.get("correlationId")) for a in args]),
-            "external_id": _ints([a.get("External id", a.get("external id")) for a in args]),
-        })
-        self.args[id(df)] = args  # not df.attrs: pandas deep-copies attrs on every operation
-        return df
-
-    def _link_flows(self, flows: list[dict]) -> None:
+    def _link_flows(self, flows: pd.DataFrame) -> None:
         """Fill missing correlations from ac2g flow events bound to (pid, tid, ts) of their slice."""
-        if not flows:
+        if not len(flows):
             return
+        fl = flows[["pid", "tid", "start_ns", "flow_id"]].drop_duplicates(["pid", "tid", "start_ns"])
         for frame in (self.gpu, self.runtime):
             miss = frame["correlation"].isna()
             if not miss.any():
                 continue
-            start, _ = _us_to_ns([f.get("ts") for f in flows])
-            fl = pd.DataFrame({"pid": _ints([f.get("pid") for f in flows]), "tid": _ints([f.get("tid") for f in flows]),
-                               "start_ns": start, "flow_id": _ints([f.get("id") for f in flows])})
-            fl = fl.drop_duplicates(["pid", "tid", "start_ns"])
             hit = frame.loc[miss, ["pid", "tid", "start_ns"]].merge(fl, how="left", on=["pid", "tid", "start_ns"])
             frame.loc[miss, "correlation"] = hit["flow_id"].to_numpy()
+
+
+def _events_from_objects(events: list) -> tuple[pd.DataFrame, bool]:
+    """The exact per-event path: parsed JSON objects -> the events frame (and whether ts had floats)."""
+    evs = [e for e in events if isinstance(e, dict) and e.get("ph") in ("X", "s", "f", "t")]
+    args = [e.get("args") if isinstance(e.get("args"), dict) else {} for e in evs]
+    start, had_float = _us_to_ns([e.get("ts") for e in evs])
+    dur, _ = _us_to_ns([e.get("dur", 0) for e in evs])
+    df = pd.DataFrame({
+        "ph": pd.array([e.get("ph") for e in evs], dtype="string"),
+        "cat": pd.array([c if isinstance(c := e.get("cat"), str) else None for e in evs], dtype="string"),
+        "name": pd.array([v if isinstance(v := e.get("name"), str) else None for e in evs], dtype="string"),
+        "pid": _ints([e.get("pid") for e in evs]),
+        "tid": _ints([e.get("tid") for e in evs]),
+        "start_ns": start,
+        "end_ns": start + dur,
+        "flow_id": _ints([e.get("id") for e in evs]),
+        "correlation": _ints([a.get("correlation", a.get("correlationId")) for a in args]),
+        "external_id": _ints([a.get("External id", a.get("external id")) for a in args]),
+        "device": _arg_ints(args, "device"), "stream": _arg_ints(args, "stream"),
+        "grid_x": _arg_ints(args, "grid", 0), "grid_y": _arg_ints(args, "grid", 1), "grid_z": _arg_ints(args, "grid", 2),
+        "block_x": _arg_ints(args, "block", 0), "block_y": _arg_ints(args, "block", 1),
+        "block_z": _arg_ints(args, "block", 2),
+        "registers_per_thread": _arg_ints(args, "registers per thread"),
+        "shared_memory_bytes": _arg_ints(args, "shared memory"),
+        "bytes": _arg_ints(args, "bytes"),
+    })
+    return df, had_float
+
+
+def _keep_rows(t):
+    """Arrow mask of the events KinetoTrace uses (X slices of known categories, flow events)."""
+    import pyarrow.compute as pc
+
+    cat = t["cat"]
+    known = pc.is_in(cat, value_set=pa_strings(set(GPU_KINDS) | OP_CATS | ANNOTATION_CATS | {"runtime", "driver"}))
+    rt = pc.or_(pc.ends_with(cat, "_runtime"), pc.ends_with(cat, "_driver"))
+    x = pc.and_(pc.equal(t["ph"], "X"), pc.or_(known, rt))
+    flow = pc.and_(pc.is_in(t["ph"], value_set=pa_strings({"s", "f", "t"})), pc.is_in(cat, value_set=pa_strings(FLOW_CATS)))
+    return pc.fill_null(pc.or_(x, flow), False)
+
+
+def pa_strings(values) -> "pa.Array":
+    import pyarrow as pa
+
+    return pa.array(sorted(values), pa.string())
+
+
+def _arrow_ints(col, text=None) -> pd.arrays.IntegerArray:
+    """Arrow int64 column (+ optional string column of the same field) -> nullable Int64."""
+    import pyarrow.compute as pc
+
+    vals = pc.fill_null(col, 0).to_numpy()
+    mask = col.is_null().to_numpy(zero_copy_only=False)
+    out = pd.arrays.IntegerArray(vals.astype(np.int64, copy=True), mask.copy())
+    if text is not None and text.null_count < len(text):
+        s = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+        for i in np.flatnonzero(mask & ~text.is_null().to_numpy(zero_copy_only=False)):
+            try:
+                out[i] = int(s[i], 0)
+            except ValueError:
+                pass
+    return out
+
+
+def _us_float_to_ns(col) -> np.ndarray:
+    """Arrow float64 µs -> int64 ns, exact for the double (null -> INT64 min)."""
+    arr = col.to_numpy(zero_copy_only=False).astype(np.float64)
+    whole = np.floor(arr)
+    with np.errstate(invalid="ignore"):
+        ns = np.nan_to_num(whole).astype(np.int64) * 1000 + np.rint(np.nan_to_num(arr - whole) * 1000).astype(np.int64)
+    ns[np.isnan(arr)] = np.iinfo(np.int64).min
+    return ns
+
+
+def _events_from_arrow(t) -> tuple[pd.DataFrame, bool]:
+    """The columnar path: kept events as an arrow table (kineto_arrow.SCHEMA) -> the events frame."""
+    import pyarrow.compute as pc
+
+    from lowprof.tracers.kineto_arrow import list_items
+
+    args = t["args"]
+    field = lambda k: pc.struct_field(args, k)  # noqa: E731
+    arg = lambda k: _arrow_ints(field(k), field(k + "_s"))  # noqa: E731
+    ts = t["ts"].to_numpy(zero_copy_only=False)
+    finite = ts[~np.isnan(ts)]
+    had_float = bool(len(finite) and (finite != np.floor(finite)).any())
+    start = _us_float_to_ns(t["ts"])
+    dur = _us_float_to_ns(pc.fill_null(t["dur"], 0.0))
+    strings = lambda c: pd.array(t[c].to_numpy(zero_copy_only=False), dtype="string")  # noqa: E731
+    grid, block = list_items(field("grid"), 3), list_items(field("block"), 3)
+    masked = lambda vm: pd.arrays.IntegerArray(*vm)  # noqa: E731
+    df = pd.DataFrame({
+        "ph": strings("ph"), "cat": strings("cat"), "name": strings("name"),
+        "pid": _arrow_ints(t["pid"], t["pid_s"]),
+        "tid": _arrow_ints(t["tid"], t["tid_s"]),
+        "start_ns": start,
+        "end_ns": start + dur,
+        "flow_id": _arrow_ints(t["id"], t["id_s"]),
+        "correlation": _first(arg("correlation"), arg("correlationId")),
+        "external_id": _first(arg("External id"), arg("external id")),
+        "device": arg("device"), "stream": arg("stream"),
+        "grid_x": masked(grid[0]), "grid_y": masked(grid[1]), "grid_z": masked(grid[2]),
+        "block_x": masked(block[0]), "block_y": masked(block[1]), "block_z": masked(block[2]),
+        "registers_per_thread": arg("registers per thread"),
+        "shared_memory_bytes": arg("shared memory"),
+        "bytes": arg("bytes"),
+    })
+    return df, had_float
+
+
+def _first(a: pd.arrays.IntegerArray, b: pd.arrays.IntegerArray) -> pd.arrays.IntegerArray:
+    """``a`` where present, else ``b`` (dict.get(k1, dict.get(k2)) for present-but-unparseable keys aside)."""
+    return pd.arrays.IntegerArray(np.where(a.isna(), b.fillna(0).to_numpy(np.int64), a.fillna(0).to_numpy(np.int64)),
+                                  np.asarray(a.isna() & b.isna()))
 
 
 def _ints(values: list) -> pd.array:
@@ -171,10 +272,55 @@ def _ints(values: list) -> pd.array:
         return pd.array(out, dtype="Int64")
 
 
-def load_trace(path: str | os.PathLike) -> KinetoTrace:
-    """Parse a Kineto trace file; every problem with the file is one TraceError naming it."""
+def _loads(raw: bytes):
+    try:
+        import orjson
+
+        return orjson.loads(raw)
+    except ImportError:
+        import json
+
+        return json.loads(raw)
+
+
+def _split_doc(doc, path: Path) -> tuple[list, dict]:
+    if isinstance(doc, list):  # Chrome "JSON Array Format"
+        doc = {"traceEvents": doc}
+    if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
+        raise TraceError(f"{path}: no 'traceEvents' list; not a Chrome/Kineto trace")
+    return doc["traceEvents"], {k: v for k, v in doc.items() if k != "traceEvents"}
+
+
+def load_trace(path: str | os.PathLike, *, columnar: bool | None = None, block_bytes: int | None = None) -> KinetoTrace:
+    """Parse a Kineto trace file; every problem with the file is one TraceError naming it.
+
+    ``columnar`` (default: when pyarrow is installed) reads with :mod:`lowprof.tracers.kineto_arrow`
+    in blocks of ``block_bytes`` without a Python object per event; whenever that reader meets a shape
+    it does not handle it falls back to the exact per-event parser, which words every error.
+    """
     path = Path(path)
-    return KinetoTrace(read_json(path), path)
+    if columnar is not False:
+        try:
+            from lowprof.tracers import kineto_arrow
+        except ImportError:
+            kineto_arrow = None
+        if kineto_arrow is not None:
+            try:
+                table, rest, n, info = kineto_arrow.read_events(path, _keep_rows,
+                                                                block_bytes or kineto_arrow.BLOCK_BYTES)
+                events, meta = _split_doc(_loads(rest), path)
+            except (kineto_arrow.Unsupported, ValueError, ImportError, TraceError, OSError):
+                pass
+            else:
+                frame, had_float = _events_from_arrow(table)
+                tr = KinetoTrace(frame, meta, n, had_float, path)
+                tr.parser = {"reader": "pyarrow", **info}
+                return tr
+    events, meta = _split_doc(read_json(path), path)
+    frame, had_float = _events_from_objects(events)
+    tr = KinetoTrace(frame, meta, len(events), had_float, path)
+    tr.parser = {"reader": "objects"}
+    return tr
 
 
 def _arg_ints(args: list[dict], key: str, idx: int | None = None) -> pd.array:
@@ -217,21 +363,14 @@ def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> np.ndarray:
 
 def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     gpu, rt, ops, ann = tr.gpu, tr.runtime, tr.ops, tr.annotations
-    gargs = tr.args[id(gpu)]
-    g = pd.DataFrame({
-        "kind": gpu["cat"].map(GPU_KINDS).astype("string"),
-        "name": gpu["name"],
-        "device": _arg_ints(gargs, "device").astype("Int64"),
-        "stream": _arg_ints(gargs, "stream"),
-        "correlation": gpu["correlation"],
-        "gpu_start_ns": gpu["start_ns"],
-        "gpu_end_ns": gpu["end_ns"],
-        "grid_x": _arg_ints(gargs, "grid", 0), "grid_y": _arg_ints(gargs, "grid", 1), "grid_z": _arg_ints(gargs, "grid", 2),
-        "block_x": _arg_ints(gargs, "block", 0), "block_y": _arg_ints(gargs, "block", 1), "block_z": _arg_ints(gargs, "block", 2),
-        "registers_per_thread": _arg_ints(gargs, "registers per thread"),
-        "shared_memory_bytes": _arg_ints(gargs, "shared memory"),
-        "bytes": _arg_ints(gargs, "bytes"),
-    })
+    g = pd.DataFrame({"kind": gpu["cat"].map(GPU_KINDS).astype("string"), "name": gpu["name"]})
+    g["device"] = gpu["device"]
+    g["stream"] = gpu["stream"]
+    g["correlation"] = gpu["correlation"]
+    g["gpu_start_ns"] = gpu["start_ns"]
+    g["gpu_end_ns"] = gpu["end_ns"]
+    for c in _GPU_ARGS[2:]:
+        g[c] = gpu[c]
     g["device"] = g["device"].fillna(gpu["pid"])  # older traces: the GPU is the pid
     # The launch call: a runtime/driver event with the same correlation (first one if duplicated).
     r = rt.loc[rt["correlation"].notna(), ["name", "pid", "tid", "start_ns", "end_ns", "correlation", "external_id"]]
@@ -291,14 +430,16 @@ def _clock_meta(tr: KinetoTrace) -> dict:
     }
 
 
-def load_launches(path: str | os.PathLike, *, with_tables: bool = False):
+def load_launches(path: str | os.PathLike, *, with_tables: bool = False, columnar: bool | None = None,
+                  block_bytes: int | None = None):
     """Read a Kineto trace into the ``launches`` frame.
 
     Returns ``(launches, meta)``: a DataFrame with exactly the LAUNCHES columns (timestamps absolute
     int ns on the trace's own clock, see ``meta['clock']``) and a dict of facts about the trace.
     With ``with_tables=True`` returns ``(launches, meta, {"ops": ..., "steps": ...})``.
+    ``columnar``/``block_bytes``: see :func:`load_trace`; ``meta['parser']`` says which reader ran.
     """
-    tr = load_trace(path)
+    tr = load_trace(path, columnar=columnar, block_bytes=block_bytes)
     launches, ops, steps = _launches_frame(tr)
     meta = {
         "source": "kineto",
@@ -309,6 +450,7 @@ def load_launches(path: str | os.PathLike, *, with_tables: bool = False):
         "launch_calls_unmatched": int(launches["cpu_start_ns"].isna().sum()),
         "distributed": tr.meta.get("distributedInfo"),
         "device_properties": tr.meta.get("deviceProperties"),
+        "parser": tr.parser,
     }
     if with_tables:
         return launches, meta, {"ops": ops, "steps": steps}

@@ -62,8 +62,9 @@ def test_threaded_numpy_pandas_program_under_preload(tmp_path):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0 and "done" in out, err[-3000:]
     s = _main_stats(tmp_path, p.pid)
-    # The main thread and the workers got heaps (a worker that starts after another ended reuses its heap).
-    assert 2 <= s["heaps"] <= 5, s
+    # The main thread and the workers got heaps (a worker that starts after another ended reuses its
+    # heap; numpy's BLAS may add threads of its own).
+    assert s["heaps"] >= 2, s
     assert s["allocs"] > 20_000 and s["errors"] == 0
 
 

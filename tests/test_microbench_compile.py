@@ -118,7 +118,10 @@ def test_bank_variants_are_classified_from_the_sass(builds):
     assert [r["variant"] for r in rows] == list(regs.VARIANTS)
     for r in rows:
         assert r["ffma"] == 128  # 4 x 8 FFMAs per loop iteration, unrolled 4 x
-        assert r["same_bank"] + r["mixed"] <= r["ffma"]
+        assert r["same_bank"] + r["mixed"] <= r["ffma"] and r["same_register"] <= r["same_bank"]
+    # variant 3 is fmaf(v, v, v): one register as every source, so one bank by construction
+    assert rows[3]["same_register"] == rows[3]["same_bank"] == 128
+    assert rows[0]["mixed"] > rows[0]["same_bank"]  # distinct sources: ptxas spreads them over both banks
     # cross-check variant 0 by hand: parity of the non-.reuse source register numbers in the SASS text
     cubin, _ = builds[("regs", "sm_90")]
     body = hot_loop(parse_sass(disassemble(cubin))["operand_banks"])

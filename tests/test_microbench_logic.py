@@ -7,7 +7,6 @@ Fixtures marked CONSTRUCTED are made here from published figures (not measured o
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 

@@ -32,8 +32,10 @@ def results_table(df, title: str):
         src = "" if _missing(r.reference_source) else r.reference_source[:48]
         flag = "THROTTLED" if r.throttled is True else ""
         rows.append([r.benchmark, r.metric, _short_params(r.params_json), f"{r.value:.4g} {r.unit}", spread, ref, src, flag])
-    return table(title, ["bench", "metric", "params", "measured (median)", "p5-p95", "reference", "source", ""], rows,
-                 right={3, 4, 5})
+    cols = ["bench", "metric", "params", "measured (median)", "p5-p95", "reference", "source", "clocks"]
+    keep = [k for k in range(len(cols)) if k < 4 or any(r[k] for r in rows)]  # drop columns empty in every row
+    return table(title, [cols[k] for k in keep], [[r[k] for k in keep] for r in rows],
+                 right={i for i, k in enumerate(keep) if k in (3, 4, 5)})
 
 
 # ---------------------------------------------------------------- gpu
@@ -117,9 +119,9 @@ def _print_offline(rep: dict) -> None:
                       r["warps_per_sm"]] for r in rep["register_pressure"]], right=set(range(6))))
     if isinstance(rep["bank_variants"], list):
         out.print(table("operand_banks variants, sm_90: hot-loop FFMA source-register parity (ptxas's allocation)",
-                        ["variant", "FFMA", "same bank", "mixed", ".reuse operands", "same-bank share"],
-                        [[r["variant"], r["ffma"], r["same_bank"], r["mixed"], r["reuse_operands"],
-                          f"{r['same_bank_fraction']:.1%}"] for r in rep["bank_variants"]], right=set(range(6))))
+                        ["variant", "FFMA", "same bank", "of which 1 register", "mixed", ".reuse operands", "same-bank share"],
+                        [[r["variant"], r["ffma"], r["same_bank"], r["same_register"], r["mixed"], r["reuse_operands"],
+                          f"{r['same_bank_fraction']:.1%}"] for r in rep["bank_variants"]], right=set(range(7))))
 
 
 class gpu_suite:  # noqa: N801 - the object lowprof/cli/bench.py SUITES names

@@ -63,12 +63,12 @@ class GpuSession:
     def module(self, name: str, defines: dict | None = None, maxrregcount: int | None = None):
         key = (name, tuple(sorted((defines or {}).items())), maxrregcount)
         if key not in self._modules:
-            opts = [f"--gpu-architecture=sm_{self.cc}", "-std=c++17"]
-            opts += [f"-D{k}={v}" for k, v in sorted((defines or {}).items())]
+            # CuPy appends -arch=sm_<cc> itself (a cubin for this device), so no arch option here
+            opts = [f"-D{k}={v}" for k, v in sorted((defines or {}).items())]
             if maxrregcount:
                 opts.append(f"--maxrregcount={maxrregcount}")
             self.compile_options[f"{name}{'' if not defines else str(sorted(defines.items()))}"
-                                 f"{'' if not maxrregcount else f' r{maxrregcount}'}"] = opts
+                                 f"{'' if not maxrregcount else f' r{maxrregcount}'}"] = opts + [f"(CuPy: -arch=sm_{self.cc})"]
             self._modules[key] = self.cupy.RawModule(code=kernel_source(name), options=tuple(opts), backend="nvrtc")
         return self._modules[key]
 

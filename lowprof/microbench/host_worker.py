@@ -47,12 +47,18 @@ def time_torch_add_inplace(loops: int) -> float:
     return time.perf_counter() - t0
 
 
+_EMPTY = None
+
+
 def time_cupy_launch(loops: int) -> float:
     """One CuPy RawKernel launch call of an empty kernel (CPU side only: the queue is drained every 256
     launches outside the timed region so it never applies back-pressure)."""
     import cupy
 
-    k = cupy.RawKernel('extern "C" __global__ void empty_kernel() {}', "empty_kernel")
+    global _EMPTY
+    if _EMPTY is None:
+        _EMPTY = cupy.RawKernel('extern "C" __global__ void empty_kernel() {}', "empty_kernel")
+    k = _EMPTY
     k((1,), (1,), ())
     cupy.cuda.runtime.deviceSynchronize()
     total, done = 0.0, 0

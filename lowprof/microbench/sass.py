@@ -84,7 +84,8 @@ class BankStats:
     """Source-operand bank parity over the instructions of one opcode in a loop body.
 
     ``same_bank`` counts instructions whose register sources not served by ``.reuse`` number >= 2 and all
-    share a parity (two or three reads from one bank in one issue); ``mixed`` the rest with >= 2 such reads.
+    share a parity (two or three reads from one bank in one issue); ``mixed`` the rest with >= 2 such reads;
+    ``same_register`` the part of ``same_bank`` where those sources are all one register.
     """
 
     opcode: str
@@ -92,6 +93,7 @@ class BankStats:
     same_bank: int
     mixed: int
     reuse_operands: int
+    same_register: int = 0
 
     @property
     def same_bank_fraction(self) -> float:
@@ -101,7 +103,7 @@ class BankStats:
 
 def bank_parity(instrs: list[Instr], opcode: str = "FFMA") -> BankStats:
     """Classify each ``opcode`` instruction of ``instrs`` by the parity of its register sources."""
-    same = mixed = reuse = n = 0
+    same = mixed = reuse = n = one_reg = 0
     for i in instrs:
         if i.opcode != opcode:
             continue
@@ -112,6 +114,7 @@ def bank_parity(instrs: list[Instr], opcode: str = "FFMA") -> BankStats:
         if len(read) >= 2:
             if len(set(read)) == 1:
                 same += 1
+                one_reg += len({idx for idx, r in srcs if not r}) == 1
             else:
                 mixed += 1
-    return BankStats(opcode, n, same, mixed, reuse)
+    return BankStats(opcode, n, same, mixed, reuse, one_reg)

@@ -11,7 +11,7 @@ from lowprof.microbench.stats import summarize
 
 NAME = "h2d"
 HELP = "H2D / D2H / bidirectional copy bandwidth vs size (1 KiB - 1 GiB), pinned and pageable"
-EXPECTED_S = 40.0  # 11 sizes x 3 directions x 2 memories; 1 GiB pageable at ~20 GB/s = 50 ms x 5 reps
+EXPECTED_S = 15.0  # 11 sizes x 3 directions x 2 memories; 1 GiB pageable at ~20 GB/s = 50 ms x 6 copies
 
 SIZES = tuple(1 << k for k in range(10, 31, 2))  # 1 KiB, 4 KiB, ..., 1 GiB
 

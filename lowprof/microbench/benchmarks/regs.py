@@ -63,7 +63,8 @@ def bank_variants(arch: str = "sm_90") -> list[dict]:
         body = hot_loop(parse_sass(disassemble(cubin))["operand_banks"])
         st = bank_parity(body, "FFMA")
         rows.append({"variant": v, "ffma": st.instructions, "same_bank": st.same_bank, "mixed": st.mixed,
-                     "reuse_operands": st.reuse_operands, "same_bank_fraction": st.same_bank_fraction})
+                     "reuse_operands": st.reuse_operands, "same_register": st.same_register,
+                     "same_bank_fraction": st.same_bank_fraction})
     return rows
 
 
@@ -107,7 +108,7 @@ def run(gpu, quick: bool = False) -> list[Result]:
         out.append(Result.from_summary(NAME, "ffma throughput", summarize([flops / (m * 1e-3) / 1e9 for m in ms]),
                                        "Gflop/s", **p))
     try:
-        parity = {row["variant"]: row for row in bank_variants(f"sm_{gpu.cc}")}
+        parity = {row.pop("variant"): row for row in bank_variants(f"sm_{gpu.cc}")}
     except Exception as e:  # noqa: BLE001 - no nvcc/nvdisasm on the GPU machine: timing without parity
         parity = {v: {"parity_unavailable": str(e)[:200]} for v in VARIANTS}
     warps = 4

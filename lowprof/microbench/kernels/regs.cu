@@ -34,9 +34,9 @@ extern "C" __global__ void reg_pressure(float* out, const float* in, int iters) 
 #elif VARIANT == 2
 #define S1 1
 #define S2 3
-#else
-#define S1 4
-#define S2 6
+#else  // one register as all three sources: one bank by construction (is a repeated register read once?)
+#define S1 0
+#define S2 0
 #endif
 
 extern "C" __global__ void operand_banks(float* out, long long* stamps, int iters, float seed) {

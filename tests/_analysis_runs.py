@@ -106,3 +106,9 @@ def power_replay(root: Path) -> Path:
         (out / "marks.jsonl").write_text("\n".join(lines) + "\n")
         _CACHE["power-replay"] = out
     return out
+
+
+def host_bench(root: Path) -> Path:
+    """`lowprof bench host` (pyperf) of the Python-call dispatch cost, shortest settings."""
+    return _record(root, "host-bench", "bench", "host", "--out", root / "host-bench", "-p", "1", "-n", "2",
+                   "-l", "10000", "--only", "python call", "--quiet")

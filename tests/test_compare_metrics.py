@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import lowprof
+from lowprof.analysis.compare import compare
 from lowprof.analysis.metrics import METRICS, SWEEP_METRICS, better_of, metric, run_metrics
 from lowprof.tracers.kineto import read_json
 from tests import _analysis_runs as R
@@ -50,3 +51,22 @@ def test_a_metric_is_defined_once():
 def test_better_of():
     assert better_of("lower", 2.0, 1.0) == "B" and better_of("higher", 2.0, 1.0) == "A"
     assert better_of("lower", 1.0, 1.0) == "=" and better_of("", 1.0, 2.0) == "" and better_of("lower", None, 1.0) == ""
+
+
+def test_microbench_rows_carry_their_own_unit_and_direction(root):
+    run = lowprof.load(R.host_bench(root))
+    b = run["bench_results"]
+    m = run_metrics(run, ["microbench"])
+    assert len(m) == len(b) > 0
+    for r, (_, ref) in zip(m.itertuples(), b.iterrows()):
+        assert r.value == ref.value and r.unit == ref.unit == "ns" and r.better == "lower"
+        assert r.params == {"benchmark": "host", "figure": ref.metric}
+    cmp = compare([R.host_bench(root), R.copy_of(R.host_bench(root), root / "host-bench-copy")], names=["microbench"])
+    assert list(cmp.table["params"]) == ["benchmark=host,figure=dispatch python call"]
+
+
+def test_bench_direction():
+    from lowprof.analysis.metrics import bench_direction
+
+    assert [bench_direction(u) for u in ("ns", "cycles", "GB/s", "thread-instr/cycle/SM", "registers/thread")] == \
+        ["lower", "lower", "higher", "higher", ""]

@@ -111,3 +111,13 @@ def test_cli_plot_writes_every_figure(root, tmp_path, cli):
         assert (tmp_path / "figs" / f"{n}.png").stat().st_size > 10_000
     p = cli("plot", tmp_path / "missing", "--out", tmp_path / "x")
     assert p.returncode == 1 and "Traceback" not in p.stderr and "missing" in p.stderr
+
+
+def test_microbench_bars_are_the_bench_results(root, tmp_path):
+    run = lowprof.load(R.host_bench(root))
+    fig = plots.plot_microbench({"vm": run}, tmp_path)
+    assert_readable_figure(fig)
+    got = fig.series["vm [ns]"]
+    b = run["bench_results"]
+    assert list(got.figure) == list("host: " + b.metric) and np.allclose(got.value, b.value)
+    assert got.reference.isna().all()  # no published reference for a host CPU

@@ -3,8 +3,9 @@
 A metric has a name (unit suffix as in tables), a unit, which way is better (``higher``, ``lower`` or
 ``""`` for neither) and a definition. Its function returns a number, ``None`` when the run has no data
 for it, or a list of ``(value, params)`` for a metric measured per parameter (e.g. per page size).
-Extractors compute from the run's tables and manifest by calling the owning area's public analysis
-functions (:mod:`lowprof.analysis.launches`, :mod:`lowprof.analysis.bound`, :mod:`lowprof.analysis.summary`).
+A list item may carry a third element, ``{"unit": ..., "better": ...}``, for a metric whose rows
+have their own units (microbenchmark figures). Extractors compute from the run's tables and manifest
+by calling the owning area's public analysis functions (:mod:`lowprof.analysis.launches`, :mod:`lowprof.analysis.bound`, :mod:`lowprof.analysis.summary`).
 
 Statistics over passes are medians over non-warm-up passes (``warmup#N`` excluded); a run whose
 launches carry no pass annotation counts as one pass.
@@ -24,7 +25,7 @@ from lowprof.errors import LowprofError
 from lowprof.rundir import Run
 
 __all__ = ["Metric", "METRICS", "SWEEP_METRICS", "metric", "sweep_metric", "run_metrics", "sweep_metrics",
-           "params_key", "better_of"]
+           "params_key", "better_of", "bench_direction"]
 
 Value = float | int | None | list[tuple[float, dict]]
 
@@ -99,11 +100,12 @@ def _rows(registry: dict, arg, names: list[str] | None) -> list[dict]:
             v = None
         if v is None:
             continue
-        for value, params in (v if isinstance(v, list) else [(v, {})]):
+        for item in (v if isinstance(v, list) else [(v, {})]):
+            value, params, own = item if len(item) == 3 else (*item, {})
             if value is None or (isinstance(value, float) and np.isnan(value)):
                 continue
-            rows.append({"metric": m.name, "value": float(value), "unit": m.unit, "better": m.better,
-                         "params": dict(params)})
+            rows.append({"metric": m.name, "value": float(value), "unit": own.get("unit", m.unit),
+                         "better": own.get("better", m.better), "params": dict(params)})
     return rows
 
 
@@ -421,6 +423,41 @@ def _energy_per_query(run: Run):
 def _energy_per_token(run: Run):
     tpj = _ipw(run).get("tokens_per_j")
     return 1.0 / tpj if tpj else None
+
+
+# --- microbenchmarks (lowprof bench gpu / host: the bench_results table) ----------------------------
+
+_TIME_UNITS = {"ns", "us", "µs", "ms", "s", "cycles", "cycle", "clk"}
+
+
+def bench_direction(unit: str) -> str:
+    """``lower`` for a time or cycle count, ``higher`` for a rate (``/s``, ``/cycle``), else ``""``."""
+    u = str(unit).strip()
+    if u in _TIME_UNITS or u.startswith("cycles"):
+        return "lower"
+    if "/s" in u or "/cycle" in u or u.endswith("ps"):
+        return "higher"
+    return ""
+
+
+@metric("microbench", "", "",
+        "each figure of `lowprof bench gpu/host` (bench_results: median over repeats), in its own unit, "
+        "named by benchmark and figure; time-like units are better lower, rates higher")
+def _microbench(run: Run):
+    import json
+
+    if "bench_results" not in run.tables or not len(run["bench_results"]):
+        return None
+    b = run["bench_results"]
+    dup = b.duplicated(["benchmark", "metric"], keep=False)
+    out = []
+    for r, is_dup in zip(b.itertuples(index=False), dup):
+        params = {"benchmark": r.benchmark, "figure": r.metric}
+        if is_dup:  # the same figure at several points: name the point by its scalar parameters
+            extra = json.loads(r.params_json or "{}")
+            params |= {k: v for k, v in extra.items() if isinstance(v, (int, str)) and not isinstance(v, bool)}
+        out.append((r.value, params, {"unit": r.unit, "better": bench_direction(r.unit)}))
+    return out or None
 
 
 # --- sweeps (lowprof.analysis.bound) ---------------------------------------------------------------

@@ -25,7 +25,7 @@ from lowprof.errors import LowprofError  # noqa: E402
 from lowprof.rundir import Run  # noqa: E402
 from lowprof.rundir.many import expand  # noqa: E402
 
-__all__ = ["Figure", "style", "plot_sweep", "plot_tlb", "plot_power", "plot_system", "plot_ratios", "FORMATS"]
+__all__ = ["Figure", "style", "plot_sweep", "plot_tlb", "plot_power", "plot_microbench", "plot_system", "plot_ratios", "FORMATS"]
 
 FORMATS = ("png", "pdf")
 _COLOURS = ("#000000", "#E69F00", "#0072B2", "#009E73", "#D55E00", "#CC79A7", "#56B4E9")
@@ -215,6 +215,57 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
     ax.set_ylabel("power (W)")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, frameon=False, ncols=2)
+    result.paths = _save(fig, Path(out_dir), name)
+    return result
+
+
+# --- microbenchmark figures against published references ------------------------------------------
+
+def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "microbench") -> Figure:
+    """Horizontal bars of every ``bench_results`` figure per run (one panel per unit, grouped bars per
+    run), with the published reference as a black diamond where ``references.json`` has one."""
+    frames = []
+    for label, run in runs.items():
+        if "bench_results" not in run.tables or not len(run["bench_results"]):
+            continue
+        b = run["bench_results"]
+        frames.append(pd.DataFrame({"run": label, "figure": b["benchmark"] + ": " + b["metric"], "unit": b["unit"],
+                                    "value": b["value"], "reference": b["reference_value"],
+                                    "reference_source": b["reference_source"]}))
+    if not frames:
+        raise LowprofError(f"{list(runs)}: no bench_results table (record one with `lowprof bench gpu` or `host`)")
+    df = pd.concat(frames, ignore_index=True)
+    df = df.drop_duplicates(["run", "figure", "unit"], keep="first")
+    units = list(dict.fromkeys(df["unit"]))
+    labels = list(runs)
+    heights = [df[df.unit == u]["figure"].nunique() for u in units]
+    fig, axes = _new(len(units), 1, size=(6.5, max(2.4, 0.9 + sum(0.3 * max(1, h) * max(1, len(labels)) for h in heights))))
+    result = Figure(name, [])
+    h = 0.8 / max(1, len(labels))
+    for ax, unit in zip(axes[:, 0], units):
+        d = df[df.unit == unit]
+        figures = list(dict.fromkeys(d["figure"]))
+        y = np.arange(len(figures))
+        for i, label in enumerate(labels):
+            dl = d[d.run == label].set_index("figure").reindex(figures)
+            st = style(i)
+            ax.barh(y + i * h, dl["value"].to_numpy(float), height=h, color=st["color"], edgecolor="black",
+                    linewidth=0.6, hatch=("", "///", "...", "xx", "\\\\", "++", "--")[i % 7], label=label)
+            ref = dl["reference"].to_numpy(float)
+            if np.isfinite(ref).any():
+                ax.plot(ref, y + i * h, linestyle="none", marker="D", color="black", markersize=5,
+                        label="reference" if i == 0 else None)
+            result.series[f"{label} [{unit}]"] = dl.reset_index()[["figure", "value", "reference"]]
+        vals = np.concatenate([d["value"].to_numpy(float), d["reference"].to_numpy(float)])
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        if len(vals) and vals.max() / vals.min() > 20:  # figures of one unit spanning decades
+            ax.set_xscale("log")
+        for bar_group in ax.containers:
+            ax.bar_label(bar_group, fmt="%.3g", fontsize=6, padding=2)
+        ax.set_yticks(y + h * (len(labels) - 1) / 2, figures, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(unit)
+        ax.legend(fontsize=7, frameon=False)
     result.paths = _save(fig, Path(out_dir), name)
     return result
 

@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
-    """Draw what the data allows: sweep curves, TLB curves, power and system timelines, comparison ratios."""
+    """Draw what the data allows: sweep curves, TLB curves, power and system timelines, microbenchmarks
+    against references, comparison ratios."""
     from lowprof.analysis import plots
     from lowprof.analysis.compare import LETTERS, WorkloadMismatch, compare
 
@@ -49,6 +50,9 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
     power = {k: r for k, r in singles.items() if any(t in r.tables and len(r[t]) for t in POWER_TABLES)}
     if power:
         figures.append(plots.plot_power(power, out_dir))
+    bench = {k: r for k, r in singles.items() if "bench_results" in r.tables and len(r["bench_results"])}
+    if bench:
+        figures.append(plots.plot_microbench(bench, out_dir))
     system = {k: r for k, r in singles.items() if "system" in r.tables and len(r["system"])}
     if system:
         figures.append(plots.plot_system(system, out_dir))

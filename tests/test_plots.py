@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.image as mpimg
 import numpy as np
+import pandas as pd
 import pytest
 
 import lowprof
@@ -121,3 +122,34 @@ def test_microbench_bars_are_the_bench_results(root, tmp_path):
     b = run["bench_results"]
     assert list(got.figure) == list("host: " + b.metric) and np.allclose(got.value, b.value)
     assert got.reference.isna().all()  # no published reference for a host CPU
+
+
+def test_transition_is_marked_where_bound_finds_it(tmp_path):
+    """A SIMULATED sweep (the launch analysis tests' model: a launch every 10 µs, kernels of 2 µs x batch):
+    the star sits at the transition batch lowprof.analysis.bound reports, on the TKLQT curve."""
+    import json
+
+    from lowprof.analysis import bound
+    from lowprof.rundir import RunDir
+    from lowprof.tracers.launches import LAUNCHES
+    from tests.test_launch_analysis import _simulated_pass
+
+    sweep = tmp_path / "sim"
+    runs = []
+    for b in (1, 2, 4, 8, 16, 32):
+        rows, t = [], 0
+        for name in ("warmup#1", "pass#1", "pass#2"):
+            p = _simulated_pass(b, t)
+            rows += [r | {"step": name} for r in p]
+            t = max(r["gpu_end_ns"] for r in rows) + 50_000
+        rd = RunDir(sweep / f"batch={b}", kind="run")
+        rd.write_frame(LAUNCHES, pd.DataFrame(rows))
+        rd.finish()
+        runs.append({"params": {"batch": str(b)}, "dir": f"batch={b}", "exit_code": 0})
+    (sweep / "sweep.json").write_text(json.dumps({"schema": 1, "kind": "sweep", "params": ["batch"], "runs": runs}))
+    fig = plots.plot_sweep({"sim": sweep}, tmp_path / "figs")
+    assert_readable_figure(fig)
+    knee = bound.analyse_sweep(sweep)["knee"]["transition_batch"]
+    assert knee is not None and fig.marks == {"sim": knee}
+    curve = bound.sweep_curve(sweep)
+    assert np.allclose(fig.series["sim:tklqt_s"].tklqt_s, curve.tklqt_ns / 1e9)

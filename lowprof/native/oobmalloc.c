@@ -25,14 +25,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAGE_SHIFT 16
 #define PAGE_SIZE_ ((size_t)1 << PAGE_SHIFT)
 #define SMALL_MAX ((size_t)32 << 10)
 #define COMMIT_STEP ((size_t)4 << 20)
-#define DIRTY_MAX ((size_t)16 << 20)
-#define DIRTY_MIN ((size_t)256 << 10)
+#define DIRTY_MAX ((size_t)64 << 20)
+#define DIRTY_MIN ((size_t)DIRTY_MIN_KIB << 10)
+#ifndef DIRTY_MIN_KIB
+#define DIRTY_MIN_KIB 1024
+#endif
+#define DECAY_NS 50000000ull /* free pages unused this long go back to the kernel */
 #define NCLS 72
 #define BITMAP_WORDS 64 /* 4096 objects per slab at most */
 #define POOL_EXACT 256  /* free spans of 1..255 pages kept by size; larger ones in one list */
@@ -63,6 +68,9 @@ typedef struct desc {
     /* large */
     uintptr_t user;
     size_t usable;
+    /* free span with resident (dirty) pages: FIFO by the time it was freed */
+    struct desc *dnext, *dprev;
+    uint64_t freed_ns;
 } desc;
 
 typedef struct heap {
@@ -86,6 +94,7 @@ static char *g_meta;
 static size_t g_meta_size, g_meta_used;
 static desc *g_pool[POOL_EXACT + 1];
 static size_t g_dirty;
+static desc *g_dirty_old, *g_dirty_new; /* FIFO of dirty free spans, oldest first */
 static desc *g_desc_free;
 static uint64_t *g_bitmap_free;
 static heap *g_heaps, *g_abandoned;
@@ -236,27 +245,49 @@ static void pool_push(desc *d) {
     g_pool[k] = d;
 }
 
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void dirty_add(desc *d, uint64_t now) {
+    d->freed_ns = now;
+    d->dnext = NULL;
+    d->dprev = g_dirty_new;
+    if (g_dirty_new) g_dirty_new->dnext = d; else g_dirty_old = d;
+    g_dirty_new = d;
+    g_dirty += (size_t)d->npages << PAGE_SHIFT;
+}
+
+static void dirty_remove(desc *d) {
+    if (d->dprev) d->dprev->dnext = d->dnext; else g_dirty_old = d->dnext;
+    if (d->dnext) d->dnext->dprev = d->dprev; else g_dirty_new = d->dprev;
+    d->dnext = d->dprev = NULL;
+    g_dirty -= (size_t)d->npages << PAGE_SHIFT;
+}
+
 static void pool_unlink(desc *d) {
     size_t k = d->npages < POOL_EXACT ? d->npages : POOL_EXACT;
     if (d->prev) d->prev->next = d->next; else g_pool[k] = d->next;
     if (d->next) d->next->prev = d->prev;
     d->next = d->prev = NULL;
     d->list = L_NONE;
-    if (!d->zeroed) g_dirty -= (size_t)d->npages << PAGE_SHIFT;
+    if (!d->zeroed) dirty_remove(d);
 }
 
 static void purge_span(desc *d) {
     if (d->zeroed) return;
     size_t bytes = (size_t)d->npages << PAGE_SHIFT;
     madvise((void *)d->start, bytes, MADV_DONTNEED);
+    dirty_remove(d);
     d->zeroed = 1;
-    g_dirty -= bytes;
     g_purged += bytes;
 }
 
-static void purge_until(size_t target) {
-    for (int k = POOL_EXACT; k >= 1 && g_dirty > target; k--)
-        for (desc *d = g_pool[k]; d && g_dirty > target; d = d->next) purge_span(d);
+/* Return the oldest free pages to the kernel while above limit, and any unused for DECAY_NS. */
+static void purge(size_t limit, uint64_t now) {
+    while (g_dirty_old && (g_dirty > limit || now - g_dirty_old->freed_ns > DECAY_NS)) purge_span(g_dirty_old);
 }
 
 /* A span of npages pages (pagemap not yet pointing at it), or NULL when the region is full. */
@@ -293,7 +324,7 @@ static desc *span_get(size_t npages) {
         rest->start = d->start + bytes;
         rest->npages = d->npages - (uint32_t)npages;
         rest->zeroed = d->zeroed;
-        if (!rest->zeroed) g_dirty += (size_t)rest->npages << PAGE_SHIFT;
+        if (!rest->zeroed) dirty_add(rest, now_ns());
         pool_push(rest);
         map_span(rest);
         d->npages = (uint32_t)npages;
@@ -303,9 +334,9 @@ static desc *span_get(size_t npages) {
     return d;
 }
 
-/* Free pages kept resident for reuse: 1/16 of the active pages, at least DIRTY_MIN, at most DIRTY_MAX. */
+/* Free pages kept resident for reuse: 1/8 of the active pages, at least DIRTY_MIN, at most DIRTY_MAX. */
 static size_t dirty_limit(void) {
-    size_t l = g_active / 16;
+    size_t l = g_active / 8;
     return l < DIRTY_MIN ? DIRTY_MIN : l > DIRTY_MAX ? DIRTY_MAX : l;
 }
 
@@ -317,12 +348,12 @@ static void span_put(desc *d, int dirty) {
     d->zeroed = !dirty;
     pool_push(d);
     map_span(d);
+    uint64_t now = now_ns();
     if (dirty) {
-        g_dirty += bytes;
-        size_t limit = dirty_limit();
-        if (bytes >= limit) purge_span(d);
-        else if (g_dirty > limit) purge_until(limit / 2);
+        dirty_add(d, now);
+        if (bytes >= dirty_limit()) purge_span(d);
     }
+    purge(dirty_limit(), now);
 }
 
 /* ---- init and thread heaps ---- */

@@ -68,6 +68,9 @@ def main(args) -> int:
                 row += [fmt_value(r[o], r["unit"]), "-" if math.isnan(ratio) else f"{ratio:.3g}x",
                         r[f"better_{o}"]]
             rows.append(row)
+        if rows and not any(r[1] for r in rows):  # no parameters anywhere: save the width
+            cols = [cols[0], *cols[2:]]
+            rows = [[r[0], *r[2:]] for r in rows]
         right = {i for i, c in enumerate(cols) if c not in ("metric", "params", "better")}
         out.print(table(f"{len(rows)} metrics in common", cols, rows, right=right))
         if not rows:

@@ -217,22 +217,22 @@ def _events_from_arrow(t) -> tuple[pd.DataFrame, bool]:
 
     args = t["args"]
     field = lambda k: pc.struct_field(args, k)  # noqa: E731
-    arg = lambda k: _arrow_ints(field(k), field(k + "_s"))  # noqa: E731
+    arg = lambda k: _arrow_ints(field(k), field(k.swapcase()))  # noqa: E731
     ts = t["ts"].to_numpy(zero_copy_only=False)
     finite = ts[~np.isnan(ts)]
     had_float = bool(len(finite) and (finite != np.floor(finite)).any())
     start = _us_float_to_ns(t["ts"])
     dur = _us_float_to_ns(pc.fill_null(t["dur"], 0.0))
-    strings = lambda c: pd.array(t[c].to_numpy(zero_copy_only=False), dtype="string")  # noqa: E731
+    strings = lambda c: pd.array(t[c], dtype="string")  # noqa: E731
     grid, block = list_items(field("grid"), 3), list_items(field("block"), 3)
     masked = lambda vm: pd.arrays.IntegerArray(*vm)  # noqa: E731
     df = pd.DataFrame({
         "ph": strings("ph"), "cat": strings("cat"), "name": strings("name"),
-        "pid": _arrow_ints(t["pid"], t["pid_s"]),
-        "tid": _arrow_ints(t["tid"], t["tid_s"]),
+        "pid": _arrow_ints(t["pid"], t["PID"]),
+        "tid": _arrow_ints(t["tid"], t["TID"]),
         "start_ns": start,
         "end_ns": start + dur,
-        "flow_id": _arrow_ints(t["id"], t["id_s"]),
+        "flow_id": _arrow_ints(t["id"], t["ID"]),
         "correlation": _first(arg("correlation"), arg("correlationId")),
         "external_id": _first(arg("External id"), arg("external id")),
         "device": arg("device"), "stream": arg("stream"),

@@ -9,7 +9,7 @@ the events lowprof keeps (``X`` slices of GPU, runtime/driver, op and annotation
 events), so memory grows with the kept events, not with the file.
 
 String-valued ``pid``/``tid``/``id`` (Kineto writes ``"pid": "Spans"`` for its own spans) are renamed
-to ``pid_s``/``tid_s``/``id_s`` before parsing so each column keeps one type; an ``args`` field that
+to ``PID``/``TID``/``ID`` before parsing so each column keeps one type; an ``args`` field that
 turns out to hold strings in some events (``"stream": "..."`` in ROCm traces, a Triton ``"grid"``
 formula) is renamed the same way once arrow reports it, and the block is parsed again. Anything this reader
 does not expect (a separator inside a string, an ``args`` field of another type, a JSON Array Format
@@ -36,16 +36,18 @@ BLOCK_BYTES = 64 << 20
 _I = pa.int64()
 ARG_INTS = ("correlation", "correlationId", "External id", "external id", "device", "stream",
             "registers per thread", "shared memory", "bytes")
-# Each int field also has a "<key>_s" string twin: a string value is renamed to it before parsing.
-ARGS = pa.struct([(k, _I) for k in ARG_INTS] + [(k + "_s", pa.string()) for k in ARG_INTS]
+# Each int field also has a string twin, the key with its case swapped: a string value is renamed to it before
+# parsing (same length, so the rename is an in-place bytes.replace).
+ARGS = pa.struct([(k, _I) for k in ARG_INTS] + [(k.swapcase(), pa.string()) for k in ARG_INTS]
                  + [("grid", pa.list_(_I)), ("block", pa.list_(_I))])
 _ALWAYS_RENAMED = ("pid", "tid", "id")  # Kineto's own spans have "pid": "Spans"; check every block
 _RENAMABLE = set(_ALWAYS_RENAMED) | set(ARG_INTS) | {"grid", "block"}  # renamed once a block needs it
 SCHEMA = pa.schema([
     ("ph", pa.string()), ("cat", pa.string()), ("name", pa.string()),
-    ("pid", _I), ("tid", _I), ("pid_s", pa.string()), ("tid_s", pa.string()),
-    ("ts", pa.float64()), ("dur", pa.float64()), ("id", _I), ("id_s", pa.string()), ("args", ARGS),
+    ("pid", _I), ("tid", _I), ("PID", pa.string()), ("TID", pa.string()),
+    ("ts", pa.float64()), ("dur", pa.float64()), ("id", _I), ("ID", pa.string()), ("args", ARGS),
 ])
+assert len(set(ARGS.names)) == len(ARGS.names) and len(set(SCHEMA.names)) == len(SCHEMA.names)  # arrow crashes on duplicates
 _PARSE = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False)
 _START = re.compile(rb'"traceEvents"\s*:\s*\[\s*')
 _END = re.compile(rb"\}\s*\](?=\s*[,}])")
@@ -78,19 +80,20 @@ _TO_LINES = bytes.maketrans(b"\n\r\x00", b"  \n")
 def _ndjson_exact(body: bytes, renamed: tuple[str, ...]) -> bytes:
     """Fast path: separators and keys as Kineto and json.dump write them (bytes.replace only).
 
-    The separator style (Kineto's ``},\\n  {``, json.dump's ``}, {`` or compact ``},{``) is taken
-    from the first MiB; separators become NUL (which cannot occur raw in JSON), then one translate
+    The separator style (Kineto's ``},\\n  {``, json.dump's ``}, {`` or compact ``},{``) and the
+    colon style (``": "`` or ``":"``) are taken from the first MiB; separators become NUL (which cannot occur raw in JSON), then one translate
     turns newlines into spaces and NUL into newlines. String values of the ``renamed`` keys move to
-    ``<key>_s``. A file mixing styles fails to parse and goes to :func:`_ndjson_regex`.
+    the key with its case swapped. A file mixing styles fails to parse and goes to :func:`_ndjson_regex`.
     """
     sample = body[: 1 << 20]
     sep = next((s for s in (b"},\n  {", b"}, {", b"},{") if s in sample), b"},{")
-    colon = b'":"' if sep == b"},{" else b'": "'
-    body = body.replace(sep, b"}\x00{").translate(_TO_LINES)
+    colon = b'": "' if b'": ' in sample else b'":"'
+    # Same-length replacements: CPython then copies once and patches in place.
+    body = body.replace(sep, b"}\x00" + b" " * (len(sep) - 3) + b"{").translate(_TO_LINES)
     for k in renamed:
         key = b'"' + k.encode() + colon
         if key in body:
-            body = body.replace(key, b'"' + k.encode() + b"_s" + colon)
+            body = body.replace(key, b'"' + k.swapcase().encode() + colon)
     return body
 
 
@@ -98,7 +101,7 @@ def _ndjson_regex(body: bytes, renamed: tuple[str, ...]) -> bytes:
     """Any whitespace around separators and keys (slower regular expressions)."""
     body = _SEP.sub(b"}\n{", body.translate(_TO_LINES))
     keys = b"|".join(re.escape(k.encode()) for k in renamed)
-    return re.sub(rb'"(' + keys + rb')"(\s*:\s*")', rb'"\1_s"\2', body)
+    return re.sub(rb'"(' + keys + rb')"(?=\s*:\s*")', lambda m: m.group(0).swapcase(), body)
 
 
 def _parse(body: bytes, keep, info: dict) -> tuple[pa.Table, int]:

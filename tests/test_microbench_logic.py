@@ -226,17 +226,22 @@ def test_result_rows_carry_clocks_and_references(tmp_path):
     from lowprof.rundir import RunDir
 
     rs = [Result("memory", "latency L1", 33.0, "cycles", 32.0, 35.0, 3, {"from": "mean"}),
-          Result("smem", "latency", 30.0, "cycles")]
+          Result("smem", "cycles per extra way", 2.0, "cycles")]
     clocks = summarize_clocks([{"sm_clock_hz": 1.755e9, "mem_clock_hz": 1.593e9, "reasons": 0x4}])
     rows = result_rows(rs, "NVIDIA H100 PCIe", clocks)
     run = RunDir(tmp_path / "r", kind="bench")
     run.table(BENCH_RESULTS).extend(rows)
     run.finish()
     df = lowprof.load(tmp_path / "r")["bench_results"]
-    assert list(df.metric) == ["latency L1", "latency"]
+    assert list(df.metric) == ["latency L1", "cycles per extra way"]
     assert df.reference_value.iloc[0] == 34 and df.reference_value.isna().iloc[1]
     assert df.throttled.all() and df.throttle_reasons.iloc[0] == "sw_power_cap"
     assert json.loads(df.params_json.iloc[0]) == {"from": "mean"} and df.sm_clock_hz.iloc[0] == 1.755e9
+    from lowprof.microbench.show import markdown_table
+
+    md = markdown_table(df).splitlines()
+    assert len(md) == 4 and "| 33 cycles | 32-35 | 34 cycles | RRZE-HPC gpu-benches" in md[2] and md[2].endswith("| yes |")
+    assert "nan" not in md[3] and "| 2 cycles |  |  |  |" in md[3]
 
 
 # ---------------------------------------------------------------- registry and CLI

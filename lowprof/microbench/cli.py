@@ -160,7 +160,7 @@ def _host_main(args) -> int:
     opts = pyperf_args(args.mode, args.processes, args.values, args.loops)
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     if not (args.quiet or args.json):
-        err.print("[dim]lowprof:[/] running pyperf workers (torch import per worker; ~10-60 s)")
+        err.print("[dim]lowprof:[/] running pyperf workers (one torch import per worker process: ~1-2 min by default, --mode fast is quicker)")
     path, facts = record_host(args.out or default_out_dir("bench-host"), pyperf=opts, only=only, force=args.force)
     df = lowprof.load(path)["bench_results"]
     if args.json:

@@ -27,7 +27,7 @@ BENCHMARKS: dict[str, str] = {
 def benchmark(name: str) -> ModuleType:
     """The module of benchmark ``name``."""
     if name not in BENCHMARKS:
-        raise LowprofError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+        raise LowprofError(f"no benchmark {name!r}; have {','.join(BENCHMARKS)}")
     return importlib.import_module(BENCHMARKS[name])
 
 
@@ -38,5 +38,5 @@ def parse_suite(text: str | None) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     bad = [n for n in names if n not in BENCHMARKS]
     if bad:
-        raise LowprofError(f"--suite: unknown {', '.join(map(repr, bad))}; choose from {', '.join(BENCHMARKS)}")
+        raise LowprofError(f"--suite: no benchmark {', '.join(map(repr, bad))}; see --list")
     return list(dict.fromkeys(names))

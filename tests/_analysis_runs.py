@@ -112,3 +112,13 @@ def host_bench(root: Path) -> Path:
     """`lowprof bench host` (pyperf) of the Python-call dispatch cost, shortest settings."""
     return _record(root, "host-bench", "bench", "host", "--out", root / "host-bench", "-p", "1", "-n", "2",
                    "-l", "10000", "--only", "python call", "--quiet")
+
+
+def lowprof_main(capsys, *args) -> tuple[int, str, str]:
+    """``lowprof ARGS`` in this process (the CLI's own main): exit status, stdout, stderr."""
+    from lowprof.cli import main
+
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err

@@ -51,10 +51,10 @@ def test_different_parameters_refused_with_the_difference_then_forced(root, cli)
     assert "differs" in p.stdout and "'1' vs '2'" in p.stdout and "workload_cpu_s" in p.stdout
 
 
-def test_csv_and_json_outputs_agree(root, cli):
+def test_csv_and_json_outputs_agree(root, capsys):
     a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2)
-    csv = pd.read_csv(StringIO(cli("compare", a, b, "--force", "--csv", "-").stdout))
-    js = json.loads(cli("compare", a, b, "--force", "--json").stdout)
+    csv = pd.read_csv(StringIO(R.lowprof_main(capsys, "compare", a, b, "--force", "--csv", "-")[1]))
+    js = json.loads(R.lowprof_main(capsys, "compare", a, b, "--force", "--json")[1])
     assert list(csv.columns[:6]) == ["metric", "params", "unit", "better", "A", "B"]
     assert [s["letter"] for s in js["sides"]] == ["A", "B"] and js["differences"]["B"]
     by_metric = {r["metric"]: r for r in js["rows"]}
@@ -107,9 +107,9 @@ def test_machine_name_of_an_imported_trace_names_its_gpu(root):
     assert gpus and gpus[0] in machine_name(run)
 
 
-def test_unknown_metric_and_single_run_are_one_line_errors(root, cli):
+def test_unknown_metric_and_single_run_are_one_line_errors(root, capsys):
     a = R.demo(root, "demo-t1", 1)
-    p = cli("compare", a, a, "--metrics", "nope_s")
-    assert p.returncode == 1 and "'nope_s'" in p.stderr and "Traceback" not in p.stderr
-    p = cli("compare", a)
-    assert p.returncode == 1 and "at least two" in p.stderr
+    rc, out, err = R.lowprof_main(capsys, "compare", a, a, "--metrics", "nope_s")
+    assert rc == 1 and "'nope_s'" in err and "Traceback" not in err
+    rc, out, err = R.lowprof_main(capsys, "compare", a)
+    assert rc == 1 and "at least two" in err

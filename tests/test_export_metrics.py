@@ -31,10 +31,10 @@ def test_one_run_keeps_the_table_csvs_and_adds_metrics(root, tmp_path, cli):
     assert run.manifest["host"]["hostname"] in m.machine.iloc[0]
 
 
-def test_many_dirs_long_format_with_parameter_columns(root, tmp_path, cli):
+def test_many_dirs_long_format_with_parameter_columns(root, tmp_path, capsys):
     dirs = [R.demo(root, "demo-t2", 2), R.pass_sweep(root), R.tlb(root), R.rank_job(root)]
-    p = cli("export", *dirs, "--csv", tmp_path / "out", "--latex", tmp_path / "m.tex")
-    assert p.returncode == 0, p.stderr
+    rc, out, err = R.lowprof_main(capsys, "export", *dirs, "--csv", tmp_path / "out", "--latex", tmp_path / "m.tex")
+    assert rc == 0, err
     m = pd.read_csv(tmp_path / "out" / "metrics.csv")
     assert list(m.columns) == METRIC_COLUMNS + ["batch", "page_size_bytes", "phase", "rank"]
     sweep_steps = m[(m.metric == "phase_time_s") & (m.phase == "pass")]
@@ -55,6 +55,6 @@ def test_many_dirs_long_format_with_parameter_columns(root, tmp_path, cli):
         assert f"{v.iloc[0]:.4g}" in tex
 
 
-def test_nothing_to_export_is_one_line(root, cli):
-    p = cli("export", R.demo(root, "demo-t1", 1))
-    assert p.returncode == 1 and "nothing to export" in p.stderr and "Traceback" not in p.stderr
+def test_nothing_to_export_is_one_line(root, capsys):
+    rc, out, err = R.lowprof_main(capsys, "export", R.demo(root, "demo-t1", 1))
+    assert rc == 1 and "nothing to export" in err and "Traceback" not in err

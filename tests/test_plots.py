@@ -101,12 +101,13 @@ def test_style_keeps_series_apart_without_colour():
     assert len({s["marker"] for s in styles}) == 7 and len({str(s["linestyle"]) for s in styles}) == 7
 
 
-def test_cli_plot_writes_every_figure(root, tmp_path, cli):
-    p = cli("plot", R.demo(root, "demo-t1", 1), R.tlb(root), "--out", tmp_path / "figs", "--json")
-    assert p.returncode == 0, p.stderr
+def test_cli_plot_writes_every_figure(root, tmp_path, cli, capsys):
+    rc, out, err = R.lowprof_main(capsys, "plot", R.demo(root, "demo-t1", 1), R.tlb(root), "--out", tmp_path / "figs",
+                                  "--json")
+    assert rc == 0, err
     import json
 
-    names = {f["name"] for f in json.loads(p.stdout)}
+    names = {f["name"] for f in json.loads(out)}
     assert {"tlb_latency", "system_timeline"} <= names
     for n in names:
         assert (tmp_path / "figs" / f"{n}.png").stat().st_size > 10_000

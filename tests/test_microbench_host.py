@@ -4,6 +4,7 @@ directory holds one ``bench_results`` row per benchmark and pyperf's own JSON.""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -48,6 +49,16 @@ def test_host_run_keeps_pyperfs_json(host_run):
     df = lowprof.load(out)["bench_results"]
     torch_values = [v * 1e9 for v in suite.get_benchmark("torch add").get_values()]
     assert df.value.iloc[1] == pytest.approx(sorted(torch_values)[1])  # median of 3 values, in ns
+
+
+def test_report_section_lists_the_host_figures(host_run):
+    from lowprof.microbench.report import section_microbench
+
+    out, _ = host_run
+    sec = section_microbench(lowprof.load(out))
+    assert sec["suite"] == "host"
+    assert re.fullmatch(r"[\d.]+ ns \(p5-p95 [\d.]+-[\d.]+\)", sec["host dispatch torch add"])
+    assert set(k for k in sec if k.startswith("host ")) == {"host dispatch python call", "host dispatch torch add"}
 
 
 def test_cupy_launch_is_skipped_with_the_reason_without_a_gpu(host_run):

@@ -230,6 +230,9 @@ def test_result_rows_carry_clocks_and_references(tmp_path):
     clocks = summarize_clocks([{"sm_clock_hz": 1.755e9, "mem_clock_hz": 1.593e9, "reasons": 0x4}])
     rows = result_rows(rs, "NVIDIA H100 PCIe", clocks)
     run = RunDir(tmp_path / "r", kind="bench")
+    run.manifest["microbench"] = {"suite": "gpu", "gpu_name": "NVIDIA H100 PCIe", "compute_capability": "90",
+                                  "sm_count": 114, "benchmarks": {"memory": {"status": "ok", "elapsed_s": 41.5,
+                                                                             "clocks": clocks}}}
     run.table(BENCH_RESULTS).extend(rows)
     run.finish()
     df = lowprof.load(tmp_path / "r")["bench_results"]
@@ -237,7 +240,13 @@ def test_result_rows_carry_clocks_and_references(tmp_path):
     assert df.reference_value.iloc[0] == 34 and df.reference_value.isna().iloc[1]
     assert df.throttled.all() and df.throttle_reasons.iloc[0] == "sw_power_cap"
     assert json.loads(df.params_json.iloc[0]) == {"from": "mean"} and df.sm_clock_hz.iloc[0] == 1.755e9
+    from lowprof.microbench.report import section_microbench
     from lowprof.microbench.show import markdown_table
+
+    sec = section_microbench(lowprof.load(tmp_path / "r"))
+    assert sec["memory"] == "ok in 41.5 s, SM 1755 MHz, THROTTLED (sw_power_cap)"
+    assert sec["memory latency L1"].startswith("33 cycles (p5-p95 32-35); reference 34 cycles (RRZE-HPC gpu-benches")
+    assert "smem cycles per extra way" not in sec  # no reference: not in the report's comparison
 
     md = markdown_table(df).splitlines()
     assert len(md) == 4 and "| 33 cycles | 32-35 | 34 cycles | RRZE-HPC gpu-benches" in md[2] and md[2].endswith("| yes |")

@@ -55,8 +55,8 @@ class GpuSession:
 
             pynvml.nvmlInit()
             self.nvml = pynvml
-            self.nvml_handle = pynvml.nvmlDeviceGetHandleByPciBusId(
-                cupy.cuda.runtime.deviceGetPCIBusId(device))
+            bus = cupy.cuda.runtime.deviceGetPCIBusId(device)  # CUDA and NVML may number GPUs differently
+            self.nvml_handle = pynvml.nvmlDeviceGetHandleByPciBusId(bus.encode() if isinstance(bus, str) else bus)
         except Exception as e:  # noqa: BLE001 - benchmarks still run; clocks are then unknown
             self.nvml_reason = f"{type(e).__name__}: {e}"
 

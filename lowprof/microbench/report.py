@@ -1,0 +1,48 @@
+"""``lowprof report`` section for runs recorded by ``lowprof bench gpu`` / ``bench host``: per benchmark its
+status, time and clocks, then every figure that has a published reference, measured beside it."""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["section_microbench"]
+
+
+def _num(v) -> bool:
+    return v is not None and not (isinstance(v, float) and v != v)
+
+
+def section_microbench(run) -> dict | None:
+    """Key/value block; None for runs without a ``microbench`` manifest entry."""
+    facts = run.manifest.get("microbench")
+    if not facts:
+        return None
+    out: dict = {"suite": facts.get("suite")}
+    if facts.get("gpu_name"):
+        out["gpu"] = f"{facts['gpu_name']} (sm_{facts.get('compute_capability')}, {facts.get('sm_count')} SMs)"
+    for name, e in (facts.get("benchmarks") or {}).items():
+        clk = e.get("clocks") or {}
+        hz = clk.get("sm_clock_hz_median")
+        out[f"{name}"] = (f"{e.get('status')} in {e.get('elapsed_s', 0):.1f} s"
+                          + (f", SM {hz / 1e6:.0f} MHz" if hz else "")
+                          + (f", THROTTLED ({', '.join(clk.get('reasons', []))})" if clk.get("throttled") else "")
+                          + (f": {e['error']}" if e.get("error") else ""))
+    if "cupy_launch" in facts:
+        out["cupy launch"] = facts["cupy_launch"]
+    try:
+        df = run["bench_results"]
+    except KeyError:
+        return out
+    for r in df.itertuples():
+        if facts.get("suite") != "host" and not _num(r.reference_value):
+            continue
+        params = json.loads(r.params_json or "{}")
+        where = ", ".join(f"{k}={params[k]}" for k in ("footprint_bytes", "ilp", "warps", "size_bytes") if k in params)
+        key = f"{r.benchmark} {r.metric}" + (f" [{where}]" if where else "")
+        val = f"{r.value:.4g} {r.unit}"
+        if _num(r.p5):
+            val += f" (p5-p95 {r.p5:.4g}-{r.p95:.4g})"
+        if _num(r.reference_value):
+            val += f"; reference {r.reference_value:.4g} {r.reference_unit} ({r.reference_source})"
+        out[key] = val
+    return out

@@ -35,7 +35,7 @@ from lowprof.errors import LowprofError, RunDirError
 from lowprof.rundir import Run, load
 from lowprof.tracers.launches import is_warmup
 
-__all__ = ["verdicts", "sweep_curve", "transition", "analyse_sweep", "is_sweep",
+__all__ = ["verdicts", "pass_stacks", "sweep_curve", "transition", "analyse_sweep", "is_sweep",
            "IDLE_SHARE_MAX_GPU_BOUND", "QUEUE_SHARE_MIN_GPU_BOUND", "QUEUE_DEPTH_MIN_GPU_BOUND"]
 
 IDLE_SHARE_MAX_GPU_BOUND = 0.30
@@ -61,12 +61,32 @@ def verdicts(run: Run) -> pd.DataFrame:
         return steps
     queue_share = (steps["tklqt_queue_ns"] / steps["tklqt_ns"].where(steps["tklqt_ns"] != 0)).fillna(0.0)
     out = steps[["step", "kernels", "latency_ns", "tklqt_ns", "tklqt_api_ns", "tklqt_queue_ns", "idle_share",
-                 "idle_host_wait_ns", "mean_queue_depth"]].copy()
+                 "idle_host_wait_ns", "mean_queue_depth", "start_ns", "end_ns"]].copy()
     out["queue_share"] = queue_share
     out["warmup"] = out["step"].map(is_warmup)
     out["verdict"] = [_verdict(i, q, d) for i, q, d in zip(out["idle_share"].fillna(0), queue_share,
                                                           out["mean_queue_depth"].fillna(0))]
     return out
+
+
+def pass_stacks(run: Run, passes: pd.DataFrame | None = None, verdict: str | None = "CPU-bound", top: int = 5,
+                by: str = "leaf") -> pd.DataFrame | None:
+    """Top Python ``leaf`` frames (or whole ``stack``s) by py-spy samples inside each pass with ``verdict``.
+
+    Needs the ``pystack_samples`` table (``lowprof run --stacks``); None when the run has none.
+    ``verdict=None`` takes every pass. Samples in a pass = overlap of each run of identical samples
+    with the pass window [start_ns, end_ns] x the sampling rate; share = of all samples in the pass.
+    """
+    if "pystack_samples" not in run.tables:
+        return None
+    from lowprof.tracers.pystack_timeline import stacks_in_windows
+
+    v = verdicts(run) if passes is None else passes
+    if verdict is not None and len(v):
+        v = v[v["verdict"] == verdict]
+    rate = float((run.manifest.get("pystacks_timeline") or {}).get("rate_hz") or 100)
+    return stacks_in_windows(run["pystack_samples"], v[["step", "start_ns", "end_ns"]] if len(v) else
+                             pd.DataFrame(columns=["step", "start_ns", "end_ns"]), rate, top=top, by=by)
 
 
 def is_sweep(path: str | os.PathLike) -> bool:

@@ -11,12 +11,17 @@ from lowprof.rundir import load
 HELP = "CPU-bound vs GPU-bound verdict per pass, or the transition batch over a sweep folder"
 EXAMPLES = """lowprof bound runs/resnet
 lowprof bound sweeps/prefill
-lowprof bound sweeps/prefill --json | jq .knee"""
+lowprof bound sweeps/prefill --json | jq .knee
+lowprof run --stacks --trace kernels --out runs/p -- python -m lowprof.workloads.prefill && lowprof bound runs/p"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="run directory with a launches table, or a sweep folder (with sweep.json)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (ns)")
+    p.add_argument("--stacks", choices=["cpu", "all"], default="cpu",
+                   help="with py-spy stacks in the run (`lowprof run --stacks`): top Python frames in the "
+                        "CPU-bound passes (cpu, default) or in every pass (all)")
+    p.add_argument("--top", type=int, default=5, help="frames shown per pass (default 5)")
 
 
 def _ns(v) -> str:
@@ -48,9 +53,12 @@ def main(args) -> int:
         out.print(f"first {p} whose passes are GPU-bound: {res['first_gpu_bound_batch']}")
         out.print(f"[dim]{RULE}[/]")
         return 0
-    v = B.verdicts(load(args.dir))
+    run = load(args.dir)
+    v = B.verdicts(run)
+    stacks = B.pass_stacks(run, v, verdict="CPU-bound" if args.stacks == "cpu" else None, top=args.top)
     if args.json:
-        print_json({"rule": RULE, "passes": v.to_dict(orient="records")})
+        print_json({"rule": RULE, "passes": v.to_dict(orient="records")}
+                   | ({"stacks": stacks.to_dict(orient="records")} if stacks is not None else {}))
         return 0
     out.print(table(f"{args.dir}: verdict per pass", ["step", "verdict", "idle share", "queue share", "depth",
                                                       "TKLQT", "API", "queue", "latency"],
@@ -58,4 +66,13 @@ def main(args) -> int:
                       f"{r.queue_share * 100:.0f}%", f"{r.mean_queue_depth:.1f}", _ns(r.tklqt_ns), _ns(r.tklqt_api_ns),
                       _ns(r.tklqt_queue_ns), _ns(r.latency_ns)] for r in v.itertuples()], right={2, 3, 4, 5, 6, 7, 8}))
     out.print(f"[dim]{RULE}[/]")
+    if stacks is not None:
+        which = "CPU-bound passes" if args.stacks == "cpu" else "every pass"
+        if stacks.empty:
+            out.print(f"py-spy stacks: no samples inside {which}")
+        else:
+            out.print(table(f"Python leaf frames by py-spy samples in {which} (samples = overlap x rate)",
+                            ["step", "#", "leaf frame", "samples", "share", "thread"],
+                            [[r.step, r.rank, r.leaf, f"{r.samples:.0f}", f"{r.share * 100:.0f}%", r.thread]
+                             for r in stacks.itertuples()], right={1, 3, 4}))
     return 0

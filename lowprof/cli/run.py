@@ -19,7 +19,7 @@ lowprof run --out runs/demo -- python -m lowprof.workloads.demo"""
 # Each object has add_arguments(parser), and prepare(args, recording) -> extension or None; an
 # extension has env() -> dict (added to the workload's environment) and finish(recording, ended).
 EXTENSIONS: list[str] = ["lowprof.tracers.live:KernelTraceOption", "lowprof.marks:MarksOption",
-                         "lowprof.native.oobmalloc_run:AllocatorOption"]
+                         "lowprof.native.oobmalloc_run:AllocatorOption", "lowprof.tracers.pystack_timeline:StacksOption"]
 
 
 def _extensions():

@@ -1,0 +1,228 @@
+"""Timestamped Python stacks of a whole ``lowprof run`` (``--stacks``): py-spy's chrometrace output
+turned into the ``pystack_samples`` table on the run clock.
+
+py-spy (``record --format chrometrace --idle``) writes one begin/end event per frame each time a
+thread's sampled stack changes, at ``ts`` = µs since py-spy created its recorder (Rust
+``Instant``, i.e. CLOCK_MONOTONIC, taken when the sample is processed). Replaying those events per
+thread gives runs of consecutive samples that saw the same stack; each becomes one row. ``--idle``
+is needed: without it py-spy skips idle samples and an idle stretch would be charged to the last
+busy stack; with it an idle thread shows the Python frame that is waiting (``time.sleep``'s caller,
+a ``synchronize``...).
+
+Clock alignment: the run clock is CLOCK_MONOTONIC too, so ``t_ns = origin_ns + ts x 1000`` where
+``origin_ns`` is the run-clock time just before py-spy is spawned. py-spy creates its recorder
+after its own start-up and before attaching, so its true zero lies between that spawn time and the
+moment it announces sampling ("Sampling process ..." on its output); ``manifest['pystacks_timeline']['align']`` keeps both, and
+their difference is the alignment uncertainty (a few ms; passes are tens of ms and longer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from lowprof.errors import LowprofError
+from lowprof.rundir import Column, TableSpec
+from lowprof.tracers.pyspy import _pyspy
+
+__all__ = ["PYSTACK_SAMPLES", "StacksOption", "StackTimeline", "spans_from_chrometrace", "stacks_in_windows"]
+
+PYSTACK_SAMPLES = TableSpec(
+    "pystack_samples", 1,
+    (
+        Column("t_ns", "int64", "ns", "first sample of the run of identical stacks (run clock)"),
+        Column("dur_ns", "int64", "ns", "until the thread's stack changed (or sampling ended)"),
+        Column("thread", "string", "", "'pid/thread id: name' as py-spy names it"),
+        Column("stack", "string", "", "frames root->leaf, ';'-separated, 'func (file:line)'"),
+        Column("leaf", "string", "", "innermost Python frame"),
+        Column("samples", "int64", "", "samples in the run, dur_ns x rate (at least 1)"),
+    ),
+    doc="Python stacks sampled by py-spy (--idle) over the whole run, as runs of identical consecutive samples",
+)
+
+
+def _frame(e: dict) -> str:
+    a = e.get("args") or {}
+    line = a.get("line")
+    return f"{e.get('name')} ({a.get('filename')}" + (f":{line})" if line is not None else ")")
+
+
+def spans_from_chrometrace(events: list[dict], origin_ns: int, rate_hz: float) -> list[dict]:
+    """py-spy chrometrace B/E events -> rows of PYSTACK_SAMPLES (t_ns on the run clock)."""
+    names: dict[tuple, str] = {}
+    per_thread: dict[tuple, list[dict]] = {}
+    for e in events:
+        key = (e.get("pid"), e.get("tid"))
+        if e.get("ph") == "M" and e.get("name") == "thread_name":
+            names[key] = f"{key[0]}/{(e.get('args') or {}).get('name', key[1])}"
+        elif e.get("ph") in ("B", "E"):
+            per_thread.setdefault(key, []).append(e)
+    rows = []
+    for key, evs in per_thread.items():
+        thread = names.get(key, f"{key[0]}/{key[1]}")
+        stack: list[str] = []
+        i = 0
+        open_at, open_stack = None, None
+        while i < len(evs):
+            ts = evs[i]["ts"]
+            while i < len(evs) and evs[i]["ts"] == ts:  # every change made at one sample
+                if evs[i]["ph"] == "B":
+                    stack.append(_frame(evs[i]))  # with --subprocesses the root is 'process PID:"cmd"'; dropped below
+                elif stack:
+                    stack.pop()
+                i += 1
+            if open_stack:
+                rows.append(_row(open_at, ts, thread, open_stack, origin_ns, rate_hz))
+            open_at, open_stack = ts, [f for f in stack if not f.startswith("process ")]
+    return sorted(rows, key=lambda r: (r["t_ns"], r["thread"]))
+
+
+def _row(t0_us: int, t1_us: int, thread: str, stack: list[str], origin_ns: int, rate_hz: float) -> dict:
+    dur = int((t1_us - t0_us) * 1000)
+    return {"t_ns": origin_ns + int(t0_us * 1000), "dur_ns": dur, "thread": thread, "stack": ";".join(stack),
+            "leaf": stack[-1], "samples": max(1, round(dur * rate_hz / 1e9))}
+
+
+def stacks_in_windows(spans: pd.DataFrame, windows: pd.DataFrame, rate_hz: float, top: int = 5,
+                      by: str = "leaf") -> pd.DataFrame:
+    """Top ``by`` (``leaf`` or ``stack``) per window by samples inside it.
+
+    ``windows``: columns step, start_ns, end_ns (run clock). A span counts in a window in proportion
+    to its overlap: samples = overlap_ns x rate_hz. Returns step, thread, ``by``, samples, share
+    (of the window's samples over all threads), rank.
+    """
+    out = []
+    if spans.empty:
+        return pd.DataFrame(columns=["step", "thread", by, "samples", "share", "rank"])
+    t0 = spans["t_ns"].to_numpy("int64")
+    t1 = t0 + spans["dur_ns"].to_numpy("int64")
+    for w in windows.itertuples():
+        overlap = (pd.Series(t1).clip(upper=w.end_ns) - pd.Series(t0).clip(lower=w.start_ns)).clip(lower=0)
+        hit = overlap.to_numpy() > 0
+        if not hit.any():
+            continue
+        s = spans[hit].assign(samples=overlap.to_numpy()[hit] * rate_hz / 1e9)
+        agg = s.groupby(["thread", by], sort=False)["samples"].sum().sort_values(ascending=False)
+        total = agg.sum()
+        for rank, ((thread, key), n) in enumerate(agg.head(top).items(), 1):
+            out.append({"step": w.step, "thread": thread, by: key, "samples": float(n),
+                        "share": float(n / total) if total else 0.0, "rank": rank})
+    return pd.DataFrame(out, columns=["step", "thread", by, "samples", "share", "rank"])
+
+
+class StackTimeline:
+    """``py-spy record --format chrometrace --idle`` on a PID until :meth:`finish`."""
+
+    def __init__(self, run, pid: int, rate_hz: int = 100) -> None:
+        self.run, self.pid, self.rate_hz = run, pid, rate_hz
+        self.out = run.path / "pyspy_chrometrace.json"
+        self.log_path = run.path / "pyspy_stacks.log"
+        exe = _pyspy()
+        if exe is None:
+            raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
+        cmd = [exe, "record", "--pid", str(pid), "--rate", str(rate_hz), "--format", "chrometrace", "--idle",
+               "--subprocesses", "--nonblocking", "--output", str(self.out)]
+        self.spawn_t_ns = run.clock.t_ns()
+        self.announce_t_ns: int | None = None
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self._log: list[bytes] = []
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self) -> None:
+        for line in self.proc.stdout:
+            if self.announce_t_ns is None:
+                self.announce_t_ns = self.run.clock.t_ns()
+            self._log.append(line)
+
+    def finish(self) -> dict:
+        """Stop py-spy (SIGINT makes it write), load the events, write ``pystack_samples``."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+        log = b"".join(self._log).decode(errors="replace").strip()
+        self.log_path.write_text(log + "\n")
+        align = {"origin_t_ns": self.spawn_t_ns, "announce_t_ns": self.announce_t_ns,
+                 "uncertainty_ns": (self.announce_t_ns - self.spawn_t_ns) if self.announce_t_ns else None,
+                 "rule": "t_ns = origin_t_ns + py-spy ts(µs) x 1000; py-spy's zero lies in [origin_t_ns, announce_t_ns]"}
+        if not self.out.exists():
+            last = log.splitlines()[-1] if log else f"py-spy exited with {self.proc.returncode}"
+            return {"status": "failed", "reason": last, "align": align}
+        try:
+            events = json.loads(self.out.read_text(errors="replace") or "[]")
+        except json.JSONDecodeError as e:
+            return {"status": "failed", "reason": f"{self.out.name}: not JSON ({e})", "align": align}
+        rows = spans_from_chrometrace(events, self.spawn_t_ns, self.rate_hz)
+        self.run.table(PYSTACK_SAMPLES).extend(rows)
+        return {"status": "ok", "rate_hz": self.rate_hz, "spans": len(rows),
+                "samples": int(sum(r["samples"] for r in rows)), "align": align}
+
+
+class StacksOption:
+    """``lowprof run --stacks``: sample the workload's Python stacks for the whole run (registered in
+    ``lowprof.cli.run.EXTENSIONS``)."""
+
+    @staticmethod
+    def add_arguments(p) -> None:
+        p.add_argument("--stacks", action="store_true",
+                       help="sample the workload's Python stacks with py-spy for the whole run (table "
+                            "pystack_samples, on the run clock); `lowprof bound` shows them per CPU-bound pass")
+        p.add_argument("--stacks-rate", type=int, default=100, metavar="HZ", help="py-spy samples per second (default 100)")
+
+    @staticmethod
+    def prepare(args, recording) -> "_StacksRun | None":
+        if not getattr(args, "stacks", False):
+            return None
+        if args.stacks_rate <= 0:
+            raise LowprofError(f"--stacks-rate must be > 0 Hz, got {args.stacks_rate}")
+        if _pyspy() is None:
+            raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
+        return _StacksRun(recording, args.stacks_rate)
+
+
+class _StacksRun:
+    """Starts py-spy as soon as the recording knows the workload's PID (``Recording.start``)."""
+
+    def __init__(self, recording, rate_hz: int) -> None:
+        self.recording, self.rate_hz = recording, rate_hz
+        self.timeline: StackTimeline | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._attach_when_started, daemon=True)
+        self._thread.start()
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def _attach_when_started(self) -> None:
+        wl = self.recording.run.manifest.setdefault("workload", {})
+        while not self._stop.is_set():
+            pid = wl.get("pid")
+            if pid:
+                try:
+                    self.timeline = StackTimeline(self.recording.run, int(pid), self.rate_hz)
+                except (OSError, LowprofError) as e:
+                    self.error = str(e)
+                return
+            time.sleep(0.001)
+
+    def finish(self, recording, ended) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if self.timeline is None:
+            entry = {"status": "failed", "reason": self.error or "the workload ended before py-spy could attach"}
+        else:
+            entry = self.timeline.finish()
+        recording.run.manifest["pystacks_timeline"] = entry

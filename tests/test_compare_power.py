@@ -83,6 +83,7 @@ def test_power_figure_with_the_limit(root, tmp_path):
         s = fig.series[f"H100x2 (synthetic) gpu{gpu}"]
         assert np.allclose(s.t_s, d.t_ns / 1e9) and np.allclose(s.power_w, d.power_w)
         assert fig.marks[f"H100x2 (synthetic) gpu{gpu} limit"] == d.power_limit_w.median()
+    assert fig.marks["phase prefill 0"] == 1.0 and fig.marks["phase decode 1"] == 1.6  # the shaded phases
 
 
 def test_timeline_has_marks_and_power_counters(root):

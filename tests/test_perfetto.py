@@ -83,6 +83,9 @@ def test_recorded_run_has_counter_tracks_on_the_run_clock(root, cli, tmp_path):
     assert len(cpu) == len(s) and all(e["pid"] == HOST_PID for e in cpu)
     assert np.allclose([e["ts"] for e in cpu], s.t_ns / 1000) and np.allclose([e["args"]["cpu_percent"] for e in cpu], s.cpu_percent)
     assert any(e["ph"] == "M" and e["pid"] == HOST_PID and e["args"]["name"] == "host counters" for e in doc["traceEvents"])
+    cores = lowprof.load(d)["system_cores"]
+    per_core = [e for e in doc["traceEvents"] if e["ph"] == "C" and "util_percent" in e["args"]]
+    assert len(per_core) == len(cores) and {e["name"] for e in per_core} == {f"CPU {c} busy (%)" for c in cores.core.unique()}
 
 
 def test_step_annotations_and_ops_are_slices(root):

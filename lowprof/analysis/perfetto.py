@@ -9,7 +9,8 @@ origin (the run clock's ns / 1000, three decimals keep ns). Tracks:
 * one process per GPU (pid = device index, as Kineto writes it), one thread per stream: kernels,
   memcpy and memset (``cat: kernel / gpu_memcpy / gpu_memset``, args device, stream, correlation);
   ``ac2g`` flow arrows link each launch call to its GPU activity;
-* counters (``ph: C``): host CPU busy (%) and workload RSS (B) from the ``system`` table, and every
+* counters (``ph: C``): host CPU busy (%) and workload RSS (B) from the ``system`` table, each
+  core's busy % from ``system_cores``, and every
   numeric ``*_w`` column (power, power limit) of any table with a ``t_ns`` column: per GPU on that
   GPU's process (``gpu``/``device`` column), per sensor (``zone``, ``domain``, ``label``, ``sensor``)
   on the host counters process.
@@ -180,8 +181,15 @@ def _counter_events(run: Run, out: list, pids: dict) -> None:
             if not pd.isna(rss):
                 out.append({"ph": "C", "name": "workload RSS (B)", "pid": HOST_PID, "ts": _us(t),
                             "args": {"rss_bytes": float(rss)}})
+    if "system_cores" in run.tables and len(run["system_cores"]):
+        pids[HOST_PID] = "host"
+        c = run["system_cores"]
+        for core, t, u in zip(c["core"].to_numpy(), c["t_ns"].to_numpy(np.int64), c["util_percent"].to_numpy(float)):
+            if np.isfinite(u):
+                out.append({"ph": "C", "name": f"CPU {core} busy (%)", "pid": HOST_PID, "ts": _us(t),
+                            "args": {"util_percent": float(u)}})
     for name in run.tables:
-        if name == "system" or "t_ns" not in run[name].columns:
+        if name in ("system", "system_cores") or "t_ns" not in run[name].columns:
             continue
         df = run[name]
         watts = [c for c in df.columns if c.endswith("_w") and pd.api.types.is_numeric_dtype(df[c])]

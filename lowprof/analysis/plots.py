@@ -180,7 +180,8 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
 
 def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "power_timeline") -> Figure:
     """Power (W) of every device over the run clock (s), one series per run and device; each device's
-    enforced limit as a thin horizontal line in the series' style (marked as ``<series> limit``)."""
+    enforced limit as a thin horizontal line in the series' style (marked as ``<series> limit``); for
+    one run, its marked phases shaded and named (marked as ``phase <name> <i>`` at their start, s)."""
     from lowprof.analysis.power import power_traces
 
     fig, axes = _new(size=(6.5, 3.6))
@@ -211,6 +212,20 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
     if not result.series:
         plt.close(fig)
         raise LowprofError(f"{list(runs)}: no power readings to plot (gpu_power, rapl or hwmon_power)")
+    if len(runs) == 1:  # one run: shade its marked phases (lowprof.mark), labelled at the top
+        from lowprof.analysis.power import phase_intervals
+        from lowprof.marks import read_marks
+
+        run = next(iter(runs.values()))
+        marks = read_marks(run)
+        if len(marks):
+            end = run.manifest.get("end_t_ns") or int(marks["t_ns"].max())
+            for j, ph in enumerate(phase_intervals(marks, end).itertuples(index=False)):
+                a, b = ph.start_ns / 1e9, ph.end_ns / 1e9
+                ax.axvspan(a, b, color="0.88" if j % 2 == 0 else "0.94", zorder=0, linewidth=0)
+                ax.annotate(ph.name, ((a + b) / 2, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom",
+                            fontsize=7)
+                result.marks[f"phase {ph.name} {j}"] = a
     ax.set_xlabel("run clock (s)")
     ax.set_ylabel("power (W)")
     ax.set_ylim(bottom=0)

@@ -72,7 +72,9 @@ def test_cupy_launch_is_skipped_with_the_reason_without_a_gpu(host_run):
 
 def test_pyperf_options_and_bad_input():
     assert pyperf_args("fast") == ["--fast"]
-    assert pyperf_args("default", processes=2, loops=100) == ["-p", "6", "-n", "3", "-p", "2", "-l", "100"]
+    assert pyperf_args("default") == ["-p", "6", "-n", "3"]
+    assert pyperf_args("default", processes=2, loops=100) == ["-p", "2", "-n", "3", "-l", "100"]
+    assert pyperf_args("rigorous", values=5) == ["--rigorous", "-n", "5"]
     with pytest.raises(LowprofError, match="'turbo'"):
         pyperf_args("turbo")
     with pytest.raises(LowprofError, match="-n must be >= 1, got 0"):

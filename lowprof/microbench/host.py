@@ -29,13 +29,14 @@ def pyperf_args(mode: str = "default", processes: int | None = None, values: int
     """pyperf options for a mode: ``fast`` / ``default`` / ``rigorous`` (pyperf's own), then overrides."""
     if mode not in ("fast", "default", "rigorous"):
         raise LowprofError(f"pyperf mode {mode!r}: use fast, default or rigorous")
-    args = {"fast": ["--fast"], "default": ["-p", "6", "-n", "3"], "rigorous": ["--rigorous"]}[mode]
+    base = {"fast": ["--fast"], "default": [], "rigorous": ["--rigorous"]}[mode]
+    counts = {"-p": 6, "-n": 3} if mode == "default" else {}
     for flag, v in (("-p", processes), ("-n", values), ("-l", loops)):
         if v is not None:
             if v < 1:
                 raise LowprofError(f"{flag} must be >= 1, got {v}")
-            args += [flag, str(v)]
-    return args
+            counts[flag] = v
+    return base + [x for flag, v in counts.items() for x in (flag, str(v))]
 
 
 def suite_results(suite) -> list[Result]:

@@ -6,7 +6,8 @@ by rank, plus the median and the maximum over ranks). Rows are matched on (metri
 Machines are named from the manifests.
 
 Two sides must run the same workload: the same command (the executable compared by file name, the
-values of ``--out``/``-o`` ignored) and the same swept parameter values. Otherwise
+values of ``--out``/``-o`` ignored; for ``lowprof bench`` runs, the suite and its settings) and the
+same swept parameter values. Otherwise
 :class:`WorkloadMismatch` names the first differences; ``force=True`` compares anyway and keeps them
 in ``Comparison.differences``.
 """
@@ -78,6 +79,17 @@ def _normalise(argv: list[str] | None) -> list[str] | None:
     return out
 
 
+_QUIET_FLAGS = ("--force", "-q", "--quiet", "--json")
+
+
+def _bench_argv(manifest: dict) -> list[str]:
+    """A benchmark's settings: ``lowprof bench SUITE ...`` as it was called, without the output and
+    display flags (``--out``, ``--force``, ``--quiet``, ``--json``)."""
+    argv = list(manifest.get("lowprof_argv") or [])[1:]
+    argv = _normalise(["lowprof", *argv]) or []
+    return [a for a in argv[1:] if a not in _QUIET_FLAGS and a not in _OUT_FLAGS]
+
+
 def workload_of(members: list[Member], sweep_doc: dict | None = None) -> dict:
     """What ran: ``{"command": [...] or None, "params": {name: [values]}}`` (None: not recorded)."""
     if sweep_doc is not None:
@@ -86,10 +98,9 @@ def workload_of(members: list[Member], sweep_doc: dict | None = None) -> dict:
         cmds = {json.dumps(_normalise(m.run.manifest.get("command"))) for m in members
                 if m.run.manifest.get("kind") not in ("import", "bench")}
         command = json.loads(cmds.pop()) if len(cmds) == 1 else (sorted(cmds) if cmds else None)
-        benches = {m.run.manifest["kind"] for m in members if m.run.manifest.get("kind") == "bench"}
+        benches = {json.dumps(_bench_argv(m.run.manifest)) for m in members if m.run.manifest.get("kind") == "bench"}
         if command is None and benches:
-            tables = sorted({t for m in members for t in m.run.tables})
-            command = ["lowprof bench", *tables]
+            command = json.loads(benches.pop()) if len(benches) == 1 else sorted(benches)
     params: dict[str, list[str]] = {}
     for m in members:
         for k, v in m.params.items():

@@ -116,12 +116,16 @@ def workload_differences(a: dict, b: dict) -> list[str]:
     ca, cb = a["command"], b["command"]
     if ca is not None and cb is not None and ca != cb:
         if isinstance(ca, list) and isinstance(cb, list) and all(isinstance(x, str) for x in ca + cb):
-            n = max(len(ca), len(cb))
-            for i in range(n):
-                x = ca[i] if i < len(ca) else "(none)"
-                y = cb[i] if i < len(cb) else "(none)"
-                if x != y:
-                    out.append(f"command argument {i}: {x!r} vs {y!r}")
+            import difflib
+
+            for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=ca, b=cb, autojunk=False).get_opcodes():
+                x, y = " ".join(ca[i1:i2]), " ".join(cb[j1:j2])
+                if op == "replace":
+                    out.append(f"command argument {i1}: {x!r} vs {y!r}")
+                elif op == "insert":
+                    out.append(f"command: B adds {y!r} after argument {i1 - 1}")
+                elif op == "delete":
+                    out.append(f"command: A has {x!r} (arguments {i1}-{i2 - 1}) that B lacks")
         else:
             out.append(f"command: {ca!r} vs {cb!r}")
     for k in sorted(set(a["params"]) | set(b["params"])):

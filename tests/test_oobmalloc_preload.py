@@ -90,6 +90,10 @@ def test_lowprof_run_allocator_oob_records_stats(tmp_path):
     entry = run.manifest["allocator"]
     assert entry["status"] == "ok" and entry["workload"]["allocs"] == int(main.allocs.iloc[0])
     assert run.table_unit("allocator", "in_use_bytes") == "B"
+    rep = run_cli("report", out, "--json")
+    assert rep.returncode == 0, rep.stderr
+    section = json.loads(rep.stdout)["allocator"]
+    assert section["status"] == "ok" and section["allocations"].startswith(str(int(main.allocs.iloc[0])))
 
 
 def test_lowprof_run_allocator_oob_killed_workload_says_so(tmp_path):

@@ -13,7 +13,8 @@ __all__ = ["summarize", "SECTIONS"]
 # Extra report sections other subpackages contribute ("module:function"); each function takes a Run
 # and returns a dict (shown as a titled key/value block, and under its key in --json) or None.
 SECTIONS: list[str] = ["lowprof.analysis.launches:section_launches", "lowprof.native.tlb_report:section_tlb",
-                       "lowprof.analysis.power:section_power", "lowprof.microbench.report:section_microbench"]
+                       "lowprof.analysis.power:section_power", "lowprof.microbench.report:section_microbench",
+                       "lowprof.native.oobmalloc_run:section_allocator"]
 
 
 def _workload(run: Run) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lowprof.rundir import Column, TableSpec
 
-__all__ = ["ALLOCATOR", "AllocatorOption", "PreloadedAllocator"]
+__all__ = ["ALLOCATOR", "AllocatorOption", "PreloadedAllocator", "section_allocator"]
 
 ALLOCATOR = TableSpec(
     name="allocator",
@@ -94,3 +94,24 @@ class PreloadedAllocator:
             entry["status"] = "ok"
             entry["workload"] = {_RENAME.get(k, k): v for k, v in main.items() if k != "pid"}
         run.manifest["allocator"] = entry
+
+
+def _mib(b: int) -> str:
+    return f"{b / 2**20:.1f} MiB"
+
+
+def section_allocator(run) -> dict | None:
+    """``lowprof report`` block (registered in ``lowprof.analysis.summary.SECTIONS``); None without --allocator."""
+    entry = run.manifest.get("allocator")
+    if not entry:
+        return None
+    out = {"allocator": entry["name"], "processes with stats": entry["processes"], "status": entry["status"]}
+    w = entry.get("workload")
+    if w:
+        out["allocations"] = f"{w['allocs']} ({w['large_allocs']} large), {w['frees']} frees ({w['remote_frees']} remote)"
+        out["at exit"] = (f"{_mib(w['in_use_bytes'])} in use of {_mib(w['active_bytes'])} active "
+                          f"(fragmentation {w['fragmentation']:.0%}), {_mib(w['mapped_bytes'])} mapped, "
+                          f"{_mib(w['meta_bytes'])} metadata")
+        out["peak active"] = _mib(w["peak_active_bytes"])
+        out["bad frees reported"] = w["errors"]
+    return out

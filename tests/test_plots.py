@@ -154,3 +154,21 @@ def test_transition_is_marked_where_bound_finds_it(tmp_path):
     assert knee is not None and fig.marks == {"sim": knee}
     curve = bound.sweep_curve(sweep)
     assert np.allclose(fig.series["sim:tklqt_s"].tklqt_s, curve.tklqt_ns / 1e9)
+
+
+def test_rank_bars_are_each_ranks_pass_latency(root, tmp_path):
+    from lowprof.analysis.launches import per_step
+    from lowprof.tracers.launches import is_warmup
+
+    job = R.rank_job(root)
+    fig = plots.plot_ranks({"job": job}, tmp_path)
+    assert_readable_figure(fig)
+    got = fig.series["job"]
+    assert list(got["rank"]) == [0, 1]
+    expected = []
+    for rank in (0, 1):
+        run = lowprof.load(job / f"rank{rank}")
+        s = per_step(run["launches"], run["ops"])
+        expected.append(s[(s.step != "(no step)") & ~s.step.map(is_warmup)].latency_ns.median() / 1e9)
+    assert np.allclose(got["pass_latency_s"], expected)
+    assert fig.marks["job median"] == pytest.approx(np.median(expected))

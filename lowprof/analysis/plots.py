@@ -25,7 +25,7 @@ from lowprof.errors import LowprofError  # noqa: E402
 from lowprof.rundir import Run  # noqa: E402
 from lowprof.rundir.many import expand  # noqa: E402
 
-__all__ = ["Figure", "style", "plot_sweep", "plot_tlb", "plot_power", "plot_microbench", "plot_system", "plot_ratios", "FORMATS"]
+__all__ = ["Figure", "style", "plot_sweep", "plot_tlb", "plot_power", "plot_microbench", "plot_system", "plot_ranks", "plot_ratios", "FORMATS"]
 
 FORMATS = ("png", "pdf")
 _COLOURS = ("#000000", "#E69F00", "#0072B2", "#009E73", "#D55E00", "#CC79A7", "#56B4E9")
@@ -307,6 +307,49 @@ def plot_system(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "s
     axes[1, 0].set_ylabel("workload RSS (MiB)")
     axes[1, 0].set_xlabel("run clock (s)")
     axes[0, 0].legend(fontsize=7, frameon=False)
+    result.paths = _save(fig, Path(out_dir), name)
+    return result
+
+
+# --- per-rank runs of one job ----------------------------------------------------------------------
+
+RANK_METRICS = ("pass_latency_s", "step_time_s", "phase_time_s", "tklqt_s", "duration_s")
+
+
+def plot_ranks(jobs: dict[str, str | os.PathLike], out_dir: str | os.PathLike, name: str = "ranks") -> Figure:
+    """Pass time per rank for each folder of per-rank runs (bars), its median dashed: the slowest rank
+    paces a synchronous job. Pass time is the first of :data:`RANK_METRICS` every rank has (for a
+    per-phase metric, its first phase); marked as ``<job> median`` (s)."""
+    fig, axes = _new(size=(6.0, 3.4))
+    ax = axes[0, 0]
+    result = Figure(name, [])
+    width = 0.8 / max(1, len(jobs))
+    for i, (label, path) in enumerate(jobs.items()):
+        members = sorted(expand(path), key=lambda m: (m.rank is None, m.rank if m.rank is not None else 0, m.label))
+        per = [run_metrics(m.run, list(RANK_METRICS)) for m in members]
+        chosen = next((n for n in RANK_METRICS if all((df["metric"] == n).any() for df in per)), None)
+        if chosen is None:
+            result.notes.append(f"{label}: no pass time every rank has")
+            continue
+        values = [float(df[df["metric"] == chosen]["value"].iloc[0]) for df in per]
+        ranks = [m.rank if m.rank is not None else j for j, m in enumerate(members)]
+        st = style(i + 1)
+        x = np.arange(len(ranks)) + i * width
+        bars = ax.bar(x, np.array(values) * 1e3, width=width, color=st["color"], edgecolor="black", linewidth=0.6,
+                      hatch=("", "///", "...", "xx")[i % 4], label=f"{label}: {chosen}")
+        ax.bar_label(bars, fmt="%.4g", fontsize=7, padding=2)
+        med = float(np.median(values))
+        ax.axhline(med * 1e3, color=st["color"], linestyle="--", linewidth=0.9)
+        result.series[label] = pd.DataFrame({"rank": ranks, chosen: values})
+        result.marks[f"{label} median"] = med
+        ax.set_xticks(np.arange(len(ranks)) + width * (len(jobs) - 1) / 2, [str(r) for r in ranks])
+    if not result.series:
+        plt.close(fig)
+        raise LowprofError(f"{list(jobs)}: no per-rank pass time to plot")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("time (ms)")
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.12)
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, 1.16), ncols=2)
     result.paths = _save(fig, Path(out_dir), name)
     return result
 

@@ -32,18 +32,22 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
     from lowprof.analysis.compare import LETTERS, WorkloadMismatch, compare
 
     figures = []
-    sweeps, singles = {}, {}
+    sweeps, singles, jobs = {}, {}, {}
     for i, d in enumerate(dirs):
         p = Path(d)
         members = expand(p)
-        label = f"{LETTERS[i % 26]}: {p.name} ({members[0].host or '?'})"
+        label = f"{LETTERS[i % 26]}: {p.name}" + (f" ({members[0].host})" if members[0].host else "")
         if (p / "sweep.json").is_file():
             sweeps[label] = p
         else:
+            if len(members) > 1:
+                jobs[label] = p
             for m in members:
                 singles[label if len(members) == 1 else f"{label} {m.label}"] = m.run
     if sweeps:
         figures.append(plots.plot_sweep(sweeps, out_dir))
+    if jobs:
+        figures.append(plots.plot_ranks(jobs, out_dir))
     tlb = {k: r for k, r in singles.items() if "tlb" in r.tables}
     if tlb:
         figures.append(plots.plot_tlb(tlb, out_dir))

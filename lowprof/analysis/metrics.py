@@ -5,7 +5,10 @@ A metric has a name (unit suffix as in tables), a unit, which way is better (``h
 for it, or a list of ``(value, params)`` for a metric measured per parameter (e.g. per page size).
 A list item may carry a third element, ``{"unit": ..., "better": ...}``, for a metric whose rows
 have their own units (microbenchmark figures). Extractors compute from the run's tables and manifest
-by calling the owning area's public analysis functions (:mod:`lowprof.analysis.launches`, :mod:`lowprof.analysis.bound`, :mod:`lowprof.analysis.summary`).
+by calling the owning area's public analysis functions (:mod:`lowprof.analysis.launches`,
+:mod:`~lowprof.analysis.bound`, :mod:`~lowprof.analysis.summary`, :mod:`~lowprof.analysis.power`,
+:mod:`~lowprof.analysis.ipw`). A metric that raises a LowprofError for a run (no data of its kind, a
+results file outside the power trace) is left out for that run.
 
 Statistics over passes are medians over non-warm-up passes (``warmup#N`` excluded); a run whose
 launches carry no pass annotation counts as one pass.
@@ -26,9 +29,6 @@ from lowprof.rundir import Run
 
 __all__ = ["Metric", "METRICS", "SWEEP_METRICS", "metric", "sweep_metric", "run_metrics", "sweep_metrics",
            "params_key", "better_of", "bench_direction"]
-
-Value = float | int | None | list[tuple[float, dict]]
-
 
 @dataclass(frozen=True)
 class Metric:

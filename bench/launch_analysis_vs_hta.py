@@ -7,7 +7,8 @@ Each side runs in its own fresh subprocess (so each peak RSS is its own) and rep
                  lowprof = import_trace (parse, link, write the run directory) + lowprof.load +
                  launch_summary (TKLQT per pass, idle split, queue depth, top kernels);
                  HTA     = TraceAnalysis(trace_dir) (parse the rank's trace) + get_cuda_kernel_launch_stats.
-Peak RSS is ru_maxrss of the subprocess; "work RSS" is peak minus the RSS right after the imports.
+Peak RSS is the subprocess's VmHWM (not ru_maxrss: Linux keeps the forking parent's RSS in it across
+exec); "work RSS" is that peak minus the peak right after the imports.
 Each configuration runs ``--repeats`` times per side, alternating sides; the fastest run counts.
 Traces: the largest shared Kineto trace; with ``--replicate N,M`` also synthetic traces of N and M
 copies of it (ts shifted by the trace span per copy; correlation, flow and External ids and
@@ -35,7 +36,9 @@ TRACES = REPO.parent / "shared" / "traces" / "kineto"
 
 LOWPROF = """
 import resource, sys, time
-rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def rss():  # VmHWM: peak RSS of this process image (ru_maxrss would keep the forking parent's RSS)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 t0 = time.perf_counter()
 import lowprof
 from lowprof.tracers.importer import import_trace
@@ -50,7 +53,9 @@ print("RESULT", t1 - t0, t2 - t1, r1, rss(), s["linked_to_launch_call"], run.man
 HTA = """
 import logging, resource, sys, time, warnings
 warnings.filterwarnings("ignore"); logging.disable(logging.CRITICAL)
-rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def rss():  # VmHWM: peak RSS of this process image (ru_maxrss would keep the forking parent's RSS)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 t0 = time.perf_counter()
 from hta.trace_analysis import TraceAnalysis
 t1 = time.perf_counter(); r1 = rss()

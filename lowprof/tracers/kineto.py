@@ -110,13 +110,13 @@ class KinetoTrace:
         self.had_float_ts = had_float_ts
         self.parser: dict = {}
         ph, cat = events["ph"], events["cat"]
-        x = events[(ph == "X").fillna(False).to_numpy(bool)]
-        xc = x["cat"]
-        runtime_cat = (xc.str.endswith("_runtime") | xc.str.endswith("_driver") | xc.isin(["runtime", "driver"]))
-        self.gpu = x[xc.isin(list(GPU_KINDS)).fillna(False).to_numpy(bool)].reset_index(drop=True)
-        self.runtime = x[runtime_cat.fillna(False).to_numpy(bool)].reset_index(drop=True)
-        self.ops = x[xc.isin(list(OP_CATS)).fillna(False).to_numpy(bool)].reset_index(drop=True)
-        ann = x[xc.isin(list(ANNOTATION_CATS)).fillna(False).to_numpy(bool)]
+        is_x = (ph == "X").fillna(False).to_numpy(bool)
+        mask = lambda m: is_x & m.fillna(False).to_numpy(bool)  # noqa: E731  (no copy of all X rows)
+        runtime_cat = (cat.str.endswith("_runtime") | cat.str.endswith("_driver") | cat.isin(["runtime", "driver"]))
+        self.gpu = events[mask(cat.isin(list(GPU_KINDS)))].reset_index(drop=True)
+        self.runtime = events[mask(runtime_cat)].reset_index(drop=True)
+        self.ops = events[mask(cat.isin(list(OP_CATS)))].reset_index(drop=True)
+        ann = events[mask(cat.isin(list(ANNOTATION_CATS)))]
         ann = ann[ann["name"].str.match(STEP_PATTERN).fillna(False).to_numpy(bool)]
         self.annotations = ann.reset_index(drop=True)
         self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops, self.annotations) if len(f)]

@@ -32,7 +32,7 @@ import pyarrow.json as pj
 
 __all__ = ["read_events", "list_items", "Unsupported", "SCHEMA", "BLOCK_BYTES"]
 
-BLOCK_BYTES = 64 << 20
+BLOCK_BYTES = 16 << 20  # decompressed bytes per parsed block: bounds the transient memory
 _I = pa.int64()
 ARG_INTS = ("correlation", "correlationId", "External id", "external id", "device", "stream",
             "registers per thread", "shared memory", "bytes")
@@ -66,10 +66,10 @@ def _blocks(path: Path, size: int):
     try:
         with opener(path, "rb") as f:
             while True:
-                b = f.read(size)
-                if not b:
+                held = [f.read(size)]  # popped on yield: the generator keeps no reference to the block
+                if not held[0]:
                     return
-                yield b
+                yield held.pop()
     except (OSError, EOFError) as e:  # damaged gzip: the exact parser words the error
         raise Unsupported(str(e)) from None
 
@@ -104,32 +104,35 @@ def _ndjson_regex(body: bytes, renamed: tuple[str, ...]) -> bytes:
     return re.sub(rb'"(' + keys + rb')"(?=\s*:\s*")', lambda m: m.group(0).swapcase(), body)
 
 
-def _parse(body: bytes, keep, info: dict) -> tuple[pa.Table, int]:
-    """One block of events -> (kept rows, rows parsed); ``info['renamed']`` grows as blocks need it."""
-    err = None
-    for convert in (_ndjson_exact, _ndjson_regex):
-        for _ in range(len(_RENAMABLE) + 1):
-            text = convert(body, info["renamed"])
-            try:
-                t = pj.read_json(pa.BufferReader(text), parse_options=_PARSE,
-                                 read_options=pj.ReadOptions(block_size=max(1 << 20, len(text) // 4 + 1)))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                err = e
-                m = _CHANGED.search(str(e))
-                if m and m.group(1) in _RENAMABLE and m.group(1) not in info["renamed"]:
-                    info["renamed"] = info["renamed"] + (m.group(1),)
-                    continue
-                break
-            info["blocks"] += 1
-            info["regex_blocks"] += convert is _ndjson_regex
-            return t.filter(keep(t)), t.num_rows
-    raise Unsupported(str(err))
+class _Restart(Exception):
+    """Read the file again: a key needs renaming, or the exact conversion does not fit this file."""
 
 
-def _last_separator(buf: bytes, window: int = 1 << 20):
-    lo = max(0, len(buf) - window)
+def _parse(holder: list, keep, info: dict) -> tuple[pa.Table, int]:
+    """One block of events (popped from ``holder``, so it can be freed early) -> (kept rows, rows parsed)."""
+    convert = _ndjson_regex if info["mode"] == "regex" else _ndjson_exact
+    text = convert(holder.pop(), info["renamed"])
+    try:
+        t = pj.read_json(pa.BufferReader(text), parse_options=_PARSE,
+                         read_options=pj.ReadOptions(block_size=max(1 << 20, len(text) // 4 + 1)))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        m = _CHANGED.search(str(e))
+        if m and m.group(1) in _RENAMABLE and m.group(1) not in info["renamed"]:
+            info["renamed"] = info["renamed"] + (m.group(1),)
+            raise _Restart from None
+        if info["mode"] == "exact":
+            info["mode"] = "regex"
+            raise _Restart from None
+        raise Unsupported(str(e)) from None
+    del text
+    info["blocks"] += 1
+    info["regex_blocks"] += info["mode"] == "regex"
+    return t.filter(keep(t)), t.num_rows
+
+
+def _last_separator(buf: bytes, pos: int, window: int = 1 << 20):
     last = None
-    for m in _SEP.finditer(buf, lo):
+    for m in _SEP.finditer(buf, max(pos, len(buf) - window)):
         last = m
     return last
 
@@ -139,10 +142,24 @@ def read_events(path: str | os.PathLike, keep, block_bytes: int = BLOCK_BYTES) -
 
     ``keep(table) -> boolean mask`` selects the rows to keep from each parsed block. The second value
     is the document's JSON with ``traceEvents`` emptied, for its metadata; ``info`` counts the blocks
-    parsed and those that needed the regular-expression conversion. Raises :class:`Unsupported`.
+    parsed, those that needed the regular-expression conversion, and the args keys renamed. When a
+    block shows that a key needs renaming or that the exact conversion does not fit, the file is read
+    again from the start with that knowledge (at most once per key). Raises :class:`Unsupported`.
     """
-    info = {"blocks": 0, "regex_blocks": 0, "renamed": _ALWAYS_RENAMED}
-    path = Path(path)
+    info = {"mode": "exact", "renamed": _ALWAYS_RENAMED}
+    for _ in range(len(_RENAMABLE) + 2):
+        info.update(blocks=0, regex_blocks=0)
+        try:
+            table, rest, n = _read_events(Path(path), keep, block_bytes, info)
+        except _Restart:
+            continue
+        info["renamed"] = [k for k in info["renamed"] if k not in _ALWAYS_RENAMED]
+        del info["mode"]
+        return table, rest, n, info
+    raise Unsupported("too many re-reads")
+
+
+def _read_events(path: Path, keep, block_bytes: int, info: dict) -> tuple[pa.Table, bytes, int]:
     head = None
     buf = b""
     parts: list[pa.Table] = []
@@ -150,31 +167,36 @@ def read_events(path: str | os.PathLike, keep, block_bytes: int = BLOCK_BYTES) -
     blocks = _blocks(path, block_bytes)
     tail = None
     for block in blocks:
-        buf += block
+        buf = buf + block if buf else block  # no copy of a lone block
+        del block
+        pos = 0
         if head is None:
             m = _START.search(buf)
             if m is None:
                 if len(buf) > 4 * block_bytes:
                     raise Unsupported("no traceEvents array near the start")
                 continue
-            head, buf = buf[:m.end()], buf[m.end():]
-            if not buf.startswith(b"{"):
+            head, pos = buf[:m.end()], m.end()
+            if buf[pos:pos + 1] != b"{":
                 raise Unsupported("traceEvents does not start with an object")
-        end = _END.search(buf)
+        end = _END.search(buf, pos)
         if end is not None:
-            body, tail = buf[:end.start() + 1], buf[end.end():]
-            t, k = _parse(body, keep, info)
+            tail = buf[end.end():]
+            holder = [buf[pos:end.start() + 1]]
+            buf = b""
+            t, k = _parse(holder, keep, info)
             parts.append(t)
             n += k
-            buf = b""
             break
-        sep = _last_separator(buf)
+        sep = _last_separator(buf, pos)
         if sep is None:
+            buf = buf[pos:]
             continue
-        t, k = _parse(buf[:sep.start() + 1], keep, info)
+        holder = [buf[pos:sep.start() + 1]]
+        buf = buf[sep.end() - 1:]
+        t, k = _parse(holder, keep, info)
         parts.append(t)
         n += k
-        buf = buf[sep.end() - 1:]
     if head is None or tail is None:
         raise Unsupported("traceEvents array not closed")
     rest = io.BytesIO()
@@ -182,8 +204,7 @@ def read_events(path: str | os.PathLike, keep, block_bytes: int = BLOCK_BYTES) -
     for block in blocks:
         rest.write(block)
     tables = [p for p in parts if p.num_rows] or parts[:1]
-    info["renamed"] = [k for k in info["renamed"] if k not in _ALWAYS_RENAMED]
-    return pa.concat_tables(tables), rest.getvalue(), n, info
+    return pa.concat_tables(tables), rest.getvalue(), n
 
 
 def list_items(col, n: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -1,7 +1,7 @@
 /* oobmalloc core: out-of-band metadata heap (see oobmalloc.h for the layout and error policy).
  *
  * Layout. One reserved region (PROT_NONE, committed read/write in 4 MiB steps) holds only user data,
- * carved into 64 KiB pages. A separate mapping holds the page map (one descriptor pointer per page)
+ * carved into 16 KiB pages. A separate mapping holds the page map (one descriptor pointer per page)
  * and another the descriptors, bitmaps and thread heaps. A page is free (in the span pool), part of a
  * slab (objects of one size class) or part of a large object (its own span).
  *
@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE_SHIFT 16
+#define PAGE_SHIFT 14
 #define PAGE_SIZE_ ((size_t)1 << PAGE_SHIFT)
 #define SMALL_MAX ((size_t)32 << 10)
 #define COMMIT_STEP ((size_t)4 << 20)
@@ -39,8 +39,8 @@
 #endif
 #define DECAY_NS 50000000ull /* free pages unused this long go back to the kernel */
 #define NCLS 72
-#define BITMAP_WORDS 64 /* 4096 objects per slab at most */
-#define POOL_EXACT 256  /* free spans of 1..255 pages kept by size; larger ones in one list */
+#define BITMAP_WORDS 16 /* 1024 objects per slab at most */
+#define POOL_EXACT 1024 /* free spans of 1..1023 pages kept by size; larger ones in one list */
 #define DEFAULT_RESERVE ((size_t)256 << 30)
 #define MREMAP_MIN ((size_t)256 << 10)
 
@@ -177,7 +177,7 @@ static void init_classes(void) {
         for (uint32_t k = 1; k <= 8; k++) g_cls_size[c++] = p + k * (p / 8);
     for (c = 0; c < NCLS; c++) {
         size_t s = g_cls_size[c];
-        size_t slab = s <= 4096 ? PAGE_SIZE_ : ((s * 16 + PAGE_SIZE_ - 1) & ~(PAGE_SIZE_ - 1));
+        size_t slab = s <= 1024 ? PAGE_SIZE_ : ((s * 16 + PAGE_SIZE_ - 1) & ~(PAGE_SIZE_ - 1));
         g_cls_slab[c] = (uint32_t)slab;
     }
     c = 0;
@@ -389,7 +389,7 @@ static int init_slow(void) {
     if (!g_policy_explicit) g_policy = pol && pol[0] == 'r';
     init_classes();
     g_reserve = env_reserve();
-    /* Align the region to 64 KiB pages by over-reserving one page. */
+    /* Align the region to 16 KiB pages by over-reserving one page. */
     void *r = mmap(NULL, g_reserve + PAGE_SIZE_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     size_t npages = g_reserve >> PAGE_SHIFT;
     g_meta_size = npages * (sizeof(desc) + 2 * BITMAP_WORDS * 8) / 4 + ((size_t)64 << 20);
@@ -577,6 +577,9 @@ static void *small_slow(heap *h, int c) {
 }
 
 static inline void *small_alloc(heap *h, int c) {
+    /* Fold other threads' frees in as soon as they are announced, so that their slots are reused
+     * before the current slab's untouched tail (keeps resident memory close to the live data). */
+    if (unlikely(atomic_load_explicit(&h->pending, memory_order_relaxed) != NULL)) collect_pending(h);
     desc *d = h->cur[c];
     void *p = likely(d && d->used < d->nobj) ? slab_take(d) : small_slow(h, c);
     if (likely(p != NULL)) { h->in_use += g_cls_size[c]; h->allocs++; }

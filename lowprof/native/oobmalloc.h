@@ -1,6 +1,6 @@
 /* oobmalloc: a heap allocator whose metadata lives out of band (SJMalloc-style).
  *
- * User memory comes from one reserved virtual region carved into 64 KiB pages. Small requests
+ * User memory comes from one reserved virtual region carved into 16 KiB pages. Small requests
  * (<= 32 KiB) are served from slabs of one size class; the slab's allocation bitmap, remote-free
  * bitmap and descriptor live in a separate metadata mapping, never next to user data, so a heap
  * overflow cannot corrupt allocator state. Larger requests get their own span of pages.

@@ -40,7 +40,7 @@ class Stats:
     """Allocator counters. Bytes are B; counts are totals since the heap started."""
 
     bytes_in_use: int       # usable bytes of live allocations (size-class or span size, not the request)
-    bytes_active: int       # bytes of 64 KiB pages held by slabs and large objects
+    bytes_active: int       # bytes of 16 KiB pages held by slabs and large objects
     bytes_mapped: int       # bytes of the heap region made read/write (active + free-page pool)
     bytes_meta: int         # bytes of the separate metadata region in use (descriptors, bitmaps, heaps)
     bytes_purged: int       # bytes of free pages returned to the kernel with madvise(DONTNEED), total

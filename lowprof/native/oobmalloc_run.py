@@ -22,7 +22,7 @@ ALLOCATOR = TableSpec(
         Column("pid", "int64", "", "process id"),
         Column("is_workload", "bool", "", "true for the process lowprof started, false for its children"),
         Column("in_use_bytes", "int64", "B", "usable bytes of objects still live at exit"),
-        Column("active_bytes", "int64", "B", "bytes of 64 KiB pages held by slabs and large objects at exit"),
+        Column("active_bytes", "int64", "B", "bytes of 16 KiB pages held by slabs and large objects at exit"),
         Column("peak_active_bytes", "int64", "B", "high-water mark of active_bytes"),
         Column("mapped_bytes", "int64", "B", "bytes of the heap region made read/write (active + free-page pool)"),
         Column("meta_bytes", "int64", "B", "bytes of the out-of-band metadata region in use"),

@@ -14,7 +14,27 @@ from lowprof.probes.sampler import Sampler
 from lowprof.rundir import ENV_RUN_DIR, RunDir
 from lowprof.clock import ENV_ORIGIN
 
-__all__ = ["Recording", "default_out_dir", "parse_probe_list"]
+__all__ = ["Recording", "default_out_dir", "parse_probe_list", "ENV_FACTS"]
+
+# Environment variables worth keeping with a run: who it was in a distributed job, and knobs that
+# change performance. Values are recorded as they were in the workload's environment.
+ENV_FACTS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "SLURM_PROCID",
+             "SLURM_LOCALID", "SLURM_NODEID", "SLURM_JOB_ID", "SLURM_NTASKS", "OMPI_COMM_WORLD_RANK",
+             "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMIX_RANK", "CUDA_VISIBLE_DEVICES", "CUDA_LAUNCH_BLOCKING",
+             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTORCH_CUDA_ALLOC_CONF", "NCCL_ALGO", "NCCL_PROTO")
+
+
+def env_facts(pid: int | None = None) -> dict[str, str]:
+    """The ENV_FACTS set in this process's environment, or in ``pid``'s (``/proc/PID/environ``) if given."""
+    env = dict(os.environ)
+    if pid is not None:
+        try:
+            import psutil
+
+            env = psutil.Process(pid).environ()
+        except Exception:  # noqa: BLE001 - not permitted or gone: record nothing rather than guess
+            return {}
+    return {k: env[k] for k in ENV_FACTS if k in env}
 
 
 def default_out_dir(label: str, root: str | os.PathLike = "lowprof-runs") -> Path:
@@ -55,6 +75,7 @@ class Recording:
         m["gpus"] = gpu_facts()
         m["software"] = software_facts()
         m["workload"] = {"pid": pid}
+        m["env"] = env_facts(pid if kind in ("attach",) else None)
         self.ctx = ProbeContext(clock=self.run.clock, pid=pid, options=options or {})
         instances = []
         for name in probes:

@@ -170,3 +170,15 @@ def test_help_lists_verbs_with_examples(cli):
         assert verb in p.stdout
     assert "examples:" in p.stdout and "lowprof run -- " in p.stdout
     assert "lowprof attach" in cli("attach", "--help").stdout
+
+
+def test_distributed_rank_is_recorded_and_grouped(tmp_path, cli):
+    """A run launched as rank 3 of a torchrun/Slurm job keeps its rank; load_many groups by it."""
+    out = tmp_path / "job" / "worker-a"
+    p = cli("run", "--out", out, "--", "true", env={"RANK": "3", "WORLD_SIZE": "4", "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr
+    run = lowprof.load(out)
+    assert run.manifest["env"]["RANK"] == "3" and run.manifest["env"]["WORLD_SIZE"] == "4"
+    from lowprof.rundir.many import rank_of
+
+    assert rank_of(run) == 3

@@ -313,6 +313,7 @@ def load_trace(path: str | os.PathLike, *, columnar: bool | None = None, block_b
                 pass
             else:
                 frame, had_float = _events_from_arrow(table)
+                del table  # the columns now live in the frame; free arrow's copy before splitting it
                 tr = KinetoTrace(frame, meta, n, had_float, path)
                 tr.parser = {"reader": "pyarrow", **info}
                 return tr

@@ -109,6 +109,15 @@ static void basic(void) {
             }
         }
     }
+    /* Alignments above the 16 KiB page with many live objects (a lucky slab address must not pass). */
+    for (size_t a = 32768; a <= (1u << 20); a <<= 1) {
+        void *keep[40];
+        for (int i = 0; i < 40; i++) {
+            int rc = oob_posix_memalign(&keep[i], a, (size_t)(i % 5) * 1000 + 1);
+            CHECK(rc == 0 && ((uintptr_t)keep[i] & (a - 1)) == 0, "posix_memalign(%zu) #%d = %p", a, i, keep[i]);
+        }
+        for (int i = 0; i < 40; i++) oob_free(keep[i]);
+    }
     void *p = NULL;
     CHECK(oob_posix_memalign(&p, 24, 10) == EINVAL, "posix_memalign(24) must be EINVAL");
     CHECK(oob_posix_memalign(&p, 0, 10) == EINVAL, "posix_memalign(0) must be EINVAL");

@@ -712,9 +712,9 @@ void oob_free(void *p) {
     free_desc(h, d, q, p);
 }
 
-/* Class with objects aligned to align (size a multiple of it), or -1. */
+/* Class with objects aligned to align (size a multiple of it, slab start page-aligned), or -1. */
 static int aligned_class(size_t size, size_t align) {
-    if (size > SMALL_MAX || align > SMALL_MAX) return -1;
+    if (size > SMALL_MAX || align > PAGE_SIZE_) return -1;
     size = (size + align - 1) & ~(align - 1);
     if (size > SMALL_MAX) return -1;
     for (int c = class_of(size ? size : 1); c < NCLS; c++)
@@ -787,13 +787,20 @@ static void *large_grow(heap *h, desc *d, size_t size) {
         return NULL;
     }
     /* The old range is now a hole in the region: map fresh zero pages back. */
-    mmap((void *)d->start, old_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    void *back = mmap((void *)d->start, old_bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
     n->kind = K_LARGE;
     n->user = n->start;
     n->usable = (size_t)npages << PAGE_SHIFT;
     map_span(n);
     h->in_use += (int64_t)n->usable - (int64_t)d->usable;
-    span_put(d, 0);
+    if (back != MAP_FAILED) {
+        span_put(d, 0);
+    } else { /* leave the hole out of the pool for good; its page map entries read as foreign */
+        g_active -= old_bytes;
+        size_t first = page_index(d->start);
+        for (size_t i = 0; i < d->npages; i++) g_pagemap[first + i] = NULL;
+    }
     pthread_mutex_unlock(&g_lock);
     return (void *)n->user;
 }

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
 ENV = os.environ | {"OOBMALLOC_RESERVE_GB": "8", "ASAN_OPTIONS": "detect_leaks=0"}
 
 
-def _build(out: Path, flags: list[str]) -> Path:
+def _build(out: Path, flags: list[str]) -> Path | None:
     exe = out / "oobmalloc_check"
     cmd = [CC, "-O1", "-g", "-std=gnu11", "-Wall", "-pthread", *flags, f"-I{NATIVE}", "-o", str(exe),
            str(DRIVER), str(NATIVE / "oobmalloc.c")]

@@ -13,16 +13,13 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 # Verb modules, in the order --help lists them. Each defines HELP, EXAMPLES, add_arguments(p), main(args).
 COMMANDS: list[str] = [
-    "run",
-    "attach",
-    "report",
-    "export",
+    # record
+    "run", "attach", "sweep", "import", "bench",
+    # report one run
+    "report", "launches", "bound", "power", "ipw",
+    # across runs, and out
+    "compare", "plot", "export",
     "info",
-    "bench",
-    "sweep",
-    "import", "launches", "bound",
-    "compare", "plot",
-    "power", "ipw",
 ]
 
 

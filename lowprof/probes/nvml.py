@@ -125,7 +125,9 @@ class NvmlProbe(Probe):
         try:
             nvml.nvmlInit()
         except Exception as e:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded...
-            return f"NVML unavailable: {type(e).__name__}: {e}"
+            from lowprof.inventory import nvml_unavailable_reason
+
+            return nvml_unavailable_reason(e)
         try:
             n = nvml.nvmlDeviceGetCount()
         finally:

@@ -383,11 +383,15 @@ def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     op_name = pd.Series(pd.NA, index=df.index, dtype="string")
     op_start = pd.Series(pd.NA, index=df.index, dtype="Int64")
     if len(ops_sorted):
-        by_ext = ops_sorted.dropna(subset=["external_id"]).drop_duplicates(["pid", "external_id"], keep="last")
-        hit = df[["pid", "external_id"]].merge(by_ext[["pid", "external_id", "name", "start_ns"]], how="left",
-                                               on=["pid", "external_id"])
-        op_name[:] = hit["name"].to_numpy()
-        op_start[:] = hit["start_ns"].to_numpy()
+        # External ids restart between profiling windows, so an id alone can name an op from another
+        # window: keep only a candidate op whose span contains the launch call (latest start wins).
+        cand = ops_sorted.dropna(subset=["external_id"])[["pid", "external_id", "name", "start_ns", "end_ns"]]
+        left = df[["pid", "external_id", "cpu_start_ns"]].reset_index(names="_row")
+        hit = left.merge(cand, how="inner", on=["pid", "external_id"])
+        hit = hit[(hit["start_ns"] <= hit["cpu_start_ns"]) & (hit["cpu_start_ns"] <= hit["end_ns"])]
+        hit = hit.sort_values("start_ns", kind="stable").drop_duplicates("_row", keep="last")
+        op_name[hit["_row"].to_numpy()] = hit["name"].to_numpy()
+        op_start[hit["_row"].to_numpy()] = hit["start_ns"].to_numpy(np.int64)
         need = op_name.isna() & df["cpu_start_ns"].notna()
         if need.any():
             for tid, rows in df[need].groupby("tid"):

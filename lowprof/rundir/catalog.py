@@ -14,7 +14,7 @@ from lowprof.rundir.tables import TableSpec
 
 __all__ = ["all_specs", "markdown"]
 
-_SKIP = ("lowprof.__main__", "lowprof.cli", "lowprof.workloads")
+_SKIP = ("lowprof.__main__", "lowprof.cli", "lowprof.workloads", "lowprof.tracers._boot")  # _boot: sitecustomize hooks
 
 
 def all_specs() -> dict[str, TableSpec]:

@@ -22,7 +22,7 @@ def is_warmup(step: object) -> bool:
     """True for a warm-up pass annotation (``warmup#N``)."""
     return isinstance(step, str) and step.lower().startswith("warmup")
 
-__all__ = ["LAUNCHES", "COMPANION_TABLES", "STEP_PATTERN", "is_warmup"]
+__all__ = ["LAUNCHES", "OPS", "STEPS", "COMPANION_TABLES", "STEP_PATTERN", "is_warmup"]
 
 LAUNCHES = TableSpec(
     "launches", 1,
@@ -54,9 +54,8 @@ LAUNCHES = TableSpec(
 )
 
 # Companion tables an importer writes beside ``launches`` (CPU ops for the ATen-op start of inference
-# latency and dispatch time; step/pass annotations). Held in a mapping rather than as module-level
-# TableSpecs until README's generated table reference lists them (lowprof.rundir.catalog).
-COMPANION_TABLES = {"ops": TableSpec(
+# latency and dispatch time; step/pass annotations).
+OPS = TableSpec(
     "ops", 1,
     (
         Column("name", "string", "", "framework op (aten::mm, ...), as the trace names it"),
@@ -67,7 +66,9 @@ COMPANION_TABLES = {"ops": TableSpec(
         Column("step", "string", "", "enclosing step/annotation, if any"),
     ),
     doc="CPU framework ops of an imported trace",
-), "steps": TableSpec(
+)
+
+STEPS = TableSpec(
     "steps", 1,
     (
         Column("name", "string", "", "step/pass annotation: ProfilerStep#3, pass#3, warmup#1"),
@@ -76,4 +77,6 @@ COMPANION_TABLES = {"ops": TableSpec(
         Column("end_ns", "int64", "ns", "annotation end on the CPU (run clock)"),
     ),
     doc="step/pass annotations (record_function ranges, NVTX ranges) that group launches",
-)}
+)
+
+COMPANION_TABLES = {"ops": OPS, "steps": STEPS}

@@ -8,15 +8,21 @@ from lowprof.errors import LowprofError
 from lowprof.probes import PROBES
 from lowprof.record import parse_probe_list
 
-__all__ = ["add_recording_flags", "probes_from_args"]
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args"]
+
+
+def add_output_flags(p: argparse.ArgumentParser,
+                     out_help: str = "run directory to write (default: a new folder under ./lowprof-runs/)") -> None:
+    """``--out DIR``, ``--force`` and ``--quiet``: every verb that writes a run directory takes these."""
+    p.add_argument("--out", "-o", metavar="DIR", help=out_help)
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
 def add_recording_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", "-o", metavar="DIR", help="run directory to write (default: a new folder under ./lowprof-runs/)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    add_output_flags(p)
     p.add_argument("--probes", metavar="LIST", help=f"comma-separated probes (default: all available; known: {', '.join(PROBES)})")
     p.add_argument("--interval", type=float, default=0.05, metavar="S", help="sampling interval in seconds (default: 0.05)")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
 def probes_from_args(args) -> list[str]:

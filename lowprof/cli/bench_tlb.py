@@ -6,6 +6,7 @@ import argparse
 import platform
 import re
 
+from lowprof.cli._common import add_output_flags
 from lowprof.errors import LowprofError
 
 HELP = "TLB reach (L1 dTLB, L2 STLB) and page-walk cost from a one-line-per-page pointer chase"
@@ -26,8 +27,7 @@ def parse_bytes(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", "-o", metavar="DIR", help="run directory to write (default: a new folder under ./lowprof-runs/)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    add_output_flags(p)
     p.add_argument("--max-bytes", default=None, metavar="SIZE",
                    help="memory the benchmark may map at once (default: min(1G, half the available memory)); "
                         "must not exceed the available memory")
@@ -37,7 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-octave", type=int, default=4, metavar="K", help="sweep points per doubling (default: 4)")
     p.add_argument("--passes", type=int, default=5, metavar="P", help="interleaved passes; the minimum is kept (default: 5)")
     p.add_argument("--json", action="store_true", help="print the detected figures and the curve as JSON")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.epilog = ("examples:\n  lowprof bench tlb --out runs/tlb\n  lowprof bench tlb --page-sizes 4k --max-bytes 256M --json\n"
                 "  lowprof bench tlb --max-bytes 9G --page-sizes 2m   # 2 MiB pages past a 2048-entry STLB")
     p.formatter_class = argparse.RawDescriptionHelpFormatter

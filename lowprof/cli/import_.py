@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from lowprof.cli._common import add_output_flags
 from lowprof.cli._ui import fmt_s, note, out
 from lowprof.tracers.importer import import_trace
 
@@ -17,9 +18,7 @@ lowprof import trace.json --out runs/t && lowprof launches runs/t"""
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("trace", help="trace file: .json, .json.gz (Kineto) or .sqlite (nsys export)")
-    p.add_argument("--out", "-o", metavar="DIR", help="run directory to write (default: TRACE's name under ./lowprof-runs/)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    add_output_flags(p, out_help="run directory to write (default: TRACE's name under ./lowprof-runs/)")
 
 
 def main(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from lowprof.cli._common import add_output_flags
 from lowprof.microbench.registry import BENCHMARKS, benchmark, parse_suite
 
 __all__ = ["gpu_suite", "host_suite", "results_table"]
@@ -45,15 +46,13 @@ GPU_HELP = "GPU microbenchmarks: launch, instruction latency/throughput, registe
 def _gpu_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default=None, metavar="LIST",
                    help=f"comma-separated benchmarks (default: all): {','.join(BENCHMARKS)}")
-    p.add_argument("--out", "-o", metavar="DIR", help="run directory to write (default: a new folder under ./lowprof-runs/)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    add_output_flags(p)
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke test, not figures to quote)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and their expected seconds on an H100; run nothing")
     p.add_argument("--offline", action="store_true",
                    help="no GPU needed: compile every kernel (sm_90, sm_80), show registers/spills, the "
                         "maxrregcount sweep, operand-bank parity variants and each timing loop's SASS opcodes")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.epilog = ("examples:\n  lowprof bench gpu --out runs/h100-bench\n  lowprof bench gpu --suite launch,memory --json\n"
                 "  lowprof bench gpu --list\n  lowprof bench gpu --offline   # on a machine without a GPU")
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -135,8 +134,7 @@ HOST_HELP = "host-side dispatch cost (pyperf): a tiny torch op on CPU, a CuPy la
 
 
 def _host_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", "-o", metavar="DIR", help="run directory to write (default: a new folder under ./lowprof-runs/)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    add_output_flags(p)
     p.add_argument("--mode", choices=("fast", "default", "rigorous"), default="default",
                    help="pyperf effort: fast (--fast), default (6 processes x 3 values), rigorous (--rigorous)")
     p.add_argument("--processes", "-p", type=int, default=None, metavar="N", help="pyperf worker processes (overrides --mode)")
@@ -145,7 +143,6 @@ def _host_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", default=None, metavar="LIST",
                    help="comma-separated subset: 'python call', 'torch add', 'torch add_ in place', 'cupy launch'")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     p.epilog = ("examples:\n  lowprof bench host --out runs/host-dispatch\n  lowprof bench host --mode rigorous --json\n"
                 "  lowprof bench host --only 'torch add' -p 2 -n 3")
     p.formatter_class = argparse.RawDescriptionHelpFormatter

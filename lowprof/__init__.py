@@ -8,11 +8,24 @@ Public API::
 
 __version__ = "0.1.0"
 
-from lowprof._profile import profile  # noqa: E402
 from lowprof.errors import LowprofError, RunDirError  # noqa: E402
-from lowprof.marks import mark  # noqa: E402
-from lowprof.rundir import Run, load  # noqa: E402
-from lowprof.rundir.many import load_many  # noqa: E402
-from lowprof.tracers.trace_api import trace  # noqa: E402
 
-__all__ = ["__version__", "load", "load_many", "profile", "trace", "Run", "LowprofError", "RunDirError"]
+# The rest resolves on first use (PEP 562), so `import lowprof; lowprof.mark("x")` inside a
+# workload does not pay for pandas and pyarrow.
+_LAZY = {
+    "load": "lowprof.rundir", "Run": "lowprof.rundir", "load_many": "lowprof.rundir.many",
+    "profile": "lowprof._profile", "mark": "lowprof.marks", "trace": "lowprof.tracers.trace_api",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lowprof' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "load", "load_many", "profile", "mark", "trace", "Run", "LowprofError", "RunDirError"]

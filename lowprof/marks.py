@@ -17,11 +17,14 @@ import os
 import time
 from pathlib import Path
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lowprof.clock import ENV_ORIGIN
 from lowprof.errors import LowprofError
 from lowprof.rundir import ENV_RUN_DIR, Column, TableSpec
+
+if TYPE_CHECKING:  # mark() runs inside workloads: keep pandas out of its import
+    import pandas as pd
 
 __all__ = ["mark", "MARKS", "MARKS_FILE", "read_marks", "read_marks_file", "MarksOption", "write_marks_table"]
 
@@ -104,6 +107,8 @@ def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: i
     ``t_ns`` (run clock, ns), ``t_s`` (run clock, s) or ``unix_s`` (wall clock, s since the epoch;
     needs the run's ``origin_realtime_ns``). A truncated last line (a crash mid-write) is skipped.
     """
+    import pandas as pd
+
     path = Path(path)
     rows, dropped = [], set()
     lines = path.read_text().splitlines()
@@ -140,6 +145,8 @@ def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: i
 
 def read_marks(run) -> pd.DataFrame:
     """A run's marks: the ``marks`` table, else ``marks.jsonl`` (a run still recording or cut short)."""
+    import pandas as pd
+
     if "marks" in run.tables:
         return run["marks"]
     f = Path(run.path) / MARKS_FILE
@@ -150,6 +157,8 @@ def read_marks(run) -> pd.DataFrame:
 
 
 def _collect(path: Path, user_file: str | None, origin_realtime_ns: int) -> pd.DataFrame:
+    import pandas as pd
+
     parts = []
     if (path / MARKS_FILE).exists():
         parts.append(read_marks_file(path / MARKS_FILE))

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lowprof.clock import RunClock
 from lowprof.errors import RunDirError
 from lowprof.rundir.manifest import MANIFEST, SCHEMA, read_manifest, write_manifest
 from lowprof.rundir.tables import Column, TableSpec, TableWriter, compact, read_table, table_paths
+
+if TYPE_CHECKING:  # pandas is needed only to read tables; writers and markers must start fast
+    import pandas as pd
 
 __all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR"]
 

@@ -5,6 +5,7 @@ from setuptools import Extension, setup
 setup(cffi_modules=[
     "lowprof/native/_tlb_build.py:ffibuilder",
     "lowprof/native/_oobmalloc_build.py:ffibuilder",
+    "lowprof/native/_kscan_build.py:ffibuilder",
 ], ext_modules=[
     # The oobmalloc LD_PRELOAD library: a plain shared object exporting malloc/free/..., not importable.
     Extension("lowprof.native.liboobmalloc",

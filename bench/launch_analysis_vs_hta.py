@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -42,7 +44,7 @@ def rss():  # VmHWM: peak RSS of this process image (ru_maxrss would keep the fo
 t0 = time.perf_counter()
 import lowprof
 from lowprof.tracers.importer import import_trace
-from lowprof.tracers import kineto_arrow
+from lowprof.tracers import kineto_scan
 from lowprof.analysis.launches import launch_summary
 t1 = time.perf_counter(); r1 = rss()
 run = lowprof.load(import_trace(sys.argv[1], sys.argv[2], force=True))
@@ -66,11 +68,20 @@ print("RESULT", t1 - t0, t2 - t1, r1, rss(), sum(len(v) for v in r.values()), "h
 """
 
 
+def _decimal(v):
+    if isinstance(v, Decimal):
+        return orjson.Fragment(str(v).encode())
+    raise TypeError(type(v))
+
+
 def replicate(src: Path, n: int, dst: Path) -> int:
-    """Write ``n`` time-shifted copies of ``src``'s events into ``dst`` (gzip, one event per line)."""
-    doc = orjson.loads(gzip.decompress(src.read_bytes()))
+    """Write ``n`` time-shifted copies of ``src``'s events into ``dst`` (gzip, one event per line).
+
+    Timestamps are shifted as decimals and written with the digits they had (ns floats stay exact).
+    """
+    doc = json.loads(gzip.decompress(src.read_bytes()), parse_float=Decimal)
     ev = doc.pop("traceEvents")
-    ts = [e["ts"] for e in ev if isinstance(e.get("ts"), (int, float))]
+    ts = [e["ts"] for e in ev if isinstance(e.get("ts"), (int, Decimal))]
     span = max(ts) - min(ts) + 1000
     big = 10 ** 9
     step = re.compile(r"^(ProfilerStep#)(\d+)$")
@@ -81,7 +92,7 @@ def replicate(src: Path, n: int, dst: Path) -> int:
             out = []
             for e in ev:
                 e2 = dict(e)
-                if isinstance(e2.get("ts"), (int, float)):
+                if isinstance(e2.get("ts"), (int, Decimal)):
                     e2["ts"] = e2["ts"] + i * span
                 a = e2.get("args")
                 if isinstance(a, dict):
@@ -94,12 +105,12 @@ def replicate(src: Path, n: int, dst: Path) -> int:
                     e2["id"] += i * big
                 if isinstance(e2.get("name"), str) and (m := step.match(e2["name"])):
                     e2["name"] = f"{m.group(1)}{int(m.group(2)) + i * 1000}"
-                out.append(orjson.dumps(e2))
+                out.append(orjson.dumps(e2, default=_decimal))
             f.write((b"" if first else b",\n  ") + b",\n  ".join(out))
             first = False
         f.write(b"\n  ]")
         for k, v in doc.items():
-            f.write(b",\n  " + orjson.dumps(k) + b": " + orjson.dumps(v))
+            f.write(b",\n  " + orjson.dumps(k) + b": " + orjson.dumps(v, default=_decimal))
         f.write(b"\n}\n")
     return n * len(ev)
 

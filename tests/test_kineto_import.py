@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import logging
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +45,11 @@ def _hta_launch_stats(path: Path, tmp_path: Path) -> pd.DataFrame:
 
 
 def _as_hta(df: pd.DataFrame) -> pd.DataFrame:
-    """lowprof's exact ns, reduced the way HTA reduces them: µs; float-ts traces rounded (ceil start,
-    floor end, with HTA's own float64 arithmetic)."""
+    """lowprof's exact ns, reduced the way HTA reduces them: µs read as a double (what a float JSON
+    parser makes of the decimal text: the nearest double); float-ts traces rounded (ceil start, floor
+    end, with HTA's own float64 arithmetic)."""
     def us(ns: pd.Series) -> np.ndarray:
-        v = ns.to_numpy(np.int64)
-        return (v // 1000).astype(np.float64) + (v % 1000) / 1000.0  # exact for ns on a 0.25 µs grid
+        return np.array([float(Fraction(int(v), 1000)) for v in ns.to_numpy(np.int64)])
 
     out = pd.DataFrame({"correlation": df["correlation"].to_numpy(np.int64)})
     cs, ce = us(df["cpu_start_ns"]), us(df["cpu_end_ns"])
@@ -121,12 +122,14 @@ def test_cupti_profiler_trace_runtime_events_without_kernels():
 def test_ns_float_timestamps_keep_their_digits():
     df, meta = load_launches(_trace("ns_resolution"))
     assert (df["gpu_start_ns"] % 1000 != 0).any()  # sub-µs digits survive
-    # ts ~1.7e15 µs: a double keeps 0.25 µs, so the stated precision is half of that.
-    assert meta["clock"]["precision_ns"] == 125
+    # ts ~1.7e15 µs with 3 decimals: a double would keep only 0.25 µs; the decimal text is read exactly.
+    assert meta["clock"]["precision_ns"] == 1
     assert (df["gpu_end_ns"] >= df["gpu_start_ns"]).all()
-    # The cudaLaunchKernel quoted in the trace: ts 1712195495505543.2, dur 41.768 (µs).
+    # The launch quoted in the trace: cudaLaunchKernel ts 1712195495505543.140 dur 41.768, its kernel
+    # ts 1712195495505582.988 dur 4.928 (µs).
     row = df[df["correlation"] == 135071].iloc[0]
-    assert abs(row.cpu_start_ns - 1712195495505543200) <= 125 and row.cpu_end_ns - row.cpu_start_ns == 41768
+    assert (row.cpu_start_ns, row.cpu_end_ns) == (1712195495505543140, 1712195495505543140 + 41768)
+    assert (row.gpu_start_ns, row.gpu_end_ns) == (1712195495505582988, 1712195495505582988 + 4928)
 
 
 def test_multi_stream_event_sync_trace_links_every_activity():

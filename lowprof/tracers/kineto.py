@@ -67,7 +67,7 @@ def read_json(path: str | os.PathLike):
 
 _GPU_ARGS = ("device", "stream", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z",
              "registers_per_thread", "shared_memory_bytes", "bytes")
-_GPU_KIND_OF_CLASS = np.array([None, "kernel", "memcpy", "memset"], dtype=object)
+_GPU_KINDS_BY_CLASS = ["kernel", "memcpy", "memset"]  # CLASSES 1, 2, 3
 
 
 class KinetoTrace:
@@ -88,7 +88,7 @@ class KinetoTrace:
         x, cls, c = sc.ph == ord("X"), sc.cls, CLASSES
         gpu = np.flatnonzero(x & (cls >= c["kernel"]) & (cls <= c["memset"]))
         self.gpu = _frame(sc, gpu, ("name", "pid", "tid", "start_ns", "end_ns", "correlation") + _GPU_ARGS)
-        self.gpu.insert(0, "kind", pd.array(_GPU_KIND_OF_CLASS[cls[gpu]], dtype="string"))
+        self.gpu.insert(0, "kind", take_strings(_GPU_KINDS_BY_CLASS, cls[gpu].astype(np.int32) - 1))
         basic = ("name", "pid", "tid", "start_ns", "end_ns")
         self.runtime = _frame(sc, np.flatnonzero(x & (cls == c["runtime"])), basic + ("correlation", "external_id"))
         self.ops = _frame(sc, np.flatnonzero(x & (cls == c["op"])), basic + ("external_id",))
@@ -111,12 +111,21 @@ class KinetoTrace:
             frame.loc[miss, "correlation"] = hit["flow_id"].to_numpy()
 
 
+def take_strings(values, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``values[codes]`` as a pandas string array (code -1 -> NA), without a Python object per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    uniq = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+    return pd.array(pc.take(uniq, pa.array(codes, mask=codes < 0)), dtype="string")
+
+
 def _frame(sc: Scanned, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
     """Rows of the scanned events as a frame: name as string, times as int64 ns, other ints as Int64."""
     out = {}
     for c in columns:
         if c == "name":
-            out[c] = pd.array(sc.strings[sc.name[rows]], dtype="string")
+            out[c] = take_strings(sc.strings_arrow, sc.name[rows])
         elif c in ("start_ns", "end_ns"):
             out[c] = sc.columns[c][rows]
         else:
@@ -146,20 +155,14 @@ def _innermost_containing(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -
     return np.where(ok, i, -1)
 
 
-def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> np.ndarray:
-    """Step name (object array, None outside every step) for each CPU time, by innermost containment."""
-    out = np.full(len(t_ns), None, dtype=object)
+def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
+    """Step name (string array, NA outside every step) for each CPU time, by innermost containment."""
     if len(steps) == 0 or len(t_ns) == 0:
-        return out
+        return pd.array([None] * len(t_ns), dtype="string")
     s = steps.sort_values("start_ns")
-    starts = s["start_ns"].to_numpy(np.int64)
-    ends = s["end_ns"].to_numpy(np.int64)
-    names = s["name"].to_numpy(object)
-    valid = t_ns != np.iinfo(np.int64).min
-    idx = _innermost_containing(t_ns, starts, ends)
-    hit = valid & (idx >= 0)
-    out[hit] = names[idx[hit]]
-    return out
+    idx = _innermost_containing(t_ns, s["start_ns"].to_numpy(np.int64), s["end_ns"].to_numpy(np.int64))
+    idx[t_ns == np.iinfo(np.int64).min] = -1
+    return take_strings(list(s["name"]), idx.astype(np.int32))
 
 
 def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -206,11 +209,11 @@ def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     df["op"] = op_name
     df["op_start_ns"] = op_start
     t_cpu = df["cpu_start_ns"].fillna(df["gpu_start_ns"]).to_numpy(np.int64)
-    df["step"] = pd.array(_assign_steps(t_cpu, ann), dtype="string")
+    df["step"] = _assign_steps(t_cpu, ann)
     df["launch_api"] = df["launch_api"].astype("string")
     df = df.sort_values(["gpu_start_ns", "correlation"], kind="stable").reset_index(drop=True)
     ops_out = ops_sorted[["name", "pid", "tid", "start_ns", "end_ns", "external_id"]].copy()
-    ops_out["step"] = pd.array(_assign_steps(ops_out["start_ns"].to_numpy(np.int64), ann), dtype="string")
+    ops_out["step"] = _assign_steps(ops_out["start_ns"].to_numpy(np.int64), ann)
     steps = ann[["name", "pid", "tid", "start_ns", "end_ns"]].sort_values("start_ns").reset_index(drop=True)
     return df[[c.name for c in LAUNCHES.columns]], ops_out, steps
 

@@ -9,6 +9,7 @@ A decoding thread inflates the next block while the scanner (which releases the 
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -45,6 +46,13 @@ class Scanned:
     max_ts_decimals: int
     inexact_numbers: int
     info: dict = field(default_factory=dict)
+
+    @functools.cached_property
+    def strings_arrow(self):
+        """``strings`` without the trailing None, as a pyarrow string array (for take)."""
+        import pyarrow as pa
+
+        return pa.array(self.strings[:-1], pa.string())
 
 
 def _lib():

@@ -204,6 +204,8 @@ def test_truncated_file_is_one_trace_error(tmp_path: Path, cut: float):
     (b'{"traceEvents": {}}', "traceEvents is not an array"),
     (b'\x00\x01not json', "not a JSON object or array"),
     (b'{"hello": 1}', "no 'traceEvents' list"),
+    (b'{"traceEvents": [{"ph": "X", "cat": "kernel", "name": "\\ud800", "ts": 1}]}', "string .* not valid"),
+    (b'{"traceEvents": [{"ph": "X", "cat": "kernel", "name": "\xff", "ts": 1}]}', "not valid UTF-8"),
     (b'   ', "empty document"),
 ])
 def test_malformed_json_is_one_trace_error_with_its_offset(tmp_path: Path, text: bytes, why: str):

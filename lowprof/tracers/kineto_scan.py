@@ -10,6 +10,7 @@ A decoding thread inflates the next block while the scanner (which releases the 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import queue
 import threading
@@ -161,17 +162,19 @@ def scan(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> Scanned:
     feed(pending, final=True)
     if not lib.ks_has_events(sc):
         raise TraceError(f"{path}: no 'traceEvents' list; not a Chrome/Kineto trace")
-    return Scanned(**_columns(ffi, lib, sc), meta=_meta(spans, path), n_events=int(lib.ks_events(sc)),
+    try:
+        columns = _columns(ffi, lib, sc)
+    except TraceError as e:
+        raise TraceError(f"{path}: {e}") from None
+    return Scanned(**columns, meta=_meta(spans, path), n_events=int(lib.ks_events(sc)),
                    max_ts_decimals=int(lib.ks_max_ts_decimals(sc)), inexact_numbers=int(lib.ks_inexact_numbers(sc)),
                    info={"reader": "kscan", "blocks": blocks})
 
 
 def _meta(spans: list[bytes], path: Path) -> dict:
-    import orjson
-
     try:
-        return orjson.loads(b"{" + b",".join(spans) + b"}")
-    except orjson.JSONDecodeError as e:  # the scanner validated it; invalid UTF-8 is what is left
+        return json.loads(b"{" + b",".join(spans) + b"}")
+    except (ValueError, UnicodeDecodeError) as e:  # the scanner validated it; invalid UTF-8 is what is left
         raise TraceError(f"{path}: trace metadata is not valid JSON ({e})") from None
 
 
@@ -199,11 +202,11 @@ def _columns(ffi, lib, sc) -> dict:
 
 def _decode(raw: bytes, escaped: bool) -> str:
     if escaped:
-        import orjson
-
         try:
-            return orjson.loads(b'"' + raw + b'"')
-        except orjson.JSONDecodeError as e:
+            text = json.loads(b'"' + raw + b'"')
+            text.encode("utf-8")  # a lone surrogate escape (\\ud800) is not text
+            return text
+        except (ValueError, UnicodeError) as e:
             raise TraceError(f"a string in the trace is not valid ({e})") from None
     try:
         return raw.decode("utf-8")

@@ -173,17 +173,14 @@ def _collect(path: Path, user_file: str | None, origin_realtime_ns: int) -> pd.D
 def write_marks_table(path: str | os.PathLike, user_file: str | None = None) -> int:
     """Turn ``marks.jsonl`` (and a ``--marks`` file) of a FINISHED run dir into its ``marks`` table; returns rows."""
     from lowprof.rundir.manifest import read_manifest, write_manifest
-    from lowprof.rundir.tables import TableWriter, compact
+    from lowprof.rundir.tables import write_frame_parquet
 
     path = Path(path)
     manifest = read_manifest(path)
     df = _collect(path, user_file, manifest.get("clock", {}).get("origin_realtime_ns", 0))
     if not len(df):
         return 0
-    w = TableWriter(path / "tables", MARKS)
-    w.write_frame(df)
-    w.close()
-    compact(w.path)
+    write_frame_parquet(path / "tables", MARKS, df)
     manifest.setdefault("tables", {})["marks"] = MARKS.describe() | {"rows": len(df)}
     write_manifest(path, manifest)
     return len(df)

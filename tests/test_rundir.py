@@ -106,3 +106,73 @@ def test_schema_metadata_carries_units(tmp_path):
     assert schema.field("power_w").metadata[b"unit"] == b"W"
     assert schema.metadata[b"lowprof.version"] == b"1"
     assert schema.field("t_ns").type == pa.int64()
+
+
+NAMED = TableSpec("named", 1, (Column("t_ns", "int64", "ns"), Column("name", "string"), Column("power_w", "float64", "W")))
+
+
+def _frame(n: int):
+    import pandas as pd
+
+    return pd.DataFrame({"t_ns": range(0, 10 * n, 10), "name": [f"k{i % 3}" for i in range(n)],
+                         "power_w": [100.0 + i for i in range(n)]})
+
+
+def test_write_frame_goes_straight_to_parquet(tmp_path):
+    rd = RunDir(tmp_path / "r", kind="test")
+    rd.write_frame(NAMED, _frame(50))
+    assert sorted(p.name for p in (tmp_path / "r/tables").iterdir()) == ["named.parquet"]  # no stream, no temp file
+    assert rd.manifest["tables"]["named"]["rows"] == 50
+    rd.finish(end_t_ns=123)
+    run = lowprof.load(tmp_path / "r")
+    assert run.manifest["end_t_ns"] == 123 and run.manifest["tables"]["named"]["rows"] == 50
+    assert run["named"].equals(_frame(50).astype({"name": "str"}))
+    assert read_table(tmp_path / "r/tables/named.parquet").schema.field("power_w").metadata[b"unit"] == b"W"
+
+
+def _encodings(path) -> dict[str, tuple[str, set[str]]]:
+    """Column -> (compression, encodings) of a Parquet file's first row group."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    return {meta.column(i).path_in_schema: (meta.column(i).compression, set(meta.column(i).encodings))
+            for i in range(meta.num_columns)}
+
+
+def test_parquet_encodings_dictionary_strings_delta_integers(tmp_path):
+    rd = RunDir(tmp_path / "r", kind="test")
+    rd.write_frame(NAMED, _frame(1000))
+    rd.table(SPEC).extend({"t_ns": i, "power_w": 1.0} for i in range(1000))
+    rd.finish()
+    named, demo = _encodings(tmp_path / "r/tables/named.parquet"), _encodings(tmp_path / "r/tables/demo.parquet")
+    for enc in (named, demo):  # written whole, and compacted from a stream
+        assert {compression for compression, _ in enc.values()} == {"ZSTD"}
+        assert "DELTA_BINARY_PACKED" in enc["t_ns"][1] and "RLE_DICTIONARY" not in enc["t_ns"][1]
+        assert "RLE_DICTIONARY" not in enc["power_w"][1]
+    assert "RLE_DICTIONARY" in named["name"][1]
+
+
+def test_a_table_is_written_whole_once(tmp_path):
+    rd = RunDir(tmp_path / "r", kind="test")
+    rd.write_frame(NAMED, _frame(3))
+    with pytest.raises(RunDirError, match="already written whole"):
+        rd.write_frame(NAMED, _frame(3))
+    with pytest.raises(RunDirError, match="already written whole"):
+        rd.table(NAMED)
+    rd.table(SPEC).append({"t_ns": 1, "power_w": 2.0})
+    rd.write_frame(SPEC, _frame(4))  # a streamed table takes a frame on its stream
+    rd.finish()
+    run = lowprof.load(tmp_path / "r")
+    assert list(run["demo"].t_ns) == [1, 0, 10, 20, 30] and run.manifest["tables"]["demo"]["rows"] == 5
+
+
+def test_runs_written_with_the_former_parquet_encoding_still_load(tmp_path):
+    """Runs compacted before integers were delta-encoded (pyarrow's defaults: everything dictionary)."""
+    import pyarrow.parquet as pq
+
+    rd = RunDir(tmp_path / "r", kind="test")
+    rd.write_frame(NAMED, _frame(20))
+    rd.finish()
+    path = tmp_path / "r/tables/named.parquet"
+    pq.write_table(read_table(path), path, compression="zstd")
+    assert lowprof.load(tmp_path / "r")["named"].equals(_frame(20).astype({"name": "str"}))

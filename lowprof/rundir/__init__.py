@@ -3,7 +3,8 @@
 Layout::
 
     DIR/manifest.json          schema, host, GPUs, clock, command, exit, probes, tables
-    DIR/tables/<name>.parquet  one table per probe/tracer (``.arrows`` stream while recording)
+    DIR/tables/<name>.parquet  one table per probe/tracer (``.arrows`` stream while recording;
+                               a table written whole goes straight to Parquet)
     DIR/<other files>          raw artefacts a table was made from (e.g. py-spy output)
 
 Writers use :class:`RunDir`; readers use :func:`load`.
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING
 from lowprof.clock import RunClock
 from lowprof.errors import RunDirError
 from lowprof.rundir.manifest import MANIFEST, SCHEMA, read_manifest, write_manifest
-from lowprof.rundir.tables import Column, TableSpec, TableWriter, compact, read_table, table_paths
+from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
+                                   write_frame_parquet)
 
 if TYPE_CHECKING:  # pandas is needed only to read tables; writers and markers must start fast
     import pandas as pd
@@ -59,6 +61,7 @@ class RunDir:
         self.tables_dir = self.path / "tables"
         self.clock = clock or RunClock.start()
         self._writers: dict[str, TableWriter] = {}
+        self._whole: set[str] = set()  # tables written whole, straight to Parquet
         self.manifest: dict = {
             "schema": SCHEMA,
             "kind": kind,
@@ -77,17 +80,30 @@ class RunDir:
         }
 
     def table(self, spec: TableSpec) -> TableWriter:
-        """Open (once) the writer for a table and declare it in the manifest."""
+        """Open (once) the streaming writer for a table and declare it in the manifest."""
         if spec.name in self._writers:
             return self._writers[spec.name]
+        self._check_not_whole(spec.name)
         w = TableWriter(self.tables_dir, spec)
         self._writers[spec.name] = w
         self.manifest["tables"][spec.name] = spec.describe() | {"rows": None}
         return w
 
     def write_frame(self, spec: TableSpec, df: pd.DataFrame) -> None:
-        """Write a whole table at once (importers, benchmarks)."""
-        self.table(spec).write_frame(df)
+        """Write a whole table at once (importers, benchmarks): straight to ``<name>.parquet``, or appended
+        to the table's stream when rows were already streamed to it with :meth:`table`."""
+        if spec.name in self._writers:
+            self._writers[spec.name].write_frame(df)
+            return
+        self._check_not_whole(spec.name)
+        rows = write_frame_parquet(self.tables_dir, spec, df)
+        self.manifest["tables"][spec.name] = spec.describe() | {"rows": rows}
+        self._whole.add(spec.name)
+
+    def _check_not_whole(self, name: str) -> None:
+        if name in self._whole:
+            raise RunDirError(f"{self.path}: table {name!r} was already written whole "
+                              f"(write_frame writes a table once)")
 
     def save(self) -> None:
         """Write the manifest now (atomic)."""
@@ -97,9 +113,12 @@ class RunDir:
         for w in self._writers.values():
             w.flush()
 
-    def finish(self, status: str = "complete") -> None:
-        """Close every table, compact it to Parquet, stamp the end, write the manifest."""
-        end = self.clock.t_ns()
+    def finish(self, status: str = "complete", end_t_ns: int | None = None) -> None:
+        """Close every table, compact it to Parquet, stamp the end, write the manifest.
+
+        The end is ``end_t_ns`` on the run clock (ns) if given (an import: the trace's last event), else now.
+        """
+        end = self.clock.t_ns() if end_t_ns is None else end_t_ns
         for name, w in self._writers.items():
             w.close()
             compact(w.path)

@@ -57,9 +57,6 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     run.write_frame(LAUNCHES, launches)
     for name, df in extra.items():
         run.write_frame(COMPANION_TABLES[name], df)
-    run.finish()
     ends = [launches[c].max() for c in ("gpu_end_ns", "cpu_end_ns") if len(launches) and launches[c].notna().any()]
-    end = int(max(ends)) if ends else 0
-    run.manifest.update(end_t_ns=end, duration_s=end / 1e9)
-    run.save()
+    run.finish(end_t_ns=int(max(ends)) if ends else 0)
     return run.path

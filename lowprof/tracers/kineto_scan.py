@@ -25,7 +25,7 @@ from lowprof.errors import TraceError
 __all__ = ["scan", "Scanned", "NULL", "COLUMNS", "CLASSES", "BLOCK_BYTES"]
 
 NULL = np.iinfo(np.int64).min
-BLOCK_BYTES = 16 << 20  # decompressed bytes per block fed to the scanner
+BLOCK_BYTES = 2 << 20  # decompressed bytes per block fed to the scanner (small: inflating overlaps scanning)
 COLUMNS = ("pid", "tid", "start_ns", "end_ns", "flow_id", "correlation", "external_id", "device", "stream",
            "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "registers_per_thread",
            "shared_memory_bytes", "bytes")  # the order of kscan.h's KS_PID ... KS_BYTES

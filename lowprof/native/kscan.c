@@ -398,6 +398,16 @@ static int32_t intern(ks_scanner *s, const char *p, size_t n, int escaped) {
 
 #define KEY(lit) (klen == sizeof(lit) - 1 && memcmp(key, lit, klen) == 0)
 
+/* p at a member's key: reads `"key" :` and returns the start of its value. */
+static const char *member_key(ks_scanner *s, const char *p, const char **key, size_t *klen, int *esc,
+                              const char *no_key, const char *no_colon) {
+    if (*p != '"') fail(s, p, no_key);
+    *key = p + 1;
+    p = string_end(s, *key, esc);
+    *klen = (size_t)(p - 1 - *key);
+    return ws(s, expect(s, p, ':', no_colon));
+}
+
 static const char *args_object(ks_scanner *s, const char *p, int64_t *v) {
     int64_t corr = NUL, corr_id = NUL, ext = NUL, ext_lower = NUL;
     int has_corr = 0, has_ext = 0;
@@ -405,12 +415,10 @@ static const char *args_object(ks_scanner *s, const char *p, int64_t *v) {
     p = ws(s, p + 1);
     if (*p == '}') goto done;
     for (;;) {
+        const char *key;
+        size_t klen;
         int esc = 0;
-        if (*p != '"') fail(s, p, "expected a key in args");
-        const char *key = p + 1;
-        p = string_end(s, key, &esc);
-        size_t klen = (size_t)(p - 1 - key);
-        p = ws(s, expect(s, p, ':', "expected ':' in args"));
+        p = member_key(s, p, &key, &klen, &esc, "expected a key in args", "expected ':' in args");
         if (esc) p = skip_value(s, p, 2);
         else if (KEY("correlation")) { p = int_value(s, p, &corr); has_corr = 1; }
         else if (KEY("correlationId")) p = int_value(s, p, &corr_id);
@@ -483,12 +491,10 @@ static const char *event(ks_scanner *s, const char *p) {
     p = ws(s, p + 1);
     if (*p != '}') {
         for (;;) {
+            const char *key;
+            size_t klen;
             int esc = 0;
-            if (*p != '"') fail(s, p, "expected a key in an event");
-            const char *key = p + 1;
-            p = string_end(s, key, &esc);
-            size_t klen = (size_t)(p - 1 - key);
-            p = ws(s, expect(s, p, ':', "expected ':' in an event"));
+            p = member_key(s, p, &key, &klen, &esc, "expected a key in an event", "expected ':' in an event");
             if (esc) {
                 p = skip_value(s, p, 1);
             } else if (KEY("ph")) {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from rich.console import Console
@@ -10,8 +11,17 @@ from rich.table import Table
 
 __all__ = ["out", "err", "note", "table", "print_json", "fmt_bytes", "fmt_s"]
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+
+def _piped_width(stream) -> int | None:
+    """Width for output that is not a terminal: wide enough that no table column is squeezed (rich
+    would assume 80; tables only take the width they need). A terminal or $COLUMNS decides otherwise."""
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return 250
+
+
+out = Console(highlight=False, soft_wrap=True, width=_piped_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_piped_width(sys.stderr))
 
 
 def note(msg: str, quiet: bool = False) -> None:

@@ -64,11 +64,21 @@ def power_traces(run: Run, instant: bool = False) -> pd.DataFrame:
     return df.sort_values(["device", "t_ns"], kind="stable").reset_index(drop=True)
 
 
+def _readings(t_ns, v) -> tuple[np.ndarray, np.ndarray]:
+    """Times (ns) and values as float arrays, NaN readings dropped."""
+    t, v = np.asarray(t_ns, dtype=float), np.asarray(v, dtype=float)
+    ok = ~np.isnan(v)
+    return t[ok], v[ok]
+
+
+def _window(t: np.ndarray, a_ns: float, b_ns: float) -> tuple[float, float]:
+    """[a, b] clipped to the span of the readings at ``t`` (b <= a: no overlap)."""
+    return max(a_ns, t[0]), min(b_ns, t[-1])
+
+
 def trapezoid_j(t_ns: np.ndarray, p_w: np.ndarray) -> float:
     """Energy (J) of power readings ``p_w`` (W) at ``t_ns`` by the trapezoid rule (NaN readings dropped)."""
-    t, p = np.asarray(t_ns, dtype=float), np.asarray(p_w, dtype=float)
-    ok = ~np.isnan(p)
-    t, p = t[ok], p[ok]
+    t, p = _readings(t_ns, p_w)
     if len(t) < 2:
         return 0.0
     return float(np.sum((p[1:] + p[:-1]) / 2 * np.diff(t)) / 1e9)
@@ -76,12 +86,10 @@ def trapezoid_j(t_ns: np.ndarray, p_w: np.ndarray) -> float:
 
 def energy_between(t_ns, p_w, a_ns: float, b_ns: float) -> float:
     """Integrated energy (J) between run-clock times a and b: power linearly interpolated at the ends."""
-    t, p = np.asarray(t_ns, dtype=float), np.asarray(p_w, dtype=float)
-    ok = ~np.isnan(p)
-    t, p = t[ok], p[ok]
+    t, p = _readings(t_ns, p_w)
     if len(t) < 2:
         return float("nan")
-    a, b = max(a_ns, t[0]), min(b_ns, t[-1])
+    a, b = _window(t, a_ns, b_ns)
     if b <= a:
         return 0.0
     inside = (t > a) & (t < b)
@@ -91,12 +99,11 @@ def energy_between(t_ns, p_w, a_ns: float, b_ns: float) -> float:
 
 
 def _counter_between(t_ns, e_j, a_ns: float, b_ns: float) -> float:
-    t, e = np.asarray(t_ns, dtype=float), np.asarray(e_j, dtype=float)
-    ok = ~np.isnan(e)
-    t, e = t[ok], e[ok]
+    """Energy-counter difference (J) between run-clock times a and b, interpolated at the ends."""
+    t, e = _readings(t_ns, e_j)
     if len(t) < 2:
         return float("nan")
-    a, b = max(a_ns, t[0]), min(b_ns, t[-1])
+    a, b = _window(t, a_ns, b_ns)
     if b <= a:
         return 0.0
     return float(np.interp(b, t, e) - np.interp(a, t, e))

@@ -18,52 +18,17 @@ when present, is the Unix time of ts = 0. The file is read by lowprof's C scanne
 
 from __future__ import annotations
 
-import gzip
 import os
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lowprof.errors import TraceError
 from lowprof.tracers import kineto_scan
 from lowprof.tracers.kineto_scan import CLASSES, NULL, Scanned
 from lowprof.tracers.launches import LAUNCHES, STEP_PATTERN
 
-__all__ = ["load_launches", "load_trace", "KinetoTrace", "read_json"]
-
-def read_json(path: str | os.PathLike):
-    """Parse a JSON file (gzip by magic number), with orjson when installed; errors -> TraceError."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise TraceError(f"{path}: no such trace file") from None
-    except OSError as e:
-        raise TraceError(f"{path}: cannot read ({e.strerror})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as e:
-            raise TraceError(f"{path}: truncated or corrupt gzip ({e})") from None
-    if not raw.strip():
-        raise TraceError(f"{path}: empty file")
-    try:
-        import orjson
-
-        return orjson.loads(raw)
-    except ImportError:
-        pass
-    except ValueError as e:  # orjson.JSONDecodeError subclasses ValueError
-        raise TraceError(f"{path}: not valid JSON, truncated or corrupt ({e})") from None
-    import json
-
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise TraceError(f"{path}: not valid JSON, truncated or corrupt ({e})") from None
-
+__all__ = ["load_launches", "load_trace", "KinetoTrace"]
 
 _GPU_ARGS = ("device", "stream", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z",
              "registers_per_thread", "shared_memory_bytes", "bytes")
@@ -88,7 +53,7 @@ class KinetoTrace:
         x, cls, c = sc.ph == ord("X"), sc.cls, CLASSES
         gpu = np.flatnonzero(x & (cls >= c["kernel"]) & (cls <= c["memset"]))
         self.gpu = _frame(sc, gpu, ("name", "pid", "tid", "start_ns", "end_ns", "correlation") + _GPU_ARGS)
-        self.gpu.insert(0, "kind", take_strings(_GPU_KINDS_BY_CLASS, cls[gpu].astype(np.int32) - 1))
+        self.gpu.insert(0, "kind", _take_strings(_GPU_KINDS_BY_CLASS, cls[gpu].astype(np.int32) - 1))
         basic = ("name", "pid", "tid", "start_ns", "end_ns")
         self.runtime = _frame(sc, np.flatnonzero(x & (cls == c["runtime"])), basic + ("correlation", "external_id"))
         self.ops = _frame(sc, np.flatnonzero(x & (cls == c["op"])), basic + ("external_id",))
@@ -111,7 +76,7 @@ class KinetoTrace:
             frame.loc[miss, "correlation"] = hit["flow_id"].to_numpy()
 
 
-def take_strings(values, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+def _take_strings(values, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """``values[codes]`` as a pandas string array (code -1 -> NA), without a Python object per row."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -125,7 +90,7 @@ def _frame(sc: Scanned, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFr
     out = {}
     for c in columns:
         if c == "name":
-            out[c] = take_strings(sc.strings_arrow, sc.name[rows])
+            out[c] = _take_strings(sc.strings_arrow, sc.name[rows])
         elif c in ("start_ns", "end_ns"):
             out[c] = sc.columns[c][rows]
         else:
@@ -162,7 +127,7 @@ def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> pd.api.extensions.Ex
     s = steps.sort_values("start_ns")
     idx = _innermost_containing(t_ns, s["start_ns"].to_numpy(np.int64), s["end_ns"].to_numpy(np.int64))
     idx[t_ns == np.iinfo(np.int64).min] = -1
-    return take_strings(list(s["name"]), idx.astype(np.int32))
+    return _take_strings(list(s["name"]), idx.astype(np.int32))
 
 
 def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -14,7 +14,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -36,7 +35,6 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for hz in (20, 100):
                 cpu_s, _ = record(1 / hz, short, target.pid, Path(tmp) / f"s{hz}")
-                t0 = time.monotonic()
                 cpu_l, sampler = record(1 / hz, long, target.pid, Path(tmp) / f"l{hz}")
                 thread_frac = sampler["cpu_s"] / long
                 slope = (cpu_l - cpu_s) / (long - short)

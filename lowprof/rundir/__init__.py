@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from lowprof.clock import RunClock
 from lowprof.errors import RunDirError
-from lowprof.rundir.manifest import MANIFEST, SCHEMA, read_manifest, write_manifest
+from lowprof.rundir.manifest import SCHEMA, read_manifest, write_manifest
 from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
                                    write_frame_parquet)
 

@@ -44,6 +44,16 @@ STAMPING_APP = textwrap.dedent("""
 """)
 
 
+def _record_stamping_app(tmp_path, segment_s: str):
+    """Start `lowprof run --trace kernels` on STAMPING_APP; returns (run dir, stamps file, recorder process)."""
+    out, stamps, app = tmp_path / "r", tmp_path / "stamps.txt", tmp_path / "app.py"
+    app.write_text(STAMPING_APP)
+    rec = subprocess.Popen(lowprof_cmd("run", "--trace", "kernels", "--trace-segment", segment_s, "--out", out,
+                                       "--", sys.executable, app, stamps),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | ENV)
+    return out, stamps, rec
+
+
 def test_prefill_on_cpu_records_ops_and_says_why_launches_are_empty(tmp_path, cli):
     out = tmp_path / "r"
     p = cli("run", "--trace", "kernels", "--out", out, "--", sys.executable, "-m", "lowprof.workloads.prefill",
@@ -67,11 +77,7 @@ def test_prefill_on_cpu_records_ops_and_says_why_launches_are_empty(tmp_path, cl
 
 
 def test_sigkill_keeps_the_exported_segments_on_the_run_clock(tmp_path):
-    out, stamps, app = tmp_path / "r", tmp_path / "stamps.txt", tmp_path / "app.py"
-    app.write_text(STAMPING_APP)
-    rec = subprocess.Popen(lowprof_cmd("run", "--trace", "kernels", "--trace-segment", "0.3", "--out", out,
-                                       "--", sys.executable, app, stamps),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | ENV)
+    out, stamps, rec = _record_stamping_app(tmp_path, segment_s="0.3")
     log = out / "kineto" / "segments.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -196,11 +202,7 @@ def test_cupy_kernels_are_recorded_through_cupti(tmp_path, cli):
 
 
 def test_sigterm_exports_the_open_segment_and_the_workload_still_dies_of_it(tmp_path):
-    out, stamps, app = tmp_path / "r", tmp_path / "stamps.txt", tmp_path / "app.py"
-    app.write_text(STAMPING_APP)
-    rec = subprocess.Popen(lowprof_cmd("run", "--trace", "kernels", "--trace-segment", "0", "--out", out,
-                                       "--", sys.executable, app, stamps),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | ENV)
+    out, stamps, rec = _record_stamping_app(tmp_path, segment_s="0")
     deadline = time.monotonic() + 60
     while not (stamps.exists() and len(stamps.read_text().splitlines()) >= 3):
         assert time.monotonic() < deadline, "workload did not start within 60 s"

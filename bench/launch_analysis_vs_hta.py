@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 
 REPO = Path(__file__).resolve().parents[1]
-TRACES = REPO.parent / "shared" / "traces" / "kineto"
+TRACES = REPO / "tests" / "data" / "traces" / "kineto"
 
 LOWPROF = """
 import resource, sys, time

@@ -11,10 +11,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.conftest import SHARED_TRACES, run_cli
+from tests.conftest import TRACES, run_cli
 
 _CACHE: dict[str, Path] = {}
-KINETO = SHARED_TRACES / "kineto"
+KINETO = TRACES / "kineto"
 # The demo workload's CPU phase alone (pure-Python threads + a numpy matmul loop), without its torch
 # phase: the same real work, and a run costs ~1 s instead of ~4 s of the shared CPUs.
 DEMO = [sys.executable, "-c", "import sys; from lowprof.workloads.demo import cpu_phase; cpu_phase(0.3, int(sys.argv[1]))"]

@@ -1,4 +1,4 @@
-"""Shared test helpers: run the real CLI in a subprocess, find the shared real traces."""
+"""Shared test helpers: run the real CLI in a subprocess, find the real traces kept in the repository."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_TRACES = (REPO.parent / "shared" / "traces").resolve()
+# Real traces recorded by other people (MIT/BSD, licence files beside them; see its README.md), copied from
+# the project's shared folder so that a fresh clone tests on them too.
+TRACES = REPO / "tests" / "data" / "traces"
 
 
 def lowprof_cmd(*args: str) -> list[str]:
@@ -29,7 +31,5 @@ def cli():
 
 
 @pytest.fixture(scope="session")
-def shared_traces() -> Path:
-    if not SHARED_TRACES.is_dir():
-        pytest.skip(f"shared traces not found at {SHARED_TRACES}")
-    return SHARED_TRACES
+def traces() -> Path:
+    return TRACES

@@ -54,7 +54,8 @@ def test_attach_to_live_child_records_cpu_and_python_stacks(tmp_path, cli, pytho
 
 
 def test_attach_stops_when_process_exits(tmp_path, cli):
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.0)"])
+    # Long enough to outlive the attach CLI's start-up on a loaded 2-core machine.
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(4.0)"])
     p = cli("attach", proc.pid, "--out", tmp_path / "a", "--no-stacks")
     proc.wait()
     assert p.returncode == 0, p.stderr

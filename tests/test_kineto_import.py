@@ -14,9 +14,9 @@ import pytest
 
 from lowprof.errors import TraceError
 from lowprof.tracers.kineto import load_launches
-from tests.conftest import SHARED_TRACES
+from tests.conftest import TRACES
 
-KINETO = SHARED_TRACES / "kineto"
+KINETO = TRACES / "kineto"
 ALL = sorted(KINETO.glob("*.json.gz")) if KINETO.is_dir() else []
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
                                         "ignore:.*inplace.*", "ignore:.*suffix.*")

@@ -10,8 +10,8 @@ from lowprof.tracers.kineto import load_launches
 ALEXNET = "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"
 
 
-def test_op_contains_its_launch_call_and_keeps_every_digit(shared_traces):
-    path = shared_traces / "kineto" / ALEXNET
+def test_op_contains_its_launch_call_and_keeps_every_digit(traces):
+    path = traces / "kineto" / ALEXNET
     df, _ = load_launches(path)
     linked = df.dropna(subset=["op_start_ns", "cpu_start_ns"])
     assert len(linked) > 0.9 * df["cpu_start_ns"].notna().sum()

@@ -19,9 +19,9 @@ import pytest
 
 from lowprof.errors import TraceError
 from lowprof.tracers.kineto_scan import CLASSES, COLUMNS, NULL, scan
-from tests.conftest import SHARED_TRACES
+from tests.conftest import TRACES
 
-KINETO = SHARED_TRACES / "kineto"
+KINETO = TRACES / "kineto"
 ALL = sorted(KINETO.glob("*.json.gz")) if KINETO.is_dir() else []
 
 _CLASS_OF = {"kernel": "kernel", "Kernel": "kernel", "gpu_memcpy": "memcpy", "Memcpy": "memcpy",
@@ -107,7 +107,7 @@ def _assert_same(path: Path, block_bytes: int = 16 << 20):
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name.split("__")[0])
-def test_scanner_equals_reference_on_shared_traces(path: Path):
+def test_scanner_equals_reference_on_traces(path: Path):
     _assert_same(path)
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_TRACES
+from tests.conftest import TRACES
 
 REPO = Path(__file__).resolve().parents[1]
 NATIVE = REPO / "lowprof" / "native"
 DRIVER = Path(__file__).with_name("kscan_check.c")
 CC = shutil.which("cc") or shutil.which("gcc")
 pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
-TRACES = ["triton_example", "amd_trace", "critical_path__alexnet", "cupti_profiler"]
+NAMES = ["triton_example", "amd_trace", "critical_path__alexnet", "cupti_profiler"]
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,9 @@ def checker(tmp_path_factory) -> tuple[Path, str]:
     pytest.fail("kscan_check.c does not compile")
 
 
-@pytest.mark.parametrize("name", TRACES)
+@pytest.mark.parametrize("name", NAMES)
 def test_scanner_under_sanitizers(checker, name: str, tmp_path: Path):
-    src = next(SHARED_TRACES.glob(f"kineto/{name}*.json.gz"), None) or pytest.skip("no shared trace")
+    src = next(TRACES.glob(f"kineto/{name}*.json.gz"), None) or pytest.skip(f"trace {name}* not in the repo")
     text = tmp_path / "trace.json"
     text.write_bytes(gzip.decompress(src.read_bytes()))
     exe, kind = checker

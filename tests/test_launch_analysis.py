@@ -19,7 +19,7 @@ from lowprof.rundir import RunDir
 from lowprof.tracers.importer import import_trace
 from lowprof.tracers.kineto import load_launches
 from lowprof.tracers.launches import LAUNCHES
-from tests.conftest import SHARED_TRACES
+from tests.conftest import TRACES
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:.*inplace.*")
 
@@ -117,7 +117,7 @@ def test_idle_breakdown_equals_hta(tmp_path: Path):
     from hta.trace_analysis import TraceAnalysis
 
     for prefix in ("critical_path__alexnet", "critical_path__cuda_event_sync"):
-        path = next((SHARED_TRACES / "kineto").glob(prefix + "*"), None)
+        path = next((TRACES / "kineto").glob(prefix + "*"), None)
         if path is None:
             pytest.skip(f"{prefix} trace not found")
         d = tmp_path / prefix

@@ -16,9 +16,9 @@ import pytest
 import lowprof
 from lowprof.analysis import launches as L
 from lowprof.tracers.importer import import_trace
-from tests.conftest import SHARED_TRACES
+from tests.conftest import TRACES
 
-TRACES = sorted((SHARED_TRACES / "kineto").glob("*.json.gz")) if (SHARED_TRACES / "kineto").is_dir() else []
+KINETO_TRACES = sorted((TRACES / "kineto").glob("*.json.gz"))
 _NO_STEP = "(no step)"
 
 
@@ -155,8 +155,8 @@ def assert_matches_reference(launches: pd.DataFrame, ops: pd.DataFrame | None) -
         _same(ours["by_time"], ref["by_time"])
 
 
-@pytest.mark.parametrize("trace", TRACES, ids=[p.name.split(".")[0][:40] for p in TRACES])
-def test_shared_traces_match_reference(trace, tmp_path):
+@pytest.mark.parametrize("trace", KINETO_TRACES, ids=[p.name.split(".")[0][:40] for p in KINETO_TRACES])
+def test_traces_match_reference(trace, tmp_path):
     run = lowprof.load(import_trace(trace, tmp_path / "run"))
     assert_matches_reference(run["launches"], run["ops"] if "ops" in run.tables else None)
 

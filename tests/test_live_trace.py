@@ -123,13 +123,13 @@ def test_trace_context_manager_records_the_region(tmp_path):
     assert {"aten::mm", "aten::gelu"} <= set(run["ops"].query("step == 'pass#0'").name)
 
 
-def test_gpu_trace_goes_onto_the_run_clock(tmp_path, shared_traces):
+def test_gpu_trace_goes_onto_the_run_clock(tmp_path, traces):
     """The extension's conversion, fed a real A100 trace as if the agent had exported it."""
     from lowprof.clock import RunClock
     from lowprof.rundir import RunDir
     from lowprof.tracers.live import write_trace_tables
 
-    src = shared_traces / "kineto" / ALEXNET
+    src = traces / "kineto" / ALEXNET
     kdir = tmp_path / "kineto"
     kdir.mkdir()
     shutil.copy(src, kdir / "segment-1-0000.pt.trace.json.gz")
@@ -229,12 +229,12 @@ def test_workload_with_its_own_profiler_keeps_working_and_the_loss_is_recorded(t
     assert any("own torch.profiler session replaced" in e for e in errors)
 
 
-def test_live_conversion_keeps_the_importers_durations(tmp_path, shared_traces):
+def test_live_conversion_keeps_the_importers_durations(tmp_path, traces):
     """Shifting onto the run clock changes no duration: t_l, API and kernel times equal the importer's."""
     from lowprof.tracers.kineto import load_launches
     from lowprof.tracers.live_convert import convert_trace
 
-    src = shared_traces / "kineto" / ALEXNET
+    src = traces / "kineto" / ALEXNET
     ref, _ = load_launches(src)
     got, tables, _ = convert_trace(src, realtime_minus_monotonic_ns=123_456_789, origin_monotonic_ns=987_654_321)
     assert (got.gpu_start_ns - ref.gpu_start_ns == -(123_456_789 + 987_654_321)).all()

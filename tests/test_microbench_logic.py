@@ -196,6 +196,31 @@ def test_clockwatch_samples_through_an_nvml_like_object():
     assert s["reasons"] == [] and s["throttled"] is False
 
 
+def test_clockwatch_reads_throttle_reasons_on_drivers_before_r535():
+    """No nvmlDeviceGetCurrentClocksEventReasons symbol (pynvml: NVMLError_FunctionNotFound): the same bits
+    come from nvmlDeviceGetCurrentClocksThrottleReasons, so a power-capped benchmark is still flagged."""
+    import pynvml
+
+    class R470:
+        NVML_CLOCK_SM, NVML_CLOCK_MEM = 1, 2
+        NVMLError = pynvml.NVMLError
+
+        def nvmlDeviceGetClockInfo(self, h, kind):
+            return 1410 if kind == 1 else 1593
+
+        def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+
+        def nvmlDeviceGetCurrentClocksThrottleReasons(self, h):
+            return 0x4
+
+    w = ClockWatch(R470(), handle=0, interval_s=0.001)
+    with w:
+        pass
+    s = w.summary()
+    assert s["reasons"] == ["sw_power_cap"] and s["throttled"] is True
+
+
 # ---------------------------------------------------------------- references and rows
 def test_every_reference_has_a_source_and_a_known_benchmark():
     refs = load_references()
@@ -210,14 +235,83 @@ def test_reference_lookup_prefers_the_most_specific_gpu():
     assert lookup("NVIDIA H100 80GB HBM3", "memory", "latency L1") is None  # SXM: no PCIe figure
     assert lookup("NVIDIA A100-SXM4-80GB", "instr", "throughput peak FFMA").value == 64
     assert lookup("NVIDIA H100 80GB HBM3", "instr", "throughput peak FFMA").value == 128
-    assert lookup("anything", "instr", "latency FFMA").value == 4
+    assert lookup("anything", "instr", "latency FFMA", cc="8.6").value == 4  # Volta and later
+    assert lookup("anything", "instr", "latency FFMA") is None  # an unknown board of unknown architecture
 
 
-def test_reference_file_without_a_source_is_refused(tmp_path):
+# NVML / CUDA device names as real tools wrote them: the first four from this repo's real traces (TraceLens's
+# H100 Kineto traces and the nvfuser nsys export; pipit's Perlmutter nsys exports), the rest as NVML reports them
+# on those boards (H200: seen on this project's lent machine; GH200: NVIDIA's GH200 documentation).
+REAL_NAMES = {
+    "NVIDIA H100 80GB HBM3": "H100 SXM", "NVIDIA A100-SXM4-80GB": "A100 SXM", "NVIDIA A100-SXM4-40GB": "A100 SXM",
+    "Tesla V100-SXM2-16GB": None, "NVIDIA H100 PCIe": "H100 PCIe", "NVIDIA H100 NVL": "H100 NVL",
+    "NVIDIA GH200 480GB": "GH200", "NVIDIA H200": "H200 SXM", "NVIDIA H200 NVL": "H200 NVL",
+    "NVIDIA A100-PCIE-40GB": "A100 PCIe", "NVIDIA A100 80GB PCIe": "A100 PCIe", "NVIDIA RTX A2000 12GB": None,
+}
+
+
+def test_real_device_names_match_one_board_each():
+    from lowprof.microbench.references import board_of
+
+    assert {n: (b.name if b else None) for n, b in ((n, board_of(n)) for n in REAL_NAMES)} == REAL_NAMES
+    assert board_of("nvidia h200").name == "H200 SXM"  # case-insensitive, whole name
+
+
+def test_real_names_from_the_repos_traces_are_in_the_list(traces):
+    """The names above marked as from real traces are what those files hold (not typed from memory)."""
+    import gzip
+    import sqlite3
+
+    seen = set()
+    for f in (traces / "tracelens" / "h100").glob("*.json.gz"):
+        seen |= {d["name"] for d in json.load(gzip.open(f)).get("deviceProperties", [])}
+    for f in (traces / "nsys").glob("*/*.sqlite"):
+        try:
+            seen |= {r[0] for r in sqlite3.connect(f).execute("SELECT name FROM TARGET_INFO_GPU")}
+        except sqlite3.OperationalError:
+            continue
+    assert {"NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB", "NVIDIA A100-SXM4-40GB", "NVIDIA RTX A2000 12GB"} <= seen
+
+
+def test_references_apply_to_the_boards_they_were_measured_on():
+    # The H200's launch figures do not apply to a GH200 (a substring match of "H200" once said they did)
+    assert lookup("NVIDIA GH200 480GB", "launch", "launch throughput graph") is None
+    assert lookup("NVIDIA H200", "launch", "launch throughput graph").value == 1.25
+    # H100 SXM boards are named "NVIDIA H100 80GB HBM3": the SXM figures reach them, and not the PCIe part
+    assert lookup("NVIDIA H100 80GB HBM3", "memory", "bandwidth triad peak").value == 2950
+    assert lookup("NVIDIA H100 PCIe", "memory", "bandwidth triad peak") is None
+    assert lookup("NVIDIA H100 80GB HBM3", "h2d", "bandwidth pinned h2d peak").value == 64
+    assert lookup("NVIDIA GH200 480GB", "h2d", "bandwidth pinned h2d peak").value == 450
+    # per-SM-per-clock figures belong to a compute capability, whatever the board
+    for name in ("NVIDIA H200", "NVIDIA GH200 480GB", "NVIDIA H100 PCIe"):
+        assert lookup(name, "instr", "throughput peak FFMA").value == 128
+    assert lookup("some future sm_90 board", "instr", "throughput peak DFMA", cc="90").value == 64
+    assert lookup("some future sm_90 board", "instr", "throughput peak DFMA") is None
+
+
+def test_a_reference_measured_another_way_says_what_differs():
+    stream = lookup("NVIDIA H200", "launch", "launch throughput stream")
+    assert stream.value == 2.4 and "CuPy" in stream.differs and "C++" in stream.differs
+    assert lookup("NVIDIA H200", "launch", "launch throughput graph").differs is None  # one graph launch: like for like
+    rows = result_rows([Result("launch", "launch throughput stream", 3.1, "us")], "NVIDIA H200")
+    assert rows[0]["reference_value"] == 2.4 and rows[0]["reference_differs"] == stream.differs
+    import pandas as pd
+
+    from lowprof.microbench.show import markdown_table
+
+    assert f"| {stream.differs} |" in markdown_table(pd.DataFrame(rows)).splitlines()[2]
+
+
+def test_reference_file_without_a_source_or_with_an_unknown_board_is_refused(tmp_path):
     p = tmp_path / "refs.json"
-    p.write_text(json.dumps({"format": "lowprof-microbench-references", "version": 1,
-                             "references": [{"gpu": ["X"], "benchmark": "memory", "metric": "m", "value": 1, "unit": "u"}]}))
+    head = {"format": "lowprof-microbench-references", "version": 2, "boards": {"X": {"cc": "9.0", "names": ["X"]}}}
+    p.write_text(json.dumps(head | {"references": [{"boards": ["X"], "benchmark": "memory", "metric": "m", "value": 1,
+                                                    "unit": "u"}]}))
     with pytest.raises(LowprofError, match="no source"):
+        load_references(p)
+    p.write_text(json.dumps(head | {"references": [{"boards": ["Y"], "benchmark": "memory", "metric": "m", "value": 1,
+                                                    "unit": "u", "source": "s"}]}))
+    with pytest.raises(LowprofError, match=r"unknown boards \['Y'\]"):
         load_references(p)
 
 

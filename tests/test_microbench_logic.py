@@ -120,6 +120,45 @@ def test_latency_and_throughput_from_stamps():
     assert instr.throughput_per_sm(st, 4, 1, steps) == pytest.approx(4 * 32 * steps / (2 * steps + 30))
 
 
+def test_instr_converts_cycles_at_the_clock_its_kernels_ran_at():
+    """The model GPU idles at 345 MHz (what NVML reads before any kernel) and runs its kernels at 1980 MHz:
+    ns per FFMA must be 4 cycles / 1.98 GHz = 2.02 ns, not 4 / 0.345 GHz = 11.6 ns."""
+    from tests._fake_gpu import IDLE_HZ, LATENCY, LOAD_HZ, FakeGpu
+
+    rows = {r.metric: r for r in instr.run(FakeGpu(), quick=False)}
+    assert rows["latency FFMA ns"].value == pytest.approx(LATENCY["ffma"] / LOAD_HZ * 1e9, rel=0.02)
+    clock = rows["sm clock FFMA"]
+    err = clock.params["rel_error_max"]
+    assert 0 < err <= 0.02 and clock.params["globaltimer_tick_ns"] == 1000
+    assert clock.value * 1e6 == pytest.approx(LOAD_HZ, rel=err)
+    assert clock.params["nvml_sm_clock_hz_before"] == IDLE_HZ  # kept beside it, not used
+    assert rows["latency FFMA ns"].value == pytest.approx(LATENCY["ffma"] / LOAD_HZ * 1e9, rel=err)
+    assert rows["latency FFMA"].sm_clock_hz == pytest.approx(LOAD_HZ, rel=err)  # bench_results.sm_clock_hz
+
+
+def test_instr_reports_no_ns_where_the_timer_cannot_pin_the_clock():
+    """Quick sizes: ~4 µs kernels against a 1 µs tick leave the clock uncertain by far more than 2 %."""
+    from tests._fake_gpu import FakeGpu
+
+    rows = {r.metric: r for r in instr.run(FakeGpu(), quick=True)}
+    assert rows["sm clock FFMA"].params["rel_error_max"] > 0.02
+    assert "latency FFMA ns" not in rows and rows["latency FFMA"].value == 4.0
+
+
+def test_cycles_to_ns_from_an_in_kernel_clock64_globaltimer_pair():
+    """CONSTRUCTED pairs as gpu_checks.py's kernel_clock section records them: a 200,000-cycle spin at
+    1980 MHz read against a 1 µs %globaltimer (both stamps floored to the tick)."""
+    from lowprof.microbench.globaltimer import kernel_clock
+
+    t0 = [1_700_000_000_000_417, 1_700_000_003_100_903, 1_700_000_007_777_001]
+    cycles = [200_000, 200_000, 2_000_000]
+    ns = [(int(t + c / 1.98) // 1000 - t // 1000) * 1000 for t, c in zip(t0, cycles)]  # hand-floored stamps
+    got = kernel_clock(cycles, ns, tick_ns=1000)
+    assert got["kernels"] == 3 and got["rel_error_max"] == pytest.approx(3 * 1000 / sum(ns))
+    assert got["hz"] == pytest.approx(1.98e9, rel=got["rel_error_max"])
+    assert cycles_to_ns(4, got["hz"]) == pytest.approx(4 / 1.98, rel=got["rel_error_max"])
+
+
 def test_ilp_tlp_table_has_warps_down_and_ilp_across():
     rows = [{"op": "FFMA", "ilp": i, "warps": w, "per_sm": min(128.0, 32 * w * i / 4)} for i in (1, 2, 4) for w in (1, 4)]
     t = instr.ilp_tlp_table(rows)
@@ -158,6 +197,45 @@ def test_warp_table_groups_by_subcore():
 def test_gpu_gaps_from_globaltimer_stamps():
     assert list(launch.gpu_gaps_us(np.array([0, 1500, 2700, 5000]))) == [1.5, 1.2, 2.3]
     assert launch.gpu_gaps_us(np.array([7])).size == 0
+
+
+def test_globaltimer_tick_from_reads():
+    from lowprof.microbench.globaltimer import tick_from_reads
+
+    # a 1 µs timer read every 40 ns: each kept value is the next microsecond
+    assert tick_from_reads([5_000, 6_000, 7_000, 8_000])["tick_ns"] == 1000
+    # a 32 ns timer read every 50 ns: steps of 32 and 64 ns; the smallest is the tick
+    reads = sorted({(t * 50) // 32 * 32 for t in range(200)})
+    got = tick_from_reads(reads)
+    assert got["tick_ns"] == 32 and 32 <= got["median_step_ns"] <= 64
+    assert tick_from_reads([7])["tick_ns"] is None
+
+
+def test_globaltimer_tick_measured_by_the_kernel():
+    from tests._fake_gpu import FakeGpu
+
+    assert FakeGpu(tick_ns=1000).globaltimer_tick()["tick_ns"] == 1000
+    assert FakeGpu(tick_ns=32).globaltimer_tick()["tick_ns"] == 32
+
+
+def _floored_starts(gap_ns: float, n: int, tick: int, t0: float = 1_700_000_000_000_123.0) -> np.ndarray:
+    """CONSTRUCTED: kernels starting every gap_ns, stamped by a %globaltimer that is floored to tick."""
+    return np.array([int((t0 + k * gap_ns) // tick * tick) for k in range(n)], dtype=np.int64)
+
+
+def test_launch_gaps_are_reported_only_as_far_as_the_tick_resolves_them():
+    from lowprof.microbench.globaltimer import gap_result
+    from lowprof.microbench.stats import summarize
+
+    coarse = _floored_starts(1200.0, 10_000, tick=1000)  # true gap 1.2 µs, 1 µs tick
+    assert summarize(launch.gpu_gaps_us(coarse))["median"] == 1.0  # the median of quantised gaps: 17 % low
+    r = gap_result("launch", "gpu gap stream", coarse, 1000)
+    assert r.value == pytest.approx(1.2, abs=r.params["error_max_us"]) and r.p5 is None and r.p95 is None
+    assert r.params["distribution"].startswith("not resolved: a 1000 ns tick")
+    fine = _floored_starts(1200.0, 10_000, tick=32)  # the same gaps under a 32 ns tick
+    r = gap_result("launch", "gpu gap stream", fine, 32)
+    assert r.value == pytest.approx(1.2, abs=0.032) and r.p5 <= r.value <= r.p95
+    assert "distribution" not in r.params and r.params["globaltimer_tick_ns"] == 32
 
 
 def test_bandwidth_counts_reads_and_writes():

@@ -7,30 +7,24 @@
 #
 # Does not change any GPU setting (power limits stay as they are: two batch sizes, not two limits).
 # Also records a real NVML replay file (results/<gpu>/power/nvml-replay.jsonl) that the tests can
-# use in place of the synthetic one. Needs a CUDA build of torch in $PYTHON (default .venv/bin/python).
-set -euo pipefail
+# use in place of the synthetic one. Needs a CUDA build of torch in $PY (scripts/gpu_env.sh). A batch that
+# fails is reported and the others still run; the NVML recorder never outlives the script.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
+source scripts/gpu_env.sh
 BATCHES=${BATCHES:-8 64}
 SECS=${SECONDS_PER_RUN:-20}
 INTERVAL=${INTERVAL:-0.01}
 
-gpu=$("$PY" - <<'PY'
-import sys, torch
-if not torch.cuda.is_available():
-    sys.exit(f"gpu_power: torch {torch.__version__} sees no CUDA device (need a GPU and a CUDA build of torch)")
-print(torch.cuda.get_device_name(0))
-PY
-)
-slug=$(printf '%s' "$gpu" | tr 'A-Z' 'a-z' | sed -E 's/^nvidia //; s/[^a-z0-9]+/-/g; s/-+$//')
-out=results/$slug/power
+require_torch_cuda gpu_power || exit 1
+out=$(results_dir)/power || exit 1
 mkdir -p "$out"
-echo "gpu_power: $gpu -> $out (batches $BATCHES, $SECS s each, interval $INTERVAL s)" >&2
+echo "gpu_power: $(gpu_name) -> $out (batches $BATCHES, $SECS s each, interval $INTERVAL s)" >&2
 
-# The workload: 2 s idle, then alternating "prefill" (large bf16 matmuls) and "decode" (batch-sized
-# matrix-vector work) phases marked with lowprof.mark, then 2 s idle.
-work=$(mktemp --suffix=.py)
-trap 'rm -f "$work"' EXIT
+# The workload, kept with its results: 2 s idle, then alternating "prefill" (large bf16 matmuls) and
+# "decode" (batch-sized matrix-vector work) phases marked with lowprof.mark, then 2 s idle. It imports
+# lowprof through PYTHONPATH (the repo), from wherever it lies.
+work=$out/power_workload.py
 cat > "$work" <<'PY'
 import sys, time, torch, lowprof
 batch, secs = int(sys.argv[1]), float(sys.argv[2])
@@ -58,18 +52,22 @@ PY
 "$PY" -m lowprof.probes.nvml_record --out "$out/nvml-replay.jsonl" --seconds 8 --interval 0.05 \
     --note "idle then batch ${BATCHES%% *} matmul load (scripts/gpu_power.sh)" &
 rec=$!
+trap 'kill "$rec" 2>/dev/null; wait "$rec" 2>/dev/null' EXIT
+failed=()
 for b in $BATCHES; do
     "$PY" -m lowprof run --force --quiet --out "$out/batch-$b" --probes nvml,system --interval "$INTERVAL" -- \
-        "$PY" "$work" "$b" "$SECS"
+        "$PY" "$work" "$b" "$SECS" || { echo "gpu_power: batch $b failed (exit $?); see $out/batch-$b" >&2; failed+=("$b"); }
 done
-wait $rec
+wait "$rec" || echo "gpu_power: the NVML replay recorder failed (exit $?)" >&2
 
+ok=()
 for b in $BATCHES; do
-    COLUMNS=160 "$PY" -m lowprof power "$out/batch-$b" > "$out/power-batch-$b.txt"
-    "$PY" -m lowprof power "$out/batch-$b" --json > "$out/power-batch-$b.json"
-    COLUMNS=160 "$PY" -m lowprof power "$out/batch-$b" --instant > "$out/power-batch-$b-instant.txt"
+    [ -f "$out/batch-$b/manifest.json" ] || continue
+    COLUMNS=160 "$PY" -m lowprof power "$out/batch-$b" > "$out/power-batch-$b.txt" &&
+    "$PY" -m lowprof power "$out/batch-$b" --json > "$out/power-batch-$b.json" &&
+    COLUMNS=160 "$PY" -m lowprof power "$out/batch-$b" --instant > "$out/power-batch-$b-instant.txt" && ok+=("$b")
 done
-"$PY" - "$out" $BATCHES <<'PY' | tee "$out/agreement.txt"
+"$PY" - "$out" "${ok[@]}" <<'PY' | tee "$out/agreement.txt"
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
@@ -82,3 +80,4 @@ for b in sys.argv[2:]:
               f"  {d.get('energy_disagreement_percent', float('nan')):+20.2f}%"
               f"  {m['interval_s']} s / {m['missed_ticks']} / {m['cpu_s']}")
 PY
+[ ${#failed[@]} -eq 0 ] || { echo "gpu_power: failed batches: ${failed[*]}" >&2; exit 1; }

@@ -241,3 +241,105 @@ def test_live_conversion_keeps_the_importers_durations(tmp_path, traces):
     for a, b in (("gpu_start_ns", "cpu_start_ns"), ("cpu_end_ns", "cpu_start_ns"), ("gpu_end_ns", "gpu_start_ns")):
         assert ((got[a] - got[b]).fillna(-1) == (ref[a] - ref[b]).fillna(-1)).all()
     assert len(tables["ops"]) > 0 and (tables["ops"].end_ns >= tables["ops"].start_ns).all()
+
+
+def test_a_scanner_that_cannot_load_is_one_clear_error(tmp_path, cli):
+    """The GPU machine's Python has no cffi: the compiled scanner's import of _cffi_backend fails. That must be
+    one line naming the cause and a non-zero exit, not empty tables said to hold "no GPU activity"."""
+    shadow = tmp_path / "no-cffi"
+    shadow.mkdir()
+    (shadow / "_cffi_backend.py").write_text(
+        "raise ModuleNotFoundError(\"No module named '_cffi_backend'\", name='_cffi_backend')\n")
+    out = tmp_path / "r"
+    env = ENV | {"PYTHONPATH": os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])}
+    p = cli("run", "--trace", "kernels", "--trace-segment", "0", "--out", out, "--", sys.executable, "-c",
+            "import torch; print(float((torch.ones(4) * 2).sum()))", env=env)
+    assert p.stdout.strip() == "8.0"  # the workload ran untouched
+    assert p.returncode == 1, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("lowprof:")  # not the workload's own stderr
+             and not ln.startswith(("lowprof: recording", "lowprof: workload ended"))]
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "cffi" in lines[0] and "scanner" in lines[0]
+    tr = lowprof.load(out).manifest["trace"]
+    assert "cffi" in tr["launches_empty_reason"] and "no GPU activity" not in tr["launches_empty_reason"]
+    assert any(f.name.endswith(".pt.trace.json") for f in (out / "kineto").iterdir())  # what was recorded stays
+
+
+def _rolled_segments(tmp_path, traces, edit):
+    """The real A100 AlexNet trace written as three rolling Kineto segments of one run, ``edit(events, k)``
+    altering segment k as the k-th re-registration of CUPTI's timestamp callback would; converted by the
+    extension as ``lowprof run`` does. Returns (raw events, manifest trace entry, loaded run, stderr)."""
+    import copy
+    from types import SimpleNamespace
+
+    from lowprof.clock import RunClock
+    from lowprof.rundir import RunDir
+    from lowprof.tracers.live import LiveKernelTrace
+
+    raw = json.load(gzip.open(traces / "kineto" / ALEXNET))
+    xs = [e for e in raw["traceEvents"] if e.get("ph") == "X"]
+    first, last = min(e["ts"] for e in xs), max(e["ts"] + e.get("dur", 0) for e in xs)  # µs, integers here
+    offset = 1_695_000_000_000_000_000  # REALTIME - MONOTONIC
+    origin = first * 1000 - offset - 1_000_000_000
+    kdir = tmp_path / "kineto"
+    kdir.mkdir()
+    log = []
+    for k in range(3):
+        doc = copy.deepcopy(raw)
+        edit(doc["traceEvents"], k)
+        name = f"segment-1-{k:04d}.pt.trace.json"
+        (kdir / name).write_text(json.dumps(doc))
+        log.append({"event": "segment", "segment": k, "file": name, "pid": 1, "export_s": 0.0,
+                    "start_monotonic_ns": first * 1000 - offset - 100_000_000,
+                    "end_monotonic_ns": last * 1000 - offset + 100_000_000,
+                    "realtime_minus_monotonic_ns": offset, "realtime_minus_monotonic_end_ns": offset})
+    (kdir / "segments.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    run_dir = RunDir(tmp_path / "r", kind="run", clock=RunClock(origin, origin + offset))
+    import io
+    from contextlib import redirect_stderr
+
+    buf = io.StringIO()
+    with redirect_stderr(buf):
+        LiveKernelTrace(kdir, 2.0).finish(SimpleNamespace(run=run_dir), SimpleNamespace(signal=None))
+    run_dir.finish()
+    run = lowprof.load(tmp_path / "r")
+    return raw["traceEvents"], run.manifest["trace"], run, buf.getvalue()
+
+
+def _kernels_by_start(events):
+    return sorted((e for e in events if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+
+
+def test_corrupt_head_kernel_records_of_rolling_segments_are_dropped_and_counted(tmp_path, traces):
+    """pytorch/pytorch#192021: every new profiler session re-registers CUPTI's timestamp callback, and after
+    the k-th re-registration the first k kernel records of a session come back ~1e14 ns off."""
+    def corrupt(events, k):
+        for e in _kernels_by_start(events)[:k]:
+            e["ts"] -= 10 ** 11  # µs: 1e14 ns before its own cudaLaunchKernel
+
+    raw, tr, run, said = _rolled_segments(tmp_path, traces, corrupt)
+    gpu = [e for e in raw if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    la = run["launches"]
+    assert len(la) == 3 * len(gpu) - (0 + 1 + 2) == tr["launches"]
+    c1, c2 = (e["args"]["correlation"] for e in _kernels_by_start(raw)[:2])
+    counts = la.correlation.value_counts()
+    assert counts[c1] == 1 and counts[c2] == 2 and (counts.drop([c1, c2]) == 3).all()
+    assert tr["corrupt_gpu_records_dropped"] == 3
+    assert [s["corrupt_gpu_records_dropped"] for s in tr["per_segment"]] == [0, 1, 2]
+    assert (la.gpu_start_ns >= la.cpu_start_ns).all()
+    assert "3 GPU records" in said and "192021" in said and said.count("\n") == 1
+
+
+def test_kernel_records_lost_at_the_head_of_rolling_segments_are_counted(tmp_path, traces):
+    """The same loss where Kineto itself drops the records (outside its window): the launch calls stay."""
+    def lose(events, k):
+        gone = {id(e) for e in _kernels_by_start(events)[:k]}
+        events[:] = [e for e in events if id(e) not in gone]
+
+    raw, tr, run, said = _rolled_segments(tmp_path, traces, lose)
+    gpu_corr = {e["args"]["correlation"] for e in raw if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")}
+    base = sum(1 for e in raw if e.get("cat") == "cuda_runtime" and "LaunchKernel" in e["name"]
+               and e["args"]["correlation"] not in gpu_corr)  # launch calls without a GPU record in the original
+    assert [s["launch_calls_without_gpu_record"] for s in tr["per_segment"]] == [base, base + 1, base + 2]
+    assert tr["launch_calls_without_gpu_record"] == 3 * base + 3
+    assert "launch calls" in said and "192021" in said

@@ -120,6 +120,45 @@ def test_latency_and_throughput_from_stamps():
     assert instr.throughput_per_sm(st, 4, 1, steps) == pytest.approx(4 * 32 * steps / (2 * steps + 30))
 
 
+def test_instr_converts_cycles_at_the_clock_its_kernels_ran_at():
+    """The model GPU idles at 345 MHz (what NVML reads before any kernel) and runs its kernels at 1980 MHz:
+    ns per FFMA must be 4 cycles / 1.98 GHz = 2.02 ns, not 4 / 0.345 GHz = 11.6 ns."""
+    from tests._fake_gpu import IDLE_HZ, LATENCY, LOAD_HZ, FakeGpu
+
+    rows = {r.metric: r for r in instr.run(FakeGpu(), quick=False)}
+    assert rows["latency FFMA ns"].value == pytest.approx(LATENCY["ffma"] / LOAD_HZ * 1e9, rel=0.02)
+    clock = rows["sm clock FFMA"]
+    err = clock.params["rel_error_max"]
+    assert 0 < err <= 0.02 and clock.params["globaltimer_tick_ns"] == 1000
+    assert clock.value * 1e6 == pytest.approx(LOAD_HZ, rel=err)
+    assert clock.params["nvml_sm_clock_hz_before"] == IDLE_HZ  # kept beside it, not used
+    assert rows["latency FFMA ns"].value == pytest.approx(LATENCY["ffma"] / LOAD_HZ * 1e9, rel=err)
+    assert rows["latency FFMA"].sm_clock_hz == pytest.approx(LOAD_HZ, rel=err)  # bench_results.sm_clock_hz
+
+
+def test_instr_reports_no_ns_where_the_timer_cannot_pin_the_clock():
+    """Quick sizes: ~4 µs kernels against a 1 µs tick leave the clock uncertain by far more than 2 %."""
+    from tests._fake_gpu import FakeGpu
+
+    rows = {r.metric: r for r in instr.run(FakeGpu(), quick=True)}
+    assert rows["sm clock FFMA"].params["rel_error_max"] > 0.02
+    assert "latency FFMA ns" not in rows and rows["latency FFMA"].value == 4.0
+
+
+def test_cycles_to_ns_from_an_in_kernel_clock64_globaltimer_pair():
+    """CONSTRUCTED pairs as gpu_checks.py's kernel_clock section records them: a 200,000-cycle spin at
+    1980 MHz read against a 1 µs %globaltimer (both stamps floored to the tick)."""
+    from lowprof.microbench.globaltimer import kernel_clock
+
+    t0 = [1_700_000_000_000_417, 1_700_000_003_100_903, 1_700_000_007_777_001]
+    cycles = [200_000, 200_000, 2_000_000]
+    ns = [(int(t + c / 1.98) // 1000 - t // 1000) * 1000 for t, c in zip(t0, cycles)]  # hand-floored stamps
+    got = kernel_clock(cycles, ns, tick_ns=1000)
+    assert got["kernels"] == 3 and got["rel_error_max"] == pytest.approx(3 * 1000 / sum(ns))
+    assert got["hz"] == pytest.approx(1.98e9, rel=got["rel_error_max"])
+    assert cycles_to_ns(4, got["hz"]) == pytest.approx(4 / 1.98, rel=got["rel_error_max"])
+
+
 def test_ilp_tlp_table_has_warps_down_and_ilp_across():
     rows = [{"op": "FFMA", "ilp": i, "warps": w, "per_sm": min(128.0, 32 * w * i / 4)} for i in (1, 2, 4) for w in (1, 4)]
     t = instr.ilp_tlp_table(rows)
@@ -160,6 +199,45 @@ def test_gpu_gaps_from_globaltimer_stamps():
     assert launch.gpu_gaps_us(np.array([7])).size == 0
 
 
+def test_globaltimer_tick_from_reads():
+    from lowprof.microbench.globaltimer import tick_from_reads
+
+    # a 1 µs timer read every 40 ns: each kept value is the next microsecond
+    assert tick_from_reads([5_000, 6_000, 7_000, 8_000])["tick_ns"] == 1000
+    # a 32 ns timer read every 50 ns: steps of 32 and 64 ns; the smallest is the tick
+    reads = sorted({(t * 50) // 32 * 32 for t in range(200)})
+    got = tick_from_reads(reads)
+    assert got["tick_ns"] == 32 and 32 <= got["median_step_ns"] <= 64
+    assert tick_from_reads([7])["tick_ns"] is None
+
+
+def test_globaltimer_tick_measured_by_the_kernel():
+    from tests._fake_gpu import FakeGpu
+
+    assert FakeGpu(tick_ns=1000).globaltimer_tick()["tick_ns"] == 1000
+    assert FakeGpu(tick_ns=32).globaltimer_tick()["tick_ns"] == 32
+
+
+def _floored_starts(gap_ns: float, n: int, tick: int, t0: float = 1_700_000_000_000_123.0) -> np.ndarray:
+    """CONSTRUCTED: kernels starting every gap_ns, stamped by a %globaltimer that is floored to tick."""
+    return np.array([int((t0 + k * gap_ns) // tick * tick) for k in range(n)], dtype=np.int64)
+
+
+def test_launch_gaps_are_reported_only_as_far_as_the_tick_resolves_them():
+    from lowprof.microbench.globaltimer import gap_result
+    from lowprof.microbench.stats import summarize
+
+    coarse = _floored_starts(1200.0, 10_000, tick=1000)  # true gap 1.2 µs, 1 µs tick
+    assert summarize(launch.gpu_gaps_us(coarse))["median"] == 1.0  # the median of quantised gaps: 17 % low
+    r = gap_result("launch", "gpu gap stream", coarse, 1000)
+    assert r.value == pytest.approx(1.2, abs=r.params["error_max_us"]) and r.p5 is None and r.p95 is None
+    assert r.params["distribution"].startswith("not resolved: a 1000 ns tick")
+    fine = _floored_starts(1200.0, 10_000, tick=32)  # the same gaps under a 32 ns tick
+    r = gap_result("launch", "gpu gap stream", fine, 32)
+    assert r.value == pytest.approx(1.2, abs=0.032) and r.p5 <= r.value <= r.p95
+    assert "distribution" not in r.params and r.params["globaltimer_tick_ns"] == 32
+
+
 def test_bandwidth_counts_reads_and_writes():
     assert [memory.bytes_moved(k, 1000) for k in ("read", "write", "copy", "triad")] == [1000, 1000, 2000, 3000]
 
@@ -196,6 +274,31 @@ def test_clockwatch_samples_through_an_nvml_like_object():
     assert s["reasons"] == [] and s["throttled"] is False
 
 
+def test_clockwatch_reads_throttle_reasons_on_drivers_before_r535():
+    """No nvmlDeviceGetCurrentClocksEventReasons symbol (pynvml: NVMLError_FunctionNotFound): the same bits
+    come from nvmlDeviceGetCurrentClocksThrottleReasons, so a power-capped benchmark is still flagged."""
+    import pynvml
+
+    class R470:
+        NVML_CLOCK_SM, NVML_CLOCK_MEM = 1, 2
+        NVMLError = pynvml.NVMLError
+
+        def nvmlDeviceGetClockInfo(self, h, kind):
+            return 1410 if kind == 1 else 1593
+
+        def nvmlDeviceGetCurrentClocksEventReasons(self, h):
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+
+        def nvmlDeviceGetCurrentClocksThrottleReasons(self, h):
+            return 0x4
+
+    w = ClockWatch(R470(), handle=0, interval_s=0.001)
+    with w:
+        pass
+    s = w.summary()
+    assert s["reasons"] == ["sw_power_cap"] and s["throttled"] is True
+
+
 # ---------------------------------------------------------------- references and rows
 def test_every_reference_has_a_source_and_a_known_benchmark():
     refs = load_references()
@@ -210,14 +313,83 @@ def test_reference_lookup_prefers_the_most_specific_gpu():
     assert lookup("NVIDIA H100 80GB HBM3", "memory", "latency L1") is None  # SXM: no PCIe figure
     assert lookup("NVIDIA A100-SXM4-80GB", "instr", "throughput peak FFMA").value == 64
     assert lookup("NVIDIA H100 80GB HBM3", "instr", "throughput peak FFMA").value == 128
-    assert lookup("anything", "instr", "latency FFMA").value == 4
+    assert lookup("anything", "instr", "latency FFMA", cc="8.6").value == 4  # Volta and later
+    assert lookup("anything", "instr", "latency FFMA") is None  # an unknown board of unknown architecture
 
 
-def test_reference_file_without_a_source_is_refused(tmp_path):
+# NVML / CUDA device names as real tools wrote them: the first four from this repo's real traces (TraceLens's
+# H100 Kineto traces and the nvfuser nsys export; pipit's Perlmutter nsys exports), the rest as NVML reports them
+# on those boards (H200: seen on this project's lent machine; GH200: NVIDIA's GH200 documentation).
+REAL_NAMES = {
+    "NVIDIA H100 80GB HBM3": "H100 SXM", "NVIDIA A100-SXM4-80GB": "A100 SXM", "NVIDIA A100-SXM4-40GB": "A100 SXM",
+    "Tesla V100-SXM2-16GB": None, "NVIDIA H100 PCIe": "H100 PCIe", "NVIDIA H100 NVL": "H100 NVL",
+    "NVIDIA GH200 480GB": "GH200", "NVIDIA H200": "H200 SXM", "NVIDIA H200 NVL": "H200 NVL",
+    "NVIDIA A100-PCIE-40GB": "A100 PCIe", "NVIDIA A100 80GB PCIe": "A100 PCIe", "NVIDIA RTX A2000 12GB": None,
+}
+
+
+def test_real_device_names_match_one_board_each():
+    from lowprof.microbench.references import board_of
+
+    assert {n: (b.name if b else None) for n, b in ((n, board_of(n)) for n in REAL_NAMES)} == REAL_NAMES
+    assert board_of("nvidia h200").name == "H200 SXM"  # case-insensitive, whole name
+
+
+def test_real_names_from_the_repos_traces_are_in_the_list(traces):
+    """The names above marked as from real traces are what those files hold (not typed from memory)."""
+    import gzip
+    import sqlite3
+
+    seen = set()
+    for f in (traces / "tracelens" / "h100").glob("*.json.gz"):
+        seen |= {d["name"] for d in json.load(gzip.open(f)).get("deviceProperties", [])}
+    for f in (traces / "nsys").glob("*/*.sqlite"):
+        try:
+            seen |= {r[0] for r in sqlite3.connect(f).execute("SELECT name FROM TARGET_INFO_GPU")}
+        except sqlite3.OperationalError:
+            continue
+    assert {"NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB", "NVIDIA A100-SXM4-40GB", "NVIDIA RTX A2000 12GB"} <= seen
+
+
+def test_references_apply_to_the_boards_they_were_measured_on():
+    # The H200's launch figures do not apply to a GH200 (a substring match of "H200" once said they did)
+    assert lookup("NVIDIA GH200 480GB", "launch", "launch throughput graph") is None
+    assert lookup("NVIDIA H200", "launch", "launch throughput graph").value == 1.25
+    # H100 SXM boards are named "NVIDIA H100 80GB HBM3": the SXM figures reach them, and not the PCIe part
+    assert lookup("NVIDIA H100 80GB HBM3", "memory", "bandwidth triad peak").value == 2950
+    assert lookup("NVIDIA H100 PCIe", "memory", "bandwidth triad peak") is None
+    assert lookup("NVIDIA H100 80GB HBM3", "h2d", "bandwidth pinned h2d peak").value == 64
+    assert lookup("NVIDIA GH200 480GB", "h2d", "bandwidth pinned h2d peak").value == 450
+    # per-SM-per-clock figures belong to a compute capability, whatever the board
+    for name in ("NVIDIA H200", "NVIDIA GH200 480GB", "NVIDIA H100 PCIe"):
+        assert lookup(name, "instr", "throughput peak FFMA").value == 128
+    assert lookup("some future sm_90 board", "instr", "throughput peak DFMA", cc="90").value == 64
+    assert lookup("some future sm_90 board", "instr", "throughput peak DFMA") is None
+
+
+def test_a_reference_measured_another_way_says_what_differs():
+    stream = lookup("NVIDIA H200", "launch", "launch throughput stream")
+    assert stream.value == 2.4 and "CuPy" in stream.differs and "C++" in stream.differs
+    assert lookup("NVIDIA H200", "launch", "launch throughput graph").differs is None  # one graph launch: like for like
+    rows = result_rows([Result("launch", "launch throughput stream", 3.1, "us")], "NVIDIA H200")
+    assert rows[0]["reference_value"] == 2.4 and rows[0]["reference_differs"] == stream.differs
+    import pandas as pd
+
+    from lowprof.microbench.show import markdown_table
+
+    assert f"| {stream.differs} |" in markdown_table(pd.DataFrame(rows)).splitlines()[2]
+
+
+def test_reference_file_without_a_source_or_with_an_unknown_board_is_refused(tmp_path):
     p = tmp_path / "refs.json"
-    p.write_text(json.dumps({"format": "lowprof-microbench-references", "version": 1,
-                             "references": [{"gpu": ["X"], "benchmark": "memory", "metric": "m", "value": 1, "unit": "u"}]}))
+    head = {"format": "lowprof-microbench-references", "version": 2, "boards": {"X": {"cc": "9.0", "names": ["X"]}}}
+    p.write_text(json.dumps(head | {"references": [{"boards": ["X"], "benchmark": "memory", "metric": "m", "value": 1,
+                                                    "unit": "u"}]}))
     with pytest.raises(LowprofError, match="no source"):
+        load_references(p)
+    p.write_text(json.dumps(head | {"references": [{"boards": ["Y"], "benchmark": "memory", "metric": "m", "value": 1,
+                                                    "unit": "u", "source": "s"}]}))
+    with pytest.raises(LowprofError, match=r"unknown boards \['Y'\]"):
         load_references(p)
 
 

@@ -166,3 +166,127 @@ def test_old_driver_without_field_values_uses_the_classic_calls(tmp_path):
     assert probe.facts()["refused"] == {"power_limit_default": {"0": "NotSupported"},
                                         "field_values": {"0": "FunctionNotFound"},
                                         "temperature": {"0": "NotSupported"}}
+
+
+# ---------------------------------------------------------------- driver and binding mismatches (issue 14)
+_BASE_CALLS = [
+    ("nvmlDeviceGetName", [], [{"value": "NVIDIA A100-SXM4-80GB"}]),
+    ("nvmlDeviceGetUUID", [], [{"value": "GPU-y"}]),
+    ("nvmlDeviceGetPowerManagementLimitConstraints", [], [{"value": [100000, 400000]}]),
+    ("nvmlDeviceGetPowerManagementDefaultLimit", [], [{"value": 400000}]),
+    ("nvmlDeviceGetFieldValues", [[185, 186, 83]], [{"error": 13}]),
+    ("nvmlDeviceGetPowerUsage", [], [{"value": 90000}, {"value": 350000}]),
+    ("nvmlDeviceGetTotalEnergyConsumption", [], [{"value": 5000}, {"value": 40000}]),
+    ("nvmlDeviceGetEnforcedPowerLimit", [], [{"value": 400000}] * 2),
+    ("nvmlDeviceGetClockInfo", [1], [{"value": 210}, {"value": 1410}]),
+    ("nvmlDeviceGetClockInfo", [2], [{"value": 1593}] * 2),
+    ("nvmlDeviceGetUtilizationRates", [], [{"value": {"gpu": 0, "memory": 0}}, {"value": {"gpu": 99, "memory": 60}}]),
+    ("nvmlDeviceGetTemperature", [0], [{"value": 31}, {"value": 55}]),
+]
+
+
+def test_driver_before_r535_falls_back_to_the_throttle_reasons_call(tmp_path):
+    """nvmlDeviceGetCurrentClocksEventReasons exists from R535 on; an older libnvidia-ml has no such
+    symbol and pynvml raises NVMLError_FunctionNotFound (13): the same bits come from
+    nvmlDeviceGetCurrentClocksThrottleReasons (NVML API reference, both calls)."""
+    f = tmp_path / "r470.jsonl"
+    _write_replay(f, _BASE_CALLS + [
+        ("nvmlDeviceGetCurrentClocksEventReasons", [], [{"error": 13}]),
+        ("nvmlDeviceGetCurrentClocksThrottleReasons", [], [{"value": 1}, {"value": 0x44}]),
+    ], ticks=[0, 100_000_000])
+    probe, tables = replay(f)
+    a, b = tables["gpu_power"]
+    assert (a["clock_event_reasons"], b["clock_event_reasons"]) == (1, 0x44)
+    assert "clock_event_reasons" not in probe.facts()["refused"]
+    assert probe.facts()["clock_event_reasons_call"] == "nvmlDeviceGetCurrentClocksThrottleReasons"
+
+
+def test_library_mismatch_does_not_stop_the_probe_and_the_v2_call_answers(tmp_path):
+    import pynvml
+
+    from lowprof.probes.nvml_record import _ReplayContext
+
+    assert not issubclass(pynvml.NVMLLibraryMismatchError, pynvml.NVMLError)  # why the probe used to die
+    f = tmp_path / "mismatch.jsonl"  # what RecordingNVML writes when pynvml raises the mismatch
+    _write_replay(f, _BASE_CALLS + [
+        ("nvmlDeviceGetCurrentClocksEventReasons", [], [{"value": 0}] * 2),
+        ("nvmlDeviceGetComputeRunningProcesses", [], [{"error": "LibraryMismatch", "message": "Unversioned function "
+                                                       "called and the pyNVML version does not match the NVML lib"}]),
+        ("nvmlDeviceGetComputeRunningProcesses_v2", [], [{"value": [{"pid": 4242, "usedGpuMemory": 1 << 30}]}]),
+    ], ticks=[0, 100_000_000])
+    probe = NvmlProbe(nvml=ReplayNVML(f))
+    probe.start(_ReplayContext({4242}))
+    rows = [probe.sample(t) for t in probe.nvml.ticks]
+    assert len([r for s in rows for r in s["gpu_power"]]) == 2  # both samples taken: the probe lives on
+    procs = [r for s in rows for r in s["gpu_processes"]]
+    assert procs == [{"t_ns": 0, "gpu": 0, "pid": 4242, "used_memory_bytes": 1 << 30}]
+    assert probe.facts()["compute_processes_call"] == "nvmlDeviceGetComputeRunningProcesses_v2"
+
+
+def _fake_proc(root, pid_ns: str, nspid: str, pids=()):
+    """A /proc with self/status (its NSpid line), self/ns/pid (a link naming the namespace) and PID dirs."""
+    import os
+
+    (root / "self" / "ns").mkdir(parents=True)
+    (root / "self" / "status").write_text(f"Name:\tpython\nPid:\t{nspid.split()[-1]}\nNSpid:\t{nspid}\n")
+    os.symlink(pid_ns, root / "self" / "ns" / "pid")
+    for p in pids:
+        (root / str(p)).mkdir()
+        (root / str(p) / "status").write_text(f"Name:\tpython\nNSpid:\t{p}\n")
+
+
+def test_pid_namespace_from_nspid_and_the_namespace_link(tmp_path):
+    from lowprof.probes.nvml import pid_namespace
+
+    host = tmp_path / "host"
+    _fake_proc(host, "pid:[4026531836]", "812")
+    assert pid_namespace(host) == {"namespace": "pid:[4026531836]", "initial": True, "nspid": [812]}
+    nested = tmp_path / "nested"  # procfs of an outer namespace shows both PIDs: 15433 outside, 7 inside
+    _fake_proc(nested, "pid:[4026532711]", "15433\t7")
+    assert pid_namespace(nested) == {"namespace": "pid:[4026532711]", "initial": False, "nspid": [15433, 7]}
+    container = tmp_path / "container"  # a container's own procfs: one PID, but not the initial namespace
+    _fake_proc(container, "pid:[4026532999]", "7")
+    assert pid_namespace(container)["initial"] is False
+
+
+def test_gpu_processes_in_a_container_say_why_they_are_empty(tmp_path):
+    """NVML names processes by their PIDs in the initial namespace; from inside a container none of them is
+    a PID there: the probe says so (refused + note) instead of writing an empty table silently."""
+    from lowprof.probes.nvml_record import _ReplayContext
+
+    proc = tmp_path / "proc"
+    _fake_proc(proc, "pid:[4026532999]", "1", pids=(1, 7))
+    f = tmp_path / "ctr.jsonl"
+    _write_replay(f, _BASE_CALLS + [
+        ("nvmlDeviceGetCurrentClocksEventReasons", [], [{"value": 0}] * 2),
+        ("nvmlDeviceGetComputeRunningProcesses", [], [{"value": [{"pid": 2158771, "usedGpuMemory": 1 << 30}]}]),
+    ], ticks=[0, 100_000_000])
+    probe = NvmlProbe(nvml=ReplayNVML(f), proc=proc)
+    probe.start(_ReplayContext({7}))
+    procs = [r for t in probe.nvml.ticks for r in probe.sample(t)["gpu_processes"]]
+    probe.stop()
+    assert procs == []
+    facts = probe.facts()
+    assert facts["refused"]["gpu_processes"] == {"0": "OtherPIDNamespace"}
+    note = facts["gpu_processes_note"]
+    assert "pid:[4026532999]" in note and "2158771" in note and "\n" not in note
+
+
+def test_gpu_processes_matched_through_nspid_when_procfs_shows_the_outer_pid(tmp_path):
+    """The workload is PID 7 in its namespace and 15433 in the outer one that NVML reports."""
+    from lowprof.probes.nvml_record import _ReplayContext
+
+    proc = tmp_path / "proc"
+    _fake_proc(proc, "pid:[4026532711]", "15433\t7")
+    (proc / "7").mkdir()
+    (proc / "7" / "status").write_text("Name:\tpython\nNSpid:\t15433\t7\n")
+    f = tmp_path / "nested.jsonl"
+    _write_replay(f, _BASE_CALLS + [
+        ("nvmlDeviceGetCurrentClocksEventReasons", [], [{"value": 0}] * 2),
+        ("nvmlDeviceGetComputeRunningProcesses", [], [{"value": [{"pid": 15433, "usedGpuMemory": 2 << 30}]}]),
+    ], ticks=[0, 100_000_000])
+    probe = NvmlProbe(nvml=ReplayNVML(f), proc=proc)
+    probe.start(_ReplayContext({7}))
+    procs = [r for t in probe.nvml.ticks for r in probe.sample(t)["gpu_processes"]]
+    assert procs == [{"t_ns": 0, "gpu": 0, "pid": 7, "used_memory_bytes": 2 << 30}]
+    assert "gpu_processes_note" not in probe.facts()

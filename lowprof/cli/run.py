@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from rich.markup import escape
+
 from lowprof.cli._common import add_recording_flags, probes_from_args
 from lowprof.cli._ui import err, fmt_s, note
+from lowprof.errors import LowprofError
 from lowprof.launch import Workload
 from lowprof.record import Recording, default_out_dir
 
@@ -67,13 +70,17 @@ def main(args) -> int:
     note(f"recording {' '.join(argv)!s} (pid {pid}) into {rec.path} with {', '.join(ran) or 'no probes'}", args.quiet)
     ended = work.wait()
     rec.run.manifest["workload"].update(ended.to_json())
+    failed = []
     for e in active:
         try:
             e.finish(rec, ended)
         except Exception as ex:  # noqa: BLE001 - an extension failing must not lose the run
             rec.run.manifest.setdefault("extension_errors", []).append(f"{type(ex).__name__}: {ex}")
+            failed.append(ex)
     rec.finish()
     how = f"signal {ended.signal}" if ended.signal else f"exit code {ended.exit_code}"
     note(f"workload ended with {how} after {fmt_s(rec.run.manifest['duration_s'])}; "
          f"see: lowprof report {rec.path}", args.quiet)
-    return ended.shell_status
+    for ex in failed:  # what was asked for and not recorded: said, and the exit status says so too
+        err.print(f"[bold red]lowprof: error:[/] {escape(str(ex) if isinstance(ex, LowprofError) else f'{type(ex).__name__}: {ex}')}")
+    return ended.shell_status or (1 if failed else 0)

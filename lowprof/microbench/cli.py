@@ -31,9 +31,12 @@ def results_table(df, title: str):
         spread = "" if _missing(r.p5) else f"{r.p5:.4g}-{r.p95:.4g}"
         ref = "" if _missing(r.reference_value) else f"{r.reference_value:.4g} {r.reference_unit}"
         src = "" if _missing(r.reference_source) else r.reference_source[:48]
+        differs = getattr(r, "reference_differs", None)
+        differs = "" if _missing(differs) else differs[:48]
         flag = "THROTTLED" if r.throttled is True else ""
-        rows.append([r.benchmark, r.metric, _short_params(r.params_json), f"{r.value:.4g} {r.unit}", spread, ref, src, flag])
-    cols = ["bench", "metric", "params", "measured (median)", "p5-p95", "reference", "source", "clocks"]
+        rows.append([r.benchmark, r.metric, _short_params(r.params_json), f"{r.value:.4g} {r.unit}", spread, ref, src,
+                     differs, flag])
+    cols = ["bench", "metric", "params", "measured (median)", "p5-p95", "reference", "source", "method differs", "clocks"]
     keep = [k for k in range(len(cols)) if k < 4 or any(r[k] for r in rows)]  # drop columns empty in every row
     return table(title, [cols[k] for k in keep], [[r[k] for k in keep] for r in rows],
                  right={i for i, k in enumerate(keep) if k in (3, 4, 5)})

@@ -46,16 +46,30 @@ class ClockWatch:
 
     def __init__(self, nvml: Any, handle: Any, interval_s: float = 0.02) -> None:
         self.nvml, self.handle, self.interval_s = nvml, handle, interval_s
+        self._old_reasons_call = False  # True once the driver lacked the clock-event-reasons call
         self.samples: list[dict] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _reasons(self):
+        """Clock-event reasons; drivers before R535 lack that call (FunctionNotFound): the throttle-reasons
+        call returns the same bits, and is used from then on."""
+        n, h = self.nvml, self.handle
+        if not self._old_reasons_call:
+            try:
+                return n.nvmlDeviceGetCurrentClocksEventReasons(h)
+            except Exception as e:  # noqa: BLE001
+                if getattr(e, "value", None) != 13 and not isinstance(e, AttributeError):
+                    raise
+                self._old_reasons_call = True
+        return n.nvmlDeviceGetCurrentClocksThrottleReasons(h)
 
     def read(self) -> dict:
         n, h = self.nvml, self.handle
         s = {"t_s": time.monotonic()}
         for key, fn in (("sm_clock_hz", lambda: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM) * 1e6),
                         ("mem_clock_hz", lambda: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_MEM) * 1e6),
-                        ("reasons", lambda: n.nvmlDeviceGetCurrentClocksEventReasons(h))):
+                        ("reasons", self._reasons)):
             try:
                 s[key] = fn()
             except Exception:  # noqa: BLE001 - a refused reading stays absent

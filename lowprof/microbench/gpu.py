@@ -49,6 +49,7 @@ class GpuSession:
                       if isinstance(v, (int, float, str, bytes))}
         self.compile_options: dict[str, list[str]] = {}
         self._modules: dict[tuple, Any] = {}
+        self._tick: dict | None = None
         self.nvml, self.nvml_handle, self.nvml_reason = None, None, None
         try:
             import pynvml
@@ -78,8 +79,17 @@ class GpuSession:
             return _NoWatch()
         return ClockWatch(self.nvml, self.nvml_handle)
 
+    def globaltimer_tick(self) -> dict:
+        """``%globaltimer``'s step on this GPU (measured once, cached): see :func:`lowprof.microbench.globaltimer.measure_tick`."""
+        if self._tick is None:
+            from lowprof.microbench.globaltimer import measure_tick
+
+            self._tick = measure_tick(self)
+        return self._tick
+
     def sm_clock_hz(self) -> float | None:
-        """SM clock now (NVML), in Hz."""
+        """SM clock now (NVML), in Hz: an idle GPU reads its idle clock (an H200: 345 MHz, 1980 under load),
+        so never use it to convert a kernel's cycles (instr measures its kernels' own clock)."""
         if self.nvml is None:
             return None
         return self.nvml.nvmlDeviceGetClockInfo(self.nvml_handle, self.nvml.NVML_CLOCK_SM) * 1e6

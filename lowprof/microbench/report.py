@@ -44,5 +44,8 @@ def section_microbench(run) -> dict | None:
             val += f" (p5-p95 {r.p5:.4g}-{r.p95:.4g})"
         if _num(r.reference_value):
             val += f"; reference {r.reference_value:.4g} {r.reference_unit} ({r.reference_source})"
+            differs = getattr(r, "reference_differs", None)
+            if isinstance(differs, str) and differs:
+                val += f"; method differs: {differs}"
         out[key] = val
     return out

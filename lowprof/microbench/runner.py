@@ -47,7 +47,7 @@ def record_gpu(out: str | os.PathLike, names: list[str], *, quick: bool = False,
             try:
                 with watch:
                     results = mod.run(gpu, quick=quick)
-                writer.extend(result_rows(results, gpu.name, watch.summary()))
+                writer.extend(result_rows(results, gpu.name, watch.summary(), cc=gpu.cc))
                 writer.flush()
                 entry.update(status="ok", rows=len(results))
             except Exception as e:  # noqa: BLE001 - record the failure, keep the other benchmarks

@@ -26,13 +26,13 @@ def markdown_table(df) -> str:
     """``bench_results`` rows as a Markdown table, reference and its source beside each measured figure."""
     from lowprof.microbench.cli import _short_params
 
-    lines = ["| benchmark | metric | params | measured (median) | p5-p95 | reference | source | throttled |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| benchmark | metric | params | measured (median) | p5-p95 | reference | source | method differs | throttled |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples():
         ref = f"{_fmt(r.reference_value)} {r.reference_unit}" if _fmt(r.reference_value) else ""
         lines.append(f"| {r.benchmark} | {r.metric} | {_short_params(r.params_json)} | {_fmt(r.value)} {r.unit} | "
                      f"{_fmt(r.p5) + '-' + _fmt(r.p95) if _fmt(r.p5) else ''} | {ref} | {_txt(r.reference_source)} | "
-                     f"{'yes' if r.throttled is True else ''} |")
+                     f"{_txt(getattr(r, 'reference_differs', None))} | {'yes' if r.throttled is True else ''} |")
     return "\n".join(lines)
 
 

@@ -6,17 +6,24 @@ Every NVML call goes through ``self.nvml``: the real :mod:`pynvml` module on a G
 drive this same code path with real readings. Units are converted to SI here: mW -> W, mJ -> J,
 MHz -> Hz. A reading the driver refuses (NotSupported, NoPermission...) is asked once, recorded in
 the manifest by :meth:`NvmlProbe.facts` and not asked again; its column stays null.
+
+Older drivers: clock-event reasons fall back to the throttle-reasons call (before R535), the process list
+to ``..._v2`` (pynvml's NVMLLibraryMismatchError); the manifest says which call answered. NVML names
+processes by their PID in the host's PID namespace: from inside a container ``gpu_processes`` stays
+empty and the manifest says why (``gpu_processes_note``).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir import Column, TableSpec
 
-__all__ = ["NvmlProbe", "GPU_POWER", "GPU_PROCESSES", "CLOCK_EVENT_REASONS", "decode_reasons"]
+__all__ = ["NvmlProbe", "GPU_POWER", "GPU_PROCESSES", "CLOCK_EVENT_REASONS", "decode_reasons", "pid_namespace"]
 
 GPU_POWER = TableSpec(
     "gpu_power", 1,
@@ -90,6 +97,9 @@ _VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5:
 # Errors that mean "this GPU never offers this reading": ask once, then stop asking.
 _PERMANENT = {3: "NotSupported", 4: "NoPermission", 13: "FunctionNotFound", 2: "InvalidArgument"}
 _PROC_REFRESH_S = 0.5
+_REASON_CALLS = ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")
+# pynvml's unversioned call wraps _v3 and raises NVMLLibraryMismatchError where the driver lacks it
+_PROCESS_CALLS = ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetComputeRunningProcesses_v2")
 _CLOCK_SM, _CLOCK_MEM, _TEMP_GPU = 1, 2, 0
 
 
@@ -100,8 +110,58 @@ def _load_pynvml():
 
 
 def _error_name(e: Exception) -> str:
+    if type(e).__name__ == "NVMLLibraryMismatchError":
+        return "LibraryMismatch"
     code = getattr(e, "value", None)
     return _PERMANENT.get(code) or f"{type(e).__name__.removeprefix('NVMLError_')}({code})"
+
+
+def _mismatch_error(nvml) -> type[Exception] | None:
+    """pynvml's NVMLLibraryMismatchError (an Exception, not an NVMLError): raised by the unversioned
+    process calls when the driver's libnvidia-ml lacks the ``_v3`` symbol they wrap."""
+    try:
+        return getattr(nvml, "NVMLLibraryMismatchError")
+    except AttributeError:
+        try:
+            import pynvml
+        except ImportError:
+            return None
+        return getattr(pynvml, "NVMLLibraryMismatchError", None)
+
+
+# The initial PID namespace has a fixed inode (PROC_PID_INIT_INO, include/linux/proc_ns.h).
+_INIT_PID_NS = "pid:[4026531836]"
+
+
+def _nspid(status: str) -> list[int]:
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def pid_namespace(proc: str | os.PathLike = "/proc") -> dict:
+    """This process's PID namespace: ``{"namespace": "pid:[INODE]", "initial": bool, "nspid": [PIDs]}``.
+
+    ``nspid`` is the ``NSpid`` line of ``/proc/self/status``: this process's PID in each namespace it
+    belongs to, from the procfs's own namespace inwards (more than one: a nested namespace seen from an
+    outer procfs). ``initial``: the namespace is the host's (inode PROC_PID_INIT_INO), which is the one
+    NVML names processes in; None where neither the link nor NSpid can be read.
+    """
+    proc = Path(proc)
+    try:
+        ns = os.readlink(proc / "self" / "ns" / "pid")
+    except OSError:
+        ns = None
+    try:
+        nspid = _nspid((proc / "self" / "status").read_text())
+    except OSError:
+        nspid = []
+    if len(nspid) > 1:
+        initial = False
+    else:
+        initial = None if ns is None else ns == _INIT_PID_NS
+    return {"namespace": ns, "initial": initial, "nspid": nspid}
 
 
 class NvmlProbe(Probe):
@@ -110,8 +170,9 @@ class NvmlProbe(Probe):
     name = "nvml"
     tables = (GPU_POWER, GPU_PROCESSES)
 
-    def __init__(self, nvml: Any = None) -> None:
+    def __init__(self, nvml: Any = None, proc: str | os.PathLike = "/proc") -> None:
         self.nvml = nvml
+        self.proc = Path(proc)
         self.refused: dict[str, dict[str, str]] = {}  # reading -> {gpu index: error}
         self.errors: dict[str, int] = {}  # transient errors by reading, counted
         self.devices: list[dict] = []
@@ -145,12 +206,39 @@ class NvmlProbe(Probe):
             return None
         try:
             return fn(*args)
-        except self.nvml.NVMLError as e:
-            if getattr(e, "value", None) in _PERMANENT:
-                self._refuse(reading, gpu, e)
-            else:
-                self.errors[reading] = self.errors.get(reading, 0) + 1
+        except self._errors as e:
+            self._failed(reading, gpu, e)
             return None
+
+    def _failed(self, reading: str, gpu: int, e: Exception) -> None:
+        """Count a transient error; refuse for good what the driver never offers (a library mismatch included)."""
+        if getattr(e, "value", None) in _PERMANENT or not isinstance(e, self.nvml.NVMLError):
+            self._refuse(reading, gpu, e)
+        else:
+            self.errors[reading] = self.errors.get(reading, 0) + 1
+
+    def _first_answer(self, reading: str, gpu: int, calls: tuple[str, ...], *args):
+        """The first of ``calls`` (pynvml names, newest first) the driver offers; remembers which one answered.
+
+        An older driver lacks the newer symbol (FunctionNotFound, or pynvml's NVMLLibraryMismatchError for an
+        unversioned call): then the next one is asked. The reading is refused only when the last one is.
+        """
+        chosen = self._calls.get(reading)
+        if chosen is not None:
+            return self._ask(reading, gpu, getattr(self.nvml, chosen), *args)
+        if str(gpu) in self.refused.get(reading, {}):
+            return None
+        for k, name in enumerate(calls):
+            try:
+                value = getattr(self.nvml, name)(*args)
+            except self._errors as e:
+                if k + 1 < len(calls) and (not isinstance(e, self.nvml.NVMLError) or getattr(e, "value", None) == 13):
+                    continue
+                self._failed(reading, gpu, e)
+                return None
+            self._calls[reading] = name
+            return value
+        return None
 
     def _fields(self, gpu: int, handle) -> dict[int, float | None]:
         """Power average/instant (mW) and energy (mJ) in one call; each field's own return code counts."""
@@ -182,11 +270,14 @@ class NvmlProbe(Probe):
             self.nvml = _load_pynvml()
         self.ctx = ctx
         self.nvml.nvmlInit()
+        mismatch = _mismatch_error(self.nvml)
+        self._errors = (self.nvml.NVMLError,) + ((mismatch,) if mismatch else ())
+        self._calls: dict[str, str] = {}  # reading -> the pynvml call that answered it
         self.handles = [self.nvml.nvmlDeviceGetHandleByIndex(i) for i in range(self.nvml.nvmlDeviceGetCount())]
-        # pynvml before 12.535 names it ...ThrottleReasons (same bits)
-        self._reasons_fn = (getattr(self.nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
-                            or self.nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
         self._procs_at = -10**18
+        self._pid_ns = pid_namespace(self.proc)
+        self._proc_rows = 0
+        self._foreign_pids: set[int] = set()
         for i, h in enumerate(self.handles):
             dev: dict = {"index": i}
             name = self._ask("name", i, self.nvml.nvmlDeviceGetName, h)
@@ -215,7 +306,8 @@ class NvmlProbe(Probe):
         mem = self._ask("mem_clock", i, n.nvmlDeviceGetClockInfo, h, _CLOCK_MEM)
         util = self._ask("utilization", i, n.nvmlDeviceGetUtilizationRates, h)
         temp = self._ask("temperature", i, n.nvmlDeviceGetTemperature, h, _TEMP_GPU)
-        reasons = self._ask("clock_event_reasons", i, self._reasons_fn, h)
+        # Drivers before R535 (and pynvml before 12.535) have only ...ThrottleReasons: the same bits.
+        reasons = self._first_answer("clock_event_reasons", i, _REASON_CALLS, h)
         instant = f.get(FI_POWER_INSTANT)
         return {
             "t_ns": t_ns, "gpu": i,
@@ -239,14 +331,35 @@ class NvmlProbe(Probe):
         mine = self.ctx.pids()
         if not mine:
             return []
+        alias = {}  # each PID of the workload's processes, in every namespace procfs shows -> the run's PID
+        for pid in mine:
+            try:
+                nspid = _nspid((self.proc / str(pid) / "status").read_text())
+            except OSError:
+                nspid = []
+            for q in nspid or [pid]:
+                alias[q] = pid
         rows = []
         for i, h in enumerate(self.handles):
-            for p in self._ask("compute_processes", i, self.nvml.nvmlDeviceGetComputeRunningProcesses, h) or []:
-                if p.pid in mine:
+            for p in self._first_answer("compute_processes", i, _PROCESS_CALLS, h) or []:
+                if p.pid in alias:
                     used = getattr(p, "usedGpuMemory", None)
-                    rows.append({"t_ns": t_ns, "gpu": i, "pid": int(p.pid),
+                    rows.append({"t_ns": t_ns, "gpu": i, "pid": alias[p.pid],
                                  "used_memory_bytes": None if used is None else int(used)})
+                elif self._pid_ns["initial"] is False:
+                    self._foreign_pids.add(int(p.pid))
+        self._proc_rows += len(rows)
         return rows
+
+    def _namespace_note(self) -> str | None:
+        """Why ``gpu_processes`` stayed empty, when NVML listed processes none of which is a PID here."""
+        if self._proc_rows or not self._foreign_pids:
+            return None
+        shown = ", ".join(map(str, sorted(self._foreign_pids)[:5])) + (", ..." if len(self._foreign_pids) > 5 else "")
+        return (f"NVML names GPU processes by their PID in the host's PID namespace, but lowprof runs in another "
+                f"({self._pid_ns['namespace'] or 'NSpid ' + str(self._pid_ns['nspid'])}, e.g. a container): "
+                f"none of the PIDs NVML listed ({shown}) is one of the workload's, so gpu_processes is empty; "
+                "run lowprof in the host's PID namespace (docker --pid=host) to attribute GPU memory")
 
     def sample(self, t_ns: int) -> dict[str, list[dict]]:
         t0 = time.perf_counter_ns()  # later GPUs are read a little after t_ns: stamp each with its own time
@@ -260,5 +373,14 @@ class NvmlProbe(Probe):
             pass
 
     def facts(self) -> dict:
-        return {"devices": self.devices, "refused": self.refused, "transient_errors": self.errors,
-                "units": {"power": "W (NVML mW / 1e3)", "energy": "J (NVML mJ / 1e3)", "clocks": "Hz (NVML MHz * 1e6)"}}
+        out = {"devices": self.devices, "refused": self.refused, "transient_errors": self.errors,
+               "units": {"power": "W (NVML mW / 1e3)", "energy": "J (NVML mJ / 1e3)", "clocks": "Hz (NVML MHz * 1e6)"}}
+        for reading, call in getattr(self, "_calls", {}).items():
+            out[f"{reading}_call"] = call
+        note = self._namespace_note() if hasattr(self, "_foreign_pids") else None
+        if note:
+            out["gpu_processes_note"] = note
+            self.refused["gpu_processes"] = {str(i): "OtherPIDNamespace" for i in range(len(self.handles))}
+        if hasattr(self, "_pid_ns"):
+            out["pid_namespace"] = self._pid_ns
+        return out

@@ -12,6 +12,7 @@ File format (one JSON object per line, ``version`` 1):
 - header: ``{"format": "lowprof-nvml-replay", "version": 1, "synthetic": bool, "source": str, ...}``
 - a sample: ``{"tick": T}`` with T ns since the recording started (the ``t_ns`` the probe was given)
 - a call: ``{"fn": NAME, "gpu": INDEX|null, "args": [...], "t_ns": T, "value": V}`` or ``..., "error": CODE}``
+  (``"error": "LibraryMismatch"``: pynvml raised NVMLLibraryMismatchError, which is not an NVMLError)
   (a device handle is written as its index; structs as objects; field values with their one value member)
 
 :class:`ReplayNVML` answers each ``(fn, gpu, args)`` from that key's recorded answers in order,
@@ -36,6 +37,7 @@ __all__ = ["RecordingNVML", "ReplayNVML", "replay", "replay_to_run", "FORMAT", "
 
 FORMAT, VERSION = "lowprof-nvml-replay", 1
 _VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+_MISMATCH = "LibraryMismatch"  # the "error" of a call pynvml refused with NVMLLibraryMismatchError
 
 
 def _encode(v: Any) -> Any:
@@ -96,6 +98,11 @@ class RecordingNVML:
                 rec["error"] = e.value
                 self._out.write(json.dumps(rec) + "\n")
                 raise
+            except getattr(self._real, "NVMLLibraryMismatchError", ()) as e:  # not an NVMLError
+                rec["error"] = _MISMATCH
+                rec["message"] = str(e)
+                self._out.write(json.dumps(rec) + "\n")
+                raise
             if name == "nvmlDeviceGetHandleByIndex":
                 self._index[id(value)] = args[0]
                 self._keep = getattr(self, "_keep", []) + [value]  # keep ids unique while recording
@@ -120,6 +127,7 @@ class ReplayNVML:
         import pynvml
 
         self.NVMLError = pynvml.NVMLError
+        self.NVMLLibraryMismatchError = pynvml.NVMLLibraryMismatchError
         self.path = Path(path)
         self.ticks: list[int] = []
         self._answers: dict[tuple, deque] = defaultdict(deque)
@@ -150,6 +158,8 @@ class ReplayNVML:
             if not q:
                 raise ProbeError(f"{self.path}: no recorded answer left for {name}(gpu={gpu}, args={rest})")
             rec = q.popleft()
+            if rec.get("error") == _MISMATCH:
+                raise self.NVMLLibraryMismatchError(rec.get("message", "recorded library mismatch"))
             if "error" in rec:
                 raise self.NVMLError(rec["error"])
             if name == "nvmlDeviceGetHandleByIndex":

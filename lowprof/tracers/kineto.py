@@ -204,6 +204,16 @@ def _clock_meta(tr: KinetoTrace) -> dict:
     }
 
 
+def _launch_calls_without_gpu_activity(runtime: pd.DataFrame, launches: pd.DataFrame) -> int:
+    """Kernel/graph launch calls whose correlation no GPU activity carries (records lost or cut off)."""
+    if not len(runtime):
+        return 0
+    is_launch = runtime["name"].str.contains(r"Launch\w*Kernel|GraphLaunch", regex=True).fillna(False).to_numpy(bool)
+    corr = runtime["correlation"]
+    lost = is_launch & corr.notna().to_numpy(bool) & ~corr.isin(launches["correlation"].dropna()).to_numpy(bool)
+    return int(lost.sum())
+
+
 def load_launches(path: str | os.PathLike, *, with_tables: bool = False, block_bytes: int | None = None):
     """Read a Kineto trace into the ``launches`` frame.
 
@@ -221,6 +231,7 @@ def load_launches(path: str | os.PathLike, *, with_tables: bool = False, block_b
         "clock": _clock_meta(tr),
         "gpu_activities": int(len(launches)),
         "launch_calls_unmatched": int(launches["cpu_start_ns"].isna().sum()),
+        "launch_calls_without_gpu_activity": _launch_calls_without_gpu_activity(tr.runtime, launches),
         "distributed": tr.meta.get("distributedInfo"),
         "device_properties": tr.meta.get("deviceProperties"),
         "parser": tr.parser,

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lowprof.errors import TraceError
 from lowprof.tracers.launches import LAUNCHES
 from lowprof.tracers.live_convert import convert_dir, empty_frame
 
-__all__ = ["KernelTraceOption", "LiveKernelTrace", "BOOT_DIR"]
+__all__ = ["KernelTraceOption", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
 
 BOOT_DIR = Path(__file__).resolve().parent / "_boot"
 _AGENT = "_lowprof_kineto_agent"
@@ -60,9 +61,13 @@ class LiveKernelTrace:
                 "LOWPROF_KINETO_SEGMENT_S": repr(self.segment_s)}
 
     def finish(self, recording, ended) -> None:
-        """Write ``launches`` and ``ops`` (possibly empty) and say in the manifest what was caught."""
+        """Write ``launches`` and ``ops`` (possibly empty) and say in the manifest what was caught; raise
+        :class:`TraceError` (after writing) when the recorded trace could not be read at all."""
         run = recording.run
-        write_trace_tables(run, self.kineto_dir, self.segment_s, ended_signal=ended.signal)
+        entry = write_trace_tables(run, self.kineto_dir, self.segment_s, ended_signal=ended.signal)
+        print_warnings(entry)
+        if entry.get("error"):
+            raise TraceError(f"--trace kernels: {entry['error']}")
 
 
 def _single_chunk(df):
@@ -99,7 +104,11 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
     }
     if conv.errors:
         entry["errors"] = conv.errors
-    if not conv.starts and not conv.segments:
+    if conv.fatal:
+        entry["error"] = conv.fatal
+    if conv.fatal and len(launches) == 0:
+        entry["launches_empty_reason"] = conv.fatal
+    elif not conv.starts and not conv.segments:
         entry["launches_empty_reason"] = (conv.errors[0].split(": ", 1)[-1] if conv.errors else
                                           "the workload never imported torch or cupy, so no tracer started")
     elif len(launches) == 0:
@@ -115,5 +124,39 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
         entry["realtime_drift_max_ns"] = max(drift, key=abs)
     if conv.segments:
         entry["export_s_total"] = round(sum(s["export_s"] for s in conv.segments), 6)
+        keys = ("corrupt_gpu_records_dropped", "incomplete_gpu_records_dropped", "launch_calls_without_gpu_record")
+        entry["per_segment"] = [{"segment": s.get("segment"), "launches": s["launches"]} | {k: s[k] for k in keys}
+                                for s in conv.segments]
+        for k in keys:
+            entry[k] = sum(s[k] for s in conv.segments)
+        entry["warnings"] = _loss_warnings(entry, len(conv.segments))
     run.manifest["trace"] = entry
     return entry
+
+
+def _loss_warnings(entry: dict, segments: int) -> list[str]:
+    """One line per kind of record lost or dropped, for the user to see (not only the manifest)."""
+    out = []
+    rolling = (f"each of the {segments} rolling segments starts a new profiler session that re-registers CUPTI's "
+               "timestamp callback (pytorch/pytorch#192021); --trace-segment 0 records one session")
+    if entry["corrupt_gpu_records_dropped"]:
+        out.append(f"dropped {entry['corrupt_gpu_records_dropped']} GPU records with impossible timestamps "
+                   f"(per segment: {[s['corrupt_gpu_records_dropped'] for s in entry['per_segment']]}): " + rolling)
+    if entry["incomplete_gpu_records_dropped"]:
+        out.append(f"dropped {entry['incomplete_gpu_records_dropped']} GPU records CUPTI could not complete "
+                   "(start = end = 0, from a forced flush while they ran)")
+    if entry["launch_calls_without_gpu_record"]:
+        out.append(f"{entry['launch_calls_without_gpu_record']} launch calls have no GPU record (per segment: "
+                   f"{[s['launch_calls_without_gpu_record'] for s in entry['per_segment']]}): cut off at a segment end, "
+                   "or " + rolling)
+    return out
+
+
+def print_warnings(entry: dict) -> None:
+    """Print the trace entry's warnings on stderr, one line each."""
+    from rich.markup import escape
+
+    from lowprof.cli._ui import err
+
+    for w in entry.get("warnings", []):
+        err.print(f"[yellow]lowprof: warning:[/] {escape(w)}")

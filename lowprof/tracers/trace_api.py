@@ -51,9 +51,12 @@ class trace:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        from lowprof.tracers.live import write_trace_tables
+        from lowprof.tracers.live import print_warnings, write_trace_tables
 
         self._agent.close("exit" if exc_type is None else f"exception {exc_type.__name__}")
-        write_trace_tables(self._rundir, self.path / "kineto", self.segment_s, started="by lowprof.trace()")
+        entry = write_trace_tables(self._rundir, self.path / "kineto", self.segment_s, started="by lowprof.trace()")
         self._rundir.finish(status="complete" if exc_type is None else "failed")
         self.run = load(self.path)
+        print_warnings(entry)
+        if entry.get("error") and exc_type is None:
+            raise TraceError(f"lowprof.trace(): {entry['error']}")

@@ -2,7 +2,11 @@
 
 Latency: one warp, one chain: cycles per instruction = (end - start) / steps. Throughput: W warps x ILP
 chains in one block on one SM: thread-instructions per cycle per SM = W * 32 * ILP * steps / (latest end -
-earliest start). Cycles are SM cycles; ns use the SM clock NVML read during the run.
+earliest start). Cycles are SM cycles. The clock they ran at is measured inside the same kernels: warp 0's
+clock64 cycles over its %globaltimer ns, summed over every timed launch of the op
+(:func:`lowprof.microbench.globaltimer.kernel_clock`); ns are reported only where that clock is known to
+within 2 % (%globaltimer's tick bounds it). NVML's reading before the kernels is kept for comparison only:
+an idle GPU reads its idle clock.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lowprof.microbench.globaltimer import CLOCK_MAX_ERROR, kernel_clock
 from lowprof.microbench.results import Result
 from lowprof.microbench.stats import cycles_to_ns, summarize
 
@@ -46,39 +51,55 @@ def ilp_tlp_table(rows: list[dict]) -> pd.DataFrame:
 def run(gpu, quick: bool = False) -> list[Result]:
     cp = gpu.cupy
     mod = gpu.module("instr")
-    iters = 64 if quick else 256
+    iters = 64 if quick else 1024  # ~66k FFMA-latency cycles: 33 µs, 33 ticks of a 1 µs %globaltimer
     steps = iters * UNROLL
     reps = 2 if quick else 5
     out: list[Result] = []
-    cells = []
-    sm_hz = gpu.sm_clock_hz()
+    tick = gpu.globaltimer_tick().get("tick_ns")
+    nvml_hz = gpu.sm_clock_hz()  # for comparison only
     for op, (label, dtype) in OPS.items():
         a, b, seed = _operands(cp, dtype)
+        mine: list[Result] = []
+        latency, clk_cycles, clk_ns = [], [], []
         for ilp in ILPS:
             fn = mod.get_function(f"{op}_ilp{ilp}")
             for warps in WARPS:
                 sink = cp.zeros(warps * 32, dtype=dtype)
                 stamps = cp.zeros(2 * warps, dtype=cp.int64)
-                fn((1,), (warps * 32,), (sink, stamps, np.int32(iters), a, b, seed))  # warm
+                gstamps = cp.zeros(2 * warps, dtype=cp.uint64)
+                args = (sink, stamps, gstamps, np.int32(iters), a, b, seed)
+                fn((1,), (warps * 32,), args)  # warm
                 vals = []
                 for _ in range(reps):
-                    fn((1,), (warps * 32,), (sink, stamps, np.int32(iters), a, b, seed))
+                    fn((1,), (warps * 32,), args)
                     cp.cuda.runtime.deviceSynchronize()
-                    st = stamps.get()
+                    st, gt = stamps.get(), gstamps.get().astype(np.int64)
                     vals.append(throughput_per_sm(st, warps, ilp, steps))
+                    clk_cycles.append(int(st[1]) - int(st[0]))
+                    clk_ns.append(int(gt[1]) - int(gt[0]))
                     if warps == 1 and ilp == 1:
-                        cells.append({"op": label, "latency": chain_latency_cycles(st, steps)})
-                s = summarize(vals)
-                out.append(Result.from_summary(NAME, f"throughput {label}", s, "thread-instr/cycle/SM",
-                                               ilp=ilp, warps=warps, steps=steps))
-        lat = summarize([c["latency"] for c in cells if c["op"] == label])
-        out.append(Result.from_summary(NAME, f"latency {label}", lat, "cycles", steps=steps))
-        if sm_hz:
-            out.append(Result.from_summary(NAME, f"latency {label} ns", lat, "ns", cycles_to_ns(1, sm_hz),
-                                           sm_clock_hz=sm_hz))
-        peak = max((r for r in out if r.metric == f"throughput {label}"), key=lambda r: r.value)
-        out.append(Result(NAME, f"throughput peak {label}", peak.value, peak.unit, peak.p5, peak.p95, peak.samples,
-                          dict(peak.params)))
+                        latency.append(chain_latency_cycles(st, steps))
+                mine.append(Result.from_summary(NAME, f"throughput {label}", summarize(vals), "thread-instr/cycle/SM",
+                                                ilp=ilp, warps=warps, steps=steps))
+        clock = kernel_clock(clk_cycles, clk_ns, tick)
+        hz = clock["hz"]
+        lat = summarize(latency)
+        mine.append(Result.from_summary(NAME, f"latency {label}", lat, "cycles", steps=steps))
+        err = clock["rel_error_max"]
+        if hz:
+            mine.append(Result(NAME, f"sm clock {label}", hz / 1e6, "MHz", samples=clock["kernels"],
+                               params={"from": "clock64 cycles / %globaltimer ns inside the timed kernels (warp 0)",
+                                       "rel_error_max": err, "globaltimer_tick_ns": tick,
+                                       "ns_total": clock["ns_total"], "nvml_sm_clock_hz_before": nvml_hz}))
+        if hz and err is not None and err <= CLOCK_MAX_ERROR:  # an unknown tick bounds nothing
+            mine.append(Result.from_summary(NAME, f"latency {label} ns", lat, "ns", cycles_to_ns(1, hz),
+                                            clock_rel_error_max=err))
+        peak = max((r for r in mine if r.metric == f"throughput {label}"), key=lambda r: r.value)
+        mine.append(Result(NAME, f"throughput peak {label}", peak.value, peak.unit, peak.p5, peak.p95, peak.samples,
+                           dict(peak.params)))
+        for r in mine:
+            r.sm_clock_hz = hz
+        out += mine
     return out
 
 

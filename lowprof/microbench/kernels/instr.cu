@@ -3,6 +3,9 @@
 // writes its start and end SM-clock stamps. One warp, ILP 1 gives the latency in cycles per instruction;
 // W warps x ILP chains on one SM give the issue throughput. Operations use inline PTX so that ptxas emits
 // exactly one SASS instruction per step (FFMA, IMAD, HFMA2, MUFU.EX2, DFMA; checked in CI from the SASS).
+// The clock the chain ran at: lane 0 also reads %globaltimer (ns) just outside the two clock64() reads
+// (gstamps), so cycles / ns of the same interval is the SM clock of this very kernel (PTX ISA: %globaltimer
+// is a 64-bit ns timer; it ticks coarsely, see lowprof.microbench.globaltimer).
 #ifndef UNROLL
 #define UNROLL 32
 #endif
@@ -24,10 +27,13 @@ __device__ __forceinline__ double op_dfma(double x, double a, double b) {
 }
 
 #define CHAIN_KERNEL(NAME, T, OP, ILP)                                                              \
-  extern "C" __global__ void NAME##_ilp##ILP(T* out, long long* stamps, int iters, T a, T b, T seed) { \
+  extern "C" __global__ void NAME##_ilp##ILP(T* out, long long* stamps, unsigned long long* gstamps, \
+                                              int iters, T a, T b, T seed) {                        \
     T x[ILP];                                                                                       \
     _Pragma("unroll") for (int k = 0; k < ILP; ++k) x[k] = seed + (T)(threadIdx.x + k);             \
     __syncthreads();                                                                                \
+    unsigned long long g0, g1;                                                                      \
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g0));                                         \
     long long t0 = clock64();                                                                       \
     for (int i = 0; i < iters; ++i) {                                                               \
       _Pragma("unroll") for (int u = 0; u < UNROLL; ++u) {                                          \
@@ -35,6 +41,7 @@ __device__ __forceinline__ double op_dfma(double x, double a, double b) {
       }                                                                                             \
     }                                                                                               \
     long long t1 = clock64();                                                                       \
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g1));                                         \
     T s = x[0];                                                                                     \
     _Pragma("unroll") for (int k = 1; k < ILP; ++k) s = s + x[k];                                   \
     int gid = blockIdx.x * blockDim.x + threadIdx.x;                                                \
@@ -43,6 +50,8 @@ __device__ __forceinline__ double op_dfma(double x, double a, double b) {
       int w = gid >> 5;                                                                             \
       stamps[2 * w] = t0;                                                                           \
       stamps[2 * w + 1] = t1;                                                                       \
+      gstamps[2 * w] = g0;                                                                          \
+      gstamps[2 * w + 1] = g1;                                                                      \
     }                                                                                               \
   }
 

@@ -9,3 +9,22 @@ extern "C" __global__ void stamp_start(unsigned long long* stamps, int slot) {
     stamps[slot] = t;
   }
 }
+
+// %globaltimer's update step: one thread reads it in a tight loop and keeps each new value, until `n`
+// values are kept or `max_reads` reads were made; out[n] = how many were kept. The smallest difference
+// between kept values is the tick (or a multiple of it, if one read takes longer than a tick).
+extern "C" __global__ void globaltimer_ticks(unsigned long long* out, int n, long long max_reads) {
+  if (threadIdx.x != 0 || blockIdx.x != 0) return;
+  unsigned long long last, g;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(last));
+  out[0] = last;
+  int kept = 1;
+  for (long long r = 0; r < max_reads && kept < n; ++r) {
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g));
+    if (g != last) {
+      out[kept++] = g;
+      last = g;
+    }
+  }
+  out[n] = kept;
+}

@@ -8,6 +8,11 @@ memcpys and memsets; every ``segment_s`` seconds a timer thread forces a flush
 ``cupti_minus_monotonic_ns`` = CUPTI timestamp - CLOCK_MONOTONIC, read in this process, so the
 records can be put on the run clock. Standard library + ``cupti`` only.
 
+A forced flush does not wait for the GPU (the workload is never synchronised mid-run): a record still in
+flight comes back with start = end = 0 and its API record may land in another segment than its kernel;
+the conversion drops and counts the former and joins across segments (lowprof.tracers.live_convert). At
+interpreter exit the device is synchronised first, so the last segment holds only complete records.
+
 Not yet run on a GPU: written against cupti-python 13.x's documented bindings.
 """
 
@@ -141,6 +146,13 @@ class CuptiSegments:
         if self.closed:
             return
         self.closed = True
+        if why == "exit":  # the workload is done: let its last kernels finish so their records are whole
+            try:
+                import sys
+
+                sys.modules["cupy"].cuda.runtime.deviceSynchronize()
+            except Exception:  # noqa: BLE001 - no cupy device, or a broken context: flush what there is
+                pass
         try:
             self.export(why)
         except Exception as e:  # noqa: BLE001

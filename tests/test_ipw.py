@@ -97,3 +97,27 @@ def test_cli_per_model(tmp_path, cli):
     assert r.returncode == 0 and "Intelligence per watt" in r.stdout, r.stdout + r.stderr
     r = cli("ipw", run.path)  # no DIR/results.jsonl
     assert r.returncode == 1 and "not found" in r.stderr
+
+
+@pytest.mark.parametrize("line, why", [
+    ('{"id": 1, "correct": "yes", "start_s": 0, "end_s": 1}', "'correct'"),
+    ('{"id": 1, "correct": 2, "start_s": 0, "end_s": 1}', "'correct'"),
+    ('{"id": 1, "correct": null, "start_s": 0, "end_s": 1}', "'correct'"),
+    ('{"id": 1, "score": "0.5", "start_s": 0, "end_s": 1}', "'score'"),
+    ('{"id": 1, "score": -0.1, "start_s": 0, "end_s": 1}', "'score'"),
+])
+def test_results_values_are_validated_and_the_line_named(tmp_path, line, why):
+    """Issue 11: '"correct": "yes"' counted as wrong (accuracy 0, no error). Only booleans, 0/1 and
+    scores in [0, 1] are accepted; anything else names the file and line."""
+    f = tmp_path / "res.jsonl"
+    f.write_text('{"id": 0, "correct": true, "start_s": 0, "end_s": 1}\n' + line + "\n")
+    with pytest.raises(LowprofError, match=rf"res\.jsonl:2: {why}"):
+        read_results(f)
+
+
+def test_accepted_result_values(tmp_path):
+    f = tmp_path / "res.jsonl"
+    f.write_text("\n".join(json.dumps(x) for x in [
+        {"id": 1, "correct": True}, {"id": 2, "correct": False}, {"id": 3, "correct": 1}, {"id": 4, "correct": 0},
+        {"id": 5, "correct": 1.0}, {"id": 6, "score": 0.25}, {"id": 7, "score": 1}, {"id": 8, "score": False}]))
+    assert read_results(f).score.tolist() == [1, 0, 1, 0, 1, 0.25, 1, 0]

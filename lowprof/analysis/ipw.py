@@ -46,14 +46,7 @@ def read_results(path: str | Path, origin_realtime_ns: int = 0) -> pd.DataFrame:
             r = json.loads(line)
         except json.JSONDecodeError:
             raise LowprofError(f"{path}:{n}: not JSON: {line[:60]!r}") from None
-        if "score" in r:
-            score = float(r["score"])
-        elif "correct" in r:
-            score = 1.0 if r["correct"] in (True, 1, "true", "True") else 0.0
-        else:
-            raise LowprofError(f"{path}:{n}: needs 'correct' or 'score': {line[:80]!r}")
-        if not 0 <= score <= 1:
-            raise LowprofError(f"{path}:{n}: score must be in [0, 1], got {score}")
+        score = _score(r, f"{path}:{n}", line)
         start = end = None
         if "start_ns" in r:
             start, end = int(r["start_ns"]), int(r["end_ns"])
@@ -71,6 +64,23 @@ def read_results(path: str | Path, origin_realtime_ns: int = 0) -> pd.DataFrame:
     if not rows:
         raise LowprofError(f"results file {path}: no queries")
     return pd.DataFrame(rows)
+
+
+def _score(r: dict, where: str, line: str) -> float:
+    """A query's score from ``correct`` (true/false or 0/1) or ``score`` (a number in [0, 1], or a boolean)."""
+    if "score" in r:
+        key, v = "score", r["score"]
+        ok = isinstance(v, (bool, int, float)) and 0 <= v <= 1
+        want = "a number in [0, 1] (or true/false)"
+    elif "correct" in r:
+        key, v = "correct", r["correct"]
+        ok = isinstance(v, bool) or (isinstance(v, (int, float)) and v in (0, 1))
+        want = "true/false or 0/1"
+    else:
+        raise LowprofError(f"{where}: needs 'correct' or 'score': {line[:80]!r}")
+    if not ok:
+        raise LowprofError(f"{where}: '{key}' must be {want}, got {json.dumps(v)}")
+    return float(v)
 
 
 def merge_windows(starts, ends) -> list[tuple[float, float]]:

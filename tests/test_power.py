@@ -38,8 +38,10 @@ def test_device_figures_match_hand_computation(small_run):
     # trapezoid: (150 + 250 + 250 + 150) W * 1 s
     assert s["energy_integrated_j"] == pytest.approx(800)
     assert s["energy_counter_j"] == pytest.approx(810)
+    assert (s["energy_j"], s["energy_method"]) == (pytest.approx(810), "counter")  # the counter wherever there is one
     assert s["energy_disagreement_percent"] == pytest.approx(100 * (800 - 810) / 810)
-    assert s["mean_w"] == pytest.approx(200)  # 800 J / 4 s
+    assert s["mean_w"] == pytest.approx(810 / 4)  # counter energy / span
+    assert s["signal"] == "driver average (window unknown)"  # no instantaneous power, no manifest facts
     assert s["median_w"] == pytest.approx(200)
     assert s["p95_w"] == pytest.approx(280)  # sorted 100,100,200,200,300: rank 3.8 -> 200 + 0.8 * 100
     assert s["p99_w"] == pytest.approx(296)
@@ -63,9 +65,11 @@ def test_phases_from_begin_end_and_instant_marks(small_run):
     # a = [0.5, 2.5] s: 0.5 * (150+200)/2 + 250 + 0.5 * (300+250)/2 ; counter interpolated 535 - 80
     assert a.energy_integrated_j == pytest.approx(87.5 + 250 + 137.5)
     assert a.energy_counter_j == pytest.approx(455)
-    assert a.mean_w == pytest.approx(475 / 2)
-    # instant x at 3 s runs to the end of the run (4 s): (200 + 100) / 2
+    assert (a.energy_j, a.energy_method) == (pytest.approx(455), "counter")
+    assert a.mean_w == pytest.approx(455 / 2)
+    # instant x at 3 s runs to the end of the run (4 s): (200 + 100) / 2 integrated, 810 - 660 by the counter
     assert x.energy_integrated_j == pytest.approx(150) and x.duration_s == pytest.approx(1)
+    assert x.energy_j == pytest.approx(150)
 
 
 def test_phase_intervals_nesting_and_unmatched_begin():
@@ -122,3 +126,15 @@ def test_incomplete_run_uses_streamed_rows_and_marks_jsonl(tmp_path):
     # "hot" from 1 s to the last reading (2 s, the run has no end time): 300 W for 1 s
     assert ph.loc["hot"].energy_integrated_j == pytest.approx(300)
     assert ph.loc["hot"].energy_counter_j == pytest.approx(300)
+
+
+def test_an_instant_phase_ends_at_the_next_mark_of_any_kind():
+    """`mark("warmup")` then `with mark("main")`: warmup ends where main begins (it used to run to the end of
+    the run, overlapping main); an instant inside a with-block ends at the block's end."""
+    import pandas as pd
+
+    m = pd.DataFrame({"t_ns": [0, 10, 20, 30, 50], "name": ["warmup", "main", "step", "main", "tail"],
+                      "kind": ["instant", "begin", "instant", "end", "instant"], "pid": [1, 1, 1, 1, 1]})
+    iv = phase_intervals(m, end_ns=100)
+    got = sorted(map(tuple, iv[["name", "start_ns", "end_ns"]].values.tolist()))
+    assert got == [("main", 10, 30), ("step", 20, 30), ("tail", 50, 100), ("warmup", 0, 10)]

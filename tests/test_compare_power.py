@@ -45,10 +45,11 @@ def test_power_and_energy_per_gpu_by_hand(root):
     for gpu, d in g.groupby("gpu"):
         t, p = _signal(d)
         e = float(np.interp(t[-1], d.energy_t_ns / 1e9, d.energy_j) - np.interp(t[0], d.energy_t_ns / 1e9, d.energy_j))
-        key = (("device", f"gpu{gpu}"),)
+        key = (("device", f"gpu{gpu}"), ("from", "counter"))
+        signal = (("device", f"gpu{gpu}"), ("signal", "instant" if gpu == 0 else "1 s average"))
         assert energy[key] == pytest.approx(e)  # the energy counter over the power readings' span
         assert mean[key] == pytest.approx(e / (t[-1] - t[0]))
-        assert p99[key] == pytest.approx(np.percentile(p, 99))
+        assert p99[signal] == pytest.approx(np.percentile(p, 99))
 
 
 def _counter_at(d, t_s):
@@ -61,7 +62,7 @@ def test_phase_energy_of_the_marked_phases_by_hand(root):
     g = run["gpu_power"]
     for phase, (a, b) in {"prefill": (1.0, 1.6), "decode": (1.6, 5.0)}.items():
         expected = sum(_counter_at(d, b) - _counter_at(d, a) for _, d in g.groupby("gpu"))
-        assert got[(("devices", "gpus"), ("phase", phase))] == pytest.approx(expected, rel=1e-9)
+        assert got[(("devices", "gpus"), ("from", "counter"), ("phase", phase))] == pytest.approx(expected, rel=1e-9)
 
 
 def test_phase_time_from_real_marks(root):
@@ -79,7 +80,7 @@ def test_phase_time_from_real_marks(root):
 def test_compare_power_rows_per_device(root):
     a = R.power_replay(root)
     cmp = compare([a, R.copy_of(a, root / "power-replay-copy")], names=["power_mean_w", "energy_j"])
-    assert sorted(cmp.table["params"]) == ["device=gpu0", "device=gpu0", "device=gpu1", "device=gpu1"]
+    assert sorted(cmp.table["params"]) == ["device=gpu0,from=counter"] * 2 + ["device=gpu1,from=counter"] * 2
     assert (cmp.table["B/A"] == 1.0).all() and set(cmp.table["unit"]) == {"W", "J"}
 
 
@@ -131,8 +132,9 @@ def test_energy_per_pass_is_the_median_over_annotated_passes(root, tmp_path):
     rd.finish()
     combo = lowprof.load(tmp_path / "combo")
     phases = _values(src, "phase_energy_j")
-    expected = (phases[(("devices", "gpus"), ("phase", "prefill"))] + phases[(("devices", "gpus"), ("phase", "decode"))]) / 2
-    assert _values(combo, "energy_per_pass_j")[(("devices", "gpus"),)] == pytest.approx(expected)
+    c = (("devices", "gpus"), ("from", "counter"))
+    expected = (phases[c + (("phase", "prefill"),)] + phases[c + (("phase", "decode"),)]) / 2
+    assert _values(combo, "energy_per_pass_j")[c] == pytest.approx(expected)
 
 
 def test_ipw_metrics_from_the_runs_results_file(root):

@@ -40,5 +40,5 @@ def test_energy_per_pass_does_not_add_the_core_subzone_to_its_package(tmp_path):
     energy_per_pass_j. The core (PP0) is part of the package (PKG): the package alone is the CPU's energy."""
     run = _cpu_run(tmp_path / "r", [("intel-rapl:0", "package-0", 40.0), ("intel-rapl:0:0", "core", 25.0)])
     got = _metric(run, "energy_per_pass_j")
-    # passes of 1 s and 2 s at the package's 40 W: median of 40 J and 80 J
-    assert list(got.values()) == [pytest.approx(60.0)]
+    # passes of 1 s and 2 s at the package's 40 W: median of 40 J and 80 J, from the package's counter
+    assert got == {(("devices", "cpu"), ("from", "counter")): pytest.approx(60.0)}

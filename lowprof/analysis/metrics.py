@@ -330,29 +330,33 @@ def _power_summary(run: Run) -> dict:
     return _memo(run, "power", lambda: summarize_power(run))
 
 
-def _per_device(run: Run, key: str):
-    return [(s[key], {"device": dev}) for dev, s in _power_summary(run).items() if s.get(key) is not None] or None
+def _per_device(run: Run, key: str, how: str):
+    """Per device: (value, {device, and how it was measured}); ``how``: ``from`` (the energy method) or
+    ``signal`` (the power signal), so a comparison never pairs figures measured two ways without saying so."""
+    by = {"from": "energy_method", "signal": "signal"}[how]
+    return [(s[key], {"device": dev, how: s[by]}) for dev, s in _power_summary(run).items()
+            if s.get(key) is not None] or None
 
 
 @metric("power_mean_w", "W", "lower",
         "mean power per device: its energy (the energy counter where it has one, else integrated power) / the span "
         "of its power readings")
 def _power_mean(run: Run):
-    return _per_device(run, "mean_w")
+    return _per_device(run, "mean_w", "from")
 
 
 @metric("power_p99_w", "W", "lower",
         "99th percentile per device of its power signal: instantaneous where recorded (NVML field 186), else the "
         "driver's reading (a 1 s average on Ampere and newer GPUs)")
 def _power_p99(run: Run):
-    return _per_device(run, "p99_w")
+    return _per_device(run, "p99_w", "signal")
 
 
 @metric("energy_j", "J", "lower",
         "energy per device over its power readings' span: the energy counter where it has one (NVML, RAPL, hwmon "
         "energy), else the trapezoid integral of its power")
 def _energy(run: Run):
-    return _per_device(run, "energy_j")
+    return _per_device(run, "energy_j", "from")
 
 
 def _energy_devices(run: Run):
@@ -368,11 +372,13 @@ def _energy_devices(run: Run):
     return _memo(run, "energy_devices", compute)
 
 
-def _window_energies(run: Run, starts, ends) -> list[float]:
+def _window_energies(run: Run, starts, ends) -> tuple[list[float], str]:
+    """Summed energy (J) of the policy's devices over each window, and how it was measured."""
     from lowprof.analysis.power import window_energy
 
     traces, devices, _ = _energy_devices(run)
-    return window_energy(traces, devices, starts, ends)[0].tolist()
+    e, method = window_energy(traces, devices, starts, ends)
+    return e.tolist(), method
 
 
 @metric("energy_per_pass_j", "J", "lower",
@@ -391,8 +397,8 @@ def _energy_per_pass(run: Run):
     s = s[~s["name"].map(is_warmup) & (s["start_ns"] >= lo) & (s["end_ns"] <= hi)]
     if not len(s):
         return None
-    e = _window_energies(run, s["start_ns"], s["end_ns"])
-    return [(float(np.median(e)), {"devices": label})]
+    e, method = _window_energies(run, s["start_ns"], s["end_ns"])
+    return [(float(np.median(e)), {"devices": label, "from": method})]
 
 
 @metric("phase_energy_j", "J", "lower",
@@ -405,8 +411,8 @@ def _phase_energy(run: Run):
     _, _, label = _energy_devices(run)
     out = []
     for name, g in ph.groupby("name"):
-        e = _window_energies(run, g["start_ns"], g["end_ns"])
-        out.append((float(np.median(e)), {"phase": name, "devices": label}))
+        e, method = _window_energies(run, g["start_ns"], g["end_ns"])
+        out.append((float(np.median(e)), {"phase": name, "devices": label, "from": method}))
     return out
 
 

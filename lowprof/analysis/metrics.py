@@ -297,7 +297,7 @@ def _d2h(run: Run):
 # --- phases marked with lowprof.mark (lowprof.marks, lowprof.analysis.power.phase_intervals) --------
 
 def _phases(run: Run) -> pd.DataFrame:
-    """name, start_ns, end_ns of every marked phase (begin/end pairs; an instant runs to the next one)."""
+    """name, start_ns, end_ns of every marked phase (begin/end pairs; an instant runs to the next mark of any kind)."""
     from lowprof.analysis.power import phase_intervals
     from lowprof.marks import read_marks
 
@@ -311,7 +311,7 @@ def _phases(run: Run) -> pd.DataFrame:
 
 
 @metric("phase_time_s", "s", "lower",
-        "median duration of a phase marked with lowprof.mark (begin/end, or an instant to the next instant), per phase")
+        "median duration of a phase marked with lowprof.mark (begin/end, or an instant to the next mark of any kind), per phase")
 def _phase_time(run: Run):
     ph = _phases(run)
     return [(float((g["end_ns"] - g["start_ns"]).median()) / 1e9, {"phase": n}) for n, g in ph.groupby("name")] or None

@@ -42,3 +42,48 @@ def test_energy_per_pass_does_not_add_the_core_subzone_to_its_package(tmp_path):
     got = _metric(run, "energy_per_pass_j")
     # passes of 1 s and 2 s at the package's 40 W: median of 40 J and 80 J, from the package's counter
     assert got == {(("devices", "cpu"), ("from", "counter")): pytest.approx(60.0)}
+
+
+def test_grace_hopper_module_scope_contains_the_gpu(tmp_path):
+    """GH200: NVML's module scope (GPU + Grace + memory) is its own device with its own energy counter, and the
+    GPU is inside it: 'all' takes the module once, the default (the GPUs) the GPU alone."""
+    from lowprof.analysis.devices import choose_devices
+    from lowprof.analysis.power import power_traces, summarize_power
+    from lowprof.errors import LowprofError
+    from lowprof.probes.nvml import GPU_POWER
+
+    run = RunDir(tmp_path / "gh", kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({
+        "t_ns": [0, S, 2 * S], "gpu": 0, "power_w": 300.0, "power_instant_w": [290.0, 310.0, 300.0],
+        "energy_j": [0.0, 300.0, 600.0], "module_power_w": 450.0, "module_power_instant_w": [440.0, 470.0, 450.0],
+        "module_energy_j": [10.0, 465.0, 915.0], "power_limit_w": 900.0}))
+    run.finish()
+    r = load(run.path)
+    df = power_traces(r)
+    assert dict(zip(df.device, df.inside)) == {"gpu0": "gpu0:module", "gpu0:module": ""}
+    assert choose_devices(df).devices == ["gpu0"] and choose_devices(df, "all").devices == ["gpu0:module"]
+    with pytest.raises(LowprofError, match="inside 'gpu0:module'"):
+        choose_devices(df, "gpu0,gpu0:module")
+    s = summarize_power(r)
+    assert (s["gpu0:module"]["energy_j"], s["gpu0:module"]["energy_method"]) == (pytest.approx(905.0), "counter")
+    assert s["gpu0:module"]["peak_w"] == 470.0 and s["gpu0:module"]["signal"] == "instant"
+
+
+def test_rapl_nesting_psys_dram_and_packages(tmp_path):
+    """The package's core and uncore planes are inside it; DRAM is a separate RAPL domain (the package excludes
+    it), so 'all' adds it; psys (the platform) contains packages and DRAM."""
+    from lowprof.analysis.devices import choose_devices
+    from lowprof.analysis.power import power_traces
+
+    zones = [("intel-rapl:0", "package-0", 40.0), ("intel-rapl:0:0", "core", 25.0), ("intel-rapl:0:1", "uncore", 5.0),
+             ("intel-rapl:0:2", "dram", 8.0), ("intel-rapl:1", "package-1", 30.0)]
+    df = power_traces(_cpu_run(tmp_path / "a", zones))
+    inside = dict(zip(df.device, df.inside))
+    assert inside["rapl:intel-rapl:0:0:core"] == inside["rapl:intel-rapl:0:1:uncore"] == "rapl:intel-rapl:0:package-0"
+    assert inside["rapl:intel-rapl:0:2:dram"] == ""
+    assert sorted(choose_devices(df, "all").devices) == ["rapl:intel-rapl:0:2:dram", "rapl:intel-rapl:0:package-0",
+                                                         "rapl:intel-rapl:1:package-1"]
+    assert choose_devices(df).devices == ["rapl:intel-rapl:0:package-0", "rapl:intel-rapl:1:package-1"]
+    laptop = power_traces(_cpu_run(tmp_path / "b", [("intel-rapl:0", "package-0", 10.0), ("intel-rapl:1", "psys", 25.0)]))
+    assert dict(zip(laptop.device, laptop.inside))["rapl:intel-rapl:0:package-0"] == "rapl:intel-rapl:1:psys"
+    assert choose_devices(laptop, "all").devices == ["rapl:intel-rapl:1:psys"]

@@ -174,3 +174,19 @@ def test_short_windows_take_the_counter_not_the_lagging_1s_average(tmp_path):
         assert r.energy_method == "counter"
         assert abs(r.energy_j - truth) <= 2 * 630 * 0.011 / 4 + 1e-6
         assert -0.90 <= (r.energy_integrated_j - truth) / truth <= -0.28
+
+
+def test_json_is_strict_where_a_figure_does_not_exist(small_run, cli):
+    """No counter in a window, a peak window longer than the run: null, never NaN (which is not JSON)."""
+    import math
+
+    def no_nan(c):
+        raise AssertionError(f"{c} in --json output")
+
+    r = cli("power", small_run.path, "--json", "--window", "10")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout, parse_constant=no_nan)
+    assert got["devices"]["gpu0"]["peak_w"] is None
+    r = cli("power", small_run.path, "--json", "--average")
+    assert all(not isinstance(v, float) or math.isfinite(v) for p in json.loads(r.stdout, parse_constant=no_nan)["phases"]
+               for v in p.values())

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from lowprof.analysis.ipw import ipw, read_results
 from lowprof.cli._ui import fmt_s, out, print_json, table
-from lowprof.cli.power import add_signal_flags, signal_of
+from lowprof.cli.power import add_signal_flags, signal_of, strict
 from lowprof.errors import LowprofError
 from lowprof.rundir import load
 
@@ -57,7 +57,7 @@ def main(args) -> int:
             r = ipw(run, part.reset_index(drop=True), devices=args.devices, signal=signal_of(args))
             rows.append({"run": d, "model": model, "device": _device_name(run)} | r)
     if args.json:
-        print_json(rows)
+        print_json(strict(rows))
         return 0
     if args.csv:
         pd.DataFrame(rows).assign(devices=lambda f: f.devices.map(";".join)).to_csv(sys.stdout, index=False)

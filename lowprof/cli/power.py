@@ -4,6 +4,7 @@ the breakdown by phase; with ``--budget-w`` the POLCA-style oversubscription of 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import pandas as pd
@@ -72,6 +73,17 @@ def _pct(v) -> str:
     return "-" if v is None or v != v else f"{v:+.2f}%"
 
 
+def strict(obj):
+    """``obj`` with every non-finite float (a figure that does not exist) as None, for strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
+
+
 def _refusals(run) -> tuple[str, str]:
     """(the NVML readings refused, module scope not offered) as two lines ("" when nothing)."""
     refused = dict(run.manifest.get("probes", {}).get("nvml", {}).get("refused", {}))
@@ -90,8 +102,8 @@ def _one(path: str, args) -> int:
         raise LowprofError(f"{path}: no power readings (record with --probes nvml, rapl or hwmon, or lowprof import a power log)")
     phases = phase_breakdown(run, signal=signal)
     if args.json:
-        print_json({"path": path, "devices": s, "phases": phases.to_dict(orient="records"),
-                    "refused": run.manifest.get("probes", {}).get("nvml", {}).get("refused", {})})
+        print_json(strict({"path": path, "devices": s, "phases": phases.to_dict(orient="records"),
+                           "refused": run.manifest.get("probes", {}).get("nvml", {}).get("refused", {})}))
         return 0
     if args.csv:
         pd.DataFrame([{"device": d} | v for d, v in s.items()]).to_csv(sys.stdout, index=False)
@@ -150,7 +162,7 @@ def _budget(args) -> int:
             "limit_w": s.limit_w, "limit_from": s.limit_from, "p99_w": s.p99_w, "peak_w": s.peak_w,
             "mean_w": float(s.power_w.mean())} for s in servers]
     if args.json:
-        print_json({"servers": per} | r.to_dict())
+        print_json(strict({"servers": per} | r.to_dict()))
         return 0
     if args.csv:
         pd.DataFrame([r.to_dict()]).to_csv(sys.stdout, index=False)

@@ -19,7 +19,9 @@ HELP = "power per device: mean/median/p95/p99/peak, energy (counter vs integrate
 EXAMPLES = """lowprof power runs/serve
 lowprof power runs/serve --window 1 --json
 lowprof power runs/serve --csv > power.csv
-lowprof power runs/s1 runs/s2 --budget-w 20000 --risk 0.01 --cap-w 5000"""
+lowprof power runs/serve --average          # the driver's 1 s average, as nvidia-smi power.draw shows it
+lowprof power runs/s1 runs/s2 --budget-w 20000 --risk 0.01 --cap-w 5000
+lowprof power runs/s1 --budget-w 20000 --devices gpu --server-base-w 400 --limit-w 6500"""
 
 
 def add_signal_flags(p: argparse.ArgumentParser) -> None:

@@ -99,7 +99,7 @@ def _refusals(run) -> tuple[str, str]:
 def _one(path: str, args) -> int:
     run = load(path)
     signal = signal_of(args)
-    s = summarize_power(run, window_s=args.window, signal=signal)
+    s = {d: v for d, v in summarize_power(run, window_s=args.window, signal=signal).items() if v}
     if not s:
         raise LowprofError(f"{path}: no power readings (record with --probes nvml, rapl or hwmon, or lowprof import a power log)")
     phases = phase_breakdown(run, signal=signal)

@@ -12,7 +12,9 @@ table keeps the begin and drops that instant.
 ``sync=True`` waits for the process's GPU work before stamping (``torch.cuda.synchronize()`` where torch
 has initialised CUDA, else ``cupy.cuda.runtime.deviceSynchronize()`` where CuPy is imported; neither is
 imported by lowprof), so a phase's edges line up with the GPU work launched before them rather than
-with the CPU's launch of it. The line records which it used (``"sync": "torch" | "cupy" | "none"``).
+with the CPU's launch of it. Both wait for the process's current device (all its streams); other GPUs
+are not touched, so no context is created on them. The line records which it used (``"sync": "torch" |
+"cupy" | "none"``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,13 @@ no-op costing one environment lookup. When the run ends the lines become the ``m
 
 A ``with`` mark writes an instant when called and a begin on entry that names it (``of``); the
 table keeps the begin and drops that instant.
+
+``sync=True`` waits for the process's GPU work before stamping (``torch.cuda.synchronize()`` where torch
+has initialised CUDA, else ``cupy.cuda.runtime.deviceSynchronize()`` where CuPy is imported; neither is
+imported by lowprof), so a phase's edges line up with the GPU work launched before them rather than
+with the CPU's launch of it. Both wait for the process's current device (all its streams); other GPUs
+are not touched, so no context is created on them. The line records which it used (``"sync": "torch" |
+"cupy" | "none"``).
 """
 
 from __future__ import annotations
@@ -64,14 +71,38 @@ def _fd() -> int | None:
     return _state["fd"]
 
 
-def _write(name: str, kind: str, of: int | None = None) -> int | None:
+def _gpu_sync() -> str:
+    """Wait for this process's GPU work with the framework it already uses; returns which (``none`` if neither)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+            return "torch"
+    except Exception:  # noqa: BLE001 - a mark must never break the workload
+        pass
+    cupy = sys.modules.get("cupy")
+    try:
+        if cupy is not None:
+            cupy.cuda.runtime.deviceSynchronize()
+            return "cupy"
+    except Exception:  # noqa: BLE001
+        pass
+    return "none"
+
+
+def _write(name: str, kind: str, of: int | None = None, sync: bool = False) -> int | None:
     fd = _fd()
     if fd is None:
         return None
+    synced = _gpu_sync() if sync else None
     t = time.monotonic_ns() - _state["origin"]
     _state["seq"] += 1
     seq = _state["seq"]
     tail = f',"of":{of}}}\n' if of else "}\n"  # formatted by hand: ~2x cheaper than json.dumps of a dict
+    if synced:
+        tail = f',"sync":"{synced}"' + tail
     line = f'{{"t_ns":{t},"name":{json.dumps(name)},"kind":"{kind}","pid":{_state["pid"]},"id":{seq}{tail}'
     try:
         os.write(fd, line.encode())
@@ -82,22 +113,25 @@ def _write(name: str, kind: str, of: int | None = None) -> int | None:
 
 class mark:
     """Mark a phase: ``lowprof.mark("warmup")`` records an instant; ``with lowprof.mark("decode"): ...``
-    records begin and end (times on the run clock, ns). Does nothing outside a lowprof recording."""
+    records begin and end (times on the run clock, ns). An instant's phase lasts until the next mark of
+    any kind. ``sync=True``: wait for the GPU work already launched (torch or CuPy) before stamping, at the
+    mark and at the end of a ``with`` block. Does nothing outside a lowprof recording."""
 
-    __slots__ = ("name", "_id")
+    __slots__ = ("name", "_id", "_sync")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, sync: bool = False) -> None:
         if not isinstance(name, str) or not name:
             raise LowprofError(f"mark name must be a non-empty string, got {name!r}")
         self.name = name
-        self._id = _write(name, "instant")
+        self._sync = bool(sync)
+        self._id = _write(name, "instant", sync=self._sync)
 
     def __enter__(self) -> "mark":
-        _write(self.name, "begin", self._id)
+        _write(self.name, "begin", self._id)  # right after the instant, which already waited for the GPU
         return self
 
     def __exit__(self, *exc) -> None:
-        _write(self.name, "end")
+        _write(self.name, "end", sync=self._sync)
 
 
 def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: int = -1) -> pd.DataFrame:

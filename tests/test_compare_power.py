@@ -29,18 +29,31 @@ def _values(run, name: str) -> dict:
     return {tuple(sorted(p.items())): v for p, v in zip(m["params"], m["value"])}
 
 
+def _signal(d):
+    """What the power figures of one GPU use, from the table itself: the instantaneous field (186) where the
+    GPU gave it, else the driver's 1 s average, each at the driver's own timestamps."""
+    if d.power_instant_w.notna().any():
+        return d.power_instant_t_ns.to_numpy() / 1e9, d.power_instant_w.to_numpy()
+    return d.power_t_ns.to_numpy() / 1e9, d.power_w.to_numpy()
+
+
 def test_power_and_energy_per_gpu_by_hand(root):
     run = lowprof.load(R.power_replay(root))
     assert run.manifest["synthetic"] is True
     mean, energy, p99 = _values(run, "power_mean_w"), _values(run, "energy_j"), _values(run, "power_p99_w")
     g = run["gpu_power"]
     for gpu, d in g.groupby("gpu"):
-        t, p = d.t_ns.to_numpy() / 1e9, d.power_w.to_numpy()
-        e = float(np.sum((p[1:] + p[:-1]) / 2 * np.diff(t)))
-        key = (("device", f"gpu{gpu}"),)
-        assert energy[key] == pytest.approx(e)
+        t, p = _signal(d)
+        e = float(np.interp(t[-1], d.energy_t_ns / 1e9, d.energy_j) - np.interp(t[0], d.energy_t_ns / 1e9, d.energy_j))
+        key = (("device", f"gpu{gpu}"), ("from", "counter"))
+        signal = (("device", f"gpu{gpu}"), ("signal", "instant" if gpu == 0 else "1 s average"))
+        assert energy[key] == pytest.approx(e)  # the energy counter over the power readings' span
         assert mean[key] == pytest.approx(e / (t[-1] - t[0]))
-        assert p99[key] == pytest.approx(np.percentile(p, 99))
+        assert p99[signal] == pytest.approx(np.percentile(p, 99))
+
+
+def _counter_at(d, t_s):
+    return np.interp(t_s, d.energy_t_ns / 1e9, d.energy_j)
 
 
 def test_phase_energy_of_the_marked_phases_by_hand(root):
@@ -48,11 +61,8 @@ def test_phase_energy_of_the_marked_phases_by_hand(root):
     got = _values(run, "phase_energy_j")
     g = run["gpu_power"]
     for phase, (a, b) in {"prefill": (1.0, 1.6), "decode": (1.6, 5.0)}.items():
-        grid = np.unique(np.concatenate([[a, b], g.t_ns.to_numpy() / 1e9]))
-        grid = grid[(grid >= a) & (grid <= b)]
-        total = sum(np.interp(grid, d.t_ns / 1e9, d.power_w) for _, d in g.groupby("gpu"))
-        expected = float(np.sum((total[1:] + total[:-1]) / 2 * np.diff(grid)))
-        assert got[(("devices", "gpus"), ("phase", phase))] == pytest.approx(expected, rel=1e-6)
+        expected = sum(_counter_at(d, b) - _counter_at(d, a) for _, d in g.groupby("gpu"))
+        assert got[(("devices", "gpus"), ("from", "counter"), ("phase", phase))] == pytest.approx(expected, rel=1e-9)
 
 
 def test_phase_time_from_real_marks(root):
@@ -70,7 +80,7 @@ def test_phase_time_from_real_marks(root):
 def test_compare_power_rows_per_device(root):
     a = R.power_replay(root)
     cmp = compare([a, R.copy_of(a, root / "power-replay-copy")], names=["power_mean_w", "energy_j"])
-    assert sorted(cmp.table["params"]) == ["device=gpu0", "device=gpu0", "device=gpu1", "device=gpu1"]
+    assert sorted(cmp.table["params"]) == ["device=gpu0,from=counter"] * 2 + ["device=gpu1,from=counter"] * 2
     assert (cmp.table["B/A"] == 1.0).all() and set(cmp.table["unit"]) == {"W", "J"}
 
 
@@ -81,7 +91,8 @@ def test_power_figure_with_the_limit(root, tmp_path):
     g = run["gpu_power"]
     for gpu, d in g.groupby("gpu"):
         s = fig.series[f"H100x2 (synthetic) gpu{gpu}"]
-        assert np.allclose(s.t_s, d.t_ns / 1e9) and np.allclose(s.power_w, d.power_w)
+        t, p = _signal(d)
+        assert np.allclose(s.t_s, t) and np.allclose(s.power_w, p)
         assert fig.marks[f"H100x2 (synthetic) gpu{gpu} limit"] == d.power_limit_w.median()
     assert fig.marks["phase prefill 0"] == 1.0 and fig.marks["phase decode 1"] == 1.6  # the shaded phases
 
@@ -121,8 +132,9 @@ def test_energy_per_pass_is_the_median_over_annotated_passes(root, tmp_path):
     rd.finish()
     combo = lowprof.load(tmp_path / "combo")
     phases = _values(src, "phase_energy_j")
-    expected = (phases[(("devices", "gpus"), ("phase", "prefill"))] + phases[(("devices", "gpus"), ("phase", "decode"))]) / 2
-    assert _values(combo, "energy_per_pass_j")[(("devices", "gpus"),)] == pytest.approx(expected)
+    c = (("devices", "gpus"), ("from", "counter"))
+    expected = (phases[c + (("phase", "prefill"),)] + phases[c + (("phase", "decode"),)]) / 2
+    assert _values(combo, "energy_per_pass_j")[c] == pytest.approx(expected)
 
 
 def test_ipw_metrics_from_the_runs_results_file(root):
@@ -137,10 +149,9 @@ def test_ipw_metrics_from_the_runs_results_file(root):
          "tokens": 5}) + "\n" for i, a in enumerate(answers)))
     run = lowprof.load(run_dir)
     g = run["gpu_power"]
-    grid = np.unique(np.concatenate([[2.0, 4.0], g.t_ns.to_numpy() / 1e9]))
-    grid = grid[(grid >= 2.0) & (grid <= 4.0)]
-    total = sum(np.interp(grid, d.t_ns / 1e9, d.power_w) for _, d in g.groupby("gpu"))
-    energy = float(np.sum((total[1:] + total[:-1]) / 2 * np.diff(grid)))
+    # back-to-back queries of equal length: the per-query counter differences telescope to the counter
+    # difference over 2-4 s, and every query's power is its energy / (2 s / n)
+    energy = float(sum(_counter_at(d, 4.0) - _counter_at(d, 2.0) for _, d in g.groupby("gpu")))
     accuracy = np.mean([a["correct"] for a in answers])
     m = run_metrics(run, ["ipw_per_w", "energy_per_query_j", "energy_per_token_j"])
     got = dict(zip(m["metric"], m["value"]))

@@ -101,3 +101,81 @@ def test_sampler_writes_rapl_and_hwmon_tables_that_lowprof_power_reads(tmp_path)
     module = got["hwmon:Module Power Socket 0 (hwmon0/device/power1_average)"]
     assert (module["median_w"], module["peak_w"]) == (pytest.approx(810), pytest.approx(820))
     assert module["energy_integrated_j"] == pytest.approx((800 + 810) / 2 + (810 + 820) / 2)
+
+
+def _grace_probe(root, monkeypatch):
+    from tests._fake_sysfs import enodata_reads
+
+    enodata_reads(monkeypatch)
+    p = HwmonProbe(root)
+    p.start(ProbeContext(clock=RunClock.start()))
+    return p
+
+
+def test_meters_follow_the_firmware_definitions(tmp_path, monkeypatch):
+    """Labels, units and averaging intervals as NVIDIA's firmware defines the Grace meters (50 ms default,
+    50 ms-1 s accepted, mW in firmware -> µW in sysfs); the interval is kept per sensor."""
+    from tests._fake_sysfs import grace_meters
+
+    p = _grace_probe(grace_hwmon_tree(tmp_path), monkeypatch)
+    facts = {s["label"]: s for s in p.facts()["sensors"]}
+    for m in grace_meters(0):
+        assert facts[m["oem_info"]]["average_interval_ms"] == m["average_interval_ms"] == 50
+    assert facts["PPT"].get("average_interval_ms") is None
+
+
+@pytest.mark.parametrize("kernel", ["new", "old"])
+def test_the_firmware_error_value_is_no_reading_and_the_sensor_stays(tmp_path, monkeypatch, kernel):
+    """The firmware answers 0xFFFFFFFF when its telemetry is not valid: older kernels print it as
+    4294967295000 µW, newer ones fail the read with ENODATA. Either way it is no reading (not 4.3 MW), and a
+    meter that has no data at start or fails one read is sampled again, not dropped for the run."""
+    from tests._fake_sysfs import set_meter
+
+    root = grace_hwmon_tree(tmp_path, {"Module Power Socket 0": None}, kernel=kernel)
+    p = _grace_probe(root, monkeypatch)
+    assert "hwmon0/device/power1_average" not in p.facts()["unreadable"]
+    first = {r["label"]: r for r in p.sample(0)["hwmon_power"]}
+    assert "Module Power Socket 0" not in first and first["Grace Power Socket 0"]["power_w"] == pytest.approx(121.5)
+    set_meter(root, "hwmon0", 700_000, kernel)
+    second = {r["label"]: r for r in p.sample(1)["hwmon_power"]}
+    assert second["Module Power Socket 0"]["power_w"] == pytest.approx(700.0)
+    set_meter(root, "hwmon0", None, kernel)
+    assert "Module Power Socket 0" not in {r["label"] for r in p.sample(2)["hwmon_power"]}
+    set_meter(root, "hwmon0", 710_000, kernel)
+    assert {r["label"]: r for r in p.sample(3)["hwmon_power"]}["Module Power Socket 0"]["power_w"] == pytest.approx(710.0)
+    assert p.facts()["read_errors"]["hwmon0/device/power1_average"]["count"] == 2
+
+
+def test_grace_rails_are_inside_their_module(tmp_path):
+    """Module Power Socket N includes Grace Power Socket N, which includes the CPU and SysIO rails: a sum of
+    'all' devices takes the module once, not its parts again."""
+    from lowprof.analysis.devices import choose_devices
+    from lowprof.analysis.power import power_traces
+    from lowprof.probes.sampler import Sampler
+    from lowprof.rundir import RunDir, load
+
+    hw = grace_hwmon_tree(tmp_path / "hwmon")
+    run = RunDir(tmp_path / "run", kind="test")
+
+    class StepClock:
+        t = 0
+
+        def t_ns(self):
+            return self.t
+
+    ctx = ProbeContext(clock=StepClock())
+    s = Sampler(run, [HwmonProbe(hw)], ctx, interval_s=1.0)
+    for k in range(2):
+        ctx.clock.t = k * 10**9
+        s.tick()
+    s.stop()
+    run.finish()
+    df = power_traces(load(run.path))
+    inside = dict(zip(df.device, df.inside))
+    module = "hwmon:Module Power Socket 0 (hwmon0/device/power1_average)"
+    grace = "hwmon:Grace Power Socket 0 (hwmon1/device/power1_average)"
+    assert inside[grace] == module and inside["hwmon:CPU Power Socket 0 (hwmon2/device/power1_average)"] == grace
+    assert sorted(choose_devices(df, "all").devices) == sorted(
+        [module, "hwmon:PPT (hwmon4/power1_average)", "hwmon:Socket energy (hwmon5/energy1_input)"])
+    assert choose_devices(df, "cpu").devices == [grace]
+    assert set(df[df.device == module].signal) == {"hwmon average 50 ms"}

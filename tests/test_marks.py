@@ -125,3 +125,55 @@ def test_a_vanished_run_dir_never_breaks_the_workload(tmp_path, monkeypatch):
     with lowprof.mark("y"):
         pass
     assert not (tmp_path / "gone").exists()
+
+
+def _fake_gpu_module(monkeypatch, name: str, delay_s: float, calls: list):
+    """A stand-in torch or cupy in sys.modules whose device synchronize takes ``delay_s`` (no GPU here)."""
+    import time
+    import types
+
+    def synchronize(*_a):
+        time.sleep(delay_s)
+        calls.append(time.monotonic_ns())
+
+    if name == "torch":
+        mod = types.SimpleNamespace(cuda=types.SimpleNamespace(is_initialized=lambda: True, synchronize=synchronize))
+    else:
+        mod = types.SimpleNamespace(cuda=types.SimpleNamespace(
+            runtime=types.SimpleNamespace(deviceSynchronize=synchronize)))
+    monkeypatch.setitem(sys.modules, name, mod)
+
+
+@pytest.mark.parametrize("framework", ["torch", "cupy"])
+def test_sync_mark_waits_for_the_gpu_before_stamping(tmp_path, monkeypatch, framework):
+    """mark(name, sync=True) waits for the process's GPU work (torch or CuPy, whichever it uses) and stamps
+    after it returns, so the phase edge lines up with the GPU; a plain mark does not wait."""
+    import time
+
+    monkeypatch.setenv(ENV_RUN_DIR, str(tmp_path))
+    monkeypatch.setenv(ENV_ORIGIN, "0:0")
+    other = "cupy" if framework == "torch" else "torch"
+    monkeypatch.delitem(sys.modules, other, raising=False)
+    calls: list[int] = []
+    _fake_gpu_module(monkeypatch, framework, 0.05, calls)
+    t0 = time.monotonic_ns()
+    lowprof.mark("plain")
+    lowprof.mark("synced", sync=True)
+    with lowprof.mark("block", sync=True):
+        pass
+    lines = [json.loads(l) for l in (tmp_path / MARKS_FILE).read_text().splitlines()]
+    by = {(l["name"], l["kind"]): l for l in lines}
+    assert by[("plain", "instant")]["t_ns"] < t0 + 40_000_000 and "sync" not in by[("plain", "instant")]
+    assert len(calls) == 3  # the instant, the block's begin and its end
+    assert by[("synced", "instant")]["t_ns"] >= calls[0] and by[("synced", "instant")]["sync"] == framework
+    assert by[("block", "end")]["t_ns"] >= calls[2] >= by[("block", "begin")]["t_ns"] + 50_000_000
+
+
+def test_sync_mark_without_a_gpu_framework_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_RUN_DIR, str(tmp_path))
+    monkeypatch.setenv(ENV_ORIGIN, "0:0")
+    for m in ("torch", "cupy"):
+        monkeypatch.delitem(sys.modules, m, raising=False)
+    lowprof.mark("x", sync=True)
+    (line,) = [json.loads(l) for l in (tmp_path / MARKS_FILE).read_text().splitlines()]
+    assert line["sync"] == "none"  # asked, but the process uses neither torch nor CuPy: recorded, not hidden

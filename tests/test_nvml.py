@@ -37,26 +37,53 @@ def test_replay_converts_units_and_keeps_every_sample():
     src = ReplayNVML(FIXTURE)
     assert len(rows) == 2 * len(src.ticks)
     g0 = [r for r in rows if r["gpu"] == 0]
-    fields = _recorded("nvmlDeviceGetFieldValues", 0)
+    fields = [r for r in _recorded("nvmlDeviceGetFieldValues", 0) if r["args"] == [[185, 186, 83]]]
     clocks = [r for r in _recorded("nvmlDeviceGetClockInfo", 0) if r["args"] == [1]]
     assert len(fields) == len(g0) == len(clocks)
+    origin = src.header["origin_realtime_ns"]
     for row, fv, clk in zip(g0, fields, clocks):
         by_id = {v["fieldId"]: v for v in fv["value"]}
         assert row["power_w"] == by_id[185]["value"]["uiVal"] / 1e3          # mW -> W
         assert row["power_instant_w"] == by_id[186]["value"]["uiVal"] / 1e3
         assert row["energy_j"] == by_id[83]["value"]["ullVal"] / 1e3         # mJ -> J
         assert row["sm_clock_hz"] == clk["value"] * 1e6                      # MHz -> Hz
+        # each field's own timestamp (µs since the epoch) on the run clock of the recording
+        assert row["energy_t_ns"] == by_id[83]["timestamp"] * 1000 - origin
+        assert row["power_instant_t_ns"] == by_id[186]["timestamp"] * 1000 - origin
     assert [r["t_ns"] for r in g0][:3] == pytest.approx(src.ticks[:3], abs=5e6)
+
+
+MODULE_REFUSED = {f"module_{k}": {"0": "NotSupported", "1": "NotSupported"}
+                  for k in ("power_average", "power_instant", "energy")}
 
 
 def test_refused_reading_is_recorded_and_not_asked_again():
     probe, tables = replay(FIXTURE)
-    assert probe.facts()["refused"] == {"power_instant": {"1": "NotSupported"}}
+    # an H100 SXM board (not a Grace Hopper module) offers no module scope: refused once per GPU
+    assert probe.facts()["refused"] == {"power_instant": {"1": "NotSupported"}} | MODULE_REFUSED
     g1 = [r for r in tables["gpu_power"] if r["gpu"] == 1]
     assert all(r["power_instant_w"] is None for r in g1) and all(r["power_w"] > 0 for r in g1)
-    # after the first refusal the probe asks GPU 1 for power average and energy only
+    assert all(r["module_power_instant_w"] is None for r in tables["gpu_power"])
+    # after the first refusal the probe asks GPU 1 for power average and energy only, and no module field
     asked = [r["args"][0] for r in _recorded("nvmlDeviceGetFieldValues", 1)]
-    assert asked[0] == [185, 186, 83] and all(a == [185, 83] for a in asked[1:])
+    assert asked[0] == [185, 186, 83] and asked[1] == [[185, 1], [186, 1], [191, 1]]
+    assert all(a == [185, 83] for a in asked[2:])
+
+
+def test_what_power_w_means_comes_from_the_architecture():
+    """NVML: nvmlDeviceGetPowerUsage / field 185 average over 1 s on Ampere (except GA100) and newer,
+    instantaneous on GA100 and older."""
+    from lowprof.probes.nvml import power_w_averaging
+
+    probe, _ = replay(FIXTURE)
+    d = probe.facts()["devices"][0]
+    assert (d["architecture"], d["compute_capability"], d["power_w"]["averaging"]) == ("Hopper", "9.0", "1s")
+    assert power_w_averaging(7, (8, 0))[0] == "none"     # A100 / A30 (GA100)
+    assert power_w_averaging(7, (8, 6))[0] == "1s"       # A10, A40, RTX 30xx (GA10x)
+    assert power_w_averaging(7, None)[0] == "unknown"
+    assert power_w_averaging(5, (7, 0))[0] == "none"     # V100
+    assert power_w_averaging(8, (8, 9))[0] == "1s"       # L4, L40S (Ada)
+    assert power_w_averaging(None, None)[0] == "unknown"
 
 
 def test_only_the_workload_processes_are_kept():
@@ -114,7 +141,7 @@ def test_replayed_run_through_power_report(tmp_path, cli):
     # 100 ms readings of the lagging 1 s average must land near it
     assert abs(g0["energy_disagreement_percent"]) < 2
     assert g0["limit_w"] == 700 and g0["sw_power_cap_s"] == pytest.approx(0.6, abs=0.01)
-    assert got["refused"] == {"power_instant": {"1": "NotSupported"}}
+    assert got["refused"] == {"power_instant": {"1": "NotSupported"}} | MODULE_REFUSED
 
 
 @pytest.mark.skipif(NvmlProbe.available() is not None, reason="needs an NVIDIA GPU and driver")
@@ -147,7 +174,10 @@ def test_old_driver_without_field_values_uses_the_classic_calls(tmp_path):
         ("nvmlDeviceGetUUID", [], [{"value": "GPU-x"}]),
         ("nvmlDeviceGetPowerManagementLimitConstraints", [], [{"value": [150000, 300000]}]),
         ("nvmlDeviceGetPowerManagementDefaultLimit", [], [{"error": 3}]),
+        ("nvmlDeviceGetArchitecture", [], [{"value": 5}]),
+        ("nvmlDeviceGetCudaComputeCapability", [], [{"value": [7, 0]}]),
         ("nvmlDeviceGetFieldValues", [[185, 186, 83]], [{"error": 13}]),
+        ("nvmlDeviceGetFieldValues", [[[185, 1], [186, 1], [191, 1]]], [{"error": 13}]),
         ("nvmlDeviceGetPowerUsage", [], [{"value": 61250}, {"value": 250500}]),
         ("nvmlDeviceGetTotalEnergyConsumption", [], [{"value": 1000000}, {"value": 1015575}]),
         ("nvmlDeviceGetEnforcedPowerLimit", [], [{"value": 300000}] * 2),
@@ -165,7 +195,47 @@ def test_old_driver_without_field_values_uses_the_classic_calls(tmp_path):
     assert a["temperature_c"] is None and b["clock_event_reasons"] == 4
     assert probe.facts()["refused"] == {"power_limit_default": {"0": "NotSupported"},
                                         "field_values": {"0": "FunctionNotFound"},
+                                        "module_field_values": {"0": "FunctionNotFound"},
                                         "temperature": {"0": "NotSupported"}}
+    # a V100: the classic call's power is instantaneous, and no field gives the driver's own timestamps
+    assert probe.facts()["devices"][0]["power_w"]["averaging"] == "none"
+    assert a["energy_t_ns"] is None and a["power_t_ns"] is None
+
+
+def test_module_scope_on_a_grace_hopper_module(tmp_path):
+    """GH200: the GPU-scope fields exclude Grace; fields 185/186/191 at scopeId 1 give the module's power and
+    energy, recorded beside the GPU's (hand-written answers in the layout pynvml returns)."""
+    def fv(fid, scope, val, vt=1, ts=0):
+        member = "ullVal" if vt == 3 else "uiVal"
+        return {"fieldId": fid, "scopeId": scope, "timestamp": ts, "latencyUsec": 0, "valueType": vt,
+                "nvmlReturn": 0, "value": {member: val}}
+
+    f = tmp_path / "gh200.jsonl"
+    _write_replay(f, [
+        ("nvmlDeviceGetName", [], [{"value": "NVIDIA GH200 480GB"}]),
+        ("nvmlDeviceGetUUID", [], [{"value": "GPU-x"}]),
+        ("nvmlDeviceGetPowerManagementLimitConstraints", [], [{"value": [100000, 900000]}]),
+        ("nvmlDeviceGetPowerManagementDefaultLimit", [], [{"value": 900000}]),
+        ("nvmlDeviceGetArchitecture", [], [{"value": 9}]),
+        ("nvmlDeviceGetCudaComputeCapability", [], [{"value": [9, 0]}]),
+        ("nvmlDeviceGetFieldValues", [[185, 186, 83]], [
+            {"value": [fv(185, 0, 300000), fv(186, 0, 310000), fv(83, 0, 5000000, 3)]},
+            {"value": [fv(185, 0, 305000), fv(186, 0, 320000), fv(83, 0, 5031500, 3)]}]),
+        ("nvmlDeviceGetFieldValues", [[[185, 1], [186, 1], [191, 1]]], [
+            {"value": [fv(185, 1, 450000), fv(186, 1, 470000), fv(191, 1, 9000000, 3)]},
+            {"value": [fv(185, 1, 455000), fv(186, 1, 480000), fv(191, 1, 9047500, 3)]}]),
+        ("nvmlDeviceGetEnforcedPowerLimit", [], [{"value": 900000}] * 2),
+        ("nvmlDeviceGetClockInfo", [1], [{"value": 1980}] * 2),
+        ("nvmlDeviceGetClockInfo", [2], [{"value": 2619}] * 2),
+        ("nvmlDeviceGetUtilizationRates", [], [{"value": {"gpu": 100, "memory": 40}}] * 2),
+        ("nvmlDeviceGetTemperature", [0], [{"value": 50}] * 2),
+        ("nvmlDeviceGetCurrentClocksEventReasons", [], [{"value": 0}] * 2),
+    ], ticks=[0, 100_000_000])
+    probe, tables = replay(f)
+    a, b = tables["gpu_power"]
+    assert (a["power_instant_w"], a["module_power_instant_w"], a["module_power_w"]) == (310.0, 470.0, 450.0)
+    assert (b["energy_j"] - a["energy_j"], b["module_energy_j"] - a["module_energy_j"]) == pytest.approx((31.5, 47.5))
+    assert probe.facts()["refused"] == {}
 
 
 # ---------------------------------------------------------------- driver and binding mismatches (issue 14)
@@ -174,7 +244,10 @@ _BASE_CALLS = [
     ("nvmlDeviceGetUUID", [], [{"value": "GPU-y"}]),
     ("nvmlDeviceGetPowerManagementLimitConstraints", [], [{"value": [100000, 400000]}]),
     ("nvmlDeviceGetPowerManagementDefaultLimit", [], [{"value": 400000}]),
+    ("nvmlDeviceGetArchitecture", [], [{"value": 7}]),
+    ("nvmlDeviceGetCudaComputeCapability", [], [{"value": [8, 0]}]),
     ("nvmlDeviceGetFieldValues", [[185, 186, 83]], [{"error": 13}]),
+    ("nvmlDeviceGetFieldValues", [[[185, 1], [186, 1], [191, 1]]], [{"error": 13}]),
     ("nvmlDeviceGetPowerUsage", [], [{"value": 90000}, {"value": 350000}]),
     ("nvmlDeviceGetTotalEnergyConsumption", [], [{"value": 5000}, {"value": 40000}]),
     ("nvmlDeviceGetEnforcedPowerLimit", [], [{"value": 400000}] * 2),

@@ -84,3 +84,63 @@ def test_cli_budget(tmp_path, cli):
     assert got["servers_at_risk"] == 7  # 4 a (300) + 3 b (500) = 2700 and 4*500+3*300 = 2900 <= 3000
     r = cli("power", a.path, "--budget-w", "3000")
     assert r.returncode == 0 and "Servers that fit" in r.stdout, r.stdout + r.stderr
+
+
+def _instant_run(path, avg, inst, limit=700.0):
+    """A one-GPU Hopper-like run: the driver's 1 s average (power_w) and the instantaneous field (186)."""
+    run = RunDir(path, kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [int(i * 1e8) for i in range(len(avg))], "gpu": 0,
+                                             "power_w": avg, "power_instant_w": inst, "power_limit_w": limit}))
+    run.manifest["probes"]["nvml"] = {"status": "ok", "devices": [{"index": 0, "power_w": {"averaging": "1s"}}]}
+    run.finish()
+    return load(path)
+
+
+def test_budget_uses_instantaneous_power_and_honours_the_flags(tmp_path, cli):
+    """The 1 s average hides the peaks a budget must hold: 300 W on average, 100/500 W instantaneous.
+    --budget-w ignored --instant before; now the instantaneous power is the default where recorded, and
+    --average / --instant choose."""
+    run = _instant_run(tmp_path / "a", [300.0] * 40, [100.0, 500.0] * 20)
+    args = ["power", run.path, "--budget-w", "2000", "--risk", "0", "--trials", "0", "--json"]
+    got = {flag: json.loads(cli(*args, *([flag] if flag else [])).stdout) for flag in ("", "--instant", "--average")}
+    assert got[""]["servers_by_peak"] == got["--instant"]["servers_by_peak"] == 4   # 2000 / 500
+    assert got["--average"]["servers_by_peak"] == 6                                # 2000 / 300
+    assert got[""]["servers"][0]["signals"] == ["gpu0: instant"]
+    assert got["--average"]["servers"][0]["signals"] == ["gpu0: 1 s average"]
+
+
+def test_instant_is_refused_where_a_gpu_has_none(tmp_path, cli):
+    run = _gpu_run(tmp_path / "a", [[300, 500] * 5])
+    r = cli("power", run.path, "--instant")
+    assert r.returncode == 1 and "no instantaneous power recorded for gpu0" in r.stderr and "Traceback" not in r.stderr
+    r = cli("power", run.path, "--budget-w", "3000", "--instant")
+    assert r.returncode == 1 and "gpu0" in r.stderr
+
+
+def test_in_phase_bound_beside_the_independent_estimate():
+    """Two half-duty servers: in phase they all peak together (n * 300 W), shifted they interleave."""
+    s = _srv([100, 300] * 50)
+    r = oversubscription([s], budget_w=2000, risk=0.0, trials=50, seed=2)
+    assert r.servers_in_phase == 6 and r.exceed_fraction_in_phase == 0.0   # 6 * 300 = 1800 <= 2000 < 2100
+    assert r.servers_at_risk >= r.servers_in_phase
+
+
+def test_server_power_adds_recorded_host_power_and_the_stated_base(tmp_path):
+    """A server = its GPUs + the RAPL package recorded beside them + a stated base; the core subzone is
+    inside the package and not added again."""
+    from lowprof.probes.rapl import RAPL
+
+    run = RunDir(tmp_path / "s", kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [int(i * 1e8) for i in range(11)], "gpu": 0,
+                                             "power_w": [400.0] * 11, "power_limit_w": 700.0}))
+    run.write_frame(RAPL, pd.DataFrame(
+        [{"t_ns": int(i * 1e8), "zone": z, "domain": d, "energy_j": w * i / 10, "power_w": None if i == 0 else w}
+         for z, d, w in (("intel-rapl:0", "package-0", 150.0), ("intel-rapl:0:0", "core", 90.0)) for i in range(11)]))
+    run.finish()
+    s = server_trace(load(run.path), server_base_w=200.0)
+    assert s.devices == ["gpu0", "rapl:intel-rapl:0:package-0"]
+    assert s.power_w[1:].tolist() == pytest.approx([400 + 150 + 200] * (len(s.power_w) - 1))
+    assert s.limit_w == pytest.approx(700 + 150 + 200)  # GPU limit + the package's recorded peak + base
+    assert "gpu0 limit 700 W" in s.limit_from and "base 200 W" in s.limit_from
+    gpu_only = server_trace(load(run.path), devices="gpu")
+    assert gpu_only.devices == ["gpu0"] and gpu_only.power_w.max() == 400

@@ -70,3 +70,21 @@ def test_unreadable_counters_give_the_reason_not_zero():
             _read_as_nobody(root)
     finally:
         shutil.rmtree(root)
+
+
+def test_a_zone_that_fails_one_read_is_read_again(tmp_path):
+    """A counter that cannot be read once (the file gone for a moment) costs that zone one row; the probe goes
+    on with every zone, and the energy across the gap is kept (the counter is cumulative)."""
+    root = rapl_tree(tmp_path, package_uj=0, dram_uj=0)
+    p = RaplProbe(root)
+    p.start(_ctx())
+    p.sample(0)
+    f = root / "intel-rapl:0" / "energy_uj"
+    f.rename(f.with_suffix(".away"))
+    rows = {r["domain"]: r for r in p.sample(1_000_000_000)["rapl"]}
+    assert "package-0" not in rows and "dram" in rows
+    f.with_suffix(".away").rename(f)
+    set_uj(root, "intel-rapl:0", 30_000_000)
+    rows = {r["domain"]: r for r in p.sample(2_000_000_000)["rapl"]}
+    assert rows["package-0"]["energy_j"] == pytest.approx(30.0) and rows["package-0"]["power_w"] == pytest.approx(15.0)
+    assert p.facts()["read_errors"]["intel-rapl:0"]["count"] == 1

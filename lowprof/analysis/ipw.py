@@ -1,21 +1,30 @@
-"""Intelligence per watt (Saad-Falcon et al., "Intelligence per Watt: Measuring Intelligence Efficiency
-of Local AI", arXiv:2511.07885, 2025): task accuracy per unit of power, from a results file joined
-against a run's power trace.
+"""Intelligence per watt and per joule as the Intelligence-per-Watt harness defines them (Saad-Falcon et
+al., "Intelligence per Watt: Measuring Intelligence Efficiency of Local AI", arXiv:2511.07885, 2025;
+HazyResearch/intelligence-per-watt, ``ipw.analysis.accuracy``), from a results file joined against a
+run's power and energy readings.
 
-The paper defines IPW as mean accuracy over the queries divided by the mean power drawn while
-serving them, and intelligence per joule as accuracy divided by the energy per query. Here:
+Per query q (window [start_q, end_q], duration d_q):
 
-- accuracy ``A`` = mean of ``score`` (``correct`` counts as 1/0) over the queries
-- the queries' time = the union of their [start, end] windows (overlapping queries count once)
-- energy ``E`` = integrated power (trapezoid, devices summed) over that union, J
-- mean power ``P = E / T`` with T the union's length (s);  ``IPW = A / P`` (1/W)
-- energy per query ``E / N``; intelligence per joule ``IPJ = A / (E / N)``; queries per joule ``N / E``
-- latency percentiles of ``end - start``; tokens per joule ``sum(tokens) / E`` where tokens are given
+- energy ``E_q``: the energy counter's difference at the window's edges (``e(end) - e(start)``, the
+  counter interpolated at each edge), summed over the chosen devices; a device without a counter
+  integrates its power instead (labelled ``integrated``). The harness takes the counter's first and
+  last reading inside the window.
+- power ``P_q = E_q / d_q`` (queries of zero duration have no power and are left out of the mean)
 
-Results file: JSON lines, one per query: ``id``; ``correct`` (bool) or ``score`` (0-1); optionally
-``start_ns``/``end_ns`` (run clock, ns), ``start_s``/``end_s`` (run clock, s) or
-``start_unix_s``/``end_unix_s`` (wall clock); ``tokens``; ``model``. Without times the whole run is
-one window.
+and over the N queries, with scores s_q in [0, 1] (``correct`` counts as 1/0):
+
+- accuracy ``A = mean(s_q)``
+- ``IPW = A / mean(P_q)`` (1/W);  ``IPJ = A / mean(E_q)`` (1/J)  (the harness's own unit test: a correct
+  query of 10 J over 2 s and a wrong one of 20 J over 4 s give A = 0.5, IPJ = 1/30, IPW = 0.1)
+
+Concurrent queries each count the device energy of their whole window, as in the harness; the run's
+energy actually drawn is reported beside it: ``energy_j`` over the union of the windows, queries per joule
+``N / energy_j`` and tokens per joule ``sum(tokens) / energy_j``. Latency percentiles are of ``d_q``.
+
+Results file: JSON lines, one per query: ``id``; ``correct`` (true/false or 0/1) or ``score`` (a number
+in [0, 1]); optionally ``start_ns``/``end_ns`` (run clock, ns), ``start_s``/``end_s`` (run clock, s) or
+``start_unix_s``/``end_unix_s`` (wall clock); ``tokens``; ``model``. Without times, the whole power trace
+is shared equally by the queries (E_q = E / N, d_q = T / N), and the output says so.
 """
 
 from __future__ import annotations
@@ -26,11 +35,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lowprof.analysis.power import energy_between, power_traces, total_power
+from lowprof.analysis.devices import choose_devices
+from lowprof.analysis.power import device_traces, power_traces, window_energy
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run
 
-__all__ = ["read_results", "ipw", "merge_windows", "choose_devices"]
+__all__ = ["read_results", "ipw", "merge_windows"]
 
 
 def read_results(path: str | Path, origin_realtime_ns: int = 0) -> pd.DataFrame:
@@ -46,14 +56,7 @@ def read_results(path: str | Path, origin_realtime_ns: int = 0) -> pd.DataFrame:
             r = json.loads(line)
         except json.JSONDecodeError:
             raise LowprofError(f"{path}:{n}: not JSON: {line[:60]!r}") from None
-        if "score" in r:
-            score = float(r["score"])
-        elif "correct" in r:
-            score = 1.0 if r["correct"] in (True, 1, "true", "True") else 0.0
-        else:
-            raise LowprofError(f"{path}:{n}: needs 'correct' or 'score': {line[:80]!r}")
-        if not 0 <= score <= 1:
-            raise LowprofError(f"{path}:{n}: score must be in [0, 1], got {score}")
+        score = _score(r, f"{path}:{n}", line)
         start = end = None
         if "start_ns" in r:
             start, end = int(r["start_ns"]), int(r["end_ns"])
@@ -73,6 +76,23 @@ def read_results(path: str | Path, origin_realtime_ns: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _score(r: dict, where: str, line: str) -> float:
+    """A query's score from ``correct`` (true/false or 0/1) or ``score`` (a number in [0, 1], or a boolean)."""
+    if "score" in r:
+        key, v = "score", r["score"]
+        ok = isinstance(v, (bool, int, float)) and 0 <= v <= 1
+        want = "a number in [0, 1] (or true/false)"
+    elif "correct" in r:
+        key, v = "correct", r["correct"]
+        ok = isinstance(v, bool) or (isinstance(v, (int, float)) and v in (0, 1))
+        want = "true/false or 0/1"
+    else:
+        raise LowprofError(f"{where}: needs 'correct' or 'score': {line[:80]!r}")
+    if not ok:
+        raise LowprofError(f"{where}: '{key}' must be {want}, got {json.dumps(v)}")
+    return float(v)
+
+
 def merge_windows(starts, ends) -> list[tuple[float, float]]:
     """Union of [start, end] intervals as sorted, disjoint intervals."""
     out: list[list[float]] = []
@@ -84,61 +104,60 @@ def merge_windows(starts, ends) -> list[tuple[float, float]]:
     return [(a, b) for a, b in out]
 
 
-def choose_devices(df: pd.DataFrame, devices: str | None) -> list[str]:
-    """Default: the GPUs if recorded, else RAPL packages, else every hwmon sensor; or a comma list / ``all``."""
-    names = sorted(df.device.unique())
-    if devices == "all":
-        return names
-    if devices:
-        chosen = [d.strip() for d in devices.split(",")]
-        missing = [d for d in chosen if d not in names]
-        if missing:
-            raise LowprofError(f"no power readings for {missing}; the run has {names}")
-        return chosen
-    for pick in (lambda d: d.startswith("gpu"), lambda d: d.startswith("rapl:") and "package" in d,
-                 lambda d: d.startswith("hwmon:")):
-        chosen = [d for d in names if pick(d)]
-        if chosen:
-            return chosen
-    raise LowprofError("the run has no power readings (nvml, rapl or hwmon probe)")
-
-
-def ipw(run: Run, results: pd.DataFrame, devices: str | None = None) -> dict:
-    """IPW and friends for one run and its results (see the module docstring for every formula)."""
-    df = power_traces(run)
-    chosen = choose_devices(df, devices)
-    t, p = total_power(df, chosen)
-    if len(t) < 2:
-        raise LowprofError(f"{run.path}: fewer than 2 power readings for {chosen}")
-    if results.start_ns.isna().any():
-        if results.start_ns.notna().any():
-            raise LowprofError("some queries have times and some do not")
-        windows = [(t[0], t[-1])]
+def ipw(run: Run, results: pd.DataFrame, devices: str | None = None, signal: str = "auto") -> dict:
+    """IPW, IPJ and friends for one run and its results (see the module docstring for every formula).
+    ``devices``: as :func:`~lowprof.analysis.devices.choose_devices` (default: the GPUs, else the CPU);
+    ``signal``: the power signal integrated where a device has no energy counter."""
+    df = power_traces(run, signal)
+    sel = choose_devices(df, devices)
+    traces = device_traces(df, sel.devices)
+    spans = [(tr.te if tr.has_counter else tr.t) for tr in traces.values()]
+    if any(len(t) < 2 for t in spans):
+        raise LowprofError(f"{run.path}: fewer than 2 power or energy readings for {sel.devices}")
+    lo, hi = max(t[0] for t in spans), min(t[-1] for t in spans)
+    n = len(results)
+    timed = results.start_ns.notna()
+    if timed.any() and not timed.all():
+        raise LowprofError("some queries have times and some do not")
+    if timed.all():
+        a, b = results.start_ns.to_numpy(dtype=float), results.end_ns.to_numpy(dtype=float)
+        windows = merge_windows(a, b)
     else:
-        windows = merge_windows(results.start_ns.astype(float), results.end_ns.astype(float))
-    outside = sum(max(0.0, min(b, t[-1]) - max(a, t[0])) for a, b in windows)
-    busy_ns = sum(b - a for a, b in windows)
+        windows = [(lo, hi)]
+    busy_ns = sum(y - x for x, y in windows)
     if busy_ns <= 0:
         raise LowprofError("the queries' windows have zero length")
-    if outside < 0.99 * busy_ns:
-        raise LowprofError(f"only {100 * outside / busy_ns:.0f}% of the queries' time lies inside the power trace "
-                           f"[{t[0] / 1e9:.3f}, {t[-1] / 1e9:.3f}] s: are the times on this run's clock?")
-    energy = sum(energy_between(t, p, a, b) for a, b in windows)
-    n = len(results)
+    inside = sum(max(0.0, min(y, hi) - max(x, lo)) for x, y in windows)
+    if inside < 0.99 * busy_ns:
+        raise LowprofError(f"only {100 * inside / busy_ns:.0f}% of the queries' time lies inside the power trace "
+                           f"[{lo / 1e9:.3f}, {hi / 1e9:.3f}] s: are the times on this run's clock?")
+    union_e, method = window_energy(traces, sel.devices, [x for x, _ in windows], [y for _, y in windows])
+    energy = float(np.sum(union_e))
+    if timed.all():
+        e_q, _ = window_energy(traces, sel.devices, a, b)
+        d_q = (b - a) / 1e9
+    else:
+        e_q, d_q = np.full(n, energy / n), np.full(n, busy_ns / 1e9 / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_q = np.where(d_q > 0, e_q / d_q, np.nan)
     acc = float(results.score.mean())
-    mean_w = energy / (busy_ns / 1e9)
+    mean_w = float(np.nanmean(p_q)) if np.isfinite(p_q).any() else float("nan")
+    mean_e = float(np.mean(e_q))
+    overlapping = int(timed.all() and busy_ns < float(np.sum(b - a)) - 1)
     out = {
-        "queries": n, "accuracy": acc, "devices": chosen, "busy_s": busy_ns / 1e9,
-        "energy_j": energy, "mean_power_w": mean_w,
+        "queries": n, "accuracy": acc, "devices": sel.devices, "energy_method": method,
+        "windows": "per query" if timed.all() else "whole trace shared by the queries (no times)",
+        "busy_s": busy_ns / 1e9, "energy_j": energy, "mean_power_w": mean_w,
         "ipw_per_w": acc / mean_w if mean_w > 0 else float("nan"),
-        "energy_per_query_j": energy / n,
-        "ipj_per_j": acc / (energy / n) if energy > 0 else float("nan"),
+        "energy_per_query_j": mean_e,
+        "ipj_per_j": acc / mean_e if mean_e > 0 else float("nan"),
         "queries_per_j": n / energy if energy > 0 else float("nan"),
+        "queries_without_duration": int(np.sum(d_q <= 0)),
+        "concurrent_queries": bool(overlapping),
     }
-    if results.start_ns.notna().all():
-        lat = (results.end_ns - results.start_ns).astype(float) / 1e9
-        out.update(latency_p50_s=float(np.percentile(lat, 50)), latency_p90_s=float(np.percentile(lat, 90)),
-                   latency_p99_s=float(np.percentile(lat, 99)))
+    if timed.all():
+        out.update(latency_p50_s=float(np.percentile(d_q, 50)), latency_p90_s=float(np.percentile(d_q, 90)),
+                   latency_p99_s=float(np.percentile(d_q, 99)))
     tok = pd.to_numeric(results.tokens, errors="coerce")
     if tok.notna().any():
         out["tokens"] = int(tok.sum())

@@ -297,7 +297,7 @@ def _d2h(run: Run):
 # --- phases marked with lowprof.mark (lowprof.marks, lowprof.analysis.power.phase_intervals) --------
 
 def _phases(run: Run) -> pd.DataFrame:
-    """name, start_ns, end_ns of every marked phase (begin/end pairs; an instant runs to the next one)."""
+    """name, start_ns, end_ns of every marked phase (begin/end pairs; an instant runs to the next mark of any kind)."""
     from lowprof.analysis.power import phase_intervals
     from lowprof.marks import read_marks
 
@@ -311,7 +311,7 @@ def _phases(run: Run) -> pd.DataFrame:
 
 
 @metric("phase_time_s", "s", "lower",
-        "median duration of a phase marked with lowprof.mark (begin/end, or an instant to the next instant), per phase")
+        "median duration of a phase marked with lowprof.mark (begin/end, or an instant to the next mark of any kind), per phase")
 def _phase_time(run: Run):
     ph = _phases(run)
     return [(float((g["end_ns"] - g["start_ns"]).median()) / 1e9, {"phase": n}) for n, g in ph.groupby("name")] or None
@@ -330,71 +330,89 @@ def _power_summary(run: Run) -> dict:
     return _memo(run, "power", lambda: summarize_power(run))
 
 
-def _per_device(run: Run, key: str):
-    return [(s[key], {"device": dev}) for dev, s in _power_summary(run).items() if s.get(key) is not None] or None
+def _per_device(run: Run, key: str, how: str):
+    """Per device: (value, {device, and how it was measured}); ``how``: ``from`` (the energy method) or
+    ``signal`` (the power signal), so a comparison never pairs figures measured two ways without saying so."""
+    by = {"from": "energy_method", "signal": "signal"}[how]
+    return [(s[key], {"device": dev, how: s[by]}) for dev, s in _power_summary(run).items()
+            if s.get(key) is not None] or None
 
 
-@metric("power_mean_w", "W", "lower", "time-weighted mean power per device: integrated energy / span (trapezoid rule)")
+@metric("power_mean_w", "W", "lower",
+        "mean power per device: its energy (the energy counter where it has one, else integrated power) / the span "
+        "of its power readings")
 def _power_mean(run: Run):
-    return _per_device(run, "mean_w")
+    return _per_device(run, "mean_w", "from")
 
 
-@metric("power_p99_w", "W", "lower", "99th percentile of the power readings per device")
+@metric("power_p99_w", "W", "lower",
+        "99th percentile per device of its power signal: instantaneous where recorded (NVML field 186), else the "
+        "driver's reading (a 1 s average on Ampere and newer GPUs)")
 def _power_p99(run: Run):
-    return _per_device(run, "p99_w")
+    return _per_device(run, "p99_w", "signal")
 
 
-@metric("energy_j", "J", "lower", "energy per device over the run: trapezoid integral of its power readings")
+@metric("energy_j", "J", "lower",
+        "energy per device over its power readings' span: the energy counter where it has one (NVML, RAPL, hwmon "
+        "energy), else the trapezoid integral of its power")
 def _energy(run: Run):
-    return _per_device(run, "energy_integrated_j")
+    return _per_device(run, "energy_j", "from")
 
 
 def _energy_devices(run: Run):
-    """(power frame, devices summed for per-pass/per-query energy, label): the GPUs, else every device."""
-    from lowprof.analysis.power import power_traces
+    """(device traces, devices summed for per-pass/per-query energy, label) by the one device policy
+    (lowprof.analysis.devices: the GPUs, else the CPU packages, else every device inside no other)."""
+    from lowprof.analysis.devices import choose_devices
+    from lowprof.analysis.power import device_traces, power_traces
 
-    df = _memo(run, "power_traces", lambda: power_traces(run))
-    gpus = sorted(d for d in df["device"].unique() if str(d).startswith("gpu"))
-    return df, (gpus or sorted(df["device"].unique())), ("gpus" if gpus else "all")
+    def compute():
+        df = power_traces(run)
+        sel = choose_devices(df)
+        return device_traces(df, sel.devices), sel.devices, sel.label
+    return _memo(run, "energy_devices", compute)
+
+
+def _window_energies(run: Run, starts, ends) -> tuple[list[float], str]:
+    """Summed energy (J) of the policy's devices over each window, and how it was measured."""
+    from lowprof.analysis.power import window_energy
+
+    traces, devices, _ = _energy_devices(run)
+    e, method = window_energy(traces, devices, starts, ends)
+    return e.tolist(), method
 
 
 @metric("energy_per_pass_j", "J", "lower",
-        "median over non-warm-up passes of the energy the GPUs (else every power sensor) drew during the pass "
-        "(pass = its annotation's span; summed power integrated by the trapezoid rule)")
+        "median over non-warm-up passes of the energy the GPUs (else the CPU packages, else every device inside no "
+        "other) drew during the pass (pass = its annotation's span; each device's energy counter interpolated at the "
+        "pass's edges, integrated power where it has none; a RAPL subzone is never added to its package)")
 def _energy_per_pass(run: Run):
-    from lowprof.analysis.power import energy_between, total_power
     from lowprof.tracers.launches import is_warmup
 
     if not _power_summary(run) or "steps" not in run.tables or not len(run["steps"]):
         return None
-    df, devices, label = _energy_devices(run)
-    t, p = total_power(df, devices)
-    if len(t) < 2:
-        return None
+    traces, devices, label = _energy_devices(run)
+    lo = max(float((tr.te if tr.has_counter else tr.t)[0]) for tr in traces.values())
+    hi = min(float((tr.te if tr.has_counter else tr.t)[-1]) for tr in traces.values())
     s = run["steps"]
-    s = s[~s["name"].map(is_warmup) & (s["start_ns"] >= t[0]) & (s["end_ns"] <= t[-1])]
+    s = s[~s["name"].map(is_warmup) & (s["start_ns"] >= lo) & (s["end_ns"] <= hi)]
     if not len(s):
         return None
-    e = [energy_between(t, p, a, b) for a, b in zip(s["start_ns"], s["end_ns"])]
-    return [(float(np.median(e)), {"devices": label})]
+    e, method = _window_energies(run, s["start_ns"], s["end_ns"])
+    return [(float(np.median(e)), {"devices": label, "from": method})]
 
 
 @metric("phase_energy_j", "J", "lower",
-        "median over a marked phase's occurrences of the energy the GPUs (else every power sensor) drew in it")
+        "median over a marked phase's occurrences of the energy the GPUs (else the CPU packages, else every device "
+        "inside no other) drew in it (energy counters at the phase's edges, integrated power where there is none)")
 def _phase_energy(run: Run):
-    from lowprof.analysis.power import energy_between, total_power
-
     ph = _phases(run)
     if not _power_summary(run) or not len(ph):
         return None
-    df, devices, label = _energy_devices(run)
-    t, p = total_power(df, devices)
-    if len(t) < 2:
-        return None
+    _, _, label = _energy_devices(run)
     out = []
     for name, g in ph.groupby("name"):
-        e = [energy_between(t, p, a, b) for a, b in zip(g["start_ns"], g["end_ns"])]
-        out.append((float(np.median(e)), {"phase": name, "devices": label}))
+        e, method = _window_energies(run, g["start_ns"], g["end_ns"])
+        out.append((float(np.median(e)), {"phase": name, "devices": label, "from": method}))
     return out
 
 

@@ -10,14 +10,21 @@ from lowprof.cli._common import add_output_flags
 from lowprof.cli._ui import fmt_s, note, out
 from lowprof.tracers.importer import import_trace
 
-HELP = "import a Kineto/PyTorch-profiler JSON trace or an Nsight Systems SQLite export"
+HELP = "import a Kineto/PyTorch-profiler JSON trace, an Nsight Systems SQLite export, or a power log"
 EXAMPLES = """lowprof import trace.pt.trace.json.gz --out runs/resnet
 lowprof import report.sqlite --out runs/nsys --force
-lowprof import trace.json --out runs/t && lowprof launches runs/t"""
+lowprof import trace.json --out runs/t && lowprof launches runs/t
+lowprof import smi.csv --out runs/smi --tz Europe/Paris   # nvidia-smi --query-gpu=timestamp,index,power.draw.instant,... --format=csv
+lowprof import dmon.log --out runs/dmon --tz +02:00       # nvidia-smi dmon -o DT
+lowprof import power.csv --out runs/p                     # t_s,gpu,power_w (or unix_s; wide: t_s,gpu0,gpu1)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("trace", help="trace file: .json, .json.gz (Kineto) or .sqlite (nsys export)")
+    p.add_argument("trace", help="trace file: .json, .json.gz (Kineto) or .sqlite (nsys export); or a power log: "
+                                 "nvidia-smi --query-gpu CSV, nvidia-smi dmon output, a CSV of time and power per device")
+    p.add_argument("--tz", metavar="ZONE", help="power logs: the time zone of nvidia-smi's local timestamps "
+                                                "(IANA name, e.g. Europe/Paris, or offset, e.g. +02:00)")
+    p.add_argument("--interval", type=float, metavar="S", help="power logs without timestamps: seconds between samples")
     add_output_flags(p, out_help="run directory to write (default: TRACE's name under ./lowprof-runs/)")
 
 
@@ -26,7 +33,7 @@ def main(args) -> int:
     dest = args.out or str(Path("lowprof-runs") / trace.name.split(".")[0])
     t0 = time.perf_counter()
     with out.status(f"importing {trace.name}", spinner="dots") if not args.quiet else _null():
-        path = import_trace(trace, dest, force=args.force)
+        path = import_trace(trace, dest, force=args.force, tz=args.tz, interval_s=args.interval)
     from lowprof.rundir import load
 
     run = load(path)

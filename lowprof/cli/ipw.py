@@ -1,4 +1,5 @@
-"""``lowprof ipw DIR --results FILE``: intelligence per watt (Saad-Falcon et al. 2025) of recorded runs."""
+"""``lowprof ipw DIR --results FILE``: intelligence per watt and per joule of recorded runs, as the
+Intelligence-per-Watt harness defines them (per-query energy from the energy counter)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import sys
 
 import pandas as pd
 
+from rich.markup import escape
+
 from lowprof.analysis.ipw import ipw, read_results
 from lowprof.cli._ui import fmt_s, out, print_json, table
+from lowprof.cli.power import add_signal_flags, signal_of, strict
 from lowprof.errors import LowprofError
 from lowprof.rundir import load
 
-HELP = "intelligence per watt: accuracy / mean power over the queries, energy per query, latency"
+HELP = "intelligence per watt / per joule: accuracy / mean per-query power and energy (counter), latency"
 EXAMPLES = """lowprof ipw runs/qwen-h100 --results runs/qwen-h100/results.jsonl
 lowprof ipw runs/a runs/b --results a.jsonl --results b.jsonl --json
 lowprof ipw runs/a --results a.jsonl --devices all"""
@@ -23,7 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", action="append", metavar="FILE",
                    help="JSONL, one line per query (id, correct|score, start/end times, tokens, model); "
                         "one per DIR in order (default: DIR/results.jsonl)")
-    p.add_argument("--devices", metavar="LIST", help="power of: the GPUs (default), cpu packages if no GPU, 'all', or device names")
+    p.add_argument("--devices", metavar="LIST",
+                   help="whose energy: the GPUs (default), else the CPU packages; gpu, cpu, all (every device, each "
+                        "part once) or device names")
+    add_signal_flags(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print as JSON")
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per model x device")
@@ -47,22 +54,32 @@ def main(args) -> int:
         run = load(d)
         res = read_results(rfile, run.manifest.get("clock", {}).get("origin_realtime_ns", 0))
         for model, part in res.groupby(res.model.fillna("-"), sort=True):
-            r = ipw(run, part.reset_index(drop=True), devices=args.devices)
+            r = ipw(run, part.reset_index(drop=True), devices=args.devices, signal=signal_of(args))
             rows.append({"run": d, "model": model, "device": _device_name(run)} | r)
     if args.json:
-        print_json(rows)
+        print_json(strict(rows))
         return 0
     if args.csv:
         pd.DataFrame(rows).assign(devices=lambda f: f.devices.map(";".join)).to_csv(sys.stdout, index=False)
         return 0
-    cols = ["model", "device", "queries", "accuracy", "mean W", "IPW (1/W)", "J/query", "IPJ (1/J)", "queries/J",
-            "p50", "p90", "p99"]
-    out.print(table("Intelligence per watt (accuracy / mean power over the queries' time)", cols,
+    cols = ["model", "device", "queries", "accuracy", "mean W/query", "IPW (1/W)", "J/query", "IPJ (1/J)",
+            "queries/J", "energy from", "p50", "p90", "p99"]
+    out.print(table("Intelligence per watt (accuracy / mean over queries of energy / duration) and per joule "
+                    "(accuracy / mean energy per query)", cols,
                     [[r["model"], r["device"], r["queries"], f"{r['accuracy']:.3f}", f"{r['mean_power_w']:.1f}",
                       f"{r['ipw_per_w']:.5f}", f"{r['energy_per_query_j']:.3g}", f"{r['ipj_per_j']:.4g}",
-                      f"{r['queries_per_j']:.4g}", fmt_s(r.get("latency_p50_s")), fmt_s(r.get("latency_p90_s")),
-                      fmt_s(r.get("latency_p99_s"))] for r in rows], right=set(range(2, 12))))
+                      f"{r['queries_per_j']:.4g}", r["energy_method"], fmt_s(r.get("latency_p50_s")),
+                      fmt_s(r.get("latency_p90_s")), fmt_s(r.get("latency_p99_s"))] for r in rows],
+                    right={2, 3, 4, 5, 6, 7, 8, 10, 11, 12}))
     for r in rows:
-        out.print(f"[dim]{r['run']}: power of {', '.join(r['devices'])} over {fmt_s(r['busy_s'])} of queries, "
-                  f"{r['energy_j']:.1f} J" + (f", {r['tokens_per_j']:.3g} tokens/J" if "tokens_per_j" in r else "") + "[/]")
+        notes = [f"{r['energy_j']:.1f} J drawn by {', '.join(r['devices'])} over {fmt_s(r['busy_s'])} of queries"]
+        if "tokens_per_j" in r:
+            notes.append(f"{r['tokens_per_j']:.3g} tokens/J")
+        if r["windows"] != "per query":
+            notes.append(r["windows"])
+        if r["concurrent_queries"]:
+            notes.append("queries overlap: each counts the whole device energy of its window, as in the harness")
+        if r["queries_without_duration"]:
+            notes.append(f"{r['queries_without_duration']} queries of zero duration left out of the mean power")
+        out.print(f"[dim]{escape(r['run'])}: " + escape("; ".join(notes)) + "[/]")
     return 0

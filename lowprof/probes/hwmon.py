@@ -10,11 +10,19 @@ measures: ``Module Power Socket N`` (whole GH200 module: CPU, GPU, HBM, DRAM, re
 ``Grace Power Socket N`` (the Grace socket), ``CPU Power Socket N`` (CPU rail), ``SysIO Power
 Socket N`` (SoC / IO rail), with ``power1_average`` in µW over ``power1_average_interval`` ms
 (NVIDIA Grace Performance Tuning Guide, "Power Telemetry"; NVIDIA DCGM's DcgmSystemMonitor reads
-the same files). ``oem_info`` is used as the sensor's label.
+the same files). ``oem_info`` is used as the sensor's label; each sensor's averaging interval
+(``powerK_average_interval``, ms: 50 by default on Grace, 1000 settable) is kept in the manifest.
+
+No reading is not a reading of zero, and not the end of a sensor. NVIDIA's firmware answers
+0xFFFFFFFF (``PWR_METER_ERR_RETURN``) while its telemetry is not valid; older kernels print that as
+4294967295000 µW, newer ones fail the read with ENODATA. Either gives no row for that sample (counted
+in ``read_errors``); the sensor is read again next sample. Only a sensor that cannot be opened at
+start (permission, missing file) is left out, with the reason.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -40,6 +48,10 @@ HWMON_POWER = TableSpec(
 )
 
 _ATTR = re.compile(r"^(power|energy)(\d+)_(input|average)$")
+# acpi_power_meter prints the firmware's 0xFFFFFFFF mW error value as µW on kernels without UNKNOWN_POWER
+_ERROR_VALUES = {0xFFFFFFFF * 1000}
+# read(2) errors that mean "no data this time", not "this sensor cannot be read"
+_TRANSIENT = {errno.ENODATA, errno.EAGAIN, errno.EIO, errno.ETIMEDOUT, errno.EBUSY}
 
 
 def _read(path: Path) -> str:
@@ -93,10 +105,19 @@ def find_sensors(root: str | os.PathLike) -> tuple[list[dict], dict[str, str]]:
                 except PermissionError:
                     unreadable[rel] = "permission denied"
                     continue
-                except (OSError, ValueError) as e:
+                except OSError as e:
+                    if e.errno not in _TRANSIENT:  # no data right now (ENODATA...) is still a sensor
+                        unreadable[rel] = f"{type(e).__name__}: {e}"
+                        continue
+                except ValueError as e:
                     unreadable[rel] = f"{type(e).__name__}: {e}"
                     continue
-                sensors.append({"path": path, "sensor": rel, "chip": chip, "label": label or f"{kind}{ch}", "kind": kind})
+                sensor = {"path": path, "sensor": rel, "chip": chip, "label": label or f"{kind}{ch}", "kind": kind}
+                try:
+                    sensor["average_interval_ms"] = int(_read(d / f"{kind}{ch}_average_interval"))
+                except (OSError, ValueError):
+                    pass
+                sensors.append(sensor)
     return sensors, unreadable
 
 
@@ -111,7 +132,7 @@ class HwmonProbe(Probe):
         if root is not None:
             self.root = str(root)
         self.unreadable: dict[str, str] = {}
-        self.read_errors: dict[str, str] = {}
+        self.read_errors: dict[str, dict] = {}  # sensor -> {count, last}: samples it gave no reading
 
     @classmethod
     def available(cls, root: str | os.PathLike | None = None) -> str | None:
@@ -131,13 +152,21 @@ class HwmonProbe(Probe):
         if not self.sensors:
             raise PermissionError(f"no readable hwmon power sensor under {self.root}: {self.unreadable}")
 
+    def _failed(self, sensor: str, why: str) -> None:
+        e = self.read_errors.setdefault(sensor, {"count": 0, "last": ""})
+        e["count"] += 1
+        e["last"] = why
+
     def sample(self, t_ns: int) -> dict[str, list[dict]]:
         rows = []
         for s in self.sensors:
             try:
                 v = int(_read(s["path"]))
-            except (OSError, ValueError) as e:  # a sensor that stops answering: note it, keep the others
-                self.read_errors[s["sensor"]] = f"{type(e).__name__}: {e}"
+            except (OSError, ValueError) as e:  # no reading this time: note it, read it again next sample
+                self._failed(s["sensor"], f"{type(e).__name__}: {e}")
+                continue
+            if v in _ERROR_VALUES:
+                self._failed(s["sensor"], f"firmware error value {v} (0xFFFFFFFF mW): no valid reading")
                 continue
             power = v / 1e6 if s["kind"] == "power" else None
             energy = v / 1e6 if s["kind"] == "energy" else None
@@ -147,5 +176,6 @@ class HwmonProbe(Probe):
 
     def facts(self) -> dict:
         return {"root": self.root,
-                "sensors": [{k: s[k] for k in ("sensor", "chip", "label")} for s in getattr(self, "sensors", [])],
+                "sensors": [{k: s[k] for k in ("sensor", "chip", "label", "average_interval_ms") if k in s}
+                            for s in getattr(self, "sensors", [])],
                 "unreadable": self.unreadable, "read_errors": self.read_errors}

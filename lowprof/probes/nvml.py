@@ -7,6 +7,15 @@ drive this same code path with real readings. Units are converted to SI here: mW
 MHz -> Hz. A reading the driver refuses (NotSupported, NoPermission...) is asked once, recorded in
 the manifest by :meth:`NvmlProbe.facts` and not asked again; its column stays null.
 
+Power, from the NVML API reference: ``nvmlDeviceGetPowerUsage`` and field 185 (``FI_DEV_POWER_AVERAGE``)
+are "averaged over 1 sec interval" on Ampere (except GA100) and newer, instantaneous on GA100 and
+older; field 186 (``FI_DEV_POWER_INSTANT``) is the current power on every architecture. What
+``power_w`` means on each GPU is decided from its architecture (:func:`power_w_averaging`) and stored
+per device in the manifest. Each field value carries the driver's own timestamp (µs since the
+epoch), kept on the run clock beside the row's ``t_ns``. Fields 185/186/191 are also asked at module
+scope (scopeId 1: GPU + Grace CPU + memory on a GH200), in a call of their own, where the driver
+offers it.
+
 Older drivers: clock-event reasons fall back to the throttle-reasons call (before R535), the process list
 to ``..._v2`` (pynvml's NVMLLibraryMismatchError); the manifest says which call answered. NVML names
 processes by their PID in the host's PID namespace: from inside a container ``gpu_processes`` stays
@@ -23,16 +32,26 @@ from typing import Any
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir import Column, TableSpec
 
-__all__ = ["NvmlProbe", "GPU_POWER", "GPU_PROCESSES", "CLOCK_EVENT_REASONS", "decode_reasons", "pid_namespace"]
+__all__ = ["NvmlProbe", "GPU_POWER", "GPU_PROCESSES", "CLOCK_EVENT_REASONS", "decode_reasons", "pid_namespace",
+           "power_w_averaging"]
 
 GPU_POWER = TableSpec(
-    "gpu_power", 1,
+    "gpu_power", 2,
     (
         Column("t_ns", "int64", "ns", "run clock just before this GPU was read"),
         Column("gpu", "int32", "", "NVML device index"),
-        Column("power_w", "float64", "W", "board power as the driver averages it (nvmlDeviceGetPowerUsage / FI_DEV_POWER_AVERAGE)"),
-        Column("power_instant_w", "float64", "W", "instantaneous board power (FI_DEV_POWER_INSTANT; null where refused)"),
-        Column("energy_j", "float64", "J", "total-energy counter since the driver loaded (nvmlDeviceGetTotalEnergyConsumption)"),
+        Column("power_w", "float64", "W", "board power as the driver reports it (FI_DEV_POWER_AVERAGE, else nvmlDeviceGetPowerUsage): "
+               "a 1 s average on Ampere (except GA100) and newer, instantaneous before; per GPU in the manifest "
+               "(probes.nvml.devices[].power_w)"),
+        Column("power_instant_w", "float64", "W", "instantaneous board power (FI_DEV_POWER_INSTANT, field 186; null where refused)"),
+        Column("energy_j", "float64", "J", "total-energy counter since the driver loaded (field 83, else nvmlDeviceGetTotalEnergyConsumption)"),
+        Column("power_t_ns", "int64", "ns", "run clock of the driver's own timestamp of power_w (field value timestamp; null without one)"),
+        Column("power_instant_t_ns", "int64", "ns", "run clock of the driver's own timestamp of power_instant_w"),
+        Column("energy_t_ns", "int64", "ns", "run clock of the driver's own timestamp of energy_j"),
+        Column("module_power_w", "float64", "W", "module power, 1 s average (field 185 at scopeId 1: GPU + Grace CPU + memory on GH200; null where not offered)"),
+        Column("module_power_instant_w", "float64", "W", "instantaneous module power (field 186 at scopeId 1)"),
+        Column("module_energy_j", "float64", "J", "module energy counter (field 191 at scopeId 1)"),
+        Column("module_t_ns", "int64", "ns", "run clock of the driver's own timestamp of the module fields"),
         Column("power_limit_w", "float64", "W", "enforced power limit"),
         Column("sm_clock_hz", "float64", "Hz", "SM clock"),
         Column("mem_clock_hz", "float64", "Hz", "memory clock"),
@@ -86,12 +105,19 @@ def decode_reasons(mask: int) -> list[str]:
     return out
 
 
-# Field values read in one nvmlDeviceGetFieldValues call per GPU per sample (ids from nvml.h).
+# Field values read in one nvmlDeviceGetFieldValues call per GPU per sample (ids from nvml.h), and the
+# module-scope ones in a second call (an old driver that rejects a scoped request must not cost the others).
 FI_TOTAL_ENERGY = 83
 FI_POWER_AVERAGE = 185
 FI_POWER_INSTANT = 186
+FI_ENERGY = 191  # "Same as NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION for the GPU"; takes a scopeId like 185/186
+SCOPE_MODULE = 1  # scopeId 1: "Module scope - Metrics for the module (e.g. CPU + GPU)"; NVIDIA CPUs only
 _FIELDS = (FI_POWER_AVERAGE, FI_POWER_INSTANT, FI_TOTAL_ENERGY)
-_FIELD_NAMES = {FI_POWER_AVERAGE: "power_average", FI_POWER_INSTANT: "power_instant", FI_TOTAL_ENERGY: "total_energy"}
+_MODULE_FIELDS = ((FI_POWER_AVERAGE, SCOPE_MODULE), (FI_POWER_INSTANT, SCOPE_MODULE), (FI_ENERGY, SCOPE_MODULE))
+_FIELD_NAMES = {(FI_POWER_AVERAGE, 0): "power_average", (FI_POWER_INSTANT, 0): "power_instant",
+                (FI_TOTAL_ENERGY, 0): "total_energy", (FI_POWER_AVERAGE, 1): "module_power_average",
+                (FI_POWER_INSTANT, 1): "module_power_instant", (FI_ENERGY, 1): "module_energy"}
+_FIELD_TS_SLACK_NS = 5_000_000_000  # a field timestamp further than this from the read is not believed
 # NVML_VALUE_TYPE_* -> member of c_nvmlValue_t
 _VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
 # Errors that mean "this GPU never offers this reading": ask once, then stop asking.
@@ -107,6 +133,35 @@ def _load_pynvml():
     import pynvml
 
     return pynvml
+
+
+# nvmlDeviceArchitecture_t values (nvml.h)
+ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing", 7: "Ampere", 8: "Ada",
+                 9: "Hopper", 10: "Blackwell", 11: "Orin"}
+_ARCH_AMPERE = 7
+
+
+def power_w_averaging(arch: int | None, compute_capability: tuple[int, int] | None) -> tuple[str, str]:
+    """What nvmlDeviceGetPowerUsage / field 185 return on a GPU: ``("1s", why)``, ``("none", why)`` or
+    ``("unknown", why)``. NVML API reference: "On Ampere (except GA100) or newer GPUs, the API returns power
+    averaged over 1 sec interval. On GA100 and older architectures, instantaneous power is returned."
+    GA100 is the Ampere chip of compute capability 8.0 (A100, A30).
+
+    Example: ``power_w_averaging(9, (9, 0))[0] == "1s"``; ``power_w_averaging(7, (8, 0))[0] == "none"``
+    """
+    name = ARCHITECTURES.get(arch, f"architecture {arch}") if arch is not None else None
+    if arch is None or arch not in ARCHITECTURES:
+        return "unknown", f"architecture not known ({name or 'not reported'}): averaging of power_w unknown"
+    if arch == 11:  # Orin is an Ampere-generation SoC (compute capability 8.7), not GA100
+        arch = _ARCH_AMPERE
+    if arch < _ARCH_AMPERE:
+        return "none", f"{name}: NVML returns instantaneous power before Ampere"
+    if arch == _ARCH_AMPERE:
+        if compute_capability is None:
+            return "unknown", "Ampere of unknown compute capability: GA100 (8.0) is instantaneous, other Ampere chips average over 1 s"
+        if tuple(compute_capability) == (8, 0):
+            return "none", "GA100 (Ampere, compute capability 8.0): NVML returns instantaneous power"
+    return "1s", f"{name}: NVML averages power over 1 s on Ampere (except GA100) and newer"
 
 
 def _error_name(e: Exception) -> str:
@@ -240,17 +295,34 @@ class NvmlProbe(Probe):
             return value
         return None
 
-    def _fields(self, gpu: int, handle) -> dict[int, float | None]:
-        """Power average/instant (mW) and energy (mJ) in one call; each field's own return code counts."""
-        wanted = [f for f in _FIELDS if str(gpu) not in self.refused.get(_FIELD_NAMES[f], {})]
+    def _field_t_ns(self, fv, t_ns: int) -> int | None:
+        """A field value's own timestamp (µs since the epoch) on the run clock; None if absent or not believable."""
+        ts = getattr(fv, "timestamp", None)
+        origin = getattr(self.ctx.clock, "origin_realtime_ns", 0)
+        if not ts or not origin:
+            return None
+        t = int(ts) * 1000 - int(origin)
+        if abs(t - t_ns) > _FIELD_TS_SLACK_NS:
+            self.errors["field_timestamp_implausible"] = self.errors.get("field_timestamp_implausible", 0) + 1
+            return None
+        return t
+
+    def _fields(self, gpu: int, handle, wanted_all, call: str, t_ns: int) -> dict[tuple, tuple[float, int | None]]:
+        """(fieldId, scopeId) -> (value, run-clock timestamp) from one nvmlDeviceGetFieldValues call; each
+        field's own return code counts (a refused field is asked once)."""
+        def key(f):
+            return f if isinstance(f, tuple) else (f, 0)
+
+        wanted = [f for f in wanted_all if str(gpu) not in self.refused.get(_FIELD_NAMES[key(f)], {})]
         if not wanted:
             return {}
-        values = self._ask("field_values", gpu, self.nvml.nvmlDeviceGetFieldValues, handle, wanted)
+        values = self._ask(call, gpu, self.nvml.nvmlDeviceGetFieldValues, handle, wanted)
         if values is None:
             return {}
         out = {}
         for fv in values:
-            name = _FIELD_NAMES.get(fv.fieldId)
+            k = (fv.fieldId, getattr(fv, "scopeId", 0) or 0)
+            name = _FIELD_NAMES.get(k)
             if name is None:
                 continue
             if fv.nvmlReturn != 0:
@@ -260,8 +332,19 @@ class NvmlProbe(Probe):
                 else:
                     self.errors[name] = self.errors.get(name, 0) + 1
                 continue
-            out[fv.fieldId] = float(getattr(fv.value, _VALUE_MEMBER.get(fv.valueType, "ullVal")))
+            out[k] = (float(getattr(fv.value, _VALUE_MEMBER.get(fv.valueType, "ullVal"))), self._field_t_ns(fv, t_ns))
         return out
+
+    def _power_meaning(self, i: int, h) -> dict:
+        """The GPU's architecture and what its power_w means (see :func:`power_w_averaging`)."""
+        arch = self._ask("architecture", i, self.nvml.nvmlDeviceGetArchitecture, h)
+        cc = self._ask("compute_capability", i, self.nvml.nvmlDeviceGetCudaComputeCapability, h)
+        cc = tuple(int(x) for x in cc) if cc is not None else None
+        averaging, why = power_w_averaging(None if arch is None else int(arch), cc)
+        return {"architecture": ARCHITECTURES.get(arch, None if arch is None else f"unknown ({arch})"),
+                "compute_capability": None if cc is None else f"{cc[0]}.{cc[1]}",
+                "power_w": {"averaging": averaging, "why": why,
+                            "source": "field 185 (FI_DEV_POWER_AVERAGE), else nvmlDeviceGetPowerUsage"}}
 
     # -- probe life cycle ------------------------------------------------------------------------
 
@@ -289,16 +372,18 @@ class NvmlProbe(Probe):
                 dev["power_limit_min_w"], dev["power_limit_max_w"] = cons[0] / 1e3, cons[1] / 1e3
             default = self._ask("power_limit_default", i, self.nvml.nvmlDeviceGetPowerManagementDefaultLimit, h)
             dev["power_limit_default_w"] = None if default is None else default / 1e3
+            dev |= self._power_meaning(i, h)
             self.devices.append(dev)
 
     def _read_gpu(self, i: int, h, t_ns: int) -> dict:
         n = self.nvml
         t0 = time.perf_counter_ns()
-        f = self._fields(i, h)
-        power_mw = f.get(FI_POWER_AVERAGE)
+        f = self._fields(i, h, _FIELDS, "field_values", t_ns)
+        m = self._fields(i, h, _MODULE_FIELDS, "module_field_values", t_ns)
+        power_mw, power_t = f.get((FI_POWER_AVERAGE, 0), (None, None))
         if power_mw is None:  # older drivers: the classic call
             power_mw = self._ask("power_usage", i, n.nvmlDeviceGetPowerUsage, h)
-        energy_mj = f.get(FI_TOTAL_ENERGY)
+        energy_mj, energy_t = f.get((FI_TOTAL_ENERGY, 0), (None, None))
         if energy_mj is None:  # field refused or field values unsupported: the classic call
             energy_mj = self._ask("total_energy_call", i, n.nvmlDeviceGetTotalEnergyConsumption, h)
         limit_mw = self._ask("enforced_power_limit", i, n.nvmlDeviceGetEnforcedPowerLimit, h)
@@ -308,12 +393,20 @@ class NvmlProbe(Probe):
         temp = self._ask("temperature", i, n.nvmlDeviceGetTemperature, h, _TEMP_GPU)
         # Drivers before R535 (and pynvml before 12.535) have only ...ThrottleReasons: the same bits.
         reasons = self._first_answer("clock_event_reasons", i, _REASON_CALLS, h)
-        instant = f.get(FI_POWER_INSTANT)
+        instant, instant_t = f.get((FI_POWER_INSTANT, 0), (None, None))
+        m_avg, m_avg_t = m.get((FI_POWER_AVERAGE, 1), (None, None))
+        m_inst, m_inst_t = m.get((FI_POWER_INSTANT, 1), (None, None))
+        m_energy, m_energy_t = m.get((FI_ENERGY, 1), (None, None))
         return {
             "t_ns": t_ns, "gpu": i,
             "power_w": None if power_mw is None else power_mw / 1e3,
             "power_instant_w": None if instant is None else instant / 1e3,
             "energy_j": None if energy_mj is None else energy_mj / 1e3,
+            "power_t_ns": power_t, "power_instant_t_ns": instant_t, "energy_t_ns": energy_t,
+            "module_power_w": None if m_avg is None else m_avg / 1e3,
+            "module_power_instant_w": None if m_inst is None else m_inst / 1e3,
+            "module_energy_j": None if m_energy is None else m_energy / 1e3,
+            "module_t_ns": m_inst_t or m_avg_t or m_energy_t,
             "power_limit_w": None if limit_mw is None else limit_mw / 1e3,
             "sm_clock_hz": None if sm is None else sm * 1e6,
             "mem_clock_hz": None if mem is None else mem * 1e6,

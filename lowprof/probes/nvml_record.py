@@ -9,7 +9,9 @@ makes, in order, with what the driver answered (a value, or an NVML error code):
 
 File format (one JSON object per line, ``version`` 1):
 
-- header: ``{"format": "lowprof-nvml-replay", "version": 1, "synthetic": bool, "source": str, ...}``
+- header: ``{"format": "lowprof-nvml-replay", "version": 1, "synthetic": bool, "source": str,
+  "origin_realtime_ns": int, ...}`` (the recording's wall-clock origin: field values' own timestamps
+  are wall-clock µs and land on the run clock through it; a file without it replays them as null)
 - a sample: ``{"tick": T}`` with T ns since the recording started (the ``t_ns`` the probe was given)
 - a call: ``{"fn": NAME, "gpu": INDEX|null, "args": [...], "t_ns": T, "value": V}`` or ``..., "error": CODE}``
   (``"error": "LibraryMismatch"``: pynvml raised NVMLLibraryMismatchError, which is not an NVMLError)
@@ -170,10 +172,11 @@ class ReplayNVML:
 
 
 class _ReplayContext:
-    """What the probe needs of a ProbeContext during replay: a clock and the workload's PIDs."""
+    """What the probe needs of a ProbeContext during replay: a clock and the workload's PIDs. The clock's
+    wall-clock origin is the recording's (``origin_realtime_ns``), 0 (unknown) when not given."""
 
-    def __init__(self, pids: set[int]) -> None:
-        self.clock = RunClock(origin_monotonic_ns=time.monotonic_ns(), origin_realtime_ns=time.time_ns())
+    def __init__(self, pids: set[int], origin_realtime_ns: int = 0) -> None:
+        self.clock = RunClock(origin_monotonic_ns=time.monotonic_ns(), origin_realtime_ns=int(origin_realtime_ns or 0))
         self.pid = min(pids) if pids else None
         self.options: dict = {}
         self._pids = pids
@@ -188,7 +191,7 @@ def replay(path: str | Path):
 
     src = ReplayNVML(path)
     probe = NvmlProbe(nvml=src)
-    probe.start(_ReplayContext(set(src.header.get("workload_pids", []))))
+    probe.start(_ReplayContext(set(src.header.get("workload_pids", [])), src.header.get("origin_realtime_ns", 0)))
     tables: dict[str, list[dict]] = defaultdict(list)
     for t in src.ticks:
         for name, rows in probe.sample(t).items():
@@ -203,7 +206,9 @@ def replay_to_run(path: str | Path, out: str | Path, force: bool = False) -> Pat
     from lowprof.rundir import RunDir
 
     probe, tables = replay(path)
-    run = RunDir(out, kind="replay", force=force)
+    origin = int(probe.nvml.header.get("origin_realtime_ns") or 0)
+    run = RunDir(out, kind="replay", force=force,
+                 clock=RunClock(origin_monotonic_ns=0, origin_realtime_ns=origin, name="replayed recording"))
     run.manifest["replay_of"] = str(path)
     run.manifest["synthetic"] = bool(probe.nvml.header.get("synthetic"))
     run.manifest["probes"]["nvml"] = {"status": "ok", "samples": len(probe.nvml.ticks),
@@ -248,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write(json.dumps({"format": FORMAT, "version": VERSION, "synthetic": False,
                               "source": "recorded by lowprof.probes.nvml_record", "recorded_utc": utc_now(),
                               "host": host_facts().get("hostname"), "interval_s": args.interval,
+                              "origin_realtime_ns": clock.origin_realtime_ns,
                               "workload_pids": args.pid, "note": args.note}) + "\n")
         rec = RecordingNVML(pynvml, out, clock)
         probe = NvmlProbe(nvml=rec)

@@ -6,7 +6,12 @@ Each zone ``ROOT/intel-rapl:N[:M]`` has ``name`` (``package-0``, ``core``, ``dra
 The probe keeps its own unwrapped total per zone: a reading below the previous one means the
 counter wrapped once (sampling faster than a wrap, ~60 s at 4 kW, is assumed). A counter that
 cannot be read (since Linux 5.10 ``energy_uj`` is root-only, CVE-2020-8694) is reported with the
-reason, never written as zero.
+reason, never written as zero; a zone whose read fails once gives no row for that sample (counted in
+``read_errors``) and is read again next time, its energy across the gap kept.
+
+Zones nest as sysfs nests them (``intel-rapl:0:0`` is a subzone of ``intel-rapl:0``): the core (PP0)
+and uncore (PP1) subzones are part of the package's energy and are never added to it by the reports
+(:mod:`lowprof.analysis.devices`); the dram subzone is a separate RAPL domain.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class RaplProbe(Probe):
             self.root = str(root)
         self.unreadable: dict[str, str] = {}
         self.wraps: dict[str, int] = {}
+        self.read_errors: dict[str, dict] = {}  # zone -> {count, last}: samples it gave no reading
 
     @classmethod
     def available(cls, root: str | os.PathLike | None = None) -> str | None:
@@ -117,7 +123,13 @@ class RaplProbe(Probe):
     def sample(self, t_ns: int) -> dict[str, list[dict]]:
         rows = []
         for name, s in self.state.items():
-            raw = _read_int(s["path"])
+            try:
+                raw = _read_int(s["path"])
+            except (OSError, ValueError) as e:
+                err = self.read_errors.setdefault(name, {"count": 0, "last": ""})
+                err["count"] += 1
+                err["last"] = f"{type(e).__name__}: {e}"
+                continue
             power = None
             if s["raw"] is not None:
                 used = unwrap_uj(s["raw"], raw, s["max"])
@@ -132,4 +144,5 @@ class RaplProbe(Probe):
 
     def facts(self) -> dict:
         zones = {n: {"domain": s["domain"], "max_energy_range_j": s["max"] / 1e6} for n, s in getattr(self, "state", {}).items()}
-        return {"root": self.root, "zones": zones, "unreadable": self.unreadable, "wraps": self.wraps}
+        return {"root": self.root, "zones": zones, "unreadable": self.unreadable, "wraps": self.wraps,
+                "read_errors": self.read_errors}

@@ -34,8 +34,15 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame, dict, dict[st
     return kineto.load_launches(p, with_tables=True)
 
 
-def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, force: bool = False) -> Path:
-    """Import a trace into a new run directory ``out_dir``; returns its path."""
+def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, force: bool = False,
+                 **power_log: object) -> Path:
+    """Import a trace into a new run directory ``out_dir``; returns its path. A power log (nvidia-smi CSV or
+    dmon, a plain time/power CSV) goes to :func:`lowprof.probes.power_logs.import_power_log` with
+    ``power_log`` (``tz``, ``interval_s``)."""
+    from lowprof.probes.power_logs import import_power_log, sniff_power_log
+
+    if Path(trace_path).is_file() and (kind := sniff_power_log(trace_path)):
+        return import_power_log(trace_path, out_dir, force=force, kind=kind, **power_log)
     launches, meta, extra = read_any(trace_path)
     origin = int(meta["clock"]["first_event_ns"])
     for df in (launches, *extra.values()):

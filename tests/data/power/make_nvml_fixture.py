@@ -26,6 +26,7 @@ OUT = HERE / "synthetic_h100x2.nvml.jsonl"
 INTERVAL_NS = 100_000_000  # 100 ms
 TICKS = 60                  # 6 s
 WORKLOAD_PID, OTHER_PID = 4242, 777
+ORIGIN_REALTIME_NS = 1_764_038_000_000_000_000  # the recording's wall-clock origin (field timestamps count from it)
 
 
 class FakeClock:
@@ -90,6 +91,8 @@ class SyntheticH100:
     def nvmlDeviceGetPowerManagementLimitConstraints(self, h): return [200000, 700000]
     def nvmlDeviceGetPowerManagementDefaultLimit(self, h): return 700000
     def nvmlDeviceGetEnforcedPowerLimit(self, h): return 700000
+    def nvmlDeviceGetArchitecture(self, h): return 9  # NVML_DEVICE_ARCH_HOPPER
+    def nvmlDeviceGetCudaComputeCapability(self, h): return (9, 0)
 
     def _avg_power_mw(self, g: int) -> float:
         """The driver's average: mean true power over the last 1 s (H100 averages over 1 s)."""
@@ -100,8 +103,10 @@ class SyntheticH100:
     def nvmlDeviceGetFieldValues(self, h, ids):
         out = []
         for fid in ids:
-            ret, vt, val = 0, 1, None
-            if fid == 185:
+            ret, vt, val, scope = 0, 1, None, 0
+            if isinstance(fid, tuple):  # (fieldId, scopeId): an H100 SXM board has no module scope (not C2C)
+                (fid, scope), ret, val = fid, 3, {"uiVal": 0}
+            elif fid == 185:
                 val = {"uiVal": int(self._avg_power_mw(h.i))}
             elif fid == 186:
                 if h.i == 1:
@@ -110,7 +115,7 @@ class SyntheticH100:
                     val = {"uiVal": int(round(1000 * true_power_w(0, self.t_s()) + self.rng.gauss(0, 3000)))}
             elif fid == 83:
                 vt, val = 3, {"ullVal": int(self.energy_mj[h.i])}
-            out.append(SimpleNamespace(fieldId=fid, scopeId=0, timestamp=1764038000000000 + self.tick_ns // 1000,
+            out.append(SimpleNamespace(fieldId=fid, scopeId=scope, timestamp=(ORIGIN_REALTIME_NS + self.tick_ns) // 1000,
                                        latencyUsec=0, valueType=vt, nvmlReturn=ret, value=SimpleNamespace(**val)))
         return out
 
@@ -146,12 +151,12 @@ def main() -> None:
             "format": FORMAT, "version": VERSION, "synthetic": True,
             "source": "tests/data/power/make_nvml_fixture.py: a model of 2x H100 SXM5 (published limits/clocks), "
                       "NOT a recording; replace with `python -m lowprof.probes.nvml_record` output from a GPU",
-            "interval_s": INTERVAL_NS / 1e9, "workload_pids": [WORKLOAD_PID],
+            "interval_s": INTERVAL_NS / 1e9, "workload_pids": [WORKLOAD_PID], "origin_realtime_ns": ORIGIN_REALTIME_NS,
             "phases_s": {"idle": [0.0, 1.0], "prefill": [1.0, 1.6], "decode": [1.6, 5.0], "idle_after": [5.0, 6.0]},
         }) + "\n")
         rec = RecordingNVML(model, out, clock)
         probe = NvmlProbe(nvml=rec)
-        probe.start(_ReplayContext({WORKLOAD_PID}))
+        probe.start(_ReplayContext({WORKLOAD_PID}, ORIGIN_REALTIME_NS))
         for k in range(TICKS):
             t = k * INTERVAL_NS + (rng.randint(0, 400_000) if k else 0)  # sampler jitter up to 0.4 ms
             model.advance(t)

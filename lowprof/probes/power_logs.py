@@ -1,0 +1,332 @@
+"""Power logs people already have, into a run directory's ``gpu_power`` table (``lowprof import LOG``), so
+``lowprof power``, ``ipw`` and ``--budget-w`` work on them.
+
+Formats (recognised from the file's first lines):
+
+- ``nvidia-smi --query-gpu=timestamp,index,power.draw,... --format=csv[,nounits]``: the header names the
+  fields (``power.draw [W]``); values carry units unless ``nounits`` (``71.23 W``); ``[N/A]`` and
+  ``[Not Supported]`` are no reading. ``timestamp`` is local time (``YYYY/MM/DD HH:MM:SS.mmm``) with no
+  zone: ``tz`` (an IANA name such as ``Europe/Paris``, or an offset such as ``+02:00``) says which; a log
+  without timestamps needs ``interval_s`` (its ``-lms``/``-l`` period). Fields read: ``index`` (else
+  ``uuid`` / ``pci.bus_id``, numbered in order), ``name``, ``power.draw`` (nvidia-smi: "On Ampere or
+  newer devices, returns average power draw over 1 sec. On older devices, returns instantaneous"),
+  ``power.draw.average`` (1 s average), ``power.draw.instant``, ``module.power.draw.average`` /
+  ``.instant``, ``enforced.power.limit`` (else ``power.limit``), ``clocks.sm`` / ``clocks.current.sm``,
+  ``clocks.mem`` / ``clocks.current.memory`` (MHz), ``utilization.gpu`` / ``utilization.memory`` (%),
+  ``temperature.gpu`` (°C), ``clocks_event_reasons.active`` / ``clocks_throttle_reasons.active`` (hex).
+- ``nvidia-smi dmon [-s pucvmet] [-o DT]``: ``#`` header lines name the columns (``gpu pwr gtemp ... sm
+  mem ... mclk pclk``) and their units; data lines are whitespace-separated, ``-`` is no reading; the
+  header repeats. ``-o D`` / ``-o T`` add ``Date`` (``YYYYMMDD``) and ``Time`` (``HH:MM:SS``, local: give
+  ``tz``); without them ``interval_s`` is the ``-d`` delay (default 1 s). ``pwr`` is the driver's power
+  reading (averaging as for ``power.draw``).
+- a plain CSV with a header: a time column (``t_s`` or ``t_ns`` on any clock, ``unix_s`` or ``unix_ns``)
+  and either long rows (``gpu`` index or ``device`` name, ``power_w``, optionally ``power_instant_w``,
+  ``energy_j`` (a cumulative counter), ``power_limit_w``) or wide rows (every other column one device's
+  power in W, named by its header).
+
+A line that does not parse is one error naming the file and line number. The run clock starts at the
+first sample (``t_ns = 0``); ``origin_realtime_ns`` is its Unix time where the log gives wall time (so
+results files and marks in Unix time line up), else 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import re
+from pathlib import Path
+
+from lowprof.errors import TraceError
+
+__all__ = ["sniff_power_log", "import_power_log", "parse_tz", "FORMATS"]
+
+FORMATS = ("nvidia-smi-csv", "nvidia-smi-dmon", "power-csv")
+_NA = {"", "[n/a]", "n/a", "[not supported]", "not supported", "-", "[unknown error]", "[gpu is lost]"}
+_TIME_COLS = ("t_s", "t_ns", "unix_s", "unix_ns")
+
+
+def _head(path: Path, n: int = 4096) -> str:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(n)
+    except OSError as e:
+        raise TraceError(f"{path}: {e.strerror or e}") from None
+    if b"\0" in raw:
+        return ""
+    return raw.decode("utf-8", errors="replace")
+
+
+def sniff_power_log(path: str | os.PathLike) -> str | None:
+    """Which power-log format ``path`` is (one of :data:`FORMATS`), or None when it is not one."""
+    text = _head(Path(path))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
+    first = lines[0]
+    if first.startswith("#") and re.search(r"\bgpu\b", first.lower()) and (" pwr" in first or " sm" in first):
+        return "nvidia-smi-dmon"
+    fields = [f.strip().lower() for f in first.split(",")]
+    names = [re.sub(r"\s*\[.*\]$", "", f) for f in fields]
+    if any(n.startswith(("power.draw", "module.power.draw")) for n in names) or (
+            "timestamp" in names and any("." in n for n in names)):
+        return "nvidia-smi-csv"
+    if any(n in _TIME_COLS for n in names) and len(names) >= 2:
+        return "power-csv"
+    return None
+
+
+def parse_tz(tz: str) -> dt.tzinfo:
+    """``Europe/Paris`` (IANA), ``UTC``, or an offset ``+02:00`` / ``-0530``."""
+    m = re.fullmatch(r"([+-])(\d{1,2}):?(\d{2})?", tz.strip())
+    if m:
+        sign = 1 if m.group(1) == "+" else -1
+        return dt.timezone(sign * dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0)))
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(tz.strip())
+    except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError on odd names
+        raise TraceError(f"--tz {tz!r}: not a time zone (give an IANA name such as Europe/Paris, or an offset "
+                         f"such as +02:00)") from None
+
+
+def _local_ns(stamp: str, fmt: str, tz: dt.tzinfo | None, where: str) -> int:
+    try:
+        t = dt.datetime.strptime(stamp, fmt)
+    except ValueError:
+        raise TraceError(f"{where}: timestamp {stamp!r} is not {fmt.replace('%', '')}") from None
+    if tz is None:
+        raise TraceError(f"{where}: nvidia-smi timestamps are local time without a zone: give --tz (e.g. --tz "
+                         f"Europe/Paris, or the offset, e.g. --tz +02:00)")
+    delta = t.replace(tzinfo=tz) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def _number(v: str, where: str, what: str, scale: float = 1.0) -> float | None:
+    s = v.strip()
+    if s.lower() in _NA:
+        return None
+    s = re.sub(r"\s*(W|MHz|%|C|mW|J)$", "", s)
+    try:
+        return float(s) * scale
+    except ValueError:
+        raise TraceError(f"{where}: {what} {v.strip()!r} is not a number") from None
+
+
+_SMI = {  # nvidia-smi field -> (gpu_power column, scale)
+    "power.draw.instant": ("power_instant_w", 1.0), "module.power.draw.average": ("module_power_w", 1.0),
+    "module.power.draw.instant": ("module_power_instant_w", 1.0),
+    "clocks.sm": ("sm_clock_hz", 1e6), "clocks.current.sm": ("sm_clock_hz", 1e6),
+    "clocks.mem": ("mem_clock_hz", 1e6), "clocks.current.memory": ("mem_clock_hz", 1e6),
+    "utilization.gpu": ("gpu_util_percent", 1.0), "utilization.memory": ("mem_util_percent", 1.0),
+    "temperature.gpu": ("temperature_c", 1.0),
+}
+
+
+def _read_smi_csv(path: Path, tz, interval_s):
+    text = path.read_text(errors="replace")
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    header = None
+    rows, devices = [], {}
+    for n, rec in enumerate(reader, 1):
+        if not rec or not "".join(rec).strip():
+            continue
+        where = f"{path}:{n}"
+        if header is None:
+            header = [re.sub(r"\s*\[.*\]$", "", h.strip().lower()) for h in rec]
+            power = next((c for c in ("power.draw.average", "power.draw") if c in header), None)
+            if power is None and "power.draw.instant" not in header:
+                raise TraceError(f"{where}: no power.draw, power.draw.average or power.draw.instant field in the header")
+            ident = next((c for c in ("index", "uuid", "pci.bus_id") if c in header), None)
+            if "timestamp" not in header and not interval_s:
+                raise TraceError(f"{where}: no timestamp field: give --interval S (the log's -lms/-l period)")
+            continue
+        if len(rec) != len(header):
+            raise TraceError(f"{where}: {len(rec)} fields, the header has {len(header)}")
+        r = dict(zip(header, (v.strip() for v in rec)))
+        key = r.get(ident, "0") if ident else "0"
+        if key not in devices:
+            devices[key] = {"index": int(key) if ident == "index" and key.isdigit() else len(devices),
+                            "name": r.get("name"), "uuid": r.get("uuid")}
+        gpu = devices[key]["index"]
+        row = {"gpu": gpu}
+        if "timestamp" in header:
+            row["unix_ns"] = _local_ns(r["timestamp"], "%Y/%m/%d %H:%M:%S.%f", tz, where)
+        if power:
+            row["power_w"] = _number(r[power], where, power)
+        for field, (col, scale) in _SMI.items():
+            if field in r:
+                row[col] = _number(r[field], where, field, scale)
+        limit = next((c for c in ("enforced.power.limit", "power.limit") if c in r), None)
+        if limit:
+            row["power_limit_w"] = _number(r[limit], where, limit)
+        reasons = next((c for c in ("clocks_event_reasons.active", "clocks_throttle_reasons.active") if c in r), None)
+        if reasons and r[reasons].lower() not in _NA:
+            try:
+                row["clock_event_reasons"] = int(r[reasons], 16)
+            except ValueError:
+                raise TraceError(f"{where}: {reasons} {r[reasons]!r} is not a hex bitmask") from None
+        rows.append(row)
+    if header is None or not rows:
+        raise TraceError(f"{path}: no samples")
+    averaging = {"power.draw.average": ("1s", "nvidia-smi power.draw.average: a 1 s average"),
+                 "power.draw": ("unknown", "nvidia-smi power.draw: a 1 s average on Ampere and newer, "
+                                           "instantaneous before; the log does not say which GPU")}.get(power)
+    return rows, devices, averaging, power
+
+
+def _read_dmon(path: Path, tz, interval_s):
+    cols, rows, devices = None, [], {}
+    counts: dict[int, int] = {}
+    day = 0
+    last_time = None
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        s = line.strip()
+        where = f"{path}:{n}"
+        if not s:
+            continue
+        if s.startswith("#"):
+            names = s.lstrip("#").split()
+            if names and names[0].lower() in ("date", "time", "gpu"):
+                cols = [c.lower() for c in names]
+                if "gpu" not in cols:
+                    raise TraceError(f"{where}: dmon header without a gpu column")
+            continue
+        if cols is None:
+            raise TraceError(f"{where}: data before the dmon header (# gpu pwr ...)")
+        vals = s.split()
+        if len(vals) != len(cols):
+            raise TraceError(f"{where}: {len(vals)} columns, the header has {len(cols)}")
+        r = dict(zip(cols, vals))
+        try:
+            gpu = int(r["gpu"])
+        except ValueError:
+            raise TraceError(f"{where}: gpu {r['gpu']!r} is not an index") from None
+        devices.setdefault(str(gpu), {"index": gpu, "name": None, "uuid": None})
+        row = {"gpu": gpu}
+        if "time" in r:
+            if "date" in r:
+                row["unix_ns"] = _local_ns(f"{r['date']} {r['time']}", "%Y%m%d %H:%M:%S", tz, where)
+            else:  # -o T: time of day only; the run clock counts from the first line, a wrap past midnight is a new day
+                try:
+                    h, m, sec = (int(x) for x in r["time"].split(":"))
+                except ValueError:
+                    raise TraceError(f"{where}: time {r['time']!r} is not HH:MM:SS") from None
+                tod = (h * 3600 + m * 60 + sec) * 1_000_000_000
+                if last_time is not None and tod < last_time:
+                    day += 1
+                last_time = tod
+                row["t_ns"] = tod + day * 86_400 * 1_000_000_000
+        elif interval_s:
+            row["t_ns"] = round(counts.get(gpu, 0) * interval_s * 1e9)
+            counts[gpu] = counts.get(gpu, 0) + 1
+        else:
+            raise TraceError(f"{where}: dmon lines without Date/Time (-o DT): give --interval S (the -d delay, default 1)")
+        for field, col, scale in (("pwr", "power_w", 1.0), ("gtemp", "temperature_c", 1.0), ("sm", "gpu_util_percent", 1.0),
+                                  ("mem", "mem_util_percent", 1.0), ("mclk", "mem_clock_hz", 1e6),
+                                  ("pclk", "sm_clock_hz", 1e6)):
+            if field in r:
+                row[col] = _number(r[field], where, field, scale)
+        rows.append(row)
+    if not rows:
+        raise TraceError(f"{path}: no samples")
+    return rows, devices, ("unknown", "nvidia-smi dmon pwr: the driver's reading (a 1 s average on Ampere and "
+                                      "newer, instantaneous before); the log does not say which GPU"), "pwr"
+
+
+def _read_plain(path: Path, tz, interval_s):
+    reader = csv.reader(io.StringIO(path.read_text(errors="replace")), skipinitialspace=True)
+    header = None
+    rows, devices = [], {}
+    for n, rec in enumerate(reader, 1):
+        if not rec or not "".join(rec).strip() or rec[0].lstrip().startswith("#"):
+            continue
+        where = f"{path}:{n}"
+        if header is None:
+            header = [h.strip() for h in rec]
+            tcol = next((c for c in _TIME_COLS if c in header), None)
+            if tcol is None:
+                raise TraceError(f"{where}: no time column ({', '.join(_TIME_COLS)})")
+            long = "gpu" in header or "device" in header
+            if long and not ({"power_w", "power_instant_w", "energy_j"} & set(header)):
+                raise TraceError(f"{where}: long rows need power_w, power_instant_w or energy_j")
+            continue
+        if len(rec) != len(header):
+            raise TraceError(f"{where}: {len(rec)} fields, the header has {len(header)}")
+        r = dict(zip(header, (v.strip() for v in rec)))
+        t = _number(r[tcol], where, tcol)
+        if t is None:
+            raise TraceError(f"{where}: no {tcol}")
+        t_ns = round(t * 1e9) if tcol.endswith("_s") else round(t)
+        key_time = "unix_ns" if tcol.startswith("unix") else "t_ns"
+        if long:
+            name = r.get("device") if "device" in r else r["gpu"]
+            if name not in devices:
+                if "device" in r:
+                    idx = len(devices)
+                else:
+                    try:
+                        idx = int(name)
+                    except ValueError:
+                        raise TraceError(f"{where}: gpu {name!r} is not an index (use a device column for names)") from None
+                devices[name] = {"index": idx, "name": r.get("device"), "uuid": None}
+            row = {"gpu": devices[name]["index"], key_time: t_ns}
+            for col in ("power_w", "power_instant_w", "energy_j", "power_limit_w"):
+                if col in r:
+                    row[col] = _number(r[col], where, col)
+            rows.append(row)
+        else:
+            for col in header:
+                if col == tcol:
+                    continue
+                devices.setdefault(col, {"index": len(devices), "name": re.sub(r"(_w| \[W\])$", "", col), "uuid": None})
+                rows.append({"gpu": devices[col]["index"], key_time: t_ns, "power_w": _number(r[col], where, col)})
+    if header is None or not rows:
+        raise TraceError(f"{path}: no samples")
+    return rows, devices, ("unknown", "plain CSV power_w: the log does not say how it was averaged"), "power_w"
+
+
+def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force: bool = False, tz: str | None = None,
+                     interval_s: float | None = None, kind: str | None = None) -> Path:
+    """Import a power log into a new run directory (kind ``import``) with a ``gpu_power`` table; returns its path."""
+    import pandas as pd
+
+    from lowprof.clock import RunClock
+    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir import RunDir
+
+    path = Path(path)
+    kind = kind or sniff_power_log(path)
+    if kind not in FORMATS:
+        raise TraceError(f"{path}: not a power log lowprof reads ({', '.join(FORMATS)})")
+    if interval_s is not None and interval_s <= 0:
+        raise TraceError(f"--interval must be > 0 seconds, got {interval_s}")
+    zone = parse_tz(tz) if tz else None
+    reader = {"nvidia-smi-csv": _read_smi_csv, "nvidia-smi-dmon": _read_dmon, "power-csv": _read_plain}[kind]
+    rows, devices, (averaging, why), source = reader(path, zone, interval_s)
+    df = pd.DataFrame(rows)
+    if "unix_ns" in df:
+        origin_unix = int(df["unix_ns"].min())
+        df["t_ns"] = df.pop("unix_ns") - origin_unix
+    else:
+        origin_unix = 0
+        df["t_ns"] = df["t_ns"] - int(df["t_ns"].min())
+    df = df.sort_values(["t_ns", "gpu"], kind="stable").reset_index(drop=True)
+    clock = RunClock(origin_monotonic_ns=0, origin_realtime_ns=origin_unix, name=f"{kind} log")
+    run = RunDir(out_dir, kind="import", force=force, clock=clock)
+    run.manifest["clock"] = clock.to_json() | {
+        "doc": "t_ns is ns since the log's first sample; origin_realtime_ns is its Unix time (0: the log gives no "
+               "wall time)" + (f"; local times read in {tz}" if tz else "")}
+    run.manifest["command"] = ["lowprof", "import", str(path)]
+    run.manifest["power_log"] = {"format": kind, "path": str(path), "tz": tz, "interval_s": interval_s,
+                                 "samples": len(df), "power_w_from": source}
+    run.manifest["probes"]["nvml"] = {
+        "status": "imported", "source": kind,
+        "devices": [{"index": d["index"], "name": d.get("name"), "uuid": d.get("uuid"), "source": kind,
+                     "power_w": {"averaging": averaging, "why": why, "source": source}}
+                    for d in sorted(devices.values(), key=lambda d: d["index"])]}
+    run.write_frame(GPU_POWER, df)
+    run.finish(end_t_ns=int(df["t_ns"].max()))
+    return run.path

@@ -418,3 +418,12 @@ def test_a_base_time_that_is_no_unix_ns_is_ignored_and_said(tmp_path: Path, valu
     assert got.info["ignored_metadata"]["baseTimeNanoseconds"].startswith(value)
     ok = scan(_write(tmp_path, "ok.json", text.replace(value, "1700000000000000000", 1)))
     assert ok.meta["baseTimeNanoseconds"] == 1700000000000000000 and "ignored_metadata" not in ok.info
+
+
+def test_metadata_lowprof_reads_of_another_type_is_ignored_and_said(tmp_path: Path):
+    """distributedInfo "x" went into the manifest as trace.distributed and made the run unloadable (found
+    by the fuzz test)."""
+    text = '{"distributedInfo": "x", "deviceProperties": {}, "displayTimeUnit": 5, "traceEvents": [' + _EVENT.decode() + "]}"
+    got = scan(_write(tmp_path, "t.json", text))
+    assert got.meta == {}
+    assert set(got.info["ignored_metadata"]) == {"distributedInfo", "deviceProperties", "displayTimeUnit"}

@@ -113,8 +113,8 @@ def _raw_blocks(path: Path, size: int, max_expansion: float):
 def _inflate(f, path: Path, size: int, max_expansion: float):
     head = f.read(2)
     if head != b"\x1f\x8b":
-        if head:
-            yield head
+        if chunk := head + f.read(max(1, size - len(head))):
+            yield chunk
         while chunk := f.read(size):
             yield chunk
         return
@@ -283,6 +283,15 @@ def _finite(text: str) -> float | None:
     return v if math.isfinite(v) else None  # 1e400: not a number a trace can mean
 
 
+_META_TYPES = {"distributedInfo": (dict, "an object"), "deviceProperties": (list, "a list"),
+               "displayTimeUnit": (str, "a string")}
+
+
+def _text(v) -> str:
+    t = json.dumps(v)
+    return t if len(t) <= 40 else t[:37] + "..."
+
+
 def _meta(spans: list[bytes], path: Path) -> tuple[dict, dict]:
     """The top-level members other than traceEvents, and the ones ignored (name -> why)."""
     try:
@@ -290,6 +299,10 @@ def _meta(spans: list[bytes], path: Path) -> tuple[dict, dict]:
     except (ValueError, UnicodeDecodeError) as e:  # the scanner validated it; invalid UTF-8 is what is left
         raise TraceError(f"{path}: trace metadata is not valid JSON ({e})") from None
     ignored = {}
+    for key, kind in _META_TYPES.items():  # what lowprof reads from the metadata, of the type it reads
+        if key in meta and not isinstance(meta[key], kind[0]):
+            ignored[key] = f"{_text(meta[key])} is not {kind[1]}"
+            del meta[key]
     if "baseTimeNanoseconds" in meta:
         base = meta["baseTimeNanoseconds"]
         ok = isinstance(base, (int, float)) and not isinstance(base, bool) and 0 <= base <= 2**62 and base == int(base)

@@ -5,7 +5,8 @@
 Each input is imported by the real CLI (``lowprof.cli.main(["import", ...])``) in a child forked from
 this warm interpreter, so that a crash (a signal) or a hang (HANG_S) is seen as such and the next
 input goes on. The only outcomes allowed:
-  ok      exit 0, and the run directory loads as complete with its launches table readable
+  ok      exit 0, and the run directory loads as complete with its launches table readable, times
+          from the trace's origin on (>= 0) and no end before its start
   error   exit 1 with one line ``lowprof: error: ...`` on stderr and no directory left behind
 Anything else (a traceback, a crash, a hang, a half-written directory, a second line) is a failure;
 its input is kept in OUT_DIR/failures/ to reproduce. Prints one JSON summary line at the end.
@@ -88,13 +89,22 @@ def _bytes_mutation(rng: random.Random, text: bytes) -> tuple[str, bytes]:
     return f"bytes:{kind}", bytes(b)
 
 
+_KEPT = ("kernel", "gpu_memcpy", "gpu_memset", "cuda_runtime", "cuda_driver", "ac2g", "cpu_op", "user_annotation")
+
+
+def _pick(rng: random.Random, events: list):
+    """An event, most often one of the kinds lowprof keeps (GPU activities, launch calls, ops, flows)."""
+    kept = [e for e in events if isinstance(e, dict) and e.get("cat") in _KEPT]
+    return rng.choice(kept) if kept and rng.random() < 0.8 else rng.choice(events)
+
+
 def _structure_mutation(rng: random.Random, doc) -> tuple[str, bytes]:
     doc = json.loads(json.dumps(doc))  # a private copy
     events = doc["traceEvents"] if isinstance(doc, dict) else doc
-    kind = rng.choice(["field", "field", "args", "meta", "events", "ids"])
+    kind = rng.choice(["field", "field", "args", "args", "meta", "events", "ids"])
     if kind == "field" and events:
         for _ in range(rng.randint(1, 20)):
-            e = rng.choice(events)
+            e = _pick(rng, events)
             if isinstance(e, dict):
                 key = rng.choice(FIELDS)
                 if rng.random() < 0.3:
@@ -103,7 +113,7 @@ def _structure_mutation(rng: random.Random, doc) -> tuple[str, bytes]:
                     e[key] = rng.choice(HOSTILE)
     elif kind == "args" and events:
         for _ in range(rng.randint(1, 20)):
-            e = rng.choice(events)
+            e = _pick(rng, events)
             if isinstance(e, dict):
                 a = e.setdefault("args", {})
                 if isinstance(a, dict):
@@ -187,7 +197,9 @@ def _import_in_child(trace: Path, out: Path) -> dict:
 
                 run = lowprof.load(out)
                 res["complete"] = run.complete
-                res["launches"] = len(run["launches"])
+                launches = run["launches"]
+                res["launches"] = len(launches)
+                res["broken"] = _broken_times(launches)
         except BaseException:  # noqa: BLE001 - the point
             res["crash"] = traceback.format_exc(limit=6)
         res["stderr"] = err.getvalue()[-2000:]
@@ -213,11 +225,27 @@ def _import_in_child(trace: Path, out: Path) -> dict:
     return json.loads(b"".join(chunks))
 
 
+def _broken_times(launches) -> str | None:
+    """Times on the run clock start at the trace's earliest event (origin: t = 0) and no activity ends
+    before it starts; a trace that breaks this was misread (an INT64_MIN origin, an overflowed end)."""
+    for c in ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns"):
+        v = launches[c].dropna()
+        if len(v) and v.min() < 0:
+            return f"{c} {int(v.min())} < 0: before the trace's origin"
+    for a, b in (("gpu_start_ns", "gpu_end_ns"), ("cpu_start_ns", "cpu_end_ns")):
+        both = launches[[a, b]].dropna()
+        if len(both) and (both[b] < both[a]).any():
+            return f"{b} < {a}"
+    return None
+
+
 def verdict(res: dict, out: Path) -> tuple[str, str]:
     """("ok" | "error" | "FAIL", detail)."""
     if "crash" in res:
         return "FAIL", res["crash"]
     if res.get("rc") == 0:
+        if res.get("broken"):
+            return "FAIL", f"imported, but its times are wrong: {res['broken']}"
         if res.get("complete") and isinstance(res.get("launches"), int):
             return "ok", ""
         return "FAIL", f"exit 0 but the run does not load as complete: {res}"

@@ -651,8 +651,11 @@ static inline __attribute__((always_inline)) desc *lookup(void *p, const char *o
         if (unlikely(q >= d->nobj)) { bad_pointer("foreign pointer (past the slab's last object)", op, p, d); return NULL; }
         uint64_t bits = __atomic_load_n(&d->bits[q >> 6], __ATOMIC_RELAXED);
         if (unlikely(!(bits >> (q & 63) & 1))) { bad_pointer("double free (object not allocated)", op, p, d); return NULL; }
-        uint64_t rem = atomic_load_explicit(&d->remote[q >> 6], memory_order_relaxed);
-        if (unlikely(rem >> (q & 63) & 1)) {
+        /* Freed by another thread and not yet folded in? Only a slab with remote frees announced can say
+         * (has_remote shares the cache line just read); a free racing the announcement is caught when
+         * the owner folds the bits in (slab_collect). */
+        if (unlikely(atomic_load_explicit(&d->has_remote, memory_order_relaxed)) &&
+            (atomic_load_explicit(&d->remote[q >> 6], memory_order_relaxed) >> (q & 63) & 1)) {
             bad_pointer("double free (already freed by another thread)", op, p, d);
             return NULL;
         }

@@ -3,9 +3,9 @@ listed in a JSON file ([case, "run" | "sweep", path] items; one JSON line per ca
 
     python tests/_damage_worker.py OUT_DIR CASES.json Used by tests/test_damaged_runs.py.
 
-Each call runs in a child forked from this warm interpreter (~190 calls in seconds, not the minutes of a
-fresh `lowprof` each): one that blocks or spins is killed after TIMEOUT_S and reported as a hang, one
-killed by a signal as a crash, and anything but a LowprofError is reported with its traceback.
+Each call runs in a child forked from this warm interpreter (tests/_forked.py: ~190 calls in seconds, not
+the minutes of a fresh `lowprof` each): one that blocks or spins is killed after TIMEOUT_S and reported
+as a hang, one killed by a signal as a crash, and anything but a LowprofError comes back as a traceback.
 """
 
 from __future__ import annotations
@@ -13,61 +13,34 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import resource
-import select
-import signal
 import sys
-import time
-import traceback
 from pathlib import Path
+
+from _forked import in_child
 
 TIMEOUT_S = 20
 
 
 def _call(fn) -> dict:
-    """``fn()`` in a forked child: a hang is stopped after TIMEOUT_S, a crash (signal) is seen as one,
-    memory is capped at 4 GiB (RLIMIT_AS) so that reading without end fails instead of swapping."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: run, write the result, exit without cleanup
-        os.close(r)
-        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-        out, err = io.StringIO(), io.StringIO()
-        res: dict = {}
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                res["rc"] = fn()
-        except SystemExit as e:
-            res["rc"] = e.code
-        except BaseException as e:  # noqa: BLE001 - the point: report what escaped
-            from lowprof.errors import LowprofError
+    """``fn()`` in a forked child (see _forked.py), its output captured and its outcome classified."""
+    res = {"rc": None, "stdout": "", "stderr": ""} | in_child(lambda: _captured(fn), TIMEOUT_S, 4 << 30)
+    return res
 
-            if isinstance(e, LowprofError):
-                res["rc"], res["error"] = "error", str(e)
-            else:
-                res["rc"], res["crash"] = None, traceback.format_exc(limit=8)
-        res["stdout"], res["stderr"] = out.getvalue()[-4000:], err.getvalue()[-4000:]
-        with os.fdopen(w, "w") as f:
-            f.write(json.dumps(res, default=str))
-        os._exit(0)
-    os.close(w)
-    chunks, deadline = [], time.monotonic() + TIMEOUT_S
-    with os.fdopen(r, "rb") as f:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([f], [], [], left)[0]:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                return {"rc": None, "crash": f"hang: no answer after {TIMEOUT_S} s", "stdout": "", "stderr": ""}
-            data = os.read(f.fileno(), 1 << 20)
-            if not data:
-                break
-            chunks.append(data)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return {"rc": None, "crash": f"killed by signal {os.WTERMSIG(status)}", "stdout": "", "stderr": ""}
-    return json.loads(b"".join(chunks))
+
+def _captured(fn) -> dict:
+    from lowprof.errors import LowprofError
+
+    out, err = io.StringIO(), io.StringIO()
+    res: dict = {}
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            res["rc"] = fn()
+    except SystemExit as e:
+        res["rc"] = e.code
+    except LowprofError as e:
+        res["rc"], res["error"] = "error", str(e)
+    res["stdout"], res["stderr"] = out.getvalue()[-4000:], err.getvalue()[-4000:]
+    return res
 
 
 def _load(path: str, many: bool) -> int:

@@ -3,7 +3,7 @@
     python tests/_fuzz_import_worker.py SEED SECONDS OUT_DIR
 
 Each input is imported by the real CLI (``lowprof.cli.main(["import", ...])``) in a child forked from
-this warm interpreter, so that a crash (a signal) or a hang (HANG_S) is seen as such and the next
+this warm interpreter (tests/_forked.py), so that a crash (a signal) or a hang (HANG_S) is seen as such and the next
 input goes on. The only outcomes allowed:
   ok      exit 0, and the run directory loads as complete with its launches table readable, times
           from the trace's origin on (>= 0) and no end before its start
@@ -24,17 +24,14 @@ import contextlib
 import gzip
 import io
 import json
-import os
 import random
-import resource
-import select
 import shutil
-import signal
 import sys
 import time
-import traceback
 import zlib
 from pathlib import Path
+
+from _forked import in_child
 
 REPO = Path(__file__).resolve().parents[1]
 KINETO = REPO / "tests" / "data" / "traces" / "kineto"
@@ -179,50 +176,24 @@ def mutant(rng: random.Random, sources) -> tuple[str, str, bytes]:
 # ---- one import, in a child ------------------------------------------------------------------------
 
 
-def _import_in_child(trace: Path, out: Path) -> dict:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
-        res: dict = {}
-        err = io.StringIO()
-        try:
-            from lowprof.cli import main
+def _import(trace: Path, out: Path) -> dict:
+    """`lowprof import TRACE --out OUT` by the CLI's own main(), and what the run reads back."""
+    from lowprof.cli import main
 
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                res["rc"] = main(["import", str(trace), "--out", str(out), "--quiet"])
-            if res["rc"] == 0:
-                import lowprof
+    res: dict = {}
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        res["rc"] = main(["import", str(trace), "--out", str(out), "--quiet"])
+    if res["rc"] == 0:
+        import lowprof
 
-                run = lowprof.load(out)
-                res["complete"] = run.complete
-                launches = run["launches"]
-                res["launches"] = len(launches)
-                res["broken"] = _broken_times(launches)
-        except BaseException:  # noqa: BLE001 - the point
-            res["crash"] = traceback.format_exc(limit=6)
-        res["stderr"] = err.getvalue()[-2000:]
-        with os.fdopen(w, "w") as f:
-            f.write(json.dumps(res, default=str))
-        os._exit(0)
-    os.close(w)
-    chunks, deadline = [], time.monotonic() + HANG_S
-    with os.fdopen(r, "rb") as f:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([f], [], [], left)[0]:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                return {"crash": f"hang: no answer after {HANG_S} s"}
-            data = os.read(f.fileno(), 1 << 20)
-            if not data:
-                break
-            chunks.append(data)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return {"crash": f"killed by signal {os.WTERMSIG(status)}"}
-    return json.loads(b"".join(chunks))
+        run = lowprof.load(out)
+        res["complete"] = run.complete
+        launches = run["launches"]
+        res["launches"] = len(launches)
+        res["broken"] = _broken_times(launches)
+    res["stderr"] = err.getvalue()[-2000:]
+    return res
 
 
 def _broken_times(launches) -> str | None:
@@ -275,7 +246,7 @@ def main() -> None:
         desc, suffix, raw = mutant(rng, sources)
         trace, out = work / f"in{suffix}", work / "out"
         trace.write_bytes(raw)
-        res = _import_in_child(trace, out)
+        res = in_child(lambda: _import(trace, out), HANG_S, 6 << 30)
         v, detail = verdict(res, out)
         counts[v] += 1
         if v == "error":

@@ -13,11 +13,9 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 
 import lowprof
 from lowprof.errors import LowprofError

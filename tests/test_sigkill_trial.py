@@ -16,7 +16,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 import lowprof
 from lowprof.errors import LowprofError
 from tests.conftest import lowprof_cmd

@@ -48,7 +48,7 @@ class profile:
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + self.start_timeout_s
         manifest = self.path / "manifest.json"
-        while not manifest.exists():  # written when sampling starts
+        while not _sampling(manifest):
             if self._proc.poll() is not None:
                 msg = self._proc.stderr.read().decode(errors="replace").strip().splitlines()
                 raise LowprofError(f"profile: recorder failed to start: {msg[-1] if msg else self._proc.returncode}")
@@ -70,3 +70,14 @@ class profile:
         self._proc.stderr.close()
         _marks.exit_region(self.path, self._marks_env)
         self.run = load(self.path)
+
+
+def _sampling(manifest: Path) -> bool:
+    """The recorder has started sampling: its manifest (written from the directory's first moment) lists
+    the probes, which it does once the sampler runs."""
+    import json
+
+    try:
+        return bool(json.loads(manifest.read_text()).get("probes"))
+    except (OSError, ValueError, AttributeError):
+        return False

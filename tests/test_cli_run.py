@@ -57,7 +57,11 @@ def test_non_empty_out_refused_without_force(tmp_path, cli):
     assert p.returncode != 0
     assert "not empty" in p.stderr and "Traceback" not in p.stderr
     assert (tmp_path / "r" / "x").read_text() == "keep me"
-    assert cli("run", "--force", "--out", tmp_path / "r", "--", "true").returncode == 0
+    p = cli("run", "--force", "--out", tmp_path / "r", "--", "true")  # not a run directory: --force refuses too
+    assert p.returncode != 0 and "not a lowprof run directory" in p.stderr and "Traceback" not in p.stderr
+    assert (tmp_path / "r" / "x").read_text() == "keep me"
+    assert cli("run", "--out", tmp_path / "run", "--", "true").returncode == 0
+    assert cli("run", "--force", "--out", tmp_path / "run", "--", "true").returncode == 0  # an earlier run: replaced
 
 
 def _start_run(tmp_path, code: str) -> tuple[subprocess.Popen, object]:

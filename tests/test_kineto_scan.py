@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
@@ -28,6 +29,10 @@ _CLASS_OF = {"kernel": "kernel", "Kernel": "kernel", "gpu_memcpy": "memcpy", "Me
              "gpu_memset": "memset", "Memset": "memset", "cpu_op": "op", "Operator": "op", "operator": "op",
              "user_annotation": "annotation", "ac2g": "flow", "async": "flow", "flow": "flow",
              "runtime": "runtime", "driver": "runtime"}
+
+
+SKIP_REASONS = ("no_ts", "negative_dur", "time_out_of_range")  # why kscan drops an event it would keep
+INT32_COLUMNS = ("device", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "registers_per_thread")
 
 
 def _class(cat) -> int:
@@ -61,6 +66,8 @@ def _reference(text: bytes) -> dict:
     doc = json.loads(text, parse_float=Decimal)
     events = doc if isinstance(doc, list) else doc["traceEvents"]
     rows = []
+    skipped = dict.fromkeys(SKIP_REASONS, 0)
+    nulled: dict[str, int] = {}
     for e in events:
         if not isinstance(e, dict):
             continue
@@ -68,8 +75,21 @@ def _reference(text: bytes) -> dict:
         if not ((ph == "X" and 1 <= cls <= 6) or (ph in ("s", "f", "t") and cls == CLASSES["flow"])):
             continue
         a = e.get("args") if isinstance(e.get("args"), dict) else {}
-        ts = NULL if e.get("ts") is None else _ns(e["ts"])
+        ts = None if e.get("ts") is None else _ns(e["ts"])
         dur = 0 if e.get("dur") is None else _ns(e["dur"])
+        # an event that cannot be placed on the timeline is dropped and counted (kscan.h: KS_SKIP_*)
+        why = None
+        if ts is None:
+            why = "no_ts"
+        elif not (-2**63 < ts < 2**63 and -2**63 < dur < 2**63):
+            why = "time_out_of_range"
+        elif dur < 0:
+            why = "negative_dur"
+        elif abs(ts) > 2**62 or ts + dur > 2**62:
+            why = "time_out_of_range"
+        if why:
+            skipped[why] += 1
+            continue
 
         def xyz(key):
             v = a.get(key)
@@ -81,10 +101,15 @@ def _reference(text: bytes) -> dict:
             _int(a["External id"] if "External id" in a else a.get("external id")),
             _int(a.get("device")), _int(a.get("stream")), *xyz("grid"), *xyz("block"),
             _int(a.get("registers per thread")), _int(a.get("shared memory")), _int(a.get("bytes"))]))
+        for c in INT32_COLUMNS:  # beyond int32: null, counted
+            if row[c] != NULL and not -2**31 <= row[c] < 2**31:
+                row[c] = NULL
+                nulled[c] = nulled.get(c, 0) + 1
         row.update(ph=ord(ph), cls=cls, name=e.get("name") if isinstance(e.get("name"), str) else None,
                    cat=e.get("cat"))
         rows.append(row)
-    return {"rows": rows, "events": len(events)}
+    return {"rows": rows, "events": len(events), "skipped": {k: v for k, v in skipped.items() if v},
+            "nulled": nulled}
 
 
 def _assert_same(path: Path, block_bytes: int = 16 << 20):
@@ -93,6 +118,8 @@ def _assert_same(path: Path, block_bytes: int = 16 << 20):
     ref = _reference(text)
     got = scan(path, block_bytes)
     assert got.n_events == ref["events"]
+    assert got.info.get("skipped_events", {}) == ref["skipped"]
+    assert got.info.get("values_out_of_range", {}) == ref["nulled"]
     rows = ref["rows"]
     assert len(got.ph) == len(rows)
     for c in COLUMNS:
@@ -226,3 +253,177 @@ def test_gzip_damage_and_missing_file(tmp_path: Path):
     two = _write(tmp_path, "two.json.gz", gzip.compress(gzip.decompress(src)[:1000]) +
                  gzip.compress(gzip.decompress(src)[1000:]))  # concatenated gzip members
     assert scan(two).n_events == _reference(gzip.decompress(src))["events"]
+
+
+# ---- hostile input: linear work, bounded expansion, streams, events that cannot be placed ---------------
+
+
+class _CountingLib:
+    """The scanner's CFFI lib, counting the bytes offered to ks_feed (the scanner's work is bounded by them)."""
+
+    def __init__(self, lib):
+        self._lib, self.fed = lib, []
+
+    def __getattr__(self, name):
+        return getattr(self._lib, name)
+
+    def ks_feed(self, sc, buf, n, final, consumed):
+        self.fed.append(int(n))
+        return self._lib.ks_feed(sc, buf, n, final, consumed)
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    from lowprof.tracers import kineto_scan
+
+    ffi, lib = kineto_scan._lib()
+    c = _CountingLib(lib)
+    monkeypatch.setattr(kineto_scan, "_lib", lambda: (ffi, c))
+    return c
+
+
+_EVENT = b'{"ph": "X", "cat": "kernel", "name": "k", "ts": 1, "dur": 2, "pid": 0, "tid": 7}'
+
+
+@pytest.mark.parametrize("where", ["whitespace in an event", "one long string", "whitespace between events"])
+def test_scan_work_is_linear_in_the_input(tmp_path: Path, counting, where: str):
+    """24 MiB of whitespace or one 24 MiB string: every byte is offered to the scanner a bounded number of
+    times (re-reading from the last event every 2 MiB block made this quadratic: 156 MiB offered)."""
+    big = 24 << 20
+    if where == "whitespace in an event":
+        text = b'{"traceEvents": [' + _EVENT[:-1] + b" " * big + b"}, " + _EVENT + b"]}"
+    elif where == "one long string":
+        text = b'{"traceEvents": [' + _EVENT[:-1] + b', "args": {"note": "' + b"x" * big + b'"}}, ' + _EVENT + b"]}"
+    else:
+        text = b'{"traceEvents": [' + _EVENT + b"," + b"\n" * big + _EVENT + b"]}"
+    got = _assert_same(_write(tmp_path, "big.json", text), block_bytes=2 << 20)
+    assert got.n_events == 2
+    assert sum(counting.fed) <= 3 * len(text), f"{sum(counting.fed) / len(text):.1f} x the input offered"
+    if where == "whitespace between events":  # nothing unfinished is kept: whitespace is committed as read
+        assert max(counting.fed) <= 2 * (2 << 20)
+    else:
+        assert max(counting.fed) <= 2 * len(text) + (2 << 20)
+
+
+def _gzip_bomb(path: Path, mib: int) -> Path:
+    import zlib
+
+    co = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as f:
+        f.write(co.compress(b'{"traceEvents": [' + _EVENT[:-1]))
+        for _ in range(mib):
+            f.write(co.compress(b" " * (1 << 20)))
+        f.write(co.compress(b"}]}") + co.flush())
+    return path
+
+
+def test_gzip_expansion_is_bounded_and_the_bound_can_be_raised(tmp_path: Path, counting):
+    """40 MiB of whitespace in a 40 KB .gz (1000x; real traces compress 7-23x) is refused with one error
+    before it is all inflated; a raised bound reads it."""
+    bomb = _gzip_bomb(tmp_path / "bomb.json.gz", 40)
+    ratio = (40 << 20) / bomb.stat().st_size
+    assert ratio > 500
+    with pytest.raises(TraceError, match=r"bomb\.json\.gz: the gzip stream expands to more than 100 times its size") as e:
+        scan(bomb)
+    out_mib = float(re.search(r"([\d.]+) MiB out", str(e.value)).group(1))
+    assert 16 <= out_mib < 19, str(e.value)  # stopped at the 16 MiB floor (+ one block), not after 40 MiB
+    got = scan(bomb, max_expansion=2 * ratio)
+    assert got.n_events == 1 and len(got.ph) == 1
+
+
+def test_every_real_trace_is_within_the_default_expansion_bound():
+    from lowprof.tracers.kineto_scan import MAX_EXPANSION
+
+    worst = max(len(gzip.decompress(p.read_bytes())) / p.stat().st_size for p in ALL)
+    assert worst * 3 < MAX_EXPANSION, worst
+
+
+def test_multi_member_gzip_ending_after_an_output_limited_inflate(tmp_path: Path):
+    """Two stored (level 0) members, 4 KiB blocks: the first member ends in a call that follows an
+    output-limited one, where zlib leaves the next member's bytes in both unused_data and
+    unconsumed_tail; they must be fed once (zcat reads this file fine)."""
+    import subprocess
+
+    src = next(p for p in ALL if p.name.startswith("critical_path__cuda_event_sync"))
+    text = gzip.decompress(src.read_bytes())
+    cut = len(text) // 3
+    two = _write(tmp_path, "two.json.gz", gzip.compress(text[:cut], 0) + gzip.compress(text[cut:], 0))
+    assert subprocess.run(["zcat", str(two)], capture_output=True).stdout == text  # the peer tool's reading
+    got = _assert_same(two, block_bytes=4096)
+    assert got.n_events == _reference(text)["events"]
+    padded = _write(tmp_path, "padded.json.gz", two.read_bytes() + bytes(512))  # tape-block zero padding
+    assert scan(padded, 4096).n_events == got.n_events
+
+
+def test_a_pipe_is_streamed(tmp_path: Path):
+    """/dev/fd/N of a pipe (what `<(zcat x)` and a piped /dev/stdin are): read front to back, gzip or not."""
+    import os
+    import threading
+
+    src = next(p for p in ALL if p.name.startswith("critical_path__alexnet"))
+    want = scan(src)
+    for data in (src.read_bytes(), gzip.decompress(src.read_bytes())):
+        r, w = os.pipe()
+
+        def write(data=data, w=w):
+            with open(w, "wb") as f:
+                f.write(data)
+
+        t = threading.Thread(target=write)
+        t.start()
+        try:
+            got = scan(f"/dev/fd/{r}")
+        finally:
+            t.join()
+            os.close(r)
+        assert got.n_events == want.n_events
+        np.testing.assert_array_equal(got.columns["start_ns"], want.columns["start_ns"])
+
+
+def test_events_that_cannot_be_placed_are_skipped_and_counted(tmp_path: Path):
+    """No ts, null ts, negative dur, ts + dur beyond int64 (UBSan: signed overflow), ts beyond 2^62 ns:
+    dropped, counted per reason; the others keep their exact ns."""
+    lim_us = 2**62 // 1000  # 4611686018427387 µs
+    ev = [
+        {"ph": "X", "cat": "kernel", "name": "ok", "ts": 100, "dur": 5, "args": {"correlation": 1}},
+        {"ph": "X", "cat": "kernel", "name": "no ts", "dur": 5},
+        {"ph": "X", "cat": "kernel", "name": "null ts", "ts": None, "dur": 5},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": 90, "dur": -1},
+        {"ph": "X", "cat": "kernel", "name": "overflow", "ts": 9_000_000_000_000_000, "dur": 9_000_000_000_000_000},
+        {"ph": "X", "cat": "kernel", "name": "end past 2^62", "ts": lim_us, "dur": 1},
+        {"ph": "X", "cat": "cpu_op", "name": "far past", "ts": -lim_us - 1},
+        {"ph": "f", "cat": "ac2g", "id": 1, "pid": 0, "tid": 0},  # a flow without ts: cannot bind to a slice
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 95, "dur": 20},
+    ]
+    got = _assert_same(_write(tmp_path, "t.json", json.dumps({"traceEvents": ev})))
+    assert got.info["skipped_events"] == {"no_ts": 3, "negative_dur": 1, "time_out_of_range": 3}
+    assert list(got.strings[got.name]) == ["ok", "aten::mm"]
+    assert list(got.columns["start_ns"]) == [100_000, 95_000] and list(got.columns["end_ns"]) == [105_000, 115_000]
+
+
+def test_int32_fields_beyond_int32_are_null_and_counted(tmp_path: Path):
+    ev = [{"ph": "X", "cat": "kernel", "name": "k", "ts": 1, "dur": 1,
+           "args": {"grid": [2**31, 1, 1], "block": [-2**31 - 1, 2**31 - 1, 1], "device": 2**40,
+                    "registers per thread": 10**30, "stream": 2**40}}]
+    got = _assert_same(_write(tmp_path, "t.json", json.dumps({"traceEvents": ev})))
+    assert got.info["values_out_of_range"] == {"device": 1, "grid_x": 1, "block_x": 1}  # 10**30: beyond int64 too
+    assert got.columns["block_y"][0] == 2**31 - 1 and got.columns["stream"][0] == 2**40
+
+
+@pytest.mark.parametrize("value", ["1e400", "-5", "1.5", "\"soon\"", "true", "1e30"])
+def test_a_base_time_that_is_no_unix_ns_is_ignored_and_said(tmp_path: Path, value: str):
+    text = '{"baseTimeNanoseconds": ' + value + ', "traceEvents": [' + _EVENT.decode() + "]}"
+    got = scan(_write(tmp_path, "t.json", text))
+    assert "baseTimeNanoseconds" not in got.meta
+    assert got.info["ignored_metadata"]["baseTimeNanoseconds"].startswith(value)
+    ok = scan(_write(tmp_path, "ok.json", text.replace(value, "1700000000000000000", 1)))
+    assert ok.meta["baseTimeNanoseconds"] == 1700000000000000000 and "ignored_metadata" not in ok.info
+
+
+def test_metadata_lowprof_reads_of_another_type_is_ignored_and_said(tmp_path: Path):
+    """distributedInfo "x" went into the manifest as trace.distributed and made the run unloadable (found
+    by the fuzz test)."""
+    text = '{"distributedInfo": "x", "deviceProperties": {}, "displayTimeUnit": 5, "traceEvents": [' + _EVENT.decode() + "]}"
+    got = scan(_write(tmp_path, "t.json", text))
+    assert got.meta == {}
+    assert set(got.info["ignored_metadata"]) == {"distributedInfo", "deviceProperties", "displayTimeUnit"}

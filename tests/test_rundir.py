@@ -72,11 +72,13 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_refuses_non_empty_dir_unless_forced(tmp_path):
-    (tmp_path / "keep.txt").write_text("x")
+    run = RunDir(tmp_path / "run", kind="test")
+    run.finish()
+    (tmp_path / "run" / "extra.log").write_text("x")
     with pytest.raises(RunDirError, match="not empty"):
-        RunDir(tmp_path, kind="test")
-    RunDir(tmp_path, kind="test", force=True)
-    assert not (tmp_path / "keep.txt").exists()
+        RunDir(tmp_path / "run", kind="test")
+    RunDir(tmp_path / "run", kind="test", force=True)  # an earlier run directory is replaced
+    assert not (tmp_path / "run" / "extra.log").exists()
 
 
 @pytest.mark.parametrize("content, message", [

@@ -70,3 +70,50 @@ def test_force_replaces_a_sweep_but_never_another_folder(tmp_path, cli):
     assert cli("sweep", "-p", "n=1", "--out", s, "--probes", "system", "--", "true").returncode == 0
     assert cli("sweep", "-p", "n=2", "--force", "--out", s, "--probes", "system", "--", "true").returncode == 0
     assert sorted(p.name for p in s.iterdir()) == ["n=2", "sweep.json"]
+
+
+def test_a_value_is_never_substituted_again():
+    """`--param a={b} --param b=X` turned a's value {b} into X: substitution is one pass over the template."""
+    assert substitute(["{a}", "{b}", "{a}{b}"], {"a": "{b}", "b": "X"}) == ["{b}", "X", "{b}X"]
+    assert substitute(["{ab}{a}"], {"a": "1", "ab": "2"}) == ["21"]
+    assert substitute(["{b}"], {"b": "{b}{b}"}) == ["{b}{b}"]
+
+
+def test_the_help_example_with_a_shell_keeps_values_out_of_the_shell_code(tmp_path, cli):
+    """The --help example ran `sh -c 'echo {n}'`, splicing values into shell code; the example shown
+    now reads the value from the environment, so a value full of shell syntax is printed, not run."""
+    import shlex
+
+    from lowprof.cli.sweep import EXAMPLES
+
+    line = next(e for e in EXAMPLES.splitlines() if " sh -c " in e).split("   (")[0]
+    argv = shlex.split(line)[1:]
+    script = argv[argv.index("-c") + 1]
+    assert "{" not in script  # nothing is spliced into the script
+    hostile = "x;touch${IFS}pwned;echo"
+    argv[argv.index("--param") + 1] = f"n={hostile}"
+    argv[argv.index("--json")] = "--quiet"
+    argv[1:1] = ["--out", str(tmp_path / "s"), "--probes", "system"]
+    p = cli(*argv, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert not (tmp_path / "pwned").exists()
+    assert (tmp_path / "s" / f"n={hostile}" / "output.log").read_text().strip() == hostile
+
+
+def test_splicing_into_shell_code_is_warned(tmp_path, cli):
+    p = cli("sweep", "-p", "n=1", "--out", tmp_path / "s", "--probes", "system", "--", "sh", "-c", "echo {n}")
+    assert p.returncode == 0 and "{n} is spliced into shell code" in p.stderr and "$LOWPROF_PARAM_N" in p.stderr
+
+
+def test_force_never_deletes_what_a_sweep_did_not_write(tmp_path, cli):
+    """A folder with a (valid) sweep.json beside a project's files is not a sweep --force may delete."""
+    s = tmp_path / "s"
+    assert cli("sweep", "-p", "n=1", "--out", s, "--probes", "system", "--", "true").returncode == 0
+    (s / "src").mkdir()
+    (s / "src" / "main.c").write_text("int main;")
+    p = cli("sweep", "-p", "n=2", "--force", "--out", s, "--probes", "system", "--", "true")
+    assert p.returncode == 1 and "'src', which lowprof sweep did not write" in p.stderr
+    assert (s / "src" / "main.c").read_text() == "int main;"
+    (s / "sweep.json").write_text('{"schema": 1, "kind": "sweep", "runs": [{"dir": "../.."}]}')
+    p = cli("sweep", "-p", "n=2", "--force", "--out", s, "--probes", "system", "--", "true")
+    assert p.returncode == 1 and "not a lowprof sweep" in p.stderr and (s / "src").exists()

@@ -22,7 +22,6 @@ A split whose rising segment has no positive slope is not a transition.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from lowprof.analysis.launches import launches_of, per_step
-from lowprof.errors import LowprofError, RunDirError
+from lowprof.errors import LowprofError
 from lowprof.rundir import Run, load
 from lowprof.tracers.launches import is_warmup
 
@@ -41,7 +40,6 @@ __all__ = ["verdicts", "pass_stacks", "sweep_curve", "transition", "analyse_swee
 IDLE_SHARE_MAX_GPU_BOUND = 0.30
 QUEUE_SHARE_MIN_GPU_BOUND = 0.50
 QUEUE_DEPTH_MIN_GPU_BOUND = 2.0
-SWEEP_SCHEMAS = (1,)
 
 
 def _verdict(idle_share: float, queue_share: float, depth: float) -> str:
@@ -94,15 +92,9 @@ def is_sweep(path: str | os.PathLike) -> bool:
 
 
 def _read_sweep(path: Path) -> dict:
-    f = path / "sweep.json"
-    try:
-        doc = json.loads(f.read_text())
-    except json.JSONDecodeError as e:
-        raise RunDirError(f"{f}: corrupt JSON at line {e.lineno} ({e.msg})") from None
-    if doc.get("schema") not in SWEEP_SCHEMAS or doc.get("kind") != "sweep":
-        raise RunDirError(f"{f}: schema {doc.get('schema')!r} / kind {doc.get('kind')!r} unsupported "
-                          f"(this lowprof reads sweep schema {list(SWEEP_SCHEMAS)})")
-    return doc
+    from lowprof.rundir.many import read_sweep
+
+    return read_sweep(path)  # schema-checked, every run's dir inside the folder
 
 
 def sweep_curve(path: str | os.PathLike, param: str = "batch") -> pd.DataFrame:

@@ -91,6 +91,7 @@ def summarize(run: Run) -> dict:
         "cpu_memory": _cpu_memory(run, duration),
         "probes": _probes(run),
         "tables": {n: (t.get("rows") if t.get("rows") is not None else None) for n, t in m.get("tables", {}).items()},
+        "unreadable_tables": run.unreadable,  # name -> why; the rest of the summary is made without them
     }
     for ref in SECTIONS:
         module, _, fn = ref.partition(":")

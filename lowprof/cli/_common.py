@@ -15,7 +15,8 @@ def add_output_flags(p: argparse.ArgumentParser,
                      out_help: str = "run directory to write (default: a new folder under ./lowprof-runs/)") -> None:
     """``--out DIR``, ``--force`` and ``--quiet``: every verb that writes a run directory takes these."""
     p.add_argument("--out", "-o", metavar="DIR", help=out_help)
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out if it is an earlier lowprof run directory (never any other folder)")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 

@@ -8,6 +8,7 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["out", "err", "note", "table", "print_json", "fmt_bytes", "fmt_s"]
 
@@ -31,12 +32,14 @@ def note(msg: str, quiet: bool = False) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list], *, right: set[int] | None = None) -> Table:
-    t = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+    """A rich table; title and cells are plain text (paths, kernel and probe names are data, never markup)."""
+    t = Table(title=None if title is None else Text(title), title_justify="left", title_style="bold",
+              header_style="bold")
     right = right or set()
     for i, c in enumerate(columns):
         t.add_column(c, justify="right" if i in right else "left")
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        t.add_row(*(Text("" if v is None else str(v)) for v in r))
     return t
 
 

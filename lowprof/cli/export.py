@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
+
 from lowprof.analysis.export_csv import export_csv, latex_table, tidy_metrics
 from lowprof.cli._ui import note
 from lowprof.errors import LowprofError
@@ -32,6 +34,9 @@ def main(args) -> int:
     if not (args.csv or args.latex or args.perfetto):
         raise LowprofError("nothing to export: give --csv OUTDIR, --latex FILE or --perfetto FILE")
     members = [m for d in args.dirs for m in expand(d)]
+    for m in members:  # said even with --quiet: what is exported lacks them
+        for name, why in m.run.unreadable.items():
+            note(escape(f"{m.label}: table {name} unreadable ({why}); left out"))
     if args.perfetto:
         if len(members) != 1:
             raise LowprofError(f"--perfetto takes one run directory; {args.dirs} hold {len(members)} runs")

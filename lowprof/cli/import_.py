@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 
+from rich.markup import escape
+
 from lowprof.cli._common import add_output_flags
 from lowprof.cli._ui import fmt_s, note, out
+from lowprof.tracers import kineto_scan
 from lowprof.tracers.importer import import_trace
 
 HELP = "import a Kineto/PyTorch-profiler JSON trace, an Nsight Systems SQLite export, or a power log"
@@ -16,30 +20,48 @@ lowprof import report.sqlite --out runs/nsys --force
 lowprof import trace.json --out runs/t && lowprof launches runs/t
 lowprof import smi.csv --out runs/smi --tz Europe/Paris   # nvidia-smi --query-gpu=timestamp,index,power.draw.instant,... --format=csv
 lowprof import dmon.log --out runs/dmon --tz +02:00       # nvidia-smi dmon -o DT
-lowprof import power.csv --out runs/p                     # t_s,gpu,power_w (or unix_s; wide: t_s,gpu0,gpu1)"""
+lowprof import power.csv --out runs/p                     # t_s,gpu,power_w (or unix_s; wide: t_s,gpu0,gpu1)
+ssh gpu-box cat trace.json.gz | lowprof import /dev/stdin --out runs/remote"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("trace", help="trace file: .json, .json.gz (Kineto) or .sqlite (nsys export); or a power log: "
-                                 "nvidia-smi --query-gpu CSV, nvidia-smi dmon output, a CSV of time and power per device")
+                                 "nvidia-smi --query-gpu CSV, nvidia-smi dmon output, a CSV of time and power per device; "
+                                 "a pipe (/dev/stdin, <(...)) is streamed")
     p.add_argument("--tz", metavar="ZONE", help="power logs: the time zone of nvidia-smi's local timestamps "
                                                 "(IANA name, e.g. Europe/Paris, or offset, e.g. +02:00)")
     p.add_argument("--interval", type=float, metavar="S", help="power logs without timestamps: seconds between samples")
+    p.add_argument("--max-expansion", type=float, default=kineto_scan.MAX_EXPANSION, metavar="N",
+                   help=f"refuse a .gz that expands to more than N times its size (default {kineto_scan.MAX_EXPANSION:g}; "
+                        "real traces: 7-23x)")
     add_output_flags(p, out_help="run directory to write (default: TRACE's name under ./lowprof-runs/)")
+
+
+def default_run_name(trace: Path) -> str:
+    """The run directory name for TRACE: its name up to the first dot, never empty (``.x.json`` -> ``x``,
+    ``/dev/fd/63`` -> ``fd63``, ``.json.gz`` -> ``json``)."""
+    stem = trace.name.lstrip(".").split(".")[0]
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")
+    if stem.isdigit():
+        stem = f"fd{stem}"
+    return stem or "trace"
 
 
 def main(args) -> int:
     trace = Path(args.trace)
-    dest = args.out or str(Path("lowprof-runs") / trace.name.split(".")[0])
+    dest = args.out or str(Path("lowprof-runs") / default_run_name(trace))
     t0 = time.perf_counter()
-    with out.status(f"importing {trace.name}", spinner="dots") if not args.quiet else _null():
-        path = import_trace(trace, dest, force=args.force, tz=args.tz, interval_s=args.interval)
+    with kineto_scan.expansion_limit(args.max_expansion):
+        with out.status(f"importing {escape(trace.name)}", spinner="dots") if not args.quiet else _null():
+            path = import_trace(trace, dest, force=args.force, tz=args.tz, interval_s=args.interval)
     from lowprof.rundir import load
 
     run = load(path)
     rows = {n: t.get("rows") for n, t in run.manifest["tables"].items()}
-    note(f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
-         f"{fmt_s(time.perf_counter() - t0)}", args.quiet)
+    note(escape(f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
+                f"{fmt_s(time.perf_counter() - t0)}"), args.quiet)
+    for line in kineto_scan.problems((run.manifest.get("trace") or {}).get("parser") or {}):
+        note(escape(line))  # a dropped event changes the result: always said, even with --quiet
     return 0
 
 

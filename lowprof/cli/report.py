@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
 from rich.panel import Panel
 
 from lowprof.analysis.summary import summarize
@@ -50,14 +51,17 @@ def main(args) -> int:
     else:
         ended = w.get("ended_by") or "-"
     dur = fmt_s(s["duration_s"]) + (" (at least)" if s["duration_is_lower_bound"] else "")
-    head = [
-        f"[bold]{s['path']}[/]  {s['kind']}, {state.get(s['state'], s['state'])}",
-        f"command   {w.get('command') or '-'}",
-        f"started   {s['started_utc']}",
-        f"duration  {dur}   ended: {ended}",
-        f"host      {s['host']}",
-        f"GPUs      {', '.join(s['gpus']) if isinstance(s['gpus'], list) else s['gpus']}",
+    gpus = ", ".join(map(str, s["gpus"])) if isinstance(s["gpus"], list) else s["gpus"]
+    head = [  # manifest strings are data, never markup
+        f"[bold]{escape(s['path'])}[/]  {escape(str(s['kind']))}, {state.get(s['state'], s['state'])}",
+        f"command   {escape(w.get('command') or '-')}",
+        f"started   {escape(str(s['started_utc']))}",
+        f"duration  {dur}   ended: {escape(str(ended))}",
+        f"host      {escape(s['host'])}",
+        f"GPUs      {escape(str(gpus))}",
     ]
+    for name, why in s["unreadable_tables"].items():
+        head.append(f"[red]table {escape(name)} unreadable[/]: {escape(why)} (left out below)")
     out.print(Panel("\n".join(head), title="lowprof report", title_align="left", expand=False))
     cm = s["cpu_memory"]
     if cm:
@@ -67,7 +71,7 @@ def main(args) -> int:
                     right={2, 3}))
     for key, section in s.items():
         if key in ("path", "kind", "state", "started_utc", "duration_s", "duration_is_lower_bound", "host",
-                   "gpus", "workload", "cpu_memory", "probes", "tables"):
+                   "gpus", "workload", "cpu_memory", "probes", "tables", "unreadable_tables"):
             continue
         if isinstance(section, dict):
             out.print(table(key.replace("_", " "), ["metric", "value"],

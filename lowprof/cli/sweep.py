@@ -30,7 +30,7 @@ from lowprof.record import default_out_dir
 HELP = "run a command once per parameter value (cartesian product) into one sweep folder"
 EXAMPLES = """lowprof sweep --param batch=1,2,4,8,16,32,64,128 --trace kernels -- python -m lowprof.workloads.prefill --batch {batch}
 lowprof sweep --param batch=1,8 --param seq=128,512 --out runs/s -- python app.py --bs {batch} --seq {seq}
-lowprof sweep --param n=1,2 --json -- sh -c 'echo {n}'"""
+lowprof sweep --param n=1,2 --json -- sh -c 'echo "$LOWPROF_PARAM_N"'   (in shell code, take values from the environment)"""
 
 SCHEMA = 1  # 1 (2026-11-25): first version
 SWEEP_FILE = "sweep.json"
@@ -61,13 +61,23 @@ def expand(params: list[tuple[str, list[str]]]) -> list[dict[str, str]]:
 
 
 def substitute(template: list[str], values: dict[str, str]) -> list[str]:
-    """Replace ``{name}`` for the swept names only (other braces are left alone)."""
-    out_argv = []
-    for arg in template:
-        for k, v in values.items():
-            arg = arg.replace("{" + k + "}", v)
-        out_argv.append(arg)
-    return out_argv
+    """Replace ``{name}`` for the swept names only (other braces are left alone), in one pass: a value
+    is never searched again, so ``a={b}`` stays ``{b}`` whatever ``b`` is. No shell is involved."""
+    if not values:
+        return list(template)
+    pattern = re.compile("|".join(re.escape("{" + k + "}") for k in sorted(values, key=len, reverse=True)))
+    return [pattern.sub(lambda m: values[m.group(0)[1:-1]], arg) for arg in template]
+
+
+_SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "fish")
+
+
+def spliced_into_shell_code(template: list[str], names: list[str]) -> list[str]:
+    """The swept names whose ``{name}`` sits in the script of ``sh -c SCRIPT`` (the value becomes code)."""
+    for i, arg in enumerate(template[:-1]):
+        if Path(arg).name in _SHELLS and template[i + 1] == "-c" and i + 2 < len(template):
+            return [n for n in names if "{" + n + "}" in template[i + 2]]
+    return []
 
 
 def run_dir_name(values: dict[str, str]) -> str:
@@ -78,7 +88,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", "-p", action="append", required=True, metavar="NAME=V1,V2,...",
                    help="a swept parameter; {NAME} in the command is replaced by each value (repeatable)")
     p.add_argument("--out", "-o", metavar="SWEEP", help="sweep folder (default: a new folder under ./lowprof-runs/)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists and is not empty")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out if it is an earlier sweep folder (never any other folder)")
     p.add_argument("--trace", choices=["kernels"], metavar="kernels", help="passed to each `lowprof run`")
     p.add_argument("--trace-segment", type=float, metavar="S", help="passed to each `lowprof run`")
     p.add_argument("--probes", metavar="LIST", help="passed to each `lowprof run`")
@@ -87,6 +98,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print sweep.json at the end instead of a table")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
                    help="the workload; {NAME} marks where each value goes")
+
+
+def _check_replaceable(sweep: Path) -> None:
+    """What ``--force`` may delete: a sweep folder holding only what lowprof sweep writes (sweep.json,
+    run directories, their .<dir>.log); anything else is refused with one line and kept."""
+    from lowprof.rundir.manifest import is_run_dir
+    from lowprof.rundir.many import read_sweep
+
+    if not (sweep / SWEEP_FILE).is_file():
+        raise RunDirError(f"{sweep}: not a sweep folder (no {SWEEP_FILE}); --force only replaces a sweep")
+    try:
+        read_sweep(sweep)
+    except RunDirError as e:
+        raise RunDirError(f"{sweep}: not a lowprof sweep ({str(e).splitlines()[0]}); --force only replaces a sweep") from None
+    for entry in sweep.iterdir():
+        ours = entry.name in (SWEEP_FILE, SWEEP_FILE + ".tmp") or (entry.name.startswith(".") and entry.name.endswith(".log")) \
+            or (entry.is_dir() and not entry.is_symlink() and is_run_dir(entry))
+        if not ours:
+            raise RunDirError(f"{sweep}: holds {entry.name!r}, which lowprof sweep did not write; --force only "
+                              f"replaces a sweep folder, never anything else in it")
 
 
 def _write(path: Path, doc: dict) -> None:
@@ -134,12 +165,14 @@ def main(args) -> int:
     if unused:
         note(f"{', '.join('{' + n + '}' for n in unused)} not in the command; "
              f"the value reaches it only as $LOWPROF_PARAM_{unused[0].upper()}", args.quiet)
+    for n in spliced_into_shell_code(template, names):
+        note(f"{{{n}}} is spliced into shell code: a value with ; $ or spaces runs as code; "
+             f"prefer \"$LOWPROF_PARAM_{n.upper()}\" in the script", args.quiet)
     sweep = Path(args.out) if args.out else default_out_dir("sweep-" + "-".join(names))
     if sweep.exists() and (not sweep.is_dir() or (any(sweep.iterdir()) and not args.force)):
-        raise RunDirError(f"{sweep}: exists and is not empty (use --force to overwrite)")
+        raise RunDirError(f"{sweep}: exists and is not empty (use --force to replace an earlier sweep)")
     if args.force and sweep.is_dir() and any(sweep.iterdir()):
-        if not (sweep / SWEEP_FILE).exists():
-            raise RunDirError(f"{sweep}: not a sweep folder (no {SWEEP_FILE}); --force only replaces a sweep")
+        _check_replaceable(sweep)
         import shutil
 
         shutil.rmtree(sweep)

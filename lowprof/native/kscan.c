@@ -15,6 +15,7 @@
 
 #define NUL INT64_MIN
 #define MAX_DEPTH 512
+#define TIME_LIMIT ((int64_t)1 << 62) /* |ts|, ts + dur in ns: see KS_SKIP_TIME_RANGE */
 
 enum { TOP_BEGIN, TOP_KEY_FIRST, TOP_KEY, TOP_AFTER_VALUE, EV_FIRST, EV_ITEM, EV_NEXT, TOP_END };
 enum { JMP_INCOMPLETE = 1, JMP_ERROR = 2 };
@@ -38,6 +39,8 @@ struct ks_scanner {
     /* parse state */
     int state, array_format, has_events, max_decimals, inexact;
     uint64_t events, base_offset;
+    uint64_t skipped[KS_NSKIP];   /* kept-kind events dropped, by reason */
+    uint64_t nulled[KS_NCOLS];    /* values out of their column's range, stored as null */
     const char *buf, *end;
     size_t commit;
     jmp_buf jb;
@@ -283,7 +286,7 @@ static const char *int_value(ks_scanner *s, const char *p, int64_t *out) {
 }
 
 /* A µs number -> exact integer ns (decimals past the third rounded half to even). */
-static const char *us_to_ns(ks_scanner *s, const char *p, int64_t *out, int *decimals, int *bad) {
+static const char *us_to_ns(ks_scanner *s, const char *p, int64_t *out, int *decimals, int *bad, int *inexact) {
     const char *f, *e;
     const char *q = number_end(s, p, &f, &e);
     *decimals = 0;
@@ -291,7 +294,7 @@ static const char *us_to_ns(ks_scanner *s, const char *p, int64_t *out, int *dec
         double us = strtod_span(p, q), whole = floor(us);
         if (!(fabs(us) < 9.2e15)) { *bad = 1; return q; }
         *out = (int64_t)whole * 1000 + (int64_t)nearbyint((us - whole) * 1000.0);
-        s->inexact++;
+        (*inexact)++;
         *decimals = 3;
         return q;
     }
@@ -482,8 +485,10 @@ static void append(ks_scanner *s, const int64_t *v, uint8_t ph, uint8_t cls, int
 static const char *event(ks_scanner *s, const char *p) {
     int64_t v[KS_NCOLS];
     for (int c = 0; c < KS_NCOLS; c++) v[c] = NUL;
-    int64_t ts = NUL, dur = 0;
-    int decimals = 0, bad_ts = 0, name_esc = 0;
+    int64_t ts = NUL, dur = 0, end;
+    int decimals = 0, name_esc = 0;
+    /* per field, the last value written wins (as in a JSON object read into a dict) */
+    int ts_type = 0, dur_type = 0, ts_range = 0, dur_range = 0, ts_inexact = 0, dur_inexact = 0;
     uint8_t ph = 0;
     int32_t cat = -1;
     const char *name = NULL;
@@ -514,12 +519,12 @@ static const char *event(ks_scanner *s, const char *p) {
             else if (KEY("tid")) p = int_value(s, p, &v[KS_TID]);
             else if (KEY("id")) p = int_value(s, p, &v[KS_ID]);
             else if (KEY("ts") || KEY("dur")) {
-                int64_t *dst = KEY("ts") ? &ts : &dur, dflt = KEY("ts") ? NUL : 0;
-                int dec = 0, bad = 0;
-                if (*p == '-' || (*p >= '0' && *p <= '9')) p = us_to_ns(s, p, dst, &dec, &bad);
-                else { *dst = dflt; bad = *p != 'n'; p = skip_value(s, p, 1); }
-                if (dst == &ts) { decimals = dec; bad_ts = bad; }
-                else if (bad) bad_ts = 1;
+                int is_ts = KEY("ts"), dec = 0, range = 0, inexact = 0, type = 0;
+                int64_t *dst = is_ts ? &ts : &dur;
+                if (*p == '-' || (*p >= '0' && *p <= '9')) p = us_to_ns(s, p, dst, &dec, &range, &inexact);
+                else { *dst = is_ts ? NUL : 0; type = *p != 'n'; p = skip_value(s, p, 1); }
+                if (is_ts) { decimals = dec; ts_type = type; ts_range = range; ts_inexact = inexact; }
+                else { dur_type = type; dur_range = range; dur_inexact = inexact; }
             } else if (KEY("args")) {
                 if (*p == '{') p = args_object(s, p, v);
                 else { for (int c = KS_CORRELATION; c < KS_NCOLS; c++) v[c] = NUL; p = skip_value(s, p, 1); }
@@ -536,13 +541,30 @@ static const char *event(ks_scanner *s, const char *p) {
     uint8_t cls = cat >= 0 ? s->str_cls[cat] : KS_OTHER;
     int keep = (ph == 'X' && cls >= KS_KERNEL && cls <= KS_ANNOTATION) ||
                ((ph == 's' || ph == 'f' || ph == 't') && cls == KS_FLOW);
-    if (keep) {
-        if (bad_ts) fail(s, p, "an event's ts or dur is not a number (or is out of range)");
-        v[KS_TS] = ts;
-        v[KS_END] = ts == NUL ? NUL : ts + dur;
-        if (decimals > s->max_decimals) s->max_decimals = decimals;
-        append(s, v, ph, cls, name ? intern(s, name, name_len, name_esc) : -1, cat);
+    if (!keep) return p + 1;
+    if (ts_type || dur_type) fail(s, p, "an event's ts or dur is not a number");
+    /* An event that cannot be placed on the timeline is dropped and counted, never stored. */
+    int why = -1;
+    if (ts == NUL && !ts_range) why = KS_SKIP_NO_TS;
+    else if (ts_range || dur_range) why = KS_SKIP_TIME_RANGE; /* beyond int64 ns */
+    else if (dur < 0) why = KS_SKIP_NEGATIVE_DUR;
+    else if (ts < -TIME_LIMIT || ts > TIME_LIMIT || __builtin_add_overflow(ts, dur, &end) || end > TIME_LIMIT)
+        why = KS_SKIP_TIME_RANGE;
+    if (why >= 0) {
+        s->skipped[why]++;
+        return p + 1;
     }
+    static const int narrow[] = {KS_DEVICE, KS_GRID_X, KS_GRID_Y, KS_GRID_Z, KS_BLOCK_X, KS_BLOCK_Y, KS_BLOCK_Z,
+                                 KS_REGISTERS};
+    for (size_t i = 0; i < sizeof narrow / sizeof *narrow; i++) {
+        int c = narrow[i];
+        if (v[c] != NUL && (v[c] < INT32_MIN || v[c] > INT32_MAX)) { v[c] = NUL; s->nulled[c]++; }
+    }
+    v[KS_TS] = ts;
+    v[KS_END] = end;
+    if (decimals > s->max_decimals) s->max_decimals = decimals;
+    s->inexact += ts_inexact + dur_inexact;
+    append(s, v, ph, cls, name ? intern(s, name, name_len, name_esc) : -1, cat);
     return p + 1;
 }
 
@@ -573,6 +595,15 @@ void ks_free(ks_scanner *s) {
 
 static void commit(ks_scanner *s, const char *p) { s->commit = (size_t)(p - s->buf); }
 
+/* Whitespace between top-level tokens and between events: skipped and committed, so that a long run
+ * of it is read once, never kept for the next block (the scan stays linear in the input). */
+static const char *ws_commit(ks_scanner *s, const char *p) {
+    while (p < s->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    commit(s, p);
+    if (p >= s->end) incomplete(s);
+    return p;
+}
+
 int ks_feed(ks_scanner *s, const char *buf, size_t len, int final, size_t *consumed) {
     s->buf = buf;
     s->end = buf + len;
@@ -593,7 +624,7 @@ int ks_feed(ks_scanner *s, const char *buf, size_t len, int final, size_t *consu
     for (;;) {
         switch (s->state) {
         case TOP_BEGIN:
-            p = ws(s, p);
+            p = ws_commit(s, p);
             if (*p == '{') s->state = TOP_KEY_FIRST;
             else if (*p == '[') { s->state = EV_FIRST; s->array_format = s->has_events = 1; }
             else fail(s, p, "not a JSON object or array");
@@ -601,7 +632,7 @@ int ks_feed(ks_scanner *s, const char *buf, size_t len, int final, size_t *consu
             break;
         case TOP_KEY_FIRST:
         case TOP_KEY: {
-            p = ws(s, p);
+            p = ws_commit(s, p);
             if (s->state == TOP_KEY_FIRST && *p == '}') { s->state = TOP_END; commit(s, ++p); break; }
             if (*p != '"') fail(s, p, "expected a key");
             if (s->nspans == KS_MAX_SPANS) {
@@ -630,7 +661,7 @@ int ks_feed(ks_scanner *s, const char *buf, size_t len, int final, size_t *consu
             break;
         }
         case TOP_AFTER_VALUE:
-            p = ws(s, p);
+            p = ws_commit(s, p);
             if (*p == ',') s->state = TOP_KEY;
             else if (*p == '}') s->state = TOP_END;
             else fail(s, p, "expected ',' or '}'");
@@ -639,7 +670,7 @@ int ks_feed(ks_scanner *s, const char *buf, size_t len, int final, size_t *consu
         case EV_FIRST:
         case EV_ITEM:
         case EV_NEXT:
-            p = ws(s, p);
+            p = ws_commit(s, p);
             if (s->state == EV_NEXT) {
                 if (*p == ',') { s->state = EV_ITEM; commit(s, ++p); break; }
                 if (*p != ']') fail(s, p, "expected ',' or ']' between events");
@@ -675,6 +706,8 @@ int ks_array_format(const ks_scanner *s) { return s->array_format; }
 int ks_has_events(const ks_scanner *s) { return s->has_events; }
 int ks_max_ts_decimals(const ks_scanner *s) { return s->max_decimals; }
 int ks_inexact_numbers(const ks_scanner *s) { return s->inexact; }
+uint64_t ks_skipped(const ks_scanner *s, int reason) { return reason >= 0 && reason < KS_NSKIP ? s->skipped[reason] : 0; }
+uint64_t ks_nulled(const ks_scanner *s, int col) { return col >= 0 && col < KS_NCOLS ? s->nulled[col] : 0; }
 const int64_t *ks_col(const ks_scanner *s, int col) { return s->col[col]; }
 const uint8_t *ks_ph(const ks_scanner *s) { return s->ph; }
 const uint8_t *ks_cls(const ks_scanner *s) { return s->cls; }

@@ -7,8 +7,10 @@
  *
  * Units: ts and end are integer ns on the trace's clock, converted exactly from the decimal text of
  * Kineto's µs (`"ts": 1712195495519689.047` -> 1712195495519689047), rounding half to even past the
- * third decimal. Integer fields are int64; a missing, null or non-numeric value is KS_NULL
- * (INT64_MIN). A string value is read as Python's int(s, 0) reads it ("12", "0x1f"), else KS_NULL.
+ * third decimal. A kept event without ts, with a negative dur, or with times beyond +-2^62 ns is
+ * dropped and counted (ks_skipped). Integer fields are int64 (device, grid, block and registers per
+ * thread: int32, a value beyond that is counted by ks_nulled); a missing, null, non-numeric or
+ * out-of-range value is KS_NULL (INT64_MIN). A string value is read as Python's int(s, 0) reads it ("12", "0x1f"), else KS_NULL.
  * Names and categories are interned: the columns hold ids into the string table (-1: absent).
  */
 #ifndef LOWPROF_KSCAN_H
@@ -56,6 +58,13 @@
 
 #define KS_MAX_SPANS 64
 
+/* Why an event of a kept kind was dropped (ks_skipped): it cannot be placed on the timeline. */
+#define KS_SKIP_NO_TS 0        /* ts missing or null */
+#define KS_SKIP_NEGATIVE_DUR 1 /* dur < 0 */
+#define KS_SKIP_TIME_RANGE 2   /* ts, dur or ts + dur beyond +-2^62 ns (146 years): differences of such
+                                  times would overflow int64 */
+#define KS_NSKIP 3
+
 typedef struct ks_scanner ks_scanner;
 
 ks_scanner *ks_new(void);
@@ -80,6 +89,9 @@ int ks_array_format(const ks_scanner *s);      /* 1: the document was a bare JSO
 int ks_has_events(const ks_scanner *s);        /* 1: a traceEvents array (or a bare array) was seen */
 int ks_max_ts_decimals(const ks_scanner *s);   /* most decimals written in any kept ts (0: integers) */
 int ks_inexact_numbers(const ks_scanner *s);   /* ts/dur values with an exponent, read through a double */
+uint64_t ks_skipped(const ks_scanner *s, int reason); /* events dropped for KS_SKIP_* reason */
+/* values of the int32 fields (device, grid, block, registers per thread) beyond int32, stored as null */
+uint64_t ks_nulled(const ks_scanner *s, int col);
 const int64_t *ks_col(const ks_scanner *s, int col);
 const uint8_t *ks_ph(const ks_scanner *s);     /* 'X', 's', 'f' or 't' */
 const uint8_t *ks_cls(const ks_scanner *s);    /* KS_KERNEL ... KS_FLOW */

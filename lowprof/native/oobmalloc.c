@@ -43,6 +43,10 @@
 #define POOL_EXACT 1024 /* free spans of 1..1023 pages kept by size; larger ones in one list */
 #define DEFAULT_RESERVE ((size_t)256 << 30)
 #define MREMAP_MIN ((size_t)256 << 10)
+#define LARGE_MAX ((size_t)1 << 46)          /* no request beyond 64 TiB: NULL with ENOMEM */
+#define COMMIT_PROBE_MIN ((size_t)256 << 20) /* requests this big ask the kernel first (see large_alloc) */
+#define POISON_BYTE 0xdf
+#define POISON_LARGE_MAX ((size_t)1 << 20) /* larger objects are not filled (it would make every page resident) */
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -104,7 +108,8 @@ static pthread_mutex_t g_orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t g_key;
 static _Atomic int g_ready;
-static int g_policy; /* 0 abort, 1 report */
+static int g_policy; /* 0 abort, 1 report (counted, kept in oob_last_error), 2 report and print (OOBMALLOC_ON_ERROR=report) */
+static int g_poison; /* OOBMALLOC_POISON: fill freed objects with POISON_BYTE */
 static int g_policy_explicit;
 static _Atomic uint64_t g_errors;
 static uint64_t g_active, g_peak_active, g_purged, g_heap_count;
@@ -161,11 +166,11 @@ static void bad_pointer(const char *what, const char *op, void *p, const desc *d
     at = put_str(msg, at, sizeof msg, "\n");
     atomic_fetch_add(&g_errors, 1);
     memcpy(g_last_error, msg, at + 1);
-    if (g_policy == 0) {
+    if (g_policy != 1) { /* abort, or report from the environment: say it on stderr */
         ssize_t rc = write(2, msg, at);
         (void)rc;
-        abort();
     }
+    if (g_policy == 0) abort();
 }
 
 /* ---- size classes ---- */
@@ -386,7 +391,9 @@ static int init_slow(void) {
     pthread_mutex_lock(&g_init_lock);
     if (atomic_load(&g_ready)) { pthread_mutex_unlock(&g_init_lock); return 1; }
     const char *pol = getenv("OOBMALLOC_ON_ERROR");
-    if (!g_policy_explicit) g_policy = pol && pol[0] == 'r';
+    if (!g_policy_explicit) g_policy = pol && pol[0] == 'r' ? 2 : 0;
+    const char *poison = getenv("OOBMALLOC_POISON");
+    g_poison = poison && *poison && strcmp(poison, "0") != 0;
     init_classes();
     g_reserve = env_reserve();
     /* Align the region to 16 KiB pages by over-reserving one page. */
@@ -500,11 +507,19 @@ static void slab_collect(heap *h, desc *d) {
     for (uint32_t w = 0; w < nw; w++) {
         if (!atomic_load_explicit(&d->remote[w], memory_order_relaxed)) continue;
         uint64_t x = atomic_exchange(&d->remote[w], 0);
+        uint64_t twice = x & ~d->bits[w]; /* freed here by its owner as well (a race both frees won) */
+        if (unlikely(twice)) {
+            x &= d->bits[w];
+            uint32_t q = (w << 6) + (uint32_t)__builtin_ctzll(twice), n = (uint32_t)__builtin_popcountll(twice);
+            h->in_use += (int64_t)n * d->size; /* undo what the remote frees counted */
+            h->frees -= n;
+            bad_pointer("double free (freed by its owner and by another thread)", "free",
+                        (void *)(d->start + (uintptr_t)q * d->size), d);
+        }
         __atomic_store_n(&d->bits[w], d->bits[w] & ~x, __ATOMIC_RELAXED);
         freed += (uint32_t)__builtin_popcountll(x);
         if (w < d->hint) d->hint = w;
     }
-    (void)h;
     d->used -= freed;
 }
 
@@ -590,7 +605,14 @@ static inline void *small_alloc(heap *h, int c) {
 
 static void *large_alloc(heap *h, size_t size, size_t align, int *zeroed) {
     size_t extra = align > PAGE_SIZE_ ? align : 0;
-    if (size > ((size_t)1 << 46)) { errno = ENOMEM; return NULL; }
+    if (size > LARGE_MAX || extra > LARGE_MAX || size + extra > LARGE_MAX) { errno = ENOMEM; return NULL; }
+    if (size + extra >= COMMIT_PROBE_MIN) {
+        /* The region is reserved MAP_NORESERVE, so the kernel's overcommit policy never sees a request:
+         * ask it as glibc's mmap would (a private writable mapping of that size), then let it go. */
+        void *probe = mmap(NULL, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (probe == MAP_FAILED) { errno = ENOMEM; return NULL; }
+        munmap(probe, size + extra);
+    }
     size_t npages = (size + extra + PAGE_SIZE_ - 1) >> PAGE_SHIFT;
     if (npages == 0) npages = 1;
     pthread_mutex_lock(&g_lock);
@@ -617,6 +639,7 @@ static void *large_alloc(heap *h, size_t size, size_t align, int *zeroed) {
 static inline __attribute__((always_inline)) desc *lookup(void *p, const char *op, uint32_t *index) {
     uintptr_t a = (uintptr_t)p;
     if (unlikely(!atomic_load_explicit(&g_ready, memory_order_relaxed) || a - g_base >= g_reserve)) {
+        if (!atomic_load(&g_ready)) init_slow(); /* nothing allocated yet: still, the policy of the environment */
         bad_pointer("foreign pointer (not from this heap)", op, p, NULL);
         return NULL;
     }
@@ -625,8 +648,17 @@ static inline __attribute__((always_inline)) desc *lookup(void *p, const char *o
         uint32_t off = (uint32_t)(a - d->start);
         uint32_t q = (uint32_t)(((__uint128_t)d->divm * off) >> 64);
         if (unlikely(q * d->size != off)) { bad_pointer("interior pointer", op, p, d); return NULL; }
+        if (unlikely(q >= d->nobj)) { bad_pointer("foreign pointer (past the slab's last object)", op, p, d); return NULL; }
         uint64_t bits = __atomic_load_n(&d->bits[q >> 6], __ATOMIC_RELAXED);
         if (unlikely(!(bits >> (q & 63) & 1))) { bad_pointer("double free (object not allocated)", op, p, d); return NULL; }
+        /* Freed by another thread and not yet folded in? Only a slab with remote frees announced can say
+         * (has_remote shares the cache line just read); a free racing the announcement is caught when
+         * the owner folds the bits in (slab_collect). */
+        if (unlikely(atomic_load_explicit(&d->has_remote, memory_order_relaxed)) &&
+            (atomic_load_explicit(&d->remote[q >> 6], memory_order_relaxed) >> (q & 63) & 1)) {
+            bad_pointer("double free (already freed by another thread)", op, p, d);
+            return NULL;
+        }
         *index = q;
         return d;
     }
@@ -640,6 +672,8 @@ static inline __attribute__((always_inline)) desc *lookup(void *p, const char *o
 }
 
 static void free_desc(heap *h, desc *d, uint32_t q, void *p) {
+    if (unlikely(g_poison) && (d->kind == K_SLAB || d->usable <= POISON_LARGE_MAX))
+        memset(p, POISON_BYTE, d->kind == K_SLAB ? d->size : d->usable);
     if (d->kind == K_LARGE) {
         if (h) { h->in_use -= (int64_t)d->usable; h->frees++; }
         pthread_mutex_lock(&g_lock);
@@ -768,13 +802,41 @@ int oob_owns(void *p) {
     if (d->kind == K_LARGE) return a == d->user;
     if (d->kind != K_SLAB) return 0;
     uint32_t off = (uint32_t)(a - d->start), q = off / d->size;
-    return q * d->size == off && (__atomic_load_n(&d->bits[q >> 6], __ATOMIC_RELAXED) >> (q & 63) & 1);
+    return q * d->size == off && q < d->nobj && (__atomic_load_n(&d->bits[q >> 6], __ATOMIC_RELAXED) >> (q & 63) & 1) &&
+           !(atomic_load(&d->remote[q >> 6]) >> (q & 63) & 1);
+}
+
+int oob_object_of(void *p, void **start, size_t *usable) {
+    uintptr_t a = (uintptr_t)p;
+    if (!p || !atomic_load(&g_ready) || a - g_base >= g_reserve) return 0;
+    desc *d = g_pagemap[page_index(a)];
+    if (!d) return 0;
+    if (d->kind == K_LARGE) {
+        if (a < d->user || a - d->user >= d->usable) return 0;
+        *start = (void *)d->user;
+        *usable = d->usable;
+        return 1;
+    }
+    if (d->kind != K_SLAB) return 0;
+    uint32_t q = (uint32_t)(a - d->start) / d->size;
+    void *obj = (void *)(d->start + (uintptr_t)q * d->size);
+    if (!oob_owns(obj)) return 0;
+    *start = obj;
+    *usable = d->size;
+    return 1;
+}
+
+/* A growing large object gets 50 % headroom (fewer moves), unless that passes LARGE_MAX. */
+static size_t grown(size_t size) {
+    size_t want;
+    if (__builtin_add_overflow(size, size / 2, &want) || want > LARGE_MAX) return size;
+    return want;
 }
 
 /* Move a large object's pages into a bigger span without copying (mremap), or NULL to fall back. */
 static void *large_grow(heap *h, desc *d, size_t size) {
     size_t old_bytes = (size_t)d->npages << PAGE_SHIFT;
-    size_t want = size + size / 2;
+    size_t want = grown(size);
     size_t npages = (want + PAGE_SIZE_ - 1) >> PAGE_SHIFT;
     pthread_mutex_lock(&g_lock);
     desc *n = span_get(npages);
@@ -808,6 +870,7 @@ static void *large_grow(heap *h, desc *d, size_t size) {
 void *oob_realloc(void *p, size_t size) {
     if (!p) return oob_malloc(size);
     if (size == 0) { oob_free(p); return NULL; }
+    if (size > LARGE_MAX) { errno = ENOMEM; return NULL; } /* p stays valid, as glibc leaves it */
     uint32_t q;
     desc *d = lookup(p, "realloc", &q);
     if (!d) return NULL;
@@ -821,7 +884,7 @@ void *oob_realloc(void *p, size_t size) {
             if (n) return n;
         }
     }
-    void *n = oob_malloc(size > old && d->kind == K_LARGE ? size + size / 2 : size);
+    void *n = oob_malloc(size > old && d->kind == K_LARGE ? grown(size) : size);
     if (!n) return NULL;
     memcpy(n, p, old < size ? old : size);
     oob_free(p);
@@ -843,6 +906,30 @@ void *oob_aligned_alloc(size_t align, size_t size) {
     int rc = oob_posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size);
     if (rc) { errno = rc; return NULL; }
     return p;
+}
+
+void *oob_memalign(size_t align, size_t size) {
+    if (align > SIZE_MAX / 2 + 1) { errno = EINVAL; return NULL; } /* glibc: no power of two that large */
+    size_t p2 = sizeof(void *);
+    while (p2 < align) p2 <<= 1; /* glibc rounds a non-power-of-two alignment up */
+    void *out = NULL;
+    int rc = oob_posix_memalign(&out, p2, size);
+    if (rc) { errno = rc; return NULL; }
+    return out;
+}
+
+void *oob_valloc(size_t size) { return oob_memalign((size_t)sysconf(_SC_PAGESIZE), size); }
+
+void *oob_pvalloc(size_t size) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), rounded;
+    if (__builtin_add_overflow(size, page - 1, &rounded)) { errno = ENOMEM; return NULL; }
+    return oob_memalign(page, rounded & ~(page - 1));
+}
+
+void *oob_reallocarray(void *p, size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+    return oob_realloc(p, total);
 }
 
 void oob_get_stats(oob_stats_t *out) {

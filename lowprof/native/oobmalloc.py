@@ -69,16 +69,39 @@ def _lib():
     return ffi, lib
 
 
+_SIZE_MAX = 2**64 - 1
+
+
+def _size(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise AllocatorError(f"{name} must be an int, got {type(v).__name__}")
+    if not 0 <= v <= _SIZE_MAX:
+        raise AllocatorError(f"{name} must be in 0..2^64-1 B, got {v}")
+    return v
+
+
+def _addr(addr) -> int:
+    if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr <= _SIZE_MAX:
+        raise AllocatorError(f"not an address: {addr!r}")
+    return addr
+
+
 def allocate(size: int, alignment: int = 0) -> int:
-    """Allocate ``size`` B (aligned to ``alignment`` B, a power of two, when given); returns the address."""
+    """Allocate ``size`` B (aligned to ``alignment`` B, a power of two, when given); returns the address.
+
+    Fails as malloc does, as an AllocatorError: a size beyond 2^64-1 or one the machine cannot hold
+    (as glibc's malloc returns NULL with ENOMEM), an alignment that is no power of two (EINVAL)."""
     ffi, lib = _lib()
-    if size < 0:
+    if isinstance(size, int) and not isinstance(size, bool) and size < 0:
         raise AllocatorError(f"size must be >= 0 B, got {size}")
+    _size("size", size)
+    _size("alignment", alignment)
     if alignment:
         out = ffi.new("void **")
         rc = lib.oob_posix_memalign(out, alignment, size)
         if rc:
-            raise AllocatorError(f"posix_memalign(alignment={alignment}, size={size}) failed with errno {rc}")
+            raise AllocatorError(f"posix_memalign(alignment={alignment}, size={size}) failed with errno {rc}"
+                                 f" ({'EINVAL' if rc == 22 else 'ENOMEM' if rc == 12 else '?'})")
         p = out[0]
     else:
         p = lib.oob_malloc(size)
@@ -90,31 +113,45 @@ def allocate(size: int, alignment: int = 0) -> int:
 def free(addr: int) -> None:
     """Free an address :func:`allocate` returned (a bad one aborts the process unless :func:`report_errors`)."""
     ffi, lib = _lib()
-    lib.oob_free(ffi.cast("void *", addr))
+    lib.oob_free(ffi.cast("void *", _addr(addr)))
 
 
 def usable_size(addr: int) -> int:
     """Bytes usable at ``addr`` (>= the size asked for): malloc_usable_size."""
     ffi, lib = _lib()
-    return int(lib.oob_usable_size(ffi.cast("void *", addr)))
+    return int(lib.oob_usable_size(ffi.cast("void *", _addr(addr))))
 
 
 def owns(addr: int) -> bool:
     """True when ``addr`` is the start of a live object of this heap (never aborts)."""
     ffi, lib = _lib()
-    return bool(lib.oob_owns(ffi.cast("void *", addr)))
+    return bool(lib.oob_owns(ffi.cast("void *", _addr(addr))))
+
+
+def _span(addr: int, size: int, what: str):
+    """Check that [addr, addr + size) lies inside one live object; returns (ffi, pointer)."""
+    ffi, lib = _lib()
+    _addr(addr)
+    _size("size", size)
+    start, usable = ffi.new("void **"), ffi.new("size_t *")
+    if not lib.oob_object_of(ffi.cast("void *", addr), start, usable):
+        raise AllocatorError(f"{what} at {addr:#x}: not inside a live object of this heap")
+    begin = int(ffi.cast("uintptr_t", start[0]))
+    if addr + size > begin + usable[0]:
+        raise AllocatorError(f"{what} of {size} B at {addr:#x} runs past its object ({usable[0]} B at {begin:#x})")
+    return ffi, ffi.cast("char *", addr)
 
 
 def write(addr: int, data: bytes) -> None:
-    """Copy ``data`` to ``addr``."""
-    ffi, _ = _lib()
-    ffi.memmove(ffi.cast("void *", addr), data, len(data))
+    """Copy ``data`` to ``addr``, which must lie with all of data inside one live object."""
+    ffi, ptr = _span(addr, len(data), "write")
+    ffi.memmove(ptr, data, len(data))
 
 
 def read(addr: int, size: int) -> bytes:
-    """``size`` bytes from ``addr``."""
-    ffi, _ = _lib()
-    return bytes(ffi.buffer(ffi.cast("char *", addr), size))
+    """``size`` bytes from ``addr``, which must lie with all of them inside one live object."""
+    ffi, ptr = _span(addr, size, "read")
+    return bytes(ffi.buffer(ptr, size))
 
 
 def stats() -> Stats:

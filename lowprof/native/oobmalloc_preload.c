@@ -26,27 +26,10 @@ EXPORT int posix_memalign(void **out, size_t a, size_t n) { return oob_posix_mem
 EXPORT void *aligned_alloc(size_t a, size_t n) { return oob_aligned_alloc(a, n); }
 EXPORT size_t malloc_usable_size(void *p) { return oob_usable_size(p); }
 
-EXPORT void *reallocarray(void *p, size_t n, size_t s) {
-    size_t total;
-    if (__builtin_mul_overflow(n, s, &total)) { errno = ENOMEM; return NULL; }
-    return oob_realloc(p, total);
-}
-
-EXPORT void *memalign(size_t a, size_t n) {
-    size_t p2 = sizeof(void *);
-    while (p2 < a) p2 <<= 1; /* glibc rounds a non-power-of-two alignment up */
-    void *out = NULL;
-    int rc = oob_posix_memalign(&out, p2, n);
-    if (rc) { errno = rc; return NULL; }
-    return out;
-}
-
-EXPORT void *valloc(size_t n) { return memalign((size_t)sysconf(_SC_PAGESIZE), n); }
-
-EXPORT void *pvalloc(size_t n) {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    return memalign(page, (n + page - 1) & ~(page - 1));
-}
+EXPORT void *reallocarray(void *p, size_t n, size_t s) { return oob_reallocarray(p, n, s); }
+EXPORT void *memalign(size_t a, size_t n) { return oob_memalign(a, n); }
+EXPORT void *valloc(size_t n) { return oob_valloc(n); }
+EXPORT void *pvalloc(size_t n) { return oob_pvalloc(n); }
 
 /* ---- stats at exit ---- */
 
@@ -107,6 +90,7 @@ static void write_stats(void) {
 }
 
 __attribute__((constructor)) static void oob_preload_init(void) {
-    free(malloc(1)); /* reserve the region before main */
+    oob_free(oob_malloc(1)); /* reserve the region and read the environment before main (free(malloc(1))
+                              * would be folded away by the compiler) */
     if (getenv("OOBMALLOC_STATS")) atexit(write_stats);
 }

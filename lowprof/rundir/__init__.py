@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 
 from lowprof.clock import RunClock
 from lowprof.errors import RunDirError
-from lowprof.rundir.manifest import SCHEMA, read_manifest, write_manifest
+from lowprof.rundir.manifest import SCHEMA, is_run_dir, read_manifest, write_manifest
 from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
                                    write_frame_parquet)
 
 if TYPE_CHECKING:  # pandas is needed only to read tables; writers and markers must start fast
     import pandas as pd
 
-__all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR"]
+__all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]
 
 ENV_RUN_DIR = "LOWPROF_RUN_DIR"
 
@@ -51,13 +51,7 @@ class RunDir:
         from lowprof import __version__
 
         self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
-            raise RunDirError(f"{self.path}: exists and is not a directory")
-        if self.path.is_dir() and any(self.path.iterdir()) and not force:
-            raise RunDirError(f"{self.path}: exists and is not empty (use --force to overwrite)")
-        if force and self.path.is_dir():
-            _clear(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        fresh = prepare_out_dir(self.path, force)
         self.tables_dir = self.path / "tables"
         self.clock = clock or RunClock.start()
         self._writers: dict[str, TableWriter] = {}
@@ -67,7 +61,7 @@ class RunDir:
             "kind": kind,
             "lowprof_version": __version__,
             "status": "running",
-            "recorder": {"pid": os.getpid(), "hostname": socket.gethostname()},
+            "recorder": {"pid": os.getpid(), "hostname": socket.gethostname()} | _process_identity(os.getpid()),
             "started_utc": utc_now(),
             "ended_utc": None,
             "clock": self.clock.to_json() | {
@@ -78,6 +72,12 @@ class RunDir:
             "probes": {},
             "tables": {},
         }
+        # The manifest exists from the first moment the directory does: a recorder killed at any point
+        # after this leaves a run that loads, and reports INCOMPLETE.
+        if fresh:
+            _create_with_manifest(self.path, self.manifest)
+        else:
+            self.save()
 
     def table(self, spec: TableSpec) -> TableWriter:
         """Open (once) the streaming writer for a table and declare it in the manifest."""
@@ -127,6 +127,30 @@ class RunDir:
         self.save()
 
 
+def prepare_out_dir(path: Path, force: bool) -> bool:
+    """Check that a run may be written at ``path``; with ``force``, empty an earlier run directory there.
+
+    Returns True when ``path`` does not exist yet (the caller creates it). An existing empty folder is
+    used as it is; a non-empty one only with ``force`` and only when it is a lowprof run directory:
+    ``--force`` never deletes anything else (a project folder, ``lowprof-runs/`` itself).
+    """
+    if path.is_symlink() and not path.exists():
+        raise RunDirError(f"{path}: a dangling symlink; not written through")
+    if not path.exists():
+        return True
+    if not path.is_dir():
+        raise RunDirError(f"{path}: exists and is not a directory")
+    if not any(path.iterdir()):
+        return False
+    if not force:
+        raise RunDirError(f"{path}: exists and is not empty (use --force to replace an earlier run)")
+    if not is_run_dir(path):
+        raise RunDirError(f"{path}: not a lowprof run directory (no valid manifest.json); --force only "
+                          f"replaces a run directory, never another folder: remove it yourself or pick another --out")
+    _clear(path)
+    return False
+
+
 def _clear(path: Path) -> None:
     import shutil
 
@@ -137,28 +161,115 @@ def _clear(path: Path) -> None:
             p.unlink()
 
 
-class _LazyTables(Mapping):
-    """Tables of a run, read from disk on first access."""
+def _create_with_manifest(path: Path, manifest: dict) -> None:
+    """Create the directory ``path`` already holding its manifest (built beside it, then renamed in)."""
+    import tempfile
 
-    def __init__(self, paths: dict[str, Path]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        write_manifest(tmp, manifest)
+        os.rename(tmp, path)  # replaces an empty folder made meanwhile; fails on a non-empty one
+    except OSError as e:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RunDirError(f"{path}: cannot create the run directory ({e.strerror or e})") from None
+
+
+def _process_identity(pid: int) -> dict:
+    """What tells this process apart from a later one reusing its PID: its start time in clock ticks
+    since boot (/proc/PID/stat field 22) and the boot's id. Empty where /proc does not say."""
+    out: dict = {}
+    start = _start_ticks(pid)
+    if start is not None:
+        out["start_ticks"] = start
+    try:
+        out["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        pass
+    return out
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (state) on (the command name, which may hold spaces, skipped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].decode().split()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def _start_ticks(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    try:
+        return int(fields[19]) if fields else None  # field 22: starttime
+    except (IndexError, ValueError):
+        return None
+
+
+class _LazyTables(Mapping):
+    """Tables of a run, read from disk on first access.
+
+    A table whose file is not a table (not a regular file, a symlink out of the run directory, not
+    Parquet or an Arrow stream, columns other than the manifest declares) is not among the tables:
+    it is in :attr:`unreadable` with the reason, and the other tables read as usual.
+    """
+
+    def __init__(self, paths: dict[str, Path], root: Path, declared: dict) -> None:
         self._paths = paths
+        self._root = root
+        self._declared = declared  # the manifest's "tables"
         self._cache: dict[str, pd.DataFrame] = {}
+        self._checked: dict[str, str | None] = {}  # name -> why unreadable (None: fine)
+
+    def _problem(self, name: str) -> str | None:
+        if name not in self._checked:
+            self._checked[name] = self._check(name)
+        return self._checked[name]
+
+    def _check(self, name: str) -> str | None:
+        from lowprof.rundir.tables import declared_schema, file_schema, schema_mismatch
+
+        try:
+            got = file_schema(self._paths[name], self._root)
+        except (ValueError, RunDirError) as e:
+            return str(e).removeprefix(f"{self._paths[name]}: ")
+        want = declared_schema(self._declared.get(name))
+        if got is None:
+            return None if want is not None else "an Arrow stream cut before its schema, and no columns declared"
+        return schema_mismatch(got, want) if want is not None else None
+
+    @property
+    def unreadable(self) -> dict[str, str]:
+        """Table name -> why it cannot be read (each file checked once)."""
+        return {n: why for n in self._paths if (why := self._problem(n)) is not None}
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self._paths)}")
+            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+        why = self._problem(name)
+        if why is not None:
+            raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
         if name not in self._cache:
+            from lowprof.rundir.tables import declared_schema
+
             try:
-                self._cache[name] = read_table(self._paths[name]).to_pandas()
-            except (ValueError, OSError) as e:
-                raise RunDirError(f"{self._paths[name]}: unreadable table ({e})") from None
+                table = read_table(self._paths[name], declared_schema(self._declared.get(name)), self._root)
+                self._cache[name] = table.to_pandas()
+            except (ValueError, OSError, RunDirError) as e:
+                self._checked[name] = str(e).removeprefix(f"{self._paths[name]}: ")
+                raise RunDirError(f"{self._paths[name]}: unreadable table ({self._checked[name]})") from None
         return self._cache[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._paths and self._problem(name) is None
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
+        return iter([n for n in self._paths if self._problem(n) is None])
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return sum(1 for _ in self)
 
 
 @dataclass
@@ -179,20 +290,26 @@ class Run:
 
     @property
     def state(self) -> str:
-        """``complete``, ``recording`` (recorder still alive on this host) or ``incomplete``."""
+        """``complete``, ``recording`` (its recorder, the same process, still alive on this host) or
+        ``incomplete``. A PID reused by a later process is told apart by the process's start time."""
         if self.complete:
             return "complete"
-        rec = self.manifest.get("recorder", {})
-        if rec.get("hostname") == socket.gethostname() and _alive(rec.get("pid")):
+        rec = self.manifest.get("recorder") or {}
+        if rec.get("hostname") == socket.gethostname() and _alive(rec.get("pid")) and _same_process(rec, self.manifest):
             return "recording"
         return "incomplete"
+
+    @property
+    def unreadable(self) -> dict[str, str]:
+        """Tables that exist but cannot be read: name -> why (they are not in :attr:`tables`)."""
+        return getattr(self.tables, "unreadable", {})
 
     def table_unit(self, table: str, column: str) -> str:
         return self.manifest["tables"].get(table, {}).get("columns", {}).get(column, {}).get("unit", "")
 
 
 def _alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
         return False
     try:
         os.kill(pid, 0)
@@ -207,6 +324,35 @@ def _alive(pid) -> bool:
         return True
 
 
+def _same_process(rec: dict, manifest: dict) -> bool:
+    """Is the live process with the recorder's PID the recorder? Same boot and start time when the
+    manifest has them; else (older manifests) it must have started before the run did."""
+    pid = rec["pid"]
+    boot = _process_identity(pid).get("boot_id")
+    if isinstance(rec.get("boot_id"), str) and boot is not None and rec["boot_id"] != boot:
+        return False
+    start = _start_ticks(pid)
+    if start is None:
+        return True  # no /proc: trust the PID
+    if isinstance(rec.get("start_ticks"), int):
+        return start == rec["start_ticks"]
+    started = manifest.get("started_utc")
+    try:
+        began = _dt.datetime.fromisoformat(started).timestamp()
+    except (TypeError, ValueError):
+        return True
+    return _boot_time_s() + start / os.sysconf("SC_CLK_TCK") <= began + 1.0
+
+
+def _boot_time_s() -> float:
+    """Unix time of boot (/proc/stat btime), s."""
+    try:
+        with open("/proc/stat") as f:
+            return float(next(line.split()[1] for line in f if line.startswith("btime ")))
+    except (OSError, StopIteration, ValueError):
+        return 0.0
+
+
 def load(path: str | os.PathLike) -> Run:
     """Read a run directory: its manifest and its tables (as pandas DataFrames, read lazily).
 
@@ -217,4 +363,5 @@ def load(path: str | os.PathLike) -> Run:
     """
     path = Path(path)
     manifest = read_manifest(path)
-    return Run(path=path, manifest=manifest, tables=_LazyTables(table_paths(path / "tables")))
+    tables = _LazyTables(table_paths(path / "tables"), path, manifest.get("tables") or {})
+    return Run(path=path, manifest=manifest, tables=tables)

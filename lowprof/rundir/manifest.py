@@ -1,7 +1,8 @@
 """``manifest.json``: what a run directory holds, on which machine, on which clock.
 
 Schema history (readers refuse versions they do not know):
-  1 (2026-11-25): first version.
+  1 (2026-11-25): first version. Its shape is declared in :data:`lowprof.rundir.schema.MANIFEST_SCHEMA`;
+  a manifest that does not match is refused with one line per problem.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import os
 from pathlib import Path
 
 from lowprof.errors import RunDirError
+from lowprof.rundir.files import check_schema, read_json
+from lowprof.rundir.schema import MANIFEST_SCHEMA
 
-__all__ = ["SCHEMA", "MANIFEST", "read_manifest", "write_manifest"]
+__all__ = ["SCHEMA", "MANIFEST", "read_manifest", "write_manifest", "is_run_dir"]
 
 SCHEMA = 1
 KNOWN_SCHEMAS = (1,)
@@ -32,24 +35,30 @@ def write_manifest(run_dir: Path, manifest: dict) -> None:
 
 
 def read_manifest(run_dir: Path) -> dict:
-    """Read and check a manifest; every problem is one RunDirError naming the file."""
+    """Read and check a manifest; every problem is one RunDirError naming the file (one line per
+    schema error). The file must be a regular file of at most 64 MiB of UTF-8 JSON (see rundir.files)."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise RunDirError(f"{run_dir}: no such run directory")
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: not a directory")
     path = run_dir / MANIFEST
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise RunDirError(f"{path}: missing; {run_dir} is not a lowprof run directory")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise RunDirError(f"{path}: corrupt JSON at line {e.lineno} column {e.colno} ({e.msg})") from None
-    except OSError as e:
-        raise RunDirError(f"{path}: cannot read ({e.strerror})") from None
+    manifest = read_json(path)
     if not isinstance(manifest, dict):
         raise RunDirError(f"{path}: expected a JSON object, found {type(manifest).__name__}")
     schema = manifest.get("schema")
-    if schema not in KNOWN_SCHEMAS:
+    if schema not in KNOWN_SCHEMAS or isinstance(schema, bool):
         raise RunDirError(f"{path}: schema {schema!r} unsupported (this lowprof reads {list(KNOWN_SCHEMAS)})")
+    check_schema(path, manifest, MANIFEST_SCHEMA)
     return manifest
+
+
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` holds a manifest lowprof wrote (what ``--force`` may replace)."""
+    try:
+        m = read_manifest(Path(path))
+    except RunDirError:
+        return False
+    return isinstance(m.get("lowprof_version"), str) and isinstance(m.get("kind"), str)

@@ -14,7 +14,6 @@ else the recorder's hostname.
 from __future__ import annotations
 
 import glob as _glob
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -25,9 +24,11 @@ import pandas as pd
 
 from lowprof.errors import RunDirError
 from lowprof.rundir import Run, load
+from lowprof.rundir.files import inside, read_json
 from lowprof.rundir.manifest import MANIFEST
+from lowprof.rundir.schema import SWEEP_SCHEMA
 
-__all__ = ["Member", "RunSet", "load_many", "expand", "rank_of", "host_of", "RANK_ENV"]
+__all__ = ["Member", "RunSet", "load_many", "expand", "read_sweep", "rank_of", "host_of", "RANK_ENV"]
 
 RANK_ENV = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
 _RANK_NAME = re.compile(r"(?:^|[^A-Za-z0-9])rank[-_=]?(\d+)(?![0-9])", re.IGNORECASE)
@@ -68,15 +69,24 @@ def host_of(run: Run) -> str | None:
     return None if m.get("kind") == "import" else (m.get("recorder") or {}).get("hostname")
 
 
-def _sweep_members(folder: Path) -> list[Member]:
+def read_sweep(folder: str | os.PathLike) -> dict:
+    """``folder/sweep.json``, checked against :data:`~lowprof.rundir.schema.SWEEP_SCHEMA` (one line per
+    problem) and with every run's ``dir`` inside the folder, symlinks resolved."""
+    folder = Path(folder)
     f = folder / "sweep.json"
-    try:
-        doc = json.loads(f.read_text())
-    except json.JSONDecodeError as e:
-        raise RunDirError(f"{f}: corrupt JSON at line {e.lineno} ({e.msg})") from None
+    doc = read_json(f, schema=SWEEP_SCHEMA)
+    outside = [r["dir"] for r in doc["runs"] if not inside(folder / r["dir"], folder)]
+    if outside:
+        raise RunDirError(f"{f}: run {outside[0]!r} points outside the sweep folder "
+                          f"({os.path.realpath(folder / outside[0])}); not followed")
+    return doc
+
+
+def _sweep_members(folder: Path) -> list[Member]:
+    doc = read_sweep(folder)
     out = []
-    for r in doc.get("runs", []):
-        d = folder / str(r.get("dir"))
+    for r in doc["runs"]:
+        d = folder / r["dir"]
         if not (d / MANIFEST).is_file():
             continue  # a point that never produced a run directory (killed before it started)
         run = load(d)
@@ -91,7 +101,7 @@ def expand(path: str | os.PathLike) -> list[Member]:
     if (p / MANIFEST).is_file():
         run = load(p)
         return [Member(label=p.name, run=run, rank=rank_of(run), host=host_of(run))]
-    if (p / "sweep.json").is_file():
+    if (p / "sweep.json").exists() or (p / "sweep.json").is_symlink():  # read_sweep refuses a non-file
         return _sweep_members(p)
     if p.is_dir():
         subs = sorted(d for d in p.iterdir() if (d / MANIFEST).is_file())

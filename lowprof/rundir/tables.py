@@ -21,7 +21,10 @@ from typing import Iterable, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["Column", "TableSpec", "TableWriter", "read_table", "table_paths", "compact", "write_frame_parquet"]
+from lowprof.rundir.files import open_regular
+
+__all__ = ["Column", "TableSpec", "TableWriter", "read_table", "table_paths", "compact", "write_frame_parquet",
+           "declared_schema", "file_schema", "schema_mismatch"]
 
 _TYPES = {
     "int64": pa.int64(),
@@ -119,6 +122,9 @@ class TableWriter:
         self._schema = self.spec.schema()
         self._file = open(self.path, "wb")
         self._writer = pa.ipc.new_stream(self._file, self._schema)
+        # The writer emits the schema with the first batch: write an empty one now, so that a recorder
+        # killed before its first flush leaves a stream that reads as an empty table, not 0 bytes.
+        self._writer.write_batch(pa.RecordBatch.from_pylist([], schema=self._schema))
         self._file.flush()
 
     def append(self, row: Mapping) -> None:
@@ -154,13 +160,21 @@ class TableWriter:
         self._file.close()
 
 
-def _read_stream(path: Path) -> tuple[pa.Table, bool]:
-    """Read an Arrow IPC stream up to its last whole batch. Returns (table, complete)."""
-    with open(path, "rb") as f:
+def _read_stream(path: Path, declared: pa.Schema | None = None, root: Path | None = None) -> tuple[pa.Table, bool]:
+    """Read an Arrow IPC stream up to its last whole batch. Returns (table, complete).
+
+    A stream cut before its schema was whole (a recorder killed at once: 0 bytes) is an empty table of
+    the ``declared`` schema (from the manifest), if there is one.
+    """
+    with open_regular(path, root=root, what="table file") as f:
         try:
             reader = pa.ipc.open_stream(f)
         except (pa.ArrowInvalid, OSError) as e:
-            raise ValueError(f"{path}: not an Arrow stream ({e})") from e
+            f.seek(0)
+            head = f.read(8)
+            if declared is not None and (len(head) < 4 or head[:4] == b"\xff\xff\xff\xff") and _short(path):
+                return declared.empty_table(), False
+            raise ValueError(f"not an Arrow stream ({e})") from None
         batches, complete = [], True
         while True:
             try:
@@ -171,6 +185,56 @@ def _read_stream(path: Path) -> tuple[pa.Table, bool]:
                 complete = False  # truncated by a kill: keep what was whole
                 break
         return pa.Table.from_batches(batches, schema=reader.schema), complete
+
+
+def _short(path: Path) -> bool:
+    """Small enough to be a schema message cut short (a whole one of ~30 columns is a few KiB)."""
+    return os.stat(path).st_size < (64 << 10)
+
+
+def declared_schema(entry: dict | None) -> pa.Schema | None:
+    """The Arrow schema a manifest's ``tables`` entry declares (None when it declares no columns)."""
+    cols = (entry or {}).get("columns")
+    if not isinstance(cols, dict) or not cols:
+        return None
+    try:
+        return pa.schema([pa.field(n, _TYPES[c["type"]]) for n, c in cols.items()])
+    except (KeyError, TypeError):
+        return None
+
+
+def schema_mismatch(got: pa.Schema, declared: pa.Schema) -> str | None:
+    """Why a table file's columns are not the ones its manifest declares, or None when they are."""
+    want = {f.name: f.type for f in declared}
+    have = {f.name: f.type for f in got}
+    for name, t in want.items():
+        if name not in have:
+            return f"column {name!r} ({t}) missing"
+        if have[name] != t:
+            return f"column {name!r} is {have[name]}, the manifest declares {t}"
+    extra = [n for n in have if n not in want]
+    return f"column {extra[0]!r} is not declared in the manifest" if extra else None
+
+
+def file_schema(path: Path, root: Path | None = None) -> pa.Schema | None:
+    """The schema a table file holds, read from its footer (Parquet) or first message (stream); None for
+    a stream cut before its schema. Raises ValueError/RunDirError when the file is not a table."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        with open_regular(path, root=root, what="table file") as f:
+            try:
+                return pq.ParquetFile(f).schema_arrow
+            except (pa.ArrowException, OSError) as e:
+                raise ValueError(f"not a Parquet file ({e})") from None
+    with open_regular(path, root=root, what="table file") as f:
+        try:
+            return pa.ipc.open_stream(f).schema
+        except (pa.ArrowInvalid, OSError) as e:
+            f.seek(0)
+            head = f.read(8)
+            if (len(head) < 4 or head[:4] == b"\xff\xff\xff\xff") and _short(path):
+                return None
+            raise ValueError(f"not an Arrow stream ({e})") from None
 
 
 def table_paths(tables_dir: Path) -> dict[str, Path]:
@@ -186,13 +250,18 @@ def table_paths(tables_dir: Path) -> dict[str, Path]:
     return out
 
 
-def read_table(path: Path) -> pa.Table:
-    """Read one table file (Parquet, or an Arrow stream cut short by a kill)."""
+def read_table(path: Path, declared: pa.Schema | None = None, root: Path | None = None) -> pa.Table:
+    """Read one table file (Parquet, or an Arrow stream cut short by a kill); a regular file only, and
+    within ``root`` once symlinks are resolved. ``declared``: see :func:`_read_stream`."""
     path = Path(path)
     if path.suffix == ".parquet":
-        with pq.ParquetFile(path) as f:  # not pq.read_table: its dataset layer costs an import and ~1 ms a file
-            return f.read()
-    return _read_stream(path)[0]
+        with open_regular(path, root=root, what="table file") as raw:
+            try:  # not pq.read_table: its dataset layer costs an import and ~1 ms a file
+                with pq.ParquetFile(raw) as f:
+                    return f.read()
+            except (pa.ArrowException, OSError) as e:
+                raise ValueError(f"not a readable Parquet file ({e})") from None
+    return _read_stream(path, declared, root)[0]
 
 
 def compact(path: Path) -> Path:

@@ -29,7 +29,7 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame, dict, dict[st
     p = Path(trace_path)
     if not p.exists():
         raise TraceError(f"{p}: no such trace file")
-    if nsys.is_sqlite(p):
+    if p.is_file() and nsys.is_sqlite(p):  # a pipe is not sniffed: its first bytes would be lost
         return nsys.load_launches(p)
     return kineto.load_launches(p, with_tables=True)
 

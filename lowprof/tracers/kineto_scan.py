@@ -9,8 +9,11 @@ A decoding thread inflates the next block while the scanner (which releases the 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
+import math
 import os
 import queue
 import threading
@@ -22,13 +25,22 @@ import numpy as np
 
 from lowprof.errors import TraceError
 
-__all__ = ["scan", "Scanned", "NULL", "COLUMNS", "CLASSES", "BLOCK_BYTES"]
+__all__ = ["scan", "Scanned", "NULL", "COLUMNS", "CLASSES", "BLOCK_BYTES", "MAX_EXPANSION", "expansion_limit",
+           "problems", "SKIP_REASONS"]
 
 NULL = np.iinfo(np.int64).min
 BLOCK_BYTES = 2 << 20  # decompressed bytes per block fed to the scanner (small: inflating overlaps scanning)
 COLUMNS = ("pid", "tid", "start_ns", "end_ns", "flow_id", "correlation", "external_id", "device", "stream",
            "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "registers_per_thread",
            "shared_memory_bytes", "bytes")  # the order of kscan.h's KS_PID ... KS_BYTES
+# A .gz may expand to at most MAX_EXPANSION times the compressed bytes read (real Kineto traces: 7-23x),
+# and always to EXPANSION_FLOOR_BYTES; a whitespace or long-string bomb stops there with one error.
+MAX_EXPANSION = 100.0
+EXPANSION_FLOOR_BYTES = 16 << 20
+SKIP_REASONS = ("no_ts", "negative_dur", "time_out_of_range")  # the order of kscan.h's KS_SKIP_*
+_SKIP_TEXT = {"no_ts": "events without ts", "negative_dur": "events with a negative dur",
+              "time_out_of_range": "events with ts or ts + dur beyond +-2^62 ns"}
+_MAX_EXPANSION: contextvars.ContextVar[float] = contextvars.ContextVar("max_expansion", default=MAX_EXPANSION)
 CLASSES = {"kernel": 1, "memcpy": 2, "memset": 3, "runtime": 4, "op": 5, "annotation": 6, "flow": 7}
 
 
@@ -46,7 +58,8 @@ class Scanned:
     n_events: int                   # every item of traceEvents
     max_ts_decimals: int
     inexact_numbers: int
-    info: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # how it was read, and what was dropped (see problems())
+    work: dict = field(default_factory=dict)  # bytes offered to the scanner: fed_bytes, largest_feed_bytes, feeds
 
     @functools.cached_property
     def strings_arrow(self):
@@ -54,6 +67,18 @@ class Scanned:
         import pyarrow as pa
 
         return pa.array(self.strings[:-1], pa.string())
+
+
+@contextlib.contextmanager
+def expansion_limit(ratio: float):
+    """Within the block, :func:`scan` lets a .gz expand to ``ratio`` times its size (``--max-expansion``)."""
+    if not (isinstance(ratio, (int, float)) and math.isfinite(ratio) and ratio >= 1):
+        raise TraceError(f"--max-expansion must be a number >= 1, got {ratio!r}")
+    token = _MAX_EXPANSION.set(float(ratio))
+    try:
+        yield
+    finally:
+        _MAX_EXPANSION.reset(token)
 
 
 def _lib():
@@ -65,8 +90,13 @@ def _lib():
     return ffi, lib
 
 
-def _raw_blocks(path: Path, size: int):
-    """Decompressed blocks of about ``size`` bytes (gzip by magic number, multi-member allowed)."""
+def _raw_blocks(path: Path, size: int, max_expansion: float):
+    """Decompressed blocks of about ``size`` bytes (gzip by magic number, multi-member allowed).
+
+    Reads front to back, never seeks: pipes, ``/dev/stdin`` and ``<(...)`` stream like files. A gzip
+    stream may expand to at most ``max_expansion`` times the compressed bytes read so far (and at least
+    :data:`EXPANSION_FLOOR_BYTES`); past that it is refused with one TraceError.
+    """
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -74,26 +104,56 @@ def _raw_blocks(path: Path, size: int):
     except OSError as e:
         raise TraceError(f"{path}: cannot read ({e.strerror})") from None
     with f:
-        head = f.read(2)
-        f.seek(0)
-        if head != b"\x1f\x8b":
-            while chunk := f.read(size):
-                yield chunk
-            return
-        d, fed, inp = zlib.decompressobj(31), False, b""
         try:
-            while inp or (inp := f.read(1 << 20)):
-                data = d.decompress(inp, size)  # at most `size` bytes out; the rest waits in unconsumed_tail
-                fed, inp = True, d.unconsumed_tail
-                if d.eof:  # a member ends; another may follow (concatenated gzip)
-                    inp = d.unused_data + inp
-                    d, fed = zlib.decompressobj(31), False
-                if data:
-                    yield data
-        except zlib.error as e:
-            raise TraceError(f"{path}: truncated or corrupt gzip ({e})") from None
-        if fed:
-            raise TraceError(f"{path}: truncated gzip (the compressed stream ends early)")
+            yield from _inflate(f, path, size, max_expansion)
+        except OSError as e:
+            raise TraceError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _inflate(f, path: Path, size: int, max_expansion: float):
+    head = f.read(2)
+    if head != b"\x1f\x8b":
+        if chunk := head + f.read(max(1, size - len(head))):
+            yield chunk
+        while chunk := f.read(size):
+            yield chunk
+        return
+    d, in_member, more = zlib.decompressobj(31), False, False
+    inp, read_in, out_bytes = head, len(head), 0
+    try:
+        while True:
+            if not inp and not more:
+                inp = f.read(1 << 20)
+                if not inp:
+                    break
+                read_in += len(inp)
+            if not in_member and not inp.strip(b"\0"):
+                inp = b""  # zero padding after a member (tape blocks): skipped, as gzip does
+                continue
+            data = d.decompress(inp, size)  # at most `size` bytes out; the rest waits in unconsumed_tail
+            in_member = True
+            if d.eof:  # a member ends; another may follow (concatenated gzip). The input left over is
+                # unused_data (unconsumed_tail repeats it after an output-limited call: not fed twice).
+                inp, more = d.unused_data, False
+                d, in_member = zlib.decompressobj(31), False
+            else:
+                inp, more = d.unconsumed_tail, len(data) == size  # output-limited: zlib may hold more
+            out_bytes += len(data)
+            if out_bytes > max(max_expansion * read_in, EXPANSION_FLOOR_BYTES):
+                raise TraceError(
+                    f"{path}: the gzip stream expands to more than {max_expansion:g} times its size "
+                    f"({_mib(read_in)} read, {_mib(out_bytes)} out): not a trace (real Kineto traces compress "
+                    f"5-25x); if it is one, raise the bound with --max-expansion")
+            if data:
+                yield data
+    except zlib.error as e:
+        raise TraceError(f"{path}: truncated or corrupt gzip ({e})") from None
+    if in_member:
+        raise TraceError(f"{path}: truncated gzip (the compressed stream ends early)")
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
 
 
 def _prefetched(gen, depth: int = 2):
@@ -128,37 +188,61 @@ def _prefetched(gen, depth: int = 2):
                 t.join(0.01)
 
 
-def scan(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> Scanned:
-    """Scan ``path``; every problem with the file is one TraceError naming it and the byte offset."""
+def scan(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES, max_expansion: float | None = None) -> Scanned:
+    """Scan ``path``; every problem with the file is one TraceError naming it and the byte offset.
+
+    ``max_expansion``: how many times its own size a gzip stream may expand to (default
+    :func:`expansion_limit`'s, else :data:`MAX_EXPANSION`). Work is linear in the input: an unfinished
+    event is offered to the scanner again only once the bytes after it have doubled.
+    """
     ffi, lib = _lib()
     path = Path(path)
+    ratio = max_expansion if max_expansion is not None else _MAX_EXPANSION.get()
     sc = ffi.gc(lib.ks_new(), lib.ks_free)
     if sc == ffi.NULL:
         raise MemoryError("ks_new")
     consumed = ffi.new("size_t *")
     start, end = ffi.new("size_t *"), ffi.new("size_t *")
     spans: list[bytes] = []
-    pending = b""
+    work = {"fed_bytes": 0, "largest_feed_bytes": 0, "feeds": 0}
+
+    def feed(buf, final: bool) -> int:
+        """Offer ``buf`` to the scanner; returns how many bytes of it were used."""
+        n, off = len(buf), 0
+        work["fed_bytes"] += n
+        work["largest_feed_bytes"] = max(work["largest_feed_bytes"], n)
+        work["feeds"] += 1
+        ptr = ffi.from_buffer("char[]", buf)
+        try:
+            while True:
+                rc = lib.ks_feed(sc, ptr + off, n - off, final, consumed)
+                for i in range(lib.ks_nspans(sc)):
+                    lib.ks_span(sc, i, start, end)
+                    spans.append(bytes(buf[off + start[0]:off + end[0]]))
+                off += consumed[0]
+                if rc == lib.KS_PAUSE:
+                    continue
+                if rc == lib.KS_ERROR:
+                    msg = ffi.string(lib.ks_error(sc)).decode()
+                    raise TraceError(f"{path}: not a valid JSON trace at byte {lib.ks_error_offset(sc):,}: {msg}")
+                return off
+        finally:
+            ffi.release(ptr)
+
+    pending = bytearray()  # the unfinished tail of what was fed, waiting for more bytes
+    need = 0               # feed again once pending holds this many bytes (twice what was left over)
     blocks = 0
-
-    def feed(buf: bytes, final: bool) -> bytes:
-        view, off = memoryview(buf), 0
-        while True:
-            rc = lib.ks_feed(sc, ffi.from_buffer(view[off:]), len(buf) - off, final, consumed)
-            for i in range(lib.ks_nspans(sc)):
-                lib.ks_span(sc, i, start, end)
-                spans.append(bytes(view[off + start[0]:off + end[0]]))
-            off += consumed[0]
-            if rc == lib.KS_PAUSE:
-                continue
-            if rc == lib.KS_ERROR:
-                msg = ffi.string(lib.ks_error(sc)).decode()
-                raise TraceError(f"{path}: not a valid JSON trace at byte {lib.ks_error_offset(sc):,}: {msg}")
-            return bytes(view[off:]) if off < len(buf) else b""
-
-    for block in _prefetched(_raw_blocks(path, block_bytes)):
-        pending = feed(pending + block if pending else block, final=False)
+    for block in _prefetched(_raw_blocks(path, block_bytes, ratio)):
         blocks += 1
+        if pending:
+            pending += block
+            if len(pending) < need:
+                continue
+            del pending[:feed(pending, final=False)]
+        else:
+            used = feed(block, final=False)
+            pending = bytearray(memoryview(block)[used:])
+        need = 2 * len(pending)
     feed(pending, final=True)
     if not lib.ks_has_events(sc):
         raise TraceError(f"{path}: no 'traceEvents' list; not a Chrome/Kineto trace")
@@ -166,16 +250,68 @@ def scan(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> Scanned:
         columns = _columns(ffi, lib, sc)
     except TraceError as e:
         raise TraceError(f"{path}: {e}") from None
-    return Scanned(**columns, meta=_meta(spans, path), n_events=int(lib.ks_events(sc)),
+    info = {"reader": "kscan", "blocks": blocks}
+    skipped = {why: int(lib.ks_skipped(sc, k)) for k, why in enumerate(SKIP_REASONS)}
+    nulled = {c: int(lib.ks_nulled(sc, k)) for k, c in enumerate(COLUMNS)}
+    meta, ignored = _meta(spans, path)
+    if any(skipped.values()):
+        info["skipped_events"] = {k: v for k, v in skipped.items() if v}
+    if any(nulled.values()):
+        info["values_out_of_range"] = {k: v for k, v in nulled.items() if v}
+    if ignored:
+        info["ignored_metadata"] = ignored
+    return Scanned(**columns, meta=meta, n_events=int(lib.ks_events(sc)),
                    max_ts_decimals=int(lib.ks_max_ts_decimals(sc)), inexact_numbers=int(lib.ks_inexact_numbers(sc)),
-                   info={"reader": "kscan", "blocks": blocks})
+                   info=info, work=work)
 
 
-def _meta(spans: list[bytes], path: Path) -> dict:
+def problems(info: dict) -> list[str]:
+    """What a scan dropped or ignored (from ``Scanned.info``), one sentence each, for the user to see."""
+    out = []
+    if info.get("skipped_events"):
+        out.append("skipped " + ", ".join(f"{n:,} {_SKIP_TEXT[k]}" for k, n in info["skipped_events"].items()))
+    if info.get("values_out_of_range"):
+        out.append("stored as null (beyond int32): " +
+                   ", ".join(f"{n:,} {k}" for k, n in info["values_out_of_range"].items()))
+    for key, why in (info.get("ignored_metadata") or {}).items():
+        out.append(f"ignored {key}: {why}")
+    return out
+
+
+def _finite(text: str) -> float | None:
+    v = float(text)
+    return v if math.isfinite(v) else None  # 1e400: not a number a trace can mean
+
+
+_META_TYPES = {"distributedInfo": (dict, "an object"), "deviceProperties": (list, "a list"),
+               "displayTimeUnit": (str, "a string")}
+
+
+def _text(v) -> str:
+    t = json.dumps(v)
+    return t if len(t) <= 40 else t[:37] + "..."
+
+
+def _meta(spans: list[bytes], path: Path) -> tuple[dict, dict]:
+    """The top-level members other than traceEvents, and the ones ignored (name -> why)."""
     try:
-        return json.loads(b"{" + b",".join(spans) + b"}")
+        meta = json.loads(b"{" + b",".join(spans) + b"}", parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as e:  # the scanner validated it; invalid UTF-8 is what is left
         raise TraceError(f"{path}: trace metadata is not valid JSON ({e})") from None
+    ignored = {}
+    for key, kind in _META_TYPES.items():  # what lowprof reads from the metadata, of the type it reads
+        if key in meta and not isinstance(meta[key], kind[0]):
+            ignored[key] = f"{_text(meta[key])} is not {kind[1]}"
+            del meta[key]
+    if "baseTimeNanoseconds" in meta:
+        base = meta["baseTimeNanoseconds"]
+        ok = isinstance(base, (int, float)) and not isinstance(base, bool) and 0 <= base <= 2**62 and base == int(base)
+        if not ok:
+            text = next((s for s in spans if s.startswith(b'"baseTimeNanoseconds"')), b"").partition(b":")[2].strip()
+            ignored["baseTimeNanoseconds"] = (f"{text[:40].decode('utf-8', 'replace')} is not a Unix time in ns "
+                                              f"(an integer in 0..2^62); the run has no Unix time")
+            del meta["baseTimeNanoseconds"]
+    return meta, ignored
 
 
 def _columns(ffi, lib, sc) -> dict:

@@ -1,0 +1,268 @@
+"""Fuzz `lowprof import` with seeded mutations of the shared Kineto traces (used by tests/test_fuzz_import.py).
+
+    python tests/_fuzz_import_worker.py SEED SECONDS OUT_DIR
+
+Each input is imported by the real CLI (``lowprof.cli.main(["import", ...])``) in a child forked from
+this warm interpreter (tests/_forked.py), so that a crash (a signal) or a hang (HANG_S) is seen as such and the next
+input goes on. The only outcomes allowed:
+  ok      exit 0, and the run directory loads as complete with its launches table readable, times
+          from the trace's origin on (>= 0) and no end before its start
+  error   exit 1 with one line ``lowprof: error: ...`` on stderr and no directory left behind
+Anything else (a traceback, a crash, a hang, a half-written directory, a second line) is a failure;
+its input is kept in OUT_DIR/failures/ to reproduce. Prints one JSON summary line at the end.
+
+Mutations (MUTATORS): bytes (flips to JSON syntax characters, cuts, whitespace runs, invalid UTF-8),
+structure (fields of random events deleted or set to hostile values: null, strings, nested values,
+int32/int64 edges, 1e400, negative durations; metadata members likewise) and container (gzip levels,
+split members, cut or corrupted gzip, trailing garbage). A source registry (SOURCES) names the input
+kinds; the nsys half adds its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import random
+import shutil
+import sys
+import time
+import zlib
+from pathlib import Path
+
+from _forked import in_child
+
+REPO = Path(__file__).resolve().parents[1]
+KINETO = REPO / "tests" / "data" / "traces" / "kineto"
+HANG_S = 60
+MAX_SOURCE_BYTES = 2 << 20  # decompressed: the larger traces cost seconds per input
+
+HOSTILE = [None, True, "", "x", "0x7fffffff", "1e400", -1, 0, 2**31 - 1, 2**31, -2**31 - 1, 2**32, 2**53 + 1,
+           2**63 - 1, 2**63, -2**63, -2**63 - 1, 2**64, 10**30, 1.5, -0.0, 1e300, -1e300, [], {}, [1, [2, [3]]],
+           {"a": {"b": None}}, "\u00b5s \U0001f600", "[/x] [red]", "a" * 5000]
+FIELDS = ["ph", "cat", "name", "pid", "tid", "ts", "dur", "id", "args", "bp", "s"]
+ARGS = ["correlation", "correlationId", "External id", "external id", "device", "stream", "grid", "block",
+        "registers per thread", "shared memory", "bytes"]
+META = ["baseTimeNanoseconds", "displayTimeUnit", "deviceProperties", "distributedInfo", "schemaVersion",
+        "traceName"]
+
+
+def _sources() -> list[tuple[str, bytes, object]]:
+    out = []
+    for p in sorted(KINETO.glob("*.json.gz")):
+        text = gzip.decompress(p.read_bytes())
+        if len(text) <= MAX_SOURCE_BYTES:
+            out.append((p.name.split("__")[0], text, json.loads(text)))
+    return out
+
+
+SOURCES = {"kineto": _sources}
+
+
+# ---- mutations -------------------------------------------------------------------------------------
+
+
+def _bytes_mutation(rng: random.Random, text: bytes) -> tuple[str, bytes]:
+    b = bytearray(text)
+    kind = rng.choice(["flip", "cut", "whitespace", "utf8", "delete", "duplicate"])
+    if kind == "flip":
+        for _ in range(rng.randint(1, 8)):
+            b[rng.randrange(len(b))] = rng.choice(b'{}[]",:\\0-.eE \x01\xff\x00tfn')
+    elif kind == "cut":
+        b = b[:rng.randrange(len(b))]
+    elif kind == "whitespace":
+        at = rng.randrange(len(b))
+        b[at:at] = rng.choice([b" ", b"\n", b"\t", b"\r\n"]) * rng.choice([1, 1000, 100_000, 3_000_000])
+    elif kind == "utf8":
+        at = rng.randrange(len(b))
+        b[at:at] = rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\\ud800", b"\\u12", b"\\x"])
+    elif kind == "delete":
+        at = rng.randrange(len(b))
+        del b[at:at + rng.randint(1, 200)]
+    else:
+        at, n = rng.randrange(len(b)), rng.randint(1, 500)
+        b[at:at] = b[at:at + n]
+    return f"bytes:{kind}", bytes(b)
+
+
+_KEPT = ("kernel", "gpu_memcpy", "gpu_memset", "cuda_runtime", "cuda_driver", "ac2g", "cpu_op", "user_annotation")
+
+
+def _pick(rng: random.Random, events: list):
+    """An event, most often one of the kinds lowprof keeps (GPU activities, launch calls, ops, flows)."""
+    kept = [e for e in events if isinstance(e, dict) and e.get("cat") in _KEPT]
+    return rng.choice(kept) if kept and rng.random() < 0.8 else rng.choice(events)
+
+
+def _structure_mutation(rng: random.Random, doc) -> tuple[str, bytes]:
+    doc = json.loads(json.dumps(doc))  # a private copy
+    events = doc["traceEvents"] if isinstance(doc, dict) else doc
+    kind = rng.choice(["field", "field", "args", "args", "meta", "events", "ids"])
+    if kind == "field" and events:
+        for _ in range(rng.randint(1, 20)):
+            e = _pick(rng, events)
+            if isinstance(e, dict):
+                key = rng.choice(FIELDS)
+                if rng.random() < 0.3:
+                    e.pop(key, None)
+                else:
+                    e[key] = rng.choice(HOSTILE)
+    elif kind == "args" and events:
+        for _ in range(rng.randint(1, 20)):
+            e = _pick(rng, events)
+            if isinstance(e, dict):
+                a = e.setdefault("args", {})
+                if isinstance(a, dict):
+                    key = rng.choice(ARGS)
+                    v = rng.choice(HOSTILE)
+                    a[key] = [v, rng.choice(HOSTILE), 1] if key in ("grid", "block") and rng.random() < 0.7 else v
+    elif kind == "meta" and isinstance(doc, dict):
+        doc[rng.choice(META)] = rng.choice(HOSTILE)
+        if rng.random() < 0.2:
+            doc["traceEvents"] = rng.choice([{}, None, "x", [[1]], [None]])
+    elif kind == "events" and events:
+        op = rng.choice(["shuffle", "duplicate", "drop", "kinds"])
+        if op == "shuffle":
+            rng.shuffle(events)
+        elif op == "duplicate":
+            events.extend(rng.choices(events, k=min(len(events), 200)))
+        elif op == "drop":
+            del events[rng.randrange(len(events)):]
+        else:
+            for e in rng.choices(events, k=min(len(events), 50)):
+                if isinstance(e, dict):
+                    e["cat"] = rng.choice(["kernel", "cuda_runtime", "ac2g", "cpu_op", "user_annotation",
+                                           "gpu_memcpy", "Kernel", "flow"])
+                    e["ph"] = rng.choice(["X", "s", "f", "t", "i", "B"])
+    else:  # ids: collisions and extremes in the linking fields
+        for e in events:
+            if isinstance(e, dict) and isinstance(e.get("args"), dict) and rng.random() < 0.3:
+                e["args"]["correlation"] = rng.choice([1, 1, 2, None, -1, 2**63 - 1])
+                e["args"]["External id"] = rng.choice([1, 1, None, "7"])
+    text = json.dumps(doc, ensure_ascii=rng.random() < 0.5).encode()
+    return f"structure:{kind}", text.replace(b'"1e400"', b"1e400") if rng.random() < 0.5 else text
+
+
+def _container(rng: random.Random, text: bytes) -> tuple[str, str, bytes]:
+    """(suffix, how, file bytes)."""
+    kind = rng.choice(["plain", "gzip", "gzip", "members", "cut-gzip", "bad-gzip", "garbage-after"])
+    if kind == "plain":
+        return ".json", kind, text
+    z = gzip.compress(text, rng.choice([0, 1, 6, 9]))
+    if kind == "members":
+        cut = rng.randrange(len(text) + 1)
+        z = gzip.compress(text[:cut], rng.choice([0, 6])) + gzip.compress(text[cut:], rng.choice([0, 6]))
+    elif kind == "cut-gzip":
+        z = z[:rng.randrange(len(z))]
+    elif kind == "bad-gzip" and len(z) > 40:
+        b = bytearray(z)
+        for _ in range(rng.randint(1, 4)):
+            b[rng.randrange(10, len(b))] ^= 1 << rng.randrange(8)
+        z = bytes(b)
+    elif kind == "garbage-after":
+        z += rng.choice([b"\x00" * 100, b"junk", zlib.compress(b"x")])
+    return ".json.gz", kind, z
+
+
+def mutant(rng: random.Random, sources) -> tuple[str, str, bytes]:
+    """(description, file suffix, bytes) of one seeded mutant."""
+    name, text, doc = rng.choice(sources)
+    how, data = _structure_mutation(rng, doc) if rng.random() < 0.5 else _bytes_mutation(rng, text)
+    suffix, container, raw = _container(rng, data)
+    return f"{name} {how} {container}", suffix, raw
+
+
+# ---- one import, in a child ------------------------------------------------------------------------
+
+
+def _import(trace: Path, out: Path) -> dict:
+    """`lowprof import TRACE --out OUT` by the CLI's own main(), and what the run reads back."""
+    from lowprof.cli import main
+
+    res: dict = {}
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        res["rc"] = main(["import", str(trace), "--out", str(out), "--quiet"])
+    if res["rc"] == 0:
+        import lowprof
+
+        run = lowprof.load(out)
+        res["complete"] = run.complete
+        launches = run["launches"]
+        res["launches"] = len(launches)
+        res["broken"] = _broken_times(launches)
+    res["stderr"] = err.getvalue()[-2000:]
+    return res
+
+
+def _broken_times(launches) -> str | None:
+    """Times on the run clock start at the trace's earliest event (origin: t = 0) and no activity ends
+    before it starts; a trace that breaks this was misread (an INT64_MIN origin, an overflowed end)."""
+    for c in ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns"):
+        v = launches[c].dropna()
+        if len(v) and v.min() < 0:
+            return f"{c} {int(v.min())} < 0: before the trace's origin"
+    for a, b in (("gpu_start_ns", "gpu_end_ns"), ("cpu_start_ns", "cpu_end_ns")):
+        both = launches[[a, b]].dropna()
+        if len(both) and (both[b] < both[a]).any():
+            return f"{b} < {a}"
+    return None
+
+
+def verdict(res: dict, out: Path) -> tuple[str, str]:
+    """("ok" | "error" | "FAIL", detail)."""
+    if "crash" in res:
+        return "FAIL", res["crash"]
+    if res.get("rc") == 0:
+        if res.get("broken"):
+            return "FAIL", f"imported, but its times are wrong: {res['broken']}"
+        if res.get("complete") and isinstance(res.get("launches"), int):
+            return "ok", ""
+        return "FAIL", f"exit 0 but the run does not load as complete: {res}"
+    lines = res.get("stderr", "").rstrip("\n").split("\n")
+    if res.get("rc") != 1 or len(lines) != 1 or not lines[0].startswith("lowprof: error:"):
+        return "FAIL", f"exit {res.get('rc')}, stderr not one error line: {res.get('stderr')!r}"
+    if out.exists():
+        return "FAIL", f"half-written directory left after: {lines[0]}"
+    return "error", lines[0]
+
+
+def main() -> None:
+    seed, seconds, work = int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
+    import lowprof.cli  # noqa: F401 - warm: every child starts with these imported
+    import lowprof.tracers.importer  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    sources = [s for make in SOURCES.values() for s in make()]
+    rng = random.Random(seed)
+    counts = {"ok": 0, "error": 0, "FAIL": 0}
+    errors: dict[str, int] = {}
+    failures = []
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        desc, suffix, raw = mutant(rng, sources)
+        trace, out = work / f"in{suffix}", work / "out"
+        trace.write_bytes(raw)
+        res = in_child(lambda: _import(trace, out), HANG_S, 6 << 30)
+        v, detail = verdict(res, out)
+        counts[v] += 1
+        if v == "error":
+            key = detail.split(": ")[-1][:60]  # the reason, without the file name
+            errors[key] = errors.get(key, 0) + 1
+        if v == "FAIL":
+            keep = work / "failures" / f"{i}{suffix}"
+            keep.parent.mkdir(exist_ok=True)
+            trace.replace(keep)
+            failures.append({"input": str(keep), "mutation": desc, "why": detail[-1500:]})
+        shutil.rmtree(out, ignore_errors=True)
+        i += 1
+    print(json.dumps({"seed": seed, "inputs": i, "sources": len(sources), "outcomes": counts,
+                      "top_errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:12]),
+                      "failures": failures[:20]}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Fuzz test of the Kineto importer (standing test): seeded mutations of the shared traces imported by
+the real CLI; every outcome is success or one clean error, never a traceback, crash, hang or a
+half-written run directory (see tests/_fuzz_import_worker.py for the mutations and the rules).
+
+Bounded to LOWPROF_FUZZ_SECONDS (default 60) in `make test`; e.g. ``LOWPROF_FUZZ_SECONDS=1800
+LOWPROF_FUZZ_SEED=7 make test`` for a longer run with another seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TRACES
+
+SECONDS = float(os.environ.get("LOWPROF_FUZZ_SECONDS", "60"))
+SEED = int(os.environ.get("LOWPROF_FUZZ_SEED", "18"))
+WORKER = Path(__file__).with_name("_fuzz_import_worker.py")
+
+
+@pytest.mark.skipif(not (TRACES / "kineto").is_dir(), reason="no Kineto traces in the repo")
+def test_kineto_import_fuzz(tmp_path: Path):
+    p = subprocess.run([sys.executable, str(WORKER), str(SEED), str(SECONDS), str(tmp_path)], cwd=REPO,
+                       capture_output=True, text=True, timeout=SECONDS + 600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    summary = json.loads(p.stdout.strip().splitlines()[-1])
+    print(f"Kineto import fuzz (seed {summary['seed']}, {SECONDS:g} s): {summary['inputs']} inputs from "
+          f"{summary['sources']} traces: {summary['outcomes']}; commonest errors: {summary['top_errors']}")
+    assert summary["inputs"] >= 50, summary  # a minute must try a fair number
+    assert summary["outcomes"]["ok"] > 0 and summary["outcomes"]["error"] > 0, summary
+    assert summary["outcomes"]["FAIL"] == 0, json.dumps(summary["failures"], indent=1)

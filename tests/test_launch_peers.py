@@ -1,0 +1,103 @@
+"""Launch analysis on real traces against independent references: a hand computation with plain ``json``
+(graph launches on the MI300X SGLang decode), TraceLens's own reports (H100 LLM traces), HTA run live
+(idle-time breakdown under HTA's rules), and the exact sums of lowprof's own idle split."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lowprof
+from lowprof.analysis import bound
+from lowprof.analysis import launches as L
+from lowprof.tracers.importer import import_trace
+from tests.conftest import TRACES
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:.*inplace.*")
+
+SGLANG = TRACES / "tracelens" / "mi300x" / "sglang_Qwen3-8B_decode.json.gz"
+GPU_CATS = {"kernel", "gpu_memcpy", "gpu_memset"}
+
+
+def _events(path: Path) -> list[dict]:
+    return json.loads(gzip.decompress(path.read_bytes()), parse_float=Decimal)["traceEvents"]
+
+
+def _ns(us) -> int:
+    return int(Decimal(us) * 1000)
+
+
+@pytest.fixture(scope="module")
+def sglang(tmp_path_factory):
+    return lowprof.load(import_trace(SGLANG, tmp_path_factory.mktemp("sg") / "run"))
+
+
+def test_graph_launch_counted_once_sglang(sglang):
+    """Each launch call once: the API part is the launch calls' own durations (1.65 ms; 856 ms before, one
+    1.57 ms hipGraphLaunch per each of its 544 nodes), t_l of a call = its first activity's GPU start -
+    its start, all by plain json over the trace."""
+    ev = _events(SGLANG)
+    gpu = [e for e in ev if e.get("ph") == "X" and e.get("cat") in GPU_CATS]
+    calls = {e["args"]["correlation"]: e for e in ev if e.get("ph") == "X" and e.get("cat") in ("cuda_runtime", "cuda_driver")
+             and isinstance(e.get("args"), dict) and "correlation" in e["args"]}
+    by_call: dict[int, list[dict]] = {}
+    for e in gpu:
+        by_call.setdefault(e["args"]["correlation"], []).append(e)
+    kernel_calls = {c: acts for c, acts in by_call.items() if c in calls and any(a["cat"] == "kernel" for a in acts)}
+    api = sum(_ns(calls[c]["dur"]) for c in kernel_calls)
+    t_l = sum(min(_ns(a["ts"]) for a in acts) - _ns(calls[c]["ts"]) for c, acts in kernel_calls.items())
+    graph = [c for c in by_call if c in calls and "GraphLaunch" in calls[c]["name"]]
+    assert len(graph) == 1 and len(by_call[graph[0]]) == 544
+
+    st = L.per_step(sglang["launches"], sglang["ops"])
+    assert len(st) == 1
+    st = st.iloc[0]
+    assert st.tklqt_api_ns == api and api < 2_000_000  # ~1.65 ms (hipGraphLaunch 1.57 ms once)
+    assert st.tklqt_ns == t_l and st.tklqt_queue_ns == t_l - api
+    assert st.launch_calls == len([c for c in by_call if c in calls])
+    assert st.graph_launches == 1 and st.graph_activities == 544
+    graph_gpu = sum(_ns(a["dur"]) for a in by_call[graph[0]])
+    all_gpu = sum(_ns(a["dur"]) for a in gpu)
+    assert st.graph_gpu_ns == graph_gpu and st.graph_gpu_share == pytest.approx(graph_gpu / all_gpu, rel=1e-12)
+
+    # queue depth: one item per call, from its start to its last activity's end (a graph = one item)
+    origin = sglang.manifest["clock"]["origin_trace_ns"]
+    a, b = int(st.start_ns) + origin, int(st.end_ns) + origin
+    spans = [(_ns(calls[c]["ts"]), max(_ns(x["ts"]) + _ns(x["dur"]) for x in acts)) for c, acts in by_call.items()]
+    in_flight = sum(max(min(t1, b), a) - max(min(t0, b), a) for t0, t1 in spans)
+    assert st.mean_queue_depth == pytest.approx(in_flight / (b - a), rel=1e-12)
+    edges = sorted([(t0, 1) for t0, _ in spans] + [(t1, -1) for _, t1 in spans])
+    level, peak = 0, 0
+    for i, (t, d) in enumerate(edges):
+        level += d
+        if (i + 1 == len(edges) or edges[i + 1][0] != t) and t < b:
+            peak = max(peak, level)
+    assert st.max_queue_depth == peak and peak <= len(spans) < 544
+
+    # the verdict's evidence is the calls', not the nodes': queue share from the same TKLQT parts
+    v = bound.verdicts(sglang).iloc[0]
+    assert v.queue_share == pytest.approx((t_l - api) / t_l)
+
+    s = L.launch_summary(sglang)
+    assert s["graph"]["launch_calls"] == 1 and s["graph"]["activities"] == 544
+    assert s["graph"]["share_of_gpu_time"] == pytest.approx(graph_gpu / all_gpu, rel=1e-12)
+    assert s["launch_calls"] == st.launch_calls
+    rep = L.section_launches(sglang)
+    assert rep["graph_launch_calls"] == 1 and rep["tklqt_api_s"] == pytest.approx(api / 1e9)
+
+
+def test_graph_launch_shown_by_cli(sglang, cli):
+    r = cli("launches", sglang.path)
+    assert r.returncode == 0, r.stderr
+    assert "graph launches: 1 calls, 544 activities (544 kernels)" in r.stdout
+    r = cli("report", sglang.path)
+    assert r.returncode == 0, r.stderr
+    assert "graph" in r.stdout

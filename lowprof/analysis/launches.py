@@ -611,7 +611,7 @@ def _hta_us(run: Run, ns: tuple[np.ndarray, np.ndarray], dur_ns: np.ndarray | No
             dur = np.array([float(Fraction(int(x), 1000)) for x in dur_ns[ok]])
             out[ok] = np.floor(ts + dur)
     else:
-        out[ok] = (v[ok] + origin) // 1000
+        out[ok] = (v[ok] + (0 if dur_ns is None else dur_ns[ok]) + origin) // 1000
     return out
 
 

@@ -232,3 +232,43 @@ def test_gpu_timeline_equals_tracelens(path: Path, tmp_path: Path, cli):
         assert default["total_ns"] > want["total_time"] + 1e6
     else:
         assert default == tl
+
+
+def test_pass_start_is_first_aten_op(runs):
+    """The documented rule, by plain json: a pass starts at its first ``aten::`` op (the ops inside its
+    ProfilerStep annotation; SGLang's trace has none, so the whole trace is one pass)."""
+    for name in ("ns_resolution_trace__rank-0", "timeline_analysis__sampled_rank-0", "sglang_Qwen3-8B_decode"):
+        path, run = runs[name]
+        ev = _events(path)
+        origin = run.manifest["clock"]["origin_trace_ns"]
+        aten = [(_ns(e["ts"]), _ns(e["ts"]) + _ns(e.get("dur", 0))) for e in ev
+                if e.get("ph") == "X" and e.get("cat") == "cpu_op" and str(e.get("name", "")).startswith("aten::")]
+        steps = [(e["name"], _ns(e["ts"]), _ns(e["ts"]) + _ns(e["dur"])) for e in ev if e.get("ph") == "X"
+                 and e.get("cat") == "user_annotation" and str(e.get("name", "")).startswith("ProfilerStep#")]
+        st = L.per_step(run["launches"], run["ops"]).set_index("step")
+        for step in st.index:
+            if step == "(no step)":
+                inside = [a for a, _ in aten if not any(s <= a and b <= e for _, s, e in steps)]
+            else:
+                _, s, e = next(x for x in steps if x[0] == step)
+                inside = [a for a, b in aten if s <= a and b <= e]
+            assert inside and int(st.at[step, "start_ns"]) + origin == min(inside), (name, step)
+
+
+def test_mean_and_max_queue_depth_count_one_population(runs):
+    """Mean and max queue depth of a pass read the same step function (queue_depth over all streams): its
+    time integral over [start, end] / latency and its largest value there."""
+    for name in ("ns_resolution_trace__rank-0", "timeline_analysis__sampled_rank-0", "trace_diff__test__test",
+                 "sglang_Qwen3-8B_decode"):
+        run = runs[name][1]
+        st = L.per_step(run["launches"], run["ops"])
+        q = L.queue_depth(run["launches"], by_stream=False)
+        t, d = q["t_ns"].to_numpy(np.int64), q["depth"].to_numpy(np.int64)
+        nxt = np.append(t[1:], t[-1])
+        for r in st.itertuples():
+            a, b = int(r.start_ns), int(r.end_ns)
+            overlap = np.clip(np.minimum(nxt, b) - np.maximum(t, a), 0, None)
+            integral = int((overlap * d).sum())
+            assert r.mean_queue_depth == pytest.approx(integral / (b - a), rel=1e-12), (name, r.step)
+            held = overlap > 0
+            assert r.max_queue_depth == d[held].max(initial=0), (name, r.step)

@@ -478,13 +478,18 @@ def _in_flight(la: _Launches, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
     return _clip_sum(np.sort(t1), begin, end) - _clip_sum(np.sort(t0), begin, end)
 
 
-def _step_columns(la: _Launches, ops: pd.DataFrame | None, delay_ns: int) -> dict[str, np.ndarray]:
+def _windows(la: _Launches, ops: pd.DataFrame | None) -> tuple[_Groups, pd.Index, np.ndarray, np.ndarray]:
+    """The rows grouped by step (order of first appearance, as groupby(sort=False)) and each step's window."""
+    codes, steps = pd.factorize(la.frame["step"])
+    g = _Groups(codes, len(steps))
+    return (g, steps, *_window(la, g, ops, steps))
+
+
+def _step_columns(la: _Launches, ops: pd.DataFrame | None, delay_ns: int, windows: tuple | None = None) -> dict[str, np.ndarray]:
     """:func:`per_step`'s columns (numpy, rows in order of start)."""
     if not len(la.frame):
         return {}
-    codes, steps = pd.factorize(la.frame["step"])  # order of first appearance, as groupby(sort=False)
-    g = _Groups(codes, len(steps))
-    begin, end = _window(la, g, ops, steps)
+    g, steps, begin, end = windows or _windows(la, ops)
     latency = end - begin
     pair_step, _, parts, _ = _idle_split(la, g, begin, end, False, delay_ns)
     per = np.zeros((len(steps), 6), np.int64)
@@ -535,9 +540,7 @@ def idle_split(launches: pd.DataFrame, ops: pd.DataFrame | None = None, by: str 
     if not len(la.frame):
         return pd.DataFrame(columns=["step", "device", "stream", "window_ns", "busy_ns", "idle_ns",
                                      *[f"{p}_ns" for p in IDLE_PARTS]])
-    codes, steps = pd.factorize(la.frame["step"])
-    g = _Groups(codes, len(steps))
-    begin, end = _window(la, g, ops, steps)
+    g, steps, begin, end = _windows(la, ops)
     pair_step, pair_grp, parts, labels = _idle_split(la, g, begin, end, by == "stream", consecutive_kernel_delay_ns)
     window = end[pair_step] - begin[pair_step]
     out = {"step": np.asarray(steps, dtype=object)[pair_step]}
@@ -688,13 +691,19 @@ def _graph_totals(la: _Launches) -> dict:
             "share_of_gpu_time": graph_gpu / all_gpu if all_gpu else None}
 
 
-def _stream_split(pl: pd.DataFrame, ops: pd.DataFrame | None) -> dict[str, dict[str, int]]:
+def _stream_split(la: _Launches, windows: tuple) -> dict[str, dict[str, int]]:
     """:func:`idle_split` per stream, summed over the steps: "device:stream" -> window, busy, idle, parts."""
-    sp = idle_split(pl, ops, "stream")
+    g, _, begin, end = windows
+    pair_step, pair_grp, parts, labels = _idle_split(la, g, begin, end, True, CONSECUTIVE_KERNEL_DELAY_NS)
+    n = len(labels)
+    sums = np.zeros((n, 7), np.int64)
+    np.add.at(sums, pair_grp, np.column_stack([end[pair_step] - begin[pair_step], parts]))
+    used = np.bincount(pair_grp, minlength=n) > 0
     out = {}
-    cols = ["window_ns", "busy_ns", "idle_ns", *[f"{p}_ns" for p in IDLE_PARTS]]
-    for (d, s), g in sp.groupby(["device", "stream"], sort=True):
-        out[f"{d}:{s}"] = {c: int(g[c].sum()) for c in cols}
+    for i in sorted(np.flatnonzero(used), key=lambda i: (labels[i][0], labels[i][1])):
+        w, busy, *rest = (int(v) for v in sums[i])
+        out[f"{labels[i][0]}:{labels[i][1]}"] = {"window_ns": w, "busy_ns": busy, "idle_ns": w - busy} | {
+            f"{p}_ns": v for p, v in zip(IDLE_PARTS, rest)}
     return out
 
 
@@ -714,7 +723,8 @@ def launch_summary(run: Run, top: int = 10, launched_in_trace_only: bool = False
     pl = per_launch(launches)
     la = _Launches(pl)
     ops = run["ops"] if "ops" in run.tables else None
-    steps = _step_columns(la, ops, CONSECUTIVE_KERNEL_DELAY_NS)
+    windows = _windows(la, ops) if len(pl) else None
+    steps = _step_columns(la, ops, CONSECUTIVE_KERNEL_DELAY_NS, windows)
     tops = _top(la, top)
     linked = la.ns("t_l_ns")[1]
     called = la.ns("cpu_start_ns")[1]
@@ -736,7 +746,7 @@ def launch_summary(run: Run, top: int = 10, launched_in_trace_only: bool = False
         "median_queue_ns": _median(la.ns("queue_ns"), linked) if linked.any() else None,
         "median_t_l_ns": _median(la.ns("t_l_ns"), linked) if linked.any() else None,
         "gpu_timeline": gpu_timeline(pl),
-        "idle_by_stream_ns": _stream_split(pl, ops) if len(pl) else {},
+        "idle_by_stream_ns": _stream_split(la, windows) if len(pl) else {},
         "steps": _records(steps),
         "top_by_count": tops["by_count"].to_dict(orient="records"),
         "top_by_time": tops["by_time"].to_dict(orient="records"),

@@ -127,8 +127,11 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
     times = {c: _i64(launches[c]) for c in _TIME_COLS}
     cpu_start, cpu_end, gpu_start, gpu_end, op_start = (_ns(times[c]) for c in _TIME_COLS)
     kernel = _flag(launches["kind"] == "kernel")
-    first, count, kernels, end, end_ok = _launch_units(_ns(_i64(launches["correlation"])), cpu_start, gpu_start,
-                                                       gpu_end, kernel)
+    c = launches["correlation"]
+    corr = (c.to_numpy(np.int64), np.ones(len(c), bool)) if c.dtype.kind in "iu" else _ns(_i64(c))
+    first, count, kernels, end, end_ok = _launch_units(corr, cpu_start, gpu_start, gpu_end, kernel)
+    api_codes, apis = pd.factorize(launches["launch_api"])
+    graph = np.append(np.array([bool(GRAPH_LAUNCH_API.search(str(a))) for a in apis], bool), False)[api_codes]
 
     def own(v: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return v[0], v[1] & first
@@ -149,8 +152,7 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
         "launch_activities": pd.arrays.IntegerArray(count, ~linked),
         "launch_kernels": pd.arrays.IntegerArray(kernels, ~linked),
         "launch_end_ns": _int64((end, end_ok)),
-        "graph_node": launches["launch_api"].astype("string").str.contains(GRAPH_LAUNCH_API).fillna(False)
-                      .to_numpy(bool),
+        "graph_node": graph,
     }
     return pd.DataFrame(cols, copy=False)  # unchanged columns shared copy-on-write with ``launches``
 
@@ -321,9 +323,14 @@ def _aten_first(ops: pd.DataFrame | None, steps: pd.Index) -> tuple[np.ndarray, 
     """Per step (in ``steps``' order): the earliest ATen op start (ns, run clock), and whether it has one."""
     if ops is None or not len(ops):
         return np.zeros(len(steps), np.int64), np.zeros(len(steps), bool)
-    codes, names = pd.factorize(ops["step"].fillna(_NO_STEP))
+    codes, names = pd.factorize(ops["step"])  # nulls -> -1: the (no step) group
+    if (codes < 0).any():
+        at = names.get_indexer([_NO_STEP])[0] if _NO_STEP in names else len(names)
+        codes = np.where(codes < 0, at, codes)
+        names = names if at < len(names) else names.append(pd.Index([_NO_STEP], dtype=names.dtype))
     start, ok = _ns(_i64(ops["start_ns"]))
-    ok &= _flag(ops["name"].astype(str).str.startswith("aten::"))
+    name = ops["name"]
+    ok &= _flag((name if isinstance(name.dtype, pd.StringDtype) else name.astype(str)).str.startswith("aten::"))
     first = np.full(len(names), _I64_MAX)
     np.minimum.at(first, codes[ok], start[ok])
     found = np.bincount(codes[ok], minlength=len(names)) > 0
@@ -407,9 +414,13 @@ def _idle_split(la: _Launches, g: _Groups, begin: np.ndarray, end: np.ndarray, b
     step's window, counting any step's activities of the group. Returns also the group labels."""
     f = la.frame
     if by_stream:
-        key = pd.MultiIndex.from_arrays([f["device"], f["stream"]])
-        grp, labels = pd.factorize(key)
-        grp = np.where(f["device"].isna().to_numpy() | f["stream"].isna().to_numpy(), -1, grp)
+        dc, dev = pd.factorize(f["device"])
+        sc, strm = pd.factorize(f["stream"])
+        both = (dc >= 0) & (sc >= 0)
+        keys, inv = np.unique(dc[both].astype(np.int64) * max(1, len(strm)) + sc[both], return_inverse=True)
+        grp = np.full(len(f), -1, np.int64)
+        grp[both] = inv
+        labels = [(dev[k // max(1, len(strm))], strm[k % max(1, len(strm))]) for k in keys.tolist()]
     else:
         grp, labels = pd.factorize(f["device"])
     n_grp = max(1, len(labels))
@@ -469,10 +480,10 @@ def _in_flight(la: _Launches, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Per window [begin, end]: time-integral of the queue depth (:func:`_depth`, all streams) over it,
     ns: the sum over launch calls of the overlap of [call start, last activity end] with the window."""
     f = la.frame
-    done = f["launch_end_ns"].notna().to_numpy() & _flag(f["counts_launch"])
-    (c, c_ok), (s, _) = la.ns("cpu_start_ns"), la.ns("gpu_start_ns")
+    (t1, done), (c, c_ok), (s, _) = la.ns("launch_end_ns"), la.ns("cpu_start_ns"), la.ns("gpu_start_ns")
+    done = done & f["counts_launch"].to_numpy(bool)
     t0 = np.where(c_ok, c, s)[done]
-    t1 = f["launch_end_ns"].to_numpy(np.int64, na_value=0)[done]
+    t1 = t1[done]
     if not len(t0):
         return np.zeros(len(begin), np.int64)
     return _clip_sum(np.sort(t1), begin, end) - _clip_sum(np.sort(t0), begin, end)
@@ -545,8 +556,8 @@ def idle_split(launches: pd.DataFrame, ops: pd.DataFrame | None = None, by: str 
     window = end[pair_step] - begin[pair_step]
     out = {"step": np.asarray(steps, dtype=object)[pair_step]}
     if by == "stream":
-        out["device"] = labels.get_level_values(0)[pair_grp].to_numpy() if len(labels) else np.zeros(0)
-        out["stream"] = labels.get_level_values(1)[pair_grp].to_numpy() if len(labels) else np.zeros(0)
+        out["device"] = np.array([labels[i][0] for i in pair_grp.tolist()])
+        out["stream"] = np.array([labels[i][1] for i in pair_grp.tolist()])
     else:
         out["device"] = np.asarray(labels)[pair_grp]
     out |= {"window_ns": window, "busy_ns": parts[:, 0], "idle_ns": window - parts[:, 0]}

@@ -5,18 +5,27 @@ Per GPU activity k launched by CPU call l (all ns, run clock):
   queue_ns = gpu_start(k) - cpu_end(l)        API end -> GPU start (Nsight Systems' "queue" part)
   t_l_ns   = gpu_start(k) - cpu_start(l) = api_ns + queue_ns   (Vellaisamy et al., ISPASS 2025)
   launch_delay_ns = max(queue_ns, 0)          (HTA's launch_delay, clipped at 0)
-Negative queue times are kept as measured (the GPU may start before the launch call returns, or the
-CPU and GPU clocks are skewed); they are counted and flagged (``queue_negative``), never clipped in
-TKLQT. ``t_l_ns < 0`` (GPU start before the call began) is impossible without clock skew and is
-flagged ``clock_skew``.
+A call that launched several activities (a graph launch: every node carries the call's correlation
+id) is ONE launch, as CUPTI's graph-level trace (Nsight Systems' default ``--cuda-graph-trace=graph``)
+records a graph launch as one activity: its api/queue/t_l are those of its first activity on the GPU
+(``counts_launch``) and null on the other nodes, so sums count each call once; ``graph_node`` marks
+the nodes, reported apart. Negative queue times are kept as measured (the GPU may start before the
+launch call returns, or the clocks are skewed); they are counted and flagged (``queue_negative``),
+never clipped in TKLQT. ``t_l_ns < 0`` is flagged ``clock_skew``.
 
 Per step/pass (the ``step`` column; warm-up passes are kept here and excluded by ``bound``):
-  TKLQT = sum of t_l over the pass's kernels, and its api and queue parts (sum to TKLQT exactly);
-  latency = first ATen op start (else first launch call start) -> last GPU activity end;
-  busy = union of GPU activity intervals per device (any pass's work, clipped to the pass's
-         [start, end] window, so work queued by an earlier pass counts as busy), summed over the devices
-         the pass used; idle = devices x latency - busy;
-  idle split host-wait / kernel-wait / other as HTA's idle-time breakdown defines it, per stream.
+  window = [first ATen op of the pass (else its first launch call, else its first GPU start),
+            last GPU activity end]; latency = its length;
+  TKLQT = sum of t_l over the pass's launch calls that launched a kernel, and its api and queue
+         parts (sum to TKLQT exactly);
+  busy = union of GPU activity intervals per device (any pass's work, clipped to the window), summed
+         over the devices the pass used; idle = devices x latency - busy;
+  idle split per device (and per stream, :func:`idle_split`): before the first busy segment, after
+         the last, and each gap between segments as host wait (the call of the activity after it
+         began after the gap began) / kernel wait (< 30 µs) / other (HTA's categories); the five parts
+         sum to idle exactly. HTA's own breakdown under HTA's rules: :func:`hta_idle_breakdown`;
+  queue depth = launch calls made and not finished (a graph launch one item until its last node
+         ends); per pass its max over the window and its mean (time integral / latency), one step function.
 
 Everything is computed over whole columns with numpy (the step factorized once, exact int64 segment
 sums over one stable sort); the results equal the plain per-step loop that the tests keep as reference.

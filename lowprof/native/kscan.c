@@ -327,13 +327,15 @@ static const char *us_to_ns(ks_scanner *s, const char *p, int64_t *out, int *dec
 static int classify(const char *c, size_t n) {
 #define IS(lit) (n == sizeof(lit) - 1 && memcmp(c, lit, n) == 0)
 #define ENDS(lit) (n >= sizeof(lit) - 1 && memcmp(c + n - (sizeof(lit) - 1), lit, sizeof(lit) - 1) == 0)
-    if (IS("kernel") || IS("Kernel")) return KS_KERNEL;
+    /* 2022-era Kineto wrote Runtime/Kernel/Memcpy/Memset and async_gpu flows; MTIA device events are
+     * mtia_ccp_events (HTA's GPU_EVENT_CATEGORY_PATTERN counts them as device activity) */
+    if (IS("kernel") || IS("Kernel") || IS("mtia_ccp_events")) return KS_KERNEL;
     if (IS("gpu_memcpy") || IS("Memcpy")) return KS_MEMCPY;
     if (IS("gpu_memset") || IS("Memset")) return KS_MEMSET;
     if (IS("cpu_op") || IS("Operator") || IS("operator")) return KS_OP;
     if (IS("user_annotation")) return KS_ANNOTATION;
-    if (IS("ac2g") || IS("async") || IS("flow")) return KS_FLOW;
-    if (IS("runtime") || IS("driver") || ENDS("_runtime") || ENDS("_driver")) return KS_RUNTIME;
+    if (IS("ac2g") || IS("async") || IS("async_gpu") || IS("flow")) return KS_FLOW;
+    if (IS("runtime") || IS("Runtime") || IS("driver") || ENDS("_runtime") || ENDS("_driver")) return KS_RUNTIME;
     return KS_OTHER;
 #undef IS
 #undef ENDS

@@ -3,7 +3,7 @@
  * Feed it the decompressed document in blocks of any size; it validates the JSON as it goes and
  * stores, column by column, the events lowprof keeps: `X` slices whose category is a GPU activity,
  * a runtime/driver call, a framework op or a user annotation, and `s`/`f`/`t` flow events of the
- * ac2g/async/flow categories. Every other event is validated and skipped, never stored.
+ * ac2g/async/async_gpu/flow categories (2022-era Runtime/Kernel/Memcpy/Memset and MTIA mtia_ccp_events too). Every other event is validated and skipped, never stored.
  *
  * Units: ts and end are integer ns on the trace's clock, converted exactly from the decimal text of
  * Kineto's µs (`"ts": 1712195495519689.047` -> 1712195495519689047), rounding half to even past the

@@ -53,7 +53,13 @@ class KinetoTrace:
         x, cls, c = sc.ph == ord("X"), sc.cls, CLASSES
         gpu = np.flatnonzero(x & (cls >= c["kernel"]) & (cls <= c["memset"]))
         self.gpu = _frame(sc, gpu, ("name", "pid", "tid", "start_ns", "end_ns", "correlation") + _GPU_ARGS)
-        self.gpu.insert(0, "kind", _take_strings(_GPU_KINDS_BY_CLASS, cls[gpu].astype(np.int32) - 1))
+        kind_code = cls[gpu].astype(np.int32) - 1
+        # MTIA device events (cat mtia_ccp_events): dma_* are copies, the rest device work (HTA's
+        # MTIAMemoryKernelGroupingPattern "^dma").
+        is_dma = np.array([isinstance(v, str) and v.startswith("dma") for v in sc.strings], bool)
+        is_mtia = np.array([v == "mtia_ccp_events" for v in sc.strings], bool)
+        kind_code[is_mtia[sc.cat[gpu]] & is_dma[sc.name[gpu]]] = c["memcpy"] - 1
+        self.gpu.insert(0, "kind", _take_strings(_GPU_KINDS_BY_CLASS, kind_code))
         basic = ("name", "pid", "tid", "start_ns", "end_ns")
         self.runtime = _frame(sc, np.flatnonzero(x & (cls == c["runtime"])), basic + ("correlation", "external_id"))
         self.ops = _frame(sc, np.flatnonzero(x & (cls == c["op"])), basic + ("external_id",))
@@ -145,6 +151,9 @@ def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     r = rt.loc[rt["correlation"].notna(), ["name", "pid", "tid", "start_ns", "end_ns", "correlation", "external_id"]]
     r = r.drop_duplicates("correlation").rename(columns={"name": "launch_api", "start_ns": "cpu_start_ns",
                                                          "end_ns": "cpu_end_ns"})
+    # Nullable ints before the left join: a GPU activity without a launch call must not turn the CPU
+    # times into float64 (Unix-epoch ns are above 2^53 and would round).
+    r = r.astype({"cpu_start_ns": "Int64", "cpu_end_ns": "Int64"})
     df = g.merge(r, how="left", on="correlation")
     # Enclosing framework op: by External id (same pid), else innermost containing op on the thread.
     ops_sorted = ops.sort_values("start_ns", kind="stable").reset_index(drop=True)

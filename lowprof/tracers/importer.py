@@ -34,6 +34,40 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame, dict, dict[st
     return kineto.load_launches(p, with_tables=True)
 
 
+def trace_inventory(meta: dict, launches: pd.DataFrame) -> tuple[dict, dict]:
+    """The manifest's ``host`` and ``gpus`` for an imported trace, from what the trace says.
+
+    GPUs: the trace's ``deviceProperties`` (Kineto; nsys: its TARGET_INFO_GPU) as ``devices`` with
+    index, name, memory_bytes and compute capability; else the device numbers its GPU activities carry
+    (unnamed). Host: the trace's host name where it writes one (Kineto ``host_name``, nsys TARGET_INFO);
+    the CPU model and count are not in a trace (null).
+    """
+    devices = []
+    for d in meta.get("device_properties") or []:
+        if not isinstance(d, dict):
+            continue
+        dev = {"index": d.get("id") if isinstance(d.get("id"), int) and not isinstance(d.get("id"), bool) else None,
+               "name": d["name"] if isinstance(d.get("name"), str) else None}
+        mem = d.get("totalGlobalMem")
+        if isinstance(mem, int) and not isinstance(mem, bool) and mem > 0:
+            dev["memory_bytes"] = mem
+        if isinstance(d.get("computeMajor"), int) and isinstance(d.get("computeMinor"), int):
+            dev["compute_capability"] = f"{d['computeMajor']}.{d['computeMinor']}"
+        devices.append(dev)
+    if devices:
+        gpus = {"available": True, "reason": None, "source": "trace deviceProperties", "devices": devices}
+    else:
+        used = sorted({int(v) for v in launches["device"].dropna()}) if len(launches) else []
+        gpus = {"available": bool(used), "source": "trace",
+                "reason": (f"the trace names no GPU (no deviceProperties); its activities ran on device "
+                           f"{', '.join(map(str, used))}") if used else "none named in the trace (no deviceProperties)",
+                "devices": [{"index": i, "name": None} for i in used]}
+    host_name = meta.get("host_name")
+    host = {"hostname": host_name if isinstance(host_name, str) and host_name else None, "cpu_model": None,
+            "cpu_logical": None, "source": "trace"}
+    return host, gpus
+
+
 def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, force: bool = False,
                  **power_log: object) -> Path:
     """Import a trace into a new run directory ``out_dir``; returns its path. A power log (nvidia-smi CSV or
@@ -59,11 +93,14 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
         "doc": "every *_ns timestamp is ns since origin_trace_ns on the trace's own clock "
                "(trace_ns = origin_trace_ns + t_ns); origin_realtime_ns is 0 when the trace gives no Unix time",
     }
+    run.manifest["host"], run.manifest["gpus"] = trace_inventory(meta, launches)
     run.manifest["command"] = ["lowprof", "import", str(trace_path)]
     run.manifest["trace"] = {k: v for k, v in meta.items() if k != "clock"}
     run.write_frame(LAUNCHES, launches)
     for name, df in extra.items():
         run.write_frame(COMPANION_TABLES[name], df)
     ends = [launches[c].max() for c in ("gpu_end_ns", "cpu_end_ns") if len(launches) and launches[c].notna().any()]
+    if meta["clock"].get("last_event_ns") is not None:  # the trace's span: its last event of any kind
+        ends.append(int(meta["clock"]["last_event_ns"]) - origin)
     run.finish(end_t_ns=int(max(ends)) if ends else 0)
     return run.path

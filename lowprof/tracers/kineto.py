@@ -187,6 +187,7 @@ def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     t_cpu = df["cpu_start_ns"].fillna(df["gpu_start_ns"]).to_numpy(np.int64)
     df["step"] = _assign_steps(t_cpu, ann)
     df["launch_api"] = df["launch_api"].astype("string")
+    df["launch_api_raw"] = df["launch_api"]  # Kineto writes the call's name as it is
     df = df.sort_values(["gpu_start_ns", "correlation"], kind="stable").reset_index(drop=True)
     ops_out = ops_sorted[["name", "pid", "tid", "start_ns", "end_ns", "external_id"]].copy()
     ops_out["step"] = _assign_steps(ops_out["start_ns"].to_numpy(np.int64), ann)

@@ -27,8 +27,18 @@ import pandas as pd
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run
 
-__all__ = ["Metric", "METRICS", "SWEEP_METRICS", "metric", "sweep_metric", "run_metrics", "sweep_metrics",
-           "params_key", "better_of", "bench_direction"]
+__all__ = ["Metric", "METRICS", "SWEEP_METRICS", "BANDWIDTH_UNIT", "bandwidth_gb_per_s", "metric", "sweep_metric",
+           "run_metrics", "sweep_metrics", "params_key", "better_of", "bench_direction"]
+
+# Units: SI throughout (s, J, W, B). Bandwidth, the one rate of bytes a person reads (tables, CSV, figures, and
+# `lowprof bench` figures alike), is in decimal gigabytes per second: 1 GB/s = 10^9 bytes per second (never binary).
+BANDWIDTH_UNIT = "GB/s"
+
+
+def bandwidth_gb_per_s(nbytes: float, seconds: float) -> float:
+    """Bandwidth in :data:`BANDWIDTH_UNIT`: ``nbytes / seconds / 1e9`` (decimal GB/s)."""
+    return float(nbytes) / float(seconds) / 1e9
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -271,7 +281,7 @@ def _queue(run: Run):
 
 
 def _copy_bandwidth(run: Run, direction: str):
-    """Bytes / busy time over the run's memcpy activities of one direction (HtoD or DtoH), B/s."""
+    """Bytes / busy time over the run's memcpy activities of one direction (HtoD or DtoH), in GB/s."""
     if "launches" not in run.tables or not len(run["launches"]):
         return None
     l = run["launches"]
@@ -279,17 +289,17 @@ def _copy_bandwidth(run: Run, direction: str):
     c = l[(l["kind"] == "memcpy") & l["name"].astype(str).str.contains(pattern, case=False, regex=True)]
     c = c.dropna(subset=["bytes", "gpu_start_ns", "gpu_end_ns"])
     busy_ns = float((c["gpu_end_ns"] - c["gpu_start_ns"]).sum())
-    return float(c["bytes"].sum()) / (busy_ns / 1e9) if busy_ns > 0 else None
+    return bandwidth_gb_per_s(c["bytes"].sum(), busy_ns / 1e9) if busy_ns > 0 else None
 
 
-@metric("h2d_bandwidth_bytes_per_s", "B/s", "higher",
-        "host-to-device copy bandwidth: sum of bytes / sum of GPU durations of the HtoD memcpy activities")
+@metric("h2d_bandwidth_gb_per_s", BANDWIDTH_UNIT, "higher",
+        "host-to-device copy bandwidth: sum of bytes / sum of GPU durations of the HtoD memcpy activities / 1e9")
 def _h2d(run: Run):
     return _copy_bandwidth(run, "HtoD")
 
 
-@metric("d2h_bandwidth_bytes_per_s", "B/s", "higher",
-        "device-to-host copy bandwidth: sum of bytes / sum of GPU durations of the DtoH memcpy activities")
+@metric("d2h_bandwidth_gb_per_s", BANDWIDTH_UNIT, "higher",
+        "device-to-host copy bandwidth: sum of bytes / sum of GPU durations of the DtoH memcpy activities / 1e9")
 def _d2h(run: Run):
     return _copy_bandwidth(run, "DtoH")
 

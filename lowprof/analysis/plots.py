@@ -42,6 +42,7 @@ class Figure:
     series: dict[str, pd.DataFrame] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    figure: object = None  # the matplotlib Figure drawn (closed once saved; its axes and artists stay readable)
 
 
 def style(i: int) -> dict:
@@ -102,7 +103,7 @@ def plot_sweep(sweeps: dict[str, str | os.PathLike], out_dir: str | os.PathLike,
     data = {label: sweep_series(p, param) for label, p in sweeps.items()}
     has_tklqt = any(df["tklqt_s"].notna().any() for df, _ in data.values())
     fig, axes = _new(1, 2 if has_tklqt else 1, size=(7.5 if has_tklqt else 4.5, 3.4))
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     panels = [("step_time_s", "step time (ms)", axes[0, 0])]
     if has_tklqt:
         panels.append(("tklqt_s", "TKLQT per pass (ms)", axes[0, 1]))
@@ -146,7 +147,7 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
     detected L1 dTLB and STLB reach marked with vertical lines."""
     fig, axes = _new(size=(6.0, 3.6))
     ax = axes[0, 0]
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     i = 0
     for label, run in runs.items():
         if "tlb" not in run.tables:
@@ -186,7 +187,7 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
 
     fig, axes = _new(size=(6.5, 3.6))
     ax = axes[0, 0]
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     i = 0
     for label, run in runs.items():
         df = power_traces(run)
@@ -255,7 +256,7 @@ def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str 
     labels = list(runs)
     heights = [df[df.unit == u]["figure"].nunique() for u in units]
     fig, axes = _new(len(units), 1, size=(6.5, max(2.4, 0.9 + sum(0.3 * max(1, h) * max(1, len(labels)) for h in heights))))
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     h = 0.8 / max(1, len(labels))
     for ax, unit in zip(axes[:, 0], units):
         d = df[df.unit == unit]
@@ -290,7 +291,7 @@ def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str 
 def plot_system(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "system_timeline") -> Figure:
     """Host CPU busy (%) and the workload's resident memory (MiB) over the run clock (s)."""
     fig, axes = _new(2, 1, size=(6.0, 4.2))
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     for i, (label, run) in enumerate(runs.items()):
         if "system" not in run.tables or not len(run["system"]):
             result.notes.append(f"{label}: no system samples")
@@ -322,7 +323,7 @@ def plot_ranks(jobs: dict[str, str | os.PathLike], out_dir: str | os.PathLike, n
     per-phase metric, its first phase); marked as ``<job> median`` (s)."""
     fig, axes = _new(size=(6.0, 3.4))
     ax = axes[0, 0]
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     width = 0.8 / max(1, len(jobs))
     for i, (label, path) in enumerate(jobs.items()):
         members = sorted(expand(path), key=lambda m: (m.rank is None, m.rank if m.rank is not None else 0, m.label))
@@ -365,7 +366,7 @@ def plot_ratios(table: pd.DataFrame, out_dir: str | os.PathLike, letters: list[s
     labels = [f"{m} {p}".strip() for m, p in zip(rows["metric"], rows["params"])]
     fig, axes = _new(size=(6.0, 0.8 + 0.28 * max(1, len(rows)) * len(letters)))
     ax = axes[0, 0]
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     h = 0.8 / max(1, len(letters))
     y = np.arange(len(rows))
     for i, x in enumerate(letters):

@@ -32,8 +32,6 @@ def fmt_value(v: float, unit: str) -> str:
         return fmt_s(v)
     if unit == "B":
         return fmt_bytes(v)
-    if unit == "B/s":
-        return fmt_bytes(v) + "/s"
     if unit == "" and abs(v) <= 1 and v != 0 and v == v:
         return f"{v:.3g}"
     text = f"{v:.4g}"

@@ -7,7 +7,9 @@ import math
 import sys
 
 from lowprof.analysis.compare import compare
-from lowprof.cli._ui import fmt_bytes, fmt_s, note, out, print_json, table
+from rich.text import Text
+
+from lowprof.cli._ui import err, fmt_bytes, fmt_s, note, out, print_json, table
 
 HELP = "compare runs (or sweep folders, or per-rank folders) across machines: A, B, ratio B/A, better"
 EXAMPLES = """lowprof compare runs/gh200 runs/h100-pcie
@@ -41,6 +43,8 @@ def fmt_value(v: float, unit: str) -> str:
 def main(args) -> int:
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else None
     cmp = compare(args.dirs, force=args.force, names=names)
+    for line in cmp.notices:  # said even with --quiet: the table lacks them
+        err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))
     if args.json:
         print_json(cmp.to_json())
     elif args.csv:

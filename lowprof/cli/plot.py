@@ -67,7 +67,8 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
             note(f"no ratio figure: {e}")
         else:
             if len(cmp.table):
-                figures.append(plots.plot_ratios(cmp.table, out_dir))
+                sides = {sd.letter: Path(str(sd.path)).name for sd in cmp.sides}
+                figures.append(plots.plot_ratios(cmp.table, out_dir, sides=sides))
     if not figures:
         raise LowprofError(f"{dirs}: nothing to plot (no sweep, tlb or system data)")
     return figures

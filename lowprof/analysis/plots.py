@@ -242,10 +242,13 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
 
 # --- power over time with the limit ---------------------------------------------------------------
 
-def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "power_timeline") -> Figure:
+def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "power_timeline",
+               signal: str = "auto") -> Figure:
     """Power (W) of every device over the run clock (s), one series per run and device; each device's
     enforced limit as a thin horizontal line in the series' style (marked as ``<series> limit``); for
-    one run, its marked phases shaded and named (marked as ``phase <name> <i>`` at their start, s)."""
+    the runs' marked phases shaded and named (:func:`shade_phases`; marked as ``phase <name> <i>``, s).
+    ``signal``: the GPU power signal drawn (``auto``: instantaneous where recorded, else the driver's
+    average; ``instant``; ``average``), named in each series' legend label."""
     from lowprof.analysis.power import power_traces
 
     fig, axes = _new(size=(6.5, 3.6))
@@ -253,7 +256,7 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
     result = Figure(name, [], figure=fig)
     i = 0
     for label, run in runs.items():
-        df = power_traces(run)
+        df = power_traces(run, signal)
         if not len(df):
             result.notes.append(f"{label}: no power readings")
             continue

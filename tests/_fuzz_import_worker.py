@@ -86,7 +86,8 @@ def _bytes_mutation(rng: random.Random, text: bytes) -> tuple[str, bytes]:
     return f"bytes:{kind}", bytes(b)
 
 
-_KEPT = ("kernel", "gpu_memcpy", "gpu_memset", "cuda_runtime", "cuda_driver", "ac2g", "cpu_op", "user_annotation")
+_KEPT = ("kernel", "gpu_memcpy", "gpu_memset", "cuda_runtime", "cuda_driver", "ac2g", "cpu_op", "user_annotation",
+         "Kernel", "Runtime", "Memcpy", "Memset", "async_gpu", "mtia_ccp_events", "mtia_runtime")
 
 
 def _pick(rng: random.Random, events: list):
@@ -133,7 +134,8 @@ def _structure_mutation(rng: random.Random, doc) -> tuple[str, bytes]:
             for e in rng.choices(events, k=min(len(events), 50)):
                 if isinstance(e, dict):
                     e["cat"] = rng.choice(["kernel", "cuda_runtime", "ac2g", "cpu_op", "user_annotation",
-                                           "gpu_memcpy", "Kernel", "flow"])
+                                           "gpu_memcpy", "Kernel", "flow", "Runtime", "Memcpy",
+                                           "Memset", "async_gpu", "mtia_ccp_events", "mtia_runtime"])
                     e["ph"] = rng.choice(["X", "s", "f", "t", "i", "B"])
     else:  # ids: collisions and extremes in the linking fields
         for e in events:

@@ -60,6 +60,8 @@ def main(args) -> int:
     rows = {n: t.get("rows") for n, t in run.manifest["tables"].items()}
     note(escape(f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
                 f"{fmt_s(time.perf_counter() - t0)}"), args.quiet)
+    if note_line := (run.manifest.get("trace") or {}).get("no_launches_note"):
+        note(escape(note_line))  # an empty launches table is said, with why, even with --quiet
     for line in kineto_scan.problems((run.manifest.get("trace") or {}).get("parser") or {}):
         note(escape(line))  # a dropped event changes the result: always said, even with --quiet
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
 from rich.markup import escape
 from rich.panel import Panel
@@ -54,7 +55,8 @@ def main(args) -> int:
     else:
         ended = w.get("ended_by") or "-"
     dur = fmt_s(s["duration_s"]) + (" (at least)" if s["duration_is_lower_bound"] else "")
-    gpus = ", ".join(map(str, s["gpus"])) if isinstance(s["gpus"], list) else s["gpus"]
+    gpus = (", ".join(f"{n}x {g}" if n > 1 else g for g, n in Counter(map(str, s["gpus"])).items())
+            if isinstance(s["gpus"], list) else s["gpus"])
     head = [  # manifest strings are data, never markup
         f"[bold]{escape(s['path'])}[/]  {escape(str(s['kind']))}, {state.get(s['state'], s['state'])}",
         f"command   {escape(w.get('command') or '-')}",
@@ -63,6 +65,8 @@ def main(args) -> int:
         f"host      {escape(s['host'])}",
         f"GPUs      {escape(str(gpus))}",
     ]
+    if no_launches := (run.manifest.get("trace") or {}).get("no_launches_note"):  # imported trace without launches
+        head.append(escape(no_launches))
     for name, why in s["unreadable_tables"].items():
         head.append(f"[red]table {escape(name)} unreadable[/]: {escape(why)} (left out below)")
     out.print(Panel("\n".join(head), title="lowprof report", title_align="left", expand=False))

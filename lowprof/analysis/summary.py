@@ -92,8 +92,13 @@ def _gpu_names(gpus: dict) -> list[str] | str:
     return names or (gpus.get("reason") or "none")
 
 
-def summarize(run: Run) -> dict:
-    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent)."""
+def summarize(run: Run, signal: str = "auto") -> dict:
+    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent). ``signal``: the GPU power
+    signal of the power section (``auto``, ``instant``, ``average``; see lowprof.analysis.power)."""
+    import inspect
+
+    from lowprof.analysis.power import SignalUnavailable
+
     m = run.manifest
     duration = m.get("duration_s")
     if duration is None and "system" in run.tables and len(run["system"]):
@@ -119,7 +124,10 @@ def summarize(run: Run) -> dict:
     for ref in SECTIONS:
         module, _, fn = ref.partition(":")
         try:
-            section = getattr(importlib.import_module(module), fn)(run)
+            f = getattr(importlib.import_module(module), fn)
+            section = f(run, signal=signal) if "signal" in inspect.signature(f).parameters else f(run)
+        except SignalUnavailable:
+            raise  # the user asked for a signal the run lacks: said as an error, like `lowprof power`
         except Exception as e:  # noqa: BLE001 - one broken section must not hide the rest
             section = {"error": f"{type(e).__name__}: {e}"}
         if section is not None:

@@ -10,17 +10,20 @@ from rich.panel import Panel
 from rich.text import Text
 
 from lowprof.analysis.summary import summarize
+from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import fmt_bytes, fmt_s, out, print_json, table
 from lowprof.rundir import load
 
 HELP = "summarise a run directory (duration, exit, CPU/memory, probes)"
 EXAMPLES = """lowprof report lowprof-runs/20261125T101500Z-serve.py
-lowprof report runs/a --json | jq .cpu_memory"""
+lowprof report runs/a --json | jq .cpu_memory
+lowprof report runs/serve --average     (power figures on the driver's 1 s average, as nvidia-smi shows)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="run directory")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_signal_flags(p)
 
 
 def _fmt(key: str, v) -> str:
@@ -39,7 +42,7 @@ def _fmt(key: str, v) -> str:
 
 def main(args) -> int:
     run = load(args.dir)
-    s = summarize(run)
+    s = summarize(run, signal=signal_of(args))
     if args.json:
         print_json(s)
         return 0

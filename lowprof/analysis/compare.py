@@ -144,17 +144,20 @@ class Side:
     kind: str  # run, sweep, ranks
     workload: dict
     metrics: pd.DataFrame = field(repr=False)
+    unreadable: list[str] = field(default_factory=list)  # "member: table T (why)" left out of the metrics
 
 
-def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None) -> Side:
-    """Expand a path and compute its metric rows (a sweep's runs carry their parameters; ranks their rank)."""
+def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None,
+              signal: str = "auto") -> Side:
+    """Expand a path and compute its metric rows (a sweep's runs carry their parameters; ranks their rank);
+    ``signal``: the GPU power signal of the power metrics (lowprof.analysis.power)."""
     p = Path(path)
     members = expand(p)
     sweep_doc = json.loads((p / "sweep.json").read_text()) if (p / "sweep.json").is_file() else None
     kind = "sweep" if sweep_doc is not None else ("ranks" if len(members) > 1 else "run")
     frames = []
     for m in members:
-        df = run_metrics(m.run, names)
+        df = run_metrics(m.run, names, signal=signal)
         extra = dict(m.params)
         if kind == "ranks":
             extra["rank"] = m.rank if m.rank is not None else m.label
@@ -166,7 +169,8 @@ def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | Non
     if kind == "ranks":
         df = pd.concat([df, _over_ranks(df)], ignore_index=True)
     machines = list(dict.fromkeys(machine_name(m.run) for m in members))
-    return Side(letter, p, " / ".join(machines), kind, workload_of(members, sweep_doc), df)
+    unreadable = [f"{m.label}: table {name} unreadable ({why})" for m in members for name, why in m.run.unreadable.items()]
+    return Side(letter, p, " / ".join(machines), kind, workload_of(members, sweep_doc), df, unreadable)
 
 
 def _over_ranks(df: pd.DataFrame) -> pd.DataFrame:
@@ -192,16 +196,20 @@ class Comparison:
     sides: list[Side]
     table: pd.DataFrame
     differences: dict[str, list[str]]
+    notices: list[str] = field(default_factory=list)  # what is left out, and why: one line each
 
     def to_json(self) -> dict:
         return {"sides": [{"letter": s.letter, "path": str(s.path), "machine": s.machine, "kind": s.kind,
                            "workload": s.workload} for s in self.sides],
                 "differences": self.differences,
+                "notices": self.notices,
                 "rows": json.loads(self.table.to_json(orient="records"))}
 
 
-def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str] | None = None) -> Comparison:
-    """Compare the first path (A) with each other (B, C, ...); see the module docstring."""
+def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str] | None = None,
+            signal: str = "auto") -> Comparison:
+    """Compare the first path (A) with each other (B, C, ...); see the module docstring. ``signal``: the GPU
+    power signal of the power metrics (``auto``, ``instant``, ``average``), named per row (``signal=...``)."""
     if len(paths) < 2:
         raise LowprofError(f"compare needs at least two runs, got {len(paths)}")
     if len(paths) > len(LETTERS):
@@ -209,7 +217,7 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
     unknown = [n for n in (names or []) if n not in METRICS and n not in SWEEP_METRICS]
     if unknown:
         raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join([*METRICS, *SWEEP_METRICS])}")
-    sides = [load_side(p, LETTERS[i], names) for i, p in enumerate(paths)]
+    sides = [load_side(p, LETTERS[i], names, signal) for i, p in enumerate(paths)]
     diffs = {}
     for s in sides[1:]:
         d = workload_differences(sides[0].workload, s.workload)
@@ -243,4 +251,17 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
         rows.append(row)
     rows.sort(key=lambda r: (order.get(r["metric"], len(order)), _natural(r["params"])))
     table = pd.DataFrame(rows)
-    return Comparison(sides, table, diffs)
+    return Comparison(sides, table, diffs, _notices(sides, names, table))
+
+
+def _notices(sides: list[Side], names: list[str] | None, table: pd.DataFrame) -> list[str]:
+    """Damaged tables left out, and --metrics names some side does not have."""
+    out = [f"{s.letter} ({s.path}): {u}; its metrics are left out" for s in sides for u in s.unreadable]
+    found = set(table["metric"]) if len(table) else set()
+    for n in names or []:
+        if n in found:
+            continue
+        lacking = [f"{s.letter} ({s.path})" for s in sides if n not in set(s.metrics["metric"])]
+        out.append(f"--metrics {n}: not found in " + (", ".join(lacking) if lacking else
+                                                     "every side with the same parameters"))
+    return out

@@ -8,7 +8,7 @@ from lowprof.errors import LowprofError
 from lowprof.probes import PROBES
 from lowprof.record import parse_probe_list
 
-__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args"]
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "add_signal_flags", "signal_of"]
 
 
 def add_output_flags(p: argparse.ArgumentParser,
@@ -26,6 +26,23 @@ def add_recording_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", type=float, default=0.05, metavar="S", help="sampling interval in seconds (default: 0.05)")
 
 
+def add_signal_flags(p: argparse.ArgumentParser) -> None:
+    """``--instant`` / ``--average``: which GPU power signal the power figures use (percentiles, peaks, headroom,
+    POLCA, the power timeline). Every verb that shows power figures takes them: power, ipw, report, compare,
+    plot, export."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--instant", action="store_true",
+                   help="GPUs: use instantaneous power (NVML field 186) and refuse a GPU that lacks it "
+                        "(default: instantaneous where recorded, else the driver's average, labelled)")
+    g.add_argument("--average", action="store_true",
+                   help="GPUs: use the driver's averaged reading (power_w: a 1 s average on Ampere and newer)")
+
+
+def signal_of(args) -> str:
+    """The power signal the flags ask for: ``instant``, ``average`` or ``auto`` (neither given)."""
+    return "instant" if getattr(args, "instant", False) else "average" if getattr(args, "average", False) else "auto"
+
+
 def probes_from_args(args) -> list[str]:
     if args.interval <= 0:
         raise LowprofError(f"--interval must be > 0 seconds, got {args.interval}")
@@ -33,3 +50,15 @@ def probes_from_args(args) -> list[str]:
         return parse_probe_list(args.probes)
     except ValueError as e:
         raise LowprofError(str(e)) from None
+
+
+def print_notices(manifest: dict) -> None:
+    """The run's failures that change what it holds (``lowprof.analysis.notices``), one warning line each on
+    stderr, said even with --quiet."""
+    from rich.text import Text
+
+    from lowprof.analysis.notices import notices
+    from lowprof.cli._ui import err
+
+    for line in notices(manifest, errors=False):
+        err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))

@@ -272,3 +272,18 @@ def test_mean_and_max_queue_depth_count_one_population(runs):
             assert r.mean_queue_depth == pytest.approx(integral / (b - a), rel=1e-12), (name, r.step)
             held = overlap > 0
             assert r.max_queue_depth == d[held].max(initial=0), (name, r.step)
+
+
+def test_graph_level_record_is_one_launch():
+    """An nsys graph-level record (kind "graph", --cuda-graph-trace=graph) is one launch of kernels: it
+    enters TKLQT once and is reported as graph-launched, the same as the node rows of a Kineto trace."""
+    us = 1000
+    df = pd.DataFrame({
+        "kind": ["kernel", "graph"], "name": ["k", "CUDA graph 3 (exec 5)"], "device": [0, 0], "stream": [7, 7],
+        "correlation": [1, 2], "launch_api": ["cudaLaunchKernel", "cudaGraphLaunch"],
+        "cpu_start_ns": [0, 10 * us], "cpu_end_ns": [5 * us, 14 * us], "gpu_start_ns": [8 * us, 20 * us],
+        "gpu_end_ns": [12 * us, 90 * us], "op_start_ns": [None, None], "step": ["pass#1", "pass#1"]})
+    st = L.per_step(df).iloc[0]
+    assert st.tklqt_ns == 8 * us + 10 * us and st.tklqt_api_ns == 5 * us + 4 * us
+    assert st.graph_launches == 1 and st.graph_activities == 1 and st.kernels == 1
+    assert st.graph_gpu_ns == 70 * us and st.graph_gpu_share == pytest.approx(70 / 74)

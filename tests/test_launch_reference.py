@@ -37,7 +37,7 @@ def ref_per_launch(launches: pd.DataFrame) -> pd.DataFrame:
     corr = pd.to_numeric(df["correlation"], errors="coerce")
     has_call = corr.notna() & df["cpu_start_ns"].notna()
     called = df[has_call].assign(
-        _corr=corr[has_call], _gs=lambda x: x["gpu_start_ns"].fillna(np.iinfo(np.int64).max), _k=lambda x: x["kind"] == "kernel")
+        _corr=corr[has_call], _gs=lambda x: x["gpu_start_ns"].fillna(np.iinfo(np.int64).max), _k=lambda x: x["kind"].isin(["kernel", "graph"]))
     called = called.sort_values(["_corr", "cpu_start_ns", "_gs", "_pos"], kind="stable")
     by = called.groupby(["_corr", "cpu_start_ns"], sort=False)
     if len(called):
@@ -55,7 +55,8 @@ def ref_per_launch(launches: pd.DataFrame) -> pd.DataFrame:
     df["queue_negative"] = (df["queue_ns"] < 0).fillna(False).astype(bool)
     df["clock_skew"] = (df["t_l_ns"] < 0).fillna(False).astype(bool)
     df["step"] = df["step"].astype("string").fillna(_NO_STEP)
-    df["graph_node"] = df["launch_api"].astype("string").str.contains("GraphLaunch").fillna(False).astype(bool)
+    df["graph_node"] = (df["launch_api"].astype("string").str.contains("GraphLaunch").fillna(False).astype(bool)
+                        | (df["kind"] == "graph").fillna(False).astype(bool))
     cols = [c for c in df.columns if c not in ("_pos", "counts_launch", "launch_activities", "launch_kernels",
                                                "launch_end_ns", "graph_node")]
     return df[cols + ["counts_launch", "launch_activities", "launch_kernels", "launch_end_ns", "graph_node"]]
@@ -252,7 +253,7 @@ def _synthetic(rng: np.random.Generator, n: int, origin: int) -> tuple[pd.DataFr
     gpu_start = origin + (rng.integers(0, 10_000_000, n) // 1000) * 1000  # ties on the GPU start
     cpu_start = gpu_start - rng.integers(-5_000, 3_000_000, n)
     df = pd.DataFrame({
-        "kind": rng.choice(["kernel", "memcpy", "memset"], n, p=[0.7, 0.2, 0.1]),
+        "kind": rng.choice(["kernel", "memcpy", "memset", "graph"], n, p=[0.65, 0.2, 0.1, 0.05]),
         "name": rng.choice([f"k{i}" for i in range(8)], n),
         "device": rng.integers(0, rng.integers(1, 4), n).astype(np.int32),
         "stream": rng.integers(0, rng.integers(1, 5), n),

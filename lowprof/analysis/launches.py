@@ -95,7 +95,8 @@ def _launch_units(corr: tuple[np.ndarray, np.ndarray], cpu_start: tuple[np.ndarr
     Returns per row: whether it carries its call's launch (the call's first activity on the GPU: smallest
     GPU start, nulls last, ties by position; True for rows with no traced call), the number of activities
     and of kernels the call launched (0 where no call), and the end of the call's last activity (ns) with
-    its valid mask (the row's own GPU end where no call).
+    its valid mask (the row's own GPU end where no call). ``kernel`` marks the rows that run kernels
+    (kernels, and graph-level records: one row per CUDA graph execution).
     """
     n = len(kernel)
     first = np.ones(n, bool)
@@ -135,7 +136,8 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
         return launches
     times = {c: _i64(launches[c]) for c in _TIME_COLS}
     cpu_start, cpu_end, gpu_start, gpu_end, op_start = (_ns(times[c]) for c in _TIME_COLS)
-    kernel = _flag(launches["kind"] == "kernel")
+    kind = launches["kind"]
+    kernel = _flag(kind.isin(["kernel", "graph"]))  # a graph-level record (nsys GRAPH_TRACE) runs kernels
     c = launches["correlation"]
     corr = (c.to_numpy(np.int64), np.ones(len(c), bool)) if c.dtype.kind in "iu" else _ns(_i64(c))
     first, count, kernels, end, end_ok = _launch_units(corr, cpu_start, gpu_start, gpu_end, kernel)
@@ -161,7 +163,7 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
         "launch_activities": pd.arrays.IntegerArray(count, ~linked),
         "launch_kernels": pd.arrays.IntegerArray(kernels, ~linked),
         "launch_end_ns": _int64((end, end_ok)),
-        "graph_node": graph,
+        "graph_node": graph | _flag(kind == "graph"),
     }
     return pd.DataFrame(cols, copy=False)  # unchanged columns shared copy-on-write with ``launches``
 

@@ -100,7 +100,18 @@ def test_graph_launch_shown_by_cli(sglang, cli):
     assert "graph launches: 1 calls, 544 activities (544 kernels)" in r.stdout
     r = cli("report", sglang.path)
     assert r.returncode == 0, r.stderr
-    assert "graph" in r.stdout
+    assert "graph_launch_calls" in r.stdout and "544" in r.stdout
+
+
+def test_cli_hta_idle(runs, cli):
+    """`lowprof launches --hta-idle` prints HTA's breakdown under HTA's rules; --json carries it in µs."""
+    run = runs["ns_resolution_trace__rank-0"][1]
+    r = cli("launches", run.path, "--hta-idle", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["idle_by_stream_hta_us"]
+    assert rows == L.hta_idle_breakdown(run).to_dict(orient="records") and rows
+    r = cli("launches", run.path, "--hta-idle")
+    assert r.returncode == 0 and "HTA idle-time breakdown" in r.stdout and "kernel_wait" in r.stdout
 
 
 KINETO = sorted((TRACES / "kineto").glob("*.json.gz")) + sorted((TRACES / "tracelens").glob("*/*.json.gz"))

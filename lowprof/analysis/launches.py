@@ -558,6 +558,8 @@ def idle_split(launches: pd.DataFrame, ops: pd.DataFrame | None = None, by: str 
     pair the step used, with its window (the step's [start, end], ns), busy time inside it (any step's
     activities on that stream/device) and the idle time (window - busy) split into before_first,
     host_wait, kernel_wait, other and after_last, which sum to it exactly (see the module docstring)."""
+    if by not in ("stream", "device"):
+        raise ValueError(f"idle_split: by must be 'stream' or 'device', not {by!r}")
     la = _Launches(per_launch(launches))
     if not len(la.frame):
         return pd.DataFrame(columns=["step", "device", "stream", "window_ns", "busy_ns", "idle_ns",

@@ -34,7 +34,7 @@ def _truth(x, c, s):
 def test_flat_through_8_then_rising_is_8():
     """The issue's case: flat through batch 8, rising from 16 (which today gives 16)."""
     b = np.array([1, 2, 4, 8, 16, 32, 64, 128])
-    for y in ([1, 1, 1, 1, 2, 4, 8, 16], [1, 1, 1, 1, 1.5, 3, 6, 12], [1, 1, 1, 1, 2.5, 5, 10, 20]):
+    for y in ([1, 1, 1, 1, 2, 4, 8, 16], [1, 1, 1, 1, 1.5, 3, 6, 12], [1, 1, 1, 1, 4, 8, 16, 32]):
         r = bound.transition(b, 1e5 * np.array(y, float))
         assert r["transition_batch"] == 8.0 and r["confidence"] > 0.9, (y, r)
     # ... and under 1 % noise it stays 8 (today: 8 or 16, about 50/50)
@@ -151,3 +151,33 @@ def test_curve_cli_bad_file(tmp_path, capsys, text, msg):
     assert len(lines) == 1 and msg in lines[0] and "Traceback" not in cap.err, cap.err
     assert cli(["bound", "--curve", str(tmp_path / "missing.csv")]) != 0
     assert "no such file" in capsys.readouterr().err
+
+
+def test_sweep_cli_text_and_strict_json(tmp_path, capsys):
+    """A SIMULATED sweep (a launch every 10 µs, kernels of 2 µs x batch; tests.test_launch_analysis):
+    kernels outgrow the launch interval between batch 4 and 8, so 4 is the last CPU-bound batch;
+    a killed run keeps its row, and --json stays strict JSON (no NaN)."""
+    import pandas as pd
+
+    from lowprof.rundir import RunDir
+    from lowprof.tracers.launches import LAUNCHES
+    from tests.test_launch_analysis import _simulated_pass
+
+    sweep = tmp_path / "sim"
+    runs = []
+    for b in (1, 2, 4, 8, 16, 32):
+        rows, t = [], 0
+        for name in ("warmup#1", "pass#1", "pass#2"):
+            rows += [r | {"step": name} for r in _simulated_pass(b, t)]
+            t = max(r["gpu_end_ns"] for r in rows) + 50_000
+        rd = RunDir(sweep / f"batch={b}", kind="run")
+        rd.write_frame(LAUNCHES, pd.DataFrame(rows))
+        rd.finish()
+        runs.append({"params": {"batch": str(b)}, "dir": f"batch={b}", "exit_code": 0})
+    runs.append({"params": {"batch": "64"}, "dir": "batch=64", "exit_code": 137})
+    (sweep / "sweep.json").write_text(json.dumps({"schema": 1, "kind": "sweep", "params": ["batch"], "runs": runs}))
+    assert cli(["bound", str(sweep)]) == 0
+    assert "transition batch: 4 = last batch still CPU-bound" in capsys.readouterr().out
+    assert cli(["bound", str(sweep), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out, parse_constant=lambda s: pytest.fail(f"not strict JSON: {s}"))
+    assert doc["knee"]["transition_batch"] == 4.0 and doc["curve"][-1]["tklqt_ns"] is None

@@ -4,6 +4,7 @@ over a sweep or a curve, the transition batch (last batch still CPU-bound)."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from rich.markup import escape
 
@@ -43,6 +44,17 @@ RULE = (f"GPU-bound: idle share < {B.IDLE_SHARE_MAX_GPU_BOUND:.0%} and (queue sh
         f"{B.IDLE_SHARE_MAX_GPU_BOUND:.0%} and queue share < {B.QUEUE_SHARE_MIN_GPU_BOUND:.0%}; else mixed")
 
 
+def _strict(obj):
+    """NaN / inf (a skipped run's missing figures) as null, so --json is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def _knee_lines(k: dict, p: str) -> list[str]:
     tb = k.get("transition_batch")
     if tb is None:
@@ -63,7 +75,7 @@ def _curve(args) -> int:
     rows = [{"batch": int(b) if float(b).is_integer() else float(b), tcol: float(t),
              "p_last_cpu_bound": probs.get(f"{b:g}", 0.0)} for b, t in zip(df["batch"], df[tcol])]
     if args.json:
-        print_json({"file": str(args.curve), "time_column": tcol, "curve": rows, "knee": k})
+        print_json(_strict({"file": str(args.curve), "time_column": tcol, "curve": rows, "knee": k}))
         return 0
     out.print(table(f"{escape(str(args.curve))}: {escape(tcol)} vs batch", ["batch", tcol, "P(last CPU-bound)"],
                     [[f"{r['batch']:g}", f"{r[tcol]:g}", f"{r['p_last_cpu_bound']:.3f}"] for r in rows],
@@ -82,7 +94,7 @@ def main(args) -> int:
     if B.is_sweep(args.dir):
         res = B.analyse_sweep(args.dir)
         if args.json:
-            print_json(res)
+            print_json(_strict(res))
             return 0
         p = res["param"]
         out.print(table(f"Sweep {args.dir}: TKLQT and pass time vs {p} (medians over non-warm-up passes)",
@@ -101,8 +113,8 @@ def main(args) -> int:
     v = B.verdicts(run)
     stacks = B.pass_stacks(run, v, verdict="CPU-bound" if args.stacks == "cpu" else None, top=args.top)
     if args.json:
-        print_json({"rule": RULE, "passes": v.to_dict(orient="records")}
-                   | ({"stacks": stacks.to_dict(orient="records")} if stacks is not None else {}))
+        print_json(_strict({"rule": RULE, "passes": v.to_dict(orient="records")}
+                   | ({"stacks": stacks.to_dict(orient="records")} if stacks is not None else {})))
         return 0
     out.print(table(f"{args.dir}: verdict per pass", ["step", "verdict", "idle share", "queue share", "depth",
                                                       "TKLQT", "API", "queue", "latency"],

@@ -5,18 +5,27 @@ Per GPU activity k launched by CPU call l (all ns, run clock):
   queue_ns = gpu_start(k) - cpu_end(l)        API end -> GPU start (Nsight Systems' "queue" part)
   t_l_ns   = gpu_start(k) - cpu_start(l) = api_ns + queue_ns   (Vellaisamy et al., ISPASS 2025)
   launch_delay_ns = max(queue_ns, 0)          (HTA's launch_delay, clipped at 0)
-Negative queue times are kept as measured (the GPU may start before the launch call returns, or the
-CPU and GPU clocks are skewed); they are counted and flagged (``queue_negative``), never clipped in
-TKLQT. ``t_l_ns < 0`` (GPU start before the call began) is impossible without clock skew and is
-flagged ``clock_skew``.
+A call that launched several activities (a graph launch: every node carries the call's correlation
+id) is ONE launch, as CUPTI's graph-level trace (Nsight Systems' default ``--cuda-graph-trace=graph``)
+records a graph launch as one activity: its api/queue/t_l are those of its first activity on the GPU
+(``counts_launch``) and null on the other nodes, so sums count each call once; ``graph_node`` marks
+the nodes, reported apart. Negative queue times are kept as measured (the GPU may start before the
+launch call returns, or the clocks are skewed); they are counted and flagged (``queue_negative``),
+never clipped in TKLQT. ``t_l_ns < 0`` is flagged ``clock_skew``.
 
 Per step/pass (the ``step`` column; warm-up passes are kept here and excluded by ``bound``):
-  TKLQT = sum of t_l over the pass's kernels, and its api and queue parts (sum to TKLQT exactly);
-  latency = first ATen op start (else first launch call start) -> last GPU activity end;
-  busy = union of GPU activity intervals per device (any pass's work, clipped to the pass's
-         [start, end] window, so work queued by an earlier pass counts as busy), summed over the devices
-         the pass used; idle = devices x latency - busy;
-  idle split host-wait / kernel-wait / other as HTA's idle-time breakdown defines it, per stream.
+  window = [first ATen op of the pass (else its first launch call, else its first GPU start),
+            last GPU activity end]; latency = its length;
+  TKLQT = sum of t_l over the pass's launch calls that launched a kernel, and its api and queue
+         parts (sum to TKLQT exactly);
+  busy = union of GPU activity intervals per device (any pass's work, clipped to the window), summed
+         over the devices the pass used; idle = devices x latency - busy;
+  idle split per device (and per stream, :func:`idle_split`): before the first busy segment, after
+         the last, and each gap between segments as host wait (the call of the activity after it
+         began after the gap began) / kernel wait (< 30 µs) / other (HTA's categories); the five parts
+         sum to idle exactly. HTA's own breakdown under HTA's rules: :func:`hta_idle_breakdown`;
+  queue depth = launch calls made and not finished (a graph launch one item until its last node
+         ends); per pass its max over the window and its mean (time integral / latency), one step function.
 
 Everything is computed over whole columns with numpy (the step factorized once, exact int64 segment
 sums over one stable sort); the results equal the plain per-step loop that the tests keep as reference.
@@ -127,8 +136,11 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
     times = {c: _i64(launches[c]) for c in _TIME_COLS}
     cpu_start, cpu_end, gpu_start, gpu_end, op_start = (_ns(times[c]) for c in _TIME_COLS)
     kernel = _flag(launches["kind"] == "kernel")
-    first, count, kernels, end, end_ok = _launch_units(_ns(_i64(launches["correlation"])), cpu_start, gpu_start,
-                                                       gpu_end, kernel)
+    c = launches["correlation"]
+    corr = (c.to_numpy(np.int64), np.ones(len(c), bool)) if c.dtype.kind in "iu" else _ns(_i64(c))
+    first, count, kernels, end, end_ok = _launch_units(corr, cpu_start, gpu_start, gpu_end, kernel)
+    api_codes, apis = pd.factorize(launches["launch_api"])
+    graph = np.append(np.array([bool(GRAPH_LAUNCH_API.search(str(a))) for a in apis], bool), False)[api_codes]
 
     def own(v: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return v[0], v[1] & first
@@ -149,8 +161,7 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
         "launch_activities": pd.arrays.IntegerArray(count, ~linked),
         "launch_kernels": pd.arrays.IntegerArray(kernels, ~linked),
         "launch_end_ns": _int64((end, end_ok)),
-        "graph_node": launches["launch_api"].astype("string").str.contains(GRAPH_LAUNCH_API).fillna(False)
-                      .to_numpy(bool),
+        "graph_node": graph,
     }
     return pd.DataFrame(cols, copy=False)  # unchanged columns shared copy-on-write with ``launches``
 
@@ -321,9 +332,14 @@ def _aten_first(ops: pd.DataFrame | None, steps: pd.Index) -> tuple[np.ndarray, 
     """Per step (in ``steps``' order): the earliest ATen op start (ns, run clock), and whether it has one."""
     if ops is None or not len(ops):
         return np.zeros(len(steps), np.int64), np.zeros(len(steps), bool)
-    codes, names = pd.factorize(ops["step"].fillna(_NO_STEP))
+    codes, names = pd.factorize(ops["step"])  # nulls -> -1: the (no step) group
+    if (codes < 0).any():
+        at = names.get_indexer([_NO_STEP])[0] if _NO_STEP in names else len(names)
+        codes = np.where(codes < 0, at, codes)
+        names = names if at < len(names) else names.append(pd.Index([_NO_STEP], dtype=names.dtype))
     start, ok = _ns(_i64(ops["start_ns"]))
-    ok &= _flag(ops["name"].astype(str).str.startswith("aten::"))
+    name = ops["name"]
+    ok &= _flag((name if isinstance(name.dtype, pd.StringDtype) else name.astype(str)).str.startswith("aten::"))
     first = np.full(len(names), _I64_MAX)
     np.minimum.at(first, codes[ok], start[ok])
     found = np.bincount(codes[ok], minlength=len(names)) > 0
@@ -407,9 +423,13 @@ def _idle_split(la: _Launches, g: _Groups, begin: np.ndarray, end: np.ndarray, b
     step's window, counting any step's activities of the group. Returns also the group labels."""
     f = la.frame
     if by_stream:
-        key = pd.MultiIndex.from_arrays([f["device"], f["stream"]])
-        grp, labels = pd.factorize(key)
-        grp = np.where(f["device"].isna().to_numpy() | f["stream"].isna().to_numpy(), -1, grp)
+        dc, dev = pd.factorize(f["device"])
+        sc, strm = pd.factorize(f["stream"])
+        both = (dc >= 0) & (sc >= 0)
+        keys, inv = np.unique(dc[both].astype(np.int64) * max(1, len(strm)) + sc[both], return_inverse=True)
+        grp = np.full(len(f), -1, np.int64)
+        grp[both] = inv
+        labels = [(dev[k // max(1, len(strm))], strm[k % max(1, len(strm))]) for k in keys.tolist()]
     else:
         grp, labels = pd.factorize(f["device"])
     n_grp = max(1, len(labels))
@@ -469,10 +489,10 @@ def _in_flight(la: _Launches, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Per window [begin, end]: time-integral of the queue depth (:func:`_depth`, all streams) over it,
     ns: the sum over launch calls of the overlap of [call start, last activity end] with the window."""
     f = la.frame
-    done = f["launch_end_ns"].notna().to_numpy() & _flag(f["counts_launch"])
-    (c, c_ok), (s, _) = la.ns("cpu_start_ns"), la.ns("gpu_start_ns")
+    (t1, done), (c, c_ok), (s, _) = la.ns("launch_end_ns"), la.ns("cpu_start_ns"), la.ns("gpu_start_ns")
+    done = done & f["counts_launch"].to_numpy(bool)
     t0 = np.where(c_ok, c, s)[done]
-    t1 = f["launch_end_ns"].to_numpy(np.int64, na_value=0)[done]
+    t1 = t1[done]
     if not len(t0):
         return np.zeros(len(begin), np.int64)
     return _clip_sum(np.sort(t1), begin, end) - _clip_sum(np.sort(t0), begin, end)
@@ -545,8 +565,8 @@ def idle_split(launches: pd.DataFrame, ops: pd.DataFrame | None = None, by: str 
     window = end[pair_step] - begin[pair_step]
     out = {"step": np.asarray(steps, dtype=object)[pair_step]}
     if by == "stream":
-        out["device"] = labels.get_level_values(0)[pair_grp].to_numpy() if len(labels) else np.zeros(0)
-        out["stream"] = labels.get_level_values(1)[pair_grp].to_numpy() if len(labels) else np.zeros(0)
+        out["device"] = np.array([labels[i][0] for i in pair_grp.tolist()])
+        out["stream"] = np.array([labels[i][1] for i in pair_grp.tolist()])
     else:
         out["device"] = np.asarray(labels)[pair_grp]
     out |= {"window_ns": window, "busy_ns": parts[:, 0], "idle_ns": window - parts[:, 0]}

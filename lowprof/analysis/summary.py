@@ -48,7 +48,8 @@ def _cpu_memory(run: Run, duration_s: float | None) -> dict:
             out["host_mem_used_peak_bytes"] = int(s.mem_used_bytes.max())
     if "user_s" in w:  # rusage from wait4: exact, includes the last moments the sampler missed
         out["workload_cpu_s"] = w["user_s"] + w["system_s"]
-        out["workload_rss_peak_bytes"] = max(out.get("workload_rss_peak_bytes", 0), w["maxrss_bytes"])
+        if w.get("maxrss_source") == "wait4 via lowprof-spawn":  # else it counts lowprof's own image: not used
+            out["workload_rss_peak_bytes"] = max(out.get("workload_rss_peak_bytes", 0), w["maxrss_bytes"])
         if duration_s:
             out["workload_cpu_cores_mean"] = out["workload_cpu_s"] / duration_s
     return out

@@ -65,7 +65,7 @@ def test_workload_started_through_helper_keeps_its_pid_and_exit(tmp_path, cli):
     assert m["workload"]["exit_code"] == 5
 
 
-@pytest.mark.parametrize("interval", ["5", "100"])
+@pytest.mark.parametrize("interval", ["30", "100"])
 def test_short_workload_ends_the_run_at_once_whatever_the_interval(tmp_path, cli, interval):
     """The workload times itself; the run's duration may exceed that by its start-up, not by an interval."""
     code = ("import sys, time; t = time.monotonic(); time.sleep(0.5); "
@@ -79,7 +79,7 @@ def test_short_workload_ends_the_run_at_once_whatever_the_interval(tmp_path, cli
     run = lowprof.load(tmp_path / "r")
     d = run.manifest["duration_s"]
     assert own <= d < own + 1.5, (own, d)  # python start-up, never another interval
-    assert wall < float(interval)
+    assert wall < float(interval)  # lowprof did not wait out an interval (start-up on a busy VM: a few s)
     s = run["system"]
     assert len(s) >= 2  # a first sample at start and a final one at exit
     assert (s.t_ns.iloc[-1] - s.t_ns.iloc[0]) / 1e9 >= own

@@ -101,3 +101,83 @@ def test_bad_attach_duration_is_one_line_exit_2(tmp_path, cli, value):
     assert p.returncode == 2, (p.returncode, p.stderr)
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "duration" in lines[0] and "Traceback" not in p.stderr, p.stderr
+
+
+# Two threads hashing (hashlib releases the GIL on large buffers) keep two cores busy; the workload reads
+# /proc/stat's cpu line itself at its start and end, the reference lowprof's figure must match.
+SPIN2 = """
+import hashlib, sys, threading, time
+def jiffies():
+    v = [int(x) for x in open('/proc/stat').readline().split()[1:9]]
+    return sum(v) - v[3] - v[4], sum(v)
+b0, t0 = jiffies(); c0 = time.process_time(); w0 = time.monotonic()
+buf = bytes(1 << 20)
+def spin():
+    while time.monotonic() - w0 < {s}:
+        hashlib.sha256(buf).digest()
+th = [threading.Thread(target=spin) for _ in range(2)]
+[t.start() for t in th]; [t.join() for t in th]
+b1, t1 = jiffies()
+open(sys.argv[1], 'w').write(f"{{100 * (b1 - b0) / (t1 - t0)}} {{(time.process_time() - c0) / (time.monotonic() - w0)}}")
+"""
+
+
+@pytest.mark.parametrize("interval", ["0.001", "0.005", "0.05", "1"])
+def test_host_cpu_percent_is_the_runs_whatever_the_interval(tmp_path, cli, interval):
+    p = cli("run", "-q", "--probes", "system", "--interval", interval, "--out", tmp_path / "r", "--",
+            sys.executable, "-c", SPIN2.format(s=2.5), tmp_path / "ref")
+    assert p.returncode == 0, p.stderr
+    ref_host, ref_cores = map(float, (tmp_path / "ref").read_text().split())
+    run = lowprof.load(tmp_path / "r")
+    cm = summarize(run)["cpu_memory"]
+    assert abs(cm["host_cpu_percent_mean"] - ref_host) <= 3.0, (cm["host_cpu_percent_mean"], ref_host)
+    # the workload's own CPU over its life (rusage) against its own clock, start-up included
+    assert cm["workload_cpu_cores_mean"] <= ref_cores * 1.05 + 0.05
+    assert cm["workload_cpu_cores_mean"] >= ref_cores * 0.7
+
+
+def test_report_shows_the_samplers_missed_ticks(tmp_path, cli):
+    p = cli("run", "-q", "--probes", "system", "--interval", "0.001", "--out", tmp_path / "r", "--",
+            "sleep", "0.3")
+    assert p.returncode == 0, p.stderr
+    m = lowprof.load(tmp_path / "r").manifest["sampler"]
+    rep = cli("report", tmp_path / "r", "--json")
+    shown = __import__("json").loads(rep.stdout)["sampling"]
+    assert shown["missed_ticks"] == m["missed_ticks"] and shown["ticks"] == m["ticks"]
+    assert "missed_ticks" in cli("report", tmp_path / "r").stdout
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """utime + stime of ``pid`` (s), read by the test itself from /proc/PID/stat."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_attach_cpu_figures_describe_the_recorded_window(tmp_path, cli):
+    """A target that burned CPU before the attach: workload_cpu_s counts only what it burned while
+    recorded, and workload_cpu_cores_mean is that over the same window."""
+    burn = ("import sys, time\nt = time.process_time()\nflag = False\n"
+            "while time.process_time() - t < 30:\n"
+            "    if not flag and time.process_time() - t > 1.0:\n"
+            "        open(sys.argv[1], 'w').close(); flag = True\n")
+    target = subprocess.Popen([sys.executable, "-c", burn, tmp_path / "warm"])
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "warm").exists():
+            assert time.monotonic() < deadline and target.poll() is None
+            time.sleep(0.05)
+        before = _proc_cpu_s(target.pid)
+        p = cli("attach", str(target.pid), "--duration", "1.5", "--no-stacks", "--probes", "system",
+                "--interval", "0.02", "-q", "--out", tmp_path / "r")
+        after = _proc_cpu_s(target.pid)
+    finally:
+        target.kill()
+        target.wait()
+    assert p.returncode == 0, p.stderr
+    assert before >= 1.0
+    run = lowprof.load(tmp_path / "r")
+    cm = summarize(run)["cpu_memory"]
+    s = run["system"]
+    span = (s.t_ns.iloc[-1] - s.t_ns.iloc[0]) / 1e9
+    assert 0 < cm["workload_cpu_s"] <= after - before + 0.05, (cm["workload_cpu_s"], before, after)
+    assert cm["workload_cpu_cores_mean"] * span == pytest.approx(cm["workload_cpu_s"], rel=0.02)

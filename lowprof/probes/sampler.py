@@ -43,7 +43,8 @@ class Sampler:
         self.probes: list[Probe] = []
         self.samples: dict[str, int] = {}
         self.ticks = 0
-        self.missed_ticks = 0
+        self.missed_ticks = 0  # deadlines skipped because a tick overran
+        self.late_ticks = 0  # ticks that began more than half an interval after their deadline
         self.cpu_s = 0.0  # CPU time the sampler thread used
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lowprof-sampler", daemon=True)
@@ -96,6 +97,8 @@ class Sampler:
         next_t = time.monotonic()
         last_flush = next_t
         while not self._stop.is_set():
+            if time.monotonic() - next_t > 0.5 * self.interval_s:
+                self.late_ticks += 1
             self.tick()
             now = time.monotonic()
             if now - last_flush >= self.flush_s:
@@ -132,7 +135,7 @@ class Sampler:
             entry.update(probe.facts())
         self.run.manifest["sampler"] = {
             "interval_s": self.interval_s, "flush_s": self.flush_s, "ticks": self.ticks,
-            "missed_ticks": self.missed_ticks, "cpu_s": round(self.cpu_s, 6),
+            "missed_ticks": self.missed_ticks, "late_ticks": self.late_ticks, "cpu_s": round(self.cpu_s, 6),
         }
         self.run.flush()
 

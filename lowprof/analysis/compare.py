@@ -194,11 +194,12 @@ class Comparison:
     sides: list[Side]
     table: pd.DataFrame
     differences: dict[str, list[str]]
+    notes: list[str] = field(default_factory=list)  # rows left out because the sides measured them differently
 
     def to_json(self) -> dict:
         return {"sides": [{"letter": s.letter, "path": str(s.path), "machine": s.machine, "kind": s.kind,
                            "workload": s.workload} for s in self.sides],
-                "differences": self.differences,
+                "differences": self.differences, "notes": self.notes,
                 "rows": json.loads(self.table.to_json(orient="records"))}
 
 
@@ -232,6 +233,7 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
     common = keyed[0].index
     for k in keyed[1:]:
         common = common.intersection(k.index, sort=False)
+    notes = _measured_differently(sides, keyed, common)
     order = {n: i for i, n in enumerate([*METRICS, *SWEEP_METRICS])}
     rows = []
     for metric_name, pk in common:
@@ -247,4 +249,29 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
         rows.append(row)
     rows.sort(key=lambda r: (order.get(r["metric"], len(order)), _natural(r["params"])))
     table = pd.DataFrame(rows)
-    return Comparison(sides, table, diffs)
+    return Comparison(sides, table, diffs, notes)
+
+
+_HOW = ("signal", "from")  # parameters that say how a figure was measured (power signal, energy method)
+
+
+def _measured_differently(sides: list[Side], keyed: list[pd.DataFrame], common) -> list[str]:
+    """One line per (metric, parameters) every side has but measured in different ways (a power signal, an
+    energy method): such rows are never paired in one row of the table; the line says what each side used."""
+    seen: list[dict] = []
+    for s in sides:
+        by_base: dict[tuple, str] = {}
+        for p in s.metrics.itertuples(index=False):
+            how = {k: v for k, v in p.params.items() if k in _HOW}
+            if not how or (p.metric, params_key(p.params)) in common:
+                continue
+            base = params_key({k: v for k, v in p.params.items() if k not in _HOW})
+            by_base[(p.metric, base)] = params_key(how)
+        seen.append(by_base)
+    out = []
+    for key in seen[0]:
+        if all(key in d for d in seen[1:]) and len({d[key] for d in seen}) > 1:
+            used = "; ".join(f"{s.letter}: {d[key]}" for s, d in zip(sides, seen))
+            out.append(f"{key[0]} {key[1]}: not compared, measured differently ({used}); "
+                       f"--average (or --instant) puts every GPU on one power signal")
+    return out

@@ -6,6 +6,8 @@ import argparse
 import math
 import sys
 
+from rich.markup import escape
+
 from lowprof.analysis.compare import compare
 from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import fmt_bytes, fmt_s, note, out, print_json, table
@@ -13,7 +15,8 @@ from lowprof.cli._ui import fmt_bytes, fmt_s, note, out, print_json, table
 HELP = "compare runs (or sweep folders, or per-rank folders) across machines: A, B, ratio B/A, better"
 EXAMPLES = """lowprof compare runs/gh200 runs/h100-pcie
 lowprof compare sweeps/gh200 sweeps/h100 --csv cmp.csv
-lowprof compare runs/a runs/b --force --json --metrics step_time_s,tklqt_s"""
+lowprof compare runs/a runs/b --force --json --metrics step_time_s,tklqt_s
+lowprof compare runs/a runs/b --instant   (power percentiles on NVML field 186 only; refuses GPUs without it)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,4 +78,6 @@ def main(args) -> int:
         out.print(table(f"{len(rows)} metrics in common", cols, rows, right=right))
         if not rows:
             note("no metric in common (different kinds of run?)", args.quiet)
+    for line in cmp.notes:  # said with --csv/--json too: the table lacks these rows
+        note(escape(line))
     return 0

@@ -282,7 +282,7 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
         raise LowprofError(f"{list(runs)}: no power readings to plot (gpu_power, rapl or hwmon_power)")
     shade_phases([ax], runs, result)
     ax.set_xlabel("run clock (s)")
-    ax.set_ylabel("power: power_w (W)")
+    ax.set_ylabel("power (W), signal in each label")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, frameon=False, ncols=2)
     result.paths = _save(fig, Path(out_dir), name)

@@ -11,7 +11,7 @@ import pandas as pd
 from rich.markup import escape
 
 from lowprof.analysis.power import phase_breakdown, summarize_power
-from lowprof.cli._common import add_signal_flags, signal_of  # noqa: F401 (shared; ipw imports them from here too)
+from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.errors import LowprofError
 from lowprof.rundir import load

@@ -338,6 +338,7 @@ def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str 
         vals = vals[np.isfinite(vals) & (vals > 0)]
         if len(vals) and vals.max() / vals.min() > 20:  # figures of one unit spanning decades
             ax.set_xscale("log")
+            plain_log_axis(ax, "x")
         for bar_group in ax.containers:
             if isinstance(bar_group, matplotlib.container.BarContainer):
                 ax.bar_label(bar_group, fmt="%.3g", fontsize=6, padding=2)

@@ -96,3 +96,24 @@ def test_report_names_gpus_and_host_from_the_trace(prefix: str, tmp_path: Path):
         assert doc["host_name"] in host_line
     else:
         assert "not named in the trace" in host_line
+
+
+def test_a_failure_while_writing_leaves_no_directory(tmp_path: Path, monkeypatch):
+    """A write that fails half-way (here: the ops table) removes the run directory, so a retry is not blocked,
+    and is one TraceError, not a traceback."""
+    from lowprof.errors import TraceError
+    from lowprof.rundir import RunDir
+
+    real = RunDir.write_frame
+
+    def failing(self, spec, df):
+        if spec.name == "ops":
+            raise ValueError("disk says no")
+        return real(self, spec, df)
+
+    monkeypatch.setattr(RunDir, "write_frame", failing)
+    with pytest.raises(TraceError, match="disk says no"):
+        import_trace(_trace("triton_example"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setattr(RunDir, "write_frame", real)
+    assert load(import_trace(_trace("triton_example"), tmp_path / "run")).complete  # the retry works

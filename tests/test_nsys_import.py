@@ -245,3 +245,34 @@ def test_nsys_rep_gets_the_export_hint(tmp_path: Path):
     err = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(err) == 1 and "nsys export --type sqlite" in err[0] and "not a valid JSON" not in err[0], p.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("column, value", [("correlationId", "x"), ("correlationId", None), ("globalPid", "x12"),
+                                           ("gridX", 2**31), ("registersPerThread", -2**31 - 1), ("deviceId", 1.5),
+                                           ("streamId", 1e300), ("demangledName", "text id"),
+                                           ("start", "soon"), ("end", None), ("start", 2**63 - 1)])
+def test_hostile_kernel_values_import_with_nulls_or_skips(export: Path, tmp_path: Path, column: str, value):
+    """Text, NULL, reals, beyond-int32 values in an export: imported with the value as null (or the row skipped
+    when it is a time), counted and said in one line; never a traceback or a half-written directory."""
+    con = sqlite3.connect(export)
+    cols = [r[1] for r in con.execute("PRAGMA table_info(CUPTI_ACTIVITY_KIND_KERNEL)")]
+    con.execute("CREATE TABLE k2 AS SELECT * FROM CUPTI_ACTIVITY_KIND_KERNEL")  # without NOT NULL
+    con.execute("DROP TABLE CUPTI_ACTIVITY_KIND_KERNEL")
+    con.execute("ALTER TABLE k2 RENAME TO CUPTI_ACTIVITY_KIND_KERNEL")
+    con.execute(f'UPDATE CUPTI_ACTIVITY_KIND_KERNEL SET "{column}" = ? WHERE correlationId = 11', (value,))
+    con.commit()
+    con.close()
+    assert column in cols
+    p = run_cli("import", export, "--out", tmp_path / "run")
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    run = lowprof.load(tmp_path / "run")
+    df = run["launches"]
+    said = (p.stdout + p.stderr).replace("\n", " ")
+    if column in ("start", "end"):
+        assert len(df) == 4 and "skipped rows" in said and "1 in CUPTI_ACTIVITY_KIND_KERNEL" in said
+    elif value is None:
+        assert len(df) == 5 and df["correlation"].isna().sum() == 1
+    elif column == "demangledName":  # a name id that names nothing: the kernel has no name
+        assert len(df) == 5 and df["name"].isna().sum() == 1
+    else:
+        assert len(df) == 5 and f"1 CUPTI_ACTIVITY_KIND_KERNEL.{column}" in said, said

@@ -144,6 +144,7 @@ class Side:
     kind: str  # run, sweep, ranks
     workload: dict
     metrics: pd.DataFrame = field(repr=False)
+    unreadable: list[str] = field(default_factory=list)  # "member: table T (why)" left out of the metrics
 
 
 def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None,
@@ -168,7 +169,8 @@ def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | Non
     if kind == "ranks":
         df = pd.concat([df, _over_ranks(df)], ignore_index=True)
     machines = list(dict.fromkeys(machine_name(m.run) for m in members))
-    return Side(letter, p, " / ".join(machines), kind, workload_of(members, sweep_doc), df)
+    unreadable = [f"{m.label}: table {name} unreadable ({why})" for m in members for name, why in m.run.unreadable.items()]
+    return Side(letter, p, " / ".join(machines), kind, workload_of(members, sweep_doc), df, unreadable)
 
 
 def _over_ranks(df: pd.DataFrame) -> pd.DataFrame:
@@ -194,12 +196,13 @@ class Comparison:
     sides: list[Side]
     table: pd.DataFrame
     differences: dict[str, list[str]]
-    notes: list[str] = field(default_factory=list)  # rows left out because the sides measured them differently
+    notices: list[str] = field(default_factory=list)  # what is left out, and why: one line each
 
     def to_json(self) -> dict:
         return {"sides": [{"letter": s.letter, "path": str(s.path), "machine": s.machine, "kind": s.kind,
                            "workload": s.workload} for s in self.sides],
-                "differences": self.differences, "notes": self.notes,
+                "differences": self.differences,
+                "notices": self.notices,
                 "rows": json.loads(self.table.to_json(orient="records"))}
 
 
@@ -249,7 +252,20 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
         rows.append(row)
     rows.sort(key=lambda r: (order.get(r["metric"], len(order)), _natural(r["params"])))
     table = pd.DataFrame(rows)
-    return Comparison(sides, table, diffs, notes)
+    return Comparison(sides, table, diffs, _notices(sides, names, table) + notes)
+
+
+def _notices(sides: list[Side], names: list[str] | None, table: pd.DataFrame) -> list[str]:
+    """Damaged tables left out, and --metrics names some side does not have."""
+    out = [f"{s.letter} ({s.path}): {u}; its metrics are left out" for s in sides for u in s.unreadable]
+    found = set(table["metric"]) if len(table) else set()
+    for n in names or []:
+        if n in found:
+            continue
+        lacking = [f"{s.letter} ({s.path})" for s in sides if n not in set(s.metrics["metric"])]
+        out.append(f"--metrics {n}: not found in " + (", ".join(lacking) if lacking else
+                                                     "every side with the same parameters"))
+    return out
 
 
 _HOW = ("signal", "from")  # parameters that say how a figure was measured (power signal, energy method)

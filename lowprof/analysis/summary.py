@@ -6,6 +6,7 @@ import importlib
 
 import numpy as np
 
+from lowprof.analysis.notices import notices
 from lowprof.rundir import Run
 
 __all__ = ["summarize", "SECTIONS"]
@@ -118,6 +119,7 @@ def summarize(run: Run, signal: str = "auto") -> dict:
         "probes": _probes(run),
         "tables": {n: (t.get("rows") if t.get("rows") is not None else None) for n, t in m.get("tables", {}).items()},
         "unreadable_tables": run.unreadable,  # name -> why; the rest of the summary is made without them
+        "notices": notices(m),  # failures that change what the run holds, one line each
     }
     for ref in SECTIONS:
         module, _, fn = ref.partition(":")

@@ -8,7 +8,7 @@ from lowprof.errors import LowprofError
 from lowprof.probes import PROBES
 from lowprof.record import parse_probe_list
 
-__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "add_signal_flags", "signal_of"]
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "add_signal_flags", "signal_of"]
 
 
 def add_output_flags(p: argparse.ArgumentParser,
@@ -50,3 +50,15 @@ def probes_from_args(args) -> list[str]:
         return parse_probe_list(args.probes)
     except ValueError as e:
         raise LowprofError(str(e)) from None
+
+
+def print_notices(manifest: dict) -> None:
+    """The run's failures that change what it holds (``lowprof.analysis.notices``), one warning line each on
+    stderr, said even with --quiet."""
+    from rich.text import Text
+
+    from lowprof.analysis.notices import notices
+    from lowprof.cli._ui import err
+
+    for line in notices(manifest, errors=False):
+        err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))

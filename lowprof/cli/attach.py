@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from lowprof.cli._common import add_recording_flags, probes_from_args
+from lowprof.cli._common import add_recording_flags, print_notices, probes_from_args
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
 from lowprof.record import Recording, default_out_dir
@@ -43,6 +43,8 @@ def main(args) -> int:
     out = args.out or default_out_dir(f"pid{args.pid}-{name}")
     rec = Recording(out, kind=args.kind, probes=probes, interval_s=args.interval, force=args.force,
                     command=cmdline, pid=args.pid)
+    if args.probes is not None:
+        rec.run.manifest["probes_requested"] = probes
     stop = threading.Event()
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -75,6 +77,7 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event)
     m["workload"]["attach_ended_by"] = why
     rec.finish()
     note(f"stopped ({why}) after {fmt_s(time.monotonic() - t0)}; see: lowprof report {rec.path}", args.quiet)
+    print_notices(m)
     return 0
 
 

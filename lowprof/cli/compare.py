@@ -6,11 +6,11 @@ import argparse
 import math
 import sys
 
-from rich.markup import escape
-
 from lowprof.analysis.compare import compare
+from rich.text import Text
+
 from lowprof.cli._common import add_signal_flags, signal_of
-from lowprof.cli._ui import fmt_bytes, fmt_s, note, out, print_json, table
+from lowprof.cli._ui import err, fmt_bytes, fmt_s, note, out, print_json, table
 
 HELP = "compare runs (or sweep folders, or per-rank folders) across machines: A, B, ratio B/A, better"
 EXAMPLES = """lowprof compare runs/gh200 runs/h100-pcie
@@ -46,6 +46,8 @@ def fmt_value(v: float, unit: str) -> str:
 def main(args) -> int:
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else None
     cmp = compare(args.dirs, force=args.force, names=names, signal=signal_of(args))
+    for line in cmp.notices:  # said even with --quiet: the table lacks them
+        err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))
     if args.json:
         print_json(cmp.to_json())
     elif args.csv:
@@ -78,6 +80,4 @@ def main(args) -> int:
         out.print(table(f"{len(rows)} metrics in common", cols, rows, right=right))
         if not rows:
             note("no metric in common (different kinds of run?)", args.quiet)
-    for line in cmp.notes:  # said with --csv/--json too: the table lacks these rows
-        note(escape(line))
     return 0

@@ -7,6 +7,7 @@ from collections import Counter
 
 from rich.markup import escape
 from rich.panel import Panel
+from rich.text import Text
 
 from lowprof.analysis.summary import summarize
 from lowprof.cli._common import add_signal_flags, signal_of
@@ -65,11 +66,12 @@ def main(args) -> int:
         f"host      {escape(s['host'])}",
         f"GPUs      {escape(str(gpus))}",
     ]
-    if no_launches := (run.manifest.get("trace") or {}).get("no_launches_note"):  # imported trace without launches
-        head.append(escape(no_launches))
     for name, why in s["unreadable_tables"].items():
         head.append(f"[red]table {escape(name)} unreadable[/]: {escape(why)} (left out below)")
-    out.print(Panel("\n".join(head), title="lowprof report", title_align="left", expand=False))
+    # soft_wrap off: a long line wraps inside the panel instead of being cut at the terminal's edge
+    out.print(Panel("\n".join(head), title="lowprof report", title_align="left", expand=False), soft_wrap=False)
+    for line in s["notices"]:  # whole lines, never cut: a reader may grep them
+        out.print(Text.assemble(("warning: ", "yellow"), line))
     cm = s["cpu_memory"]
     if cm:
         out.print(table("CPU and memory", ["metric", "value"], [[k, _fmt(k, v)] for k, v in cm.items()], right={1}))
@@ -78,7 +80,7 @@ def main(args) -> int:
                     right={2, 3}))
     for key, section in s.items():
         if key in ("path", "kind", "state", "started_utc", "duration_s", "duration_is_lower_bound", "host",
-                   "gpus", "workload", "cpu_memory", "probes", "tables", "unreadable_tables"):
+                   "gpus", "workload", "cpu_memory", "probes", "tables", "unreadable_tables", "notices"):
             continue
         if isinstance(section, dict):
             out.print(table(key.replace("_", " "), ["metric", "value"],

@@ -56,9 +56,10 @@ class KinetoTrace:
         kind_code = cls[gpu].astype(np.int32) - 1
         # MTIA device events (cat mtia_ccp_events): dma_* are copies, the rest device work (HTA's
         # MTIAMemoryKernelGroupingPattern "^dma").
-        is_dma = np.array([isinstance(v, str) and v.startswith("dma") for v in sc.strings], bool)
-        is_mtia = np.array([v == "mtia_ccp_events" for v in sc.strings], bool)
-        kind_code[is_mtia[sc.cat[gpu]] & is_dma[sc.name[gpu]]] = c["memcpy"] - 1
+        mtia_ids = np.flatnonzero(sc.strings[:-1] == "mtia_ccp_events")
+        if len(mtia_ids):
+            is_dma = np.array([isinstance(v, str) and v.startswith("dma") for v in sc.strings], bool)
+            kind_code[np.isin(sc.cat[gpu], mtia_ids) & is_dma[sc.name[gpu]]] = c["memcpy"] - 1
         self.gpu.insert(0, "kind", _take_strings(_GPU_KINDS_BY_CLASS, kind_code))
         basic = ("name", "pid", "tid", "start_ns", "end_ns")
         self.runtime = _frame(sc, np.flatnonzero(x & (cls == c["runtime"])), basic + ("correlation", "external_id"))
@@ -67,7 +68,8 @@ class KinetoTrace:
         ann = np.flatnonzero(x & ((cls == c["op"]) | (cls == c["annotation"])) & is_step[sc.name])
         self.annotations = _frame(sc, ann, basic)
         self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops, self.annotations) if len(f)]
-        self.has_profiler_ranges = "cuda_profiler_range" in set(sc.strings[:-1])  # cats of every event are interned
+        # categories of every event are interned, kept or not
+        self.has_profiler_ranges = bool((sc.strings[:-1] == "cuda_profiler_range").any())
         self.time_range = sc.time_range  # every event's span, kept or not (None: no event with a ts)
         self._link_flows(_frame(sc, np.flatnonzero(~x), ("pid", "tid", "start_ns", "flow_id")))
 

@@ -36,7 +36,7 @@ import pandas as pd
 from lowprof.errors import TraceError
 from lowprof.tracers.launches import LAUNCHES, STEP_PATTERN
 
-__all__ = ["load_launches", "is_sqlite", "normalise_api_name", "CUDA_TABLES"]
+__all__ = ["load_launches", "is_sqlite", "normalise_api_name", "problems", "CUDA_TABLES"]
 
 _MEMCPY_KINDS = {0: "Unknown", 1: "HtoD", 2: "DtoH", 3: "HtoA", 4: "AtoH", 5: "AtoA", 6: "AtoD", 7: "DtoA",
                  8: "DtoD", 9: "HtoH", 10: "PtoP"}
@@ -59,6 +59,18 @@ def is_sqlite(path: str | os.PathLike) -> bool:
 def normalise_api_name(name: object) -> object:
     """``cudaLaunchKernel_v7000`` -> ``cudaLaunchKernel`` (nsys appends the API version); other values as they are."""
     return _VERSION_SUFFIX.sub("", name) if isinstance(name, str) else name
+
+
+def problems(info: dict) -> list[str]:
+    """What reading an export dropped (from ``meta['parser']``), one sentence each, for the user to see."""
+    out = []
+    if info.get("skipped_rows"):
+        out.append("skipped rows without an integer start/end (or ending before they start): " +
+                   ", ".join(f"{n:,} in {t}" for t, n in info["skipped_rows"].items()))
+    if info.get("values_out_of_range"):
+        out.append("stored as null (not an integer in the column's range): " +
+                   ", ".join(f"{n:,} {c}" for c, n in info["values_out_of_range"].items()))
+    return out
 
 
 def _tables(con: sqlite3.Connection) -> set[str]:
@@ -101,12 +113,14 @@ class _Reader:
         if len(time_cols) == 2:
             ok += f" AND t.{time_cols[1]} >= t.{time_cols[0]}"
         sel, bad = [], []
-        for out, (col, rng) in ints.items():
+        for out, (col, rng, *src) in ints.items():
             if col.startswith("(") or col in cols:
                 e = col if col.startswith("(") else f"t.{col}"
                 sel.append(f"{_int(e, rng)} AS {out}")
                 if not col.startswith("("):
                     bad.append((f"{table}.{col}", f"SUM({_bad(e, rng)})"))
+                elif src and src[0] in cols:  # an expression of one column: count that column's bad values
+                    bad.append((f"{table}.{src[0]}", f"SUM({_bad('t.' + src[0], _I64)})"))
             else:
                 sel.append(f"NULL AS {out}")
         for out, e in texts.items():
@@ -155,7 +169,7 @@ def _gpu(r: _Reader) -> pd.DataFrame:
         name, join = _name_join(r, "s", name_col, cols)
         smem = [c for c in ("staticSharedMemory", "dynamicSharedMemory") if c in cols]
         smem_e = (" + ".join(f"coalesce({_int('t.' + c, _I32)}, 0)" for c in smem)) if smem else "NULL"
-        k = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64),
+        k = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid"),
                                 "grid_x": ("gridX", _I32), "grid_y": ("gridY", _I32), "grid_z": ("gridZ", _I32),
                                 "block_x": ("blockX", _I32), "block_y": ("blockY", _I32), "block_z": ("blockZ", _I32),
                                 "registers_per_thread": ("registersPerThread", _I32),
@@ -166,7 +180,7 @@ def _gpu(r: _Reader) -> pd.DataFrame:
     if "CUPTI_ACTIVITY_KIND_MEMCPY" in r.tables:
         t = "CUPTI_ACTIVITY_KIND_MEMCPY"
         cols = _columns(r.con, t)
-        m = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64),
+        m = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid"),
                                 "bytes": ("bytes", _I64), "copy_kind": ("copyKind", _I32)}, {})
         m.insert(0, "kind", "memcpy")
         m["name"] = pd.array(["Memcpy " + _MEMCPY_KINDS.get(v, "Unknown") if v is not pd.NA else "Memcpy Unknown"
@@ -175,14 +189,14 @@ def _gpu(r: _Reader) -> pd.DataFrame:
     if "CUPTI_ACTIVITY_KIND_MEMSET" in r.tables:
         t = "CUPTI_ACTIVITY_KIND_MEMSET"
         cols = _columns(r.con, t)
-        m = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64),
+        m = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid"),
                                 "bytes": ("bytes", _I64)}, {"name": "'Memset'"})
         m.insert(0, "kind", "memset")
         frames.append(m)
     if "CUPTI_ACTIVITY_KIND_GRAPH_TRACE" in r.tables:
         t = "CUPTI_ACTIVITY_KIND_GRAPH_TRACE"
         cols = _columns(r.con, t)
-        g = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64),
+        g = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid"),
                                 "graph_id": ("graphId", _I64), "graph_exec_id": ("graphExecId", _I64)}, {})
         g.insert(0, "kind", "graph")
         g["name"] = pd.array([f"CUDA graph {gi if gi is not pd.NA else '?'} (exec {ge if ge is not pd.NA else '?'})"

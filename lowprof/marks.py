@@ -134,12 +134,14 @@ class mark:
         _write(self.name, "end", sync=self._sync)
 
 
-def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: int = -1) -> pd.DataFrame:
+def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: int = -1,
+                    strict: bool = False) -> pd.DataFrame:
     """Marks from a JSONL file (``marks.jsonl`` or a user's ``--marks FILE``) as a ``marks`` frame.
 
     Each line: ``{"name": str, "kind": "instant"|"begin"|"end" (default instant)}`` plus one time:
     ``t_ns`` (run clock, ns), ``t_s`` (run clock, s) or ``unix_s`` (wall clock, s since the epoch;
-    needs the run's ``origin_realtime_ns``). A truncated last line (a crash mid-write) is skipped.
+    needs the run's ``origin_realtime_ns``). A truncated last line (a crash mid-write) is skipped unless
+    ``strict`` (a user's file: every line must parse).
     """
     import pandas as pd
 
@@ -152,7 +154,7 @@ def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: i
         try:
             r = json.loads(line)
         except json.JSONDecodeError:
-            if n == len(lines):
+            if n == len(lines) and not strict:
                 continue
             raise LowprofError(f"{path}:{n}: not JSON: {line[:60]!r}") from None
         kind = r.get("kind", "instant")
@@ -197,7 +199,7 @@ def _collect(path: Path, user_file: str | None, origin_realtime_ns: int) -> pd.D
     if (path / MARKS_FILE).exists():
         parts.append(read_marks_file(path / MARKS_FILE))
     if user_file:
-        parts.append(read_marks_file(user_file, origin_realtime_ns))
+        parts.append(read_marks_file(user_file, origin_realtime_ns, strict=True))
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=["t_ns", "name", "kind", "pid"])
@@ -244,8 +246,19 @@ class _Marks:
         return {}
 
     def finish(self, recording, ended) -> None:
+        """Write the marks table; a ``--marks`` file that does not parse is left out and said (manifest
+        ``marks_file``, shown by ``lowprof.analysis.notices``), the workload's own marks are kept."""
         run = recording.run
-        df = _collect(run.path, self.user_file, run.clock.origin_realtime_ns)
+        user = self.user_file
+        if user:
+            try:
+                n = len(read_marks_file(user, run.clock.origin_realtime_ns, strict=True))
+                run.manifest["marks_file"] = {"path": str(user), "status": "ok", "rows": n}
+            except (LowprofError, OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
+                why = str(e) if isinstance(e, LowprofError) else f"{type(e).__name__}: {e}"
+                run.manifest["marks_file"] = {"path": str(user), "status": "failed", "reason": why}
+                user = None
+        df = _collect(run.path, user, run.clock.origin_realtime_ns)
         if len(df):
             run.write_frame(MARKS, df)
 

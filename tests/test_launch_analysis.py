@@ -88,7 +88,13 @@ def test_tiny_trace_per_step_by_hand(tiny: Path, tmp_path: Path):
     assert st.avg_kernel_ns == pytest.approx(11.4 * us)
     assert st.latency_ns == 145 * us  # first aten op 105 -> memcpy end... last activity end 250
     assert st.gpu_busy_ns == 61 * us and st.gpu_idle_ns == 84 * us
-    assert (st.idle_host_wait_ns, st.idle_kernel_wait_ns, st.idle_other_ns) == (15 * us, 11 * us, 45 * us)
+    # device 0's busy segments in the window [105, 250]: K1 120-150, K3 154-156 (stream 8), K2 160-170, memcpy
+    # 171-175, K4 190-195, K2 240-250. Before the first: 105->120 = 15. Gaps: 150->154 (4, K3's call at 150 is
+    # not after 150: kernel wait), 156->160 (4, kernel wait), 170->171 (1, kernel wait), 175->190 (15, K4's call
+    # at 180 > 175: host wait), 195->240 (45, K2's call at 185 < 195, >= 30 µs: other); after the last: 0.
+    assert (st.idle_before_first_ns, st.idle_host_wait_ns, st.idle_kernel_wait_ns, st.idle_other_ns,
+            st.idle_after_last_ns) == (15 * us, 15 * us, 9 * us, 45 * us, 0)
+    assert 15 + 15 + 9 + 45 + 0 == 84
     assert st.mean_queue_depth == pytest.approx(199 / 145)
     assert st.max_queue_depth == 3
     assert st.dispatch_median_ns == 3.5 * us

@@ -144,17 +144,20 @@ class Side:
     kind: str  # run, sweep, ranks
     workload: dict
     metrics: pd.DataFrame = field(repr=False)
+    unreadable: list[str] = field(default_factory=list)  # "member: table T (why)" left out of the metrics
 
 
-def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None) -> Side:
-    """Expand a path and compute its metric rows (a sweep's runs carry their parameters; ranks their rank)."""
+def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None,
+              signal: str = "auto") -> Side:
+    """Expand a path and compute its metric rows (a sweep's runs carry their parameters; ranks their rank);
+    ``signal``: the GPU power signal of the power metrics (lowprof.analysis.power)."""
     p = Path(path)
     members = expand(p)
     sweep_doc = json.loads((p / "sweep.json").read_text()) if (p / "sweep.json").is_file() else None
     kind = "sweep" if sweep_doc is not None else ("ranks" if len(members) > 1 else "run")
     frames = []
     for m in members:
-        df = run_metrics(m.run, names)
+        df = run_metrics(m.run, names, signal=signal)
         extra = dict(m.params)
         if kind == "ranks":
             extra["rank"] = m.rank if m.rank is not None else m.label
@@ -166,7 +169,8 @@ def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | Non
     if kind == "ranks":
         df = pd.concat([df, _over_ranks(df)], ignore_index=True)
     machines = list(dict.fromkeys(machine_name(m.run) for m in members))
-    return Side(letter, p, " / ".join(machines), kind, workload_of(members, sweep_doc), df)
+    unreadable = [f"{m.label}: table {name} unreadable ({why})" for m in members for name, why in m.run.unreadable.items()]
+    return Side(letter, p, " / ".join(machines), kind, workload_of(members, sweep_doc), df, unreadable)
 
 
 def _over_ranks(df: pd.DataFrame) -> pd.DataFrame:
@@ -192,16 +196,20 @@ class Comparison:
     sides: list[Side]
     table: pd.DataFrame
     differences: dict[str, list[str]]
+    notices: list[str] = field(default_factory=list)  # what is left out, and why: one line each
 
     def to_json(self) -> dict:
         return {"sides": [{"letter": s.letter, "path": str(s.path), "machine": s.machine, "kind": s.kind,
                            "workload": s.workload} for s in self.sides],
                 "differences": self.differences,
+                "notices": self.notices,
                 "rows": json.loads(self.table.to_json(orient="records"))}
 
 
-def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str] | None = None) -> Comparison:
-    """Compare the first path (A) with each other (B, C, ...); see the module docstring."""
+def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str] | None = None,
+            signal: str = "auto") -> Comparison:
+    """Compare the first path (A) with each other (B, C, ...); see the module docstring. ``signal``: the GPU
+    power signal of the power metrics (``auto``, ``instant``, ``average``), named per row (``signal=...``)."""
     if len(paths) < 2:
         raise LowprofError(f"compare needs at least two runs, got {len(paths)}")
     if len(paths) > len(LETTERS):
@@ -209,7 +217,7 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
     unknown = [n for n in (names or []) if n not in METRICS and n not in SWEEP_METRICS]
     if unknown:
         raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join([*METRICS, *SWEEP_METRICS])}")
-    sides = [load_side(p, LETTERS[i], names) for i, p in enumerate(paths)]
+    sides = [load_side(p, LETTERS[i], names, signal) for i, p in enumerate(paths)]
     diffs = {}
     for s in sides[1:]:
         d = workload_differences(sides[0].workload, s.workload)
@@ -228,6 +236,7 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
     common = keyed[0].index
     for k in keyed[1:]:
         common = common.intersection(k.index, sort=False)
+    notes = _measured_differently(sides, keyed, common)
     order = {n: i for i, n in enumerate([*METRICS, *SWEEP_METRICS])}
     rows = []
     for metric_name, pk in common:
@@ -243,4 +252,42 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
         rows.append(row)
     rows.sort(key=lambda r: (order.get(r["metric"], len(order)), _natural(r["params"])))
     table = pd.DataFrame(rows)
-    return Comparison(sides, table, diffs)
+    return Comparison(sides, table, diffs, _notices(sides, names, table) + notes)
+
+
+def _notices(sides: list[Side], names: list[str] | None, table: pd.DataFrame) -> list[str]:
+    """Damaged tables left out, and --metrics names some side does not have."""
+    out = [f"{s.letter} ({s.path}): {u}; its metrics are left out" for s in sides for u in s.unreadable]
+    found = set(table["metric"]) if len(table) else set()
+    for n in names or []:
+        if n in found:
+            continue
+        lacking = [f"{s.letter} ({s.path})" for s in sides if n not in set(s.metrics["metric"])]
+        out.append(f"--metrics {n}: not found in " + (", ".join(lacking) if lacking else
+                                                     "every side with the same parameters"))
+    return out
+
+
+_HOW = ("signal", "from")  # parameters that say how a figure was measured (power signal, energy method)
+
+
+def _measured_differently(sides: list[Side], keyed: list[pd.DataFrame], common) -> list[str]:
+    """One line per (metric, parameters) every side has but measured in different ways (a power signal, an
+    energy method): such rows are never paired in one row of the table; the line says what each side used."""
+    seen: list[dict] = []
+    for s in sides:
+        by_base: dict[tuple, str] = {}
+        for p in s.metrics.itertuples(index=False):
+            how = {k: v for k, v in p.params.items() if k in _HOW}
+            if not how or (p.metric, params_key(p.params)) in common:
+                continue
+            base = params_key({k: v for k, v in p.params.items() if k not in _HOW})
+            by_base[(p.metric, base)] = params_key(how)
+        seen.append(by_base)
+    out = []
+    for key in seen[0]:
+        if all(key in d for d in seen[1:]) and len({d[key] for d in seen}) > 1:
+            used = "; ".join(f"{s.letter}: {d[key]}" for s, d in zip(sides, seen))
+            out.append(f"{key[0]} {key[1]}: not compared, measured differently ({used}); "
+                       f"--average (or --instant) puts every GPU on one power signal")
+    return out

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from lowprof.cli._common import add_output_flags
+from lowprof.cli._common import DURATION_RANGE_S, add_output_flags, check_seconds, seconds_arg
 from lowprof.cli._ui import fmt_s, note, out
-from lowprof.tracers import kineto_scan
+from lowprof.tracers import kineto_scan, nsys
 from lowprof.tracers.importer import import_trace
 
 HELP = "import a Kineto/PyTorch-profiler JSON trace, an Nsight Systems SQLite export, or a power log"
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                  "a pipe (/dev/stdin, <(...)) is streamed")
     p.add_argument("--tz", metavar="ZONE", help="power logs: the time zone of nvidia-smi's local timestamps "
                                                 "(IANA name, e.g. Europe/Paris, or offset, e.g. +02:00)")
-    p.add_argument("--interval", type=float, metavar="S", help="power logs without timestamps: seconds between samples")
+    p.add_argument("--interval", type=seconds_arg, metavar="S", help="power logs without timestamps: seconds between samples")
     p.add_argument("--max-expansion", type=float, default=kineto_scan.MAX_EXPANSION, metavar="N",
                    help=f"refuse a .gz that expands to more than N times its size (default {kineto_scan.MAX_EXPANSION:g}; "
                         "real traces: 7-23x)")
@@ -48,6 +48,8 @@ def default_run_name(trace: Path) -> str:
 
 
 def main(args) -> int:
+    if args.interval is not None:
+        args.interval = check_seconds("--interval", args.interval, 1e-6, DURATION_RANGE_S[1])
     trace = Path(args.trace)
     dest = args.out or str(Path("lowprof-runs") / default_run_name(trace))
     t0 = time.perf_counter()
@@ -60,7 +62,11 @@ def main(args) -> int:
     rows = {n: t.get("rows") for n, t in run.manifest["tables"].items()}
     note(escape(f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
                 f"{fmt_s(time.perf_counter() - t0)}"), args.quiet)
-    for line in kineto_scan.problems((run.manifest.get("trace") or {}).get("parser") or {}):
+    if note_line := (run.manifest.get("trace") or {}).get("no_launches_note"):
+        note(escape(note_line))  # an empty launches table is said, with why, even with --quiet
+    trace_meta = run.manifest.get("trace") or {}
+    said = nsys.problems if trace_meta.get("source") == "nsys-sqlite" else kineto_scan.problems
+    for line in said(trace_meta.get("parser") or {}):
         note(escape(line))  # a dropped event changes the result: always said, even with --quiet
     return 0
 

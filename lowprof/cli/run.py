@@ -7,7 +7,7 @@ import importlib
 
 from rich.markup import escape
 
-from lowprof.cli._common import add_recording_flags, probes_from_args
+from lowprof.cli._common import add_recording_flags, print_notices, probes_from_args
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
 from lowprof.launch import Workload
@@ -53,6 +53,8 @@ def main(args) -> int:
         return 127
     out = args.out or default_out_dir(argv[0] if argv[0] not in ("python", "python3") or len(argv) < 2 else argv[1])
     rec = Recording(out, kind="run", probes=probes, interval_s=args.interval, force=args.force, command=argv)
+    if args.probes is not None:
+        rec.run.manifest["probes_requested"] = probes
     active = [e for e in (ext.prepare(args, rec) for ext in _extensions()) if e is not None]
     env = rec.env()
     for e in active:
@@ -81,6 +83,7 @@ def main(args) -> int:
     how = f"signal {ended.signal}" if ended.signal else f"exit code {ended.exit_code}"
     note(f"workload ended with {how} after {fmt_s(rec.run.manifest['duration_s'])}; "
          f"see: lowprof report {rec.path}", args.quiet)
+    print_notices(rec.run.manifest)
     for ex in failed:  # what was asked for and not recorded: said, and the exit status says so too
         err.print(f"[bold red]lowprof: error:[/] {escape(str(ex) if isinstance(ex, LowprofError) else f'{type(ex).__name__}: {ex}')}")
     return ended.shell_status or (1 if failed else 0)

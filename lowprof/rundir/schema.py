@@ -79,6 +79,8 @@ MANIFEST_SCHEMA: dict = {
                                                    "parser": _OBJECT}},
         "sampler": _OBJECT,
         "extension_errors": _STRINGS,
+        "probes_requested": _STRINGS,  # --probes as given (default: all available, none requested)
+        "marks_file": _OBJECT,  # --marks FILE: path, status ok|failed, rows or reason
     },
 }
 

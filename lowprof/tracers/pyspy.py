@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import psutil
 
 from lowprof.rundir import Column, RunDir, TableSpec
 
-__all__ = ["PySpy", "PYSTACKS", "pyspy_unavailable_reason", "parse_collapsed"]
+__all__ = ["PySpy", "PYSTACKS", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed"]
 
 PYSTACKS = TableSpec(
     "pystacks", 1,
@@ -48,6 +49,23 @@ def pyspy_unavailable_reason(pid: int) -> str | None:
     if "python" not in names.lower():
         return f"PID {pid} ({p.name()}) is not a Python process"
     return None
+
+
+def pyspy_failure_reason(log: str, returncode: int | None, pid: int | None = None) -> str:
+    """What py-spy's output means when it wrote nothing: its ``Error:`` line in plain words (never the last
+    line of its Rust backtrace), or why it had nothing to say."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    error = next((ln.removeprefix("Error:").strip() for ln in lines if ln.startswith("Error:")), None)
+    who = f"PID {pid}" if pid else "the workload"
+    if error and "no python processes found" in error.lower():
+        return f"{who} is not a Python process (py-spy found no Python interpreter in it or its children)"
+    if error and re.search(r"permission|ptrace|operation not permitted", error, re.I):
+        return f"no permission to read {who}'s memory (py-spy: {error}); try sudo or kernel.yama.ptrace_scope=0"
+    if error:
+        return f"py-spy: {error}"
+    if (returncode is not None and returncode < 0) or not lines:
+        return f"{who} ended before py-spy could sample it"
+    return f"py-spy: {lines[0]}"
 
 
 def parse_collapsed(text: str) -> list[dict]:
@@ -97,8 +115,7 @@ class PySpy:
         self._log.close()
         log = self.log.read_text(errors="replace").strip()
         if not self.raw.exists():
-            last = log.splitlines()[-1] if log else f"py-spy exited with {self.proc.returncode}"
-            return {"status": "failed", "reason": last}
+            return {"status": "failed", "reason": pyspy_failure_reason(log, self.proc.returncode, self.pid)}
         rows = parse_collapsed(self.raw.read_text(errors="replace"))
         w = self.run.table(PYSTACKS)
         w.extend(rows)

@@ -157,8 +157,9 @@ class StackTimeline:
                  "uncertainty_ns": (self.announce_t_ns - self.spawn_t_ns) if self.announce_t_ns else None,
                  "rule": "t_ns = origin_t_ns + py-spy ts(µs) x 1000; py-spy's zero lies in [origin_t_ns, announce_t_ns]"}
         if not self.out.exists():
-            last = log.splitlines()[-1] if log else f"py-spy exited with {self.proc.returncode}"
-            return {"status": "failed", "reason": last, "align": align}
+            from lowprof.tracers.pyspy import pyspy_failure_reason
+
+            return {"status": "failed", "reason": pyspy_failure_reason(log, self.proc.returncode), "align": align}
         try:
             events = json.loads(self.out.read_text(errors="replace") or "[]")
         except json.JSONDecodeError as e:

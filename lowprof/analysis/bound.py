@@ -18,8 +18,9 @@ et al. (ISPASS 2025, arXiv:2504.11750) put it: TKLQT stays flat while the host's
 the GPU and rises once kernels queue; "GH200 remains CPU-bound up to 4x larger batch sizes than LC
 systems" (abstract), i.e. the paper's ~8 on PCIe hosts and ~32 on GH200 are last CPU-bound batches.
 Method, on x = log2 batch, y = log2 TKLQT:
-  hinge   y = a + b max(0, x - c), c continuous in [smallest, second-largest batch) so at
-          least two batches lie past it; for each c on a grid of 1/64 octave, a and b by least squares.
+  hinge   y = a + b max(0, x - c), c continuous in [second-smallest, second-largest batch), so at
+          least two batches lie on each side (one flat point is no flat region); for each c on a grid
+          of 1/64 octave, a and b by least squares.
   posterior of c: flat priors on a, b, c and log sigma, a and b integrated exactly:
           p(c | y) ~ (n S_hh(c))^(-1/2) SSE(c)^(-(n-2)/2),  S_hh = sum (h - mean h)^2, h = max(0, x - c).
   each c names one batch: the largest B with b (log2 B - c) <= log2(1 + CPU_BOUND_RISE_MAX), i.e.
@@ -28,8 +29,9 @@ Method, on x = log2 batch, y = log2 TKLQT:
           below it; b <= 0 names "no rise".
   step    for a sudden rise no hinge fits (TKLQT jumping several-fold within one octave as kernels
           start to queue): a constant on the batches <= u_k and a free least-squares line on the rest
-          (>= 2 batches); split k weighted ~ SSE_k^(-n/2); it names the largest batch whose fitted
-          TKLQT is within the same 20 % of the constant.
+          (>= 2 batches each); split k weighted ~ SSE_k^(-n/2); it names the largest batch whose
+          fitted TKLQT is within the same 20 % of the constant.
+  A knee naming the largest batch of the sweep (TKLQT never 20 % above flat) means no transition.
   models  flat (p = 2: a, sigma), line from the smallest batch (p = 3), hinge (p = 4) and step
           (p = 5) get BIC weights w ~ exp(-BIC/2), BIC = n ln(SSE/n) + p ln n.
   P(B) = w_hinge x posterior mass of the c that name B + w_step x weight of the splits that name B;
@@ -173,7 +175,7 @@ def transition_batches(batch, times) -> dict:
     if m < 4:
         raise ValueError(f"need >= 4 distinct batch sizes, have {m}")
     tau = math.log2(1 + CPU_BOUND_RISE_MAX)
-    c = np.arange(u[0], u[m - 2], 1 / KNEE_STEPS_PER_OCTAVE)          # knee grid, >= 2 batches after it
+    c = np.arange(u[1], u[m - 2], 1 / KNEE_STEPS_PER_OCTAVE)  # knee grid: >= 2 batches before and after it
     h = np.maximum(0.0, x[None, :] - c[:, None])                     # (C, n) hinge regressor
     hm = h - h.mean(axis=1, keepdims=True)
     shh = (hm ** 2).sum(axis=1)                                      # (C,) > 0: >= 2 batches past c
@@ -191,11 +193,11 @@ def transition_batches(batch, times) -> dict:
     with np.errstate(divide="ignore", invalid="ignore"):
         edge = np.where(b > 0, c[None, :] + tau / b, -np.inf)
     idx = np.searchsorted(u, edge, side="right") - 1                 # -1: b <= 0, no rise
-    idx = np.where(idx < 0, m, idx)
+    idx = np.where((idx < 0) | (idx == m - 1), m, idx)               # no rise, or none of 20 % in the sweep
     prob_hinge = (post[:, :, None] * (idx[:, :, None] == np.arange(m + 1))).sum(axis=1)  # (S, m + 1)
     # Step: flat on the batches <= u_k, a free line on the rest (>= 2 batches): a sudden rise
     # (TKLQT jumping several-fold in one octave as kernels start to queue) that no hinge fits.
-    k_idx = np.arange(m - 2)
+    k_idx = np.arange(1, m - 2)                                      # >= 2 batches flat, >= 2 on the line
     tail = x[None, :] > u[k_idx, None]                               # (K, n)
     head = ~tail
     nh, nt = head.sum(axis=1), tail.sum(axis=1)
@@ -214,7 +216,7 @@ def transition_batches(batch, times) -> dict:
                       icpt_t[..., None] + slope_t[..., None] * u[None, None, :])   # (S, K, m)
     within = fitted - flat_t[..., None] <= tau
     name_step = m - 1 - np.argmax(within[..., ::-1], axis=2)
-    name_step = np.where(slope_t > 0, name_step, m)
+    name_step = np.where((slope_t > 0) & (name_step < m - 1), name_step, m)
     lw = -0.5 * n * np.log(sse_step)
     pk = np.exp(lw - lw.max(axis=1, keepdims=True))
     pk /= pk.sum(axis=1, keepdims=True)

@@ -30,6 +30,12 @@ class profile:
     def __init__(self, out: str | os.PathLike | None = None, *, probes: str | None = None,
                  interval_s: float = 0.05, stacks: bool = False, force: bool = False,
                  start_timeout_s: float = 30.0) -> None:
+        from lowprof.probes.sampler import check_interval
+
+        try:
+            interval_s = check_interval(interval_s, "profile: interval_s")
+        except ValueError as e:
+            raise LowprofError(str(e)) from None
         self.path = Path(out) if out is not None else default_out_dir(f"profile-{os.getpid()}")
         self.probes, self.interval_s, self.stacks, self.force = probes, interval_s, stacks, force
         self.start_timeout_s = start_timeout_s

@@ -117,3 +117,14 @@ def test_a_failure_while_writing_leaves_no_directory(tmp_path: Path, monkeypatch
     assert not (tmp_path / "run").exists()
     monkeypatch.setattr(RunDir, "write_frame", real)
     assert load(import_trace(_trace("triton_example"), tmp_path / "run")).complete  # the retry works
+
+
+def test_compare_of_traces_without_gpu_activity_uses_their_spans(tmp_path: Path):
+    """Today both sides had duration 0 s and compare called one of them better."""
+    a, b = _trace("cpu_only"), _trace("cupti_profiler")
+    for name, p in (("a", a), ("b", b)):
+        assert run_cli("import", p, "--out", tmp_path / name, "-q").returncode == 0
+    out = run_cli("compare", tmp_path / "a", tmp_path / "b", "--force", "--json")
+    assert out.returncode == 0, out.stderr
+    row = next(r for r in json.loads(out.stdout)["rows"] if r["metric"] == "duration_s")
+    assert (row["A"], row["B"]) == (_span_ns(a) / 1e9, _span_ns(b) / 1e9) and row["better_B"] == "A"

@@ -128,8 +128,12 @@ def _timeline_run(path: Path, marks: list[tuple[str, str, float]]) -> Path:
 
     t = np.arange(0, 3.0, 0.05)
     rd = RunDir(path, kind="run")
+    n = len(t)
     rd.write_frame(SYSTEM, pd.DataFrame({"t_ns": (t * 1e9).astype("int64"), "cpu_percent": 50 + 10 * np.sin(t),
-                                         "proc_rss_bytes": (100 << 20) + (t * 1e6).astype("int64")}))
+                                         "mem_used_bytes": np.full(n, 8 << 30), "mem_available_bytes": np.full(n, 16 << 30),
+                                         "swap_used_bytes": np.zeros(n, "int64"), "proc_count": np.ones(n, "int64"),
+                                         "proc_threads": np.full(n, 4), "proc_rss_bytes": (100 << 20) + (t * 1e6).astype("int64"),
+                                         "proc_cpu_user_s": t * 0.5, "proc_cpu_system_s": t * 0.1}))
     rd.finish()
     (path / "marks.jsonl").write_text("".join(json.dumps({"name": n, "kind": k, "t_s": s}) + "\n" for n, k, s in marks))
     return path
@@ -152,3 +156,24 @@ def test_marked_phases_are_shaded_on_every_timeline(tmp_path):
         assert _spans(ax) == [(0.5, 0.9), (0.9, 2.2)]
     names = {t.get_text() for t in fig.figure.axes[0].texts}
     assert {"prefill", "decode"} <= names
+
+
+def test_every_figure_the_cli_draws_labels_its_axes_with_units(tmp_path):
+    """Every axes of every figure `lowprof plot` draws names what is plotted and its unit."""
+    from lowprof.cli.plot import make_figures
+
+    a, b = _copy_run(tmp_path / "a"), _copy_run(tmp_path / "b", slow=1.5)
+    tlb, _ = _tlb_run(tmp_path / "tlb")
+    tl = _timeline_run(tmp_path / "tl", [("warmup", "instant", 0.2), ("main", "begin", 1.0), ("main", "end", 2.0)])
+    figs = make_figures([str(a), str(b)], tmp_path / "f1") + make_figures([str(tlb), str(tl)], tmp_path / "f2",
+                                                                          force=True)
+    assert {"compare_ratios", "tlb_latency", "system_timeline"} <= {f.name for f in figs}
+    unit = re_unit = __import__("re").compile(r"\((ns|ms|s|W|%|MiB|GB/s)\)|ratio|working set|run clock|GB/s|rank|batch")
+    for f in figs:
+        drawn = [ax for ax in f.figure.axes if ax.lines or ax.patches]
+        # stacked panels on one clock label the x axis once, under the bottom panel
+        assert all(unit.search(ax.get_xlabel()) for ax in drawn[-1:] + [a for a in drawn if a.get_xlabel()]), f.name
+        for ax in drawn:
+            ylab = ax.get_ylabel()
+            if f.name != "compare_ratios":  # the ratio bars' y axis is the metric names themselves
+                assert re_unit.search(ylab), (f.name, ylab)

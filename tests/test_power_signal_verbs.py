@@ -111,3 +111,30 @@ def test_plot_honours_the_signal_and_labels_it(run_dir, tmp_path, capsys):
     assert labels and all("1 s average" in lab for lab in labels)
     rc, out, err = R.lowprof_main(capsys, "plot", run_dir, "--out", tmp_path / "i", "--instant")
     assert rc != 0 and "gpu1" in err and "Traceback" not in err
+
+
+def _gpu_run(path, instant: bool):
+    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir import RunDir
+
+    S = 1_000_000_000
+    rd = RunDir(path, kind="test")
+    rows = [{"t_ns": i * S, "gpu": 0, "power_w": p, "energy_j": 100.0 * i, "power_limit_w": 400.0}
+            | ({"power_instant_w": p + 30.0} if instant else {}) for i, p in enumerate([100.0, 200.0, 300.0, 200.0])]
+    rd.table(GPU_POWER).extend(rows)
+    rd.finish()
+    return path
+
+
+def test_compare_says_when_a_row_was_measured_two_ways(tmp_path, capsys):
+    """A has field 186, B has not: power_p99_w is not paired across signals, and compare says so."""
+    a, b = _gpu_run(tmp_path / "a", True), _gpu_run(tmp_path / "b", False)
+    rc, out, err = R.lowprof_main(capsys, "compare", a, b)
+    assert rc == 0, err
+    assert "power_p99_w" not in out  # never one row mixing instant (A) with an average (B)
+    line = next(ln for ln in err.splitlines() if "power_p99_w" in ln)
+    assert "instant" in line and "--average" in line
+    rc, out, err = R.lowprof_main(capsys, "compare", a, b, "--average", "--csv", "-")
+    rows = _p99_rows(csv.DictReader(out.splitlines()))
+    r = rows["device=gpu0,signal=driver average (window unknown)"]
+    assert float(r["A"]) == pytest.approx(np.percentile([100, 200, 300, 200], 99)) == float(r["B"])

@@ -236,6 +236,7 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
     common = keyed[0].index
     for k in keyed[1:]:
         common = common.intersection(k.index, sort=False)
+    notes = _measured_differently(sides, keyed, common)
     order = {n: i for i, n in enumerate([*METRICS, *SWEEP_METRICS])}
     rows = []
     for metric_name, pk in common:
@@ -251,7 +252,7 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
         rows.append(row)
     rows.sort(key=lambda r: (order.get(r["metric"], len(order)), _natural(r["params"])))
     table = pd.DataFrame(rows)
-    return Comparison(sides, table, diffs, _notices(sides, names, table))
+    return Comparison(sides, table, diffs, _notices(sides, names, table) + notes)
 
 
 def _notices(sides: list[Side], names: list[str] | None, table: pd.DataFrame) -> list[str]:
@@ -264,4 +265,29 @@ def _notices(sides: list[Side], names: list[str] | None, table: pd.DataFrame) ->
         lacking = [f"{s.letter} ({s.path})" for s in sides if n not in set(s.metrics["metric"])]
         out.append(f"--metrics {n}: not found in " + (", ".join(lacking) if lacking else
                                                      "every side with the same parameters"))
+    return out
+
+
+_HOW = ("signal", "from")  # parameters that say how a figure was measured (power signal, energy method)
+
+
+def _measured_differently(sides: list[Side], keyed: list[pd.DataFrame], common) -> list[str]:
+    """One line per (metric, parameters) every side has but measured in different ways (a power signal, an
+    energy method): such rows are never paired in one row of the table; the line says what each side used."""
+    seen: list[dict] = []
+    for s in sides:
+        by_base: dict[tuple, str] = {}
+        for p in s.metrics.itertuples(index=False):
+            how = {k: v for k, v in p.params.items() if k in _HOW}
+            if not how or (p.metric, params_key(p.params)) in common:
+                continue
+            base = params_key({k: v for k, v in p.params.items() if k not in _HOW})
+            by_base[(p.metric, base)] = params_key(how)
+        seen.append(by_base)
+    out = []
+    for key in seen[0]:
+        if all(key in d for d in seen[1:]) and len({d[key] for d in seen}) > 1:
+            used = "; ".join(f"{s.letter}: {d[key]}" for s, d in zip(sides, seen))
+            out.append(f"{key[0]} {key[1]}: not compared, measured differently ({used}); "
+                       f"--average (or --instant) puts every GPU on one power signal")
     return out

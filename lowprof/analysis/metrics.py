@@ -161,22 +161,29 @@ def _duration(run: Run):
     return run.manifest.get("duration_s")
 
 
-@metric("workload_cpu_s", "s", "lower", "user + system CPU time of the workload's process tree (rusage)")
+@metric("workload_cpu_s", "s", "lower", "user + system CPU time of the workload's process tree over the recorded "
+        "window: run: wait4 rusage of the whole workload; attach/profile: change of /proc/PID/stat counters "
+        "from the first to the last sample")
 def _workload_cpu(run: Run):
     return _cpu_memory(run).get("workload_cpu_s")
 
 
-@metric("workload_cpu_cores_mean", "cores", "", "workload_cpu_s / duration_s: mean cores kept busy")
+@metric("workload_cpu_cores_mean", "cores", "", "workload_cpu_s / the same window (run: duration_s; "
+        "attach/profile: first to last sample): mean cores kept busy")
 def _workload_cores(run: Run):
     return _cpu_memory(run).get("workload_cpu_cores_mean")
 
 
-@metric("workload_rss_peak_bytes", "B", "lower", "peak resident set of the workload's process tree")
+@metric("workload_rss_peak_bytes", "B", "lower", "peak resident set of the workload's process tree: the larger "
+        "of wait4's ru_maxrss (the workload forked from lowprof-spawn's small image, as /usr/bin/time -v) and "
+        "the sampled sum of /proc/PID/stat RSS over the tree")
 def _rss(run: Run):
     return _cpu_memory(run).get("workload_rss_peak_bytes")
 
 
-@metric("host_cpu_percent_mean", "%", "", "host CPU busy, mean over samples and cores (system table)")
+@metric("host_cpu_percent_mean", "%", "", "host CPU busy over the run, all cores: change of /proc/stat's "
+        "cumulative cpu counters from start to stop (manifest probes.system.host_cpu); a run cut short: mean "
+        "of the per-sample values")
 def _host_cpu(run: Run):
     return _cpu_memory(run).get("host_cpu_percent_mean")
 

@@ -282,7 +282,7 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
         raise LowprofError(f"{list(runs)}: no power readings to plot (gpu_power, rapl or hwmon_power)")
     shade_phases([ax], runs, result)
     ax.set_xlabel("run clock (s)")
-    ax.set_ylabel("power: power_w (W)")
+    ax.set_ylabel("power (W), signal in each label")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, frameon=False, ncols=2)
     result.paths = _save(fig, Path(out_dir), name)
@@ -338,6 +338,7 @@ def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str 
         vals = vals[np.isfinite(vals) & (vals > 0)]
         if len(vals) and vals.max() / vals.min() > 20:  # figures of one unit spanning decades
             ax.set_xscale("log")
+            plain_log_axis(ax, "x")
         for bar_group in ax.containers:
             if isinstance(bar_group, matplotlib.container.BarContainer):
                 ax.bar_label(bar_group, fmt="%.3g", fontsize=6, padding=2)

@@ -31,28 +31,44 @@ def _workload(run: Run) -> dict:
 
 
 def _cpu_memory(run: Run, duration_s: float | None) -> dict:
-    """Workload CPU time (s) and utilisation (cores), RSS peak (B), host CPU mean/p95 (%)."""
+    """Workload CPU time (s) and utilisation (cores), RSS peak (B), host CPU mean/p95 (%), all over the
+    recorded window (an ``attach`` counts only the CPU spent while recorded)."""
     out: dict = {}
     w = run.manifest.get("workload") or {}
     if "system" in run.tables:
         s = run["system"]
         if len(s):
-            cpu = s.proc_cpu_user_s + s.proc_cpu_system_s
-            out["workload_cpu_s"] = float(cpu.max())
+            alive = s[s.proc_count > 0]
+            if len(alive):  # the tree's counters are cumulative since it started: the window is their change
+                cpu = alive.proc_cpu_user_s + alive.proc_cpu_system_s
+                out["workload_cpu_s"] = float(cpu.iloc[-1] - cpu.iloc[0])
+                span = (alive.t_ns.iloc[-1] - alive.t_ns.iloc[0]) / 1e9
+                if span > 0:
+                    out["workload_cpu_cores_mean"] = out["workload_cpu_s"] / span
             out["workload_rss_peak_bytes"] = int(s.proc_rss_bytes.max())
             out["workload_threads_max"] = int(s.proc_threads.max())
-            span = (s.t_ns.iloc[-1] - s.t_ns.iloc[0]) / 1e9
-            if span > 0:
-                out["workload_cpu_cores_mean"] = float((cpu.iloc[-1] - cpu.iloc[0]) / span)
-            out["host_cpu_percent_mean"] = float(s.cpu_percent.mean())
+            host = ((run.manifest.get("probes") or {}).get("system") or {}).get("host_cpu") or {}
+            if host.get("percent") is not None:  # cumulative counters over the run: no interval dependence
+                out["host_cpu_percent_mean"] = float(host["percent"])
+            else:  # a run cut short: the mean of the per-sample (quantised) values
+                out["host_cpu_percent_mean"] = float(s.cpu_percent.mean())
             out["host_cpu_percent_p95"] = float(np.percentile(s.cpu_percent, 95))
             out["host_mem_used_peak_bytes"] = int(s.mem_used_bytes.max())
-    if "user_s" in w:  # rusage from wait4: exact, includes the last moments the sampler missed
+    if "user_s" in w:  # rusage from wait4: exact, the workload's whole life (= the run's window)
         out["workload_cpu_s"] = w["user_s"] + w["system_s"]
-        out["workload_rss_peak_bytes"] = max(out.get("workload_rss_peak_bytes", 0), w["maxrss_bytes"])
+        if w.get("maxrss_source") == "wait4 via lowprof-spawn":  # else it counts lowprof's own image: not used
+            out["workload_rss_peak_bytes"] = max(out.get("workload_rss_peak_bytes", 0), w["maxrss_bytes"])
         if duration_s:
             out["workload_cpu_cores_mean"] = out["workload_cpu_s"] / duration_s
     return out
+
+
+def _sampling(run: Run) -> dict | None:
+    """How the sampler kept its schedule: ticks taken, deadlines skipped because a tick overran, ticks late."""
+    smp = run.manifest.get("sampler")
+    if not isinstance(smp, dict):
+        return None
+    return {k: smp[k] for k in ("interval_s", "ticks", "missed_ticks", "late_ticks") if k in smp}
 
 
 def _probes(run: Run) -> list[dict]:
@@ -117,6 +133,7 @@ def summarize(run: Run, signal: str = "auto") -> dict:
         "workload": _workload(run),
         "cpu_memory": _cpu_memory(run, duration),
         "probes": _probes(run),
+        "sampling": _sampling(run),
         "tables": {n: (t.get("rows") if t.get("rows") is not None else None) for n, t in m.get("tables", {}).items()},
         "unreadable_tables": run.unreadable,  # name -> why; the rest of the summary is made without them
         "notices": notices(m),  # failures that change what the run holds, one line each

@@ -6,9 +6,37 @@ import argparse
 
 from lowprof.errors import LowprofError
 from lowprof.probes import PROBES
+from lowprof.probes.sampler import INTERVAL_RANGE_S
 from lowprof.record import parse_probe_list
 
-__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "add_signal_flags", "signal_of"]
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "add_signal_flags", "signal_of", "seconds_arg", "check_seconds",
+           "UsageError", "DURATION_RANGE_S"]
+
+DURATION_RANGE_S = (0.001, 1e6)  # --duration values lowprof accepts (s): up to ~11.6 days
+
+
+class UsageError(LowprofError):
+    """A flag's value is out of range: one line, exit status 2 (as argparse's usage errors)."""
+
+    exit_code = 2
+
+
+def seconds_arg(text: str) -> float | str:
+    """argparse type for seconds: the float, or the text itself when it is no number (checked later by
+    :func:`check_seconds`, so that the error is one line rather than argparse's usage block)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def check_seconds(flag: str, value, lo: float, hi: float) -> float:
+    """``value`` (s) if a finite number within [lo, hi], else UsageError naming ``flag`` and the range."""
+    import math
+
+    if isinstance(value, str) or not (math.isfinite(value) and lo <= value <= hi):
+        raise UsageError(f"{flag} must be a finite number of seconds from {lo:g} to {hi:g}, got {value}")
+    return float(value)
 
 
 def add_output_flags(p: argparse.ArgumentParser,
@@ -23,7 +51,8 @@ def add_output_flags(p: argparse.ArgumentParser,
 def add_recording_flags(p: argparse.ArgumentParser) -> None:
     add_output_flags(p)
     p.add_argument("--probes", metavar="LIST", help=f"comma-separated probes (default: all available; known: {', '.join(PROBES)})")
-    p.add_argument("--interval", type=float, default=0.05, metavar="S", help="sampling interval in seconds (default: 0.05)")
+    p.add_argument("--interval", type=seconds_arg, default=0.05, metavar="S",
+                   help=f"sampling interval in seconds, {INTERVAL_RANGE_S[0]:g} to {INTERVAL_RANGE_S[1]:g} (default: 0.05)")
 
 
 def add_signal_flags(p: argparse.ArgumentParser) -> None:
@@ -44,8 +73,7 @@ def signal_of(args) -> str:
 
 
 def probes_from_args(args) -> list[str]:
-    if args.interval <= 0:
-        raise LowprofError(f"--interval must be > 0 seconds, got {args.interval}")
+    args.interval = check_seconds("--interval", args.interval, *INTERVAL_RANGE_S)
     try:
         return parse_probe_list(args.probes)
     except ValueError as e:

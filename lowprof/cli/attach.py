@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import signal
 import threading
 import time
 
 import psutil
 
-from lowprof.cli._common import add_recording_flags, print_notices, probes_from_args
+from lowprof.cli._common import DURATION_RANGE_S, add_recording_flags, check_seconds, print_notices, probes_from_args, seconds_arg
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
 from lowprof.record import Recording, default_out_dir
@@ -21,7 +23,9 @@ lowprof attach $(pgrep -f serve.py) --no-stacks"""
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pid", type=int, help="process to record")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: when the process exits or on Ctrl-C)")
+    p.add_argument("--duration", type=seconds_arg, metavar="S",
+                   help=f"stop after S seconds, {DURATION_RANGE_S[0]:g} to {DURATION_RANGE_S[1]:g} "
+                        "(default: when the process exits or on Ctrl-C)")
     p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks with py-spy")
     p.add_argument("--stack-rate", type=int, default=100, metavar="HZ", help="py-spy sampling rate (default: 100)")
     add_recording_flags(p)
@@ -30,8 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     probes = probes_from_args(args)
-    if args.duration is not None and args.duration <= 0:
-        raise LowprofError(f"--duration must be > 0 seconds, got {args.duration}")
+    if args.duration is not None:
+        args.duration = check_seconds("--duration", args.duration, *DURATION_RANGE_S)
     try:
         target = psutil.Process(args.pid)
         cmdline = target.cmdline()
@@ -92,6 +96,10 @@ def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str
         except OSError:
             return True
 
+    try:
+        pidfd = os.pidfd_open(target.pid)
+    except (OSError, AttributeError):  # gone already, or a kernel before 5.3: poll /proc instead
+        pidfd = None
     show = args.duration is not None and err.is_terminal and not args.quiet
     progress = None
     if show:
@@ -111,8 +119,14 @@ def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str
                 return "process exited"
             if args.duration is not None and elapsed >= args.duration:
                 return "duration"
-            # 0.25 s: how soon a target's exit is noticed; the probes keep their own interval.
-            stop.wait(0.25 if args.duration is None else min(0.25, max(0.0, args.duration - elapsed)))
+            # The target's exit wakes the wait at once (its pidfd); 0.25 s: how soon a signal is seen.
+            timeout = 0.25 if args.duration is None else min(0.25, max(0.0, args.duration - elapsed))
+            if pidfd is not None:
+                select.select([pidfd], [], [], timeout)
+            else:
+                stop.wait(timeout)
     finally:
+        if pidfd is not None:
+            os.close(pidfd)
         if progress:
             progress.stop()

@@ -15,7 +15,8 @@ from lowprof.cli._ui import err, fmt_bytes, fmt_s, note, out, print_json, table
 HELP = "compare runs (or sweep folders, or per-rank folders) across machines: A, B, ratio B/A, better"
 EXAMPLES = """lowprof compare runs/gh200 runs/h100-pcie
 lowprof compare sweeps/gh200 sweeps/h100 --csv cmp.csv
-lowprof compare runs/a runs/b --force --json --metrics step_time_s,tklqt_s"""
+lowprof compare runs/a runs/b --force --json --metrics step_time_s,tklqt_s
+lowprof compare runs/a runs/b --instant   (power percentiles on NVML field 186 only; refuses GPUs without it)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

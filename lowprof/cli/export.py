@@ -17,7 +17,8 @@ HELP = "export runs: CSV tables + tidy metrics.csv, a LaTeX metrics table, or a 
 EXAMPLES = """lowprof export runs/a --csv out/a
 lowprof export runs/gh200 runs/h100 --csv out/ --latex out/metrics.tex
 lowprof export runs/a --perfetto a.json   (open in ui.perfetto.dev)
-lowprof export sweeps/gh200 sweeps/h100 --csv out/ --no-tables"""
+lowprof export sweeps/gh200 sweeps/h100 --csv out/ --no-tables
+lowprof export runs/a runs/b --csv out/ --average   (power metrics on the driver's 1 s average)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from lowprof.cli._common import add_output_flags
+from lowprof.cli._common import DURATION_RANGE_S, add_output_flags, check_seconds, seconds_arg
 from lowprof.cli._ui import fmt_s, note, out
 from lowprof.tracers import kineto_scan, nsys
 from lowprof.tracers.importer import import_trace
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                  "a pipe (/dev/stdin, <(...)) is streamed")
     p.add_argument("--tz", metavar="ZONE", help="power logs: the time zone of nvidia-smi's local timestamps "
                                                 "(IANA name, e.g. Europe/Paris, or offset, e.g. +02:00)")
-    p.add_argument("--interval", type=float, metavar="S", help="power logs without timestamps: seconds between samples")
+    p.add_argument("--interval", type=seconds_arg, metavar="S", help="power logs without timestamps: seconds between samples")
     p.add_argument("--max-expansion", type=float, default=kineto_scan.MAX_EXPANSION, metavar="N",
                    help=f"refuse a .gz that expands to more than N times its size (default {kineto_scan.MAX_EXPANSION:g}; "
                         "real traces: 7-23x)")
@@ -48,6 +48,8 @@ def default_run_name(trace: Path) -> str:
 
 
 def main(args) -> int:
+    if args.interval is not None:
+        args.interval = check_seconds("--interval", args.interval, 1e-6, DURATION_RANGE_S[1])
     trace = Path(args.trace)
     dest = args.out or str(Path("lowprof-runs") / default_run_name(trace))
     t0 = time.perf_counter()

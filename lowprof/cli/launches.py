@@ -31,6 +31,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also show HTA's idle-time breakdown per stream under HTA's rules (µs, last-step cut)")
 
 
+def _ints_as_ints(df):
+    """Float columns holding only whole numbers (and blanks), e.g. grid sizes padded with NaN for copies,
+    as nullable integers, so the CSV says 864, not 864.0."""
+    import numpy as np
+
+    for col in df.columns:
+        s = df[col]
+        if s.dtype.kind == "f":
+            v = s.dropna().to_numpy()
+            if len(v) and np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2 ** 53):
+                df[col] = s.astype("Int64")
+    return df
+
+
 def _ns(v) -> str:
     return "-" if v is None or v != v else fmt_s(v / 1e9)
 
@@ -38,7 +52,7 @@ def _ns(v) -> str:
 def main(args) -> int:
     run = load(args.dir)
     if args.csv:
-        per_launch(launches_of(run)).to_csv(sys.stdout, index=False)
+        _ints_as_ints(per_launch(launches_of(run))).to_csv(sys.stdout, index=False)
         return 0
     s = launch_summary(run, top=args.top, launched_in_trace_only=args.launched_in_trace_only, hta_idle=args.hta_idle)
     if args.json:

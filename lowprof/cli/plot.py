@@ -15,7 +15,8 @@ POWER_TABLES = ("gpu_power", "rapl", "hwmon_power")
 HELP = "draw paper figures (PNG + PDF) from runs or sweep folders, one series per machine"
 EXAMPLES = """lowprof plot sweeps/gh200 sweeps/h100 --out figs/
 lowprof plot runs/tlb-a runs/tlb-b --out figs/
-lowprof plot runs/a runs/b --out figs/ --force   (ratio figure even if the workloads differ)"""
+lowprof plot runs/a runs/b --out figs/ --force   (ratio figure even if the workloads differ)
+lowprof plot runs/serve --out figs/ --average   (power timeline of the driver's 1 s average)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

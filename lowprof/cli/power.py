@@ -11,7 +11,7 @@ import pandas as pd
 from rich.markup import escape
 
 from lowprof.analysis.power import phase_breakdown, summarize_power
-from lowprof.cli._common import add_signal_flags, signal_of  # noqa: F401 (shared; ipw imports them from here too)
+from lowprof.cli._common import add_signal_flags, seconds_arg, signal_of  # noqa: F401 (shared; ipw imports them from here too)
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.errors import LowprofError
 from lowprof.rundir import load
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print everything as JSON (W, J, s)")
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per device (W, J, s)")
-    p.add_argument("--window", type=float, default=0.0, metavar="S",
+    p.add_argument("--window", type=seconds_arg, default=0.0, metavar="S",
                    help="peak = largest mean over any S-second window (default 0: the largest reading)")
     add_signal_flags(p)
     g = p.add_argument_group("oversubscription (POLCA): each DIR is one server's recorded run")
@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--limit-w", type=float, metavar="W",
                    help="a server's provisioned power (nameplate; default: the GPUs' summed power limits + the "
                         "other devices' recorded peaks + --server-base-w)")
-    g.add_argument("--step", type=float, default=0.1, metavar="S", help="resampling grid of the traces (default 0.1 s)")
+    g.add_argument("--step", type=seconds_arg, default=0.1, metavar="S", help="resampling grid of the traces (default 0.1 s)")
     g.add_argument("--trials", type=int, default=200, metavar="N", help="random time-shift draws per server count (default 200)")
 
 
@@ -184,8 +184,11 @@ def _budget(args) -> int:
 
 
 def main(args) -> int:
-    if args.window < 0:
-        raise LowprofError(f"--window must be >= 0 seconds, got {args.window}")
+    from lowprof.cli._common import DURATION_RANGE_S, check_seconds
+
+    if args.window != 0:
+        args.window = check_seconds("--window", args.window, 1e-6, DURATION_RANGE_S[1])
+    args.step = check_seconds("--step", args.step, 1e-6, DURATION_RANGE_S[1])
     if args.budget_w is not None:
         return _budget(args)
     rc = 0

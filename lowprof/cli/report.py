@@ -66,8 +66,6 @@ def main(args) -> int:
         f"host      {escape(s['host'])}",
         f"GPUs      {escape(str(gpus))}",
     ]
-    if no_launches := (run.manifest.get("trace") or {}).get("no_launches_note"):  # imported trace without launches
-        head.append(escape(no_launches))
     for name, why in s["unreadable_tables"].items():
         head.append(f"[red]table {escape(name)} unreadable[/]: {escape(why)} (left out below)")
     # soft_wrap off: a long line wraps inside the panel instead of being cut at the terminal's edge

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -9,7 +10,21 @@ import traceback
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir import RunDir
 
-__all__ = ["Sampler"]
+__all__ = ["Sampler", "INTERVAL_RANGE_S", "check_interval"]
+
+INTERVAL_RANGE_S = (0.001, 3600.0)  # sampling intervals lowprof accepts (s): below 1 ms a tick costs more than it measures
+
+
+def check_interval(interval_s: float, what: str = "interval") -> float:
+    """``interval_s`` as a float if finite and within INTERVAL_RANGE_S, else ValueError (one line)."""
+    lo, hi = INTERVAL_RANGE_S
+    try:
+        v = float(interval_s)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number of seconds, got {interval_s!r}") from None
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise ValueError(f"{what} must be a finite number of seconds from {lo:g} to {hi:g}, got {interval_s}")
+    return v
 
 
 class Sampler:
@@ -22,14 +37,14 @@ class Sampler:
 
     def __init__(self, run: RunDir, probes: list[Probe], ctx: ProbeContext,
                  interval_s: float = 0.05, flush_s: float = 1.0) -> None:
-        if interval_s <= 0:
-            raise ValueError(f"interval must be > 0 s, got {interval_s!r}")
+        interval_s = check_interval(interval_s)
         self.run, self.ctx = run, ctx
         self.interval_s, self.flush_s = interval_s, flush_s
         self.probes: list[Probe] = []
         self.samples: dict[str, int] = {}
         self.ticks = 0
-        self.missed_ticks = 0
+        self.missed_ticks = 0  # deadlines skipped because a tick overran
+        self.late_ticks = 0  # ticks that began more than half an interval after their deadline
         self.cpu_s = 0.0  # CPU time the sampler thread used
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lowprof-sampler", daemon=True)
@@ -82,6 +97,8 @@ class Sampler:
         next_t = time.monotonic()
         last_flush = next_t
         while not self._stop.is_set():
+            if time.monotonic() - next_t > 0.5 * self.interval_s:
+                self.late_ticks += 1
             self.tick()
             now = time.monotonic()
             if now - last_flush >= self.flush_s:
@@ -92,7 +109,7 @@ class Sampler:
                 skipped = int((now - next_t) / self.interval_s) + 1
                 self.missed_ticks += skipped
                 next_t += skipped * self.interval_s
-            time.sleep(max(0.0, next_t - now))  # cheaper per wake-up than Event.wait; stop() waits <= 1 tick
+            self._stop.wait(max(0.0, next_t - now))  # stop() wakes it at once, whatever the interval
             self.cpu_s = time.thread_time() - cpu0
         self.cpu_s = time.thread_time() - cpu0
 
@@ -104,8 +121,10 @@ class Sampler:
     def stop(self) -> None:
         """Stop the thread, take one last sample, stop the probes, record counts in the manifest."""
         self._stop.set()
-        if self._thread.is_alive():  # returns within one interval
+        if self._thread.is_alive():  # returns at once (the thread waits on the stop event)
             self._thread.join()
+        if self._thread.ident is not None:
+            self.tick()  # the final sample, at the workload's end
         for probe in list(self.probes):
             try:
                 probe.stop()
@@ -116,7 +135,7 @@ class Sampler:
             entry.update(probe.facts())
         self.run.manifest["sampler"] = {
             "interval_s": self.interval_s, "flush_s": self.flush_s, "ticks": self.ticks,
-            "missed_ticks": self.missed_ticks, "cpu_s": round(self.cpu_s, 6),
+            "missed_ticks": self.missed_ticks, "late_ticks": self.late_ticks, "cpu_s": round(self.cpu_s, 6),
         }
         self.run.flush()
 

@@ -14,7 +14,10 @@ SYSTEM = TableSpec(
     "system", 1,
     (
         Column("t_ns", "int64", "ns", "run clock at the read"),
-        Column("cpu_percent", "float64", "%", "host CPU busy since the previous sample, mean over cores (0-100)"),
+        Column("cpu_percent", "float64", "%", "host CPU busy since the previous sample, mean over cores (0-100); "
+               "quantised: the kernel counts CPU time in ticks of 1/CLK_TCK s (10 ms), so at intervals near or "
+               "below that one sample reads 0 or 100 per core; the run's figure (manifest probes.system.host_cpu) "
+               "comes from the cumulative counters instead"),
         Column("mem_used_bytes", "int64", "B", "host memory in use (total - available)"),
         Column("mem_available_bytes", "int64", "B", "host memory available without swapping"),
         Column("swap_used_bytes", "int64", "B", "host swap in use"),
@@ -32,7 +35,8 @@ CORES = TableSpec(
     (
         Column("t_ns", "int64", "ns", "run clock at the read"),
         Column("core", "int32", "", "logical CPU number"),
-        Column("util_percent", "float64", "%", "busy share of this core since the previous sample (0-100)"),
+        Column("util_percent", "float64", "%", "busy share of this core since the previous sample (0-100); "
+               "quantised by the kernel's 1/CLK_TCK s (10 ms) ticks, as cpu_percent"),
     ),
     doc="per-core CPU utilisation, long format (one row per core per sample)",
 )
@@ -99,6 +103,14 @@ def _cpu_jiffies() -> list[tuple[int, int]]:
     return out
 
 
+def _host_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs together, cumulative since boot (the ``cpu`` line of /proc/stat)."""
+    with open("/proc/stat", "rb") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    total = sum(v)
+    return total - v[3] - v[4], total
+
+
 def _proc_stat(pid: int) -> tuple[float, float, int, int] | None:
     """(user s incl. reaped children, system s incl. reaped children, threads, RSS bytes) from one
     read of /proc/PID/stat (proc(5) fields 14-17, 20, 24); None if the process is gone."""
@@ -123,6 +135,22 @@ class SystemProbe(Probe):
         self._pids: list[int] = []
         self._tree_at = 0.0
         self._last_jiffies = _cpu_jiffies()
+        self._host_start = _host_jiffies()
+        self._host_end: tuple[int, int] | None = None
+
+    def stop(self) -> None:
+        self._host_end = _host_jiffies()
+
+    def facts(self) -> dict:
+        """The run's host CPU from cumulative /proc/stat counters at start and stop (exact to a tick per CPU)."""
+        if self._host_end is None:
+            return {}
+        (b0, t0), (b1, t1) = self._host_start, self._host_end
+        return {"host_cpu": {
+            "busy_jiffies": b1 - b0, "total_jiffies": t1 - t0, "clock_tick_s": _TICK_S,
+            "percent": 100.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else None,
+            "doc": "host CPU busy over the recording, all CPUs: delta of /proc/stat's cpu line "
+                   "(busy = total - idle - iowait) from the probe's start to its stop"}}
 
     def _tree(self) -> list[int]:
         if self._ctx.pid is None:

@@ -3,7 +3,8 @@
 Per pass (from :func:`lowprof.analysis.launches.per_step`), with these stated thresholds:
   idle_share  = GPU idle / (devices x latency)
   queue_share = TKLQT queue part / TKLQT (share of launch-to-start time spent queued behind other work)
-  mean_queue_depth = sum over activities of (gpu_end - cpu_start) / latency (Little's law: mean in flight)
+  mean_queue_depth = time-integral over the pass of the launch calls in flight (call start to its last
+                     activity's end, clipped to the pass) / latency (Little's law; a graph launch is one call)
   GPU-bound  if idle_share <  IDLE_SHARE_MAX_GPU_BOUND and (queue_share >= QUEUE_SHARE_MIN_GPU_BOUND
              or mean_queue_depth >= QUEUE_DEPTH_MIN_GPU_BOUND)
   CPU-bound  if idle_share >= IDLE_SHARE_MAX_GPU_BOUND and queue_share < QUEUE_SHARE_MIN_GPU_BOUND

@@ -287,7 +287,7 @@ def _kernel_median(run: Run, column: str):
     return float(k[column].median()) / 1e9
 
 
-@metric("launch_latency_s", "s", "lower", "median over kernels of t_l = gpu_start - launch call cpu_start")
+@metric("launch_latency_s", "s", "lower", "median over launch calls of t_l = first GPU start - launch call cpu_start (a graph launch is one call)")
 def _t_l(run: Run):
     return _kernel_median(run, "t_l_ns")
 

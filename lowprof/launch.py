@@ -73,6 +73,8 @@ class Workload:
         """Start the workload; returns its pid. OSError when it cannot be exec'd (errno as execvp's)."""
         env = os.environ | (self.env or {})
         if os.access(SPAWN_HELPER, os.X_OK):
+            if "LD_PRELOAD" in env:  # for the workload only (the helper restores it in the child)
+                env = {k: v for k, v in env.items() if k != "LD_PRELOAD"} | {"LOWPROF_SPAWN_LD_PRELOAD": env["LD_PRELOAD"]}
             r, w = os.pipe()
             try:
                 self.proc = subprocess.Popen([str(SPAWN_HELPER), str(w), *self.argv], env=env, process_group=0,

@@ -71,6 +71,13 @@ int main(int argc, char **argv) {
     if (pid == 0) {
         for (int i = 0; i < NSIG_FWD; i++) sigaction(forwarded[i], &old[i], NULL);
         close(ep[0]);
+        /* The workload's LD_PRELOAD (e.g. lowprof's allocator) reaches it, never this helper: lowprof passes
+         * it as LOWPROF_SPAWN_LD_PRELOAD. */
+        const char *preload = getenv("LOWPROF_SPAWN_LD_PRELOAD");
+        if (preload) {
+            if (setenv("LD_PRELOAD", preload, 1) < 0) _exit(127);
+            unsetenv("LOWPROF_SPAWN_LD_PRELOAD");
+        }
         execvp(argv[2], argv + 2);
         int e = errno;
         ssize_t r = write(ep[1], &e, sizeof e);

@@ -181,3 +181,25 @@ def test_attach_cpu_figures_describe_the_recorded_window(tmp_path, cli):
     span = (s.t_ns.iloc[-1] - s.t_ns.iloc[0]) / 1e9
     assert 0 < cm["workload_cpu_s"] <= after - before + 0.05, (cm["workload_cpu_s"], before, after)
     assert cm["workload_cpu_cores_mean"] * span == pytest.approx(cm["workload_cpu_s"], rel=0.02)
+
+
+def test_profile_into_an_existing_run_is_refused_or_replaced_with_force(tmp_path):
+    from lowprof.errors import LowprofError
+
+    out = tmp_path / "p"
+    with lowprof.profile(out=out, interval_s=0.02) as first:
+        lowprof.mark("first-region")
+    old = first.run.manifest
+    with pytest.raises(LowprofError, match="exists and is not empty"):
+        with lowprof.profile(out=out, interval_s=0.02):
+            lowprof.mark("second-region")
+    kept = lowprof.load(out)
+    assert kept.manifest["started_utc"] == old["started_utc"]
+    assert "second-region" not in set(kept["marks"].name) if "marks" in kept.tables else True
+    with lowprof.profile(out=out, interval_s=0.02, force=True) as again:
+        lowprof.mark("third-region")
+    new = again.run
+    assert new.manifest["started_utc"] != old["started_utc"]
+    assert new.manifest["recorder"]["pid"] != old["recorder"]["pid"]
+    names = set(new["marks"].name)
+    assert "third-region" in names and "first-region" not in names

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from lowprof import marks as _marks
-from lowprof.errors import LowprofError
+from lowprof.errors import LowprofError, RunDirError
 from lowprof.record import default_out_dir
 from lowprof.rundir import Run, load
 
@@ -43,6 +43,9 @@ class profile:
         self._proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "profile":
+        if not self.force and self.path.is_dir() and any(self.path.iterdir()):
+            # as the CLI refuses; checked here too, so an earlier run there is never taken for this one
+            raise RunDirError(f"{self.path}: exists and is not empty (use force=True to replace an earlier run)")
         cmd = [sys.executable, "-m", "lowprof", "attach", str(os.getpid()), "--out", str(self.path),
                "--interval", str(self.interval_s), "--quiet", "--kind", "profile"]
         if self.probes:
@@ -54,7 +57,7 @@ class profile:
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + self.start_timeout_s
         manifest = self.path / "manifest.json"
-        while not _sampling(manifest):
+        while not _sampling(manifest, self._proc.pid):
             if self._proc.poll() is not None:
                 msg = self._proc.stderr.read().decode(errors="replace").strip().splitlines()
                 raise LowprofError(f"profile: recorder failed to start: {msg[-1] if msg else self._proc.returncode}")
@@ -78,12 +81,14 @@ class profile:
         self.run = load(self.path)
 
 
-def _sampling(manifest: Path) -> bool:
-    """The recorder has started sampling: its manifest (written from the directory's first moment) lists
-    the probes, which it does once the sampler runs."""
+def _sampling(manifest: Path, recorder_pid: int) -> bool:
+    """The recorder ``recorder_pid`` has started sampling: its manifest (written from the directory's first
+    moment) names it as the recorder and lists the probes, which it does once the sampler runs. An earlier
+    run's manifest at the same place (``force=True``, before it is replaced) does not count."""
     import json
 
     try:
-        return bool(json.loads(manifest.read_text()).get("probes"))
+        m = json.loads(manifest.read_text())
+        return (m.get("recorder") or {}).get("pid") == recorder_pid and bool(m.get("probes"))
     except (OSError, ValueError, AttributeError):
         return False

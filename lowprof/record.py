@@ -88,6 +88,7 @@ class Recording:
         self._instances = instances
         self.interval_s = interval_s
         self.sampler: Sampler | None = None
+        self.write_error: str | None = None  # why the run directory could not be written to the end, if so
 
     @property
     def path(self) -> Path:
@@ -102,9 +103,28 @@ class Recording:
         if pid is not None:
             self.ctx.pid = pid
             self.run.manifest["workload"]["pid"] = pid
-        self.sampler = Sampler(self.run, self._instances, self.ctx, interval_s=self.interval_s).start()
+        sampler = Sampler(self.run, self._instances, self.ctx, interval_s=self.interval_s)
+        try:
+            self.sampler = sampler.start()
+        except OSError as e:  # the workload is running already: it goes on, unrecorded
+            self.write_error = _why(e)
 
     def finish(self, status: str = "complete") -> None:
-        if self.sampler is not None:
-            self.sampler.stop()
-        self.run.finish(status=status)
+        """Stop sampling and close the run. A full disk (or any write error) is not raised: ``write_error``
+        says it, what was flushed stays, and the run loads as INCOMPLETE (its manifest is the last one
+        written)."""
+        try:
+            if self.sampler is not None:
+                self.sampler.stop()
+            self.run.finish(status=status)
+        except OSError as e:
+            self.write_error = self.write_error or _why(e)
+            self.run.abandon()
+
+
+def _why(e: OSError) -> str:
+    import errno
+
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full ({e.strerror})"
+    return f"{type(e).__name__}: {e}"

@@ -181,3 +181,56 @@ def test_attach_cpu_figures_describe_the_recorded_window(tmp_path, cli):
     span = (s.t_ns.iloc[-1] - s.t_ns.iloc[0]) / 1e9
     assert 0 < cm["workload_cpu_s"] <= after - before + 0.05, (cm["workload_cpu_s"], before, after)
     assert cm["workload_cpu_cores_mean"] * span == pytest.approx(cm["workload_cpu_s"], rel=0.02)
+
+
+def test_profile_into_an_existing_run_is_refused_or_replaced_with_force(tmp_path):
+    from lowprof.errors import LowprofError
+
+    out = tmp_path / "p"
+    with lowprof.profile(out=out, interval_s=0.02) as first:
+        lowprof.mark("first-region")
+    old = first.run.manifest
+    with pytest.raises(LowprofError, match="exists and is not empty"):
+        with lowprof.profile(out=out, interval_s=0.02):
+            lowprof.mark("second-region")
+    kept = lowprof.load(out)
+    assert kept.manifest["started_utc"] == old["started_utc"]
+    assert "second-region" not in set(kept["marks"].name) if "marks" in kept.tables else True
+    with lowprof.profile(out=out, interval_s=0.02, force=True) as again:
+        lowprof.mark("third-region")
+    new = again.run
+    assert new.manifest["started_utc"] != old["started_utc"]
+    assert new.manifest["recorder"]["pid"] != old["recorder"]["pid"]
+    names = set(new["marks"].name)
+    assert "third-region" in names and "first-region" not in names
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 2 MiB tmpfs (needs root and mount), to fill up for real."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_is_said_once_keeps_what_was_flushed_and_the_workloads_exit(small_tmpfs, cli):
+    filler = small_tmpfs / "filler"
+    with open(filler, "wb") as f:  # leave ~150 KiB: the run's first flushes fit, later ones do not
+        f.write(b"\0" * ((2 << 20) - (150 << 10)))
+    out = small_tmpfs / "r"
+    p = cli("run", "--probes", "system", "--interval", "0.001", "--out", out, "--",
+            sys.executable, "-c", "import time, sys; time.sleep(4); sys.exit(3)", timeout=60)
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == 3, p.stderr
+    assert p.stderr.lower().count("disk full") == 1, p.stderr
+    filler.unlink()  # room again: what was flushed loads and reports
+    run = lowprof.load(out)
+    assert len(run["system"]) > 0
+    rep = cli("report", out)
+    assert rep.returncode == 0 and "Traceback" not in rep.stderr, rep.stderr

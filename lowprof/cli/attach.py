@@ -10,6 +10,7 @@ import threading
 import time
 
 import psutil
+from rich.markup import escape
 
 from lowprof.cli._common import DURATION_RANGE_S, add_recording_flags, check_seconds, print_notices, probes_from_args, seconds_arg
 from lowprof.cli._ui import err, fmt_s, note
@@ -80,6 +81,9 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event)
         m["probes"]["pystacks"] = spy.finish()
     m["workload"]["attach_ended_by"] = why
     rec.finish()
+    if rec.write_error:
+        err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
+                  "kept what was flushed before; the run loads as INCOMPLETE")
     note(f"stopped ({why}) after {fmt_s(time.monotonic() - t0)}; see: lowprof report {rec.path}", args.quiet)
     print_notices(m)
     return 0

@@ -81,9 +81,12 @@ def main(args) -> int:
             failed.append(ex)
     rec.finish()
     how = f"signal {ended.signal}" if ended.signal else f"exit code {ended.exit_code}"
-    note(f"workload ended with {how} after {fmt_s(rec.run.manifest['duration_s'])}; "
+    note(f"workload ended with {how} after {fmt_s(rec.run.manifest['duration_s'] or rec.run.clock.t_ns() / 1e9)}; "
          f"see: lowprof report {rec.path}", args.quiet)
     print_notices(rec.run.manifest)
+    if rec.write_error:  # said once; the workload's exit status stands (the recording is what failed)
+        err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
+                  "kept what was flushed before; the run loads as INCOMPLETE")
     for ex in failed:  # what was asked for and not recorded: said, and the exit status says so too
         err.print(f"[bold red]lowprof: error:[/] {escape(str(ex) if isinstance(ex, LowprofError) else f'{type(ex).__name__}: {ex}')}")
     return ended.shell_status or (1 if failed else 0)

@@ -46,6 +46,7 @@ class Sampler:
         self.missed_ticks = 0  # deadlines skipped because a tick overran
         self.late_ticks = 0  # ticks that began more than half an interval after their deadline
         self.cpu_s = 0.0  # CPU time the sampler thread used
+        self.write_error: OSError | None = None  # the run directory could not be written (e.g. disk full)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lowprof-sampler", daemon=True)
         for p in probes:
@@ -102,7 +103,11 @@ class Sampler:
             self.tick()
             now = time.monotonic()
             if now - last_flush >= self.flush_s:
-                self.run.flush()
+                try:
+                    self.run.flush()
+                except OSError as e:  # disk full, quota, I/O error: what was flushed stays; sampling stops
+                    self.write_error = e
+                    break
                 last_flush = now
             next_t += self.interval_s
             if next_t < now:  # overran: skip to the next future deadline
@@ -123,7 +128,7 @@ class Sampler:
         self._stop.set()
         if self._thread.is_alive():  # returns at once (the thread waits on the stop event)
             self._thread.join()
-        if self._thread.ident is not None:
+        if self._thread.ident is not None and self.write_error is None:
             self.tick()  # the final sample, at the workload's end
         for probe in list(self.probes):
             try:
@@ -137,6 +142,9 @@ class Sampler:
             "interval_s": self.interval_s, "flush_s": self.flush_s, "ticks": self.ticks,
             "missed_ticks": self.missed_ticks, "late_ticks": self.late_ticks, "cpu_s": round(self.cpu_s, 6),
         }
+        if self.write_error is not None:
+            self.run.manifest["sampler"]["write_error"] = f"{type(self.write_error).__name__}: {self.write_error}"
+            raise self.write_error
         self.run.flush()
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from lowprof.clock import RunClock
 from lowprof.errors import RunDirError
-from lowprof.rundir.manifest import SCHEMA, is_run_dir, read_manifest, write_manifest
+from lowprof.rundir.manifest import MANIFEST, SCHEMA, is_run_dir, read_manifest, write_manifest
 from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
                                    write_frame_parquet)
 
@@ -115,6 +115,17 @@ class RunDir:
     def flush(self) -> None:
         for w in self._writers.values():
             w.flush()
+
+    def abandon(self) -> None:
+        """Close every table's file without writing more (after a write error such as a full disk): the
+        streams keep their whole batches and the manifest stays as last saved (loads as INCOMPLETE)."""
+        for w in self._writers.values():
+            w.abandon()
+        tmp = self.path / (MANIFEST + ".tmp")
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def finish(self, status: str = "complete", end_t_ns: int | None = None) -> None:
         """Close every table, compact it to Parquet, stamp the end, write the manifest.

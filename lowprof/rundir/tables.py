@@ -152,6 +152,19 @@ class TableWriter:
         self.rows_written += len(rows)
         return len(rows)
 
+    def abandon(self) -> None:
+        """Close the file without writing (the disk is full): the stream keeps its whole batches."""
+        self._buffer = []
+        for tmp in (self.path.with_suffix(".parquet.tmp"),):
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+        try:
+            self._file.close()
+        except OSError:
+            pass
+
     def close(self) -> None:
         if self._file.closed:
             return

@@ -19,8 +19,19 @@ EXAMPLES = """lowprof attach 4242 --duration 30 --out runs/b
 lowprof attach $(pgrep -f serve.py) --no-stacks"""
 
 
+def _pid(text: str) -> int:
+    """A process id as argparse's type: a whole number from 1 to the kernel's limit (2^22)."""
+    try:
+        pid = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
+    if not 1 <= pid <= 4194304:
+        raise argparse.ArgumentTypeError(f"a process id is 1 to 4194304, got {pid}")
+    return pid
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pid", type=int, help="process to record")
+    p.add_argument("pid", type=_pid, help="process to record")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: when the process exits or on Ctrl-C)")
     p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks with py-spy")
     p.add_argument("--stack-rate", type=int, default=100, metavar="HZ", help="py-spy sampling rate (default: 100)")

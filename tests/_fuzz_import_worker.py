@@ -1,4 +1,4 @@
-"""Fuzz `lowprof import` with seeded mutations of the shared Kineto traces (used by tests/test_fuzz_import.py).
+"""Fuzz `lowprof import` with seeded mutations of the shared Kineto traces and nsys exports (tests/test_fuzz_import.py).
 
     python tests/_fuzz_import_worker.py SEED SECONDS OUT_DIR
 
@@ -15,7 +15,8 @@ Mutations (MUTATORS): bytes (flips to JSON syntax characters, cuts, whitespace r
 structure (fields of random events deleted or set to hostile values: null, strings, nested values,
 int32/int64 edges, 1e400, negative durations; metadata members likewise) and container (gzip levels,
 split members, cut or corrupted gzip, trailing garbage). A source registry (SOURCES) names the input
-kinds; the nsys half adds its own.
+kinds; nsys exports (3 in 10 inputs) get SQL-level mutations (_nsys_mutation: NULLs, text, reals, int32/int64
+edges, blobs in random columns, dropped tables and columns, duplicated or reversed rows) or damaged bytes.
 """
 
 from __future__ import annotations
@@ -57,7 +58,22 @@ def _sources() -> list[tuple[str, bytes, object]]:
     return out
 
 
-SOURCES = {"kineto": _sources}
+NSYS = REPO / "tests" / "data" / "traces" / "nsys"
+NSYS_TABLES = ["CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
+               "CUPTI_ACTIVITY_KIND_RUNTIME", "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "NVTX_EVENTS", "StringIds",
+               "TARGET_INFO_SESSION_START_TIME", "TARGET_INFO_GPU", "TARGET_INFO_SYSTEM_ENV"]
+SQL_HOSTILE = [None, "x", "", "12", "0x10", 1.5, 1e300, -1e300, 2**31, 2**31 - 1, -2**31 - 1, 2**32, 2**53 + 1,
+               2**63 - 1, -2**63, -1, 0, b"\x00\xff", "\u00b5s [red]"]
+NSYS_MARK = "nsys-sqlite"
+
+
+def _nsys_sources() -> list[tuple[str, bytes, object]]:
+    """The shared nsys exports (SQLite bytes); mutated by SQL (see _nsys_mutation)."""
+    return [(f"nsys:{p.parent.name}/{p.stem}", p.read_bytes(), NSYS_MARK) for p in sorted(NSYS.glob("*/*.sqlite"))
+            if p.stat().st_size <= 4 << 20]
+
+
+SOURCES = {"kineto": _sources, "nsys": _nsys_sources}
 
 
 # ---- mutations -------------------------------------------------------------------------------------
@@ -86,7 +102,8 @@ def _bytes_mutation(rng: random.Random, text: bytes) -> tuple[str, bytes]:
     return f"bytes:{kind}", bytes(b)
 
 
-_KEPT = ("kernel", "gpu_memcpy", "gpu_memset", "cuda_runtime", "cuda_driver", "ac2g", "cpu_op", "user_annotation")
+_KEPT = ("kernel", "gpu_memcpy", "gpu_memset", "cuda_runtime", "cuda_driver", "ac2g", "cpu_op", "user_annotation",
+         "Kernel", "Runtime", "Memcpy", "Memset", "async_gpu", "mtia_ccp_events", "mtia_runtime")
 
 
 def _pick(rng: random.Random, events: list):
@@ -133,7 +150,8 @@ def _structure_mutation(rng: random.Random, doc) -> tuple[str, bytes]:
             for e in rng.choices(events, k=min(len(events), 50)):
                 if isinstance(e, dict):
                     e["cat"] = rng.choice(["kernel", "cuda_runtime", "ac2g", "cpu_op", "user_annotation",
-                                           "gpu_memcpy", "Kernel", "flow"])
+                                           "gpu_memcpy", "Kernel", "flow", "Runtime", "Memcpy",
+                                           "Memset", "async_gpu", "mtia_ccp_events", "mtia_runtime"])
                     e["ph"] = rng.choice(["X", "s", "f", "t", "i", "B"])
     else:  # ids: collisions and extremes in the linking fields
         for e in events:
@@ -165,9 +183,74 @@ def _container(rng: random.Random, text: bytes) -> tuple[str, str, bytes]:
     return ".json.gz", kind, z
 
 
-def mutant(rng: random.Random, sources) -> tuple[str, str, bytes]:
+def _unconstrained(con, table: str) -> list[str]:
+    """Recreate ``table`` without NOT NULL/type constraints (CREATE TABLE AS), so any value can be stored; its columns."""
+    con.execute(f'CREATE TABLE "_fz" AS SELECT * FROM "{table}"')
+    con.execute(f'DROP TABLE "{table}"')
+    con.execute(f'ALTER TABLE "_fz" RENAME TO "{table}"')
+    return [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
+
+
+def _nsys_mutation(rng: random.Random, raw: bytes, work: Path) -> tuple[str, bytes]:
+    """SQL-level mutations of an nsys export: hostile values (NULL, text, reals, beyond int32/int64 edges, blobs)
+    in random columns and rows, dropped tables and columns, duplicated or reversed rows; or damaged bytes."""
+    import sqlite3
+
+    if rng.random() < 0.15:  # the file itself: cut or flipped pages
+        b = bytearray(raw)
+        if rng.random() < 0.5:
+            b = b[:rng.randrange(16, len(b))]
+        else:
+            for _ in range(rng.randint(1, 20)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        return "nsys:bytes", bytes(b)
+    db = work / "mut.sqlite"
+    db.write_bytes(raw)
+    con = sqlite3.connect(db)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    present = [t for t in NSYS_TABLES if t in tables] or sorted(tables)
+    kinds = []
+    for _ in range(rng.randint(1, 4)):
+        t = rng.choice(present)
+        if t not in {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}:
+            continue
+        kind = rng.choice(["values", "values", "values", "drop_table", "drop_column", "duplicate", "reverse"])
+        kinds.append(kind)
+        if kind == "drop_table":
+            con.execute(f'DROP TABLE "{t}"')
+            continue
+        cols = _unconstrained(con, t)
+        if not cols:
+            continue
+        col = rng.choice(cols)
+        if kind == "values":
+            v = rng.choice(SQL_HOSTILE)
+            every = rng.choice([1, 2, 7, 100])
+            con.execute(f'UPDATE "{t}" SET "{col}" = ? WHERE rowid % ? = 0', (v, every))
+        elif kind == "drop_column":
+            keep = [c for c in cols if c != col]
+            if keep:
+                sel = ", ".join(f'"{c}"' for c in keep)
+                con.execute(f'CREATE TABLE "_fz" AS SELECT {sel} FROM "{t}"')
+                con.execute(f'DROP TABLE "{t}"')
+                con.execute(f'ALTER TABLE "_fz" RENAME TO "{t}"')
+        elif kind == "duplicate":
+            con.execute(f'INSERT INTO "{t}" SELECT * FROM "{t}" WHERE rowid % 3 = 0')
+        elif kind == "reverse" and {"start", "end"} <= set(cols):
+            con.execute(f'UPDATE "{t}" SET "start" = "end", "end" = "start" WHERE rowid % 5 = 0')
+    con.commit()
+    con.close()
+    return "nsys:sql:" + "+".join(kinds), db.read_bytes()
+
+
+def mutant(rng: random.Random, sources, work: Path | None = None) -> tuple[str, str, bytes]:
     """(description, file suffix, bytes) of one seeded mutant."""
-    name, text, doc = rng.choice(sources)
+    nsys = [s for s in sources if s[2] == NSYS_MARK]
+    if nsys and work is not None and rng.random() < 0.3:
+        name, raw, _ = rng.choice(nsys)
+        how, data = _nsys_mutation(rng, raw, work)
+        return f"{name} {how}", ".sqlite", data
+    name, text, doc = rng.choice([s for s in sources if s[2] != NSYS_MARK])
     how, data = _structure_mutation(rng, doc) if rng.random() < 0.5 else _bytes_mutation(rng, text)
     suffix, container, raw = _container(rng, data)
     return f"{name} {how} {container}", suffix, raw
@@ -238,17 +321,20 @@ def main() -> None:
     sources = [s for make in SOURCES.values() for s in make()]
     rng = random.Random(seed)
     counts = {"ok": 0, "error": 0, "FAIL": 0}
+    by_kind: dict[str, dict[str, int]] = {}
     errors: dict[str, int] = {}
     failures = []
     deadline = time.monotonic() + seconds
     i = 0
     while time.monotonic() < deadline:
-        desc, suffix, raw = mutant(rng, sources)
+        desc, suffix, raw = mutant(rng, sources, work)
         trace, out = work / f"in{suffix}", work / "out"
         trace.write_bytes(raw)
         res = in_child(lambda: _import(trace, out), HANG_S, 6 << 30)
         v, detail = verdict(res, out)
         counts[v] += 1
+        src = "nsys" if desc.startswith("nsys") else "kineto"
+        by_kind.setdefault(src, {"ok": 0, "error": 0, "FAIL": 0})[v] += 1
         if v == "error":
             key = detail.split(": ")[-1][:60]  # the reason, without the file name
             errors[key] = errors.get(key, 0) + 1
@@ -259,7 +345,7 @@ def main() -> None:
             failures.append({"input": str(keep), "mutation": desc, "why": detail[-1500:]})
         shutil.rmtree(out, ignore_errors=True)
         i += 1
-    print(json.dumps({"seed": seed, "inputs": i, "sources": len(sources), "outcomes": counts,
+    print(json.dumps({"seed": seed, "inputs": i, "sources": len(sources), "outcomes": counts, "by_kind": by_kind,
                       "top_errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:12]),
                       "failures": failures[:20]}))
 

@@ -26,12 +26,12 @@ def test_copy_bandwidth_equals_the_raw_trace(root, trace):
     got = {r.metric: r.value for r in run_metrics(run).itertuples()}
     doc = json.loads(gzip.decompress((R.KINETO / trace).read_bytes()))
     events = [e for e in doc["traceEvents"] if e.get("cat") == "gpu_memcpy"]
-    for key, metric_name in (("HtoD", "h2d_bandwidth_bytes_per_s"), ("DtoH", "d2h_bandwidth_bytes_per_s")):
+    for key, metric_name in (("HtoD", "h2d_bandwidth_gb_per_s"), ("DtoH", "d2h_bandwidth_gb_per_s")):
         copies = [e for e in events if key in e["name"]]
         if not copies:
             assert metric_name not in got
             continue
-        expected = sum(e["args"]["bytes"] for e in copies) / (sum(e["dur"] for e in copies) / 1e6)
+        expected = sum(e["args"]["bytes"] for e in copies) / (sum(e["dur"] for e in copies) / 1e6) / 1e9  # GB/s
         assert got[metric_name] == pytest.approx(expected, rel=1e-9)
 
 

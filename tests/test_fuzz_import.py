@@ -1,4 +1,5 @@
-"""Fuzz test of the Kineto importer (standing test): seeded mutations of the shared traces imported by
+"""Fuzz test of the trace importer (standing test): seeded mutations of the shared Kineto traces and nsys
+exports (SQL-level: NULLs, text, huge ints, dropped tables/columns) imported by
 the real CLI; every outcome is success or one clean error, never a traceback, crash, hang or a
 half-written run directory (see tests/_fuzz_import_worker.py for the mutations and the rules).
 
@@ -29,8 +30,11 @@ def test_kineto_import_fuzz(tmp_path: Path):
                        capture_output=True, text=True, timeout=SECONDS + 600)
     assert p.returncode == 0, p.stderr[-3000:]
     summary = json.loads(p.stdout.strip().splitlines()[-1])
-    print(f"Kineto import fuzz (seed {summary['seed']}, {SECONDS:g} s): {summary['inputs']} inputs from "
-          f"{summary['sources']} traces: {summary['outcomes']}; commonest errors: {summary['top_errors']}")
+    print(f"import fuzz (seed {summary['seed']}, {SECONDS:g} s): {summary['inputs']} inputs from "
+          f"{summary['sources']} traces: {summary['outcomes']}; commonest errors: {summary['top_errors']}; by source: {summary['by_kind']}")
     assert summary["inputs"] >= 50, summary  # a minute must try a fair number
     assert summary["outcomes"]["ok"] > 0 and summary["outcomes"]["error"] > 0, summary
     assert summary["outcomes"]["FAIL"] == 0, json.dumps(summary["failures"], indent=1)
+    nsys = summary["by_kind"].get("nsys", {})
+    if (TRACES / "nsys").is_dir():  # the SQL-mutated nsys exports: both outcomes reached
+        assert nsys.get("ok", 0) > 0 and nsys.get("error", 0) > 0, summary["by_kind"]

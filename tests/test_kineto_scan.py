@@ -25,10 +25,10 @@ from tests.conftest import TRACES
 KINETO = TRACES / "kineto"
 ALL = sorted(KINETO.glob("*.json.gz")) if KINETO.is_dir() else []
 
-_CLASS_OF = {"kernel": "kernel", "Kernel": "kernel", "gpu_memcpy": "memcpy", "Memcpy": "memcpy",
+_CLASS_OF = {"kernel": "kernel", "Kernel": "kernel", "mtia_ccp_events": "kernel", "gpu_memcpy": "memcpy", "Memcpy": "memcpy",
              "gpu_memset": "memset", "Memset": "memset", "cpu_op": "op", "Operator": "op", "operator": "op",
-             "user_annotation": "annotation", "ac2g": "flow", "async": "flow", "flow": "flow",
-             "runtime": "runtime", "driver": "runtime"}
+             "user_annotation": "annotation", "ac2g": "flow", "async": "flow", "async_gpu": "flow", "flow": "flow",
+             "runtime": "runtime", "Runtime": "runtime", "driver": "runtime"}
 
 
 SKIP_REASONS = ("no_ts", "negative_dur", "time_out_of_range")  # why kscan drops an event it would keep

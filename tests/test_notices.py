@@ -49,7 +49,7 @@ def test_no_launches_says_why(tmp_path, cli):
 def test_import_without_gpu_activity_is_said_by_report(tmp_path, cli):
     trace = TRACES / "kineto" / "cpu_only__rank-34.Jul_15_10_52_41.1074.pt.trace.json.gz"
     assert cli("import", trace, "--out", tmp_path / "r", "-q").returncode == 0
-    _report_says(cli, tmp_path / "r", "no GPU launches", "no GPU activity")
+    _report_says(cli, tmp_path / "r", "no GPU activity", "only CPU events")
 
 
 @pytest.mark.skipif(shutil.which("py-spy") is None and not (

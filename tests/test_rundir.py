@@ -177,3 +177,16 @@ def test_runs_written_with_the_former_parquet_encoding_still_load(tmp_path):
     path = tmp_path / "r/tables/named.parquet"
     pq.write_table(read_table(path), path, compression="zstd")
     assert lowprof.load(tmp_path / "r")["named"].equals(_frame(20).astype({"name": "str"}))
+
+
+def test_a_stream_killed_before_its_schema_loads_as_an_empty_declared_table(tmp_path):
+    """The SIGKILL trial once caught a recorder killed between creating a table's stream and writing its
+    schema, with the table not yet declared in the manifest on disk: the run did not load whole."""
+    rd = RunDir(tmp_path / "r", kind="run")
+    rd.table(SPEC)  # stream opened; nothing flushed, manifest not saved by the caller
+    on_disk = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert "demo" in on_disk["tables"]
+    (tmp_path / "r" / "tables" / "demo.arrows").write_bytes(b"")  # what a kill at this moment leaves
+    run = lowprof.load(tmp_path / "r")
+    assert len(run["demo"]) == 0
+    assert list(run["demo"].columns) == ["t_ns", "power_w"]

@@ -147,15 +147,17 @@ class Side:
     unreadable: list[str] = field(default_factory=list)  # "member: table T (why)" left out of the metrics
 
 
-def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None) -> Side:
-    """Expand a path and compute its metric rows (a sweep's runs carry their parameters; ranks their rank)."""
+def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None,
+              signal: str = "auto") -> Side:
+    """Expand a path and compute its metric rows (a sweep's runs carry their parameters; ranks their rank);
+    ``signal``: the GPU power signal of the power metrics (lowprof.analysis.power)."""
     p = Path(path)
     members = expand(p)
     sweep_doc = json.loads((p / "sweep.json").read_text()) if (p / "sweep.json").is_file() else None
     kind = "sweep" if sweep_doc is not None else ("ranks" if len(members) > 1 else "run")
     frames = []
     for m in members:
-        df = run_metrics(m.run, names)
+        df = run_metrics(m.run, names, signal=signal)
         extra = dict(m.params)
         if kind == "ranks":
             extra["rank"] = m.rank if m.rank is not None else m.label
@@ -204,8 +206,10 @@ class Comparison:
                 "rows": json.loads(self.table.to_json(orient="records"))}
 
 
-def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str] | None = None) -> Comparison:
-    """Compare the first path (A) with each other (B, C, ...); see the module docstring."""
+def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str] | None = None,
+            signal: str = "auto") -> Comparison:
+    """Compare the first path (A) with each other (B, C, ...); see the module docstring. ``signal``: the GPU
+    power signal of the power metrics (``auto``, ``instant``, ``average``), named per row (``signal=...``)."""
     if len(paths) < 2:
         raise LowprofError(f"compare needs at least two runs, got {len(paths)}")
     if len(paths) > len(LETTERS):
@@ -213,7 +217,7 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
     unknown = [n for n in (names or []) if n not in METRICS and n not in SWEEP_METRICS]
     if unknown:
         raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join([*METRICS, *SWEEP_METRICS])}")
-    sides = [load_side(p, LETTERS[i], names) for i, p in enumerate(paths)]
+    sides = [load_side(p, LETTERS[i], names, signal) for i, p in enumerate(paths)]
     diffs = {}
     for s in sides[1:]:
         d = workload_differences(sides[0].workload, s.workload)

@@ -61,8 +61,9 @@ def export_csv(run: Run, out_dir: Path) -> list[Path]:
     return written
 
 
-def tidy_metrics(paths: list) -> pd.DataFrame:
-    """Long-format metrics of every run the paths stand for (runs, sweeps, rank folders): see the module doc."""
+def tidy_metrics(paths: list, signal: str = "auto") -> pd.DataFrame:
+    """Long-format metrics of every run the paths stand for (runs, sweeps, rank folders): see the module doc.
+    ``signal``: the GPU power signal of the power metrics (auto, instant, average), in the ``signal`` column."""
     from lowprof.analysis.compare import machine_name
     from lowprof.analysis.metrics import run_metrics, sweep_metrics
     from lowprof.rundir.many import expand
@@ -74,7 +75,7 @@ def tidy_metrics(paths: list) -> pd.DataFrame:
         for m in members:
             base = {"run": m.label, "machine": machine_name(m.run)}
             extra = dict(m.params) | ({"rank": m.rank} if ranks and m.rank is not None else {})
-            for r in run_metrics(m.run).to_dict(orient="records"):
+            for r in run_metrics(m.run, signal=signal).to_dict(orient="records"):
                 rows.append(base | {k: r[k] for k in ("metric", "value", "unit", "better")} | extra | r["params"])
         if (Path(path) / "sweep.json").is_file():
             machines = sorted({machine_name(m.run) for m in members})

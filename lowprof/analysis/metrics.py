@@ -16,6 +16,7 @@ launches carry no pass annotation counts as one pass.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +28,18 @@ import pandas as pd
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run
 
-__all__ = ["Metric", "METRICS", "SWEEP_METRICS", "metric", "sweep_metric", "run_metrics", "sweep_metrics",
-           "params_key", "better_of", "bench_direction"]
+__all__ = ["Metric", "METRICS", "SWEEP_METRICS", "BANDWIDTH_UNIT", "bandwidth_gb_per_s", "metric", "sweep_metric",
+           "run_metrics", "sweep_metrics", "params_key", "better_of", "bench_direction"]
+
+# Units: SI throughout (s, J, W, B). Bandwidth, the one rate of bytes a person reads (tables, CSV, figures, and
+# `lowprof bench` figures alike), is in decimal gigabytes per second: 1 GB/s = 10^9 bytes per second (never binary).
+BANDWIDTH_UNIT = "GB/s"
+
+
+def bandwidth_gb_per_s(nbytes: float, seconds: float) -> float:
+    """Bandwidth in :data:`BANDWIDTH_UNIT`: ``nbytes / seconds / 1e9`` (decimal GB/s)."""
+    return float(nbytes) / float(seconds) / 1e9
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -89,13 +100,21 @@ def better_of(better: str, a: float | None, b: float | None) -> str:
     return "B" if (b > a) == (better == "higher") else "A"
 
 
+# The GPU power signal the power metrics use while run_metrics evaluates them (auto, instant, average).
+_SIGNAL: contextvars.ContextVar[str] = contextvars.ContextVar("lowprof_power_signal", default="auto")
+
+
 def _rows(registry: dict, arg, names: list[str] | None) -> list[dict]:
+    from lowprof.analysis.power import SignalUnavailable
+
     rows = []
     for m in registry.values():
         if names is not None and m.name not in names:
             continue
         try:
             v = m.fn(arg)
+        except SignalUnavailable:
+            raise  # --instant on a GPU without it: an error for the whole verb, never a silently missing row
         except LowprofError:
             v = None
         if v is None:
@@ -113,9 +132,15 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value", "unit", "better", "params"])
 
 
-def run_metrics(run: Run, names: list[str] | None = None) -> pd.DataFrame:
-    """Every registered metric the run has data for: columns metric, value, unit, better, params (dict)."""
-    return _frame(_rows(METRICS, run, names))
+def run_metrics(run: Run, names: list[str] | None = None, signal: str = "auto") -> pd.DataFrame:
+    """Every registered metric the run has data for: columns metric, value, unit, better, params (dict).
+    ``signal``: the GPU power signal of the power metrics (``auto``, ``instant``, ``average``; the row's
+    ``signal`` / ``from`` parameter names what was used)."""
+    token = _SIGNAL.set(signal)
+    try:
+        return _frame(_rows(METRICS, run, names))
+    finally:
+        _SIGNAL.reset(token)
 
 
 def sweep_metrics(path: str | os.PathLike, names: list[str] | None = None) -> pd.DataFrame:
@@ -271,7 +296,7 @@ def _queue(run: Run):
 
 
 def _copy_bandwidth(run: Run, direction: str):
-    """Bytes / busy time over the run's memcpy activities of one direction (HtoD or DtoH), B/s."""
+    """Bytes / busy time over the run's memcpy activities of one direction (HtoD or DtoH), in GB/s."""
     if "launches" not in run.tables or not len(run["launches"]):
         return None
     l = run["launches"]
@@ -279,17 +304,17 @@ def _copy_bandwidth(run: Run, direction: str):
     c = l[(l["kind"] == "memcpy") & l["name"].astype(str).str.contains(pattern, case=False, regex=True)]
     c = c.dropna(subset=["bytes", "gpu_start_ns", "gpu_end_ns"])
     busy_ns = float((c["gpu_end_ns"] - c["gpu_start_ns"]).sum())
-    return float(c["bytes"].sum()) / (busy_ns / 1e9) if busy_ns > 0 else None
+    return bandwidth_gb_per_s(c["bytes"].sum(), busy_ns / 1e9) if busy_ns > 0 else None
 
 
-@metric("h2d_bandwidth_bytes_per_s", "B/s", "higher",
-        "host-to-device copy bandwidth: sum of bytes / sum of GPU durations of the HtoD memcpy activities")
+@metric("h2d_bandwidth_gb_per_s", BANDWIDTH_UNIT, "higher",
+        "host-to-device copy bandwidth: sum of bytes / sum of GPU durations of the HtoD memcpy activities / 1e9")
 def _h2d(run: Run):
     return _copy_bandwidth(run, "HtoD")
 
 
-@metric("d2h_bandwidth_bytes_per_s", "B/s", "higher",
-        "device-to-host copy bandwidth: sum of bytes / sum of GPU durations of the DtoH memcpy activities")
+@metric("d2h_bandwidth_gb_per_s", BANDWIDTH_UNIT, "higher",
+        "device-to-host copy bandwidth: sum of bytes / sum of GPU durations of the DtoH memcpy activities / 1e9")
 def _d2h(run: Run):
     return _copy_bandwidth(run, "DtoH")
 
@@ -327,7 +352,8 @@ def _power_summary(run: Run) -> dict:
 
     if not any(t in run.tables and len(run[t]) for t in _POWER_TABLES):
         return {}
-    return _memo(run, "power", lambda: summarize_power(run))
+    signal = _SIGNAL.get()
+    return _memo(run, f"power:{signal}", lambda: summarize_power(run, signal=signal))
 
 
 def _per_device(run: Run, key: str, how: str):
@@ -365,11 +391,13 @@ def _energy_devices(run: Run):
     from lowprof.analysis.devices import choose_devices
     from lowprof.analysis.power import device_traces, power_traces
 
+    signal = _SIGNAL.get()
+
     def compute():
-        df = power_traces(run)
+        df = power_traces(run, signal)
         sel = choose_devices(df)
         return device_traces(df, sel.devices), sel.devices, sel.label
-    return _memo(run, "energy_devices", compute)
+    return _memo(run, f"energy_devices:{signal}", compute)
 
 
 def _window_energies(run: Run, starts, ends) -> tuple[list[float], str]:
@@ -423,7 +451,9 @@ def _ipw(run: Run) -> dict:
     f = Path(run.path) / "results.jsonl"
     if not f.is_file() or not _power_summary(run):
         return {}
-    return _memo(run, "ipw", lambda: ipw(run, read_results(f, run.manifest.get("clock", {}).get("origin_realtime_ns", 0))))
+    signal = _SIGNAL.get()
+    return _memo(run, f"ipw:{signal}", lambda: ipw(run, read_results(f, run.manifest.get("clock", {}).get("origin_realtime_ns", 0)),
+                                                   signal=signal))
 
 
 @metric("ipw_per_w", "1/W", "higher",

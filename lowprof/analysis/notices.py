@@ -24,6 +24,8 @@ def _no_launches(m: dict) -> str | None:
     trace = m.get("trace")
     if not isinstance(trace, dict) or _launch_rows(m) != 0:
         return None
+    if isinstance(trace.get("no_launches_note"), str):  # an importer's own line (it names what the trace holds)
+        return trace["no_launches_note"]
     why = trace.get("launches_empty_reason") or trace.get("no_gpu_reason")
     if not why and m.get("kind") == "import":
         events = trace.get("events")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+import matplotlib.container
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -42,6 +43,7 @@ class Figure:
     series: dict[str, pd.DataFrame] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    figure: object = None  # the matplotlib Figure drawn (closed once saved; its axes and artists stay readable)
 
 
 def style(i: int) -> dict:
@@ -71,13 +73,64 @@ def _new(nrows: int = 1, ncols: int = 1, size=(6.0, 3.6)):
     return fig, axes
 
 
+def _plain(v: float) -> str:
+    """A tick value as a plain number, never e-notation: 0.2, 1, 30, 1500."""
+    text = np.format_float_positional(float(v), precision=4, unique=True, trim="-")
+    return text.removesuffix(".")
+
+
+def plain_log_axis(ax, axis: str = "y") -> None:
+    """Label a log axis with plain numbers at 1, 2, 5 x 10^k (0.2, 0.5, 1, 2, 5, 10...), a symlog axis at its
+    own ticks; never 10^k or 2e-01."""
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    if a.get_scale() == "log":
+        a.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=30))
+    a.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _plain(v)))
+    a.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def log2_axis(ax, axis: str = "x") -> None:
+    """A log2 axis labelled with the plain numbers 1, 2, 4, 8... (never 2^3 or 8.0): batch sizes."""
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=2)
+    a.set_major_locator(matplotlib.ticker.LogLocator(base=2, numticks=24))
+    a.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}" if v >= 1 else f"{v:g}"))
+    a.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def shade_phases(axes, runs: dict[str, Run], result: "Figure") -> None:
+    """Shade each run's marked phases (lowprof.mark; lowprof.analysis.power.phase_intervals) on timeline
+    ``axes`` (run clock in s), named at the top of the first; marked as ``phase <name> <i>`` (start, s).
+    One run: alternating greys; several: each run's phases in its series colour, named ``<run>: <phase>``."""
+    from lowprof.analysis.power import phase_intervals
+    from lowprof.marks import read_marks
+
+    axes = list(axes)
+    for i, (label, run) in enumerate(runs.items()):
+        marks = read_marks(run)
+        if not len(marks):
+            continue
+        end = run.manifest.get("end_t_ns") or int(marks["t_ns"].max())
+        for j, ph in enumerate(phase_intervals(marks, end).itertuples(index=False)):
+            a, b = ph.start_ns / 1e9, ph.end_ns / 1e9
+            name = ph.name if len(runs) == 1 else f"{label}: {ph.name}"
+            for ax in axes:
+                if len(runs) == 1:
+                    ax.axvspan(a, b, color="0.88" if j % 2 == 0 else "0.94", zorder=0, linewidth=0)
+                else:
+                    ax.axvspan(a, b, color=style(i)["color"], alpha=0.10, zorder=0, linewidth=0)
+            axes[0].annotate(name, ((a + b) / 2, 1.0), xycoords=("data", "axes fraction"), ha="center",
+                             va="bottom", fontsize=7)
+            result.marks[f"phase {name} {j}"] = a
+
+
 # --- TKLQT and step time vs batch (sweep folders, one per machine) ---------------------------------
 
 def sweep_series(path: str | os.PathLike, param: str = "batch") -> tuple[pd.DataFrame, float | None]:
     """Per swept value: pass time (s) and TKLQT (s, NaN without launches); plus the sweep's transition
     batch (None if not found). Pass time, the first the run has: ``pass_latency_s`` (launches),
     ``step_time_s`` (pass annotations; phase ``pass`` if there are several), ``phase_time_s`` of
-    the phase marked ``pass`` (lowprof.mark)."""
+    the phase marked ``pass`` (lowprof.mark); column ``step_metric`` names the one used."""
     rows = []
     for m in expand(path):
         if param not in m.params:
@@ -85,13 +138,15 @@ def sweep_series(path: str | os.PathLike, param: str = "batch") -> tuple[pd.Data
         met = run_metrics(m.run, ["pass_latency_s", "step_time_s", "phase_time_s", "tklqt_s"])
         val = dict(zip(met["metric"], met["value"]))
         step = val.get("pass_latency_s")
+        used = "pass_latency_s" if step is not None else None
         for name in ("step_time_s", "phase_time_s"):
             st = met[met["metric"] == name]
             st = st[[p.get("phase") == "pass" for p in st["params"]]] if (len(st) > 1 or name == "phase_time_s") else st
             if step is None and len(st):
-                step = float(st["value"].iloc[0])
-        rows.append({param: float(m.params[param]), "step_time_s": step, "tklqt_s": val.get("tklqt_s", np.nan)})
-    df = pd.DataFrame(rows, columns=[param, "step_time_s", "tklqt_s"]).sort_values(param).reset_index(drop=True)
+                step, used = float(st["value"].iloc[0]), name
+        rows.append({param: float(m.params[param]), "step_time_s": step, "tklqt_s": val.get("tklqt_s", np.nan),
+                     "step_metric": used})
+    df = pd.DataFrame(rows, columns=[param, "step_time_s", "tklqt_s", "step_metric"]).sort_values(param).reset_index(drop=True)
     sm = sweep_metrics(path, ["transition_batch"])
     return df, (float(sm["value"].iloc[0]) if len(sm) else None)
 
@@ -102,10 +157,11 @@ def plot_sweep(sweeps: dict[str, str | os.PathLike], out_dir: str | os.PathLike,
     data = {label: sweep_series(p, param) for label, p in sweeps.items()}
     has_tklqt = any(df["tklqt_s"].notna().any() for df, _ in data.values())
     fig, axes = _new(1, 2 if has_tklqt else 1, size=(7.5 if has_tklqt else 4.5, 3.4))
-    result = Figure(name, [])
-    panels = [("step_time_s", "step time (ms)", axes[0, 0])]
+    result = Figure(name, [], figure=fig)
+    used = sorted({u for df, _ in data.values() for u in df["step_metric"].dropna()})
+    panels = [("step_time_s", f"pass time: {' / '.join(used) or 'step_time_s'} (ms)", axes[0, 0])]
     if has_tklqt:
-        panels.append(("tklqt_s", "TKLQT per pass (ms)", axes[0, 1]))
+        panels.append(("tklqt_s", "TKLQT per pass: tklqt_s (ms)", axes[0, 1]))
     else:
         result.notes.append("no launches table in any run: TKLQT not plotted")
     for i, (label, (df, trans)) in enumerate(data.items()):
@@ -123,8 +179,9 @@ def plot_sweep(sweeps: dict[str, str | os.PathLike], out_dir: str | os.PathLike,
                 ax.annotate(f"transition {trans:g}", (trans, y), textcoords="offset points", xytext=(4, -12), fontsize=7)
                 result.marks[label] = trans
     for col, ylabel, ax in panels:
-        ax.set_xscale("log", base=2)
+        log2_axis(ax)
         ax.set_yscale("log")
+        plain_log_axis(ax)
         ax.set_xlabel(param)
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7, frameon=False)
@@ -142,11 +199,13 @@ def _bytes_label(v: float) -> str:
 # --- TLB latency curve -----------------------------------------------------------------------------
 
 def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_latency") -> Figure:
-    """Address-translation time per access (extra ns) vs working set, per run and page size; the
-    detected L1 dTLB and STLB reach marked with vertical lines."""
+    """Address-translation cost per load vs working set, per run and page size: ``extra_ns`` =
+    ``ns_per_access - cache_only_ns``, the chase time minus the same number of lines packed densely (the
+    cache-only baseline ``lowprof bench tlb`` measures beside it), not the total chase time. Symmetric-log y
+    (noise around 0 ns stays visible). The detected L1 dTLB and STLB reach marked with vertical lines."""
     fig, axes = _new(size=(6.0, 3.6))
     ax = axes[0, 0]
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     i = 0
     for label, run in runs.items():
         if "tlb" not in run.tables:
@@ -156,8 +215,10 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
         for page, g in t.groupby("page_size_bytes"):
             g = g.sort_values("working_set_bytes")
             key = f"{label} {int(page) // 1024} KiB" if page < (1 << 20) else f"{label} {int(page) >> 20} MiB"
-            ax.plot(g["working_set_bytes"], g["ns_per_access"], label=key, **style(i))
-            result.series[key] = g[["working_set_bytes", "ns_per_access", "extra_ns"]].reset_index(drop=True)
+            extra = g["ns_per_access"] - g["cache_only_ns"]
+            ax.plot(g["working_set_bytes"], extra, label=key, **style(i))
+            result.series[key] = g[["working_set_bytes", "ns_per_access", "cache_only_ns"]].assign(
+                extra_ns=extra).reset_index(drop=True)
             for level in ("l1_dtlb", "l2_stlb"):
                 lv = (sweeps.get(str(int(page))) or {}).get(level)
                 if lv:
@@ -168,9 +229,12 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
             i += 1
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _bytes_label(v)))
-    ax.set_yscale("log")
-    ax.set_xlabel("working set mapped, one 64 B line per page")
-    ax.set_ylabel("time per dependent load (ns)")
+    ax.set_yscale("symlog", linthresh=1.0)
+    plain_log_axis(ax)
+    lowest = min((float(v["extra_ns"].min()) for v in result.series.values()), default=0.0)
+    ax.set_ylim(bottom=min(0.0, lowest * 1.2))  # no empty negative decade unless translation went below 0
+    ax.set_xlabel("working set mapped: working_set_bytes (one 64 B line per page)")
+    ax.set_ylabel("address translation per load:\nextra_ns = chase - cache-only (ns)")
     ax.legend(fontsize=7, frameon=False)
     result.paths = _save(fig, Path(out_dir), name)
     return result
@@ -178,18 +242,21 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
 
 # --- power over time with the limit ---------------------------------------------------------------
 
-def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "power_timeline") -> Figure:
+def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "power_timeline",
+               signal: str = "auto") -> Figure:
     """Power (W) of every device over the run clock (s), one series per run and device; each device's
     enforced limit as a thin horizontal line in the series' style (marked as ``<series> limit``); for
-    one run, its marked phases shaded and named (marked as ``phase <name> <i>`` at their start, s)."""
+    the runs' marked phases shaded and named (:func:`shade_phases`; marked as ``phase <name> <i>``, s).
+    ``signal``: the GPU power signal drawn (``auto``: instantaneous where recorded, else the driver's
+    average; ``instant``; ``average``), named in each series' legend label."""
     from lowprof.analysis.power import power_traces
 
     fig, axes = _new(size=(6.5, 3.6))
     ax = axes[0, 0]
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     i = 0
     for label, run in runs.items():
-        df = power_traces(run)
+        df = power_traces(run, signal)
         if not len(df):
             result.notes.append(f"{label}: no power readings")
             continue
@@ -198,8 +265,9 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
             if not len(d):
                 continue
             key = f"{label} {dev}"
+            sig = str(d["signal"].iloc[0])
             st = style(i) | {"markevery": max(1, len(d) // 12)}
-            ax.plot(d["t_ns"] / 1e9, d["power_w"], label=key, **st)
+            ax.plot(d["t_ns"] / 1e9, d["power_w"], label=f"{key} ({sig})", **st)
             result.series[key] = pd.DataFrame({"t_s": d["t_ns"].to_numpy() / 1e9, "power_w": d["power_w"].to_numpy()})
             lim = d["limit_w"].dropna()
             if len(lim):
@@ -212,22 +280,9 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
     if not result.series:
         plt.close(fig)
         raise LowprofError(f"{list(runs)}: no power readings to plot (gpu_power, rapl or hwmon_power)")
-    if len(runs) == 1:  # one run: shade its marked phases (lowprof.mark), labelled at the top
-        from lowprof.analysis.power import phase_intervals
-        from lowprof.marks import read_marks
-
-        run = next(iter(runs.values()))
-        marks = read_marks(run)
-        if len(marks):
-            end = run.manifest.get("end_t_ns") or int(marks["t_ns"].max())
-            for j, ph in enumerate(phase_intervals(marks, end).itertuples(index=False)):
-                a, b = ph.start_ns / 1e9, ph.end_ns / 1e9
-                ax.axvspan(a, b, color="0.88" if j % 2 == 0 else "0.94", zorder=0, linewidth=0)
-                ax.annotate(ph.name, ((a + b) / 2, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom",
-                            fontsize=7)
-                result.marks[f"phase {ph.name} {j}"] = a
+    shade_phases([ax], runs, result)
     ax.set_xlabel("run clock (s)")
-    ax.set_ylabel("power (W)")
+    ax.set_ylabel("power: power_w (W)")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, frameon=False, ncols=2)
     result.paths = _save(fig, Path(out_dir), name)
@@ -238,14 +293,16 @@ def plot_power(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "po
 
 def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "microbench") -> Figure:
     """Horizontal bars of every ``bench_results`` figure per run (one panel per unit, grouped bars per
-    run), with the published reference as a black diamond where ``references.json`` has one."""
+    run; the median over repeats, error bars from p5 to p95 where recorded), with the published
+    reference as a black diamond where ``references.json`` has one."""
     frames = []
     for label, run in runs.items():
         if "bench_results" not in run.tables or not len(run["bench_results"]):
             continue
         b = run["bench_results"]
         frames.append(pd.DataFrame({"run": label, "figure": b["benchmark"] + ": " + b["metric"], "unit": b["unit"],
-                                    "value": b["value"], "reference": b["reference_value"],
+                                    "value": b["value"], "p5": b["p5"], "p95": b["p95"],
+                                    "reference": b["reference_value"],
                                     "reference_source": b["reference_source"]}))
     if not frames:
         raise LowprofError(f"{list(runs)}: no bench_results table (record one with `lowprof bench gpu` or `host`)")
@@ -255,7 +312,7 @@ def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str 
     labels = list(runs)
     heights = [df[df.unit == u]["figure"].nunique() for u in units]
     fig, axes = _new(len(units), 1, size=(6.5, max(2.4, 0.9 + sum(0.3 * max(1, h) * max(1, len(labels)) for h in heights))))
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     h = 0.8 / max(1, len(labels))
     for ax, unit in zip(axes[:, 0], units):
         d = df[df.unit == unit]
@@ -264,8 +321,14 @@ def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str 
         for i, label in enumerate(labels):
             dl = d[d.run == label].set_index("figure").reindex(figures)
             st = style(i)
-            ax.barh(y + i * h, dl["value"].to_numpy(float), height=h, color=st["color"], edgecolor="black",
-                    linewidth=0.6, hatch=("", "///", "...", "xx", "\\\\", "++", "--")[i % 7], label=label)
+            v = dl["value"].to_numpy(float)
+            lo, hi = dl["p5"].to_numpy(float), dl["p95"].to_numpy(float)
+            has = np.isfinite(lo) & np.isfinite(hi)
+            xerr = np.vstack([np.where(has, np.maximum(v - lo, 0), np.nan),
+                              np.where(has, np.maximum(hi - v, 0), np.nan)]) if has.any() else None
+            ax.barh(y + i * h, v, height=h, color=st["color"], edgecolor="black", linewidth=0.6,
+                    hatch=("", "///", "...", "xx", "\\\\", "++", "--")[i % 7], label=label, xerr=xerr,
+                    error_kw={"ecolor": "black", "elinewidth": 0.8, "capsize": 2})
             ref = dl["reference"].to_numpy(float)
             if np.isfinite(ref).any():
                 ax.plot(ref, y + i * h, linestyle="none", marker="D", color="black", markersize=5,
@@ -276,10 +339,11 @@ def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str 
         if len(vals) and vals.max() / vals.min() > 20:  # figures of one unit spanning decades
             ax.set_xscale("log")
         for bar_group in ax.containers:
-            ax.bar_label(bar_group, fmt="%.3g", fontsize=6, padding=2)
+            if isinstance(bar_group, matplotlib.container.BarContainer):
+                ax.bar_label(bar_group, fmt="%.3g", fontsize=6, padding=2)
         ax.set_yticks(y + h * (len(labels) - 1) / 2, figures, fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel(unit)
+        ax.set_xlabel(f"{unit}: median over repeats" + (", bars p5-p95" if d[["p5", "p95"]].notna().all(axis=1).any() else ""))
         ax.legend(fontsize=7, frameon=False)
     result.paths = _save(fig, Path(out_dir), name)
     return result
@@ -288,9 +352,10 @@ def plot_microbench(runs: dict[str, Run], out_dir: str | os.PathLike, name: str 
 # --- host CPU and workload memory over time (system table) -----------------------------------------
 
 def plot_system(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "system_timeline") -> Figure:
-    """Host CPU busy (%) and the workload's resident memory (MiB) over the run clock (s)."""
+    """Host CPU busy (%) and the workload's resident memory (MiB = 2^20 B) over the run clock (s); marked
+    phases shaded (:func:`shade_phases`)."""
     fig, axes = _new(2, 1, size=(6.0, 4.2))
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     for i, (label, run) in enumerate(runs.items()):
         if "system" not in run.tables or not len(run["system"]):
             result.notes.append(f"{label}: no system samples")
@@ -302,9 +367,10 @@ def plot_system(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "s
         axes[1, 0].plot(t, s["proc_rss_bytes"] / 2**20, label=label, **st)
         result.series[label] = pd.DataFrame({"t_s": t, "cpu_percent": s["cpu_percent"],
                                              "rss_mib": s["proc_rss_bytes"] / 2**20})
-    axes[0, 0].set_ylabel("host CPU busy (%)")
+    shade_phases(axes[:, 0], {k: r for k, r in runs.items() if k in result.series}, result)
+    axes[0, 0].set_ylabel("host CPU busy:\ncpu_percent (%)")
     axes[0, 0].set_ylim(0, 105)
-    axes[1, 0].set_ylabel("workload RSS (MiB)")
+    axes[1, 0].set_ylabel("workload RSS:\nproc_rss_bytes (MiB)")
     axes[1, 0].set_xlabel("run clock (s)")
     axes[0, 0].legend(fontsize=7, frameon=False)
     result.paths = _save(fig, Path(out_dir), name)
@@ -322,8 +388,9 @@ def plot_ranks(jobs: dict[str, str | os.PathLike], out_dir: str | os.PathLike, n
     per-phase metric, its first phase); marked as ``<job> median`` (s)."""
     fig, axes = _new(size=(6.0, 3.4))
     ax = axes[0, 0]
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     width = 0.8 / max(1, len(jobs))
+    chosen_all = []
     for i, (label, path) in enumerate(jobs.items()):
         members = sorted(expand(path), key=lambda m: (m.rank is None, m.rank if m.rank is not None else 0, m.label))
         per = [run_metrics(m.run, list(RANK_METRICS)) for m in members]
@@ -332,6 +399,7 @@ def plot_ranks(jobs: dict[str, str | os.PathLike], out_dir: str | os.PathLike, n
             result.notes.append(f"{label}: no pass time every rank has")
             continue
         values = [float(df[df["metric"] == chosen]["value"].iloc[0]) for df in per]
+        chosen_all.append(chosen)
         ranks = [m.rank if m.rank is not None else j for j, m in enumerate(members)]
         st = style(i + 1)
         x = np.arange(len(ranks)) + i * width
@@ -347,7 +415,7 @@ def plot_ranks(jobs: dict[str, str | os.PathLike], out_dir: str | os.PathLike, n
         plt.close(fig)
         raise LowprofError(f"{list(jobs)}: no per-rank pass time to plot")
     ax.set_xlabel("rank")
-    ax.set_ylabel("time (ms)")
+    ax.set_ylabel(f"pass time: {' / '.join(dict.fromkeys(chosen_all))} (ms)")
     ax.set_ylim(top=ax.get_ylim()[1] * 1.12)
     ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, 1.16), ncols=2)
     result.paths = _save(fig, Path(out_dir), name)
@@ -357,15 +425,18 @@ def plot_ranks(jobs: dict[str, str | os.PathLike], out_dir: str | os.PathLike, n
 # --- comparison: ratio B/A per metric --------------------------------------------------------------
 
 def plot_ratios(table: pd.DataFrame, out_dir: str | os.PathLike, letters: list[str] | None = None,
-                name: str = "compare_ratios") -> Figure:
-    """Horizontal bars of B/A (log scale) per metric of a comparison table; hatched where B is worse."""
+                name: str = "compare_ratios", sides: dict[str, str] | None = None) -> Figure:
+    """Horizontal bars of B/A (log scale) per metric of a comparison table; hatched where B is worse.
+    ``sides``: letter -> what that side is (run name, machine), written in the legend and the title."""
+    sides = sides or {}
+    named = {x: f"{x}: {sides[x]}" if x in sides else x for x in ["A", *(letters or [])]}
     letters = letters or [c[:-2] for c in table.columns if c.endswith("/A")]
     rows = table.dropna(subset=[f"{x}/A" for x in letters])
     rows = rows[np.isfinite(rows[[f"{x}/A" for x in letters]]).all(axis=1) & (rows[[f"{x}/A" for x in letters]] > 0).all(axis=1)]
     labels = [f"{m} {p}".strip() for m, p in zip(rows["metric"], rows["params"])]
     fig, axes = _new(size=(6.0, 0.8 + 0.28 * max(1, len(rows)) * len(letters)))
     ax = axes[0, 0]
-    result = Figure(name, [])
+    result = Figure(name, [], figure=fig)
     h = 0.8 / max(1, len(letters))
     y = np.arange(len(rows))
     for i, x in enumerate(letters):
@@ -373,7 +444,9 @@ def plot_ratios(table: pd.DataFrame, out_dir: str | os.PathLike, letters: list[s
         worse = (rows[f"better_{x}"] == "A").to_numpy()
         bars = ax.barh(y + i * h, ratio - 1, height=h, left=1, color=style(i + 1)["color"], edgecolor="black",
                        linewidth=0.6)
-        ax.barh([np.nan], [0], color=style(i + 1)["color"], edgecolor="black", linewidth=0.6, label=f"{x}/A")
+        named.setdefault(x, f"{x}: {sides[x]}" if x in sides else x)
+        ax.barh([np.nan], [0], color=style(i + 1)["color"], edgecolor="black", linewidth=0.6,
+                label=f"{named[x]}  /  {named['A']}")
         for b, w, r in zip(bars, worse, ratio):
             if w:
                 b.set_hatch("///")
@@ -390,6 +463,8 @@ def plot_ratios(table: pd.DataFrame, out_dir: str | os.PathLike, letters: list[s
     ax.set_yticks(y + h * (len(letters) - 1) / 2, labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("ratio to A (log scale); hatched: worse than A")
+    if sides:
+        ax.set_title("  vs  ".join(named[x] for x in ["A", *letters]), fontsize=8, loc="left")
     ax.legend(fontsize=7, frameon=False)
     result.paths = _save(fig, Path(out_dir), name)
     return result

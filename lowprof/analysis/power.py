@@ -46,7 +46,7 @@ from lowprof.rundir import Run
 
 __all__ = ["power_traces", "device_traces", "DeviceTrace", "device_summary", "summarize_power", "phase_intervals",
            "phase_breakdown", "energy_between", "window_energy", "total_power", "trapezoid_j", "section_power",
-           "SIGNALS", "COUNTER_SIGNAL"]
+           "SIGNALS", "COUNTER_SIGNAL", "SignalUnavailable"]
 
 SIGNALS = ("auto", "instant", "average")
 COUNTER_SIGNAL = "counter ΔE/Δt"  # power derived from an energy counter: its mean over each sample interval
@@ -54,6 +54,11 @@ _COLS = ["device", "kind", "inside", "source", "signal", "t_ns", "power_w", "pow
          "energy_t_ns", "energy_j", "limit_w", "reasons"]
 _AVERAGED = {"1s": "1 s average", "none": "instant (driver)", "unknown": "driver average (window unknown)"}
 _GRACE = re.compile(r"^(Module|Grace|CPU|SysIO) Power Socket (\d+)$")
+
+
+class SignalUnavailable(LowprofError):
+    """The power signal asked for (``--instant``) was not recorded for some device: every verb says so and stops,
+    rather than leaving the figure out or using another signal silently."""
 
 
 def _col(d: pd.DataFrame, name: str) -> pd.Series:
@@ -109,7 +114,7 @@ def _gpu_parts(run: Run, signal: str) -> list[pd.DataFrame]:
                 power_w=(m_inst if m_use_inst else m_avg).to_numpy(), power_average_w=m_avg.to_numpy(),
                 power_instant_w=m_inst.to_numpy(), energy_t_ns=when, energy_j=m_e.to_numpy()))
     if no_instant:
-        raise LowprofError(f"--instant: no instantaneous power recorded for {', '.join(no_instant)} "
+        raise SignalUnavailable(f"--instant: no instantaneous power recorded for {', '.join(no_instant)} "
                            f"(NVML field 186 refused or not logged); drop --instant to use the driver's average")
     return parts
 
@@ -461,13 +466,14 @@ def total_power(df: pd.DataFrame, devices: list[str]) -> tuple[np.ndarray, np.nd
     return grid, total
 
 
-def section_power(run: Run) -> dict | None:
-    """``lowprof report`` section: per device its power signal, mean / p99 / peak W, energy (and how it was
-    measured), both ways where both exist, headroom, throttled time (None without power tables)."""
+def section_power(run: Run, signal: str = "auto") -> dict | None:
+    """``lowprof report`` section: per device its power signal (``signal``: auto, instant or average), mean /
+    p99 / peak W, energy (and how it was measured), both ways where both exist, headroom, throttled time
+    (None without power tables)."""
     if not any(t in run.tables for t in ("gpu_power", "rapl", "hwmon_power")):
         return None
     out: dict = {}
-    for dev, s in summarize_power(run).items():
+    for dev, s in summarize_power(run, signal=signal).items():
         if not s:
             continue
         out[f"{dev} power signal"] = s["signal"]

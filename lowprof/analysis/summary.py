@@ -71,8 +71,34 @@ def _probes(run: Run) -> list[dict]:
     return rows
 
 
-def summarize(run: Run) -> dict:
-    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent)."""
+def _host_text(host: dict, kind: str | None) -> str:
+    """``hostname (CPU model, N CPUs)``, leaving out what is not known (never a Python None)."""
+    parts = [str(host["cpu_model"])] if host.get("cpu_model") else []
+    if host.get("cpu_logical"):
+        parts.append(f"{host['cpu_logical']} CPUs")
+    name = str(host.get("hostname") or ("not named in the trace" if kind == "import" else "unknown"))
+    if kind == "import" and not parts:
+        parts.append("CPU model and count: not in the trace")
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def _gpu_names(gpus: dict) -> list[str] | str:
+    """GPU names (``device N`` where unnamed), else why there are none."""
+    devs = gpus.get("devices") or []
+    names = [str(d.get("name") or (f"device {d['index']}" if d.get("index") is not None else "unnamed GPU"))
+             for d in devs if isinstance(d, dict)]
+    if names and all(not d.get("name") for d in devs if isinstance(d, dict)) and gpus.get("reason"):
+        return str(gpus["reason"])
+    return names or (gpus.get("reason") or "none")
+
+
+def summarize(run: Run, signal: str = "auto") -> dict:
+    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent). ``signal``: the GPU power
+    signal of the power section (``auto``, ``instant``, ``average``; see lowprof.analysis.power)."""
+    import inspect
+
+    from lowprof.analysis.power import SignalUnavailable
+
     m = run.manifest
     duration = m.get("duration_s")
     if duration is None and "system" in run.tables and len(run["system"]):
@@ -86,8 +112,8 @@ def summarize(run: Run) -> dict:
         "started_utc": m.get("started_utc"),
         "duration_s": duration,
         "duration_is_lower_bound": m.get("duration_s") is None,
-        "host": f"{host.get('hostname')} ({host.get('cpu_model')}, {host.get('cpu_logical')} CPUs)",
-        "gpus": [d.get("name") for d in gpus.get("devices", [])] or (gpus.get("reason") or "none"),
+        "host": _host_text(host, m.get("kind")),
+        "gpus": _gpu_names(gpus),
         "workload": _workload(run),
         "cpu_memory": _cpu_memory(run, duration),
         "probes": _probes(run),
@@ -98,7 +124,10 @@ def summarize(run: Run) -> dict:
     for ref in SECTIONS:
         module, _, fn = ref.partition(":")
         try:
-            section = getattr(importlib.import_module(module), fn)(run)
+            f = getattr(importlib.import_module(module), fn)
+            section = f(run, signal=signal) if "signal" in inspect.signature(f).parameters else f(run)
+        except SignalUnavailable:
+            raise  # the user asked for a signal the run lacks: said as an error, like `lowprof power`
         except Exception as e:  # noqa: BLE001 - one broken section must not hide the rest
             section = {"error": f"{type(e).__name__}: {e}"}
         if section is not None:

@@ -8,7 +8,11 @@ from lowprof.errors import LowprofError
 from lowprof.probes import PROBES
 from lowprof.record import parse_probe_list
 
+<<<<<<< HEAD
 __all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir"]
+=======
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "add_signal_flags", "signal_of"]
+>>>>>>> main
 
 
 def add_output_flags(p: argparse.ArgumentParser,
@@ -24,6 +28,23 @@ def add_recording_flags(p: argparse.ArgumentParser) -> None:
     add_output_flags(p)
     p.add_argument("--probes", metavar="LIST", help=f"comma-separated probes (default: all available; known: {', '.join(PROBES)})")
     p.add_argument("--interval", type=float, default=0.05, metavar="S", help="sampling interval in seconds (default: 0.05)")
+
+
+def add_signal_flags(p: argparse.ArgumentParser) -> None:
+    """``--instant`` / ``--average``: which GPU power signal the power figures use (percentiles, peaks, headroom,
+    POLCA, the power timeline). Every verb that shows power figures takes them: power, ipw, report, compare,
+    plot, export."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--instant", action="store_true",
+                   help="GPUs: use instantaneous power (NVML field 186) and refuse a GPU that lacks it "
+                        "(default: instantaneous where recorded, else the driver's average, labelled)")
+    g.add_argument("--average", action="store_true",
+                   help="GPUs: use the driver's averaged reading (power_w: a 1 s average on Ampere and newer)")
+
+
+def signal_of(args) -> str:
+    """The power signal the flags ask for: ``instant``, ``average`` or ``auto`` (neither given)."""
+    return "instant" if getattr(args, "instant", False) else "average" if getattr(args, "average", False) else "auto"
 
 
 def probes_from_args(args) -> list[str]:

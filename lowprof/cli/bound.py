@@ -1,22 +1,33 @@
-"""``lowprof bound DIR|SWEEP``: CPU-bound or GPU-bound per pass; over a sweep, the transition batch."""
+"""``lowprof bound DIR|SWEEP`` or ``lowprof bound --curve FILE.csv``: CPU-bound or GPU-bound per pass;
+over a sweep or a curve, the transition batch (last batch still CPU-bound)."""
 
 from __future__ import annotations
 
 import argparse
+import math
+
+from rich.markup import escape
 
 from lowprof.analysis import bound as B
+from lowprof.errors import LowprofError
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.rundir import load
 
-HELP = "CPU-bound vs GPU-bound verdict per pass, or the transition batch over a sweep folder"
+HELP = "CPU-bound vs GPU-bound verdict per pass, or the transition batch over a sweep folder or a curve"
 EXAMPLES = """lowprof bound runs/resnet
 lowprof bound sweeps/prefill
 lowprof bound sweeps/prefill --json | jq .knee
+lowprof bound --curve pcie.csv     (pcie.csv: "batch,tklqt_ms" then "1,10.2" "2,10.1" ... e.g. read off a paper's figure)
+lowprof bound --curve gh200.csv --time-column tklqt_ms --json
 lowprof run --stacks --trace kernels --out runs/p -- python -m lowprof.workloads.prefill && lowprof bound runs/p"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", help="run directory with a launches table, or a sweep folder (with sweep.json)")
+    p.add_argument("dir", nargs="?", help="run directory with a launches table, or a sweep folder (with sweep.json)")
+    p.add_argument("--curve", metavar="FILE.csv",
+                   help="a TKLQT-vs-batch curve instead of a run: CSV with a 'batch' column and one time column "
+                        "(any unit); prints the transition batch")
+    p.add_argument("--time-column", metavar="NAME", help="with --curve: the time column when there are several")
     p.add_argument("--json", action="store_true", help="print the result as JSON (ns)")
     p.add_argument("--stacks", choices=["cpu", "all"], default="cpu",
                    help="with py-spy stacks in the run (`lowprof run --stacks`): top Python frames in the "
@@ -33,11 +44,57 @@ RULE = (f"GPU-bound: idle share < {B.IDLE_SHARE_MAX_GPU_BOUND:.0%} and (queue sh
         f"{B.IDLE_SHARE_MAX_GPU_BOUND:.0%} and queue share < {B.QUEUE_SHARE_MIN_GPU_BOUND:.0%}; else mixed")
 
 
+def _strict(obj):
+    """NaN / inf (a skipped run's missing figures) as null, so --json is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _knee_lines(k: dict, p: str) -> list[str]:
+    tb = k.get("transition_batch")
+    if tb is None:
+        return [f"transition {p}: none ({escape(k.get('note', k['model']))}; confidence {k['confidence']:.2f})"]
+    lo, hi = k["knee_interval_90"]
+    return [f"transition {p}: [bold]{tb:g}[/] = last {p} still CPU-bound (confidence {k['confidence']:.2f}; "
+            f"knee at {p} {k['knee_batch']:.3g}, 90 % {lo:.3g}-{hi:.3g}; slope after {k['slope_after']:.2f} on log2 axes)"]
+
+
+def _curve(args) -> int:
+    if args.dir:
+        raise LowprofError("give a run directory or --curve FILE.csv, not both")
+    df, tcol = B.read_curve(args.curve, args.time_column)
+    k = B.transition(df["batch"].to_numpy(), df[tcol].to_numpy())
+    if k["model"] == "insufficient":
+        raise LowprofError(f"{args.curve}: {k['note']}")
+    probs = k.get("probabilities", {})
+    rows = [{"batch": int(b) if float(b).is_integer() else float(b), tcol: float(t),
+             "p_last_cpu_bound": probs.get(f"{b:g}", 0.0)} for b, t in zip(df["batch"], df[tcol])]
+    if args.json:
+        print_json(_strict({"file": str(args.curve), "time_column": tcol, "curve": rows, "knee": k}))
+        return 0
+    out.print(table(f"{escape(str(args.curve))}: {escape(tcol)} vs batch", ["batch", tcol, "P(last CPU-bound)"],
+                    [[f"{r['batch']:g}", f"{r[tcol]:g}", f"{r['p_last_cpu_bound']:.3f}"] for r in rows],
+                    right={0, 1, 2}))
+    for line in _knee_lines(k, "batch"):
+        out.print(line)
+    out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]")
+    return 0
+
+
 def main(args) -> int:
+    if args.curve:
+        return _curve(args)
+    if not args.dir:
+        raise LowprofError("give a run directory, a sweep folder, or --curve FILE.csv")
     if B.is_sweep(args.dir):
         res = B.analyse_sweep(args.dir)
         if args.json:
-            print_json(res)
+            print_json(_strict(res))
             return 0
         p = res["param"]
         out.print(table(f"Sweep {args.dir}: TKLQT and pass time vs {p} (medians over non-warm-up passes)",
@@ -46,19 +103,18 @@ def main(args) -> int:
                           _ns(r.get("tklqt_api_ns")), _ns(r.get("tklqt_queue_ns")), _ns(r.get("pass_ns")),
                           f"{r['idle_share'] * 100:.0f}%" if r.get("idle_share") == r.get("idle_share") and r.get("idle_share") is not None else "-",
                           r.get("verdict") or "-", r.get("note") or ""] for r in res["curve"]], right={1, 2, 3, 4, 5, 6}))
-        k = res["knee"]
-        tb = k.get("transition_batch")
-        out.print(f"transition {p}: [bold]{tb:g}[/] (model {k['model']}, confidence {k['confidence']:.2f})" if tb
-                  else f"transition {p}: none ({k.get('note', k['model'])}; confidence {k['confidence']:.2f})")
+        for line in _knee_lines(res["knee"], p):
+            out.print(line)
         out.print(f"first {p} whose passes are GPU-bound: {res['first_gpu_bound_batch']}")
         out.print(f"[dim]{RULE}[/]")
+        out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]")
         return 0
     run = load(args.dir)
     v = B.verdicts(run)
     stacks = B.pass_stacks(run, v, verdict="CPU-bound" if args.stacks == "cpu" else None, top=args.top)
     if args.json:
-        print_json({"rule": RULE, "passes": v.to_dict(orient="records")}
-                   | ({"stacks": stacks.to_dict(orient="records")} if stacks is not None else {}))
+        print_json(_strict({"rule": RULE, "passes": v.to_dict(orient="records")}
+                   | ({"stacks": stacks.to_dict(orient="records")} if stacks is not None else {})))
         return 0
     out.print(table(f"{args.dir}: verdict per pass", ["step", "verdict", "idle share", "queue share", "depth",
                                                       "TKLQT", "API", "queue", "latency"],

@@ -9,6 +9,7 @@ import sys
 from lowprof.analysis.compare import compare
 from rich.text import Text
 
+from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import err, fmt_bytes, fmt_s, note, out, print_json, table
 
 HELP = "compare runs (or sweep folders, or per-rank folders) across machines: A, B, ratio B/A, better"
@@ -24,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", metavar="FILE", help="write the table as CSV ('-' for stdout)")
     p.add_argument("--json", action="store_true", help="print sides, differences and rows as JSON")
     p.add_argument("--quiet", "-q", action="store_true")
+    add_signal_flags(p)
 
 
 def fmt_value(v: float, unit: str) -> str:
@@ -34,8 +36,6 @@ def fmt_value(v: float, unit: str) -> str:
         return fmt_s(v)
     if unit == "B":
         return fmt_bytes(v)
-    if unit == "B/s":
-        return fmt_bytes(v) + "/s"
     if unit == "" and abs(v) <= 1 and v != 0 and v == v:
         return f"{v:.3g}"
     text = f"{v:.4g}"
@@ -44,7 +44,7 @@ def fmt_value(v: float, unit: str) -> str:
 
 def main(args) -> int:
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else None
-    cmp = compare(args.dirs, force=args.force, names=names)
+    cmp = compare(args.dirs, force=args.force, names=names, signal=signal_of(args))
     for line in cmp.notices:  # said even with --quiet: the table lacks them
         err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))
     if args.json:

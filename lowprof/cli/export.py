@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from lowprof.analysis.export_csv import export_csv, latex_table, tidy_metrics
+from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import note
 from lowprof.errors import LowprofError
 from lowprof.rundir.many import expand
@@ -28,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latex", metavar="FILE", help="write the metrics as a booktabs LaTeX table (one column per run)")
     p.add_argument("--perfetto", metavar="FILE", help="write one run's Chrome/Perfetto trace JSON (.gz compresses)")
     p.add_argument("--quiet", "-q", action="store_true")
+    add_signal_flags(p)
 
 
 def _check_targets(args) -> None:
@@ -61,7 +63,7 @@ def main(args) -> int:
 
         counts = write_chrome_trace(members[0].run, Path(args.perfetto))
         note(f"wrote {args.perfetto}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), args.quiet)
-    metrics = tidy_metrics(args.dirs) if (args.csv or args.latex) else None
+    metrics = tidy_metrics(args.dirs, signal=signal_of(args)) if (args.csv or args.latex) else None
     if args.csv:
         out = Path(args.csv)
         written = []

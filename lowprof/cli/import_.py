@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from lowprof.cli._common import add_output_flags
 from lowprof.cli._ui import fmt_s, note, out
-from lowprof.tracers import kineto_scan
+from lowprof.tracers import kineto_scan, nsys
 from lowprof.tracers.importer import import_trace
 
 HELP = "import a Kineto/PyTorch-profiler JSON trace, an Nsight Systems SQLite export, or a power log"
@@ -60,7 +60,11 @@ def main(args) -> int:
     rows = {n: t.get("rows") for n, t in run.manifest["tables"].items()}
     note(escape(f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
                 f"{fmt_s(time.perf_counter() - t0)}"), args.quiet)
-    for line in kineto_scan.problems((run.manifest.get("trace") or {}).get("parser") or {}):
+    if note_line := (run.manifest.get("trace") or {}).get("no_launches_note"):
+        note(escape(note_line))  # an empty launches table is said, with why, even with --quiet
+    trace_meta = run.manifest.get("trace") or {}
+    said = nsys.problems if trace_meta.get("source") == "nsys-sqlite" else kineto_scan.problems
+    for line in said(trace_meta.get("parser") or {}):
         note(escape(line))  # a dropped event changes the result: always said, even with --quiet
     return 0
 

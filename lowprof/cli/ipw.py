@@ -12,7 +12,8 @@ from rich.markup import escape
 
 from lowprof.analysis.ipw import ipw, read_results
 from lowprof.cli._ui import fmt_s, out, print_json, table
-from lowprof.cli.power import add_signal_flags, signal_of, strict
+from lowprof.cli._common import add_signal_flags, signal_of
+from lowprof.cli.power import strict
 from lowprof.errors import LowprofError
 from lowprof.rundir import load
 

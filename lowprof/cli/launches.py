@@ -13,7 +13,9 @@ HELP = "kernel launch + queuing time (TKLQT) per pass, GPU idle split, top kerne
 EXAMPLES = """lowprof launches runs/resnet
 lowprof launches runs/resnet --top 5
 lowprof launches runs/resnet --json | jq '.steps[0].tklqt_ns'
-lowprof launches runs/resnet --csv > launches.csv"""
+lowprof launches runs/resnet --csv > launches.csv
+lowprof launches runs/llm --launched-in-trace-only   # TraceLens's rule: drop activities launched before the trace
+lowprof launches runs/resnet --hta-idle --json | jq .idle_by_stream_hta_us   # HTA's idle breakdown, HTA's rules"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,6 +24,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fmt.add_argument("--json", action="store_true", help="print the summary as JSON (ns)")
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per GPU activity with api/queue/t_l (ns)")
     p.add_argument("--top", type=int, default=10, metavar="K", help="kernels to list by count and by time (default 10)")
+    p.add_argument("--launched-in-trace-only", action="store_true",
+                   help="count only GPU activities whose launch call is in the trace (TraceLens's rule; by default "
+                        "activities launched before the profiler started count too)")
+    p.add_argument("--hta-idle", action="store_true",
+                   help="also show HTA's idle-time breakdown per stream under HTA's rules (µs, last-step cut)")
+
+
+def _ints_as_ints(df):
+    """Float columns holding only whole numbers (and blanks), e.g. grid sizes padded with NaN for copies,
+    as nullable integers, so the CSV says 864, not 864.0."""
+    import numpy as np
+
+    for col in df.columns:
+        s = df[col]
+        if s.dtype.kind == "f":
+            v = s.dropna().to_numpy()
+            if len(v) and np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2 ** 53):
+                df[col] = s.astype("Int64")
+    return df
 
 
 def _ns(v) -> str:
@@ -31,9 +52,9 @@ def _ns(v) -> str:
 def main(args) -> int:
     run = load(args.dir)
     if args.csv:
-        per_launch(launches_of(run)).to_csv(sys.stdout, index=False)
+        _ints_as_ints(per_launch(launches_of(run))).to_csv(sys.stdout, index=False)
         return 0
-    s = launch_summary(run, top=args.top)
+    s = launch_summary(run, top=args.top, launched_in_trace_only=args.launched_in_trace_only, hta_idle=args.hta_idle)
     if args.json:
         print_json(s)
         return 0
@@ -43,17 +64,33 @@ def main(args) -> int:
     out.print(f"median per launch: API {_ns(s['median_api_ns'])}, queue {_ns(s['median_queue_ns'])}, "
               f"t_l {_ns(s['median_t_l_ns'])}; negative queue times: {s['negative_queue_count']} "
               f"(kept, flagged), clock skew (t_l < 0): {s['clock_skew_count']}")
-    cols = ["step", "kernels", "TKLQT", "API", "queue", "avg kernel", "latency", "GPU idle", "host wait",
-            "kernel wait", "other", "depth mean/max", "dispatch"]
+    if args.launched_in_trace_only:
+        out.print(f"{s['dropped_not_launched_in_trace']} GPU activities left out: their launch call is not in the trace")
+    g = s["graph"]
+    if g["launch_calls"] or g["activities"]:
+        share = "-" if g["share_of_gpu_time"] is None else f"{g['share_of_gpu_time'] * 100:.1f}%"
+        out.print(f"graph launches: {g['launch_calls']} calls, {g['activities']} activities ({g['kernels']} kernels), "
+                  f"{fmt_s(g['gpu_ns'] / 1e9)} GPU time = {share} of all; each call counted once in TKLQT and "
+                  f"queue depth (its first node carries t_l)")
+    tl = s["gpu_timeline"]
+    out.print(f"GPU timeline (first activity start -> last end, all devices): busy {_ns(tl['busy_ns'])}, "
+              f"idle {_ns(tl['idle_ns'])}, total {_ns(tl['total_ns'])}")
+    cols = ["step", "kernels", "TKLQT", "API", "queue", "avg kernel", "latency", "GPU idle", "before/after",
+            "host wait", "kernel wait", "other", "depth mean/max", "dispatch"]
     rows = [[st["step"], st["kernels"], _ns(st["tklqt_ns"]), _ns(st["tklqt_api_ns"]), _ns(st["tklqt_queue_ns"]),
              _ns(st["avg_kernel_ns"]), _ns(st["latency_ns"]),
              f"{_ns(st['gpu_idle_ns'])} ({st['idle_share'] * 100:.0f}%)" if st["idle_share"] == st["idle_share"] else "-",
-             _ns(st["idle_host_wait_ns"]), _ns(st["idle_kernel_wait_ns"]), _ns(st["idle_other_ns"]),
+             f"{_ns(st['idle_before_first_ns'])}/{_ns(st['idle_after_last_ns'])}", _ns(st["idle_host_wait_ns"]), _ns(st["idle_kernel_wait_ns"]), _ns(st["idle_other_ns"]),
              f"{st['mean_queue_depth']:.1f}/{st.get('max_queue_depth', '-')}", _ns(st["dispatch_median_ns"])]
             for st in s["steps"]]
-    out.print(table("Per step/pass (TKLQT = Σ t_l over kernels = API + queue)", cols, rows, right=set(range(1, 13))))
+    out.print(table("Per step/pass (TKLQT = Σ t_l over launch calls = API + queue; GPU idle = before/after + "
+                    "host wait + kernel wait + other)", cols, rows, right=set(range(1, 14))))
     for key, title in (("top_by_time", f"Top {args.top} kernels by GPU time"), ("top_by_count", f"Top {args.top} kernels by count")):
         out.print(table(title, ["kernel", "count", "total", "mean", "mean t_l", "mean queue"],
                         [[r["name"][:70], r["count"], _ns(r["total_ns"]), _ns(r["mean_ns"]), _ns(r["mean_t_l_ns"]),
                           _ns(r["mean_queue_ns"])] for r in s[key]], right={1, 2, 3, 4, 5}))
+    if args.hta_idle:
+        out.print(table("HTA idle-time breakdown (HTA's rules: µs, last ProfilerStep cut)", ["stream", "category", "idle"],
+                        [[r["stream"], r["idle_category"], fmt_s(r["idle_time"] / 1e6)] for r in s["idle_by_stream_hta_us"]],
+                        right={0, 2}))
     return 0

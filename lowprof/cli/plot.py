@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import note, out, print_json, table
 from lowprof.errors import LowprofError
 from lowprof.rundir.many import expand
@@ -23,11 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="draw the comparison ratios even when the workloads differ")
     p.add_argument("--json", action="store_true", help="print the figures written and the numbers plotted as JSON")
     p.add_argument("--quiet", "-q", action="store_true")
+    add_signal_flags(p)
 
 
-def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
+def make_figures(dirs: list[str], out_dir: Path, force: bool = False, signal: str = "auto") -> list:
     """Draw what the data allows: sweep curves, TLB curves, power and system timelines, microbenchmarks
-    against references, comparison ratios."""
+    against references, comparison ratios. ``signal``: the GPU power signal of the power timeline and the
+    compared power metrics (auto, instant, average)."""
     from lowprof.analysis import plots
     from lowprof.analysis.compare import LETTERS, WorkloadMismatch, compare
 
@@ -53,7 +56,7 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
         figures.append(plots.plot_tlb(tlb, out_dir))
     power = {k: r for k, r in singles.items() if any(t in r.tables and len(r[t]) for t in POWER_TABLES)}
     if power:
-        figures.append(plots.plot_power(power, out_dir))
+        figures.append(plots.plot_power(power, out_dir, signal=signal))
     bench = {k: r for k, r in singles.items() if "bench_results" in r.tables and len(r["bench_results"])}
     if bench:
         figures.append(plots.plot_microbench(bench, out_dir))
@@ -62,12 +65,13 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False) -> list:
         figures.append(plots.plot_system(system, out_dir))
     if len(dirs) >= 2:
         try:
-            cmp = compare(dirs, force=force)
+            cmp = compare(dirs, force=force, signal=signal)
         except WorkloadMismatch as e:
             note(f"no ratio figure: {e}")
         else:
             if len(cmp.table):
-                figures.append(plots.plot_ratios(cmp.table, out_dir))
+                sides = {sd.letter: Path(str(sd.path)).name for sd in cmp.sides}
+                figures.append(plots.plot_ratios(cmp.table, out_dir, sides=sides))
     if not figures:
         raise LowprofError(f"{dirs}: nothing to plot (no sweep, tlb or system data)")
     return figures
@@ -78,7 +82,7 @@ def main(args) -> int:
     if not args.out or (out_dir.exists() and not out_dir.is_dir()):
         raise LowprofError(f"--out {args.out!r}: " + ("exists and is not a folder (give a folder for the figures)"
                                                         if args.out else "empty (give a folder for the figures)"))
-    figures = make_figures(args.dirs, out_dir, args.force)
+    figures = make_figures(args.dirs, out_dir, args.force, signal_of(args))
     if args.json:
         print_json([{"name": f.name, "files": [str(p) for p in f.paths], "marks": f.marks, "notes": f.notes,
                      "series": {k: v.to_dict(orient="list") for k, v in f.series.items()}} for f in figures])

@@ -11,6 +11,7 @@ import pandas as pd
 from rich.markup import escape
 
 from lowprof.analysis.power import phase_breakdown, summarize_power
+from lowprof.cli._common import add_signal_flags, signal_of  # noqa: F401 (shared; ipw imports them from here too)
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.errors import LowprofError
 from lowprof.rundir import load
@@ -22,20 +23,6 @@ lowprof power runs/serve --csv > power.csv
 lowprof power runs/serve --average          # the driver's 1 s average, as nvidia-smi power.draw shows it
 lowprof power runs/s1 runs/s2 --budget-w 20000 --risk 0.01 --cap-w 5000
 lowprof power runs/s1 --budget-w 20000 --devices gpu --server-base-w 400 --limit-w 6500"""
-
-
-def add_signal_flags(p: argparse.ArgumentParser) -> None:
-    """``--instant`` / ``--average``: which GPU power signal power figures use (every power verb takes them)."""
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--instant", action="store_true",
-                   help="GPUs: use instantaneous power (NVML field 186) and refuse a GPU that lacks it "
-                        "(default: instantaneous where recorded, else the driver's average, labelled)")
-    g.add_argument("--average", action="store_true",
-                   help="GPUs: use the driver's averaged reading (power_w: a 1 s average on Ampere and newer)")
-
-
-def signal_of(args) -> str:
-    return "instant" if getattr(args, "instant", False) else "average" if getattr(args, "average", False) else "auto"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

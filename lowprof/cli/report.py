@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
 from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
 from lowprof.analysis.summary import summarize
+from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import fmt_bytes, fmt_s, out, print_json, table
 from lowprof.rundir import load
 
 HELP = "summarise a run directory (duration, exit, CPU/memory, probes)"
 EXAMPLES = """lowprof report lowprof-runs/20261125T101500Z-serve.py
-lowprof report runs/a --json | jq .cpu_memory"""
+lowprof report runs/a --json | jq .cpu_memory
+lowprof report runs/serve --average     (power figures on the driver's 1 s average, as nvidia-smi shows)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="run directory")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_signal_flags(p)
 
 
 def _fmt(key: str, v) -> str:
@@ -38,7 +42,7 @@ def _fmt(key: str, v) -> str:
 
 def main(args) -> int:
     run = load(args.dir)
-    s = summarize(run)
+    s = summarize(run, signal=signal_of(args))
     if args.json:
         print_json(s)
         return 0
@@ -52,7 +56,8 @@ def main(args) -> int:
     else:
         ended = w.get("ended_by") or "-"
     dur = fmt_s(s["duration_s"]) + (" (at least)" if s["duration_is_lower_bound"] else "")
-    gpus = ", ".join(map(str, s["gpus"])) if isinstance(s["gpus"], list) else s["gpus"]
+    gpus = (", ".join(f"{n}x {g}" if n > 1 else g for g, n in Counter(map(str, s["gpus"])).items())
+            if isinstance(s["gpus"], list) else s["gpus"])
     head = [  # manifest strings are data, never markup
         f"[bold]{escape(s['path'])}[/]  {escape(str(s['kind']))}, {state.get(s['state'], s['state'])}",
         f"command   {escape(w.get('command') or '-')}",

@@ -39,6 +39,8 @@ struct ks_scanner {
     /* parse state */
     int state, array_format, has_events, max_decimals, inexact;
     uint64_t events, base_offset;
+    int has_time_range;           /* 1 once an event gave a placeable ts */
+    int64_t first_ns, last_ns;    /* earliest ts, latest ts + dur over every event (not only kept ones) */
     uint64_t skipped[KS_NSKIP];   /* kept-kind events dropped, by reason */
     uint64_t nulled[KS_NCOLS];    /* values out of their column's range, stored as null */
     const char *buf, *end;
@@ -327,13 +329,15 @@ static const char *us_to_ns(ks_scanner *s, const char *p, int64_t *out, int *dec
 static int classify(const char *c, size_t n) {
 #define IS(lit) (n == sizeof(lit) - 1 && memcmp(c, lit, n) == 0)
 #define ENDS(lit) (n >= sizeof(lit) - 1 && memcmp(c + n - (sizeof(lit) - 1), lit, sizeof(lit) - 1) == 0)
-    if (IS("kernel") || IS("Kernel")) return KS_KERNEL;
+    /* 2022-era Kineto wrote Runtime/Kernel/Memcpy/Memset and async_gpu flows; MTIA device events are
+     * mtia_ccp_events (HTA's GPU_EVENT_CATEGORY_PATTERN counts them as device activity) */
+    if (IS("kernel") || IS("Kernel") || IS("mtia_ccp_events")) return KS_KERNEL;
     if (IS("gpu_memcpy") || IS("Memcpy")) return KS_MEMCPY;
     if (IS("gpu_memset") || IS("Memset")) return KS_MEMSET;
     if (IS("cpu_op") || IS("Operator") || IS("operator")) return KS_OP;
     if (IS("user_annotation")) return KS_ANNOTATION;
-    if (IS("ac2g") || IS("async") || IS("flow")) return KS_FLOW;
-    if (IS("runtime") || IS("driver") || ENDS("_runtime") || ENDS("_driver")) return KS_RUNTIME;
+    if (IS("ac2g") || IS("async") || IS("async_gpu") || IS("flow")) return KS_FLOW;
+    if (IS("runtime") || IS("Runtime") || IS("driver") || ENDS("_runtime") || ENDS("_driver")) return KS_RUNTIME;
     return KS_OTHER;
 #undef IS
 #undef ENDS
@@ -538,6 +542,12 @@ static const char *event(ks_scanner *s, const char *p) {
         }
     }
     s->events++;
+    if (ph != 'M' && !ts_type && !dur_type && ts != NUL && !ts_range && !dur_range && dur >= 0 &&
+        ts >= -TIME_LIMIT && ts <= TIME_LIMIT && !__builtin_add_overflow(ts, dur, &end) && end <= TIME_LIMIT) {
+        if (!s->has_time_range || ts < s->first_ns) s->first_ns = ts;
+        if (!s->has_time_range || end > s->last_ns) s->last_ns = end;
+        s->has_time_range = 1;
+    }
     uint8_t cls = cat >= 0 ? s->str_cls[cat] : KS_OTHER;
     int keep = (ph == 'X' && cls >= KS_KERNEL && cls <= KS_ANNOTATION) ||
                ((ph == 's' || ph == 'f' || ph == 't') && cls == KS_FLOW);
@@ -706,6 +716,11 @@ int ks_array_format(const ks_scanner *s) { return s->array_format; }
 int ks_has_events(const ks_scanner *s) { return s->has_events; }
 int ks_max_ts_decimals(const ks_scanner *s) { return s->max_decimals; }
 int ks_inexact_numbers(const ks_scanner *s) { return s->inexact; }
+int ks_time_range(const ks_scanner *s, int64_t *first_ns, int64_t *last_ns) {
+    *first_ns = s->first_ns;
+    *last_ns = s->last_ns;
+    return s->has_time_range;
+}
 uint64_t ks_skipped(const ks_scanner *s, int reason) { return reason >= 0 && reason < KS_NSKIP ? s->skipped[reason] : 0; }
 uint64_t ks_nulled(const ks_scanner *s, int col) { return col >= 0 && col < KS_NCOLS ? s->nulled[col] : 0; }
 const int64_t *ks_col(const ks_scanner *s, int col) { return s->col[col]; }

@@ -3,7 +3,7 @@
  * Feed it the decompressed document in blocks of any size; it validates the JSON as it goes and
  * stores, column by column, the events lowprof keeps: `X` slices whose category is a GPU activity,
  * a runtime/driver call, a framework op or a user annotation, and `s`/`f`/`t` flow events of the
- * ac2g/async/flow categories. Every other event is validated and skipped, never stored.
+ * ac2g/async/async_gpu/flow categories (2022-era Runtime/Kernel/Memcpy/Memset and MTIA mtia_ccp_events too). Every other event is validated and skipped, never stored.
  *
  * Units: ts and end are integer ns on the trace's clock, converted exactly from the decimal text of
  * Kineto's µs (`"ts": 1712195495519689.047` -> 1712195495519689047), rounding half to even past the
@@ -89,6 +89,9 @@ int ks_array_format(const ks_scanner *s);      /* 1: the document was a bare JSO
 int ks_has_events(const ks_scanner *s);        /* 1: a traceEvents array (or a bare array) was seen */
 int ks_max_ts_decimals(const ks_scanner *s);   /* most decimals written in any kept ts (0: integers) */
 int ks_inexact_numbers(const ks_scanner *s);   /* ts/dur values with an exponent, read through a double */
+/* Earliest ts and latest ts + dur (ns) of every event but metadata ('M') with a placeable ts, kept or
+ * not (the span of the trace); returns 0 when no event had one. */
+int ks_time_range(const ks_scanner *s, int64_t *first_ns, int64_t *last_ns);
 uint64_t ks_skipped(const ks_scanner *s, int reason); /* events dropped for KS_SKIP_* reason */
 /* values of the int32 fields (device, grid, block, registers per thread) beyond int32, stored as null */
 uint64_t ks_nulled(const ks_scanner *s, int col);

@@ -84,9 +84,12 @@ class RunDir:
         if spec.name in self._writers:
             return self._writers[spec.name]
         self._check_not_whole(spec.name)
+        # Declared (and the manifest saved) before the stream file exists: a recorder killed before the
+        # stream's schema is whole leaves a file the declared columns read as an empty table.
+        self.manifest["tables"][spec.name] = spec.describe() | {"rows": None}
+        self.save()
         w = TableWriter(self.tables_dir, spec)
         self._writers[spec.name] = w
-        self.manifest["tables"][spec.name] = spec.describe() | {"rows": None}
         return w
 
     def write_frame(self, spec: TableSpec, df: pd.DataFrame) -> None:

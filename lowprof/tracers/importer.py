@@ -9,6 +9,7 @@ the earliest timestamp in the trace; ``manifest['clock']`` records the trace clo
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,52 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame, dict, dict[st
         raise TraceError(f"{p}: no such trace file")
     if p.is_file() and nsys.is_sqlite(p):  # a pipe is not sniffed: its first bytes would be lost
         return nsys.load_launches(p)
+    if p.suffix in (".nsys-rep", ".qdrep") and p.is_file() and not _starts_like_json(p):
+        out = p.with_suffix(".sqlite").name
+        raise TraceError(f"{p}: an Nsight Systems report is read from its SQLite export: run "
+                         f"`nsys export --type sqlite -o {out} {p}`, then `lowprof import {out}`")
     return kineto.load_launches(p, with_tables=True)
+
+
+def _starts_like_json(p: Path) -> bool:
+    """The file's first non-blank byte opens JSON (or it is gzip): it may be a Kineto trace despite its name."""
+    with open(p, "rb") as f:
+        head = f.read(64)
+    return head.startswith(b"\x1f\x8b") or head.lstrip()[:1] in (b"{", b"[")
+
+
+def trace_inventory(meta: dict, launches: pd.DataFrame) -> tuple[dict, dict]:
+    """The manifest's ``host`` and ``gpus`` for an imported trace, from what the trace says.
+
+    GPUs: the trace's ``deviceProperties`` (Kineto; nsys: its TARGET_INFO_GPU) as ``devices`` with
+    index, name, memory_bytes and compute capability; else the device numbers its GPU activities carry
+    (unnamed). Host: the trace's host name where it writes one (Kineto ``host_name``, nsys TARGET_INFO);
+    the CPU model and count are not in a trace (null).
+    """
+    devices = []
+    for d in meta.get("device_properties") or []:
+        if not isinstance(d, dict):
+            continue
+        dev = {"index": d.get("id") if isinstance(d.get("id"), int) and not isinstance(d.get("id"), bool) else None,
+               "name": d["name"] if isinstance(d.get("name"), str) else None}
+        mem = d.get("totalGlobalMem")
+        if isinstance(mem, int) and not isinstance(mem, bool) and mem > 0:
+            dev["memory_bytes"] = mem
+        if isinstance(d.get("computeMajor"), int) and isinstance(d.get("computeMinor"), int):
+            dev["compute_capability"] = f"{d['computeMajor']}.{d['computeMinor']}"
+        devices.append(dev)
+    if devices:
+        gpus = {"available": True, "reason": None, "source": "trace deviceProperties", "devices": devices}
+    else:
+        used = sorted({int(v) for v in launches["device"].dropna()}) if len(launches) else []
+        gpus = {"available": bool(used), "source": "trace",
+                "reason": (f"the trace names no GPU (no deviceProperties); its activities ran on device "
+                           f"{', '.join(map(str, used))}") if used else "none named in the trace (no deviceProperties)",
+                "devices": [{"index": i, "name": None} for i in used]}
+    host_name = meta.get("host_name")
+    host = {"hostname": host_name if isinstance(host_name, str) and host_name else None,
+            "cpu_model": meta.get("host_cpu_model"), "cpu_logical": meta.get("host_cpu_logical"), "source": "trace"}
+    return host, gpus
 
 
 def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, force: bool = False,
@@ -53,17 +99,32 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     clock = RunClock(origin_monotonic_ns=origin, origin_realtime_ns=(base + origin) if base is not None else 0,
                      name=f"{meta['clock']['name']} trace clock")
     run = RunDir(out_dir, kind="import", force=force, clock=clock)
+    try:
+        _fill(run, clock, origin, trace_path, launches, meta, extra)
+    except BaseException as e:  # never leave a half-written run directory (it would block a retry)
+        shutil.rmtree(run.path, ignore_errors=True)
+        if isinstance(e, (ValueError, TypeError, OverflowError, KeyError)) and not isinstance(e, TraceError):
+            raise TraceError(f"{trace_path}: cannot import ({type(e).__name__}: {e})") from None
+        raise
+    return run.path
+
+
+def _fill(run: RunDir, clock: RunClock, origin: int, trace_path, launches: pd.DataFrame, meta: dict,
+          extra: dict[str, pd.DataFrame]) -> None:
+    """Write the imported tables and manifest into ``run`` and finish it."""
     run.manifest["clock"] = clock.to_json() | {
         "origin_trace_ns": origin,
         "trace_clock": meta["clock"],
         "doc": "every *_ns timestamp is ns since origin_trace_ns on the trace's own clock "
                "(trace_ns = origin_trace_ns + t_ns); origin_realtime_ns is 0 when the trace gives no Unix time",
     }
+    run.manifest["host"], run.manifest["gpus"] = trace_inventory(meta, launches)
     run.manifest["command"] = ["lowprof", "import", str(trace_path)]
     run.manifest["trace"] = {k: v for k, v in meta.items() if k != "clock"}
     run.write_frame(LAUNCHES, launches)
     for name, df in extra.items():
         run.write_frame(COMPANION_TABLES[name], df)
     ends = [launches[c].max() for c in ("gpu_end_ns", "cpu_end_ns") if len(launches) and launches[c].notna().any()]
+    if meta["clock"].get("last_event_ns") is not None:  # the trace's span: its last event of any kind
+        ends.append(int(meta["clock"]["last_event_ns"]) - origin)
     run.finish(end_t_ns=int(max(ends)) if ends else 0)
-    return run.path

@@ -53,7 +53,14 @@ class KinetoTrace:
         x, cls, c = sc.ph == ord("X"), sc.cls, CLASSES
         gpu = np.flatnonzero(x & (cls >= c["kernel"]) & (cls <= c["memset"]))
         self.gpu = _frame(sc, gpu, ("name", "pid", "tid", "start_ns", "end_ns", "correlation") + _GPU_ARGS)
-        self.gpu.insert(0, "kind", _take_strings(_GPU_KINDS_BY_CLASS, cls[gpu].astype(np.int32) - 1))
+        kind_code = cls[gpu].astype(np.int32) - 1
+        # MTIA device events (cat mtia_ccp_events): dma_* are copies, the rest device work (HTA's
+        # MTIAMemoryKernelGroupingPattern "^dma").
+        mtia_ids = np.flatnonzero(sc.strings[:-1] == "mtia_ccp_events")
+        if len(mtia_ids):
+            is_dma = np.array([isinstance(v, str) and v.startswith("dma") for v in sc.strings], bool)
+            kind_code[np.isin(sc.cat[gpu], mtia_ids) & is_dma[sc.name[gpu]]] = c["memcpy"] - 1
+        self.gpu.insert(0, "kind", _take_strings(_GPU_KINDS_BY_CLASS, kind_code))
         basic = ("name", "pid", "tid", "start_ns", "end_ns")
         self.runtime = _frame(sc, np.flatnonzero(x & (cls == c["runtime"])), basic + ("correlation", "external_id"))
         self.ops = _frame(sc, np.flatnonzero(x & (cls == c["op"])), basic + ("external_id",))
@@ -61,6 +68,9 @@ class KinetoTrace:
         ann = np.flatnonzero(x & ((cls == c["op"]) | (cls == c["annotation"])) & is_step[sc.name])
         self.annotations = _frame(sc, ann, basic)
         self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops, self.annotations) if len(f)]
+        # categories of every event are interned, kept or not
+        self.has_profiler_ranges = bool((sc.strings[:-1] == "cuda_profiler_range").any())
+        self.time_range = sc.time_range  # every event's span, kept or not (None: no event with a ts)
         self._link_flows(_frame(sc, np.flatnonzero(~x), ("pid", "tid", "start_ns", "flow_id")))
 
     def _link_flows(self, flows: pd.DataFrame) -> None:
@@ -145,6 +155,9 @@ def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     r = rt.loc[rt["correlation"].notna(), ["name", "pid", "tid", "start_ns", "end_ns", "correlation", "external_id"]]
     r = r.drop_duplicates("correlation").rename(columns={"name": "launch_api", "start_ns": "cpu_start_ns",
                                                          "end_ns": "cpu_end_ns"})
+    # Nullable ints before the left join: a GPU activity without a launch call must not turn the CPU
+    # times into float64 (Unix-epoch ns are above 2^53 and would round).
+    r = r.astype({"cpu_start_ns": "Int64", "cpu_end_ns": "Int64"})
     df = g.merge(r, how="left", on="correlation")
     # Enclosing framework op: by External id (same pid), else innermost containing op on the thread.
     ops_sorted = ops.sort_values("start_ns", kind="stable").reset_index(drop=True)
@@ -176,6 +189,7 @@ def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     t_cpu = df["cpu_start_ns"].fillna(df["gpu_start_ns"]).to_numpy(np.int64)
     df["step"] = _assign_steps(t_cpu, ann)
     df["launch_api"] = df["launch_api"].astype("string")
+    df["launch_api_raw"] = df["launch_api"]  # Kineto writes the call's name as it is
     df = df.sort_values(["gpu_start_ns", "correlation"], kind="stable").reset_index(drop=True)
     ops_out = ops_sorted[["name", "pid", "tid", "start_ns", "end_ns", "external_id"]].copy()
     ops_out["step"] = _assign_steps(ops_out["start_ns"].to_numpy(np.int64), ann)
@@ -185,7 +199,11 @@ def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
 
 def _clock_meta(tr: KinetoTrace) -> dict:
     base = tr.meta.get("baseTimeNanoseconds")
-    first = min(tr.all_ts_ns) if tr.all_ts_ns else 0
+    # The trace spans from its earliest to its latest event of any kind (python functions, the profiler's
+    # own span, instants), not only the kinds lowprof keeps: a trace without GPU activity still has a length.
+    firsts = tr.all_ts_ns + ([tr.time_range[0]] if tr.time_range else [])
+    first = min(firsts) if firsts else 0
+    last = tr.time_range[1] if tr.time_range else first
     # Exact from the decimals written: 3 decimals of µs are whole ns. A ts with an exponent went
     # through a double: half its ulp at the first timestamp.
     precision = 10 ** max(0, 3 - tr.max_ts_decimals)
@@ -199,6 +217,7 @@ def _clock_meta(tr: KinetoTrace) -> dict:
                "base_time_unix_ns + t_ns when the trace gives baseTimeNanoseconds",
         "base_time_unix_ns": int(base) if isinstance(base, (int, float)) else None,
         "first_event_ns": first,
+        "last_event_ns": last,
         "precision_ns": precision,
         "display_time_unit": tr.meta.get("displayTimeUnit"),
     }
@@ -212,6 +231,22 @@ def _launch_calls_without_gpu_activity(runtime: pd.DataFrame, launches: pd.DataF
     corr = runtime["correlation"]
     lost = is_launch & corr.notna().to_numpy(bool) & ~corr.isin(launches["correlation"].dropna()).to_numpy(bool)
     return int(lost.sum())
+
+
+def no_launches_note(n_gpu: int, n_linked: int, n_launch_calls: int, n_ops: int, profiler_ranges: bool = False) -> str | None:
+    """One line saying why a trace yields no launches (no GPU activity, or none linked to a call); None otherwise."""
+    if n_gpu == 0 and n_launch_calls:
+        why = ("it holds cuda_profiler_range events: recorded in CUPTI range-profiler mode, which keeps counters per "
+               "range, not kernel timings" if profiler_ranges else
+               "CUDA activity records were off or lost (torch.profiler without ProfilerActivity.CUDA, or buffers dropped)")
+        return f"no GPU activity in the trace: {n_launch_calls:,} kernel launch calls but no GPU records of them ({why})"
+    if n_gpu == 0:
+        return (f"no GPU activity in the trace: only CPU events ({n_ops:,} ops); it was recorded without GPU activities "
+                f"(e.g. torch.profiler activities=[ProfilerActivity.CPU], or a host with no GPU)")
+    if n_linked == 0:
+        return (f"no launch call found for any of the {n_gpu:,} GPU activities: the trace has no CPU runtime events "
+                f"carrying their correlation ids (CUDA runtime tracing off?); launch and queue times are unknown")
+    return None
 
 
 def load_launches(path: str | os.PathLike, *, with_tables: bool = False, block_bytes: int | None = None):
@@ -234,8 +269,13 @@ def load_launches(path: str | os.PathLike, *, with_tables: bool = False, block_b
         "launch_calls_without_gpu_activity": _launch_calls_without_gpu_activity(tr.runtime, launches),
         "distributed": tr.meta.get("distributedInfo"),
         "device_properties": tr.meta.get("deviceProperties"),
+        "host_name": tr.meta.get("host_name") if isinstance(tr.meta.get("host_name"), str) else None,
         "parser": tr.parser,
     }
+    launch_calls = int(tr.runtime["name"].str.contains(r"Launch\w*Kernel|GraphLaunch|runFunction", regex=True)
+                       .fillna(False).sum()) if len(tr.runtime) else 0
+    meta["no_launches_note"] = no_launches_note(len(launches), int(launches["cpu_start_ns"].notna().sum()),
+                                                launch_calls, len(ops), tr.has_profiler_ranges)
     if with_tables:
         return launches, meta, {"ops": ops, "steps": steps}
     return launches, meta

@@ -60,6 +60,7 @@ class Scanned:
     inexact_numbers: int
     info: dict = field(default_factory=dict)  # how it was read, and what was dropped (see problems())
     work: dict = field(default_factory=dict)  # bytes offered to the scanner: fed_bytes, largest_feed_bytes, feeds
+    time_range: tuple[int, int] | None = None  # earliest ts, latest ts + dur (ns) of every non-metadata event
 
     @functools.cached_property
     def strings_arrow(self):
@@ -260,7 +261,9 @@ def scan(path: str | os.PathLike, block_bytes: int = BLOCK_BYTES, max_expansion:
         info["values_out_of_range"] = {k: v for k, v in nulled.items() if v}
     if ignored:
         info["ignored_metadata"] = ignored
-    return Scanned(**columns, meta=meta, n_events=int(lib.ks_events(sc)),
+    first, last = ffi.new("int64_t *"), ffi.new("int64_t *")
+    time_range = (int(first[0]), int(last[0])) if lib.ks_time_range(sc, first, last) else None
+    return Scanned(**columns, meta=meta, n_events=int(lib.ks_events(sc)), time_range=time_range,
                    max_ts_decimals=int(lib.ks_max_ts_decimals(sc)), inexact_numbers=int(lib.ks_inexact_numbers(sc)),
                    info=info, work=work)
 
@@ -299,6 +302,17 @@ def _meta(spans: list[bytes], path: Path) -> tuple[dict, dict]:
     except (ValueError, UnicodeDecodeError) as e:  # the scanner validated it; invalid UTF-8 is what is left
         raise TraceError(f"{path}: trace metadata is not valid JSON ({e})") from None
     ignored = {}
+    dp = meta.get("deviceProperties")
+    if isinstance(dp, str) and dp.lstrip().startswith("[") and len(dp) <= 1 << 20:
+        # Some Kineto versions wrote deviceProperties as the Python repr of the list: read it as a literal.
+        import ast
+
+        try:
+            v = ast.literal_eval(dp)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            v = None
+        if isinstance(v, list):
+            meta["deviceProperties"] = v
     for key, kind in _META_TYPES.items():  # what lowprof reads from the metadata, of the type it reads
         if key in meta and not isinstance(meta[key], kind[0]):
             ignored[key] = f"{_text(meta[key])} is not {kind[1]}"

@@ -27,12 +27,14 @@ __all__ = ["LAUNCHES", "OPS", "STEPS", "COMPANION_TABLES", "STEP_PATTERN", "is_w
 LAUNCHES = TableSpec(
     "launches", 1,
     (
-        Column("kind", "string", "", "GPU activity: kernel, memcpy, memset"),
+        Column("kind", "string", "", "GPU activity: kernel, memcpy, memset; graph (nsys: one CUDA graph execution, "
+               "--cuda-graph-trace=graph)"),
         Column("name", "string", "", "kernel name (demangled where the source gives it) or copy kind"),
         Column("device", "int32", "", "GPU index"),
         Column("stream", "int64", "", "stream id as the source numbers it"),
         Column("correlation", "int64", "", "id linking the GPU activity to its CPU launch call"),
-        Column("launch_api", "string", "", "the CPU call: cudaLaunchKernel, cuLaunchKernelEx, cudaGraphLaunch, hipLaunchKernel, ..."),
+        Column("launch_api", "string", "", "the CPU call: cudaLaunchKernel, cuLaunchKernelEx, cudaGraphLaunch, hipLaunchKernel, ... "
+               "(nsys's version suffix removed)"),
         Column("cpu_start_ns", "int64", "ns", "launch call start on the CPU (run clock); null if the call was not traced"),
         Column("cpu_end_ns", "int64", "ns", "launch call end on the CPU (run clock)"),
         Column("gpu_start_ns", "int64", "ns", "activity start on the GPU (run clock)"),
@@ -49,6 +51,7 @@ LAUNCHES = TableSpec(
         Column("registers_per_thread", "int32", "", "registers per thread"),
         Column("shared_memory_bytes", "int64", "B", "static + dynamic shared memory per block"),
         Column("bytes", "int64", "B", "bytes moved (memcpy) or set (memset)"),
+        Column("launch_api_raw", "string", "", "the CPU call's name as the source wrote it (nsys: cudaLaunchKernel_v7000)"),
     ),
     doc="GPU activities with their launching CPU call (kernel launch and queuing time)",
 )

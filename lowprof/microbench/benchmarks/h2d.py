@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
 from lowprof.microbench.results import Result
 from lowprof.microbench.stats import summarize
 
@@ -54,8 +55,8 @@ def run(gpu, quick: bool = False) -> list[Result]:
                     ms = max(cp.cuda.get_elapsed_time(e0, e1), cp.cuda.get_elapsed_time(e0, e2))
                     moved = size * (2 if direction == "bidir" else 1)
                     if k:  # first is the warm-up
-                        vals.append(moved / (ms * 1e-3) / 1e9)
-                r = Result.from_summary(NAME, f"bandwidth {memory} {direction}", summarize(vals), "GB/s",
+                        vals.append(bandwidth_gb_per_s(moved, ms * 1e-3))
+                r = Result.from_summary(NAME, f"bandwidth {memory} {direction}", summarize(vals), BANDWIDTH_UNIT,
                                         size_bytes=size, memory=memory, direction=direction)
                 out.append(r)
                 key = f"{memory} {direction}"

@@ -9,6 +9,7 @@ import numpy as np
 
 from lowprof.microbench.chase import build_chase, footprint_grid
 from lowprof.microbench.curve import curve_levels
+from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
 from lowprof.microbench.results import Result
 from lowprof.microbench.stats import summarize
 
@@ -79,7 +80,7 @@ def bandwidth_points(gpu, array_bytes_list: list[int], reps: int) -> list[dict]:
                 fn((blocks,), (256,), args[kind])
                 end.record()
                 end.synchronize()
-                vals.append(bytes_moved(kind, n * 16) / (cp.cuda.get_elapsed_time(start, end) * 1e-3) / 1e9)
+                vals.append(bandwidth_gb_per_s(bytes_moved(kind, n * 16), cp.cuda.get_elapsed_time(start, end) * 1e-3))
             rows.append({"kind": kind, "array_bytes": n * 16, "gbps": summarize(vals)})
         del a, b, c
     return rows
@@ -107,7 +108,7 @@ def run(gpu, quick: bool = False) -> list[Result]:
     sizes = footprint_grid(1 << 20, (64 << 20) if quick else (1 << 30), per_octave=1)
     best: dict[str, Result] = {}
     for p in bandwidth_points(gpu, sizes, 3 if quick else 10):
-        r = Result.from_summary(NAME, f"bandwidth {p['kind']}", p["gbps"], "GB/s", array_bytes=p["array_bytes"])
+        r = Result.from_summary(NAME, f"bandwidth {p['kind']}", p["gbps"], BANDWIDTH_UNIT, array_bytes=p["array_bytes"])
         out.append(r)
         if p["array_bytes"] >= (256 << 20) or quick:  # DRAM-resident: well past the 50 MiB L2
             if p["kind"] not in best or r.value > best[p["kind"]].value:

@@ -8,11 +8,8 @@ from lowprof.errors import LowprofError
 from lowprof.probes import PROBES
 from lowprof.record import parse_probe_list
 
-<<<<<<< HEAD
-__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir"]
-=======
-__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "add_signal_flags", "signal_of"]
->>>>>>> main
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir",
+           "add_signal_flags", "signal_of"]
 
 
 def add_output_flags(p: argparse.ArgumentParser,

@@ -55,7 +55,7 @@ def main(args) -> int:
     members = [m for d in args.dirs for m in expand(d)]
     for m in members:  # said even with --quiet: what is exported lacks them
         for name, why in m.run.unreadable.items():
-            note(escape(f"{m.label}: table {name} unreadable ({why}); left out"))
+            note(f"{m.label}: table {name} unreadable ({why}); left out")
     if args.perfetto:
         if len(members) != 1:
             raise LowprofError(f"--perfetto takes one run directory; {args.dirs} hold {len(members)} runs")

@@ -192,7 +192,7 @@ def main(args) -> int:
     interrupted = False
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]sweep[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("sweep {task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, disable=args.quiet, transient=True) as bar:
         task = bar.add_task("", total=len(points))
         for values in points:

@@ -9,7 +9,7 @@ from lowprof.probes import PROBES
 from lowprof.probes.sampler import INTERVAL_RANGE_S
 from lowprof.record import parse_probe_list
 
-__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "add_signal_flags", "signal_of", "seconds_arg", "check_seconds",
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir", "add_signal_flags", "signal_of", "seconds_arg", "check_seconds",
            "UsageError", "DURATION_RANGE_S"]
 
 DURATION_RANGE_S = (0.001, 1e6)  # --duration values lowprof accepts (s): up to ~11.6 days
@@ -90,3 +90,31 @@ def print_notices(manifest: dict) -> None:
 
     for line in notices(manifest, errors=False):
         err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))
+
+
+def check_out_dir(path, force: bool = False, flag: str = "--out") -> None:
+    """Refuse, before any long work, an output folder that cannot be written: a file, a non-empty folder
+    (without --force, or that is no earlier run), a place nobody may write (/proc, /sys, read-only)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from lowprof.rundir import is_run_dir
+
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() or p.is_symlink():
+        if not p.is_dir():
+            raise LowprofError(f"{flag} {path}: exists and is not a folder")
+        if any(p.iterdir()):
+            if not force:
+                raise LowprofError(f"{flag} {path}: exists and is not empty (use --force to replace an earlier run)")
+            if not is_run_dir(p) and not (p / "sweep.json").is_file():
+                raise LowprofError(f"{flag} {path}: not a lowprof run directory; --force only replaces one")
+        return
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".check", dir=p.parent))
+    except OSError as e:
+        raise LowprofError(f"{flag} {path}: cannot create a folder there ({e.strerror or e})") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 from rich.console import Console
@@ -21,26 +22,146 @@ def _piped_width(stream) -> int | None:
     return 250
 
 
-out = Console(highlight=False, soft_wrap=True, width=_piped_width(sys.stdout))
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=_piped_width(sys.stderr))
+# markup=False: a string printed is printed as it is (kernel, phase, path and package names hold brackets:
+# `attn[bold]x[/bold]`, `layer[3]`, `lowprof[gpu]`); styling is asked for with Text or print(..., markup=True)
+# on a string whose data went through rich.markup.escape.
+out = Console(highlight=False, soft_wrap=True, markup=False, width=_piped_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, width=_piped_width(sys.stderr))
 
 
 def note(msg: str, quiet: bool = False) -> None:
-    """A one-line status message on stderr, prefixed with ``lowprof:``."""
+    """A one-line status message on stderr, prefixed with ``lowprof:``; ``msg`` is plain text, never markup."""
     if not quiet:
-        err.print(f"[dim]lowprof:[/] {msg}")
+        err.print(Text.assemble(("lowprof:", "dim"), " ", str(msg)))
 
 
-def table(title: str | None, columns: list[str], rows: list[list], *, right: set[int] | None = None) -> Table:
-    """A rich table; title and cells are plain text (paths, kernel and probe names are data, never markup)."""
-    t = Table(title=None if title is None else Text(title), title_justify="left", title_style="bold",
-              header_style="bold")
-    right = right or set()
-    for i, c in enumerate(columns):
-        t.add_column(c, justify="right" if i in right else "left")
-    for r in rows:
-        t.add_row(*(Text("" if v is None else str(v)) for v in r))
-    return t
+_NUMBER = re.compile(r"^[-+]?(\d[\d,]*\.?\d*|\.\d+)")
+
+
+def _is_numeric(cells: list[str]) -> bool:
+    """A column of figures: every non-empty cell starts with a number (``4.2 ms``, ``12 %``, ``1.3x``) or is ``-``."""
+    filled = [c for c in cells if c.strip() and c.strip() != "-"]
+    return bool(filled) and all(_NUMBER.match(c.strip()) for c in filled)
+
+
+def shorten_middle(names: list[str], width: int) -> list[str]:
+    """Each name cut to ``width`` characters by replacing its middle with '…' (the start and the end of a
+    kernel name tell kernels apart); distinct names stay distinct where the width allows (the cut moves
+    towards the end until they do), else they are kept whole (the cell wraps)."""
+    if width < 3 or all(len(n) <= width for n in names):
+        return list(names)
+    keep = width - 1
+    for head in range(keep - keep // 3, 0, -1):  # first try 2/3 start, 1/3 end; then more of the end
+        tail = keep - head
+        cut = [n if len(n) <= width else n[:head] + "…" + (n[-tail:] if tail else "") for n in names]
+        if len(set(cut)) == len(set(names)):
+            return cut
+    # names alike at both ends (generated GEMM kernels): start … where it first differs from the others … end
+    distinct = sorted(set(names))
+    first_diff = {}
+    for k, n in enumerate(distinct):
+        near = [distinct[j] for j in (k - 1, k + 1) if 0 <= j < len(distinct)]  # sorted: the closest prefixes
+        first_diff[n] = max((len(os.path.commonprefix([n, m])) for m in near), default=0)
+    a = max(1, (width - 2) // 4)
+    t = max(1, (width - 2) // 4)
+    mid = width - 2 - a - t
+    cut = []
+    for n in names:
+        d = first_diff[n]
+        if len(n) <= width:
+            cut.append(n)
+        elif d < a + mid:  # the difference is already in the start
+            cut.append(n[:a + mid + 1] + "…" + n[-(t):])
+        else:
+            lo = min(max(a, d - mid // 2), len(n) - t - mid)
+            cut.append(n[:a] + "…" + n[lo:lo + mid] + "…" + n[-t:])
+    if len(set(cut)) == len(set(names)):
+        return cut
+    return list(names)
+
+
+class FitTable:
+    """A table that fits the width it is printed at without ever cutting a figure: columns of numbers
+    keep their whole width; text columns (names) share what is left, shortened in the middle; when the
+    numbers alone are too wide, the columns are split over several tables, each repeating the first.
+    Names (``names`` columns) are shortened in the middle; prose columns wrap."""
+
+    def __init__(self, title: str | None, columns: list[str], rows: list[list[str]], right: set[int],
+                 names: set[int]) -> None:
+        self.title, self.columns, self.rows, self.right, self.names = title, columns, rows, right, names
+
+    def _table(self, cols: list[int], rows: list[list[str]], title: str | None, widths: dict[int, int]) -> Table:
+        t = Table(title=None if title is None else Text(title), title_justify="left", title_style="bold",
+                  header_style="bold")
+        for i in cols:  # a set width: cells fit it (figures whole, names shortened); a header wraps at spaces
+            t.add_column(Text(self.columns[i]), justify="right" if i in self.right else "left",
+                         width=widths[i], overflow="fold")
+        for r in rows:
+            t.add_row(*(Text(r[i]) for i in cols))
+        return t
+
+    def __rich_console__(self, console, options):
+        width = options.max_width
+        n = len(self.columns)
+        cells = [[r[i] if i < len(r) else "" for i in range(n)] for r in self.rows]
+        numeric = {i for i in range(n) if i in self.right or _is_numeric([r[i] for r in cells])}
+
+        def natural(i: int) -> int:  # widest line of a cell, or the header's widest word (a header wraps)
+            lines = [ln for r in cells for ln in r[i].splitlines()] or [""]
+            return max(max(map(len, lines)), max(map(len, self.columns[i].split() or [""])), 1)
+
+        nat = {i: natural(i) for i in range(n)}
+        least = {i: nat[i] if i in numeric else min(nat[i], 12) for i in range(n)}  # names: 12 characters at least
+
+        def cost(cols) -> int:  # rich's padding (1 + 1) and one border per column, plus the last border
+            return sum(least[i] for i in cols) + 3 * len(cols) + 1
+
+        groups = [list(range(n))]
+        if cost(range(n)) > width and n > 1:  # split: the first column (the row's name) heads every part
+            groups, cur = [], [0]
+            for i in range(1, n):
+                if cost([*cur, i]) > width and len(cur) > 1:
+                    groups.append(cur)
+                    cur = [0]
+                cur.append(i)
+            groups.append(cur)
+        for k, cols in enumerate(groups):
+            tcols = [i for i in cols if i not in numeric]
+            room = width - (sum(nat[i] for i in cols if i in numeric) + 3 * len(cols) + 1)
+            widths = {i: nat[i] for i in cols if i in numeric}
+            widths |= _share({i: nat[i] for i in tcols}, room, {i: least[i] for i in tcols})
+            rows = [list(r) for r in cells]
+            for i in tcols:
+                if i not in self.names:  # prose (notes, reasons): wraps at spaces, never shortened
+                    continue
+                for r, v in zip(rows, shorten_middle([r[i] for r in cells], widths[i])):
+                    r[i] = v
+            title = self.title if k == 0 else (f"{self.title} (continued)" if self.title else None)
+            yield self._table(cols, rows, title, widths)
+
+
+def _share(natural: dict[int, int], room: int, least: dict[int, int]) -> dict[int, int]:
+    """Widths for text columns in ``room`` characters: the widest are narrowed first (water-filling),
+    none below ``least``."""
+    w = dict(natural)
+    while w and sum(w.values()) > room:
+        movable = [i for i in w if w[i] > least[i]]
+        if not movable:
+            break
+        top = max(w[i] for i in movable)
+        for i in movable:
+            if w[i] == top and sum(w.values()) > room:
+                w[i] -= 1
+    return w
+
+
+def table(title: str | None, columns: list[str], rows: list[list], *, right: set[int] | None = None,
+          names: set[int] | None = None) -> FitTable:
+    """A table; title, headers and cells are plain text (paths, kernel and probe names are data, never
+    markup); figures are never cut at any width (see :class:`FitTable`). ``names``: the text columns
+    that are shortened in the middle when space is short (default: the first); others wrap."""
+    return FitTable(title, list(columns), [[("" if v is None else str(v)) for v in r] for r in rows], set(right or ()),
+                    {0} if names is None else set(names))
 
 
 def print_json(obj) -> None:

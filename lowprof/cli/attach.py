@@ -22,8 +22,19 @@ EXAMPLES = """lowprof attach 4242 --duration 30 --out runs/b
 lowprof attach $(pgrep -f serve.py) --no-stacks"""
 
 
+def _pid(text: str) -> int:
+    """A process id as argparse's type: a whole number from 1 to the kernel's limit (2^22)."""
+    try:
+        pid = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
+    if not 1 <= pid <= 4194304:
+        raise argparse.ArgumentTypeError(f"a process id is 1 to 4194304, got {pid}")
+    return pid
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pid", type=int, help="process to record")
+    p.add_argument("pid", type=_pid, help="process to record")
     p.add_argument("--duration", type=seconds_arg, metavar="S",
                    help=f"stop after S seconds, {DURATION_RANGE_S[0]:g} to {DURATION_RANGE_S[1]:g} "
                         "(default: when the process exits or on Ctrl-C)")

@@ -36,4 +36,7 @@ def main(args) -> int:
 
         err.print(f"lowprof bench: choose a suite: {', '.join(SUITES) or '(none installed)'}")
         return 2
+    from lowprof.cli._common import check_out_dir
+
+    check_out_dir(getattr(args, "out", None), getattr(args, "force", False))  # before minutes of benchmarking
     return int(args._suite_main(args) or 0)

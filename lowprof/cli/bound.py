@@ -58,8 +58,9 @@ def _strict(obj):
 def _knee_lines(k: dict, p: str) -> list[str]:
     tb = k.get("transition_batch")
     if tb is None:
-        return [f"transition {p}: none ({escape(k.get('note', k['model']))}; confidence {k['confidence']:.2f})"]
+        return [f"transition {escape(p)}: none ({escape(k.get('note', k['model']))}; confidence {k['confidence']:.2f})"]
     lo, hi = k["knee_interval_90"]
+    p = escape(p)
     return [f"transition {p}: [bold]{tb:g}[/] = last {p} still CPU-bound (confidence {k['confidence']:.2f}; "
             f"knee at {p} {k['knee_batch']:.3g}, 90 % {lo:.3g}-{hi:.3g}; slope after {k['slope_after']:.2f} on log2 axes)"]
 
@@ -77,12 +78,12 @@ def _curve(args) -> int:
     if args.json:
         print_json(_strict({"file": str(args.curve), "time_column": tcol, "curve": rows, "knee": k}))
         return 0
-    out.print(table(f"{escape(str(args.curve))}: {escape(tcol)} vs batch", ["batch", tcol, "P(last CPU-bound)"],
+    out.print(table(f"{args.curve}: {tcol} vs batch", ["batch", tcol, "P(last CPU-bound)"],
                     [[f"{r['batch']:g}", f"{r[tcol]:g}", f"{r['p_last_cpu_bound']:.3f}"] for r in rows],
                     right={0, 1, 2}))
     for line in _knee_lines(k, "batch"):
-        out.print(line)
-    out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]")
+        out.print(line, markup=True)
+    out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]", markup=True)
     return 0
 
 
@@ -104,10 +105,10 @@ def main(args) -> int:
                           f"{r['idle_share'] * 100:.0f}%" if r.get("idle_share") == r.get("idle_share") and r.get("idle_share") is not None else "-",
                           r.get("verdict") or "-", r.get("note") or ""] for r in res["curve"]], right={1, 2, 3, 4, 5, 6}))
         for line in _knee_lines(res["knee"], p):
-            out.print(line)
+            out.print(line, markup=True)
         out.print(f"first {p} whose passes are GPU-bound: {res['first_gpu_bound_batch']}")
-        out.print(f"[dim]{RULE}[/]")
-        out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]")
+        out.print(f"[dim]{RULE}[/]", markup=True)
+        out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]", markup=True)
         return 0
     run = load(args.dir)
     v = B.verdicts(run)
@@ -121,7 +122,7 @@ def main(args) -> int:
                     [[r.step + (" (warm-up)" if r.warmup else ""), r.verdict, f"{r.idle_share * 100:.0f}%",
                       f"{r.queue_share * 100:.0f}%", f"{r.mean_queue_depth:.1f}", _ns(r.tklqt_ns), _ns(r.tklqt_api_ns),
                       _ns(r.tklqt_queue_ns), _ns(r.latency_ns)] for r in v.itertuples()], right={2, 3, 4, 5, 6, 7, 8}))
-    out.print(f"[dim]{RULE}[/]")
+    out.print(f"[dim]{RULE}[/]", markup=True)
     if stacks is not None:
         which = "CPU-bound passes" if args.stacks == "cpu" else "every pass"
         if stacks.empty:

@@ -58,9 +58,9 @@ def main(args) -> int:
             note(f"wrote {len(cmp.table)} rows to {args.csv}", args.quiet)
     else:
         for s in cmp.sides:
-            out.print(f"[bold]{s.letter}[/] {s.path} ({s.kind}): {s.machine}")
+            out.print(Text.assemble((s.letter, "bold"), f" {s.path} ({s.kind}): {s.machine}"))
         for letter, d in cmp.differences.items():
-            out.print(f"[yellow]workload A vs {letter} differs (--force):[/] " + "; ".join(d))
+            out.print(Text.assemble((f"workload A vs {letter} differs (--force):", "yellow"), " " + "; ".join(d)))
         others = [s.letter for s in cmp.sides[1:]]
         cols = ["metric", "params", "A"]
         for o in others:

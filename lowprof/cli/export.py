@@ -33,13 +33,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_signal_flags(p)
 
 
+def _check_targets(args) -> None:
+    """Refuse, before any work, a place that cannot take what is asked: a folder for --latex/--perfetto's
+    file, a file for --csv's folder, an empty name."""
+    for flag, value, want in (("--csv", args.csv, "dir"), ("--latex", args.latex, "file"),
+                              ("--perfetto", args.perfetto, "file")):
+        if value is None:
+            continue
+        p = Path(value)
+        if not value:
+            raise LowprofError(f"{flag}: an empty name")
+        if want == "dir" and p.exists() and not p.is_dir():
+            raise LowprofError(f"{flag} {value}: exists and is not a folder (--csv takes the folder to write into)")
+        if want == "file" and p.is_dir():
+            raise LowprofError(f"{flag} {value}: is a folder; give the file to write, e.g. {p / ('metrics.tex' if flag == '--latex' else 'trace.json')}")
+
+
 def main(args) -> int:
     if not (args.csv or args.latex or args.perfetto):
         raise LowprofError("nothing to export: give --csv OUTDIR, --latex FILE or --perfetto FILE")
+    _check_targets(args)
     members = [m for d in args.dirs for m in expand(d)]
     for m in members:  # said even with --quiet: what is exported lacks them
         for name, why in m.run.unreadable.items():
-            note(escape(f"{m.label}: table {name} unreadable ({why}); left out"))
+            note(f"{m.label}: table {name} unreadable ({why}); left out")
     if args.perfetto:
         if len(members) != 1:
             raise LowprofError(f"--perfetto takes one run directory; {args.dirs} hold {len(members)} runs")

@@ -60,14 +60,14 @@ def main(args) -> int:
 
     run = load(path)
     rows = {n: t.get("rows") for n, t in run.manifest["tables"].items()}
-    note(escape(f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
+    note((f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
                 f"{fmt_s(time.perf_counter() - t0)}"), args.quiet)
     if note_line := (run.manifest.get("trace") or {}).get("no_launches_note"):
-        note(escape(note_line))  # an empty launches table is said, with why, even with --quiet
+        note(note_line)  # an empty launches table is said, with why, even with --quiet
     trace_meta = run.manifest.get("trace") or {}
     said = nsys.problems if trace_meta.get("source") == "nsys-sqlite" else kineto_scan.problems
     for line in said(trace_meta.get("parser") or {}):
-        note(escape(line))  # a dropped event changes the result: always said, even with --quiet
+        note(line)  # a dropped event changes the result: always said, even with --quiet
     return 0
 
 

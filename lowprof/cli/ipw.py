@@ -82,5 +82,5 @@ def main(args) -> int:
             notes.append("queries overlap: each counts the whole device energy of its window, as in the harness")
         if r["queries_without_duration"]:
             notes.append(f"{r['queries_without_duration']} queries of zero duration left out of the mean power")
-        out.print(f"[dim]{escape(r['run'])}: " + escape("; ".join(notes)) + "[/]")
+        out.print(f"[dim]{escape(r['run'])}: " + escape("; ".join(notes)) + "[/]", markup=True)
     return 0

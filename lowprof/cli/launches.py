@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from lowprof.analysis.launches import launch_summary, per_launch, launches_of
+from rich.text import Text
+
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.rundir import load
 
@@ -59,8 +61,8 @@ def main(args) -> int:
         print_json(s)
         return 0
     apis = ", ".join(f"{k} {v}" for k, v in s["launch_apis"].items()) or "-"
-    out.print(f"[bold]{args.dir}[/]: {s['activities']} GPU activities ({s['kernels']} kernels), "
-              f"{s['linked_to_launch_call']} linked to their launch call: {apis}")
+    out.print(Text.assemble((str(args.dir), "bold"), ": ") + Text(f"{s['activities']} GPU activities ({s['kernels']} kernels), "
+              f"{s['linked_to_launch_call']} linked to their launch call: {apis}"))
     out.print(f"median per launch: API {_ns(s['median_api_ns'])}, queue {_ns(s['median_queue_ns'])}, "
               f"t_l {_ns(s['median_t_l_ns'])}; negative queue times: {s['negative_queue_count']} "
               f"(kept, flagged), clock skew (t_l < 0): {s['clock_skew_count']}")
@@ -87,7 +89,7 @@ def main(args) -> int:
                     "host wait + kernel wait + other)", cols, rows, right=set(range(1, 14))))
     for key, title in (("top_by_time", f"Top {args.top} kernels by GPU time"), ("top_by_count", f"Top {args.top} kernels by count")):
         out.print(table(title, ["kernel", "count", "total", "mean", "mean t_l", "mean queue"],
-                        [[r["name"][:70], r["count"], _ns(r["total_ns"]), _ns(r["mean_ns"]), _ns(r["mean_t_l_ns"]),
+                        [[r["name"], r["count"], _ns(r["total_ns"]), _ns(r["mean_ns"]), _ns(r["mean_t_l_ns"]),
                           _ns(r["mean_queue_ns"])] for r in s[key]], right={1, 2, 3, 4, 5}))
     if args.hta_idle:
         out.print(table("HTA idle-time breakdown (HTA's rules: µs, last ProfilerStep cut)", ["stream", "category", "idle"],

@@ -79,7 +79,11 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False, signal: st
 
 
 def main(args) -> int:
-    figures = make_figures(args.dirs, Path(args.out), args.force, signal_of(args))
+    out_dir = Path(args.out)
+    if not args.out or (out_dir.exists() and not out_dir.is_dir()):
+        raise LowprofError(f"--out {args.out!r}: " + ("exists and is not a folder (give a folder for the figures)"
+                                                        if args.out else "empty (give a folder for the figures)"))
+    figures = make_figures(args.dirs, out_dir, args.force, signal_of(args))
     if args.json:
         print_json([{"name": f.name, "files": [str(p) for p in f.paths], "marks": f.marks, "notes": f.notes,
                      "series": {k: v.to_dict(orient="list") for k, v in f.series.items()}} for f in figures])

@@ -135,9 +135,9 @@ def _one(path: str, args) -> int:
                          for r in phases.itertuples()], right={2, 3, 4, 6, 7, 8}))
     refused, module = _refusals(run)
     if refused:
-        out.print(f"[dim]NVML refused: {escape(refused)}[/]")
+        out.print(f"[dim]NVML refused: {escape(refused)}[/]", markup=True)
     if module:
-        out.print(f"[dim]{escape(module)}[/]")
+        out.print(f"[dim]{escape(module)}[/]", markup=True)
     return 0
 
 
@@ -161,9 +161,9 @@ def _budget(args) -> int:
                     [[p["server"], "; ".join(p["signals"]), _w(p["server_base_w"]), _w(p["limit_w"]), _w(p["mean_w"]),
                       _w(p["p99_w"]), _w(p["peak_w"])] for p in per], right={2, 3, 4, 5, 6}))
     for p in per:
-        out.print(f"[dim]{escape(p['server'])}: limit = {escape(p['limit_from'])}[/]")
+        out.print(f"[dim]{escape(p['server'])}: limit = {escape(p['limit_from'])}[/]", markup=True)
     if all(p["server_base_w"] == 0 for p in per) and all(all(d.startswith("gpu") for d in p["devices"]) for p in per):
-        out.print("[dim]GPU power only: no non-GPU power was recorded or stated (--server-base-w W adds it)[/]")
+        out.print("[dim]GPU power only: no non-GPU power was recorded or stated (--server-base-w W adds it)[/]", markup=True)
     rows = [["by power limit (nameplate)", r.servers_by_limit, "0 (by construction)"],
             ["by observed p99", r.servers_by_p99, "-"],
             ["by observed peak", r.servers_by_peak, "0 (in the recorded traces)"],
@@ -179,7 +179,7 @@ def _budget(args) -> int:
                   f"{100 * r.capped_time_fraction:.1f}% of the time")
     out.print(extra)
     out.print("[dim]Model: time over budget of summed recorded traces (not POLCA's performance impact), a static "
-              "clip for the cap (not POLCA's reactive frequency capping); see docs/power.md[/]")
+              "clip for the cap (not POLCA's reactive frequency capping); see docs/power.md[/]", markup=True)
     return 0
 
 

@@ -69,7 +69,7 @@ def main(args) -> int:
     for name, why in s["unreadable_tables"].items():
         head.append(f"[red]table {escape(name)} unreadable[/]: {escape(why)} (left out below)")
     # soft_wrap off: a long line wraps inside the panel instead of being cut at the terminal's edge
-    out.print(Panel("\n".join(head), title="lowprof report", title_align="left", expand=False), soft_wrap=False)
+    out.print(Panel(Text.from_markup("\n".join(head)), title="lowprof report", title_align="left", expand=False), soft_wrap=False)
     for line in s["notices"]:  # whole lines, never cut: a reader may grep them
         out.print(Text.assemble(("warning: ", "yellow"), line))
     cm = s["cpu_memory"]

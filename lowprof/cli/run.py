@@ -88,5 +88,5 @@ def main(args) -> int:
         err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
                   "kept what was flushed before; the run loads as INCOMPLETE")
     for ex in failed:  # what was asked for and not recorded: said, and the exit status says so too
-        err.print(f"[bold red]lowprof: error:[/] {escape(str(ex) if isinstance(ex, LowprofError) else f'{type(ex).__name__}: {ex}')}")
+        err.print(f"[bold red]lowprof: error:[/] {escape(str(ex) if isinstance(ex, LowprofError) else f'{type(ex).__name__}: {ex}')}", markup=True)
     return ended.shell_status or (1 if failed else 0)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from lowprof.cli._ui import err, note, out, print_json, table
+from lowprof.launch import Workload
 from lowprof.errors import LowprofError, RunDirError
 from lowprof.record import default_out_dir
 
@@ -161,6 +162,12 @@ def main(args) -> int:
     names = [n for n, _ in params]
     if len(set(names)) != len(names):
         raise LowprofError(f"--param: {names} names a parameter twice")
+    if "{" not in template[0] and Workload.resolve(template[0]) is None:  # said once, not once per run
+        raise LowprofError(f"{template[0]}: command not found (or not an executable file)")
+    from lowprof.cli._common import check_out_dir
+
+    if args.out and not os.path.lexists(args.out):  # an existing one: checked below, --force included
+        check_out_dir(args.out)
     unused = [n for n in names if not any("{" + n + "}" in a for a in template)]
     if unused:
         note(f"{', '.join('{' + n + '}' for n in unused)} not in the command; "
@@ -185,7 +192,7 @@ def main(args) -> int:
     interrupted = False
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]sweep[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("sweep {task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, disable=args.quiet, transient=True) as bar:
         task = bar.add_task("", total=len(points))
         for values in points:

@@ -87,7 +87,7 @@ def _gpu_main(args) -> int:
     from lowprof.record import default_out_dir
 
     out_dir = args.out or default_out_dir("bench-gpu")
-    say = (lambda n: None) if args.quiet or args.json else (lambda n: err.print(f"[dim]lowprof:[/] running {n}"))
+    say = (lambda n: None) if args.quiet or args.json else (lambda n: err.print(f"[dim]lowprof:[/] running {n}", markup=True))
     path, facts = record_gpu(out_dir, names, quick=args.quick, force=args.force, progress=say)
     df = lowprof.load(path)["bench_results"]
     if args.json:
@@ -160,7 +160,7 @@ def _host_main(args) -> int:
     opts = pyperf_args(args.mode, args.processes, args.values, args.loops)
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     if not (args.quiet or args.json):
-        err.print("[dim]lowprof:[/] running pyperf workers (one torch import per worker process: ~1-2 min by default, --mode fast is quicker)")
+        err.print("[dim]lowprof:[/] running pyperf workers (one torch import per worker process: ~1-2 min by default, --mode fast is quicker)", markup=True)
     path, facts = record_host(args.out or default_out_dir("bench-host"), pyperf=opts, only=only, force=args.force)
     df = lowprof.load(path)["bench_results"]
     if args.json:

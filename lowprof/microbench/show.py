@@ -37,12 +37,23 @@ def markdown_table(df) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from lowprof.cli import OneLineParser, guarded
+
+    p = OneLineParser(prog="python -m lowprof.microbench.show", description=__doc__.splitlines()[0])
     p.add_argument("run", help="run directory written by lowprof bench gpu/host")
     p.add_argument("--markdown", action="store_true", help="Markdown instead of a rich table")
     p.add_argument("--references-only", action="store_true", help="only rows that have a published reference")
     args = p.parse_args(argv)
+    return guarded(_show, args)
+
+
+def _show(args) -> int:
+    from lowprof.errors import LowprofError
+
     run = lowprof.load(args.run)
+    if "bench_results" not in run.tables:
+        what = " (a TLB run: see lowprof report or lowprof plot)" if "tlb" in run.tables else ""
+        raise LowprofError(f"{args.run}: no bench_results table{what}; this shows runs of lowprof bench gpu/host")
     df = run["bench_results"]
     if args.references_only:
         df = df[df.reference_value.notna()]

@@ -179,8 +179,11 @@ def _create_with_manifest(path: Path, manifest: dict) -> None:
     """Create the directory ``path`` already holding its manifest (built beside it, then renamed in)."""
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:  # /proc, /sys, a read-only place, a file where a folder is needed: one line naming --out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot create the run directory there ({e.strerror or e})") from None
     try:
         write_manifest(tmp, manifest)
         os.rename(tmp, path)  # replaces an empty folder made meanwhile; fails on a non-empty one

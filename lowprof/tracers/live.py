@@ -159,4 +159,4 @@ def print_warnings(entry: dict) -> None:
     from lowprof.cli._ui import err
 
     for w in entry.get("warnings", []):
-        err.print(f"[yellow]lowprof: warning:[/] {escape(w)}")
+        err.print(f"[yellow]lowprof: warning:[/] {escape(w)}", markup=True)

@@ -22,14 +22,19 @@ EXAMPLES = """lowprof attach 4242 --duration 30 --out runs/b
 lowprof attach $(pgrep -f serve.py) --no-stacks"""
 
 
+_PID_MAX = 4194304  # Linux's PID_MAX_LIMIT; no process has a larger id
+
+
 def _pid(text: str) -> int:
-    """A process id as argparse's type: a whole number from 1 to the kernel's limit (2^22)."""
+    """A process id as argparse's type: a whole number of at least 1.
+
+    A number above the kernel's limit (2^22) is a process that does not exist, said by main()."""
     try:
         pid = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
-    if not 1 <= pid <= 4194304:
-        raise argparse.ArgumentTypeError(f"a process id is 1 to 4194304, got {pid}")
+    if pid < 1:
+        raise argparse.ArgumentTypeError(f"a process id is a whole number from 1, got {pid}")
     return pid
 
 
@@ -49,6 +54,8 @@ def main(args) -> int:
     if args.duration is not None:
         args.duration = check_seconds("--duration", args.duration, *DURATION_RANGE_S)
     try:
+        if args.pid > _PID_MAX:
+            raise psutil.NoSuchProcess(args.pid)
         target = psutil.Process(args.pid)
         cmdline = target.cmdline()
         name = target.name()

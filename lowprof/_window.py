@@ -15,7 +15,8 @@ interpolation between the readings around it.
 
 The end of a window waits for the sampler's first reading after it to reach the run directory: the
 sampler flushes every second, so a window's end costs up to about 1 s plus one sampling interval
-(``wait_s`` bounds it). Without a recording, or in a recording without power readings (this CPU-only
+(``wait_s`` bounds it); the first window of a process that records power also imports pandas to read
+them. Without a recording, or in a recording without power readings (this CPU-only
 VM: no NVML, no RAPL, no hwmon), a window measures its duration only: ``energy_j`` is empty and
 ``reason`` says why. A window never raises because of a probe: what went wrong is in ``reason``.
 """
@@ -156,9 +157,7 @@ def _no_power_reason(probes: dict) -> str:
 def measure_energy(m: Measurement, run_dir: str | os.PathLike, wait_s: float = 5.0) -> Measurement:
     """Fill ``m``'s energy fields for [m.start_t_ns, m.end_t_ns] from the power tables of ``run_dir`` (being
     recorded, or finished), waiting up to ``wait_s`` for a reading of every device at or after the end."""
-    from lowprof.analysis.devices import choose_devices
-    from lowprof.analysis.power import device_traces, power_traces
-    from lowprof.rundir import load
+    from lowprof.rundir import load  # pandas only once there are power tables to read
 
     a, b = float(m.start_t_ns), float(m.end_t_ns)
     deadline = time.monotonic() + wait_s
@@ -174,6 +173,8 @@ def measure_energy(m: Measurement, run_dir: str | os.PathLike, wait_s: float = 5
                 continue
             m.reason = _no_power_reason(probes)
             return m
+        from lowprof.analysis.power import device_traces, power_traces
+
         df = power_traces(run)
         traces = device_traces(df) if len(df) else {}
         last = {d: max(tr.te[-1] if tr.has_counter else -1.0, tr.t[-1] if len(tr.t) else -1.0)
@@ -197,6 +198,8 @@ def measure_energy(m: Measurement, run_dir: str | os.PathLike, wait_s: float = 5
             notes.append(f"{d}: readings end {(b - last[d]) / 1e9:.3g} s before the window's end (energy up to them)")
         if first > a:
             notes.append(f"{d}: readings begin {(first - a) / 1e9:.3g} s after the window's start (energy from them)")
+    from lowprof.analysis.devices import choose_devices
+
     try:
         chosen = [d for d in choose_devices(df).devices if d in m.energy_j]
     except LowprofError:

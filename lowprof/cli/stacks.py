@@ -26,8 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     win.add_argument("--phase", metavar="NAME", help="only the samples inside the phase NAME (lowprof.mark / lowprof.window)")
     p.add_argument("--top", type=int, default=20, metavar="K", help="frames shown (default 20; --csv/--json: all)")
     p.add_argument("--lines", action="store_true", help="one row per source line, not per function")
-    p.add_argument("--collapsed", metavar="FILE", help="write collapsed stacks ('root;...;leaf COUNT' lines; - for stdout)")
-    p.add_argument("--speedscope", metavar="FILE", help="write speedscope JSON (one sampled profile per thread)")
+    p.add_argument("--collapsed", metavar="FILE",
+                   help="write collapsed stacks ('root;...;leaf COUNT' lines; - for stdout) instead of the table")
+    p.add_argument("--speedscope", metavar="FILE",
+                   help="write speedscope JSON (one sampled profile per thread) instead of the table")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the frames as JSON")
     fmt.add_argument("--csv", action="store_true", help="print the frames as CSV")
@@ -69,7 +71,9 @@ def main(args) -> int:
         note(f"wrote {args.collapsed}: {text.count(chr(10))} stacks, {s.samples} samples", args.quiet)
     if args.speedscope:
         S.write_text(args.speedscope, S.speedscope_json(s, f"{run.path.name}: {s.label}"))
-        note(f"wrote {args.speedscope}: {s.frame['thread'].nunique()} threads, {s.samples} samples", args.quiet)
+        threads = s.frame["thread"].nunique()
+        note(f"wrote {args.speedscope}: {threads} thread{'s' if threads != 1 else ''} (one profile each), "
+             f"{s.samples} samples", args.quiet)
     top = S.top_frames(s, "line" if args.lines else "function")
     meta = {"run": str(run.path), "window": s.label, "table": s.table, "samples": s.samples, "rate_hz": s.rate_hz,
             "by": "line" if args.lines else "function"}
@@ -79,14 +83,16 @@ def main(args) -> int:
     if args.csv:
         top.to_csv(sys.stdout, index=False)
         return 0
-    if (args.collapsed or args.speedscope) and args.quiet:
+    if args.collapsed or args.speedscope:  # files asked for: the notes say what was written
         return 0
     rate = f" at {s.rate_hz:g} Hz" if s.rate_hz else ""
     title = (f"Python {'lines' if args.lines else 'functions'} of {s.label}: {s.samples} py-spy samples{rate} "
              f"(self: the innermost frame; total: anywhere on the stack)")
     shown = top.head(args.top)
+    cwd = str(run.manifest.get("cwd") or "").rstrip("/") + "/"
+    short = (lambda f: f.replace(f"({cwd}", "(")) if len(cwd) > 1 else (lambda f: f)
     out.print(table(title, ["frame", "self", "self %", "total", "total %"],
-                    [[r.frame, r.self_samples, f"{100 * r.self_share:.1f}", r.total_samples, f"{100 * r.total_share:.1f}"]
+                    [[short(r.frame), r.self_samples, f"{100 * r.self_share:.1f}", r.total_samples, f"{100 * r.total_share:.1f}"]
                      for r in shown.itertuples(index=False)], right={1, 2, 3, 4}))
     if len(top) > len(shown):
         out.print(f"{len(top) - len(shown)} more frames (--top K, --csv or --json for all)")

@@ -18,6 +18,8 @@ from lowprof.clock import ENV_ORIGIN
 from lowprof.marks import MARKS_FILE
 from lowprof.probes.base import ProbeContext
 from lowprof.probes.hwmon import HwmonProbe
+from lowprof.probes.nvml import NvmlProbe
+from lowprof.probes.nvml_record import ReplayNVML
 from lowprof.probes.rapl import RaplProbe
 from lowprof.probes.sampler import Sampler
 from lowprof.rundir import ENV_RUN_DIR, RunDir
@@ -31,12 +33,12 @@ class FakeHost:
     """A run directory being recorded in this process, over fake RAPL and hwmon trees; the test ticks the
     sampler itself after setting the counters, so every reading's value is known."""
 
-    def __init__(self, tmp_path, monkeypatch) -> None:
+    def __init__(self, tmp_path, monkeypatch, nvml=None) -> None:
         self.pc = rapl_tree(tmp_path / "powercap", package_uj=1_000_000, dram_uj=500_000)
         self.hw = grace_hwmon_tree(tmp_path / "hwmon")
         self.run = RunDir(tmp_path / "run", kind="run")
-        self.sampler = Sampler(self.run, [RaplProbe(self.pc), HwmonProbe(self.hw)], ProbeContext(clock=self.run.clock),
-                               interval_s=1.0)
+        probes = [RaplProbe(self.pc), HwmonProbe(self.hw)] + ([NvmlProbe(nvml=nvml)] if nvml is not None else [])
+        self.sampler = Sampler(self.run, probes, ProbeContext(clock=self.run.clock), interval_s=1.0)
         self.run.save()  # what Sampler.start does: the probes' status reaches the manifest
         monkeypatch.setenv(ENV_RUN_DIR, str(self.run.path))
         monkeypatch.setenv(ENV_ORIGIN, self.run.clock.env_value())
@@ -50,13 +52,14 @@ class FakeHost:
         self.sampler.tick()
         self.run.flush()
 
-    def times(self) -> list[int]:
-        """The run-clock time of each tick's package reading, read with pyarrow from the stream on disk."""
+    def times(self, table: str = "rapl", keep=lambda r: r["zone"] == "intel-rapl:0") -> list[int]:
+        """The run-clock time of each tick's reading (default: the package's), read with pyarrow from the
+        stream on disk."""
         import pyarrow as pa
 
-        with open(self.run.path / "tables" / "rapl.arrows", "rb") as f:
+        with open(self.run.path / "tables" / f"{table}.arrows", "rb") as f:
             t = pa.ipc.open_stream(f).read_all().to_pylist()
-        return [r["t_ns"] for r in t if r["zone"] == "intel-rapl:0"]
+        return [r["t_ns"] for r in t if keep(r)]
 
     def tick_after_the_window_ends(self, values: tuple[float, float, float]) -> threading.Thread:
         """A tick made once the window's end mark is written (the window then waits for it)."""
@@ -116,6 +119,56 @@ def test_energy_per_device_by_counter_and_by_integration(tmp_path, monkeypatch):
     assert w.total_devices == [PKG] and w.total_energy_j == pytest.approx(want[PKG], rel=1e-3)
     assert w.reason is None and w.run_dir == str(host.run.path) and w.name == "q17"
     json.dumps(asdict(w))  # plain data
+
+
+GPU_ENERGY_MJ = [1_000_000, 1_003_000, 1_011_000, 1_012_500]  # NVML total energy at each tick (mJ)
+
+
+def _one_gpu_driver(path, ticks: int) -> ReplayNVML:
+    """Recorded NVML answers of one V100-like GPU whose driver has only the classic calls (field values
+    refused): energy from nvmlDeviceGetTotalEnergyConsumption, in mJ, stamped at the sampler's read."""
+    per_tick = [("nvmlDeviceGetPowerUsage", [], [{"value": 300_000}] * ticks),
+                ("nvmlDeviceGetTotalEnergyConsumption", [], [{"value": e} for e in GPU_ENERGY_MJ[:ticks]]),
+                ("nvmlDeviceGetEnforcedPowerLimit", [], [{"value": 300_000}] * ticks),
+                ("nvmlDeviceGetClockInfo", [1], [{"value": 1530}] * ticks),
+                ("nvmlDeviceGetClockInfo", [2], [{"value": 877}] * ticks),
+                ("nvmlDeviceGetUtilizationRates", [], [{"value": {"gpu": 100, "memory": 40}}] * ticks),
+                ("nvmlDeviceGetTemperature", [0], [{"value": 60}] * ticks),
+                ("nvmlDeviceGetCurrentClocksEventReasons", [], [{"value": 1}] * ticks)]
+    once = [("nvmlDeviceGetName", [], [{"value": "Tesla V100-SXM2-16GB"}]), ("nvmlDeviceGetUUID", [], [{"value": "GPU-x"}]),
+            ("nvmlDeviceGetPowerManagementLimitConstraints", [], [{"value": [150000, 300000]}]),
+            ("nvmlDeviceGetPowerManagementDefaultLimit", [], [{"value": 300000}]),
+            ("nvmlDeviceGetArchitecture", [], [{"value": 5}]), ("nvmlDeviceGetCudaComputeCapability", [], [{"value": [7, 0]}]),
+            ("nvmlDeviceGetFieldValues", [[185, 186, 83]], [{"error": 13}]),
+            ("nvmlDeviceGetFieldValues", [[[185, 1], [186, 1], [191, 1]]], [{"error": 13}])]
+    lines = [{"format": "lowprof-nvml-replay", "version": 1, "synthetic": True, "source": "hand-written test file"},
+             {"fn": "nvmlInit", "gpu": None, "args": [], "value": None},
+             {"fn": "nvmlDeviceGetCount", "gpu": None, "args": [], "value": 1},
+             {"fn": "nvmlDeviceGetHandleByIndex", "gpu": None, "args": [0], "value": {"handle": 0}}]
+    lines += [{"fn": fn, "gpu": 0, "args": args} | a for fn, args, answers in once + per_tick for a in answers]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return ReplayNVML(path)
+
+
+def test_gpu_energy_from_the_nvml_counter(tmp_path, monkeypatch):
+    host = FakeHost(tmp_path, monkeypatch, nvml=_one_gpu_driver(tmp_path / "v100.jsonl", 4))
+    host.tick(1.0, 0.5, 800)
+    time.sleep(0.01)
+    host.tick(3.0, 0.5, 800)
+    with lowprof.window("q17") as w:
+        time.sleep(0.02)
+        host.tick(7.0, 1.5, 1000)
+        time.sleep(0.02)
+        th = host.tick_after_the_window_ends((8.0, 1.5, 1100))
+    th.join(5)
+    ts = host.times("gpu_power", lambda r: r["gpu"] == 0)
+    e = [mj / 1e3 for mj in GPU_ENERGY_MJ]  # J
+    want = _interp(w.end_t_ns, ts, e) - _interp(w.start_t_ns, ts, e)
+    assert w.energy_j["gpu0"] == pytest.approx(want, rel=1e-6) and w.energy_method["gpu0"] == "counter"
+    assert w.power_w["gpu0"] == pytest.approx(want / w.duration_s)
+    # A GPU in the run: the default figure is the GPUs' (as in `lowprof power`), the host's devices beside it.
+    assert w.total_devices == ["gpu0"] and w.total_energy_j == pytest.approx(want, rel=1e-6)
+    assert PKG in w.energy_j and w.reason is None
 
 
 def test_the_window_is_a_begin_end_mark_of_its_name(tmp_path, monkeypatch):

@@ -138,6 +138,13 @@ class window:
         self.end()
 
 
+def _span(tr) -> tuple[float, float]:
+    """First and last reading (run-clock ns) of what a device's energy is measured from: its counter where
+    it has one, else its power readings; (inf, -1) when it has none."""
+    t = tr.te if tr.has_counter else tr.t
+    return (float(t[0]), float(t[-1])) if len(t) else (float("inf"), -1.0)
+
+
 def _settled(probes: dict) -> bool:
     """The recorder's probe list is final: every probe has its status, and the sampler has started some
     (``ok``/``failed``; the ``unavailable`` ones are known before it starts, the others while it starts)."""
@@ -177,8 +184,7 @@ def measure_energy(m: Measurement, run_dir: str | os.PathLike, wait_s: float = 5
 
         df = power_traces(run)
         traces = device_traces(df) if len(df) else {}
-        last = {d: max(tr.te[-1] if tr.has_counter else -1.0, tr.t[-1] if len(tr.t) else -1.0)
-                for d, tr in traces.items()}
+        last = {d: _span(tr)[1] for d, tr in traces.items()}
         if (traces and min(last.values()) >= b) or not recording or late:
             break
         time.sleep(_POLL_S)
@@ -187,10 +193,10 @@ def measure_energy(m: Measurement, run_dir: str | os.PathLike, wait_s: float = 5
         return m
     notes = []
     for d, tr in traces.items():
-        first = min(tr.te[0] if tr.has_counter else float("inf"), tr.t[0] if len(tr.t) else float("inf"))
-        if len(tr.t) + len(tr.te) < 2:
-            notes.append(f"{d}: one reading only, no energy")
+        if not tr.has_counter and len(tr.t) < 2:
+            notes.append(f"{d}: {len(tr.t)} power reading{'' if len(tr.t) == 1 else 's'}, no energy")
             continue
+        first = _span(tr)[0]
         m.energy_j[d] = float(tr.energy_j(a, b))
         m.energy_method[d] = tr.method
         m.power_w[d] = m.energy_j[d] / m.duration_s if m.duration_s else float("nan")

@@ -35,7 +35,8 @@ from lowprof.errors import LowprofError
 from lowprof.rundir import Run
 
 __all__ = ["StackSamples", "stack_samples", "check_timed", "select_window", "top_frames", "collapsed_text", "speedscope",
-           "parse_frame", "function_of", "SPEEDSCOPE_SCHEMA_URL", "pass_windows", "phase_windows"]
+           "parse_frame", "function_of", "SPEEDSCOPE_SCHEMA_URL", "pass_windows", "phase_windows", "speedscope_json",
+           "write_text"]
 
 SPEEDSCOPE_SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 _FRAME = re.compile(r"^(?P<name>.*) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")

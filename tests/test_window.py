@@ -119,6 +119,16 @@ def test_energy_per_device_by_counter_and_by_integration(tmp_path, monkeypatch):
     assert w.total_devices == [PKG] and w.total_energy_j == pytest.approx(want[PKG], rel=1e-3)
     assert w.reason is None and w.run_dir == str(host.run.path) and w.name == "q17"
     json.dumps(asdict(w))  # plain data
+    # Once the run is finished, `lowprof power`'s breakdown by phase sees the window as its mark, with its energy.
+    from lowprof.analysis.power import phase_breakdown
+    from lowprof.marks import write_marks_table
+
+    host.sampler.stop()
+    host.run.finish()
+    write_marks_table(host.run.path)
+    by_phase = phase_breakdown(lowprof.load(host.run.path)).set_index(["phase", "device"])
+    for dev in want:
+        assert by_phase.loc[("q17", dev), "energy_j"] == pytest.approx(w.energy_j[dev], rel=1e-3)
 
 
 GPU_ENERGY_MJ = [1_000_000, 1_003_000, 1_011_000, 1_012_500]  # NVML total energy at each tick (mJ)

@@ -244,6 +244,12 @@ def test_speedscope_json_has_the_required_fields_and_weights_sum_to_the_samples(
     assert back == per
 
 
+def _edge_share(run_dir: Path) -> float:
+    """The share of a 1 s phase that py-spy's clock alignment uncertainty may move across its edges."""
+    align = lowprof.load(run_dir).manifest["pystacks_timeline"].get("align") or {}
+    return min(0.4, 2 * (align.get("uncertainty_ns") or 50e6) / 1e9)
+
+
 def _in_window(r: dict, a: int, b: int) -> int:
     """Samples of one raw row inside [a, b): its n samples spread evenly from t_ns over dur_ns."""
     n = r["samples"]
@@ -262,12 +268,14 @@ def test_a_phase_counts_the_samples_inside_it(recorded, cli):
         assert {f["frame"]: f["self_samples"] for f in doc["frames"] if f["self_samples"]} == dict(own)
         assert {f["frame"]: f["total_samples"] for f in doc["frames"]} == dict(total)
         counts[phase] = doc
-    # Each 1 s phase at 100 Hz: about 100 samples, dominated by its own hot function.
+    # Each 1 s phase at 100 Hz: about 100 samples, dominated by its own hot function; py-spy's clock
+    # alignment (uncertain by `align.uncertainty_ns`, tens of ms on a busy VM) may shift a few in or out.
+    edge = _edge_share(marked)
     for phase, hot in (("alpha", "spin_alpha"), ("beta", "spin_beta")):
         d = counts[phase]
-        assert 50 <= d["samples"] <= 110
+        assert 50 <= d["samples"] <= 150  # pystack_samples estimates a run's samples as dur x rate, at least 1
         top = next(f for f in d["frames"] if f["frame"].startswith(hot + " "))
-        assert top["total_share"] > 0.8
+        assert top["total_share"] > 0.9 - edge
     assert counts["alpha"]["samples"] + counts["beta"]["samples"] <= _frames_json(cli, marked)["samples"]
 
 
@@ -288,8 +296,10 @@ def test_a_pass_is_the_window_lowprof_bound_gives_it(recorded, cli):
     for ln in p.stdout.splitlines():
         stack, _, n = ln.rpartition(" ")
         folded["spin_alpha" if "spin_alpha" in stack else "spin_beta" if "spin_beta" in stack else "-"] += int(n)
-    # py-spy's clock alignment (a few ms) may put a sample of the next phase at the pass's edge
-    assert folded["spin_alpha"] > 0.9 * sum(folded.values()) and folded["spin_beta"] <= 2
+    # py-spy's clock alignment may put samples of the next phase at the pass's edge
+    edge = _edge_share(marked)
+    assert folded["spin_alpha"] > (0.9 - edge) * sum(folded.values())
+    assert folded["spin_beta"] <= 2 + edge * sum(folded.values())
 
 
 def _active(slices: list[dict], at_us: float) -> list[str]:

@@ -17,6 +17,7 @@ COMMANDS: list[str] = [
     "run", "attach", "sweep", "import", "bench",
     # report one run
     "report", "launches", "bound", "power", "ipw",
+    "stacks",
     # across runs, and out
     "compare", "plot", "export",
     "info",

@@ -76,7 +76,7 @@ def main(args) -> int:
     def ns(v) -> str:
         return "-" if v is None else fmt_s(v / 1e9)
 
-    head = ["time %", "total", count_header, "mean", "median", "min", "max", "stddev"]
+    head = ["time%", "total", count_header, "mean", "median", "min", "max", "stddev"]
     body = [[("-" if r["time_pct"] is None else f"{r['time_pct']:.1f}"), ns(r["total_ns"]), f"{r['instances']:,}",
              ns(r["mean_ns"]), ns(r["median_ns"]), ns(r["min_ns"]), ns(r["max_ns"]), ns(r["stddev_ns"])] for r in shown]
     if report == "memcpy":

@@ -262,3 +262,10 @@ def test_run_without_api_calls_table_says_to_reimport(tmp_path, runs):
     (d / "tables/launches.parquet").write_bytes(b"not parquet")
     r = run_cli("kernels", d)
     assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_help_lists_the_verb_with_examples():
+    top = run_cli("--help")
+    assert top.returncode == 0 and "kernels" in top.stdout, top.stderr
+    r = run_cli("kernels", "--help")
+    assert r.returncode == 0 and "lowprof kernels runs/resnet --api" in r.stdout and "--memcpy" in r.stdout

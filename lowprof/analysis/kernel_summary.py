@@ -128,8 +128,10 @@ def api_summary(run: Run) -> list[dict]:
     if "api_calls" not in run.tables:
         why = run.unreadable.get("api_calls")
         raise RunDirError(f"{run.path}: " + (f"unreadable api_calls table ({why})" if why else
-                          "no api_calls table (it is written by `lowprof import` since this version: re-import "
-                          "the trace to summarise its API calls)"))
+                          ("no api_calls table (imported before `lowprof import` wrote one: re-import the trace "
+                           "to summarise its API calls)" if run.manifest.get("kind") == "import" else
+                           "no api_calls table: this run's tracer recorded no API calls beyond the launch calls "
+                           "(`lowprof launches` has those)")))
     a = run["api_calls"]
     a = a[(a["start_ns"].notna() & a["end_ns"].notna()).to_numpy(bool)]
     return _summarise(a["name_raw"], _durations(a["start_ns"], a["end_ns"]), label=nsys_display_name)

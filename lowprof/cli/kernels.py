@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "per-kernel summary like `nsys stats`: time %, total, instances, mean, median, min, max, stddev (--api, --memcpy)"
+HELP = "per-kernel summary like `nsys stats`: time share, total, instances, mean, median, min, max, stddev (--api, --memcpy)"
 EXAMPLES = """lowprof kernels runs/resnet
 lowprof kernels runs/resnet --api            # every CUDA runtime/driver call, as nsys's cuda_api_sum
 lowprof kernels runs/resnet --memcpy         # memcpy by kind and memset: bytes, GB/s

@@ -112,6 +112,19 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+def _fails(*args) -> tuple[int, str]:
+    """``lowprof ARGS`` in this process, expected to fail: (exit status, stderr)."""
+    from lowprof.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stderr(buf), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's usage errors
+            code = e.code
+    return code, buf.getvalue()
+
+
 def _json(*args) -> dict:
     return json.loads(_lowprof("kernels", *args, "--json"), parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
 
@@ -237,14 +250,15 @@ def test_bad_inputs_are_one_line(tmp_path, runs):
     (tmp_path / "f").write_text("x")
     empty = tmp_path / "e"
     _lowprof("import", TRACES / "nsys/dynamicvit/nsys_profile.sqlite", "--out", empty, "--quiet")
-    cases = [(tmp_path / "nope",), (tmp_path / "f",), (runs["saxpy"], "--top", "0"), (runs["saxpy"], "--api", "--memcpy")]
+    r = run_cli("kernels", tmp_path / "nope")  # the real command line once; the same code in-process below
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    cases = [(tmp_path / "f",), (runs["saxpy"], "--top", "0"), (runs["saxpy"], "--api", "--memcpy"), (runs["saxpy"], "--top", "x")]
     for args in cases:
-        r = run_cli("kernels", *args)
-        assert r.returncode != 0 and "Traceback" not in r.stderr, (args, r.stderr)
-        assert len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+        code, err = _fails("kernels", *args)
+        assert code != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
     # an export without CUDA tables: an empty summary, said in one line, and strict empty JSON
-    r = run_cli("kernels", empty)
-    assert r.returncode == 0 and "no kernels" in r.stderr
+    code, err = _fails("kernels", empty)
+    assert code == 0 and "no kernels" in err
     assert _json(empty)["rows"] == []
 
 
@@ -257,15 +271,25 @@ def test_run_without_api_calls_table_says_to_reimport(tmp_path, runs):
     del m["tables"]["api_calls"]
     (d / "manifest.json").write_text(json.dumps(m))
     (d / "tables/api_calls.parquet").unlink()
-    r = run_cli("kernels", d, "--api")
-    assert r.returncode == 1 and "re-import" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    code, err = _fails("kernels", d, "--api")
+    assert code == 1 and "re-import" in err and len(err.strip().splitlines()) == 1, err
     (d / "tables/launches.parquet").write_bytes(b"not parquet")
-    r = run_cli("kernels", d)
-    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    code, err = _fails("kernels", d)
+    assert code == 1 and "unreadable table" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_help_lists_the_verb_with_examples():
     top = run_cli("--help")
     assert top.returncode == 0 and "kernels" in top.stdout, top.stderr
-    r = run_cli("kernels", "--help")
-    assert r.returncode == 0 and "lowprof kernels runs/resnet --api" in r.stdout and "--memcpy" in r.stdout
+    r = _lowprof_help("kernels")
+    assert "lowprof kernels runs/resnet --api" in r and "--memcpy" in r
+
+
+def _lowprof_help(verb: str) -> str:
+    from lowprof.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    return buf.getvalue()

@@ -98,6 +98,8 @@ def _summarise(names: pd.Series, durations: np.ndarray, extra: dict[str, np.ndar
 def _gpu_rows(run: Run, kinds: tuple[str, ...]) -> pd.DataFrame:
     from lowprof.analysis.launches import launches_of
 
+    if "launches" in run.unreadable:  # there, but damaged: say so (not "no launches table")
+        raise RunDirError(f"{run.path}: unreadable launches table ({run.unreadable['launches']})")
     df = launches_of(run)
     df = df[df["kind"].isin(kinds).to_numpy(bool, na_value=False)]
     ok = (df["gpu_start_ns"].notna() & df["gpu_end_ns"].notna()).to_numpy(bool)

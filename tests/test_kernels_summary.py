@@ -275,7 +275,7 @@ def test_run_without_api_calls_table_says_to_reimport(tmp_path, runs):
     assert code == 1 and "re-import" in err and len(err.strip().splitlines()) == 1, err
     (d / "tables/launches.parquet").write_bytes(b"not parquet")
     code, err = _fails("kernels", d)
-    assert code == 1 and "unreadable table" in err and len(err.strip().splitlines()) == 1, err
+    assert code == 1 and "unreadable launches table (not a Parquet file" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_help_lists_the_verb_with_examples():

@@ -96,6 +96,9 @@ def test_ctrl_c_keeps_the_finished_points_and_marks_the_cut_one(tmp_path):
     assert "not run: n=3" in err and "Traceback" not in err
     assert "n=1" in out  # the table of the finished points
     assert not _alive(int(Path(f"{marker}-2").read_text()))
+    rep = subprocess.run(lowprof_cmd("report", sweep / "n=2"), capture_output=True, text=True,
+                         env=os.environ | {"COLUMNS": "200"})
+    assert rep.returncode == 0 and "INCOMPLETE (interrupted: lowprof sweep: Ctrl-C" in rep.stdout
 
 
 def test_a_second_ctrl_c_stops_at_once_and_kills_the_workload(tmp_path):

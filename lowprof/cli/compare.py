@@ -145,7 +145,7 @@ def _verdict(r: dict, o: str, min_change: float | None) -> str:
     if v == "not significant":
         return "Not significant"
     if v == "below min change":
-        return f"Not significant (< {min_change:g} %)"
+        return f"Not significant (<{min_change:g}%)"
     if v == "too few runs":
         return "n/a (1 run)"
     better = r[f"better_{o}"]

@@ -325,8 +325,8 @@ def main(args) -> int:
             code, wall = _one(sweep, values, template, extra, stop, said)
             entry = {"params": values, "dir": run_dir_name(values)}
             if code == 130 or (stop.count and code != 0):  # SIGINT reached the workload: the point is cut short
-                how = ("killed by a second Ctrl-C of lowprof sweep" if stop.count >= 2 else
-                       "stopped by SIGINT (Ctrl-C) before its workload finished")
+                how = ("lowprof sweep: a second Ctrl-C killed the point" if stop.count >= 2 else
+                       "lowprof sweep: Ctrl-C (SIGINT) stopped the workload before it finished")
                 cut = entry | {"state": _mark_interrupted(sweep / entry["dir"], how), "exit_code": code}
                 break
             doc["runs"].append(entry | {"exit_code": code})

@@ -221,6 +221,7 @@ def test_json_and_csv_are_strict_and_the_table_keeps_every_figure(root, capsys, 
     (["--", "{a}", "{a}"], "no run on one side"),
     (["{a}", "{a}", "--min-change", "-3"], "--min-change -3"),
     (["{a}", "{a}", "--", "{a}", "--", ], "no run on one side"),
+    (["{a}", "{a}", "--", "{a}"], "side A names"),
 ])
 def test_bad_sides_are_one_line_errors(root, capsys, argv, says):
     a = str(R.demo(root, "demo-t1", 1))
@@ -233,3 +234,20 @@ def test_a_run_alone_on_its_side_has_no_verdict(root):
     cmp = compare([[a, b], [b]])
     assert (cmp.table["verdict_B"] == "too few runs").all() and (cmp.table["better_B"] == "").all()
     assert cmp.table["ci_low_B"].isna().all()
+
+
+def test_sides_without_spread_differ_exactly(root):
+    """Copies of one imported trace give one figure exactly: no noise, so any difference is significant
+    (and marked by its direction) and an equal figure is not; t and df are null, the interval a point."""
+    r0 = R.imported(root, "job/rank0", "timeline_analysis__sampled_rank-0.json.gz")
+    r1 = R.imported(root, "job/rank1", "trace_filter__sampled_rank-1.json.gz")
+    a, b = [r0, R.copy_of(r0, root / "rank0-copy")], [r1, R.copy_of(r1, root / "rank1-copy")]
+    cmp = compare([a, b])
+    one = compare([r0, r1]).table.set_index(["metric", "params"])
+    for row in cmp.table.to_dict(orient="records"):
+        same = row["A"] == row["B"]
+        assert row["sd_A"] == row["sd_B"] == 0 and math.isnan(row["t_B"])
+        assert row["ci_low_B"] == row["ci_high_B"] == pytest.approx(row["B"] - row["A"])
+        assert row["significant_B"] == (not same)
+        assert row["better_B"] == ("" if same else one.loc[(row["metric"], row["params"]), "better_B"])
+    assert cmp.table["significant_B"].sum() >= 5

@@ -371,6 +371,13 @@ def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_
     unknown = [n for n in (names or []) if n not in METRICS and n not in SWEEP_METRICS]
     if unknown:
         raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join([*METRICS, *SWEEP_METRICS])}")
+    for i, g in enumerate(groups):
+        seen: dict[str, str] = {}
+        for path in g:
+            real = os.path.realpath(path)
+            if real in seen:
+                raise LowprofError(f"compare: side {LETTERS[i]} names {seen[real]} twice ({path}); each run counts once")
+            seen[real] = str(path)
     loaded = [_repeat_side(LETTERS[i], g, names, signal) for i, g in enumerate(groups)]
     sides = [s for s, _, _ in loaded]
     ref = loaded[0][1][0]
@@ -418,7 +425,8 @@ def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_
             change = row[f"change_pct_{x}"]
             if significant and min_change_pct is not None and not math.isnan(change) and abs(change) < min_change_pct:
                 significant, verdict = False, "below min change"
-            row |= {f"ci_low_{x}": w.ci_low, f"ci_high_{x}": w.ci_high, f"t_{x}": w.t, f"df_{x}": w.df, f"p_{x}": w.p,
+            row |= {f"ci_low_{x}": w.ci_low, f"ci_high_{x}": w.ci_high, f"t_{x}": w.t if math.isfinite(w.t) else math.nan,
+                    f"df_{x}": w.df, f"p_{x}": w.p,  # no spread on either side: t and df undefined (null)
                     f"significant_{x}": significant, f"verdict_{x}": verdict,
                     f"better_{x}": better_of(first.better, row["A"], mb) if significant else ""}
         rows.append(row)

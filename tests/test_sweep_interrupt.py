@@ -115,3 +115,16 @@ def test_a_second_ctrl_c_stops_at_once_and_kills_the_workload(tmp_path):
     assert "second Ctrl-C" in lowprof.load(sweep / "n=2").manifest["interrupted"]
     workload = int(Path(f"{marker}-2").read_text())
     _poll(lambda: not _alive(workload), timeout_s=10)
+
+
+def test_sigterm_to_the_sweep_alone_is_forwarded_and_stops_after_the_point(tmp_path):
+    """`kill PID` of the sweep only (not its group): the point's workload gets SIGTERM, exit 128 + 15."""
+    p, sweep, marker, errf = _start(tmp_path, ignore=False)
+    os.kill(p.pid, signal.SIGTERM)
+    p.communicate(timeout=120)
+    err = errf.read_text()
+    assert p.returncode == 128 + signal.SIGTERM, err
+    _check_sweep_json(sweep)
+    assert lowprof.load(sweep / "n=2").manifest["workload"]["signal"] == "SIGTERM"
+    assert "sweep interrupted by SIGTERM: ran n=1 (exit 0)" in err and "not run: n=3" in err
+    assert not _alive(int(Path(f"{marker}-2").read_text()))

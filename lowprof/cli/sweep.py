@@ -16,7 +16,8 @@ gains ``"status": "interrupted"``, ``"interrupted": {"params", "dir", "state"}``
 its run directory is kept, its manifest status set to ``interrupted`` so that it loads as INCOMPLETE;
 ``state`` is ``incomplete``, or ``not started`` when no run directory was made) and ``"not_run"`` (the
 points never started). A second Ctrl-C stops at once: the point's ``lowprof run`` and workload are
-killed (SIGKILL). The exit status is 130 either way.
+killed (SIGKILL). The exit status is 130 either way. SIGTERM and SIGHUP to the sweep do the same as
+the first Ctrl-C (forwarded as themselves; exit status 128 + the signal).
 """
 
 from __future__ import annotations
@@ -146,32 +147,49 @@ def _run_args(args) -> list[str]:
     return extra
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class Interrupts:
-    """SIGINT during a sweep: the first is forwarded once to the running point (its own process group, so
-    a terminal's Ctrl-C reaches it only this way) and the sweep stops after it; the second kills the
-    point's ``lowprof run`` and everything it started (SIGKILL), at once."""
+    """SIGINT (Ctrl-C), SIGTERM or SIGHUP during a sweep: the first is forwarded once to the running point
+    (its own process group, so a terminal's Ctrl-C reaches it only this way) and the sweep stops after
+    it; the second kills the point's ``lowprof run`` and everything it started (SIGKILL), at once."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.first: int | None = None  # the first signal's number
         self.proc: subprocess.Popen | None = None
-        self._old = None
+        self._old: dict = {}
 
     def __enter__(self) -> "Interrupts":
-        self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        self._old = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
-    def _on_sigint(self, _signum, _frame) -> None:
+    def _on_signal(self, signum, _frame) -> None:
         self.count += 1
+        if self.first is None:
+            self.first = signum
         proc = self.proc
         if proc is None or proc.returncode is not None:
             return
         if self.count == 1:
-            _signal_group(proc.pid, signal.SIGINT)
+            _signal_group(proc.pid, signum)
         else:
             kill_tree(proc.pid)
+
+    @property
+    def name(self) -> str:
+        """How the first signal is named to the user."""
+        return "Ctrl-C" if self.first in (None, signal.SIGINT) else signal.Signals(self.first).name
+
+    @property
+    def status(self) -> int:
+        """The sweep's exit status: 128 + the first signal (130 for Ctrl-C)."""
+        return 128 + int(self.first or signal.SIGINT)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -232,7 +250,7 @@ def _one(sweep: Path, values: dict[str, str], template: list[str], extra: list[s
         stop.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                      process_group=0)
         if stop.count:  # Ctrl-C while it was being started
-            _signal_group(stop.proc.pid, signal.SIGINT) if stop.count == 1 else kill_tree(stop.proc.pid)
+            _signal_group(stop.proc.pid, stop.first) if stop.count == 1 else kill_tree(stop.proc.pid)
         while True:
             try:
                 code = stop.proc.wait(timeout=0.1)
@@ -248,10 +266,10 @@ def _one(sweep: Path, values: dict[str, str], template: list[str], extra: list[s
 
 def _acknowledge(stop: Interrupts, said: list[int], point: str) -> None:
     if stop.count >= 1 and said[0] < 1:
-        err.print(f"lowprof: Ctrl-C: stopping after point {point} (its workload got SIGINT); "
-                  "Ctrl-C again stops at once")
+        err.print(f"lowprof: {stop.name}: stopping after point {point} (its workload got "
+                  f"{signal.Signals(stop.first).name}); Ctrl-C again stops at once")
     if stop.count >= 2 and said[0] < 2:
-        err.print(f"lowprof: second Ctrl-C: point {point} killed")
+        err.print(f"lowprof: second {'Ctrl-C' if stop.name == 'Ctrl-C' else 'signal'}: point {point} killed")
     said[0] = max(said[0], min(stop.count, 2))
 
 
@@ -326,7 +344,8 @@ def main(args) -> int:
             entry = {"params": values, "dir": run_dir_name(values)}
             if code == 130 or (stop.count and code != 0):  # SIGINT reached the workload: the point is cut short
                 how = ("lowprof sweep: a second Ctrl-C killed the point" if stop.count >= 2 else
-                       "lowprof sweep: Ctrl-C (SIGINT) stopped the workload before it finished")
+                       f"lowprof sweep: {stop.name} ({signal.Signals(stop.first or signal.SIGINT).name}) stopped "
+                       "the workload before it finished")
                 cut = entry | {"state": _mark_interrupted(sweep / entry["dir"], how), "exit_code": code}
                 break
             doc["runs"].append(entry | {"exit_code": code})
@@ -349,11 +368,11 @@ def main(args) -> int:
         note(f"{len(doc['runs'])} runs, {len(failed)} failed; see: lowprof bound {sweep}")
     if interrupted:  # said even with --quiet: the sweep is not what was asked for
         ran = ", ".join(f"{r['dir']} (exit {r['exit_code']})" for r in doc["runs"]) or "none"
-        parts = [f"lowprof: sweep interrupted: ran {ran}"]
+        parts = [f"lowprof: sweep interrupted{'' if stop.name == 'Ctrl-C' else ' by ' + stop.name}: ran {ran}"]
         if cut:
             parts.append(f"cut short: {cut['dir']} (" + (f"run directory kept, marked INCOMPLETE: {sweep / cut['dir']}"
                          if cut["state"] == "incomplete" else "no run directory") + ")")
         parts.append("not run: " + (", ".join(r["dir"] for r in doc["not_run"]) or "none"))
         err.print("; ".join(parts))
-        return 130
+        return stop.status
     return 1 if failed else 0

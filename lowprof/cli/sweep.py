@@ -217,7 +217,8 @@ def _children() -> dict[int, list[int]]:
 
 def kill_tree(pid: int) -> None:
     """SIGKILL ``pid``'s process group and the groups of all its descendants (a workload runs in a group
-    of its own); the groups are listed before anything is killed, so orphans are found too."""
+    of its own); the groups are listed before anything is killed, so a descendant whose parent dies first
+    is still found."""
     kids, groups, todo = _children(), [], [pid]
     while todo:
         p = todo.pop()

@@ -8,7 +8,8 @@ Formats (recognised from the file's first lines):
   ``[Not Supported]`` are no reading. ``timestamp`` is local time (``YYYY/MM/DD HH:MM:SS.mmm``) with no
   zone: ``tz`` (an IANA name such as ``Europe/Paris``, or an offset such as ``+02:00``) says which; a log
   without timestamps needs ``interval_s`` (its ``-lms``/``-l`` period). Fields read: ``index`` (else
-  ``uuid`` / ``pci.bus_id``, numbered in order), ``name``, ``power.draw`` (nvidia-smi: "On Ampere or
+  ``uuid`` / ``pci.bus_id``, numbered in order; with none of them, the rows sharing one timestamp are
+  the GPUs in index order, as nvidia-smi prints them), ``name``, ``power.draw`` (nvidia-smi: "On Ampere or
   newer devices, returns average power draw over 1 sec. On older devices, returns instantaneous"),
   ``power.draw.average`` (1 s average), ``power.draw.instant``, ``module.power.draw.average`` /
   ``.instant``, ``enforced.power.limit`` (else ``power.limit``), ``clocks.sm`` / ``clocks.current.sm``,
@@ -24,7 +25,8 @@ Formats (recognised from the file's first lines):
   ``energy_j`` (a cumulative counter), ``power_limit_w``) or wide rows (every other column one device's
   power in W, named by its header).
 
-A line that does not parse is one error naming the file and line number. The run clock starts at the
+A line that does not parse is one error naming the file and line number; so is a power that is not
+finite or is negative (``nan`` is no reading, as pandas writes a missing value). The run clock starts at the
 first sample (``t_ns = 0``); ``origin_realtime_ns`` is its Unix time where the log gives wall time (so
 results files and marks in Unix time line up), else 0.
 """
@@ -34,6 +36,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 import os
 import re
 from pathlib import Path
@@ -104,18 +107,25 @@ def _local_ns(stamp: str, fmt: str, tz: dt.tzinfo | None, where: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def _number(v: str, where: str, what: str, scale: float = 1.0) -> float | None:
+def _number(v: str, where: str, what: str, scale: float = 1.0, nonnegative: bool = False) -> float | None:
+    """A log's value as a float (``scale`` applied), None where it is no reading (``[N/A]``, ``-``, ``nan``);
+    a value that is no number, not finite, or (``nonnegative``: power, energy) below zero is an error."""
     s = v.strip()
-    if s.lower() in _NA:
+    if s.lower() in _NA or s.lower() == "nan":
         return None
     s = re.sub(r"\s*(W|MHz|%|C|mW|J)$", "", s)
     try:
-        return float(s) * scale
+        x = float(s) * scale
     except ValueError:
         raise TraceError(f"{where}: {what} {v.strip()!r} is not a number") from None
+    if not math.isfinite(x):
+        raise TraceError(f"{where}: {what} {v.strip()!r} is not a finite number")
+    if nonnegative and x < 0:
+        raise TraceError(f"{where}: {what} {v.strip()!r} is negative")
+    return x
 
 
-_SMI = {  # nvidia-smi field -> (gpu_power column, scale)
+_SMI = {  # nvidia-smi field -> (gpu_power column, scale); *_w columns are power (never negative)
     "power.draw.instant": ("power_instant_w", 1.0), "module.power.draw.average": ("module_power_w", 1.0),
     "module.power.draw.instant": ("module_power_instant_w", 1.0),
     "clocks.sm": ("sm_clock_hz", 1e6), "clocks.current.sm": ("sm_clock_hz", 1e6),
@@ -130,6 +140,8 @@ def _read_smi_csv(path: Path, tz, interval_s):
     reader = csv.reader(io.StringIO(text), skipinitialspace=True)
     header = None
     rows, devices = [], {}
+    counts: dict[int, int] = {}
+    last_stamp, position = None, 0
     for n, rec in enumerate(reader, 1):
         if not rec or not "".join(rec).strip():
             continue
@@ -146,22 +158,32 @@ def _read_smi_csv(path: Path, tz, interval_s):
         if len(rec) != len(header):
             raise TraceError(f"{where}: {len(rec)} fields, the header has {len(header)}")
         r = dict(zip(header, (v.strip() for v in rec)))
-        key = r.get(ident, "0") if ident else "0"
+        if ident:
+            key = r[ident]
+        elif "timestamp" in header:  # no GPU field: nvidia-smi prints every GPU, in index order, under one timestamp
+            same = rows and r["timestamp"] == last_stamp
+            position = position + 1 if same else 0
+            last_stamp, key = r["timestamp"], str(position)
+        else:
+            key = "0"
         if key not in devices:
-            devices[key] = {"index": int(key) if ident == "index" and key.isdigit() else len(devices),
+            devices[key] = {"index": int(key) if ident in ("index", None) and key.isdigit() else len(devices),
                             "name": r.get("name"), "uuid": r.get("uuid")}
         gpu = devices[key]["index"]
         row = {"gpu": gpu}
         if "timestamp" in header:
             row["unix_ns"] = _local_ns(r["timestamp"], "%Y/%m/%d %H:%M:%S.%f", tz, where)
+        else:  # -lms/-l period given as --interval
+            row["t_ns"] = round(counts.get(gpu, 0) * interval_s * 1e9)
+            counts[gpu] = counts.get(gpu, 0) + 1
         if power:
-            row["power_w"] = _number(r[power], where, power)
+            row["power_w"] = _number(r[power], where, power, nonnegative=True)
         for field, (col, scale) in _SMI.items():
             if field in r:
-                row[col] = _number(r[field], where, field, scale)
+                row[col] = _number(r[field], where, field, scale, nonnegative=col.endswith("_w"))
         limit = next((c for c in ("enforced.power.limit", "power.limit") if c in r), None)
         if limit:
-            row["power_limit_w"] = _number(r[limit], where, limit)
+            row["power_limit_w"] = _number(r[limit], where, limit, nonnegative=True)
         reasons = next((c for c in ("clocks_event_reasons.active", "clocks_throttle_reasons.active") if c in r), None)
         if reasons and r[reasons].lower() not in _NA:
             try:
@@ -173,8 +195,9 @@ def _read_smi_csv(path: Path, tz, interval_s):
         raise TraceError(f"{path}: no samples")
     averaging = {"power.draw.average": ("1s", "nvidia-smi power.draw.average: a 1 s average"),
                  "power.draw": ("unknown", "nvidia-smi power.draw: a 1 s average on Ampere and newer, "
-                                           "instantaneous before; the log does not say which GPU")}.get(power)
-    return rows, devices, averaging, power
+                                           "instantaneous before; the log does not say which GPU")}.get(
+        power, ("unknown", "no averaged power in the log (power.draw.instant only)"))
+    return rows, devices, averaging, power or "power.draw.instant"
 
 
 def _read_dmon(path: Path, tz, interval_s):
@@ -228,7 +251,7 @@ def _read_dmon(path: Path, tz, interval_s):
                                   ("mem", "mem_util_percent", 1.0), ("mclk", "mem_clock_hz", 1e6),
                                   ("pclk", "sm_clock_hz", 1e6)):
             if field in r:
-                row[col] = _number(r[field], where, field, scale)
+                row[col] = _number(r[field], where, field, scale, nonnegative=col == "power_w")
         rows.append(row)
     if not rows:
         raise TraceError(f"{path}: no samples")
@@ -275,14 +298,15 @@ def _read_plain(path: Path, tz, interval_s):
             row = {"gpu": devices[name]["index"], key_time: t_ns}
             for col in ("power_w", "power_instant_w", "energy_j", "power_limit_w"):
                 if col in r:
-                    row[col] = _number(r[col], where, col)
+                    row[col] = _number(r[col], where, col, nonnegative=True)
             rows.append(row)
         else:
             for col in header:
                 if col == tcol:
                     continue
                 devices.setdefault(col, {"index": len(devices), "name": re.sub(r"(_w| \[W\])$", "", col), "uuid": None})
-                rows.append({"gpu": devices[col]["index"], key_time: t_ns, "power_w": _number(r[col], where, col)})
+                rows.append({"gpu": devices[col]["index"], key_time: t_ns,
+                             "power_w": _number(r[col], where, col, nonnegative=True)})
     if header is None or not rows:
         raise TraceError(f"{path}: no samples")
     return rows, devices, ("unknown", "plain CSV power_w: the log does not say how it was averaged"), "power_w"

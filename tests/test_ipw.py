@@ -225,3 +225,23 @@ def test_synthetic_200_queries_within_1_percent_of_the_truth(tmp_path):
     assert r["queries"] == 200 and r["energy_method"] == "counter"
     assert r["ipw_per_w"] == pytest.approx(ipw_true, rel=0.01)
     assert r["ipj_per_j"] == pytest.approx(ipj_true, rel=0.01)
+
+
+def test_a_query_without_duration_counts_in_accuracy_only_as_in_the_harness(tmp_path):
+    """The harness keeps a query without a positive duration and energy in the accuracy but out of both means
+    (``_EfficiencyAccumulator.register``: non-positive energy and latency are not measurements): the harness
+    example plus a correct query of zero duration gives A = 2/3, IPJ = (2/3) / mean(10, 20), IPW = (2/3) /
+    mean(5, 5). Before, its 0 J entered the mean energy (IPJ (2/3) / 10)."""
+    t = [0, 0.5, 1, 1.5, 2, 3, 4, 5, 6]
+    energy = [0, 2.5, 5, 7.5, 10, 15, 20, 25, 30]
+    run = _counter_run(tmp_path / "r", t, energy, [5.0] * len(t))
+    f = tmp_path / "res.jsonl"
+    f.write_text('{"id": "p1", "correct": true, "start_s": 0, "end_s": 2}\n'
+                 '{"id": "p2", "correct": false, "start_s": 2, "end_s": 6}\n'
+                 '{"id": "p3", "correct": true, "start_s": 3, "end_s": 3}\n')
+    r = ipw(run, read_results(f))
+    assert r["accuracy"] == pytest.approx(2 / 3)
+    assert r["energy_per_query_j"] == pytest.approx(15)
+    assert r["ipj_per_j"] == pytest.approx((2 / 3) / 15)
+    assert r["ipw_per_w"] == pytest.approx((2 / 3) / 5)
+    assert r["queries_without_duration"] == 1

@@ -9,7 +9,8 @@ Per query q (window [start_q, end_q], duration d_q):
   counter interpolated at each edge), summed over the chosen devices; a device without a counter
   integrates its power instead (labelled ``integrated``). The harness takes the counter's first and
   last reading inside the window.
-- power ``P_q = E_q / d_q`` (queries of zero duration have no power and are left out of the mean)
+- power ``P_q = E_q / d_q`` (a query of zero duration has no energy or power measured: it counts in the
+  accuracy and is left out of both means, as the harness leaves out non-positive energies and latencies)
 
 and over the N queries, with scores s_q in [0, 1] (``correct`` counts as 1/0):
 
@@ -142,7 +143,8 @@ def ipw(run: Run, results: pd.DataFrame, devices: str | None = None, signal: str
         p_q = np.where(d_q > 0, e_q / d_q, np.nan)
     acc = float(results.score.mean())
     mean_w = float(np.nanmean(p_q)) if np.isfinite(p_q).any() else float("nan")
-    mean_e = float(np.mean(e_q))
+    measured = d_q > 0  # the harness: a query without a positive duration and energy is in A, not in the means
+    mean_e = float(np.mean(e_q[measured])) if measured.any() else float("nan")
     overlapping = int(timed.all() and busy_ns < float(np.sum(b - a)) - 1)
     out = {
         "queries": n, "accuracy": acc, "devices": sel.devices, "energy_method": method,

@@ -81,6 +81,6 @@ def main(args) -> int:
         if r["concurrent_queries"]:
             notes.append("queries overlap: each counts the whole device energy of its window, as in the harness")
         if r["queries_without_duration"]:
-            notes.append(f"{r['queries_without_duration']} queries of zero duration left out of the mean power")
+            notes.append(f"{r['queries_without_duration']} queries of zero duration left out of the mean power and energy (counted in the accuracy)")
         out.print(f"[dim]{escape(r['run'])}: " + escape("; ".join(notes)) + "[/]", markup=True)
     return 0

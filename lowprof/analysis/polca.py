@@ -59,6 +59,7 @@ class ServerTrace:
     signals: list[str] = field(default_factory=list)
     base_w: float = 0.0
     limit_from: str = ""
+    gpu_only: bool = False  # every summed device is a GPU's own scope (no host, Grace or module power) and no base
 
     @property
     def p99_w(self) -> float:
@@ -106,8 +107,9 @@ def server_trace(run: Run, devices: str | None = "all", step_s: float = 0.1, ser
             how_parts.append(f"base {server_base_w:g} W")
         limit_w = float(sum(parts)) + server_base_w
         how = " + ".join(how_parts)
+    gpu_only = server_base_w == 0 and set(sel.kind) == {"gpu"}
     return ServerTrace(name=str(run.path), power_w=power, step_s=step_s, limit_w=float(limit_w), devices=chosen,
-                       signals=signals, base_w=server_base_w, limit_from=how)
+                       signals=signals, base_w=server_base_w, limit_from=how, gpu_only=gpu_only)
 
 
 def exceed_fraction(traces: list[np.ndarray], budget_w: float, shifts: list[int]) -> float:

@@ -190,3 +190,15 @@ def test_json_is_strict_where_a_figure_does_not_exist(small_run, cli):
     r = cli("power", small_run.path, "--json", "--average")
     assert all(not isinstance(v, float) or math.isfinite(v) for p in json.loads(r.stdout, parse_constant=no_nan)["phases"]
                for v in p.values())
+
+
+def test_phases_show_the_disagreement_of_the_two_energies(small_run, cli):
+    """Where a device has both a counter and a power signal, a phase shows both and their disagreement, as the
+    whole-run table does: phase a = [0.5, 2.5] s, counter 455 J, integrated 475 J: (475 - 455) / 455."""
+    ph = phase_breakdown(small_run).set_index("phase")
+    assert ph.loc["a"].energy_disagreement_percent == pytest.approx(100 * (475 - 455) / 455)
+    got = json.loads(cli("power", small_run.path, "--json").stdout)
+    a = next(p for p in got["phases"] if p["phase"] == "a")
+    assert a["energy_disagreement_percent"] == pytest.approx(100 * 20 / 455)
+    r = cli("power", small_run.path)
+    assert f"{100 * 20 / 455:+.2f}%" in r.stdout.split("By phase")[1], r.stdout

@@ -427,11 +427,12 @@ def phase_intervals(marks: pd.DataFrame, end_ns: int) -> pd.DataFrame:
 
 def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "auto") -> pd.DataFrame:
     """Per phase x device: start_s, duration_s, energy_j and energy_method (the counter where there is one),
-    energy_counter_j, energy_integrated_j, mean_w (energy_j / duration)."""
+    energy_counter_j, energy_integrated_j, energy_disagreement_percent ((integrated - counter) / counter, where
+    both exist and the power is not the counter's own differences), mean_w (energy_j / duration)."""
     marks = read_marks(run) if marks is None else marks
     df = power_traces(run, signal)
     cols = ["phase", "device", "start_s", "duration_s", "energy_j", "energy_method", "energy_counter_j",
-            "energy_integrated_j", "mean_w"]
+            "energy_integrated_j", "energy_disagreement_percent", "mean_w"]
     if not len(marks) or not len(df):
         return pd.DataFrame(columns=cols)
     end = run.manifest.get("end_t_ns") or int(df.t_ns.max())
@@ -441,10 +442,13 @@ def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "
     rows = []
     for dev, tr in device_traces(df).items():
         e, c, i = tr.energy_j(a, b), tr.counter_j(a, b), tr.integrated_j(a, b)
+        compare = tr.has_counter and tr.signal != COUNTER_SIGNAL  # RAPL's power IS the counter's differences
         for k, name in enumerate(ph.name):
             rows.append({"phase": name, "device": dev, "start_s": a[k] / 1e9, "duration_s": dur[k],
                          "energy_j": float(e[k]), "energy_method": tr.method, "energy_counter_j": float(c[k]),
                          "energy_integrated_j": float(i[k]),
+                         "energy_disagreement_percent": _disagreement(float(i[k]), float(c[k])) if compare
+                         else float("nan"),
                          "mean_w": float(e[k] / dur[k]) if dur[k] > 0 else float("nan")})
     return pd.DataFrame(rows, columns=cols).sort_values(["start_s", "device"], kind="stable").reset_index(drop=True)
 

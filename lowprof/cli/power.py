@@ -129,10 +129,11 @@ def _one(path: str, args) -> int:
     if len(phases):
         out.print(table("By phase (energy: the counter where the device has one)",
                         ["phase", "device", "start", "duration", "energy (J)", "from", "counter (J)", "integrated (J)",
-                         "mean W"],
+                         "vs counter", "mean W"],
                         [[r.phase, r.device, f"{r.start_s:.3f} s", fmt_s(r.duration_s), f"{r.energy_j:.2f}",
-                          r.energy_method, _j(r.energy_counter_j), _j(r.energy_integrated_j), _w(r.mean_w)]
-                         for r in phases.itertuples()], right={2, 3, 4, 6, 7, 8}))
+                          r.energy_method, _j(r.energy_counter_j), _j(r.energy_integrated_j),
+                          _pct(r.energy_disagreement_percent), _w(r.mean_w)]
+                         for r in phases.itertuples()], right={2, 3, 4, 6, 7, 8, 9}))
     for d in (d for d in s if d.endswith(":module")):
         gpu = d.removesuffix(":module")
         out.print(f"[dim]{escape(d)}: NVML module scope (scopeId 1): the whole GH200 module (GPU, Grace CPU, memory); "

@@ -464,12 +464,15 @@ def _ipw(run: Run) -> dict:
 
 
 @metric("ipw_per_w", "1/W", "higher",
-        "intelligence per watt: mean accuracy / mean power while serving (Saad-Falcon et al. 2025); DIR/results.jsonl")
+        "intelligence per watt as the IPW harness defines it: accuracy / mean over queries of each query's energy / "
+        "duration (energy from the counter at the query's edges; Saad-Falcon et al. 2025); DIR/results.jsonl")
 def _ipw_per_w(run: Run):
     return _ipw(run).get("ipw_per_w")
 
 
-@metric("energy_per_query_j", "J", "lower", "energy over the queries' time / number of queries (DIR/results.jsonl)")
+@metric("energy_per_query_j", "J", "lower",
+        "mean over queries of each query's energy (the counter's difference at its window's edges; IPJ = accuracy / "
+        "this) (DIR/results.jsonl)")
 def _energy_per_query(run: Run):
     return _ipw(run).get("energy_per_query_j")
 

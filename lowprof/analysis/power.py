@@ -107,12 +107,16 @@ def _gpu_parts(run: Run, signal: str) -> list[pd.DataFrame]:
         m_inst, m_avg, m_e = _col(d, "module_power_instant_w"), _col(d, "module_power_w"), _col(d, "module_energy_j")
         if m_inst.notna().any() or m_avg.notna().any() or m_e.notna().any():
             m_use_inst = m_inst.notna().any() and signal != "average"
-            when = _at(d, "module_t_ns").to_numpy()
+
+            def when(name: str) -> np.ndarray:  # the field's own timestamp, else the module read's, else the row's
+                return _col(d, name).fillna(_at(d, "module_t_ns")).to_numpy()
+
             parts.append(_frame(
                 device=f"gpu{gpu}:module", kind="gpu_module", inside="", source="nvml scope 1",
-                signal="instant" if m_use_inst else "1 s average", t_ns=when,
+                signal="instant" if m_use_inst else "1 s average",
+                t_ns=when("module_power_instant_t_ns" if m_use_inst else "module_power_t_ns"),
                 power_w=(m_inst if m_use_inst else m_avg).to_numpy(), power_average_w=m_avg.to_numpy(),
-                power_instant_w=m_inst.to_numpy(), energy_t_ns=when, energy_j=m_e.to_numpy()))
+                power_instant_w=m_inst.to_numpy(), energy_t_ns=when("module_energy_t_ns"), energy_j=m_e.to_numpy()))
     if no_instant:
         raise SignalUnavailable(f"--instant: no instantaneous power recorded for {', '.join(no_instant)} "
                            f"(NVML field 186 refused or not logged); drop --instant to use the driver's average")

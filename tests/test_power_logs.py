@@ -76,7 +76,7 @@ def test_nvidia_smi_query_gpu_csv(tmp_path, lp, units):
         assert d["energy_j"] == pytest.approx(_trapezoid(t, SMI_INSTANT[gpu]))
         assert d["peak_w"] == pytest.approx(max(SMI_INSTANT[gpu])) and d["limit_w"] == 700
     avg = _power(lp, tmp_path / "run", "--average")["gpu0"]
-    assert avg["signal"] == "driver average (window unknown)"  # power.draw: the log does not say which GPU
+    assert avg["signal"] == "1 s average"  # power.draw on a GPU the log names as an H100 (Hopper)
     assert avg["energy_j"] == pytest.approx(_trapezoid(t, SMI_AVERAGE[0]))
     assert devs["gpu0"]["sw_power_cap_s"] == pytest.approx(0.1)
 
@@ -243,3 +243,21 @@ def test_nvidia_smi_csv_with_only_the_instantaneous_power(tmp_path, lp):
     assert r.returncode == 0, r.stderr
     d = _power(lp, tmp_path / "run")["gpu0"]
     assert d["signal"] == "instant" and d["energy_j"] == pytest.approx(_trapezoid([0, 1, 3], [100, 300, 200]))
+
+
+@pytest.mark.parametrize("name, signal", [
+    ("NVIDIA H100 80GB HBM3", "1 s average"), ("NVIDIA A100-SXM4-80GB", "instant (driver)"),
+    ("NVIDIA A10G", "1 s average"), ("Tesla V100-SXM2-16GB", "instant (driver)"), ("NVIDIA L4", "1 s average"),
+    ("Some Future GPU", "driver average (window unknown)")])
+def test_what_power_draw_means_comes_from_the_gpu_named_in_the_log(tmp_path, lp, name, signal):
+    """nvidia-smi: power.draw "On Ampere or newer devices, returns average power draw over 1 sec. On older
+    devices, returns instantaneous power draw" (NVML: GA100 is instantaneous too). A log with a ``name`` field
+    says which GPU it is, so its power_w meaning is recorded per GPU as for a recording (before: every log
+    'window unknown')."""
+    log = tmp_path / "smi.csv"
+    log.write_text(f"timestamp, index, name, power.draw [W]\n2024/05/14 10:21:33.000, 0, {name}, 100.00 W\n"
+                   f"2024/05/14 10:21:34.000, 0, {name}, 300.00 W\n")
+    assert lp("import", log, "--out", tmp_path / "run", "--tz", "UTC").returncode == 0
+    assert _power(lp, tmp_path / "run")["gpu0"]["signal"] == signal
+    meaning = load(tmp_path / "run").manifest["probes"]["nvml"]["devices"][0]["power_w"]
+    assert meaning["averaging"] == {"1 s average": "1s", "instant (driver)": "none"}.get(signal, "unknown")

@@ -10,7 +10,8 @@ Formats (recognised from the file's first lines):
   without timestamps needs ``interval_s`` (its ``-lms``/``-l`` period). Fields read: ``index`` (else
   ``uuid`` / ``pci.bus_id``, numbered in order; with none of them, the rows sharing one timestamp are
   the GPUs in index order, as nvidia-smi prints them), ``name``, ``power.draw`` (nvidia-smi: "On Ampere or
-  newer devices, returns average power draw over 1 sec. On older devices, returns instantaneous"),
+  newer devices, returns average power draw over 1 sec. On older devices, returns instantaneous"; what it
+  means per GPU comes from the architecture its ``name`` gives, where lowprof knows the name),
   ``power.draw.average`` (1 s average), ``power.draw.instant``, ``module.power.draw.average`` /
   ``.instant``, ``enforced.power.limit`` (else ``power.limit``), ``clocks.sm`` / ``clocks.current.sm``,
   ``clocks.mem`` / ``clocks.current.memory`` (MHz), ``utilization.gpu`` / ``utilization.memory`` (%),
@@ -312,6 +313,33 @@ def _read_plain(path: Path, tz, interval_s):
     return rows, devices, ("unknown", "plain CSV power_w: the log does not say how it was averaged"), "power_w"
 
 
+# A GPU's architecture (nvmlDeviceArchitecture_t, compute capability) from the product name a log gives
+# (nvidia-smi's ``name``); only names that say it unambiguously. Ampere's GA100 (A100, A30, A800) is 8.0.
+_ARCH_BY_NAME = (
+    (r"\b(GH200|H100|H200|H800|H20)\b", 9, (9, 0)),
+    (r"\b(GB200|GB300|B100|B200|B300|RTX 50\d0)\b", 10, (10, 0)),
+    (r"\b(L4|L20|L40S?|RTX 40\d0( Ti)?|RTX \d000 Ada)\b", 8, (8, 9)),
+    (r"\b(A100|A30|A800)\b", 7, (8, 0)),
+    (r"\b(A2|A10G?|A16|A40|RTX A\d000|RTX 30\d0( Ti)?)\b", 7, (8, 6)),
+    (r"\b(T4|RTX 20\d0|Quadro RTX \d000|TITAN RTX)\b", 6, (7, 5)),
+    (r"\b(V100|TITAN V)\b", 5, (7, 0)),
+    (r"\b(P100|P40|P4|GTX 10\d0)\b", 4, (6, 0)),
+)
+
+
+def _named_power_meaning(name: str | None, fallback: tuple[str, str]) -> dict:
+    """What the log's driver power means on the GPU it names (lowprof.probes.nvml.power_w_averaging of the
+    architecture the name gives), else ``fallback`` (averaging, why)."""
+    from lowprof.probes.nvml import ARCHITECTURES, power_w_averaging
+
+    for pattern, arch, cc in _ARCH_BY_NAME:
+        if name and re.search(pattern, name):
+            averaging, why = power_w_averaging(arch, cc)
+            return {"architecture": ARCHITECTURES[arch], "compute_capability": f"{cc[0]}.{cc[1]}",
+                    "averaging": averaging, "why": f"{why} (architecture from the GPU name in the log, {name!r})"}
+    return {"averaging": fallback[0], "why": fallback[1]}
+
+
 def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force: bool = False, tz: str | None = None,
                      interval_s: float | None = None, kind: str | None = None) -> Path:
     """Import a power log into a new run directory (kind ``import``) with a ``gpu_power`` table; returns its path."""
@@ -346,11 +374,17 @@ def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force:
     run.manifest["command"] = ["lowprof", "import", str(path)]
     run.manifest["power_log"] = {"format": kind, "path": str(path), "tz": tz, "interval_s": interval_s,
                                  "samples": len(df), "power_w_from": source}
+    def facts(d: dict) -> dict:
+        out = {"index": d["index"], "name": d.get("name"), "uuid": d.get("uuid"), "source": kind}
+        if averaging != "unknown" or source not in ("power.draw", "pwr"):  # the field says it, or no driver reading
+            return out | {"power_w": {"averaging": averaging, "why": why, "source": source}}
+        m = _named_power_meaning(d.get("name"), (averaging, why))
+        power_w = {"averaging": m.pop("averaging"), "why": m.pop("why"), "source": source}
+        return out | m | {"power_w": power_w}
+
     run.manifest["probes"]["nvml"] = {
         "status": "imported", "source": kind,
-        "devices": [{"index": d["index"], "name": d.get("name"), "uuid": d.get("uuid"), "source": kind,
-                     "power_w": {"averaging": averaging, "why": why, "source": source}}
-                    for d in sorted(devices.values(), key=lambda d: d["index"])]}
+        "devices": [facts(d) for d in sorted(devices.values(), key=lambda d: d["index"])]}
     run.write_frame(GPU_POWER, df)
     run.finish(end_t_ns=int(df["t_ns"].max()))
     return run.path

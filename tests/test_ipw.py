@@ -245,3 +245,21 @@ def test_a_query_without_duration_counts_in_accuracy_only_as_in_the_harness(tmp_
     assert r["ipj_per_j"] == pytest.approx((2 / 3) / 15)
     assert r["ipw_per_w"] == pytest.approx((2 / 3) / 5)
     assert r["queries_without_duration"] == 1
+
+
+def test_counter_and_integrated_energy_shown_side_by_side(tmp_path, cli):
+    """Where the devices have both a counter and a power signal, ipw shows the integrated figures beside the
+    counter's and their disagreement. Counter: 100 W then 300 W exactly; the power signal reads 100 W at 0-1 s
+    and 300 W from 2 s (a lagging average), so integrating it over [1, 2] gives (100 + 300) / 2 = 200 J where
+    the counter says 300 J. Queries [0, 1] and [1, 2], both correct: counter energies 100, 300 J; integrated
+    100, 200 J."""
+    run = _counter_run(tmp_path / "r", [0, 1, 2, 3], [0, 100, 400, 700], [100, 100, 300, 300])
+    f = tmp_path / "res.jsonl"
+    f.write_text('{"id": 1, "correct": true, "start_s": 0, "end_s": 1}\n{"id": 2, "correct": true, "start_s": 1, "end_s": 2}\n')
+    r = ipw(run, read_results(f))
+    assert r["energy_per_query_j"] == pytest.approx(200) and r["energy_method"] == "counter"
+    assert r["energy_per_query_integrated_j"] == pytest.approx(150)
+    assert r["ipj_integrated_per_j"] == pytest.approx(1 / 150) and r["ipw_integrated_per_w"] == pytest.approx(1 / 150)
+    assert r["energy_disagreement_percent"] == pytest.approx(100 * (150 - 200) / 200)
+    out = cli("ipw", run.path, "--results", f)
+    assert out.returncode == 0 and "-25.00%" in out.stdout and "integrated" in out.stdout, out.stdout + out.stderr

@@ -261,3 +261,15 @@ def test_what_power_draw_means_comes_from_the_gpu_named_in_the_log(tmp_path, lp,
     assert _power(lp, tmp_path / "run")["gpu0"]["signal"] == signal
     meaning = load(tmp_path / "run").manifest["probes"]["nvml"]["devices"][0]["power_w"]
     assert meaning["averaging"] == {"1 s average": "1s", "instant (driver)": "none"}.get(signal, "unknown")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_log_saved_with_a_byte_order_mark(tmp_path, lp, encoding):
+    """nvidia-smi's output saved on Windows: with a UTF-8 BOM (the header read as '\\ufefftimestamp': 'no timestamp
+    field') or as UTF-16 by PowerShell's '>' (not recognised as a power log at all)."""
+    log = tmp_path / "smi.csv"
+    log.write_bytes("timestamp, index, power.draw [W]\r\n2024/05/14 10:21:33.000, 0, 100.00 W\r\n"
+                    "2024/05/14 10:21:35.000, 0, 300.00 W\r\n".encode(encoding))
+    r = lp("import", log, "--out", tmp_path / "run", "--tz", "UTC")
+    assert r.returncode == 0, r.stderr
+    assert _power(lp, tmp_path / "run")["gpu0"]["energy_j"] == pytest.approx(_trapezoid([0, 2], [100, 300]))

@@ -51,15 +51,30 @@ _NA = {"", "[n/a]", "n/a", "[not supported]", "not supported", "-", "[unknown er
 _TIME_COLS = ("t_s", "t_ns", "unix_s", "unix_ns")
 
 
+def _decode(raw: bytes) -> str:
+    """A log's bytes as text: UTF-16 where it starts with a UTF-16 byte-order mark (PowerShell's ``>``), else
+    UTF-8 with a leading BOM dropped (Windows editors); "" for other binary data (NUL bytes)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw[:len(raw) // 2 * 2].decode("utf-16", errors="replace")
+    if b"\0" in raw:
+        return ""
+    return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
 def _head(path: Path, n: int = 4096) -> str:
     try:
         with open(path, "rb") as f:
             raw = f.read(n)
     except OSError as e:
         raise TraceError(f"{path}: {e.strerror or e}") from None
-    if b"\0" in raw:
-        return ""
-    return raw.decode("utf-8", errors="replace")
+    return _decode(raw)
+
+
+def _text(path: Path) -> str:
+    try:
+        return _decode(path.read_bytes())
+    except OSError as e:
+        raise TraceError(f"{path}: {e.strerror or e}") from None
 
 
 def sniff_power_log(path: str | os.PathLike) -> str | None:
@@ -137,7 +152,7 @@ _SMI = {  # nvidia-smi field -> (gpu_power column, scale); *_w columns are power
 
 
 def _read_smi_csv(path: Path, tz, interval_s):
-    text = path.read_text(errors="replace")
+    text = _text(path)
     reader = csv.reader(io.StringIO(text), skipinitialspace=True)
     header = None
     rows, devices = [], {}
@@ -206,7 +221,7 @@ def _read_dmon(path: Path, tz, interval_s):
     counts: dict[int, int] = {}
     day = 0
     last_time = None
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for n, line in enumerate(_text(path).splitlines(), 1):
         s = line.strip()
         where = f"{path}:{n}"
         if not s:
@@ -261,7 +276,7 @@ def _read_dmon(path: Path, tz, interval_s):
 
 
 def _read_plain(path: Path, tz, interval_s):
-    reader = csv.reader(io.StringIO(path.read_text(errors="replace")), skipinitialspace=True)
+    reader = csv.reader(io.StringIO(_text(path)), skipinitialspace=True)
     header = None
     rows, devices = [], {}
     for n, rec in enumerate(reader, 1):

@@ -183,3 +183,20 @@ def test_budget_csv_names_the_signal(tmp_path, cli):
         assert r.returncode == 0, r.stderr
         (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
         assert row["signals"] == f"{run.path}: {want}"
+
+
+def test_peak_and_p99_are_of_the_recorded_readings_not_the_resampling_grid(tmp_path, cli):
+    """A 20 ms spike to 700 W between the 0.1 s grid's points: 'by observed peak' must divide by the recorded
+    peak (700 W: 3 servers in 2100 W) and say 0 time over budget only of what was recorded. Before, the peak
+    was of the trace resampled on the grid (about 300 W: 7 servers, each of which really drew 700 W)."""
+    t = [round(k * 0.01, 2) for k in range(400)]
+    p = [700.0 if 1.01 <= x <= 1.02 else 300.0 for x in t]
+    run = RunDir(tmp_path / "a", kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [round(x * 1e9) for x in t], "gpu": 0, "power_instant_w": p,
+                                             "power_w": 300.0, "power_limit_w": 700.0}))
+    run.manifest["probes"]["nvml"] = {"status": "ok", "devices": [{"index": 0, "power_w": {"averaging": "1s"}}]}
+    run.finish()
+    got = json.loads(cli("power", run.path, "--budget-w", "2100", "--trials", "0", "--json").stdout)
+    assert got["servers"][0]["peak_w"] == 700.0 and got["servers_by_peak"] == 3
+    assert got["servers"][0]["p99_w"] == pytest.approx(np.percentile(p, 99))
+    assert got["servers_by_p99"] == int(2100 // np.percentile(p, 99))

@@ -202,3 +202,25 @@ def test_phases_show_the_disagreement_of_the_two_energies(small_run, cli):
     assert a["energy_disagreement_percent"] == pytest.approx(100 * 20 / 455)
     r = cli("power", small_run.path)
     assert f"{100 * 20 / 455:+.2f}%" in r.stdout.split("By phase")[1], r.stdout
+
+
+def test_each_gpu_signal_is_integrated_on_its_own_field_timestamps(tmp_path):
+    """The 1 s average (field 185) and the instantaneous power (186) carry their own driver timestamps; the
+    average integrated beside the counter is placed at its own (here 0.5 s earlier), not at the instantaneous
+    field's. Average readings (-0.5, 100) (0.5, 100) (1.5, 300) (2.5, 300) over the span [0, 3] s of the
+    instantaneous signal, clipped to its own readings [0, 2.5]: 0.5 * 100 + (100 + 300) / 2 + 300 = 550 J
+    (at the instantaneous field's times it would be 600 J)."""
+    import pandas as pd
+
+    run = RunDir(tmp_path / "r", kind="test")
+    t = [0, S, 2 * S, 3 * S]
+    run.write_frame(GPU_POWER, pd.DataFrame({
+        "t_ns": t, "gpu": 0, "power_w": [100.0, 100.0, 300.0, 300.0], "power_t_ns": [x - S // 2 for x in t],
+        "power_instant_w": [100.0, 200.0, 300.0, 300.0], "power_instant_t_ns": t,
+        "energy_j": [0.0, 150.0, 400.0, 700.0], "energy_t_ns": t}))
+    run.manifest["probes"]["nvml"] = {"devices": [{"index": 0, "power_w": {"averaging": "1s"}}]}
+    run.finish()
+    s = summarize_power(load(run.path))["gpu0"]
+    assert s["signal"] == "instant"
+    assert s["energy_integrated_average_j"] == pytest.approx(550)
+    assert s["energy_integrated_instant_j"] == pytest.approx(150 + 250 + 300)

@@ -51,6 +51,7 @@ __all__ = ["power_traces", "device_traces", "DeviceTrace", "device_summary", "su
 SIGNALS = ("auto", "instant", "average")
 COUNTER_SIGNAL = "counter ΔE/Δt"  # power derived from an energy counter: its mean over each sample interval
 _COLS = ["device", "kind", "inside", "source", "signal", "t_ns", "power_w", "power_average_w", "power_instant_w",
+         "average_t_ns", "instant_t_ns",
          "energy_t_ns", "energy_j", "limit_w", "reasons"]
 _AVERAGED = {"1s": "1 s average", "none": "instant (driver)", "unknown": "driver average (window unknown)"}
 _GRACE = re.compile(r"^(Module|Grace|CPU|SysIO) Power Socket (\d+)$")
@@ -101,7 +102,8 @@ def _gpu_parts(run: Run, signal: str) -> list[pd.DataFrame]:
         parts.append(_frame(
             device=f"gpu{gpu}", kind="gpu", inside="", source=meta.get("source", "nvml"), signal=label,
             t_ns=when.to_numpy(), power_w=power.to_numpy(), power_average_w=avg.to_numpy(),
-            power_instant_w=inst.to_numpy(), energy_t_ns=_at(values, "energy_t_ns").to_numpy(),
+            power_instant_w=inst.to_numpy(), average_t_ns=_at(d, "power_t_ns").to_numpy(),
+            instant_t_ns=_at(d, "power_instant_t_ns").to_numpy(), energy_t_ns=_at(values, "energy_t_ns").to_numpy(),
             energy_j=_col(values, "energy_j").to_numpy(), limit_w=_col(values, "power_limit_w").to_numpy(),
             reasons=_col(values, "clock_event_reasons").to_numpy()))
         m_inst, m_avg, m_e = _col(d, "module_power_instant_w"), _col(d, "module_power_w"), _col(d, "module_energy_j")
@@ -116,7 +118,9 @@ def _gpu_parts(run: Run, signal: str) -> list[pd.DataFrame]:
                 signal="instant" if m_use_inst else "1 s average",
                 t_ns=when("module_power_instant_t_ns" if m_use_inst else "module_power_t_ns"),
                 power_w=(m_inst if m_use_inst else m_avg).to_numpy(), power_average_w=m_avg.to_numpy(),
-                power_instant_w=m_inst.to_numpy(), energy_t_ns=when("module_energy_t_ns"), energy_j=m_e.to_numpy()))
+                power_instant_w=m_inst.to_numpy(), average_t_ns=when("module_power_t_ns"),
+                instant_t_ns=when("module_power_instant_t_ns"), energy_t_ns=when("module_energy_t_ns"),
+                energy_j=m_e.to_numpy()))
     if no_instant:
         raise SignalUnavailable(f"--instant: no instantaneous power recorded for {', '.join(no_instant)} "
                            f"(NVML field 186 refused or not logged); drop --instant to use the driver's average")
@@ -194,7 +198,8 @@ def _containment(df: pd.DataFrame) -> pd.Series:
 
 def power_traces(run: Run, signal: str = "auto") -> pd.DataFrame:
     """All power readings of a run, long: device, kind, inside, source, signal (the power signal's name),
-    t_ns, power_w (that signal), power_average_w / power_instant_w (GPUs: both NVML readings),
+    t_ns, power_w (that signal), power_average_w / power_instant_w (GPUs: both NVML readings) with their own
+    timestamps average_t_ns / instant_t_ns,
     energy_t_ns and energy_j (the counter), limit_w, reasons. ``signal``: ``auto``, ``instant`` or
     ``average`` (see the module doc)."""
     if signal not in SIGNALS:
@@ -380,8 +385,9 @@ def device_summary(d: pd.DataFrame, window_s: float = 0.0) -> dict:
         out["energy_j"], out["energy_method"] = counter, "counter"
         if tr.signal != COUNTER_SIGNAL:  # RAPL / energy-only hwmon: the power IS the counter's differences
             out["energy_disagreement_percent"] = _disagreement(e_int, counter)
-            for name in ("average", "instant"):  # GPUs: both NVML power readings against the counter
-                ts, ps = _readings(d.t_ns, d[f"power_{name}_w"])
+            for name in ("average", "instant"):  # GPUs: both NVML power readings, each on its own timestamps
+                own = d[f"{name}_t_ns"]
+                ts, ps = _readings(own.fillna(d.t_ns) if own.notna().any() else d.t_ns, d[f"power_{name}_w"])
                 if len(ts) >= 2:
                     e = float(_integrated(ts, ps, a, b))
                     out[f"energy_integrated_{name}_j"] = e

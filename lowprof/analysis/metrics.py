@@ -443,10 +443,14 @@ def _phase_energy(run: Run):
     ph = _phases(run)
     if not _power_summary(run) or not len(ph):
         return None
-    _, _, label = _energy_devices(run)
+    traces, devices, label = _energy_devices(run)
     out = []
     for name, g in ph.groupby("name"):
-        e, method = _window_energies(run, g["start_ns"], g["end_ns"])
+        a, b = g["start_ns"].to_numpy(float), g["end_ns"].to_numpy(float)
+        measured = np.logical_and.reduce([traces[d].coverage(a, b)[1] for d in devices])
+        if not measured.any():  # an occurrence outside the readings was not measured: it is not 0 J
+            continue
+        e, method = _window_energies(run, a[measured], b[measured])
         out.append((float(np.median(e)), {"phase": name, "devices": label, "from": method}))
     return out
 

@@ -310,6 +310,21 @@ class DeviceTrace:
         """Energy (J) between a and b: the counter where there is one, else the integrated power."""
         return self.counter_j(a, b) if self.has_counter else self.integrated_j(a, b)
 
+    def coverage(self, a, b) -> tuple[np.ndarray, np.ndarray]:
+        """(share of each window [a, b] inside the readings :meth:`energy_j` uses, whether that is enough): a
+        window is measured when at least 99 % of it lies inside them, or at least 90 % and the part outside is no
+        longer than one sample interval (the uncertainty the edges have anyway, e.g. the last phase of a run whose
+        final reading came just before its end); otherwise its energy would leave unmeasured time out."""
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        span = self.te if self.has_counter else self.t
+        if len(span) < 2:
+            return np.zeros(np.shape(a)), np.zeros(np.shape(a), dtype=bool)
+        step = float(np.median(np.diff(span)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            covered = np.where(b > a, np.clip(np.minimum(b, span[-1]) - np.maximum(a, span[0]), 0, None) / (b - a),
+                               ((a >= span[0]) & (a <= span[-1])).astype(float))
+        return covered, (covered >= 0.99) | ((covered >= 0.9) & ((1 - covered) * (b - a) <= step))
+
 
 def device_traces(df: pd.DataFrame, devices: list[str] | None = None) -> dict[str, DeviceTrace]:
     """Device -> :class:`DeviceTrace` of a :func:`power_traces` frame (all devices, or ``devices``)."""
@@ -438,11 +453,15 @@ def phase_intervals(marks: pd.DataFrame, end_ns: int) -> pd.DataFrame:
 def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "auto") -> pd.DataFrame:
     """Per phase x device: start_s, duration_s, energy_j and energy_method (the counter where there is one),
     energy_counter_j, energy_integrated_j, energy_disagreement_percent ((integrated - counter) / counter, where
-    both exist and the power is not the counter's own differences), mean_w (energy_j / duration)."""
+    both exist and the power is not the counter's own differences), mean_w (energy_j / the phase's measured
+    duration), covered_percent
+    (the share of the phase inside the device's readings). A phase not measured by
+    :meth:`DeviceTrace.coverage` (less than 99 % inside the readings, or 90 % with at most one sample interval
+    outside) has no energy (NaN): the part outside was not measured, and it is not zero."""
     marks = read_marks(run) if marks is None else marks
     df = power_traces(run, signal)
     cols = ["phase", "device", "start_s", "duration_s", "energy_j", "energy_method", "energy_counter_j",
-            "energy_integrated_j", "energy_disagreement_percent", "mean_w"]
+            "energy_integrated_j", "energy_disagreement_percent", "mean_w", "covered_percent"]
     if not len(marks) or not len(df):
         return pd.DataFrame(columns=cols)
     end = run.manifest.get("end_t_ns") or int(df.t_ns.max())
@@ -453,13 +472,16 @@ def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "
     for dev, tr in device_traces(df).items():
         e, c, i = tr.energy_j(a, b), tr.counter_j(a, b), tr.integrated_j(a, b)
         compare = tr.has_counter and tr.signal != COUNTER_SIGNAL  # RAPL's power IS the counter's differences
+        covered, measured = tr.coverage(a, b)
+        e, c, i = (np.where(measured, x, np.nan) for x in (e, c, i))
         for k, name in enumerate(ph.name):
             rows.append({"phase": name, "device": dev, "start_s": a[k] / 1e9, "duration_s": dur[k],
                          "energy_j": float(e[k]), "energy_method": tr.method, "energy_counter_j": float(c[k]),
                          "energy_integrated_j": float(i[k]),
                          "energy_disagreement_percent": _disagreement(float(i[k]), float(c[k])) if compare
                          else float("nan"),
-                         "mean_w": float(e[k] / dur[k]) if dur[k] > 0 else float("nan")})
+                         "mean_w": float(e[k] / (dur[k] * covered[k])) if dur[k] * covered[k] > 0 else float("nan"),
+                         "covered_percent": float(100 * covered[k])})
     return pd.DataFrame(rows, columns=cols).sort_values(["start_s", "device"], kind="stable").reset_index(drop=True)
 
 

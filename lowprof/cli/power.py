@@ -58,6 +58,10 @@ def _j(v) -> str:
     return "-" if v is None or v != v else f"{v:.1f}"
 
 
+def _j2(v) -> str:
+    return "-" if v is None or v != v else f"{v:.2f}"
+
+
 def _pct(v) -> str:
     return "-" if v is None or v != v else f"{v:+.2f}%"
 
@@ -130,10 +134,13 @@ def _one(path: str, args) -> int:
         out.print(table("By phase (energy: the counter where the device has one)",
                         ["phase", "device", "start", "duration", "energy (J)", "from", "counter (J)", "integrated (J)",
                          "vs counter", "mean W"],
-                        [[r.phase, r.device, f"{r.start_s:.3f} s", fmt_s(r.duration_s), f"{r.energy_j:.2f}",
+                        [[r.phase, r.device, f"{r.start_s:.3f} s", fmt_s(r.duration_s), _j2(r.energy_j),
                           r.energy_method, _j(r.energy_counter_j), _j(r.energy_integrated_j),
                           _pct(r.energy_disagreement_percent), _w(r.mean_w)]
                          for r in phases.itertuples()], right={2, 3, 4, 6, 7, 8, 9}))
+        for r in phases[phases.energy_j.isna() & (phases.covered_percent < 99)].itertuples():
+            out.print(f"[dim]{escape(r.phase)} at {r.start_s:.3f} s: only {r.covered_percent:.0f}% inside "
+                      f"{escape(r.device)}'s readings: no energy (what lies outside was not measured)[/]", markup=True)
     for d in (d for d in s if d.endswith(":module")):
         gpu = d.removesuffix(":module")
         out.print(f"[dim]{escape(d)}: NVML module scope (scopeId 1): the whole GH200 module (GPU, Grace CPU, memory); "

@@ -102,20 +102,14 @@ class window:
             raise LowprofError(f"window {self.name!r} already begun")
         self._where = _run_clock()
         self._mark = mark(self.name, sync=self.sync)
-        self._mark.__enter__()
-        self._t0 = time.monotonic_ns()
+        self._t0 = _stamped(self._mark.__enter__)
         return self.measurement
 
     def end(self) -> Measurement:
         """End the window and measure it (see the module doc for what the end waits for)."""
         if self._t0 is None:
             raise LowprofError(f"window {self.name!r} ended before it began")
-        if self.sync:
-            from lowprof.marks import _gpu_sync
-
-            _gpu_sync()
-        t1 = time.monotonic_ns()
-        self._mark.__exit__(None, None, None)
+        t1 = _stamped(lambda: self._mark.__exit__(None, None, None))  # waits for the GPU first when sync
         m = self.measurement
         m.duration_s = (t1 - self._t0) / 1e9
         if self._where is None:
@@ -136,6 +130,17 @@ class window:
 
     def __exit__(self, *exc) -> None:
         self.end()
+
+
+def _stamped(write) -> int:
+    """Call ``write`` (a mark's begin or end) and return the monotonic ns it stamped the mark with, so that the
+    window and its marks (what ``lowprof power`` shows as its phase) have the same edges; outside a recording,
+    where no mark is written, the time now."""
+    from lowprof.marks import _state
+
+    seq = _state["seq"]
+    write()
+    return _state["stamp_ns"] if _state["seq"] != seq and "stamp_ns" in _state else time.monotonic_ns()
 
 
 def _span(tr) -> tuple[float, float]:

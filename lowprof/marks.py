@@ -97,8 +97,10 @@ def _write(name: str, kind: str, of: int | None = None, sync: bool = False) -> i
     if fd is None:
         return None
     synced = _gpu_sync() if sync else None
-    t = time.monotonic_ns() - _state["origin"]
+    stamp = time.monotonic_ns()
+    t = stamp - _state["origin"]
     _state["seq"] += 1
+    _state["stamp_ns"] = stamp  # lowprof.window shares its edges with its marks
     seq = _state["seq"]
     tail = f',"of":{of}}}\n' if of else "}\n"  # formatted by hand: ~2x cheaper than json.dumps of a dict
     if synced:

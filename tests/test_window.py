@@ -127,6 +127,9 @@ def test_energy_per_device_by_counter_and_by_integration(tmp_path, monkeypatch):
     host.run.finish()
     write_marks_table(host.run.path)
     by_phase = phase_breakdown(lowprof.load(host.run.path)).set_index(["phase", "device"])
+    # The window's edges are its marks' stamps (not taken beside them: on a busy VM they drifted apart by ms).
+    assert by_phase.loc[("q17", PKG), "start_s"] * 1e9 == pytest.approx(w.start_t_ns, abs=1)
+    assert by_phase.loc[("q17", PKG), "duration_s"] * 1e9 == pytest.approx(w.end_t_ns - w.start_t_ns, abs=1)
     for dev in want:
         assert by_phase.loc[("q17", dev), "energy_j"] == pytest.approx(w.energy_j[dev], rel=1e-3)
 

@@ -20,7 +20,8 @@ lowprof run --out runs/demo -- python -m lowprof.workloads.demo"""
 
 # Optional features of `run` that other subpackages contribute ("module:object").
 # Each object has add_arguments(parser), and prepare(args, recording) -> extension or None; an
-# extension has env() -> dict (added to the workload's environment) and finish(recording, ended).
+# extension has env() -> dict (added to the workload's environment) and finish(recording, ended), and may have
+# started(pid, quiet), called once the workload runs.
 EXTENSIONS: list[str] = ["lowprof.tracers.live:KernelTraceOption", "lowprof.marks:MarksOption",
                          "lowprof.native.oobmalloc_run:AllocatorOption", "lowprof.tracers.pystack_timeline:StacksOption"]
 
@@ -70,6 +71,9 @@ def main(args) -> int:
     rec.start(pid)
     ran = [n for n, p in rec.run.manifest["probes"].items() if p.get("status") == "ok"]
     note(f"recording {' '.join(argv)!s} (pid {pid}) into {rec.path} with {', '.join(ran) or 'no probes'}", args.quiet)
+    for e in active:
+        if hasattr(e, "started"):  # optional: what the extension has to say once the workload runs
+            e.started(pid, args.quiet)
     ended = work.wait()
     rec.run.manifest["workload"].update(ended.to_json())
     failed = []

@@ -133,6 +133,11 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event,
         from lowprof.tracers.on_demand import write_window
 
         entry = write_window(rec.run, agent, started, done, why)
+        w = entry["window"]
+        if w["end_ns"] is not None:
+            note(f"window {w['window']}: {fmt_s((w['end_ns'] - w['start_ns']) / 1e9)} traced (run clock "
+                 f"{fmt_s(w['start_ns'] / 1e9)} to {fmt_s(w['end_ns'] / 1e9)}, ended by: {w['ended_by']}): "
+                 f"{entry['ops']} ops, {entry['launches']} GPU activities", args.quiet)
         print_warnings(entry)
         trace_error = entry.get("error")
     rec.finish()

@@ -21,7 +21,7 @@ lowprof run --out runs/demo -- python -m lowprof.workloads.demo"""
 # Optional features of `run` that other subpackages contribute ("module:object").
 # Each object has add_arguments(parser), and prepare(args, recording) -> extension or None; an
 # extension has env() -> dict (added to the workload's environment) and finish(recording, ended), and may have
-# started(pid, quiet), called once the workload runs.
+# started(pid, quiet), called once the workload runs, and check(args), called before the run directory is made.
 EXTENSIONS: list[str] = ["lowprof.tracers.live:KernelTraceOption", "lowprof.marks:MarksOption",
                          "lowprof.native.oobmalloc_run:AllocatorOption", "lowprof.tracers.pystack_timeline:StacksOption"]
 
@@ -52,6 +52,9 @@ def main(args) -> int:
     if Workload.resolve(argv[0]) is None:
         err.print(f"lowprof: {argv[0]}: command not found")
         return 127
+    for ext in _extensions():  # optional: refuse a bad combination of flags before any run directory is made
+        if hasattr(ext, "check"):
+            ext.check(args)
     out = args.out or default_out_dir(argv[0] if argv[0] not in ("python", "python3") or len(argv) < 2 else argv[1])
     rec = Recording(out, kind="run", probes=probes, interval_s=args.interval, force=args.force, command=argv)
     if args.probes is not None:

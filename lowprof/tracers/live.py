@@ -40,11 +40,14 @@ class KernelTraceOption:
                             "when `lowprof attach PID --trace kernels --duration S` asks (docs/on-demand.md)")
 
     @staticmethod
-    def prepare(args, recording) -> "LiveKernelTrace | None":
+    def check(args) -> None:
         if getattr(args, "on_demand", False) and getattr(args, "trace", None) != "kernels":
             from lowprof.cli._common import UsageError
 
             raise UsageError("--on-demand arms kernel tracing: it needs --trace kernels")
+
+    @staticmethod
+    def prepare(args, recording) -> "LiveKernelTrace | None":
         if getattr(args, "trace", None) != "kernels":
             return None
         if getattr(args, "on_demand", False):

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from lowprof.errors import LowprofError
-from lowprof.tracers._boot._lowprof_ondemand_agent import ENV_KINETO_DIR, ENV_SOCK_DIR, ensure_private_dir, runtime_dir
+from lowprof.tracers._boot._lowprof_ondemand_agent import ENV_KINETO_DIR, ENV_SOCK_DIR, ensure_private_dir, runtime_dir, socket_path
 from lowprof.tracers.live import BOOT_DIR, print_warnings, write_trace_tables
 
 __all__ = ["OnDemandTrace"]
@@ -52,6 +52,12 @@ class OnDemandTrace:
         import json
 
         run = recording.run
+        pid = run.manifest.get("workload", {}).get("pid")
+        if pid:  # killed before its atexit could remove it (SIGTERM, SIGKILL)
+            try:
+                os.unlink(socket_path(self.sock_dir, pid))
+            except OSError:
+                pass
         entry = write_trace_tables(run, self.kineto_dir, 0.0, started="on demand (lowprof attach --trace kernels)")
         log = []
         p = self.kineto_dir / "segments.jsonl"

@@ -75,6 +75,27 @@ def socket_path(sock_dir: str, pid: int) -> str:
     return os.path.join(sock_dir, f"{pid}.sock")
 
 
+def _remove_stale_sockets(sock_dir: str) -> None:
+    """Remove ``<pid>.sock`` files of processes that are gone (killed before their atexit could)."""
+    try:
+        names = os.listdir(sock_dir)
+    except OSError:
+        return
+    for name in names:
+        pid = name[:-5]
+        if not (name.endswith(".sock") and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            try:
+                os.unlink(os.path.join(sock_dir, name))
+            except OSError:
+                pass
+        except OSError:
+            pass
+
+
 def _free_rt_signal() -> int | None:
     """A real-time signal the workload has left at its default (SIGRTMIN+6 first; +5 rolls segments)."""
     for n in range(6, int(signal.SIGRTMAX) - int(signal.SIGRTMIN)):
@@ -146,6 +167,12 @@ def _window_class():
 
         def log(self, **entry) -> None:
             entry["window"] = self.window
+            stopped = getattr(getattr(self, "_session", None), "stop_monotonic_ns", None)
+            if entry.get("event") == "segment" and stopped is not None:
+                # The window ends where tracing stopped: the stop itself (Kineto's processing, on the main
+                # thread, where no traced op can run meanwhile) is kept apart as the window's cost.
+                entry["stop_done_monotonic_ns"] = entry["end_monotonic_ns"]
+                entry["end_monotonic_ns"] = stopped
             super().log(**entry)
             self.entries.append(entry)
 
@@ -160,6 +187,7 @@ def _window_class():
             self.prof = _Session(profile(use_cpu=True, use_device="cuda" if cuda else None, use_kineto=True,
                                          record_shapes=False, with_stack=False))
             self.prof.start()
+            self._session = self.prof
             self._seg_start = clock_pair()  # after the start: the window holds only what was traced
 
     return TorchWindow
@@ -170,11 +198,13 @@ class _Session:
 
     def __init__(self, prof) -> None:
         self.prof = prof
+        self.stop_monotonic_ns: int | None = None
 
     def start(self) -> None:
         self.prof.__enter__()
 
     def stop(self) -> None:
+        self.stop_monotonic_ns = time.monotonic_ns()
         self.prof.__exit__(None, None, None)
 
     def export_chrome_trace(self, path: str) -> None:
@@ -257,6 +287,7 @@ class OnDemandAgent:
         sig = _free_rt_signal()
         if sig is None:
             raise RuntimeError("every real-time signal is taken by the workload")
+        _remove_stale_sockets(self.sock_dir)
         try:
             os.unlink(self.path)  # a socket left by a dead process that had this PID
         except FileNotFoundError:

@@ -121,7 +121,14 @@ def test_control_channel_is_a_private_unix_socket(armed):
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.getuid()
     assert stat.S_ISDIR(dst.st_mode) and stat.S_IMODE(dst.st_mode) == 0o700 and dst.st_uid == os.getuid()
     assert psutil.Process(armed.pid).net_connections(kind="inet") == []  # no network port, not even loopback
+    if os.getuid() == 0:  # another user cannot even connect: the kernel refuses before the agent sees it
+        probe = subprocess.run([sys.executable, "-c", "import os, socket, sys; os.setgid(65534); os.setuid(65534); "
+                                "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])", armed.sock],
+                               capture_output=True, text=True)
+        assert probe.returncode != 0 and "PermissionError" in probe.stderr, probe.stderr
     assert not (armed.run_dir / "kineto" / "segments.jsonl").exists()  # armed, nothing traced yet
+    p = run_cli("attach", str(armed.proc.pid), "--trace", "kernels", "--duration", "1")  # lowprof run's own PID
+    assert p.returncode == 1 and f"its child PID {armed.pid} is" in p.stderr, p.stderr
 
 
 def test_two_windows_hold_their_ops_only_while_the_workload_runs_on(armed, tmp_path):

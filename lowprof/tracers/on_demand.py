@@ -38,6 +38,24 @@ def _environ(pid: int) -> dict[str, str]:
     return out
 
 
+def _armed_child(pid: int) -> int | None:
+    """The first descendant of ``pid`` whose agent listens, if any."""
+    import psutil
+
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return None
+    for c in children:
+        try:
+            d = c.environ().get(ENV_SOCK_DIR)
+        except psutil.Error:
+            continue
+        if d and os.path.exists(socket_path(d, c.pid)):  # its agent listens (not lowprof's spawn helper)
+            return c.pid
+    return None
+
+
 def _runs_torch(pid: int) -> bool | None:
     """Whether libtorch is mapped into ``pid`` (None: its maps cannot be read)."""
     try:
@@ -154,6 +172,10 @@ def connect(pid: int) -> AgentClient:
     env = _environ(pid)
     sock_dir = env.get(ENV_SOCK_DIR)
     if not sock_dir:
+        child = _armed_child(pid)
+        if child is not None:  # e.g. the PID of `lowprof run` rather than of its workload
+            raise LowprofError(f"PID {pid} is not armed itself, but its child PID {child} is: "
+                               f"lowprof attach {child} --trace kernels ...")
         raise LowprofError(not_armed_line(pid, env))
     path = socket_path(sock_dir, pid)
     if not os.path.exists(path):

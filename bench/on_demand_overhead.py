@@ -1,6 +1,6 @@
 """What arming costs, and what one on-demand window costs, on a torch CPU loop of small ops.
 
-    .venv/bin/python bench/on_demand_overhead.py [--rounds 5] [--seconds 3] [--window 1]
+    .venv/bin/python bench/on_demand_overhead.py [--rounds 5] [--seconds 3] [--window 1] [--control]
 
 1. Armed but idle: the same loop (``x = torch.tanh(x + 1) * 0.5`` on a 64-element tensor, a few µs per op)
    runs for ``--seconds`` in a process started unarmed and, at the same time, in one started armed exactly as
@@ -86,12 +86,13 @@ def _rates(out: Path) -> tuple[float, float]:
     return d["iterations"] / ((d["stamps"][-1] - d["t0"]) / 1e9), d["iterations"] / (d["cpu_ns"] / 1e9)
 
 
-def idle_overhead(tmp: Path, rounds: int, seconds: float) -> None:
+def idle_overhead(tmp: Path, rounds: int, seconds: float, control: bool = False) -> None:
     """Each round runs one unarmed and one armed process at the same time (one core each, started by the same
     `go`), so both see the same co-tenants; the figure is the median of the per-round ratios."""
     ratios = {0: [], 1: []}
     for r in range(rounds):
-        procs = {armed: _start(tmp, armed, seconds, f"idle-{r}-{int(armed)}", wait_go=True) for armed in (False, True)}
+        procs = {armed: _start(tmp, armed and not control, seconds, f"idle-{r}-{int(armed)}", wait_go=True)
+                 for armed in (False, True)}
         for p, _ in procs.values():
             p.stdin.write("go\n")
             p.stdin.flush()
@@ -100,7 +101,8 @@ def idle_overhead(tmp: Path, rounds: int, seconds: float) -> None:
         u, a = _rates(procs[False][1]), _rates(procs[True][1])
         for k in (0, 1):
             ratios[k].append(a[k] / u[k])
-    print(f"armed but idle: {rounds} rounds of {seconds:g} s, an unarmed and an armed process side by side in each:")
+    print(f"control, unarmed vs unarmed (the noise): {rounds} rounds of {seconds:g} s side by side:" if control else
+          f"armed but idle: {rounds} rounds of {seconds:g} s, an unarmed and an armed process side by side in each:")
     for k, unit in ((0, "iterations per wall second"), (1, "iterations per CPU second of the loop's thread")):
         q = statistics.quantiles(ratios[k], n=4) if len(ratios[k]) > 1 else [ratios[k][0]] * 3
         print(f"  ratio armed/unarmed, {unit}: median {statistics.median(ratios[k]):.4f} "
@@ -167,12 +169,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--window", type=float, default=1.0)
+    ap.add_argument("--control", action="store_true", help="also run unarmed vs unarmed pairs: the noise floor")
     args = ap.parse_args()
     ensure_private_dir(runtime_dir())
     with tempfile.TemporaryDirectory(prefix="lowprof-bench-") as d:
         tmp = Path(d)
         (tmp / "loop.py").write_text(LOOP)
         idle_overhead(tmp, args.rounds, args.seconds)
+        if args.control:
+            idle_overhead(tmp, args.rounds, args.seconds, control=True)
         one_window(tmp, args.window)
 
 

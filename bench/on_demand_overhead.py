@@ -105,7 +105,7 @@ def idle_overhead(tmp: Path, rounds: int, seconds: float, control: bool = False)
           f"armed but idle: {rounds} rounds of {seconds:g} s, an unarmed and an armed process side by side in each:")
     for k, unit in ((0, "iterations per wall second"), (1, "iterations per CPU second of the loop's thread")):
         q = statistics.quantiles(ratios[k], n=4) if len(ratios[k]) > 1 else [ratios[k][0]] * 3
-        print(f"  ratio armed/unarmed, {unit}: median {statistics.median(ratios[k]):.4f} "
+        print(f"  ratio {'unarmed/unarmed' if control else 'armed/unarmed'}, {unit}: median {statistics.median(ratios[k]):.4f} "
               f"(quartiles {q[0]:.4f} - {q[2]:.4f}; goal >= 0.99)")
 
 

@@ -166,6 +166,11 @@ def test_two_windows_hold_their_ops_only_while_the_workload_runs_on(armed, tmp_p
         assert numbers == list(range(numbers[0], numbers[-1] + 1))
         assert f"pass#{numbers[-1] + 1}" in stamps
         assert run.manifest["probes"]["system"]["status"] == "ok"
+        spy = run.manifest["probes"]["pystacks"]
+        if spy["status"] == "ok":  # py-spy may attach here: the window has the workload's stacks too
+            assert len(run["pystacks"]) > 0 and any("app.py" in s for s in run["pystacks"]["stack"])
+        else:
+            assert spy["status"] == "unavailable" and spy["reason"]
     a, b = (r.manifest["trace"]["window"] for r in windows)
     assert a["window"] + 1 == b["window"]
 

@@ -39,7 +39,7 @@ ENV_SOCK_DIR = "LOWPROF_ON_DEMAND_DIR"
 ENV_KINETO_DIR = "LOWPROF_KINETO_DIR"
 PROTOCOL = 1
 HEARTBEAT_TIMEOUT_S = 3.0  # a window whose lowprof said nothing for this long is closed
-CLAIM_TIMEOUT_S = 10.0  # a claim not followed by `start` within this is released
+CLAIM_TIMEOUT_S = 30.0  # a claim not followed by `start` within this is released (attach makes its run dir meanwhile)
 MAIN_THREAD_TIMEOUT_S = 10.0  # how long the main thread may take to run a queued call before it is cancelled
 EXIT_NOTIFY_S = 2.0  # at exit, how long to wait for lowprof to be told the window ended
 

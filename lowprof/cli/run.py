@@ -16,7 +16,8 @@ from lowprof.record import Recording, default_out_dir
 HELP = "run a command and record it into a run directory"
 EXAMPLES = """lowprof run -- python serve.py --batch 8
 lowprof run --out runs/a --probes system --interval 0.01 -- ./a.out
-lowprof run --out runs/demo -- python -m lowprof.workloads.demo"""
+lowprof run --out runs/demo -- python -m lowprof.workloads.demo
+lowprof run --trace kernels --on-demand -- python serve.py   # then: lowprof attach PID --trace kernels --duration 5"""
 
 # Optional features of `run` that other subpackages contribute ("module:object").
 # Each object has add_arguments(parser), and prepare(args, recording) -> extension or None; an

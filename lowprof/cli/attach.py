@@ -19,7 +19,8 @@ from lowprof.record import Recording, default_out_dir
 
 HELP = "record an already running process (until it exits, --duration, or Ctrl-C)"
 EXAMPLES = """lowprof attach 4242 --duration 30 --out runs/b
-lowprof attach $(pgrep -f serve.py) --no-stacks"""
+lowprof attach $(pgrep -f serve.py) --no-stacks
+lowprof attach 4242 --trace kernels --duration 5 --out runs/w1   # started by: lowprof run --trace kernels --on-demand"""
 
 
 _PID_MAX = 4194304  # Linux's PID_MAX_LIMIT; no process has a larger id
@@ -45,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: when the process exits or on Ctrl-C)")
     p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks with py-spy")
     p.add_argument("--stack-rate", type=int, default=100, metavar="HZ", help="py-spy sampling rate (default: 100)")
+    p.add_argument("--trace", choices=["kernels"], metavar="kernels",
+                   help="also trace GPU launches and CPU ops for the window (--duration, or until Ctrl-C): needs a "
+                        "process started by `lowprof run --trace kernels --on-demand` (docs/on-demand.md)")
     add_recording_flags(p)
     p.add_argument("--kind", default="attach", help=argparse.SUPPRESS)  # lowprof.profile() records as "profile"
 
@@ -64,20 +68,30 @@ def main(args) -> int:
     except psutil.AccessDenied:
         raise LowprofError(f"no permission to inspect PID {args.pid}") from None
     out = args.out or default_out_dir(f"pid{args.pid}-{name}")
-    rec = Recording(out, kind=args.kind, probes=probes, interval_s=args.interval, force=args.force,
-                    command=cmdline, pid=args.pid)
-    if args.probes is not None:
-        rec.run.manifest["probes_requested"] = probes
-    stop = threading.Event()
-    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    agent = None
+    if getattr(args, "trace", None) == "kernels":  # refused (one line) before any run directory is made
+        from lowprof.tracers.on_demand import connect
+
+        agent = connect(args.pid)
+        agent.claim()
     try:
-        return _record(args, rec, target, stop)
+        rec = Recording(out, kind=args.kind, probes=probes, interval_s=args.interval, force=args.force,
+                        command=cmdline, pid=args.pid)
+        if args.probes is not None:
+            rec.run.manifest["probes_requested"] = probes
+        stop = threading.Event()
+        old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return _record(args, rec, target, stop, agent)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        if agent is not None:
+            agent.close()
 
 
-def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event) -> int:
+def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event, agent=None) -> int:
     from lowprof.tracers.pyspy import PySpy, pyspy_unavailable_reason
 
     spy = None
@@ -91,20 +105,91 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event)
         else:
             spy = PySpy(rec.run, args.pid, rate_hz=args.stack_rate)
     rec.start()
+    started = None
+    if agent is not None:
+        try:
+            started = agent.start(args.duration)
+        except LowprofError:
+            if spy is not None:
+                m["probes"]["pystacks"] = spy.finish()
+            rec.finish(status="failed")
+            raise
+        started["requested_s"] = args.duration
     note(f"attached to PID {args.pid} ({' '.join(m['command'] or [])[:60]}); recording into {rec.path}"
+         + (f"; tracing kernels (window {started['window']})" if started else "")
          + ("" if args.duration else "; Ctrl-C to stop"), args.quiet)
     t0 = time.monotonic()
-    why = _wait(args, target, stop, t0)
+    done = None
+    if agent is not None:
+        why, done = _wait_window(args, agent, target, stop, t0)
+    else:
+        why = _wait(args, target, stop, t0)
     if spy is not None:
         m["probes"]["pystacks"] = spy.finish()
     m["workload"]["attach_ended_by"] = why
+    trace_error = None
+    if agent is not None:
+        from lowprof.tracers.live import print_warnings
+        from lowprof.tracers.on_demand import write_window
+
+        entry = write_window(rec.run, agent, started, done, why)
+        w = entry["window"]
+        if w["end_ns"] is not None:
+            note(f"window {w['window']}: {fmt_s((w['end_ns'] - w['start_ns']) / 1e9)} traced (run clock "
+                 f"{fmt_s(w['start_ns'] / 1e9)} to {fmt_s(w['end_ns'] / 1e9)}, ended by: {w['ended_by']}): "
+                 f"{entry['ops']} ops, {entry['launches']} GPU activities", args.quiet)
+        print_warnings(entry)
+        trace_error = entry.get("error")
     rec.finish()
     if rec.write_error:
         err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
                   "kept what was flushed before; the run loads as INCOMPLETE")
     note(f"stopped ({why}) after {fmt_s(time.monotonic() - t0)}; see: lowprof report {rec.path}", args.quiet)
     print_notices(m)
+    if trace_error:
+        err.print(f"[bold red]lowprof: error:[/] --trace kernels: {escape(trace_error)}", markup=True)
+        return 1
     return 0
+
+
+def _wait_window(args, agent, target: psutil.Process, stop: threading.Event, t0: float) -> tuple[str, dict | None]:
+    """While the agent traces: heartbeat, Ctrl-C -> stop, until its ``done`` (or its connection ends)."""
+    from lowprof.tracers.on_demand import PING_S
+
+    progress = None
+    if args.duration is not None and err.is_terminal and not args.quiet:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(TextColumn("tracing"), BarColumn(), TimeRemainingColumn(), console=err, transient=True)
+        task = progress.add_task("trace", total=args.duration)
+        progress.start()
+    stopped = False
+    last_ping = time.monotonic()
+    try:
+        while True:
+            if progress:
+                progress.update(task, completed=min(time.monotonic() - t0, args.duration))
+            if stop.is_set() and not stopped:
+                agent.stop()
+                stopped = True
+            try:
+                msg = agent.read(0.1)
+            except TimeoutError:
+                msg = {}
+            if msg is None:
+                return ("process exited" if not target.is_running() else "the agent closed the connection"), None
+            if msg.get("event") == "done":
+                why = msg.get("why") or "done"
+                return ("signal" if stopped else "process exited" if "exited" in why or "got SIG" in why
+                        else "duration" if why == "duration" else why), msg
+            if msg.get("event") == "error":
+                err.print(f"[yellow]lowprof: warning:[/] PID {args.pid}'s agent: {escape(str(msg.get('error')))}", markup=True)
+            if time.monotonic() - last_ping >= PING_S:
+                agent.ping()
+                last_ping = time.monotonic()
+    finally:
+        if progress:
+            progress.stop()
 
 
 def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str:

@@ -16,11 +16,13 @@ from lowprof.record import Recording, default_out_dir
 HELP = "run a command and record it into a run directory"
 EXAMPLES = """lowprof run -- python serve.py --batch 8
 lowprof run --out runs/a --probes system --interval 0.01 -- ./a.out
-lowprof run --out runs/demo -- python -m lowprof.workloads.demo"""
+lowprof run --out runs/demo -- python -m lowprof.workloads.demo
+lowprof run --trace kernels --on-demand -- python serve.py   # then: lowprof attach PID --trace kernels --duration 5"""
 
 # Optional features of `run` that other subpackages contribute ("module:object").
 # Each object has add_arguments(parser), and prepare(args, recording) -> extension or None; an
-# extension has env() -> dict (added to the workload's environment) and finish(recording, ended).
+# extension has env() -> dict (added to the workload's environment) and finish(recording, ended), and may have
+# started(pid, quiet), called once the workload runs, and check(args), called before the run directory is made.
 EXTENSIONS: list[str] = ["lowprof.tracers.live:KernelTraceOption", "lowprof.marks:MarksOption",
                          "lowprof.native.oobmalloc_run:AllocatorOption", "lowprof.tracers.pystack_timeline:StacksOption"]
 
@@ -51,6 +53,9 @@ def main(args) -> int:
     if Workload.resolve(argv[0]) is None:
         err.print(f"lowprof: {argv[0]}: command not found")
         return 127
+    for ext in _extensions():  # optional: refuse a bad combination of flags before any run directory is made
+        if hasattr(ext, "check"):
+            ext.check(args)
     out = args.out or default_out_dir(argv[0] if argv[0] not in ("python", "python3") or len(argv) < 2 else argv[1])
     rec = Recording(out, kind="run", probes=probes, interval_s=args.interval, force=args.force, command=argv)
     if args.probes is not None:
@@ -70,6 +75,9 @@ def main(args) -> int:
     rec.start(pid)
     ran = [n for n, p in rec.run.manifest["probes"].items() if p.get("status") == "ok"]
     note(f"recording {' '.join(argv)!s} (pid {pid}) into {rec.path} with {', '.join(ran) or 'no probes'}", args.quiet)
+    for e in active:
+        if hasattr(e, "started"):  # optional: what the extension has to say once the workload runs
+            e.started(pid, args.quiet)
     ended = work.wait()
     rec.run.manifest["workload"].update(ended.to_json())
     failed = []

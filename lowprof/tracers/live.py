@@ -35,11 +35,25 @@ class KernelTraceOption:
         p.add_argument("--trace-segment", type=float, default=2.0, metavar="S",
                        help="export the trace every S seconds, so a SIGKILL loses at most the last S s "
                             "(0: only at exit; default: 2)")
+        p.add_argument("--on-demand", action="store_true",
+                       help="with --trace kernels: do not trace from the start; arm an agent that traces a window "
+                            "when `lowprof attach PID --trace kernels --duration S` asks (docs/on-demand.md)")
+
+    @staticmethod
+    def check(args) -> None:
+        if getattr(args, "on_demand", False) and getattr(args, "trace", None) != "kernels":
+            from lowprof.cli._common import UsageError
+
+            raise UsageError("--on-demand arms kernel tracing: it needs --trace kernels")
 
     @staticmethod
     def prepare(args, recording) -> "LiveKernelTrace | None":
         if getattr(args, "trace", None) != "kernels":
             return None
+        if getattr(args, "on_demand", False):
+            from lowprof.tracers.on_demand_run import OnDemandTrace
+
+            return OnDemandTrace.prepare(recording)
         if args.trace_segment < 0:
             from lowprof.errors import LowprofError
 

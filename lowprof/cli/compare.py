@@ -17,7 +17,7 @@ from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import err, fmt_bytes, fmt_s, note, out, print_json, table
 
 HELP = "compare runs (or sweep folders, or per-rank folders) across machines: A, B, ratio B/A, better; " \
-       "several runs per side (A1 A2 -- B1 B2): means, 95 % interval, significant or not"
+       "several runs per side (A1 A2 -- B1 B2): means, a 95-percent interval, significant or not"
 EXAMPLES = """lowprof compare runs/gh200 runs/h100-pcie
 lowprof compare sweeps/gh200 sweeps/h100 --csv cmp.csv
 lowprof compare runs/a runs/b --force --json --metrics step_time_s,tklqt_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -164,8 +165,24 @@ def table(title: str | None, columns: list[str], rows: list[list], *, right: set
                     {0} if names is None else set(names))
 
 
+def _strict(obj):
+    """``obj`` with every NaN/±inf float (Python or numpy) as None and numpy scalars as Python ones."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) or type(obj).__module__ == "numpy":
+        item = getattr(obj, "item", None)
+        v = item() if callable(item) and getattr(obj, "ndim", 0) == 0 else obj
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v if isinstance(v, (bool, int, float, str)) else obj
+    return obj
+
+
 def print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    """Strict JSON on stdout: a figure that is not a number (NaN, ±inf) is null, never ``NaN``."""
+    sys.stdout.write(json.dumps(_strict(obj), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def fmt_bytes(n: float | None) -> str:

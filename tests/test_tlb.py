@@ -199,6 +199,9 @@ def test_report_shows_the_tlb_section(sweep, cli):
     tsc = facts["tlb"]["tsc"]
     assert sec["tsc check"].startswith("uncertain" if tsc["status"] == "uncertain" else "within")
     assert any(n.startswith("bench tlb: TSC rate uncertain") for n in said) == (tsc["status"] == "uncertain")
+    human = cli("report", run.path).stdout
+    assert f"{tsc['hz'] / 1e9:.4f} GHz" in human
+    assert not __import__("re").search(r"\d[eE][+-]?\d", human), human  # no e-notation in tables
     assert sec["perf"] == ("available" if facts["tlb"]["perf"]["available"] else facts["tlb"]["perf"]["reason"])
 
 

@@ -160,7 +160,12 @@ def main(args) -> int:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=err, transient=True) as progress:
             path, facts = record_tlb(out_dir, progress=_progress_factory(progress), **kw)
-    rows = lowprof.load(path)["tlb"]
+    run = lowprof.load(path)
+    rows = run["tlb"]
+    if args.quiet or args.json:  # the human output says these itself ("uncertain: ...")
+        from lowprof.cli._common import print_notices
+
+        print_notices(run.manifest)
     if args.json:
         clean = rows.astype(object).where(rows.notna(), None)  # null, not NaN: strict JSON
         print_json({"run": str(path), "tlb": facts, "rows": clean.to_dict(orient="records")})

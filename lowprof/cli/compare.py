@@ -38,9 +38,15 @@ def fmt_value(v: float, unit: str) -> str:
     if unit == "B":
         return fmt_bytes(v)
     if unit == "" and abs(v) <= 1 and v != 0 and v == v:
-        return f"{v:.3g}"
-    text = f"{v:.4g}"
-    return f"{text} {unit}".strip()
+        return _positional(v, 3)
+    return f"{_positional(v, 4)} {unit}".strip()
+
+
+def _positional(v: float, digits: int) -> str:
+    """``digits`` significant figures without e-notation (``12350``, ``0.00001234``)."""
+    import numpy as np
+
+    return np.format_float_positional(float(v), precision=digits, unique=False, fractional=False, trim="-")
 
 
 def main(args) -> int:
@@ -70,7 +76,7 @@ def main(args) -> int:
             row = [r["metric"], r["params"], fmt_value(r["A"], r["unit"])]
             for o in others:
                 ratio = r[f"{o}/A"]
-                row += [fmt_value(r[o], r["unit"]), "-" if math.isnan(ratio) else f"{ratio:.3g}x",
+                row += [fmt_value(r[o], r["unit"]), "-" if math.isnan(ratio) else f"{_positional(ratio, 3)}x",
                         r[f"better_{o}"]]
             rows.append(row)
         if rows and not any(r[1] for r in rows):  # no parameters anywhere: save the width

@@ -81,6 +81,9 @@ def shorten_middle(names: list[str], width: int) -> list[str]:
     return list(names)
 
 
+PROSE = 40  # a cell longer than this is a sentence, not a figure (FitTable wraps its column)
+
+
 class FitTable:
     """A table that fits the width it is printed at without ever cutting a figure: columns of numbers
     keep their whole width; text columns (names) share what is left, shortened in the middle; when the
@@ -105,7 +108,10 @@ class FitTable:
         width = options.max_width
         n = len(self.columns)
         cells = [[r[i] if i < len(r) else "" for i in range(n)] for r in self.rows]
-        numeric = {i for i in range(n) if i in self.right or _is_numeric([r[i] for r in cells])}
+        # a column of figures keeps its width; one with sentences in it (a reason, a note: longer than
+        # PROSE characters) wraps at spaces instead, even where its cells start with a number
+        numeric = {i for i in range(n) if (i in self.right or _is_numeric([r[i] for r in cells]))
+                   and not any(len(ln) > PROSE for r in cells for ln in r[i].splitlines())}
 
         def natural(i: int) -> int:  # widest line of a cell, or the header's widest word (a header wraps)
             lines = [ln for r in cells for ln in r[i].splitlines()] or [""]

@@ -1,8 +1,8 @@
 """TLB detection repeatability: the default 4 KiB sweep of `lowprof bench tlb`, run several times.
 
-Prints, per run, the detected L1 dTLB and L2 STLB reach (and the STLB verdict: measured or uncertain) (sweep point and interpolated 50 %-miss
+Prints, per run, the detected L1 dTLB and L2 STLB reach (sweep point and interpolated 50 %-miss
 crossing) as ratios to what CPUID reports, the page-walk cost just beyond the STLB and at the largest
-working set, and the wall time; then the median and spread. Runs share the machine with whatever else
+working set, the wall time and the STLB's verdict (measured or uncertain); then the median and spread. Runs share the machine with whatever else
 is running, so the spread is the honest noise of one sweep here. Usage: python bench/tlb_repeatability.py [RUNS]
 """
 

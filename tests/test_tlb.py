@@ -70,13 +70,19 @@ def test_stlb_reach_matches_cpuid_or_is_said_uncertain(sweep, cli):
 
 
 def test_l1_dtlb_reach_matches_cpuid_for_both_page_sizes(sweep):
+    """Measured: within one step of what CPUID reports now; else said uncertain, with the reason."""
     facts = sweep[0]["tlb"]
     for page in (4096, 2 << 20):
         reported = _reported(facts, "L1", page)
-        if not reported or "skipped" in facts["sweeps"][str(page)]:
+        d = facts["sweeps"][str(page)]
+        if not reported or "skipped" in d:
             continue
-        got = facts["sweeps"][str(page)]["l1_dtlb"]
-        assert got is not None and _within_one_step(got["entries"], reported), (page, got, reported)
+        v = _verdict(d, "l1_dtlb")
+        if v["status"] != "measured":  # a busy VM: the repeats disagreed, and it is said
+            assert v["status"] in ("uncertain", "not seen") and v["reason"], (page, v)
+            continue
+        got = d["l1_dtlb"]
+        assert _within_one_step(got["entries"], reported), (page, got, reported)
 
 
 def test_page_walk_costs_more_than_an_stlb_hit(sweep):

@@ -34,6 +34,19 @@ def _no_launches(m: dict) -> str | None:
     return f"no GPU launches recorded: {why or 'the trace holds no GPU activity'}"
 
 
+def _trace_losses(m: dict, said: str | None, most: int = 5) -> list[str]:
+    """The live trace's recorded losses (a segment lost, a file missing), one line each (at most ``most``),
+    leaving out the one the no-launches line already says."""
+    trace = m.get("trace")
+    errs = trace.get("errors") if isinstance(trace, dict) else None
+    if not isinstance(errs, list):
+        return []
+    lines = [f"--trace: {_s(e)}" for e in errs if not (said and _s(e).split(": ", 1)[-1] in said)]
+    if len(lines) > most:
+        lines = lines[:most] + [f"--trace: {len(lines) - most} more losses (manifest trace.errors)"]
+    return lines
+
+
 def _tlb_uncertain(m: dict) -> list[str]:
     """``bench tlb`` figures it could not confirm (lowprof.native.tlb_verdict, lowprof.native.tlb_tsc)."""
     t = m.get("tlb")
@@ -75,6 +88,7 @@ def notices(manifest: dict, errors: bool = True) -> list[str]:
     why = _no_launches(m)
     if why and (errors or not (m.get("trace") or {}).get("error")):  # a fatal trace error is printed as the error
         out.append(why)
+    out += _trace_losses(m, why)
     stacks = m.get("pystacks_timeline")
     if isinstance(stacks, dict) and stacks.get("status") != "ok":
         out.append(f"--stacks: no Python stacks recorded: {_s(stacks.get('reason'))}")

@@ -16,7 +16,8 @@ COMMANDS: list[str] = [
     # record
     "run", "attach", "sweep", "import", "bench",
     # report one run
-    "report", "launches", "bound", "power", "ipw",
+    "report", "launches", "kernels", "bound", "power", "ipw",
+    "stacks",
     # across runs, and out
     "compare", "plot", "export",
     "info",

@@ -71,7 +71,7 @@ def test_cupy_launch_is_skipped_with_the_reason_without_a_gpu(host_run):
 
 
 def test_pyperf_options_and_bad_input():
-    assert pyperf_args("fast") == ["--fast"]
+    assert pyperf_args("fast") == ["-p", "3", "-n", "2"]
     assert pyperf_args("default") == ["-p", "6", "-n", "3"]
     assert pyperf_args("default", processes=2, loops=100) == ["-p", "2", "-n", "3", "-l", "100"]
     assert pyperf_args("rigorous", values=5) == ["--rigorous", "-n", "5"]
@@ -84,4 +84,37 @@ def test_pyperf_options_and_bad_input():
 def test_unknown_benchmark_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(LowprofError, match="'torch mul'"):
         record_host(tmp_path / "r", pyperf=["-p", "1"], only=["torch mul"])
+    assert not (tmp_path / "r").exists()
+
+
+def _work(out) -> tuple[int, int]:
+    """(worker runs, values) of the recorded benchmark, read from pyperf's own JSON."""
+    import pyperf
+
+    bench = pyperf.BenchmarkSuite.load(str(out / "host_pyperf.json")).get_benchmarks()[0]
+    return bench.get_nrun(), len(bench.get_values())
+
+
+def test_fast_mode_runs_fewer_workers_and_values_than_the_default(tmp_path):
+    """Each worker process is seconds (it imports torch), so fewer runs is faster; the wall times side by
+    side are in bench/host_modes.py. pyperf's own --fast (10 processes) used to make fast the slower one."""
+    work = {}
+    for mode in ("fast", "default"):
+        p = subprocess.run([sys.executable, "-m", "lowprof", "bench", "host", "--only", "python call", "--mode", mode,
+                            "--quiet", "--out", str(tmp_path / mode)], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        work[mode] = _work(tmp_path / mode)
+    (fast_runs, fast_values), (default_runs, default_values) = work["fast"], work["default"]
+    assert fast_runs < default_runs and fast_values < default_values, work
+    assert fast_runs >= 3  # three hash seeds at least
+
+
+def test_only_a_launch_that_cannot_run_here_is_one_error(tmp_path):
+    from lowprof.microbench.host_worker import cupy_reason
+
+    if cupy_reason() is None:
+        pytest.skip("a GPU is usable here: the CuPy launch can be timed")
+    p = subprocess.run([sys.executable, "-m", "lowprof", "bench", "host", "--only", "cupy launch",
+                        "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "cannot be timed here" in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert not (tmp_path / "r").exists()

@@ -39,29 +39,57 @@ def _within_one_step(detected: int, reported: int) -> bool:
     return abs(math.log2(detected / reported)) <= 1 / PER_OCTAVE + 0.01  # grid points are whole pages
 
 
-def test_stlb_reach_matches_cpuid(sweep):
-    facts = sweep[0]["tlb"]
+def _verdict(d: dict, key: str) -> dict:
+    return d[key] or d[f"{key}_verdict"]
+
+
+def test_stlb_reach_matches_cpuid_or_is_said_uncertain(sweep, cli):
+    """A measured STLB is within one step of what CPUID reports now; anything else is printed as
+    uncertain with the reason (never as a figure: not in the table, not as the compare metric)."""
+    from lowprof.analysis.metrics import run_metrics
+
+    facts, run = sweep[0]["tlb"], sweep[1]
     reported = _reported(facts, "L2", 4096)
-    if not reported:
-        pytest.skip("this CPU does not report an L2 dTLB size for 4 KiB pages")
-    got = facts["sweeps"]["4096"]["l2_stlb"]
-    assert got is not None, facts["sweeps"]["4096"]["plateaus"]
-    assert _within_one_step(got["entries"], reported), (got, reported)
-    assert got["bytes"] == got["entries"] * 4096
+    d = facts["sweeps"]["4096"]
+    v = _verdict(d, "l2_stlb")
+    if v["status"] == "measured":
+        got = d["l2_stlb"]
+        assert reported is None or _within_one_step(got["entries"], reported), (got, reported)
+        assert got["bytes"] == got["entries"] * 4096
+        return
+    if v["status"] == "not seen":
+        assert reported is None
+        return
+    assert v["status"] == "uncertain" and v["reason"], v
+    if reported and d["l2_stlb"] and all(c is not None for c in v["repeat_crossing_pages"]):
+        assert f"CPUID reports {reported}" in v["reason"] or "independent repeats" in v["reason"], v
+    metrics = run_metrics(run, ["tlb_l2_entries"])
+    assert not [r for r in metrics.itertuples() if r.params.get("page_size_bytes") == 4096], metrics
+    shown = cli("report", run.path).stdout
+    assert "uncertain" in shown
 
 
 def test_l1_dtlb_reach_matches_cpuid_for_both_page_sizes(sweep):
+    """Measured: within one step of what CPUID reports now; else said uncertain, with the reason."""
     facts = sweep[0]["tlb"]
     for page in (4096, 2 << 20):
         reported = _reported(facts, "L1", page)
-        if not reported or "skipped" in facts["sweeps"][str(page)]:
+        d = facts["sweeps"][str(page)]
+        if not reported or "skipped" in d:
             continue
-        got = facts["sweeps"][str(page)]["l1_dtlb"]
-        assert got is not None and _within_one_step(got["entries"], reported), (page, got, reported)
+        v = _verdict(d, "l1_dtlb")
+        if v["status"] != "measured":  # a busy VM: the repeats disagreed, and it is said
+            assert v["status"] in ("uncertain", "not seen") and v["reason"], (page, v)
+            continue
+        got = d["l1_dtlb"]
+        assert _within_one_step(got["entries"], reported), (page, got, reported)
 
 
 def test_page_walk_costs_more_than_an_stlb_hit(sweep):
     d = sweep[0]["tlb"]["sweeps"]["4096"]
+    v = _verdict(d, "l2_stlb")
+    if v["status"] != "measured":
+        pytest.skip(f"the STLB is {v['status']} on this machine: {v['reason']}")
     stlb_hit = d["l1_dtlb"]["extra_ns_above"]
     assert 0 < stlb_hit < d["walk_extra_ns"] <= d["extra_ns_at_max"] * 1.5
     assert d["walk_extra_cycles"] == pytest.approx(d["walk_extra_ns"] * sweep[0]["tlb"]["tsc"]["hz"] / 1e9)
@@ -166,8 +194,20 @@ def test_report_shows_the_tlb_section(sweep, cli):
     p = cli("report", run.path, "--json")
     assert p.returncode == 0, p.stderr
     sec = json.loads(p.stdout)["tlb"]
-    l2 = facts["tlb"]["sweeps"]["4096"]["l2_stlb"]
-    assert sec["4 KiB L2 STLB"].startswith(f"{l2['entries']} entries")
+    d = facts["tlb"]["sweeps"]["4096"]
+    v = _verdict(d, "l2_stlb")
+    if v["status"] == "measured":
+        assert sec["4 KiB L2 STLB"].startswith(f"{d['l2_stlb']['entries']} entries")
+    else:
+        assert sec["4 KiB L2 STLB"].startswith("uncertain" if v["status"] == "uncertain" else "not seen"), sec
+    said = json.loads(p.stdout)["notices"]
+    assert (f"bench tlb: 4 KiB pages, no reach given: {v['reason']}" in said) == (v["status"] == "uncertain"), said
+    tsc = facts["tlb"]["tsc"]
+    assert sec["tsc check"].startswith("uncertain" if tsc["status"] == "uncertain" else "within")
+    assert any(n.startswith("bench tlb: TSC rate uncertain") for n in said) == (tsc["status"] == "uncertain")
+    human = cli("report", run.path).stdout
+    assert f"{tsc['hz'] / 1e9:.4f} GHz" in human
+    assert not __import__("re").search(r"\d[eE][+-]?\d", human), human  # no e-notation in tables
     assert sec["perf"] == ("available" if facts["tlb"]["perf"]["available"] else facts["tlb"]["perf"]["reason"])
 
 

@@ -46,6 +46,13 @@ def flatten(obj, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _sig4(v: float) -> str:
+    """4 significant figures, positional (a paper table: ``426200000``, never ``4.262e+08``)."""
+    import numpy as np
+
+    return np.format_float_positional(float(v), precision=4, unique=False, fractional=False, trim="-")
+
+
 def export_csv(run: Run, out_dir: Path) -> list[Path]:
     """Write ``<table>.csv`` for every table and ``manifest.csv`` (key,value). Returns the files written."""
     out_dir = Path(out_dir)
@@ -106,7 +113,7 @@ def latex_table(metrics: pd.DataFrame, caption: str | None = None) -> str:
     wide = wide.reset_index()
     wide.columns.name = None
     runs = [c for c in wide.columns if c not in ("metric", "parameters", "unit")]
-    styler = wide.style.hide(axis="index").format("{:.4g}", subset=runs, na_rep="--").format(escape="latex",
+    styler = wide.style.hide(axis="index").format(_sig4, subset=runs, na_rep="--").format(escape="latex",
                                                                                            subset=["metric", "parameters", "unit"])
     styler = styler.format_index(escape="latex", axis=1)
     return styler.to_latex(hrules=True, caption=caption, column_format="lll" + "r" * len(runs))

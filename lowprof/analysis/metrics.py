@@ -556,18 +556,22 @@ def _tlb_levels(run: Run, key: str, field: str, scale: float = 1.0):
     out = []
     for page, d in sweeps.items():
         v = d.get(key) if key != "walk" else d
+        if isinstance(v, dict) and v.get("status") == "uncertain":  # bench tlb could not confirm it: no figure
+            continue
         v = v.get(field) if isinstance(v, dict) else None
         if v is not None:
             out.append((float(v) * scale, {"page_size_bytes": int(page)}))
     return out or None
 
 
-@metric("tlb_l1_entries", "pages", "higher", "L1 dTLB reach: largest working set (pages) below the 50 %-miss crossing")
+@metric("tlb_l1_entries", "pages", "higher", "L1 dTLB reach: largest working set (pages) below the 50 %-miss crossing; "
+        "none where bench tlb judged it uncertain")
 def _tlb_l1(run: Run):
     return _tlb_levels(run, "l1_dtlb", "entries")
 
 
-@metric("tlb_l2_entries", "pages", "higher", "L2 STLB reach: largest working set (pages) below the 50 %-miss crossing")
+@metric("tlb_l2_entries", "pages", "higher", "L2 STLB reach: largest working set (pages) below the 50 %-miss crossing; "
+        "none where bench tlb judged it uncertain")
 def _tlb_l2(run: Run):
     return _tlb_levels(run, "l2_stlb", "entries")
 

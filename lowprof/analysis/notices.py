@@ -34,6 +34,39 @@ def _no_launches(m: dict) -> str | None:
     return f"no GPU launches recorded: {why or 'the trace holds no GPU activity'}"
 
 
+def _trace_losses(m: dict, said: str | None, most: int = 5) -> list[str]:
+    """The live trace's recorded losses (a segment lost, a file missing), one line each (at most ``most``),
+    leaving out the one the no-launches line already says."""
+    trace = m.get("trace")
+    errs = trace.get("errors") if isinstance(trace, dict) else None
+    if not isinstance(errs, list):
+        return []
+    lines = [f"--trace: {_s(e)}" for e in errs if not (said and _s(e).split(": ", 1)[-1] in said)]
+    if len(lines) > most:
+        lines = lines[:most] + [f"--trace: {len(lines) - most} more losses (manifest trace.errors)"]
+    return lines
+
+
+def _tlb_uncertain(m: dict) -> list[str]:
+    """``bench tlb`` figures it could not confirm (lowprof.native.tlb_verdict, lowprof.native.tlb_tsc)."""
+    t = m.get("tlb")
+    if not isinstance(t, dict):
+        return []
+    out = []
+    tsc = t.get("tsc")
+    if isinstance(tsc, dict) and tsc.get("status") == "uncertain":
+        out.append(f"bench tlb: TSC rate uncertain: {_s(tsc.get('reason'))}")
+    for page, d in (t.get("sweeps") or {}).items() if isinstance(t.get("sweeps"), dict) else ():
+        if not isinstance(d, dict) or not str(page).isdigit():
+            continue
+        label = f"{int(page) >> 10} KiB" if int(page) < (1 << 20) else f"{int(page) >> 20} MiB"
+        for key in ("l1_dtlb", "l2_stlb"):
+            v = d.get(key) or d.get(f"{key}_verdict")
+            if isinstance(v, dict) and v.get("status") == "uncertain":
+                out.append(f"bench tlb: {label} pages, no reach given: {_s(v.get('reason'))}")
+    return out
+
+
 def notices(manifest: dict, errors: bool = True) -> list[str]:
     """One plain-text line per failure the run's manifest records (no markup; the caller styles it).
     ``errors=False`` leaves out ``extension_errors`` (``lowprof run`` prints those itself, as errors)."""
@@ -55,9 +88,11 @@ def notices(manifest: dict, errors: bool = True) -> list[str]:
     why = _no_launches(m)
     if why and (errors or not (m.get("trace") or {}).get("error")):  # a fatal trace error is printed as the error
         out.append(why)
+    out += _trace_losses(m, why)
     stacks = m.get("pystacks_timeline")
     if isinstance(stacks, dict) and stacks.get("status") != "ok":
         out.append(f"--stacks: no Python stacks recorded: {_s(stacks.get('reason'))}")
+    out += _tlb_uncertain(m)
     for e in (m.get("extension_errors") or []) if errors else []:
         out.append(_s(e))
     return out

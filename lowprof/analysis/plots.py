@@ -223,7 +223,9 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
                 lv = (sweeps.get(str(int(page))) or {}).get(level)
                 if lv:
                     ax.axvline(lv["bytes"], color=style(i)["color"], linestyle=style(i)["linestyle"], linewidth=0.8)
-                    ax.annotate(level.replace("_", " ").upper().replace("L2 STLB", "STLB"), (lv["bytes"], 1),
+                    label = level.replace("_", " ").upper().replace("L2 STLB", "STLB")
+                    label += " (uncertain)" if lv.get("status") == "uncertain" else ""
+                    ax.annotate(label, (lv["bytes"], 1),
                                 xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=6)
                     result.marks[f"{key} {level}"] = float(lv["bytes"])
             i += 1

@@ -30,6 +30,13 @@ def _workload(run: Run) -> dict:
     return out
 
 
+def _put_max(out: dict, key: str, column) -> None:
+    """``out[key]`` = the column's maximum as an int, left out when every value is null."""
+    peak = column.max()  # pandas skips nulls; all null gives NaN
+    if peak == peak:
+        out[key] = int(peak)
+
+
 def _cpu_memory(run: Run, duration_s: float | None) -> dict:
     """Workload CPU time (s) and utilisation (cores), RSS peak (B), host CPU mean/p95 (%), all over the
     recorded window (an ``attach`` counts only the CPU spent while recorded)."""
@@ -38,22 +45,25 @@ def _cpu_memory(run: Run, duration_s: float | None) -> dict:
     if "system" in run.tables:
         s = run["system"]
         if len(s):
-            alive = s[s.proc_count > 0]
-            if len(alive):  # the tree's counters are cumulative since it started: the window is their change
-                cpu = alive.proc_cpu_user_s + alive.proc_cpu_system_s
+            alive = s[s.proc_count > 0]  # a null count is not alive (NaN > 0 is False)
+            cpu = (alive.proc_cpu_user_s + alive.proc_cpu_system_s).dropna()
+            if len(cpu):  # the tree's counters are cumulative since it started: the window is their change
                 out["workload_cpu_s"] = float(cpu.iloc[-1] - cpu.iloc[0])
-                span = (alive.t_ns.iloc[-1] - alive.t_ns.iloc[0]) / 1e9
+                t = alive.t_ns.loc[cpu.index]
+                span = (t.iloc[-1] - t.iloc[0]) / 1e9
                 if span > 0:
                     out["workload_cpu_cores_mean"] = out["workload_cpu_s"] / span
-            out["workload_rss_peak_bytes"] = int(s.proc_rss_bytes.max())
-            out["workload_threads_max"] = int(s.proc_threads.max())
+            _put_max(out, "workload_rss_peak_bytes", s.proc_rss_bytes)
+            _put_max(out, "workload_threads_max", s.proc_threads)
             host = ((run.manifest.get("probes") or {}).get("system") or {}).get("host_cpu") or {}
+            per_sample = s.cpu_percent.dropna()
             if host.get("percent") is not None:  # cumulative counters over the run: no interval dependence
                 out["host_cpu_percent_mean"] = float(host["percent"])
-            else:  # a run cut short: the mean of the per-sample (quantised) values
-                out["host_cpu_percent_mean"] = float(s.cpu_percent.mean())
-            out["host_cpu_percent_p95"] = float(np.percentile(s.cpu_percent, 95))
-            out["host_mem_used_peak_bytes"] = int(s.mem_used_bytes.max())
+            elif len(per_sample):  # a run cut short: the mean of the per-sample (quantised) values
+                out["host_cpu_percent_mean"] = float(per_sample.mean())
+            if len(per_sample):
+                out["host_cpu_percent_p95"] = float(np.percentile(per_sample, 95))
+            _put_max(out, "host_mem_used_peak_bytes", s.mem_used_bytes)
     if "user_s" in w:  # rusage from wait4: exact, the workload's whole life (= the run's window)
         out["workload_cpu_s"] = w["user_s"] + w["system_s"]
         if w.get("maxrss_source") == "wait4 via lowprof-spawn":  # else it counts lowprof's own image: not used
@@ -117,8 +127,8 @@ def summarize(run: Run, signal: str = "auto") -> dict:
 
     m = run.manifest
     duration = m.get("duration_s")
-    if duration is None and "system" in run.tables and len(run["system"]):
-        duration = float(run["system"].t_ns.iloc[-1]) / 1e9  # cut short: up to the last flushed sample
+    if duration is None and "system" in run.tables and run["system"].t_ns.notna().any():
+        duration = float(run["system"].t_ns.max()) / 1e9  # cut short: up to the last flushed sample
     host = m.get("host", {})
     gpus = m.get("gpus", {})
     out = {

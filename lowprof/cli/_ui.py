@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -80,6 +81,9 @@ def shorten_middle(names: list[str], width: int) -> list[str]:
     return list(names)
 
 
+PROSE = 40  # a cell longer than this is a sentence, not a figure (FitTable wraps its column)
+
+
 class FitTable:
     """A table that fits the width it is printed at without ever cutting a figure: columns of numbers
     keep their whole width; text columns (names) share what is left, shortened in the middle; when the
@@ -104,7 +108,10 @@ class FitTable:
         width = options.max_width
         n = len(self.columns)
         cells = [[r[i] if i < len(r) else "" for i in range(n)] for r in self.rows]
-        numeric = {i for i in range(n) if i in self.right or _is_numeric([r[i] for r in cells])}
+        # a column of figures keeps its width; one with sentences in it (a reason, a note: longer than
+        # PROSE characters) wraps at spaces instead, even where its cells start with a number
+        numeric = {i for i in range(n) if (i in self.right or _is_numeric([r[i] for r in cells]))
+                   and not any(len(ln) > PROSE for r in cells for ln in r[i].splitlines())}
 
         def natural(i: int) -> int:  # widest line of a cell, or the header's widest word (a header wraps)
             lines = [ln for r in cells for ln in r[i].splitlines()] or [""]
@@ -164,8 +171,24 @@ def table(title: str | None, columns: list[str], rows: list[list], *, right: set
                     {0} if names is None else set(names))
 
 
+def _strict(obj):
+    """``obj`` with every NaN/±inf float (Python or numpy) as None and numpy scalars as Python ones."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) or type(obj).__module__ == "numpy":
+        item = getattr(obj, "item", None)
+        v = item() if callable(item) and getattr(obj, "ndim", 0) == 0 else obj
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v if isinstance(v, (bool, int, float, str)) else obj
+    return obj
+
+
 def print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    """Strict JSON on stdout: a figure that is not a number (NaN, ±inf) is null, never ``NaN``."""
+    sys.stdout.write(json.dumps(_strict(obj), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def fmt_bytes(n: float | None) -> str:

@@ -84,8 +84,12 @@ def _page_label(page: int) -> str:
 def _print_human(path, facts: dict, rows) -> None:
     from lowprof.cli._ui import fmt_bytes, out, table
 
-    hz = facts["tsc"]["hz"]
-    out.print(f"TSC: {hz / 1e9:.4f} GHz (rdtscp vs CLOCK_MONOTONIC_RAW); cycles below are TSC cycles")
+    tsc = facts["tsc"]
+    hz = tsc["hz"]
+    check = (f"within {100 * abs(tsc['off_reference']):.2f} % of {tsc['reference']}" if tsc.get("reference")
+             else "no reference on this machine; repeated calibrations agree")
+    out.print(f"TSC: {hz / 1e9:.4f} GHz (rdtscp vs CLOCK_MONOTONIC_RAW, {check}); cycles below are TSC cycles"
+              if tsc.get("status", "ok") == "ok" else f"TSC: {hz / 1e9:.4f} GHz, UNCERTAIN: {tsc['reason']}")
     for page, d in facts["sweeps"].items():
         page = int(page)
         if "skipped" in d:
@@ -97,13 +101,17 @@ def _print_human(path, facts: dict, rows) -> None:
                         [[r.pages, fmt_bytes(r.working_set_bytes), f"{r.ns_per_access:.2f}", f"{r.cycles_per_access:.1f}",
                           f"{r.cache_only_ns:.2f}", f"{r.extra_ns:.2f}", f"{r.extra_cycles:.1f}"]
                          for r in pr.itertuples()], right=set(range(7))))
-    cmp_rows = []
+    cmp_rows, uncertain = [], []
     for c in facts["comparison"]:
         d = facts["sweeps"][str(c["page_size_bytes"])]
         key = "l1_dtlb" if c["level"].startswith("L1") else "l2_stlb"
         lvl = d.get(key)
         seen = (f"{c['detected_entries']} ({fmt_bytes(c['detected_bytes'])})" if lvl
                 else f"not seen up to {d.get('max_pages', '?')} pages")
+        verdict = lvl if lvl else d.get(f"{key}_verdict") or {}
+        if verdict.get("status") == "uncertain":
+            seen = f"uncertain ({c['detected_entries']}?)" if lvl else "uncertain"
+            uncertain.append(f"{_page_label(c['page_size_bytes'])} {verdict['reason']}")
         bracket = f"{lvl['last_pages_below']}..{lvl['first_pages_above']}" if lvl else "-"
         cost = f"{lvl['extra_ns_above']:.1f} ns / {lvl['extra_cycles_above']:.0f} cyc" if lvl else "-"
         rep = f"{c['reported_entries']} ({fmt_bytes(c['reported_bytes'])})" if c["reported_entries"] else "not reported"
@@ -112,6 +120,12 @@ def _print_human(path, facts: dict, rows) -> None:
     out.print(table("Detected reach vs what CPUID reports",
                     ["pages", "level", "detected entries (reach)", "step between", "CPUID reports",
                      "within 1 step", "cost per access beyond"], cmp_rows))
+    for line in uncertain:
+        out.print(f"uncertain: {line}")
+    for page, d in facts["sweeps"].items():
+        if d.get("repeated_sweep"):
+            out.print(f"{_page_label(int(page))} pages: a level was uncertain after one sweep; swept again, "
+                      "the figures are over both sweeps")
     for page, d in facts["sweeps"].items():
         if "skipped" in d:
             continue
@@ -146,7 +160,12 @@ def main(args) -> int:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=err, transient=True) as progress:
             path, facts = record_tlb(out_dir, progress=_progress_factory(progress), **kw)
-    rows = lowprof.load(path)["tlb"]
+    run = lowprof.load(path)
+    rows = run["tlb"]
+    if args.quiet or args.json:  # the human output says these itself ("uncertain: ...")
+        from lowprof.cli._common import print_notices
+
+        print_notices(run.manifest)
     if args.json:
         clean = rows.astype(object).where(rows.notna(), None)  # null, not NaN: strict JSON
         print_json({"run": str(path), "tlb": facts, "rows": clean.to_dict(orient="records")})

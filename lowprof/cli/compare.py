@@ -85,9 +85,15 @@ def fmt_value(v: float, unit: str) -> str:
     if unit == "B":
         return fmt_bytes(v)
     if unit == "" and abs(v) <= 1 and v != 0 and v == v:
-        return f"{v:.3g}"
-    text = f"{v:.4g}"
-    return f"{text} {unit}".strip()
+        return _positional(v, 3)
+    return f"{_positional(v, 4)} {unit}".strip()
+
+
+def _positional(v: float, digits: int) -> str:
+    """``digits`` significant figures without e-notation (``12350``, ``0.00001234``)."""
+    import numpy as np
+
+    return np.format_float_positional(float(v), precision=digits, unique=False, fractional=False, trim="-")
 
 
 def main(args) -> int:
@@ -121,9 +127,10 @@ def main(args) -> int:
             for o in others:
                 ratio = r[f"{o}/A"]
                 better = r[f"better_{o}"]
-            if args.min_change is not None and r[f"below_min_change_{o}"]:
-                better = f"< {args.min_change:g} %"
-            row += [fmt_value(r[o], r["unit"]), "-" if math.isnan(ratio) else f"{ratio:.3g}x", better]
+                if args.min_change is not None and r[f"below_min_change_{o}"]:
+                    better = f"< {args.min_change:g} %"
+                row += [fmt_value(r[o], r["unit"]), "-" if math.isnan(ratio) else f"{_positional(ratio, 3)}x",
+                        better]
             rows.append(row)
         if rows and not any(r[1] for r in rows):  # no parameters anywhere: save the width
             cols = [cols[0], *cols[2:]]

@@ -35,8 +35,12 @@ def _fmt(key: str, v) -> str:
         return fmt_s(v)
     if key.endswith("_percent") or "_percent_" in key:
         return f"{v:.1f} %"
-    if isinstance(v, float):
-        return f"{v:.4g}"
+    if key.endswith("_hz") and isinstance(v, (int, float)):
+        return f"{v / 1e9:.4f} GHz" if v >= 1e8 else f"{v / 1e6:.3f} MHz"
+    if isinstance(v, float):  # 4 significant figures, never e-notation
+        import numpy as np
+
+        return np.format_float_positional(v, precision=4, unique=False, fractional=False, trim="-")
     return str(v)
 
 

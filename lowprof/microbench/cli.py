@@ -139,7 +139,7 @@ HOST_HELP = "host-side dispatch cost (pyperf): a tiny torch op on CPU, a CuPy la
 def _host_args(p: argparse.ArgumentParser) -> None:
     add_output_flags(p)
     p.add_argument("--mode", choices=("fast", "default", "rigorous"), default="default",
-                   help="pyperf effort: fast (--fast), default (6 processes x 3 values), rigorous (--rigorous)")
+                   help="pyperf effort: fast (3 processes x 2 values), default (6 x 3), rigorous (pyperf's --rigorous)")
     p.add_argument("--processes", "-p", type=int, default=None, metavar="N", help="pyperf worker processes (overrides --mode)")
     p.add_argument("--values", "-n", type=int, default=None, metavar="N", help="values per process (overrides --mode)")
     p.add_argument("--loops", "-l", type=int, default=None, metavar="N", help="calls per value (default: pyperf calibrates)")

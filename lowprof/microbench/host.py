@@ -26,11 +26,14 @@ NAMES = ("python call", "torch add", "torch add_ in place", "cupy launch")
 
 def pyperf_args(mode: str = "default", processes: int | None = None, values: int | None = None,
                 loops: int | None = None) -> list[str]:
-    """pyperf options for a mode: ``fast`` / ``default`` / ``rigorous`` (pyperf's own), then overrides."""
+    """pyperf options for a mode, then overrides. Each worker process imports torch (seconds), so the cost
+    is about processes x benchmarks: ``fast`` 3 processes x 2 values (pyperf's floor of 3 processes, for 3
+    hash seeds; pyperf's own ``--fast`` is 10 x 2, slower than our default), ``default`` 6 x 3,
+    ``rigorous`` pyperf's ``--rigorous`` (40 x 3)."""
     if mode not in ("fast", "default", "rigorous"):
         raise LowprofError(f"pyperf mode {mode!r}: use fast, default or rigorous")
-    base = {"fast": ["--fast"], "default": [], "rigorous": ["--rigorous"]}[mode]
-    counts = {"-p": 6, "-n": 3} if mode == "default" else {}
+    base = {"fast": [], "default": [], "rigorous": ["--rigorous"]}[mode]
+    counts = {"fast": {"-p": 3, "-n": 2}, "default": {"-p": 6, "-n": 3}, "rigorous": {}}[mode]
     for flag, v in (("-p", processes), ("-n", values), ("-l", loops)):
         if v is not None:
             if v < 1:
@@ -62,15 +65,18 @@ def record_host(out: str | os.PathLike, *, pyperf: list[str], only: list[str] | 
     from lowprof.inventory import host_facts
     from lowprof.microbench.host_worker import cupy_reason
 
+    reason = cupy_reason()
+    picked = [n for n in (only or NAMES) if n != "cupy launch" or reason is None]
+    if not picked:
+        raise LowprofError(f"--only 'cupy launch': it cannot be timed here: {reason}")
     run = RunDir(out, kind="bench", force=force)
     m = run.manifest
     m["lowprof_argv"] = list(sys.argv)
     m["host"] = host_facts()
-    reason = cupy_reason()
     tmp = Path(tempfile.mkdtemp(prefix="lowprof-pyperf-"))
     cmd = [sys.executable, "-m", "lowprof.microbench.host_worker", "--quiet", "-o", str(tmp / "host.json"), *pyperf]
-    if only:
-        cmd += ["--only", ",".join(only)]
+    # the benchmarks to run, decided once here: no worker process has to look for a GPU again
+    cmd += ["--only", ",".join(picked)]
     facts = {"suite": "host", "pyperf_command": cmd[1:], "pyperf_version": _pyperf.__version__,
              "cupy_launch": "timed" if reason is None else f"skipped: {reason}"}
     m["microbench"] = facts

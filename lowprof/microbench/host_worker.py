@@ -99,7 +99,9 @@ def main() -> None:
     runner.metadata["description"] = "lowprof bench host: CPU cost of dispatching one framework op"
     args = runner.parse_args()
     benches = dict(BENCHES)
-    if cupy_reason() is None:
+    if args.only:  # the parent's choice (lowprof.microbench.host passes it, having checked for a GPU once)
+        benches["cupy launch"] = time_cupy_launch
+    elif cupy_reason() is None:
         benches["cupy launch"] = time_cupy_launch
     if args.only:
         keep = [s.strip() for s in args.only.split(",")]

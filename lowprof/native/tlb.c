@@ -54,13 +54,21 @@ int tlb_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 #endif
 }
 
-/* One (ns, tsc) pair: the TSC read bracketed by two clock reads; ns is their midpoint. */
+/* One (ns, tsc) pair: the TSC read bracketed by two clock reads; ns is their midpoint. Of 8 tries the
+ * tightest bracket is kept, so a preemption (a busy VM) inside one bracket does not move the pair. */
 static void paired_read(uint64_t *ns, uint64_t *tsc)
 {
-    uint64_t a = now_ns();
-    *tsc = tsc_now();
-    uint64_t b = now_ns();
-    *ns = a + (b - a) / 2;
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 8; i++) {
+        uint64_t a = now_ns();
+        uint64_t t = tsc_now();
+        uint64_t b = now_ns();
+        if (b - a < best) {
+            best = b - a;
+            *tsc = t;
+            *ns = a + (b - a) / 2;
+        }
+    }
 }
 
 static int cmp_double(const void *x, const void *y)

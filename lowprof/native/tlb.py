@@ -26,7 +26,7 @@ import numpy as np
 from lowprof.errors import LowprofError
 
 __all__ = ["TLBError", "SweepConfig", "Buffer", "tsc_hz", "thp_mode", "perf_dtlb_probe", "sweep_grid",
-           "run_sweep", "detect", "KIB", "MIB"]
+           "run_sweep", "sweep_rows", "detect", "KIB", "MIB"]
 
 KIB, MIB = 1 << 10, 1 << 20
 LINE = 64
@@ -193,6 +193,8 @@ class SweepConfig:
     seed: int = 0x5EED
     count_dtlb: bool = False
     rows: list[dict] = field(default_factory=list)
+    samples: dict = field(default_factory=dict)  # per-pass arrays (passes x points) filled by run_sweep
+    dtlb: list = field(default_factory=list)
 
 
 def run_sweep(cfg: SweepConfig, sparse: Buffer, dense: Buffer,
@@ -220,17 +222,30 @@ def run_sweep(cfg: SweepConfig, sparse: Buffer, dense: Buffer,
             de_ns[p, i], de_tsc[p, i] = _time_chase(start, n + 1000, acc)
             if progress:
                 progress(1)
+    cfg.samples = {"sp_ns": sp_ns, "sp_tsc": sp_tsc, "de_ns": de_ns, "de_tsc": de_tsc}
+    cfg.dtlb = dtlb
+    cfg.rows = sweep_rows(cfg)
+    return cfg.rows
+
+
+def sweep_rows(cfg: SweepConfig, passes: list[int] | None = None, also: SweepConfig | None = None) -> list[dict]:
+    """One row per point of a measured ``cfg``: minima over ``passes`` (default: all) of each chase, and over
+    all passes of ``also`` (a repeat of the same sweep) too."""
+    idx = list(range(cfg.passes)) if passes is None else list(passes)
+    arrays = {k: v[idx] for k, v in cfg.samples.items()}
+    if also is not None:
+        arrays = {k: np.concatenate([v, also.samples[k]]) for k, v in arrays.items()}
+    n_passes = len(idx) + (also.passes if also is not None else 0)
     rows = []
     for i, n in enumerate(cfg.pages):
-        ns, tsc, cns, ctsc = (float(a[:, i].min()) for a in (sp_ns, sp_tsc, de_ns, de_tsc))
+        ns, tsc, cns, ctsc = (float(arrays[k][:, i].min()) for k in ("sp_ns", "sp_tsc", "de_ns", "de_tsc"))
         rows.append({
             "page_size_bytes": cfg.page_bytes, "pages": n, "working_set_bytes": n * cfg.page_bytes,
-            "lines": n, "accesses": max(2 * n, cfg.min_accesses), "passes": cfg.passes,
-            "ns_per_access": ns, "ns_per_access_median": float(np.median(sp_ns[:, i])),
+            "lines": n, "accesses": max(2 * n, cfg.min_accesses), "passes": n_passes,
+            "ns_per_access": ns, "ns_per_access_median": float(np.median(arrays["sp_ns"][:, i])),
             "cycles_per_access": tsc, "cache_only_ns": cns, "cache_only_cycles": ctsc,
-            "extra_ns": ns - cns, "extra_cycles": tsc - ctsc, "dtlb_misses_per_access": dtlb[i],
+            "extra_ns": ns - cns, "extra_cycles": tsc - ctsc, "dtlb_misses_per_access": cfg.dtlb[i],
         })
-    cfg.rows = rows
     return rows
 
 

@@ -1,7 +1,9 @@
 """Record a TLB sweep into a run directory: the ``tlb`` table and the detected figures in the manifest.
 
-Sequence: calibrate the TSC, read what CPUID reports, probe perf's dTLB event, then for each page size
-map a pre-faulted buffer (2 MiB ones checked against ``AnonHugePages``), sweep, detect, unmap. At most
+Sequence: calibrate the TSC (checked against the machine's own figure, :mod:`lowprof.native.tlb_tsc`), read
+what CPUID reports, probe perf's dTLB event, then for each page size map a pre-faulted buffer (2 MiB ones
+checked against ``AnonHugePages``), sweep, detect, judge each level (:mod:`lowprof.native.tlb_verdict`;
+one more sweep when a level is uncertain), unmap. At most
 ``max_bytes`` are mapped at any time (the sparse buffer plus the dense cache-only buffer).
 """
 
@@ -17,6 +19,8 @@ from typing import Callable
 from lowprof.inventory import host_facts
 from lowprof.native import tlb
 from lowprof.native.tlb_cpuid import reported_entries, reported_tlbs
+from lowprof.native.tlb_tsc import calibrate_tsc
+from lowprof.native.tlb_verdict import LEVELS, judge_sweep, needs_repeat
 from lowprof.rundir import Column, RunDir, TableSpec
 
 __all__ = ["TLB_TABLE", "record_tlb", "compare_rows"]
@@ -101,16 +105,15 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
     m["command"] = None
     m["lowprof_argv"] = list(sys.argv)
     m["host"] = host_facts()
-    hz = tlb.tsc_hz()
+    tsc = calibrate_tsc()
+    hz = tsc["hz"]
     report = reported_tlbs()
     perf = tlb.perf_dtlb_probe()
     thp = tlb.thp_mode()
     facts: dict = {
         "config": {"page_sizes_bytes": page_sizes, "max_bytes": max_bytes, "available_bytes": available_bytes,
                    "max_pages": max_pages, "per_octave": per_octave, "passes": passes},
-        "tsc": {"hz": hz, "method": "rdtscp ticks over 50 ms of CLOCK_MONOTONIC_RAW (each end bracketed by two "
-                                    "clock reads), median of 5; cycles are TSC (reference) cycles, not core "
-                                    "cycles, which differ under DVFS/turbo"},
+        "tsc": tsc,
         "cpu_reported": report,
         "perf": perf,
         "thp": {},
@@ -137,13 +140,32 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
                 facts["thp"]["cache_only_buffer"] = _thp_facts(dense, thp)
                 facts["mlock"][str(page)] = ("locked" if sparse.locked
                                              else f"not locked: mlock {sparse.mlock_error} (pre-faulted instead)")
+                label = f"{page // 1024} KiB pages" if page < (1 << 20) else f"{page >> 20} MiB pages"
                 cfg = tlb.SweepConfig(page_bytes=page, pages=grid, passes=passes, count_dtlb=perf["available"])
-                tick = progress(f"{page // 1024} KiB pages" if page < (1 << 20) else f"{page >> 20} MiB pages",
-                                len(grid) * passes) if progress else None
-                rows = tlb.run_sweep(cfg, sparse, dense, tick)
+                rows = tlb.run_sweep(cfg, sparse, dense, progress(label, len(grid) * passes) if progress else None)
+                reported = {key: reported_entries(report, lvl, page) for key, (lvl, _) in LEVELS.items()}
+                halves = [tlb.sweep_rows(cfg, list(range(k, passes, 2))) for k in (0, 1)] if passes >= 2 else []
+                det = tlb.detect(rows, hz)
+                verdicts = judge_sweep(det, [tlb.detect(h, hz) for h in halves], per_octave, reported)
+                repeated = needs_repeat(verdicts)
+                if repeated:  # one more sweep, own random cycles; judged over both sweeps
+                    again = tlb.SweepConfig(page_bytes=page, pages=grid, passes=passes, seed=cfg.seed + 104729,
+                                            count_dtlb=perf["available"])
+                    tlb.run_sweep(again, sparse, dense,
+                                  progress(f"{label} (repeat)", len(grid) * passes) if progress else None)
+                    rows = tlb.sweep_rows(cfg, also=again)
+                    det = tlb.detect(rows, hz)
+                    verdicts = judge_sweep(det, [tlb.detect(cfg.rows, hz), tlb.detect(again.rows, hz)],
+                                           per_octave, reported)
             writer.extend(rows)
             writer.flush()
-            facts["sweeps"][str(page)] = tlb.detect(rows, hz)
+            for key, v in verdicts.items():
+                if det[key] is not None:
+                    det[key].update(v)
+                else:
+                    det[f"{key}_verdict"] = v
+            det["repeated_sweep"] = repeated
+            facts["sweeps"][str(page)] = det
             run.save()
         facts["comparison"] = compare_rows(facts, report)
         facts["elapsed_s"] = time.monotonic() - t_start

@@ -5,10 +5,11 @@ from __future__ import annotations
 __all__ = ["section_tlb"]
 
 
-def _level(d: dict | None) -> str:
+def _level(d: dict | None, verdict: dict | None = None) -> str:
     if not d:
-        return "not seen"
-    return f"{d['entries']} entries ({d['bytes']} B), 50%-miss crossing {d['crossing_pages']:.0f} pages"
+        return "uncertain, see the notice above" if (verdict or {}).get("status") == "uncertain" else "not seen"
+    text = f"{d['entries']} entries ({d['bytes']} B), 50%-miss crossing {d['crossing_pages']:.0f} pages"
+    return f"uncertain ({d['entries']} entries?), see the notice above" if d.get("status") == "uncertain" else text
 
 
 def section_tlb(run) -> dict | None:
@@ -16,7 +17,12 @@ def section_tlb(run) -> dict | None:
     facts = run.manifest.get("tlb")
     if not facts:
         return None
-    out: dict = {"tsc_hz": facts["tsc"]["hz"],
+    tsc = facts["tsc"]
+    out: dict = {"tsc_hz": tsc["hz"],
+                 "tsc check": ("uncertain, see the notice above" if tsc.get("status") == "uncertain" else
+                               f"within {100 * abs(tsc['off_reference']):.2f} % of {tsc['reference']}"
+                               if tsc.get("reference") else "repeated calibrations agree (no reference)")
+                 if "status" in tsc else "not checked (recorded before the check existed)",
                  "perf": "available" if facts["perf"]["available"] else facts["perf"]["reason"]}
     reported = {(c["page_size_bytes"], c["level"]): c["reported_entries"] for c in facts.get("comparison", [])}
     for page, d in facts["sweeps"].items():
@@ -24,8 +30,8 @@ def section_tlb(run) -> dict | None:
         if "skipped" in d:
             out[label] = d["skipped"]
             continue
-        out[f"{label} L1 dTLB"] = f"{_level(d['l1_dtlb'])}; CPUID {reported.get((int(page), 'L1 dTLB'))}"
-        out[f"{label} L2 STLB"] = f"{_level(d['l2_stlb'])}; CPUID {reported.get((int(page), 'L2 STLB'))}"
+        out[f"{label} L1 dTLB"] = f"{_level(d['l1_dtlb'], d.get('l1_dtlb_verdict'))}; CPUID {reported.get((int(page), 'L1 dTLB'))}"
+        out[f"{label} L2 STLB"] = f"{_level(d['l2_stlb'], d.get('l2_stlb_verdict'))}; CPUID {reported.get((int(page), 'L2 STLB'))}"
         if d["walk_extra_ns"] is not None:
             out[f"{label} page walk"] = (f"{d['walk_extra_ns']:.1f} ns = {d['walk_extra_cycles']:.0f} TSC cycles "
                                          f"per access just beyond STLB reach")

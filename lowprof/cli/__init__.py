@@ -18,7 +18,7 @@ COMMANDS: list[str] = [
     # report one run
     "report", "launches", "bound", "power", "ipw",
     # across runs, and out
-    "compare", "plot", "export",
+    "compare", "query", "plot", "export",
     "info",
 ]
 

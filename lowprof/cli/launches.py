@@ -51,10 +51,27 @@ def _ns(v) -> str:
     return "-" if v is None or v != v else fmt_s(v / 1e9)
 
 
+def _print_comm(c: dict) -> None:
+    """The compute/communication overlap per pass, when the run has communication kernels."""
+    if not c["per_step"]:
+        return
+    rows = [[r["step"], r["comm_kernels"], _ns(r["comm_ns"]), _ns(r["compute_ns"]), _ns(r["overlap_ns"]),
+             "-" if r["overlap_pct"] is None else f"{r['overlap_pct']:.2f}%"] for r in c["per_step"]]
+    out.print(table("Compute/communication overlap per pass (share of NCCL/RCCL kernel time during which a compute "
+                    "kernel ran: HTA's get_comm_comp_overlap)",
+                    ["step", "comm kernels", "comm time", "compute time", "overlapped", "overlap"], rows,
+                    right={1, 2, 3, 4, 5}))
+    if c["hta_overlap_pct"] is not None:
+        out.print(f"HTA's figure for the whole trace (HTA's rules: µs, last ProfilerStep cut): {c['hta_overlap_pct']:.2f}%")
+
+
 def main(args) -> int:
     run = load(args.dir)
     if args.csv:
-        _ints_as_ints(per_launch(launches_of(run))).to_csv(sys.stdout, index=False)
+        from lowprof.analysis.comm import kernel_class
+
+        pl = per_launch(launches_of(run))
+        _ints_as_ints(pl.assign(kernel_class=kernel_class(pl))).to_csv(sys.stdout, index=False)
         return 0
     s = launch_summary(run, top=args.top, launched_in_trace_only=args.launched_in_trace_only, hta_idle=args.hta_idle)
     if args.json:
@@ -91,6 +108,7 @@ def main(args) -> int:
         out.print(table(title, ["kernel", "count", "total", "mean", "mean t_l", "mean queue"],
                         [[r["name"], r["count"], _ns(r["total_ns"]), _ns(r["mean_ns"]), _ns(r["mean_t_l_ns"]),
                           _ns(r["mean_queue_ns"])] for r in s[key]], right={1, 2, 3, 4, 5}))
+    _print_comm(s["communication"])
     if args.hta_idle:
         out.print(table("HTA idle-time breakdown (HTA's rules: µs, last ProfilerStep cut)", ["stream", "category", "idle"],
                         [[r["stream"], r["idle_category"], fmt_s(r["idle_time"] / 1e6)] for r in s["idle_by_stream_hta_us"]],

@@ -52,15 +52,23 @@ def test_per_pass_figure_equals_hta_on_each_iteration(root, hta_dir):
 
     t = _hta(hta_dir, include_last=True).t
     job = R.rank_job(root)
+    from lowprof.analysis.metrics import run_metrics
+
     checked = 0
     for rank in RANKS:
-        ours = comm_overlap(lowprof.load(job / f"rank{rank}")["launches"]).set_index("step")
+        run = lowprof.load(job / f"rank{rank}")
+        ours = comm_overlap(run["launches"]).set_index("step")
         df = t.traces[rank]
+        refs = []
         for it in sorted(i for i in df["iteration"].unique() if i >= 0):
             one = types.SimpleNamespace(symbol_table=t.symbol_table, traces={rank: df[df["iteration"] == it].copy()})
             ref = CommunicationAnalysis.get_comm_comp_overlap(one, visualize=False)["comp_comm_overlap_pctg"].iloc[0]
             assert round(ours.loc[f"ProfilerStep#{it}", "overlap_pct"], 2) == pytest.approx(ref, abs=1e-9)
+            refs.append(ref)
             checked += 1
+        # compare's metric: the median over passes, as a share (HTA's figures are rounded to 0.01 %)
+        m = run_metrics(run, ["comm_overlap_share"])
+        assert m["value"].iloc[0] == pytest.approx(float(pd.Series(refs).median()) / 100, abs=1e-4)
     assert checked == 4
 
 

@@ -111,3 +111,18 @@ def test_a_run_without_communication_shows_no_overlap(root, capsys):
 
     c = json.loads(out)["communication"]
     assert c["per_step"] == [] and c["hta_overlap_pct"] is None and c["activities_by_class"]["communication"] == 0
+
+
+def test_kernels_launched_inside_collective_ops_are_all_communication(root):
+    """The `Collective name` argument sits on the CPU op `record_param_comms`: every kernel such an op (or a
+    c10d op) launched is named nccl..., so the name rule misses none of them on these real NCCL traces."""
+    job = R.rank_job(root)
+    runs = [job / "rank0", job / "rank1", R.imported(root, "trace_diff", "trace_diff__test__test.json.gz")]
+    seen = 0
+    for d in runs:
+        la = lowprof.load(d)["launches"]
+        inside = la["op"].fillna("").str.contains(r"record_param_comms|^c10d::", regex=True).to_numpy()
+        cls = kernel_class(la).to_numpy()
+        assert (cls[inside & (la["kind"] == "kernel").to_numpy()] == "communication").all()
+        seen += int(inside.sum())
+    assert seen >= 80

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _cell(v) -> str:
     if v is None:
-        return ""
+        return "NULL"
     if isinstance(v, float):
         if not math.isfinite(v):
             return str(v)

@@ -176,7 +176,15 @@ def query(cat: Catalog, sql: str):
             raise SqlError("the SQL returned no result (give a query, e.g. SELECT ...)", syntax=False)
         return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
     except duckdb.Error as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        known = ", ".join(cat.table_names())
-        hint = f" (tables: {known})" if isinstance(e, duckdb.CatalogException) else ""
+        lines = []
+        for ln in str(e).strip().splitlines():  # DuckDB's message and its hint ("Did you mean ..."), not the caret
+            if ln.startswith("LINE "):
+                break
+            if ln.strip():
+                lines.append(ln.strip())
+        first = " ".join(lines) or type(e).__name__
+        hint = ""
+        if isinstance(e, duckdb.CatalogException):  # DuckDB's guess knows only the views registered for this SQL
+            first = re.sub(r"\s*Did you mean .*$", "", first)
+            hint = f" (tables: {', '.join(cat.table_names())})"
         raise SqlError(f"SQL: {first}{hint}", syntax=isinstance(e, duckdb.ParserException)) from None

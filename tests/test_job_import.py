@@ -73,11 +73,15 @@ def test_the_trace_rank_wins_over_the_name_and_says_so(tmp_path):
 
 
 def test_several_nsys_exports_by_rank(tmp_path):
+    """nsys exports as `nsys profile -o report_%q{SLURM_PROCID}` names them: the one number is the rank."""
     nsys = TRACES / "nsys" / "pipit"
-    folder = _folder(tmp_path / "t", {"cloverleaf_rank0.sqlite": nsys / "perlmutter-cloverleaf-cuda.sqlite",
-                                      "saxpy_rank1.sqlite": nsys / "saxpy-mpi-cuda_nsys_perlmutter0.sqlite"})
+    folder = _folder(tmp_path / "t", {"report_0.sqlite": nsys / "perlmutter-cloverleaf-cuda.sqlite",
+                                      "report_1.sqlite": nsys / "saxpy-mpi-cuda_nsys_perlmutter0.sqlite"})
     p = R.run_cli("import", folder, "--out", tmp_path / "job", "--quiet")
     assert p.returncode == 0, p.stderr
+    doc = json.loads((tmp_path / "job" / "job.json").read_text())
+    assert [(r["rank"], r["trace"], r["rank_from"]) for r in doc["ranks"]] == [
+        (0, "report_0.sqlite", "name"), (1, "report_1.sqlite", "name")]
     for rank, src in ((0, "perlmutter-cloverleaf-cuda.sqlite"), (1, "saxpy-mpi-cuda_nsys_perlmutter0.sqlite")):
         run = lowprof.load(tmp_path / "job" / f"rank{rank}")
         assert run.manifest["trace"]["source"] == "nsys-sqlite"

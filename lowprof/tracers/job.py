@@ -10,7 +10,9 @@ Layout::
 A file's rank: the trace's own ``distributedInfo.rank`` (Kineto, written by torch.distributed), else its
 name (``rank0.json``, ``trace_rank_1.json.gz``, ``rank-2.sqlite``, ``…__rank=3.pt.trace.json``); a file
 with neither, or two files of one rank, is refused with one line naming them. When the name and the
-trace disagree the trace wins, and a note says so. The folder's files with a trace's suffix (``.json``,
+trace disagree the trace wins, and a note says so. Files whose names differ only in one number (``report_0.sqlite``,
+``report_1.sqlite``, as ``nsys profile -o report_%q{SLURM_PROCID}`` names them) take it as their rank
+when neither says. The folder's files with a trace's suffix (``.json``,
 ``.json.gz``, ``.sqlite``; ``.nsys-rep`` without its export) are the ranks; others are left alone.
 
 The job is written beside its destination and renamed into place when every rank imported: a failure
@@ -50,6 +52,20 @@ def rank_from_name(name: str) -> int | None:
     """The rank a file or folder name gives (``rank0``, ``rank-1``, ``rank_2``, ``rank=3``), or None."""
     hit = _RANK_NAME.search(name)
     return int(hit.group(1)) if hit else None
+
+
+def _numbered(files: list[Path]) -> dict[Path, int]:
+    """Ranks from names that differ only in one number (``report_0.sqlite``, ``report_1.sqlite``: nsys's
+    ``-o report_%q{SLURM_PROCID}``): each file's number, when every file's name is the same around its
+    last number and the numbers are distinct; else nothing."""
+    import re
+
+    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", f.name) for f in files]
+    if len(files) < 2 or not all(parts):
+        return {}
+    if len({(m.group(1), m.group(3)) for m in parts}) != 1 or len({int(m.group(2)) for m in parts}) != len(files):
+        return {}
+    return {f: int(m.group(2)) for f, m in zip(files, parts)}
 
 
 def trace_files(folder: Path) -> list[Path]:
@@ -124,6 +140,7 @@ def import_job(folder: str | os.PathLike, out: str | os.PathLike, force: bool = 
         raise RunDirError(f"{out}: cannot create the job folder there ({e.strerror or e})") from None
     ranks: list[JobRank] = []
     world: set[int] = set()
+    numbered = _numbered([f for f in files if rank_from_name(f.name) is None])
     try:
         for i, f in enumerate(files):
             part = tmp / f".part{i}"
@@ -137,7 +154,7 @@ def import_job(folder: str | os.PathLike, out: str | os.PathLike, force: bool = 
             notes = []
             if traced is not None and named is not None and traced != named:
                 notes.append(f"{f.name}: named rank {named}, but its distributedInfo says rank {traced}; rank {traced} used")
-            rank = traced if traced is not None else named
+            rank = traced if traced is not None else named if named is not None else numbered.get(f)
             if rank is None or rank < 0:
                 raise TraceError(f"{f}: cannot tell its rank (no distributedInfo.rank in the trace, no rankN in its "
                                  f"name): name the files by rank (rank0.json, rank1.json, ...)")

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from lowprof.cli._common import UsageError
 from lowprof.cli._ui import err, note, out, table
+from lowprof.errors import RunDirError
 
 HELP = "SQL over the tables of many runs (DuckDB): each table a view over every run, with run, host, gpu, rank"
 EXAMPLES = """lowprof query "SELECT run, count(*) AS kernels FROM launches GROUP BY run ORDER BY run" 'runs/*'
@@ -52,8 +53,11 @@ def _list_tables(cat) -> int:
     rows = []
     for name in cat.table_names():
         n_runs = len(cat.runs) if name == "runs" else sum(1 for m in cat.runs if name in m.run.tables)
-        cols = cat.columns(name)
-        rows.append([name, n_runs, ", ".join(f"{c} {t}" for c, t in cols)])
+        try:
+            cols = ", ".join(f"{c} {t}" for c, t in cat.columns(name))
+        except RunDirError as e:
+            cols = f"({e})"
+        rows.append([name, n_runs, cols])
     out.print(table(f"{len(cat.runs)} runs: views", ["view", "runs", "columns"], rows, right={1}, names={0}))
     return 0
 

@@ -279,6 +279,14 @@ class _LazyTables(Mapping):
                 raise RunDirError(f"{self._paths[name]}: unreadable table ({self._checked[name]})") from None
         return self._cache[name]
 
+    def names(self) -> list[str]:
+        """Every table file's name, readable or not (no file is opened)."""
+        return list(self._paths)
+
+    def file(self, name: str) -> Path:
+        """The file table ``name`` is read from (``.parquet``, else the ``.arrows`` stream); KeyError if none."""
+        return self._paths[name]
+
     def arrow(self, name: str):
         """The table as a pyarrow Table, read with the same checks as ``tables[name]`` (RunDirError naming the
         file when it cannot be read); not cached, so that many runs' tables can be read one after another."""

@@ -13,9 +13,11 @@ these names keeps it (``gpu_power.gpu`` is the NVML index); the manifest's is th
 The view ``runs`` has one row per run: run, path, host, gpu, rank, kind, status, started_utc,
 duration_s, command and the parameters.
 
-Tables are read through the run-directory layer (:meth:`Run.tables.arrow`): a run cut short reads its
-streams up to their last whole batch, and a table file that cannot be read is left out with one line
-naming the run and the reason (:attr:`Catalog.notices`). Only the tables the SQL names are read.
+Which files: the run-directory layer decides (a table file that is not a table, has other columns
+than the manifest declares, or is a symlink out of the run is left out with one line naming the run and
+the reason, :attr:`Catalog.notices`). Parquet files are then read by DuckDB's own reader (only the
+columns and row groups a query needs); Arrow streams, which a run cut short leaves, by the layer
+(:meth:`Run.tables.arrow`: up to their last whole batch). Only the views the SQL names are built.
 DuckDB is imported only here (``pip install 'lowprof[query]'``).
 """
 
@@ -59,17 +61,35 @@ def _duckdb():
     return duckdb
 
 
+def _names(run) -> list[str]:
+    t = run.tables
+    return t.names() if hasattr(t, "names") else list(t)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 @dataclass
 class Catalog:
-    """Runs opened for SQL: their members, the views a query may name (name -> columns) and the notices
-    (one line per incomplete run or unreadable table)."""
+    """Runs opened for SQL: their members and the notices (one line per incomplete run, and per table
+    found unreadable while a query reads it)."""
 
     runs: RunSet
     notices: list[str] = field(default_factory=list)
-    _columns: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _views: int = 0
 
     def table_names(self) -> list[str]:
-        return ["runs", *self.runs.table_names()]
+        """``runs`` and every table name any run has a file for."""
+        seen: dict[str, None] = {}
+        for m in self.runs:
+            for n in _names(m.run):
+                seen.setdefault(n, None)
+        return ["runs", *sorted(seen)]
 
     def _params(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -79,7 +99,13 @@ class Catalog:
         return list(seen)
 
     def _front(self, m: Member) -> dict:
-        return {"run": m.label, "host": m.host, "gpu": gpu_of(m.run.manifest), "rank": m.rank}
+        return {"run": m.label, "host": m.host, "gpu": gpu_of(m.run.manifest), "rank": m.rank} | {
+            p: m.params.get(p) for p in self._params()}
+
+    def _front_schema(self, labels: dict[str, str]):
+        import pyarrow as pa
+
+        return pa.schema([(labels[c], pa.int64() if c == "rank" else pa.string()) for c in labels])
 
     def runs_table(self):
         import pyarrow as pa
@@ -87,28 +113,51 @@ class Catalog:
         rows = []
         for m in self.runs:
             man = m.run.manifest
-            rows.append(self._front(m) | {
+            f = self._front(m)
+            rows.append({k: f[k] for k in MANIFEST_COLUMNS} | {
                 "path": str(m.run.path), "kind": man.get("kind"), "status": m.run.state,
                 "started_utc": man.get("started_utc"),
                 "duration_s": float(man["duration_s"]) if isinstance(man.get("duration_s"), (int, float)) else None,
                 "command": " ".join(map(str, man.get("command") or [])) or None}
-                | {p: m.params.get(p) for p in self._params()})
+                | {p: f[p] for p in self._params()})
         schema = pa.schema([("run", pa.string()), ("host", pa.string()), ("gpu", pa.string()), ("rank", pa.int64()),
                             ("path", pa.string()), ("kind", pa.string()), ("status", pa.string()),
                             ("started_utc", pa.string()), ("duration_s", pa.float64()), ("command", pa.string())]
-                           + [(p, pa.string()) for p in self._params()])
+                           + [(p, pa.string()) for p in self._params() if p not in MANIFEST_COLUMNS])
         return pa.Table.from_pylist(rows, schema=schema)
 
-    def table(self, name: str):
-        """The view ``name`` as one Arrow table: every run's rows with the manifest columns in front."""
+    def register(self, con, name: str) -> None:
+        """Create the view ``name`` on the DuckDB connection ``con``: Parquet files read by DuckDB itself
+        (only the columns and rows the query needs), Arrow streams (runs cut short) read up to their last
+        whole batch by the run-directory layer; each run's manifest columns in front."""
         import pyarrow as pa
 
         if name == "runs":
-            return self.runs_table()
-        params = self._params()
-        parts = []
+            con.register("runs", self.runs_table())
+            return
+        members = []
         for m in self.runs:
-            if name not in m.run.tables:
+            if name not in _names(m.run):
+                continue
+            if name not in m.run.tables:  # unreadable: checked once, said once
+                why = m.run.unreadable.get(name, "unreadable")
+                self.notices.append(f"{m.label}: table {name!r} unreadable, left out ({why})")
+                continue
+            members.append(m)
+        if not members:
+            raise RunDirError(f"no run has a readable {name!r} table")
+        columns: dict[str, None] = {}
+        for m in members:
+            for c in ((m.run.manifest.get("tables") or {}).get(name, {}).get("columns") or {}):
+                columns.setdefault(c, None)
+        labels = {c: c if c not in columns else f"{c}_name" for c in [*MANIFEST_COLUMNS, *self._params()]}
+        fronts = self._front_schema(labels)
+        files, streams = [], []
+        for m in members:
+            path = m.run.tables.file(name) if hasattr(m.run.tables, "file") else None
+            front = self._front(m)
+            if path is not None and path.suffix == ".parquet":
+                files.append({"_lp_file": str(path)} | {labels[c]: front[c] for c in labels})
                 continue
             try:
                 t = m.run.tables.arrow(name) if hasattr(m.run.tables, "arrow") else pa.Table.from_pandas(
@@ -116,26 +165,39 @@ class Catalog:
             except RunDirError as e:
                 self.notices.append(f"{m.label}: table {name!r} left out: {e}")
                 continue
-            front = self._front(m) | {p: m.params.get(p) for p in params}
-            types = {"rank": pa.int64()}
-            for i, (col, value) in enumerate(front.items()):
-                label = col if col not in t.column_names else f"{col}_name"
-                t = t.add_column(i, pa.field(label, types.get(col, pa.string())),
-                                 pa.array([value] * len(t), types.get(col, pa.string())))
-            parts.append(t)
+            for i, (c, f) in enumerate(zip(labels, fronts)):
+                t = t.add_column(i, f, pa.array([front[c]] * len(t), f.type))
+            streams.append(t)
+        self._views += 1
+        k = self._views
+        parts = []
+        if files:
+            con.register(f"_lp_files_{k}", pa.Table.from_pylist(files, schema=pa.schema([("_lp_file", pa.string()), *fronts])))
+            paths = ", ".join(_quote(f["_lp_file"]) for f in files)
+            parts.append(f"SELECT f.* EXCLUDE (_lp_file), t.* EXCLUDE (_lp_file) FROM read_parquet([{paths}], "
+                         f"union_by_name = true, filename = '_lp_file') AS t JOIN _lp_files_{k} AS f USING (_lp_file)")
+        if streams:
+            con.register(f"_lp_streams_{k}", pa.concat_tables(streams, promote_options="permissive"))
+            parts.append(f"SELECT * FROM _lp_streams_{k}")
         if not parts:
             raise RunDirError(f"no run has a readable {name!r} table")
-        return pa.concat_tables(parts, promote_options="permissive")
+        con.execute(f"CREATE VIEW {_ident(name)} AS " + " UNION ALL BY NAME ".join(parts))
 
     def columns(self, name: str) -> list[tuple[str, str]]:
         """(column, SQL type) of the view ``name``, as DuckDB sees it."""
-        if name not in self._columns:
-            duckdb = _duckdb()
-            con = duckdb.connect()
-            t = self.table(name).schema.empty_table()
-            con.register(name, t)
-            self._columns[name] = [(r[0], r[1]) for r in con.execute(f'DESCRIBE "{name}"').fetchall()]
-        return self._columns[name]
+        con = _duckdb().connect()
+        self.register(con, name)
+        return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {_ident(name)}").fetchall()]
+
+    def table(self, name: str):
+        """The view ``name`` as one Arrow table (every run's rows, the manifest columns in front)."""
+        con = _duckdb().connect()
+        self.register(con, name)
+        return _arrow(con.sql(f"SELECT * FROM {_ident(name)}"))
+
+
+def _arrow(rel):
+    return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
 
 
 def _state_notices(runs: RunSet) -> list[str]:
@@ -146,8 +208,6 @@ def _state_notices(runs: RunSet) -> list[str]:
             out.append(f"{m.label}: {st.upper()} ({m.run.path}: the recorder "
                        + ("is still recording" if st == "recording" else "stopped before finishing")
                        + "; its tables hold what was flushed)")
-        for name, why in m.run.unreadable.items():
-            out.append(f"{m.label}: table {name!r} unreadable, left out ({why})")
     return out
 
 
@@ -169,12 +229,12 @@ def query(cat: Catalog, sql: str):
     duckdb = _duckdb()
     con = duckdb.connect()
     for name in named_tables(sql, cat.table_names()):
-        con.register(name, cat.table(name))
+        cat.register(con, name)
     try:
         rel = con.sql(sql)
         if rel is None:
             raise SqlError("the SQL returned no result (give a query, e.g. SELECT ...)", syntax=False)
-        return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+        return _arrow(rel)
     except duckdb.Error as e:
         lines = []
         for ln in str(e).strip().splitlines():  # DuckDB's message and its hint ("Did you mean ..."), not the caret

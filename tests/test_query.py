@@ -150,3 +150,27 @@ def test_incomplete_and_damaged_runs_are_named_and_the_rest_is_queried(runs, cap
 def test_load_many_still_reads_the_same_runs(runs):
     rs = lowprof.load_many(str(runs / "rank*"))
     assert sorted(set(rs["launches"]["run"])) == ["rank0", "rank1"]
+
+
+def test_sweep_parameters_and_a_gpu_column_of_the_table_itself(root, capsys):
+    sweep = R.pass_sweep(root)
+    rc, out, err = R.lowprof_main(capsys, "query", "SELECT run, batch, count(*) AS marks FROM marks GROUP BY ALL ORDER BY batch",
+                                  sweep, "--csv", "-")
+    assert rc == 0, err
+    got = _csv(out)
+    for row in got.itertuples():
+        assert row.run == f"sweep/batch={row.batch}"
+        assert row.marks == len(lowprof.load(sweep / f"batch={row.batch}")["marks"])
+    assert sorted(got["batch"]) == [1, 4]
+    replay = R.power_replay(root)  # gpu_power.gpu is the NVML index: the manifest's GPU name is gpu_name
+    rc, out, err = R.lowprof_main(capsys, "query", "SELECT gpu, gpu_name, count(*) AS n, avg(power_w) AS w FROM gpu_power "
+                                  "GROUP BY ALL ORDER BY gpu", replay, "--csv", "-")
+    assert rc == 0, err
+    got = _csv(out)
+    run = lowprof.load(replay)
+    want = run["gpu_power"].groupby("gpu")["power_w"].agg(["size", "mean"])
+    assert got["gpu"].tolist() == want.index.tolist() and got["n"].tolist() == want["size"].tolist()
+    assert got["w"].tolist() == pytest.approx(want["mean"].tolist(), rel=1e-12)
+    named = {json.loads(ln)["value"] for ln in R.POWER_FIXTURE.read_text().splitlines()[1:]
+             if '"nvmlDeviceGetName"' in ln}  # what the replayed NVML answered
+    assert set(got["gpu_name"]) == {", ".join(sorted(named))} == {"NVIDIA H100 80GB HBM3"}

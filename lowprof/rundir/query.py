@@ -5,7 +5,8 @@ that table in every run, stacked, with four columns in front taken from each run
 
   run   the run's label (as :func:`lowprof.load_many` names it: ``rank0``, ``job/rank1``, ``sweep/batch=4``)
   host  the host it was recorded on (``host.hostname``; null for an imported trace that names none)
-  gpu   the GPU model(s) it ran on (distinct ``gpus.devices[].name``, joined with ", "; null if none named)
+  gpu   the GPU model(s) it ran on (distinct ``gpus.devices[].name``, else ``probes.nvml.devices[].name``,
+        joined with ", "; null if none named)
   rank  its rank in a multi-rank job (:func:`lowprof.rundir.many.rank_of`; null if not one)
 
 then one string column per swept parameter (sweep runs). A table that already has a column of one of
@@ -47,10 +48,15 @@ class SqlError(LowprofError):
 
 
 def gpu_of(manifest: dict) -> str | None:
-    """The GPU model(s) a run used: its manifest's distinct device names, joined with ", " (None if none)."""
-    devices = ((manifest.get("gpus") or {}).get("devices")) or []
-    names = sorted({d["name"] for d in devices if isinstance(d, dict) and isinstance(d.get("name"), str) and d["name"]})
-    return ", ".join(names) or None
+    """The GPU model(s) a run used: the distinct names of its manifest's ``gpus.devices`` (else of the nvml
+    probe's ``probes.nvml.devices``), sorted and joined with ", "; None when no device is named."""
+    for devices in ((manifest.get("gpus") or {}).get("devices"),
+                    (((manifest.get("probes") or {}).get("nvml") or {}).get("devices"))):
+        if isinstance(devices, list):
+            names = sorted({d["name"] for d in devices if isinstance(d, dict) and isinstance(d.get("name"), str) and d["name"]})
+            if names:
+                return ", ".join(names)
+    return None
 
 
 def _duckdb():

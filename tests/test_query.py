@@ -174,3 +174,15 @@ def test_sweep_parameters_and_a_gpu_column_of_the_table_itself(root, capsys):
     named = {json.loads(ln)["value"] for ln in R.POWER_FIXTURE.read_text().splitlines()[1:]
              if '"nvmlDeviceGetName"' in ln}  # what the replayed NVML answered
     assert set(got["gpu_name"]) == {", ".join(sorted(named))} == {"NVIDIA H100 80GB HBM3"}
+
+
+def test_json_is_strict_and_equals_pandas(runs, capsys):
+    sql = ("SELECT rank, sum(gpu_end_ns - gpu_start_ns) AS gpu_ns, avg(bytes) AS mean_bytes, 'nan'::DOUBLE AS nan "
+           "FROM launches GROUP BY rank ORDER BY rank")
+    rc, out, err = R.lowprof_main(capsys, "query", sql, runs / "rank0", runs / "rank1", "--json")
+    assert rc == 0, err
+    got = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in --json"))
+    for row in got:
+        la = lowprof.load(runs / f"rank{row['rank']}")["launches"]
+        assert row["gpu_ns"] == int((la["gpu_end_ns"] - la["gpu_start_ns"]).sum())  # an int, not "6.07e8"
+        assert row["mean_bytes"] == pytest.approx(la["bytes"].mean(), rel=1e-12) and row["nan"] is None

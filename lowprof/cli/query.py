@@ -16,7 +16,8 @@ EXAMPLES = """lowprof query "SELECT run, count(*) AS kernels FROM launches GROUP
 lowprof query --tables runs/job42
 lowprof query "SELECT rank, sum(gpu_end_ns - gpu_start_ns) / 1e6 AS gpu_ms FROM launches GROUP BY rank" runs/job42
 lowprof query "SELECT gpu, avg(cpu_percent) FROM system GROUP BY gpu" 'runs/*' --csv cpu.csv
-lowprof query "SELECT * FROM launches WHERE name LIKE 'nccl%'" runs/job42 --parquet nccl.parquet"""
+lowprof query "SELECT * FROM launches WHERE name LIKE 'nccl%'" runs/job42 --parquet nccl.parquet
+lowprof query "SELECT run, max(t_ns) / 1e9 AS span_s FROM system GROUP BY run" 'runs/*' --json"""
 
 DEFAULT_ROWS = 50
 
@@ -29,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", metavar="FILE", help="write the result as CSV ('-' for stdout)")
     fmt.add_argument("--parquet", metavar="FILE", help="write the result as Parquet")
+    fmt.add_argument("--json", action="store_true", help="print every row as strict JSON (a list of objects; "
+                                                        "NaN and infinities as null)")
     p.add_argument("--rows", type=int, default=DEFAULT_ROWS, metavar="N",
                    help=f"rows to print in the table (default {DEFAULT_ROWS}; the files take every row)")
     p.add_argument("--quiet", "-q", action="store_true", help="print no notes (warnings still)")
@@ -42,6 +45,20 @@ def _cell(v) -> str:
             return str(v)
         return f"{v:.6g}"
     return str(v)
+
+
+def _json_value(v):
+    """A result value as strict JSON takes it: NaN/inf as null, an integral decimal (DuckDB's sum of
+    BIGINT is HUGEINT) as an int, other decimals as floats; the rest as json.dumps writes it (else str)."""
+    import decimal
+
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, decimal.Decimal):
+        if not v.is_finite():
+            return None
+        return int(v) if v == v.to_integral_value() else float(v)
+    return v
 
 
 def _warn(lines: list[str]) -> None:
@@ -94,6 +111,13 @@ def main(args) -> int:
         _write_csv(result, args.csv)
         if args.csv != "-":
             note(f"wrote {result.num_rows} rows to {args.csv}", args.quiet)
+        return 0
+    if args.json:
+        import json
+        import sys
+
+        rows = [{k: _json_value(v) for k, v in r.items()} for r in result.to_pylist()]
+        sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False, default=str) + "\n")
         return 0
     if args.parquet:
         import pyarrow.parquet as pq

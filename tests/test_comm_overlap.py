@@ -126,3 +126,21 @@ def test_kernels_launched_inside_collective_ops_are_all_communication(root):
         assert (cls[inside & (la["kind"] == "kernel").to_numpy()] == "communication").all()
         seen += int(inside.sum())
     assert seen >= 80
+
+
+def test_interval_overlap_equals_counting_covered_nanoseconds():
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, m = rng.integers(0, 12, 2)
+        a_s, b_s = rng.integers(0, 200, n), rng.integers(0, 200, m)
+        a_e, b_e = a_s + rng.integers(0, 40, n), b_s + rng.integers(0, 40, m)
+        grid = np.arange(260)
+        in_a = np.zeros(260, bool)
+        in_b = np.zeros(260, bool)
+        for s, e in zip(a_s, a_e):
+            in_a |= (grid >= s) & (grid < e)
+        for s, e in zip(b_s, b_e):
+            in_b |= (grid >= s) & (grid < e)
+        assert interval_overlap((a_s, a_e), (b_s, b_e)) == (in_a.sum(), (in_a & in_b).sum())

@@ -80,8 +80,9 @@ def interval_overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.n
     # every a-segment against the b-segments that may meet it (both lists disjoint and sorted)
     lo = np.searchsorted(eb, sa, "right")
     hi = np.searchsorted(sb, ea, "left")
-    idx = np.repeat(np.arange(len(sa)), np.maximum(hi - lo, 0))
-    js = np.concatenate([np.arange(l, h) for l, h in zip(lo, hi) if h > l]) if len(idx) else np.array([], int)
+    counts = np.maximum(hi - lo, 0)
+    idx = np.repeat(np.arange(len(sa)), counts)
+    js = lo[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts))
     inter = np.minimum(ea[idx], eb[js]) - np.maximum(sa[idx], sb[js])
     return total, inter[inter > 0].sum() if len(inter) else total * 0
 

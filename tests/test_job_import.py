@@ -165,3 +165,27 @@ def test_bound_compare_and_query_take_the_job_whole(nccl, capsys):
                                   job, "--csv", "-")
     assert rc == 0, err
     assert out.splitlines()[1:] == [f"{k},{len(lowprof.load(job / f'rank{k}')['launches'])}" for k in (0, 1)]
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda d: d.update(ranks=[{"rank": 0, "dir": ".."}]), "does not match its schema"),
+    (lambda d: d.update(kind="sweep"), "does not match its schema"),
+    (lambda d: d["ranks"].append({"rank": 2, "dir": "rank2"}), "no such run directory"),
+])
+def test_a_damaged_job_json_is_one_line_for_every_verb(nccl, tmp_path, damage, says):
+    _, job, _ = nccl
+    bad = shutil.copytree(job, tmp_path / "job")
+    doc = json.loads((bad / "job.json").read_text())
+    damage(doc)
+    (bad / "job.json").write_text(json.dumps(doc))
+    for argv in (["bound", bad], ["launches", bad], ["compare", bad, job]):
+        p = R.run_cli(*argv)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 1 and says in p.stderr and "Traceback" not in p.stderr, (argv, p.stderr)
+        assert lines[0].startswith("lowprof: error:")
+
+
+def test_out_inside_the_folder_of_traces_is_refused(nccl, tmp_path):
+    folder = _folder(tmp_path / "t", {f: R.KINETO / f for f in NCCL})
+    p = R.run_cli("import", folder, "--out", folder / "job")
+    assert p.returncode == 1 and "inside the folder of traces" in p.stderr and not (folder / "job").exists()

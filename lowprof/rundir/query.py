@@ -50,8 +50,10 @@ class SqlError(LowprofError):
 def gpu_of(manifest: dict) -> str | None:
     """The GPU model(s) a run used: the distinct names of its manifest's ``gpus.devices`` (else of the nvml
     probe's ``probes.nvml.devices``), sorted and joined with ", "; None when no device is named."""
-    for devices in ((manifest.get("gpus") or {}).get("devices"),
-                    (((manifest.get("probes") or {}).get("nvml") or {}).get("devices"))):
+    def part(d, key):
+        return d.get(key) if isinstance(d, dict) else None
+
+    for devices in (part(part(manifest, "gpus"), "devices"), part(part(part(manifest, "probes"), "nvml"), "devices")):
         if isinstance(devices, list):
             names = sorted({d["name"] for d in devices if isinstance(d, dict) and isinstance(d.get("name"), str) and d["name"]})
             if names:
@@ -101,7 +103,8 @@ class Catalog:
         seen: dict[str, None] = {}
         for m in self.runs:
             for k in m.params:
-                seen.setdefault(k, None)
+                if k not in MANIFEST_COLUMNS:  # a swept `rank` or `run`: the manifest's column is the one kept
+                    seen.setdefault(k, None)
         return list(seen)
 
     def _front(self, m: Member) -> dict:

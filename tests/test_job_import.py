@@ -115,6 +115,11 @@ def test_force_replaces_an_earlier_job_only(nccl, tmp_path):
     p = R.run_cli("import", traces, "--out", out, "--quiet")
     assert p.returncode == 1 and "use --force" in p.stderr
     assert R.run_cli("import", traces, "--out", out, "--quiet", "--force").returncode == 0
+    broken = _folder(tmp_path / "broken", {"trace.json.gz": R.KINETO / "triton_example__triton_example.json.gz"})
+    p = R.run_cli("import", broken, "--out", out, "--quiet", "--force")  # fails: the earlier job stays whole
+    assert p.returncode == 1 and "cannot tell its rank" in p.stderr
+    assert [m.rank for m in lowprof.load_many(out)] == [0, 1]
+    assert sorted(n for n in os.listdir(tmp_path) if n.startswith(".")) == []
     (out / "notes.txt").write_text("mine")
     p = R.run_cli("import", traces, "--out", out, "--quiet", "--force")
     assert p.returncode == 1 and "'notes.txt', which lowprof import did not write" in p.stderr

@@ -16,7 +16,7 @@ when neither says. The folder's files with a trace's suffix (``.json``,
 ``.json.gz``, ``.sqlite``; ``.nsys-rep`` without its export) are the ranks; others are left alone.
 
 The job is written beside its destination and renamed into place when every rank imported: a failure
-leaves nothing behind. ``load_many``, ``compare``, ``bound`` and ``query`` read the job as a whole.
+leaves nothing behind, and an earlier job replaced with ``force`` stays until the new one is whole. ``load_many``, ``compare``, ``bound`` and ``query`` read the job as a whole.
 """
 
 from __future__ import annotations
@@ -99,8 +99,9 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _prepare(out: Path, force: bool) -> None:
-    """Refuse an ``out`` that holds anything but an earlier job (with ``force``, remove that job)."""
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse an ``out`` that holds anything but an earlier job (that one only with ``force``; it is replaced
+    once the new job is whole)."""
     if out.is_symlink() and not out.exists():
         raise RunDirError(f"{out}: a dangling symlink; not written through")
     if not out.exists():
@@ -118,7 +119,27 @@ def _prepare(out: Path, force: bool) -> None:
     others = [p.name for p in out.iterdir() if p.name != JOB_FILE and not (p.name in listed and is_run_dir(p))]
     if others:
         raise RunDirError(f"{out}: holds {others[0]!r}, which lowprof import did not write; not replaced")
-    shutil.rmtree(out)
+
+
+def _move_in(tmp: Path, out: Path) -> None:
+    """Rename the finished job ``tmp`` to ``out``; an earlier job there (checked by :func:`_check_out`) is
+    moved aside first and removed after, so that a failure never loses both."""
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    if not any(out.iterdir()):
+        out.rmdir()
+        os.rename(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.rename(out, old / "job")
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        os.rename(old / "job", out)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def import_job(folder: str | os.PathLike, out: str | os.PathLike, force: bool = False,
@@ -132,7 +153,7 @@ def import_job(folder: str | os.PathLike, out: str | os.PathLike, force: bool = 
         raise TraceError(f"{folder}: no trace files in the folder (Kineto .json/.json.gz or nsys .sqlite, one per rank)")
     if out.resolve() == folder.resolve() or folder.resolve() in out.resolve().parents:
         raise TraceError(f"{out}: inside the folder of traces; write the job elsewhere (--out)")
-    _prepare(out, force)
+    _check_out(out, force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -176,9 +197,7 @@ def import_job(folder: str | os.PathLike, out: str | os.PathLike, force: bool = 
         import json
 
         (tmp / JOB_FILE).write_text(json.dumps(doc, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()  # an empty folder (checked above)
-        os.rename(tmp, out)
+        _move_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -90,6 +90,10 @@ def test_several_nsys_exports_by_rank(tmp_path):
         with sqlite3.connect(nsys / src) as db:  # every kernel of the export, by plain SQL
             kernels = db.execute("SELECT count(*) FROM CUPTI_ACTIVITY_KIND_KERNEL").fetchone()[0]
         assert (run["launches"]["kind"] == "kernel").sum() == kernels
+        from lowprof.rundir.many import rank_of
+
+        moved = shutil.copytree(tmp_path / "job" / f"rank{rank}", tmp_path / f"elsewhere{rank}x")
+        assert rank_of(lowprof.load(moved)) == rank  # the manifest keeps the rank the job gave it
 
 
 @pytest.mark.parametrize("files, says", [

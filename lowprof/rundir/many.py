@@ -7,7 +7,8 @@ Slurm: ``job/rank0``, ``job/rank-1``), or a glob matching any of these.
 
 Rank, in this order: the manifest's environment facts (``RANK``, ``SLURM_PROCID``,
 ``OMPI_COMM_WORLD_RANK``, ``PMI_RANK`` under ``env`` or ``workload.env``), an imported trace's
-``distributedInfo.rank`` (``manifest.trace.distributed.rank``), then the directory name
+``distributedInfo.rank`` (``manifest.trace.distributed.rank``), the rank ``lowprof import FOLDER``
+gave it (``manifest.job.rank``), then the directory name
 (``rank0``, ``rank-1``, ``rank_2``, ``rank=3``, ``...__rank-0.json``). Host: ``host.hostname``,
 else the recorder's hostname.
 """
@@ -58,6 +59,9 @@ def rank_of(run: Run) -> int | None:
     dist = ((m.get("trace") or {}).get("distributed") or {})
     if isinstance(dist, dict) and isinstance(dist.get("rank"), int):
         return dist["rank"]
+    job = m.get("job")  # written by `lowprof import FOLDER` (the rank it took from the trace or the file name)
+    if isinstance(job, dict) and isinstance(job.get("rank"), int) and not isinstance(job.get("rank"), bool):
+        return job["rank"]
     hit = _RANK_NAME.search(Path(run.path).name)
     return int(hit.group(1)) if hit else None
 

@@ -186,3 +186,18 @@ def test_json_is_strict_and_equals_pandas(runs, capsys):
         la = lowprof.load(runs / f"rank{row['rank']}")["launches"]
         assert row["gpu_ns"] == int((la["gpu_end_ns"] - la["gpu_start_ns"]).sum())  # an int, not "6.07e8"
         assert row["mean_bytes"] == pytest.approx(la["bytes"].mean(), rel=1e-12) and row["nan"] is None
+
+
+def test_a_glob_skips_what_holds_no_run_and_says_so(runs, capsys, tmp_path):
+    where = tmp_path / "mixed"
+    R.copy_of(runs / "rank0", where / "rank0")
+    (where / "figs").mkdir(parents=True)
+    (where / "figs" / "a.png").write_bytes(b"png")
+    (where / "notes.txt").write_text("not a folder")
+    rc, out, err = R.lowprof_main(capsys, "query", "SELECT DISTINCT run FROM launches", str(where / "*"), "--csv", "-")
+    assert rc == 0, err
+    assert out.splitlines()[1:] == ["rank0"]
+    assert [ln for ln in err.splitlines() if "warning" in ln] == [
+        f"lowprof: warning: {where / 'figs'}: holds no run directory, skipped"]
+    rc, _, err = R.lowprof_main(capsys, "query", "SELECT 1", where / "figs")  # named outright: an error
+    assert rc == 1 and "missing" in err and len(err.strip().splitlines()) == 1

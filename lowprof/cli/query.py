@@ -80,15 +80,22 @@ def _list_tables(cat) -> int:
 
 
 def _write_csv(result, dest: str) -> None:
+    """Every row as CSV: quotes only where a value needs them, NULL as an empty field, floats in their
+    shortest exact form."""
+    import csv
     import sys
 
-    import pyarrow.csv as pcsv
+    def write(f) -> None:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(result.column_names)
+        for batch in result.to_batches(max_chunksize=65536):
+            w.writerows(zip(*(c.to_pylist() for c in batch.columns)))
 
     if dest == "-":
-        sys.stdout.flush()
-        pcsv.write_csv(result, sys.stdout.buffer)
+        write(sys.stdout)
     else:
-        pcsv.write_csv(result, dest)
+        with open(dest, "w", newline="") as f:
+            write(f)
 
 
 def main(args) -> int:

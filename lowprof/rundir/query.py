@@ -220,10 +220,43 @@ def _state_notices(runs: RunSet) -> list[str]:
     return out
 
 
+def _holds_runs(p) -> bool:
+    """A run directory, a sweep or job folder, or a folder with a run directory directly inside."""
+    from pathlib import Path
+
+    p = Path(p)
+    if any((p / f).exists() or (p / f).is_symlink() for f in ("manifest.json", "sweep.json", "job.json")):
+        return True
+    try:
+        return p.is_dir() and any((d / "manifest.json").is_file() for d in p.iterdir())
+    except OSError:
+        return False
+
+
 def catalog(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Catalog:
-    """Open runs for SQL: a run directory, a sweep, a job or folder of rank runs, a glob, or a list of these."""
-    runs = load_many(paths)
-    return Catalog(runs, notices=_state_notices(runs))
+    """Open runs for SQL: a run directory, a sweep, a job or folder of rank runs, a glob, or a list of these.
+
+    A path named outright must hold runs (else one error line, as :func:`load_many` says it); what a glob
+    matches that holds none (a folder of figures beside the runs) is skipped with one line."""
+    import glob as _glob
+
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    kept, skipped = [], []
+    for item in items:
+        s = str(item)
+        if not _glob.has_magic(s):
+            kept.append(s)
+            continue
+        matches = sorted(m for m in _glob.glob(s) if os.path.isdir(m))
+        if not matches:
+            kept.append(s)  # load_many says the pattern matches nothing
+        for m in matches:
+            (kept if _holds_runs(m) else skipped).append(m)
+    notes = [f"{m}: holds no run directory, skipped" for m in skipped]
+    if not kept:
+        raise RunDirError(f"{', '.join(map(str, items))}: no run directories found")
+    runs = load_many(kept)
+    return Catalog(runs, notices=notes + _state_notices(runs))
 
 
 def named_tables(sql: str, names: Iterable[str]) -> list[str]:

@@ -42,7 +42,7 @@ from lowprof.errors import RunDirError
 from lowprof.rundir import Run
 
 __all__ = ["per_launch", "per_step", "idle_breakdown", "idle_split", "hta_idle_breakdown", "gpu_timeline",
-           "queue_depth", "top_kernels", "launch_summary", "section_launches", "launches_of",
+           "queue_depth", "top_kernels", "launch_summary", "hta_activities", "section_launches", "launches_of",
            "CONSECUTIVE_KERNEL_DELAY_NS", "IDLE_PARTS", "GRAPH_LAUNCH_API"]
 
 CONSECUTIVE_KERNEL_DELAY_NS = 30_000  # HTA's default threshold (30 in HTA's µs time base)
@@ -642,16 +642,13 @@ def _hta_us(run: Run, ns: tuple[np.ndarray, np.ndarray], dur_ns: np.ndarray | No
     return out
 
 
-def hta_idle_breakdown(run: Run, consecutive_kernel_delay_us: int = 30) -> pd.DataFrame:
-    """HTA's ``get_idle_time_breakdown`` under HTA's own rules, as HTA reports it: one row per (stream,
-    idle_category) with idle_time in µs.
+def _hta_kept(run: Run) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The GPU activities HTA analyses, and their start, end and launch-call start in µs as HTA holds them.
 
     HTA's rules: times in µs as HTA parses them (a trace with fractional µs is rounded: starts up, ends
-    down); with two or more ``ProfilerStep`` annotations, only GPU activities whose launch call starts
-    before the last ``ProfilerStep`` starts (an activity with no launch call in the trace is dropped);
-    per stream, activities sorted by start, gap = start - previous end, host wait if the launch call
-    started after the previous end, else kernel wait if gap < ``consecutive_kernel_delay_us``, else
-    other. lowprof's own split (:func:`idle_split`) keeps exact ns and every activity.
+    down); activities with a stream and a start; with two or more ``ProfilerStep`` annotations, only those
+    whose launch call starts before the last ``ProfilerStep`` starts (an activity with no launch call in
+    the trace is dropped).
     """
     pl = per_launch(launches_of(run))
     pl = pl[pl["stream"].notna().to_numpy() & pl["gpu_start_ns"].notna().to_numpy()]
@@ -667,8 +664,29 @@ def hta_idle_breakdown(run: Run, consecutive_kernel_delay_us: int = 30) -> pd.Da
         if ps["name"].nunique() >= 2:
             last = np.nanmax(_hta_us(run, _ns(_i64(ps["start_ns"])), None, float_ts))
             keep = runtime < last  # NaN (no launch call) compares False: dropped, as HTA's inner join drops it
-    df = pd.DataFrame({"stream": pl["stream"].to_numpy()[keep], "ts": start[keep], "end": end[keep],
-                       "ts_runtime": runtime[keep]})
+    return pl[keep].reset_index(drop=True), start[keep], end[keep], runtime[keep]
+
+
+def hta_activities(run: Run) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The GPU activities HTA's analyzers see (see :func:`_hta_kept`) with their start and end in µs as HTA
+    holds them (float64)."""
+    pl, start, end, _ = _hta_kept(run)
+    return pl, start, end
+
+
+def hta_idle_breakdown(run: Run, consecutive_kernel_delay_us: int = 30) -> pd.DataFrame:
+    """HTA's ``get_idle_time_breakdown`` under HTA's own rules, as HTA reports it: one row per (stream,
+    idle_category) with idle_time in µs.
+
+    HTA's rules: times in µs as HTA parses them (a trace with fractional µs is rounded: starts up, ends
+    down); with two or more ``ProfilerStep`` annotations, only GPU activities whose launch call starts
+    before the last ``ProfilerStep`` starts (an activity with no launch call in the trace is dropped);
+    per stream, activities sorted by start, gap = start - previous end, host wait if the launch call
+    started after the previous end, else kernel wait if gap < ``consecutive_kernel_delay_us``, else
+    other. lowprof's own split (:func:`idle_split`) keeps exact ns and every activity.
+    """
+    pl, start, end, runtime = _hta_kept(run)
+    df = pd.DataFrame({"stream": pl["stream"].to_numpy(), "ts": start, "end": end, "ts_runtime": runtime})
     rows = []
     for stream, g in df.groupby("stream", sort=False):
         g = g.sort_values("ts")
@@ -777,6 +795,9 @@ def launch_summary(run: Run, top: int = 10, launched_in_trace_only: bool = False
     }
     if hta_idle:
         out["idle_by_stream_hta_us"] = hta_idle_breakdown(run).to_dict(orient="records")
+    from lowprof.analysis.comm import comm_summary
+
+    out["communication"] = comm_summary(run, launches)
     return out
 
 

@@ -264,6 +264,22 @@ def _idle(run: Run):
     return _pass_median(run, "idle_share")
 
 
+@metric("comm_overlap_share", "", "higher",
+        "median per pass of the share of communication-kernel (NCCL/RCCL) time during which a compute kernel ran "
+        "(HTA's get_comm_comp_overlap; lowprof.analysis.comm); none without communication kernels")
+def _comm_overlap(run: Run):
+    from lowprof.analysis.comm import comm_overlap
+    from lowprof.tracers.launches import is_warmup
+
+    if "launches" not in run.tables or not len(run["launches"]):
+        return None
+    per = comm_overlap(run["launches"])
+    per = per[per["overlap_pct"].notna() & ~per["step"].map(is_warmup)]
+    named = per[per["step"] != "(no step)"]
+    per = named if len(named) else per
+    return float(per["overlap_pct"].astype(float).median()) / 100 if len(per) else None
+
+
 @metric("kernels_per_pass", "", "", "median number of kernels per pass")
 def _kernels(run: Run):
     return _pass_median(run, "kernels")

@@ -19,7 +19,7 @@ COMMANDS: list[str] = [
     "report", "launches", "kernels", "bound", "power", "ipw",
     "stacks",
     # across runs, and out
-    "compare", "plot", "export",
+    "compare", "query", "plot", "export",
     "info",
 ]
 

@@ -7,6 +7,7 @@ import argparse
 import math
 
 from rich.markup import escape
+from rich.text import Text
 
 from lowprof.analysis import bound as B
 from lowprof.errors import LowprofError
@@ -17,13 +18,15 @@ HELP = "CPU-bound vs GPU-bound verdict per pass, or the transition batch over a 
 EXAMPLES = """lowprof bound runs/resnet
 lowprof bound sweeps/prefill
 lowprof bound sweeps/prefill --json | jq .knee
+lowprof bound runs/job42            (a job of ranks, from `lowprof import FOLDER`: the verdict per pass on each rank)
 lowprof bound --curve pcie.csv     (pcie.csv: "batch,tklqt_ms" then "1,10.2" "2,10.1" ... e.g. read off a paper's figure)
 lowprof bound --curve gh200.csv --time-column tklqt_ms --json
 lowprof run --stacks --trace kernels --out runs/p -- python -m lowprof.workloads.prefill && lowprof bound runs/p"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", nargs="?", help="run directory with a launches table, or a sweep folder (with sweep.json)")
+    p.add_argument("dir", nargs="?", help="run directory with a launches table, a sweep folder (with sweep.json), "
+                                          "or a job folder of rank runs (lowprof import FOLDER)")
     p.add_argument("--curve", metavar="FILE.csv",
                    help="a TKLQT-vs-batch curve instead of a run: CSV with a 'batch' column and one time column "
                         "(any unit); prints the transition batch")
@@ -91,6 +94,44 @@ def _curve(args) -> int:
     return 0
 
 
+def _is_ranks(path) -> bool:
+    """A job folder (``lowprof import FOLDER``) or a folder of rank runs: no manifest of its own."""
+    from pathlib import Path
+
+    p = Path(path)
+    return p.is_dir() and not (p / "manifest.json").exists() and not (p / "manifest.json").is_symlink()
+
+
+def _ranks(args) -> int:
+    """The verdict per pass on every rank of a job, and per pass how many ranks share each verdict."""
+    from lowprof.rundir.many import expand
+
+    members = expand(args.dir)
+    if not members:
+        raise LowprofError(f"{args.dir}: no run directories inside")
+    per = [(m, B.verdicts(m.run)) for m in sorted(members, key=lambda m: (m.rank is None, m.rank or 0, m.label))]
+    if args.json:
+        print_json(_strict({"rule": RULE, "ranks": [{"rank": m.rank, "run": m.label, "passes": v.to_dict(orient="records")}
+                                                    for m, v in per]}))
+        return 0
+    rows = [[str(m.rank) if m.rank is not None else m.label, r.step + (" (warm-up)" if r.warmup else ""), r.verdict,
+             f"{r.idle_share * 100:.0f}%", f"{r.queue_share * 100:.0f}%", f"{r.mean_queue_depth:.1f}", _ns(r.tklqt_ns),
+             _ns(r.tklqt_api_ns), _ns(r.tklqt_queue_ns), _ns(r.latency_ns)] for m, v in per for r in v.itertuples()]
+    out.print(table(f"{args.dir}: verdict per pass on each of {len(per)} ranks",
+                    ["rank", "step", "verdict", "idle share", "queue share", "depth", "TKLQT", "API", "queue",
+                     "latency"], rows, right={0, 3, 4, 5, 6, 7, 8, 9}, names={1}))
+    tally: dict[str, dict[str, int]] = {}
+    for _, v in per:
+        for r in v.itertuples():
+            if not r.warmup:
+                tally.setdefault(r.step, {}).setdefault(r.verdict, 0)
+                tally[r.step][r.verdict] += 1
+    for step, counts in tally.items():
+        out.print(Text(f"{step}: " + ", ".join(f"{k} on {n} of {len(per)} ranks" for k, n in sorted(counts.items()))))
+    out.print(f"[dim]{RULE}[/]", markup=True)
+    return 0
+
+
 def main(args) -> int:
     if args.curve:
         return _curve(args)
@@ -114,6 +155,8 @@ def main(args) -> int:
         out.print(f"[dim]{RULE}[/]", markup=True)
         out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]", markup=True)
         return 0
+    if _is_ranks(args.dir):
+        return _ranks(args)
     run = load(args.dir)
     v = B.verdicts(run)
     stacks = B.pass_stacks(run, v, verdict="CPU-bound" if args.stacks == "cpu" else None, top=args.top)

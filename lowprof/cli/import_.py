@@ -11,13 +11,16 @@ from rich.markup import escape
 
 from lowprof.cli._common import DURATION_RANGE_S, add_output_flags, check_seconds, seconds_arg
 from lowprof.cli._ui import fmt_s, note, out
+from lowprof.errors import LowprofError
 from lowprof.tracers import kineto_scan, nsys
 from lowprof.tracers.importer import import_trace
 
-HELP = "import a Kineto/PyTorch-profiler JSON trace, an Nsight Systems SQLite export, or a power log"
+HELP = ("import a Kineto/PyTorch-profiler JSON trace, an Nsight Systems SQLite export, a power log, or a folder "
+        "of per-rank traces (one run per rank under one job folder)")
 EXAMPLES = """lowprof import trace.pt.trace.json.gz --out runs/resnet
 lowprof import report.sqlite --out runs/nsys --force
 lowprof import trace.json --out runs/t && lowprof launches runs/t
+lowprof import traces/job42/ --out runs/job42   # rank0.json.gz, rank1.json.gz ... -> runs/job42/rank0, rank1 ...
 lowprof import smi.csv --out runs/smi --tz Europe/Paris   # nvidia-smi --query-gpu=timestamp,index,power.draw.instant,... --format=csv
 lowprof import dmon.log --out runs/dmon --tz +02:00       # nvidia-smi dmon -o DT
 lowprof import power.csv --out runs/p                     # t_s,gpu,power_w (or unix_s; wide: t_s,gpu0,gpu1)
@@ -25,7 +28,9 @@ ssh gpu-box cat trace.json.gz | lowprof import /dev/stdin --out runs/remote"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("trace", help="trace file: .json, .json.gz (Kineto) or .sqlite (nsys export); or a power log: "
+    p.add_argument("trace", help="trace file: .json, .json.gz (Kineto) or .sqlite (nsys export); a folder of such "
+                                 "traces, one per rank (rank from the trace's distributedInfo, else rankN in the "
+                                 "name); or a power log: "
                                  "nvidia-smi --query-gpu CSV, nvidia-smi dmon output, a CSV of time and power per device; "
                                  "a pipe (/dev/stdin, <(...)) is streamed")
     p.add_argument("--tz", metavar="ZONE", help="power logs: the time zone of nvidia-smi's local timestamps "
@@ -47,7 +52,27 @@ def default_run_name(trace: Path) -> str:
     return stem or "trace"
 
 
+def _job(args, folder: Path) -> int:
+    from lowprof.tracers.job import import_job
+
+    dest = args.out or str(Path("lowprof-runs") / default_run_name(folder.resolve()))
+    t0 = time.perf_counter()
+    with kineto_scan.expansion_limit(args.max_expansion):
+        path, ranks, doc = import_job(folder, dest, force=args.force, progress=lambda m: note(m, args.quiet))
+    world = f" of {doc['world_size']}" if doc.get("world_size") and doc["world_size"] != len(ranks) else ""
+    note(f"{folder} -> {path}: {len(ranks)}{world} ranks ({', '.join(str(r.rank) for r in ranks)}) in "
+         f"{fmt_s(time.perf_counter() - t0)}", args.quiet)
+    for r in ranks:
+        for line in r.notes:
+            note(line)  # said even with --quiet: a rank other than the name says
+    return 0
+
+
 def main(args) -> int:
+    if Path(args.trace).is_dir():
+        if args.tz or args.interval is not None:
+            raise LowprofError("--tz and --interval are for power logs, not a folder of traces")
+        return _job(args, Path(args.trace))
     if args.interval is not None:
         args.interval = check_seconds("--interval", args.interval, 1e-6, DURATION_RANGE_S[1])
     trace = Path(args.trace)

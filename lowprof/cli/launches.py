@@ -9,11 +9,13 @@ from lowprof.analysis.launches import launch_summary, per_launch, launches_of
 from rich.text import Text
 
 from lowprof.cli._ui import fmt_s, out, print_json, table
+from lowprof.errors import LowprofError
 from lowprof.rundir import load
 
 HELP = "kernel launch + queuing time (TKLQT) per pass, GPU idle split, top kernels"
 EXAMPLES = """lowprof launches runs/resnet
 lowprof launches runs/resnet --top 5
+lowprof launches runs/job42                          # a job of ranks: compute/communication overlap per rank and pass
 lowprof launches runs/resnet --json | jq '.steps[0].tklqt_ns'
 lowprof launches runs/resnet --csv > launches.csv
 lowprof launches runs/llm --launched-in-trace-only   # TraceLens's rule: drop activities launched before the trace
@@ -21,7 +23,8 @@ lowprof launches runs/resnet --hta-idle --json | jq .idle_by_stream_hta_us   # H
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", help="run directory with a launches table")
+    p.add_argument("dir", help="run directory with a launches table; or a job folder of rank runs "
+                               "(lowprof import FOLDER): the compute/communication overlap per rank and pass")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the summary as JSON (ns)")
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per GPU activity with api/queue/t_l (ns)")
@@ -51,10 +54,58 @@ def _ns(v) -> str:
     return "-" if v is None or v != v else fmt_s(v / 1e9)
 
 
+def _print_comm(c: dict) -> None:
+    """The compute/communication overlap per pass, when the run has communication kernels."""
+    if not c["per_step"]:
+        return
+    rows = [[r["step"], r["comm_kernels"], _ns(r["comm_ns"]), _ns(r["compute_ns"]), _ns(r["overlap_ns"]),
+             "-" if r["overlap_pct"] is None else f"{r['overlap_pct']:.2f}%"] for r in c["per_step"]]
+    out.print(table("Compute/communication overlap per pass (share of NCCL/RCCL kernel time during which a compute "
+                    "kernel ran: HTA's get_comm_comp_overlap)",
+                    ["step", "comm kernels", "comm time", "compute time", "overlapped", "overlap"], rows,
+                    right={1, 2, 3, 4, 5}))
+    if c["hta_overlap_pct"] is not None:
+        out.print(f"HTA's figure for the whole trace (HTA's rules: µs, last ProfilerStep cut): {c['hta_overlap_pct']:.2f}%")
+
+
+def _job(args) -> int:
+    """A job folder (or folder of rank runs): compute/communication overlap per rank and pass."""
+    from lowprof.analysis.comm import OVERLAP_RULE, comm_summary
+    from lowprof.rundir.many import expand
+
+    members = sorted(expand(args.dir), key=lambda m: (m.rank is None, m.rank or 0, m.label))
+    if args.csv or not members:
+        raise LowprofError(f"{args.dir}: a folder of ranks; give one rank's run directory for --csv" if members
+                           else f"{args.dir}: no run directories inside")
+    ranks = [{"rank": m.rank, "run": m.label, **comm_summary(m.run, launches_of(m.run))} for m in members]
+    if args.json:
+        print_json({"rule": OVERLAP_RULE, "ranks": [{k: v for k, v in r.items() if k != "rule"} for r in ranks]})
+        return 0
+    rows = [[str(r["rank"]) if r["rank"] is not None else r["run"], s["step"], s["comm_kernels"], _ns(s["comm_ns"]),
+             _ns(s["compute_ns"]), _ns(s["overlap_ns"]), "-" if s["overlap_pct"] is None else f"{s['overlap_pct']:.2f}%"]
+            for r in ranks for s in r["per_step"]]
+    out.print(table(f"{args.dir}: compute/communication overlap per rank and pass (share of NCCL/RCCL kernel time "
+                    "during which a compute kernel ran: HTA's get_comm_comp_overlap)",
+                    ["rank", "step", "comm kernels", "comm time", "compute time", "overlapped", "overlap"], rows,
+                    right={0, 2, 3, 4, 5, 6}, names={1}))
+    out.print(table("HTA's figure per rank (whole trace, HTA's rules: µs, last ProfilerStep cut)", ["rank", "overlap"],
+                    [[str(r["rank"]), "-" if r["hta_overlap_pct"] is None else f"{r['hta_overlap_pct']:.2f}%"]
+                     for r in ranks], right={0, 1}))
+    return 0
+
+
 def main(args) -> int:
+    from pathlib import Path
+
+    p = Path(args.dir)
+    if p.is_dir() and not (p / "manifest.json").exists() and not (p / "manifest.json").is_symlink():
+        return _job(args)
     run = load(args.dir)
     if args.csv:
-        _ints_as_ints(per_launch(launches_of(run))).to_csv(sys.stdout, index=False)
+        from lowprof.analysis.comm import kernel_class
+
+        pl = per_launch(launches_of(run))
+        _ints_as_ints(pl.assign(kernel_class=kernel_class(pl))).to_csv(sys.stdout, index=False)
         return 0
     s = launch_summary(run, top=args.top, launched_in_trace_only=args.launched_in_trace_only, hta_idle=args.hta_idle)
     if args.json:
@@ -91,6 +142,7 @@ def main(args) -> int:
         out.print(table(title, ["kernel", "count", "total", "mean", "mean t_l", "mean queue"],
                         [[r["name"], r["count"], _ns(r["total_ns"]), _ns(r["mean_ns"]), _ns(r["mean_t_l_ns"]),
                           _ns(r["mean_queue_ns"])] for r in s[key]], right={1, 2, 3, 4, 5}))
+    _print_comm(s["communication"])
     if args.hta_idle:
         out.print(table("HTA idle-time breakdown (HTA's rules: µs, last ProfilerStep cut)", ["stream", "category", "idle"],
                         [[r["stream"], r["idle_category"], fmt_s(r["idle_time"] / 1e6)] for r in s["idle_by_stream_hta_us"]],

@@ -279,6 +279,30 @@ class _LazyTables(Mapping):
                 raise RunDirError(f"{self._paths[name]}: unreadable table ({self._checked[name]})") from None
         return self._cache[name]
 
+    def names(self) -> list[str]:
+        """Every table file's name, readable or not (no file is opened)."""
+        return list(self._paths)
+
+    def file(self, name: str) -> Path:
+        """The file table ``name`` is read from (``.parquet``, else the ``.arrows`` stream); KeyError if none."""
+        return self._paths[name]
+
+    def arrow(self, name: str):
+        """The table as a pyarrow Table, read with the same checks as ``tables[name]`` (RunDirError naming the
+        file when it cannot be read); not cached, so that many runs' tables can be read one after another."""
+        if name not in self._paths:
+            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+        why = self._problem(name)
+        if why is not None:
+            raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
+        from lowprof.rundir.tables import declared_schema
+
+        try:
+            return read_table(self._paths[name], declared_schema(self._declared.get(name)), self._root)
+        except (ValueError, OSError, RunDirError) as e:
+            self._checked[name] = str(e).removeprefix(f"{self._paths[name]}: ")
+            raise RunDirError(f"{self._paths[name]}: unreadable table ({self._checked[name]})") from None
+
     def __contains__(self, name: object) -> bool:
         return name in self._paths and self._problem(name) is None
 

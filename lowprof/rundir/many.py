@@ -1,12 +1,14 @@
 """Many run directories read as one: their tables stacked with a ``run`` column, runs grouped by rank/host.
 
 A path given to :func:`load_many` may be a run directory, a sweep folder (``sweep.json``: each of its
-runs gets the swept parameters), a folder of run directories (e.g. one per rank under torchrun or
+runs gets the swept parameters), a job folder (``job.json``, from ``lowprof import FOLDER``: one run per
+rank, the rank as job.json lists it), a folder of run directories (e.g. one per rank under torchrun or
 Slurm: ``job/rank0``, ``job/rank-1``), or a glob matching any of these.
 
 Rank, in this order: the manifest's environment facts (``RANK``, ``SLURM_PROCID``,
 ``OMPI_COMM_WORLD_RANK``, ``PMI_RANK`` under ``env`` or ``workload.env``), an imported trace's
-``distributedInfo.rank`` (``manifest.trace.distributed.rank``), then the directory name
+``distributedInfo.rank`` (``manifest.trace.distributed.rank``), the rank ``lowprof import FOLDER``
+gave it (``manifest.job.rank``), then the directory name
 (``rank0``, ``rank-1``, ``rank_2``, ``rank=3``, ``...__rank-0.json``). Host: ``host.hostname``,
 else the recorder's hostname.
 """
@@ -57,6 +59,9 @@ def rank_of(run: Run) -> int | None:
     dist = ((m.get("trace") or {}).get("distributed") or {})
     if isinstance(dist, dict) and isinstance(dist.get("rank"), int):
         return dist["rank"]
+    job = m.get("job")  # written by `lowprof import FOLDER` (the rank it took from the trace or the file name)
+    if isinstance(job, dict) and isinstance(job.get("rank"), int) and not isinstance(job.get("rank"), bool):
+        return job["rank"]
     hit = _RANK_NAME.search(Path(run.path).name)
     return int(hit.group(1)) if hit else None
 
@@ -95,6 +100,17 @@ def _sweep_members(folder: Path) -> list[Member]:
     return out
 
 
+def _job_members(folder: Path) -> list[Member]:
+    from lowprof.tracers.job import read_job
+
+    out = []
+    for r in read_job(folder)["ranks"]:
+        run = load(folder / r["dir"])
+        out.append(Member(label=f"{folder.name}/{r['dir']}", run=run, rank=r["rank"], host=host_of(run),
+                          group=str(folder)))
+    return out
+
+
 def expand(path: str | os.PathLike) -> list[Member]:
     """The runs one path stands for: itself, a sweep's runs, or the run directories directly inside it."""
     p = Path(path)
@@ -103,6 +119,8 @@ def expand(path: str | os.PathLike) -> list[Member]:
         return [Member(label=p.name, run=run, rank=rank_of(run), host=host_of(run))]
     if (p / "sweep.json").exists() or (p / "sweep.json").is_symlink():  # read_sweep refuses a non-file
         return _sweep_members(p)
+    if (p / "job.json").exists() or (p / "job.json").is_symlink():  # `lowprof import FOLDER`: one run per rank
+        return _job_members(p)
     if p.is_dir():
         subs = sorted(d for d in p.iterdir() if (d / MANIFEST).is_file())
         if subs:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MANIFEST_SCHEMA", "SWEEP_SCHEMA", "errors", "depth", "MAX_DEPTH"]
+__all__ = ["MANIFEST_SCHEMA", "SWEEP_SCHEMA", "JOB_SCHEMA", "errors", "depth", "MAX_DEPTH"]
 
 MAX_DEPTH = 64  # nesting a manifest or sweep.json may have (lowprof writes at most ~8)
 PID_MAX = 2**31 - 1  # a pid_t; Linux's own limit is 2^22
@@ -178,3 +178,21 @@ def depth(value) -> int:
             deepest = max(deepest, d)
             stack.extend((x, d) for x in v if isinstance(x, (dict, list)))
     return deepest
+
+JOB_SCHEMA: dict = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "lowprof job.json, schema 1",
+    "type": "object",
+    "required": ["schema", "kind", "ranks"],
+    "properties": {
+        "schema": {"enum": [1]},
+        "kind": {"enum": ["job"]},
+        "source": _STR,
+        "created_utc": _STR,
+        "world_size": _INT_OR_NULL,
+        "ranks": {"type": "array", "items": {"type": "object", "required": ["rank", "dir"], "properties": {
+            "rank": {"type": "integer", "minimum": 0},
+            "dir": {"type": "string", "pattern": r"^(?!\.\.?$)[^/\x00]+$"},
+            "trace": _STR, "rank_from": {"enum": ["name", "distributedInfo"]}}}},
+    },
+}

@@ -4,6 +4,7 @@ Public API::
 
     run = lowprof.load("lowprof-runs/...")      # manifest + tables as DataFrames
     with lowprof.profile(out="runs/x"): work()  # record a region of your own code
+    with lowprof.window("q17") as w: work()     # its time and energy per device: w.duration_s, w.energy_j
 """
 
 __version__ = "0.1.0"
@@ -15,6 +16,7 @@ from lowprof.errors import LowprofError, RunDirError  # noqa: E402
 _LAZY = {
     "load": "lowprof.rundir", "Run": "lowprof.rundir", "load_many": "lowprof.rundir.many",
     "profile": "lowprof._profile", "mark": "lowprof.marks", "trace": "lowprof.tracers.trace_api",
+    "window": "lowprof._window", "Measurement": "lowprof._window",
 }
 
 
@@ -28,4 +30,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'lowprof' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "load", "load_many", "profile", "mark", "trace", "Run", "LowprofError", "RunDirError"]
+__all__ = ["__version__", "load", "load_many", "profile", "mark", "trace", "window", "Measurement", "Run", "LowprofError",
+           "RunDirError"]

@@ -26,7 +26,7 @@ from tests.conftest import TRACES, run_cli
 
 # Arguments whose values are kinds of place; everything else that takes a value gets the generic cases.
 OUT_DIRS = {"out"}  # written: --out of run/attach/import/bench/sweep/plot, export --csv
-OUT_FILES = {"latex", "perfetto"}
+OUT_FILES = {"latex", "perfetto", "collapsed", "speedscope"}
 IN_FILES = {"marks", "results", "trace"}
 IN_DIRS = {"dir", "dirs"}
 

@@ -158,3 +158,24 @@ def test_ipw_metrics_from_the_runs_results_file(root):
     assert got["ipw_per_w"] == pytest.approx(accuracy / (energy / 2.0), rel=1e-6)
     assert got["energy_per_query_j"] == pytest.approx(energy / n, rel=1e-6)
     assert got["energy_per_token_j"] == pytest.approx(energy / (5 * n), rel=1e-6)
+
+
+def test_phase_energy_leaves_out_an_occurrence_outside_the_readings(tmp_path):
+    """phase_energy_j is a median over occurrences: one lying after the last reading was 0 J in that median
+    (two occurrences of 100 J and one unmeasured gave median 100, but one of 100 J and one unmeasured 50 J)."""
+    import pandas as pd
+
+    from lowprof.analysis.metrics import run_metrics
+    from lowprof.marks import MARKS
+    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir import RunDir, load
+
+    S = 10**9
+    run = RunDir(tmp_path / "r", kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [i * S for i in range(5)], "gpu": 0, "power_w": 100.0,
+                                             "energy_j": [100.0 * i for i in range(5)]}))
+    run.write_frame(MARKS, pd.DataFrame({"t_ns": [1 * S, 2 * S, 7 * S, 8 * S], "name": "step",
+                                         "kind": ["begin", "end"] * 2, "pid": 1}))
+    run.finish()
+    m = run_metrics(load(run.path), ["phase_energy_j"])
+    assert m["value"].tolist() == [pytest.approx(100)]

@@ -108,3 +108,32 @@ def test_dry_run_session_cuts_a_stage_at_the_deadline_and_keeps_what_it_had(tmp_
     with tarfile.open(out / "checks.tgz") as t:  # what the cut stage had written came back
         assert {"h200/checks/setup.txt", "h200/checks/DRY_RUN.txt"} <= set(t.getnames())
     assert not (out / "bench.tgz").exists() and "SKIPPED (no time): bench" in (out / "log.txt").read_text()
+
+
+def _fake_python(tmp_path: Path, pyperf: bool) -> tuple[Path, Path]:
+    """An interpreter stand-in that logs each command it is asked to run and imports pyperf or not."""
+    log = tmp_path / "py-calls.txt"
+    py = tmp_path / "python"
+    py.write_text("#!/bin/bash\n"
+                  f'if [ "$1" = -c ]; then case "$2" in *pyperf*) exit {0 if pyperf else 1};; esac; exit 0; fi\n'
+                  f'echo "$*" >> {log}\n')
+    py.chmod(0o755)
+    return py, log
+
+
+@pytest.mark.parametrize("pyperf", [False, True], ids=["no-pyperf", "pyperf"])
+def test_gpu_bench_host_suite_is_short_and_skipped_without_pyperf(tmp_path, pyperf):
+    """gpu_bench.sh ran `bench host --mode fast` (pyperf's 11 worker processes, each importing torch: minutes)
+    and failed where pyperf is not installed (the GPU machines). Now 3 processes x 3 values, or one line."""
+    py, log = _fake_python(tmp_path, pyperf)
+    p = _bash("bash scripts/gpu_bench.sh", PY=str(py), GPU="0", HOST="1", BENCH_OUT=str(tmp_path / "b"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    run_txt = (tmp_path / "b" / "RUN.txt").read_text()
+    calls = log.read_text().splitlines() if log.exists() else []
+    if not pyperf:
+        assert "host suite skipped: pyperf is not importable" in run_txt and calls == []
+        return
+    (host,) = [c for c in calls if "lowprof bench host" in c]
+    args = host.split()
+    assert args[args.index("-p") + 1] == "3" and args[args.index("-n") + 1] == "3", host
+    assert "--mode" not in args and "--fast" not in args, host

@@ -225,3 +225,41 @@ def test_synthetic_200_queries_within_1_percent_of_the_truth(tmp_path):
     assert r["queries"] == 200 and r["energy_method"] == "counter"
     assert r["ipw_per_w"] == pytest.approx(ipw_true, rel=0.01)
     assert r["ipj_per_j"] == pytest.approx(ipj_true, rel=0.01)
+
+
+def test_a_query_without_duration_counts_in_accuracy_only_as_in_the_harness(tmp_path):
+    """The harness keeps a query without a positive duration and energy in the accuracy but out of both means
+    (``_EfficiencyAccumulator.register``: non-positive energy and latency are not measurements): the harness
+    example plus a correct query of zero duration gives A = 2/3, IPJ = (2/3) / mean(10, 20), IPW = (2/3) /
+    mean(5, 5). Before, its 0 J entered the mean energy (IPJ (2/3) / 10)."""
+    t = [0, 0.5, 1, 1.5, 2, 3, 4, 5, 6]
+    energy = [0, 2.5, 5, 7.5, 10, 15, 20, 25, 30]
+    run = _counter_run(tmp_path / "r", t, energy, [5.0] * len(t))
+    f = tmp_path / "res.jsonl"
+    f.write_text('{"id": "p1", "correct": true, "start_s": 0, "end_s": 2}\n'
+                 '{"id": "p2", "correct": false, "start_s": 2, "end_s": 6}\n'
+                 '{"id": "p3", "correct": true, "start_s": 3, "end_s": 3}\n')
+    r = ipw(run, read_results(f))
+    assert r["accuracy"] == pytest.approx(2 / 3)
+    assert r["energy_per_query_j"] == pytest.approx(15)
+    assert r["ipj_per_j"] == pytest.approx((2 / 3) / 15)
+    assert r["ipw_per_w"] == pytest.approx((2 / 3) / 5)
+    assert r["queries_without_duration"] == 1
+
+
+def test_counter_and_integrated_energy_shown_side_by_side(tmp_path, cli):
+    """Where the devices have both a counter and a power signal, ipw shows the integrated figures beside the
+    counter's and their disagreement. Counter: 100 W then 300 W exactly; the power signal reads 100 W at 0-1 s
+    and 300 W from 2 s (a lagging average), so integrating it over [1, 2] gives (100 + 300) / 2 = 200 J where
+    the counter says 300 J. Queries [0, 1] and [1, 2], both correct: counter energies 100, 300 J; integrated
+    100, 200 J."""
+    run = _counter_run(tmp_path / "r", [0, 1, 2, 3], [0, 100, 400, 700], [100, 100, 300, 300])
+    f = tmp_path / "res.jsonl"
+    f.write_text('{"id": 1, "correct": true, "start_s": 0, "end_s": 1}\n{"id": 2, "correct": true, "start_s": 1, "end_s": 2}\n')
+    r = ipw(run, read_results(f))
+    assert r["energy_per_query_j"] == pytest.approx(200) and r["energy_method"] == "counter"
+    assert r["energy_per_query_integrated_j"] == pytest.approx(150)
+    assert r["ipj_integrated_per_j"] == pytest.approx(1 / 150) and r["ipw_integrated_per_w"] == pytest.approx(1 / 150)
+    assert r["energy_disagreement_percent"] == pytest.approx(100 * (150 - 200) / 200)
+    out = cli("ipw", run.path, "--results", f)
+    assert out.returncode == 0 and "-25.00%" in out.stdout and "integrated" in out.stdout, out.stdout + out.stderr

@@ -113,7 +113,7 @@ def test_import_writes_a_run_directory_on_the_trace_clock(tiny: Path, tmp_path: 
     assert run.manifest["clock"]["origin_trace_ns"] == 100_000  # earliest event: ProfilerStep#1 at 100 µs
     l0 = run["launches"].sort_values("correlation").iloc[0]
     assert l0.cpu_start_ns == 10_000 and l0.gpu_start_ns == 20_000
-    assert set(run.tables) == {"launches", "ops", "steps"}
+    assert set(run.tables) == {"launches", "ops", "steps", "api_calls"}
 
 
 def test_idle_breakdown_equals_hta(tmp_path: Path):

@@ -103,6 +103,31 @@ def test_graph_launch_shown_by_cli(sglang, cli):
     assert "graph_launch_calls" in r.stdout and "544" in r.stdout
 
 
+
+def test_bound_shows_the_graph_launched_share(sglang, cli, tmp_path):
+    """`bound` puts the graph-launched activity beside the verdict (count, share of GPU time), so a verdict on
+    a graph replay is read knowing how much of the pass one launch call carried; figures by plain json."""
+    ev = _events(SGLANG)
+    gpu = [e for e in ev if e.get("ph") == "X" and e.get("cat") in GPU_CATS]
+    graph_corr = {e["args"]["correlation"] for e in ev if e.get("ph") == "X" and "GraphLaunch" in str(e.get("name"))
+                  and isinstance(e.get("args"), dict) and "correlation" in e["args"]}
+    nodes = [a for a in gpu if a["args"]["correlation"] in graph_corr]
+    share = sum(_ns(a["dur"]) for a in nodes) / sum(_ns(a["dur"]) for a in gpu)
+    r = cli("bound", sglang.path, "--json")
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)["passes"][0]
+    assert (p["graph_launches"], p["graph_activities"]) == (len(graph_corr), len(nodes)) == (1, 544)
+    assert p["graph_gpu_share"] == pytest.approx(share, rel=1e-12)
+    r = cli("bound", sglang.path)
+    assert r.returncode == 0, r.stderr
+    row = next(ln for ln in r.stdout.splitlines() if "(no step)" in ln)
+    assert row.split("│")[-2].strip() == f"{share * 100:.0f}%"  # the last column: graph share
+    assert "graph-launched: 1 launch call, 544 activities" in r.stdout
+    no_graph = import_trace(TRACES / "kineto" / "trace_compare__base__base.json.gz", tmp_path / "plain")
+    plain = cli("bound", no_graph)
+    assert plain.returncode == 0 and "graph-launched" not in plain.stdout, plain.stdout  # nothing said where no
+    assert next(ln for ln in plain.stdout.splitlines() if "(no step)" in ln).count("│") == 10  # graph ran: 9 columns
+
 def test_cli_hta_idle(runs, cli):
     """`lowprof launches --hta-idle` prints HTA's breakdown under HTA's rules; --json carries it in µs."""
     run = runs["ns_resolution_trace__rank-0"][1]

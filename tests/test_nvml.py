@@ -363,3 +363,53 @@ def test_gpu_processes_matched_through_nspid_when_procfs_shows_the_outer_pid(tmp
     procs = [r for t in probe.nvml.ticks for r in probe.sample(t)["gpu_processes"]]
     assert procs == [{"t_ns": 0, "gpu": 0, "pid": 7, "used_memory_bytes": 2 << 30}]
     assert "gpu_processes_note" not in probe.facts()
+
+
+def test_module_fields_keep_their_own_timestamps(tmp_path):
+    """Each module-scope field value (185, 186, 191 at scopeId 1) carries the driver's own timestamp, as the
+    GPU-scope ones do; the module's energy counter is placed at field 191's time, not at field 186's (before:
+    one module_t_ns, the instantaneous power's, for all three)."""
+    def fv(fid, scope, val, ts, vt=1):
+        member = "ullVal" if vt == 3 else "uiVal"
+        return {"fieldId": fid, "scopeId": scope, "timestamp": ts, "latencyUsec": 0, "valueType": vt,
+                "nvmlReturn": 0, "value": {member: val}}
+
+    origin_us = 1_700_000_000_000_000
+    f = tmp_path / "gh200.jsonl"
+    _write_replay(f, [
+        ("nvmlDeviceGetName", [], [{"value": "NVIDIA GH200 480GB"}]),
+        ("nvmlDeviceGetUUID", [], [{"value": "GPU-x"}]),
+        ("nvmlDeviceGetPowerManagementLimitConstraints", [], [{"value": [100000, 900000]}]),
+        ("nvmlDeviceGetPowerManagementDefaultLimit", [], [{"value": 900000}]),
+        ("nvmlDeviceGetArchitecture", [], [{"value": 9}]),
+        ("nvmlDeviceGetCudaComputeCapability", [], [{"value": [9, 0]}]),
+        ("nvmlDeviceGetFieldValues", [[185, 186, 83]], [
+            {"value": [fv(185, 0, 300000, origin_us + 1000), fv(186, 0, 310000, origin_us + 2000),
+                       fv(83, 0, 5000000, origin_us + 3000, 3)]},
+            {"value": [fv(185, 0, 305000, origin_us + 101000), fv(186, 0, 320000, origin_us + 102000),
+                       fv(83, 0, 5031500, origin_us + 103000, 3)]}]),
+        ("nvmlDeviceGetFieldValues", [[[185, 1], [186, 1], [191, 1]]], [
+            {"value": [fv(185, 1, 450000, origin_us + 4000), fv(186, 1, 470000, origin_us + 5000),
+                       fv(191, 1, 9000000, origin_us - 20000, 3)]},
+            {"value": [fv(185, 1, 455000, origin_us + 104000), fv(186, 1, 480000, origin_us + 105000),
+                       fv(191, 1, 9047500, origin_us + 80000, 3)]}]),
+        ("nvmlDeviceGetEnforcedPowerLimit", [], [{"value": 900000}] * 2),
+        ("nvmlDeviceGetClockInfo", [1], [{"value": 1980}] * 2),
+        ("nvmlDeviceGetClockInfo", [2], [{"value": 2619}] * 2),
+        ("nvmlDeviceGetUtilizationRates", [], [{"value": {"gpu": 100, "memory": 40}}] * 2),
+        ("nvmlDeviceGetTemperature", [0], [{"value": 50}] * 2),
+        ("nvmlDeviceGetCurrentClocksEventReasons", [], [{"value": 0}] * 2),
+    ], ticks=[0, 100_000_000])
+    lines = f.read_text().splitlines()
+    header = json.loads(lines[0]) | {"origin_realtime_ns": origin_us * 1000}
+    f.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
+    probe, tables = replay(f)
+    a, b = tables["gpu_power"]
+    assert (a["module_power_t_ns"], a["module_power_instant_t_ns"], a["module_energy_t_ns"]) == (4_000_000, 5_000_000, -20_000_000)
+    assert b["module_energy_t_ns"] == 80_000_000
+    run = replay_to_run(f, tmp_path / "run")
+    from lowprof.analysis.power import power_traces
+    from lowprof.rundir import load
+
+    m = power_traces(load(run)).query("device == 'gpu0:module'")
+    assert m.energy_t_ns.tolist() == [-20_000_000, 80_000_000] and m.t_ns.tolist() == [5_000_000, 105_000_000]

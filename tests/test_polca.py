@@ -144,3 +144,59 @@ def test_server_power_adds_recorded_host_power_and_the_stated_base(tmp_path):
     assert "gpu0 limit 700 W" in s.limit_from and "base 200 W" in s.limit_from
     gpu_only = server_trace(load(run.path), devices="gpu")
     assert gpu_only.devices == ["gpu0"] and gpu_only.power_w.max() == 400
+
+
+def _gh200_run(path):
+    """A GH200: NVML's GPU scope (fields 185/186/83) and module scope (scopeId 1: GPU + Grace + memory)."""
+    S = 1_000_000_000
+    run = RunDir(path, kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({
+        "t_ns": [0, S, 2 * S], "gpu": 0, "power_w": 300.0, "power_instant_w": [290.0, 310.0, 300.0],
+        "energy_j": [0.0, 300.0, 600.0], "module_power_w": 450.0, "module_power_instant_w": [440.0, 470.0, 450.0],
+        "module_energy_j": [10.0, 465.0, 915.0], "power_limit_w": 900.0}))
+    run.finish()
+    return load(path)
+
+
+def test_a_grace_hopper_module_is_not_called_gpu_power_only(tmp_path, cli):
+    """`--budget-w` on a GH200 sums the module (GPU + Grace CPU + memory), which is not 'GPU power only';
+    before, every device whose name starts with 'gpu' (gpu0:module too) made the output say so."""
+    run = _gh200_run(tmp_path / "gh")
+    r = cli("power", run.path, "--budget-w", "5000")
+    assert r.returncode == 0, r.stderr
+    assert "gpu0:module" in r.stdout and "GPU power only" not in r.stdout
+    r = cli("power", run.path, "--budget-w", "5000", "--devices", "gpu")
+    assert r.returncode == 0 and "GPU power only" in r.stdout, r.stdout + r.stderr
+    got = json.loads(cli("power", run.path, "--budget-w", "5000", "--json").stdout)
+    assert got["servers"][0]["gpu_only"] is False and got["servers"][0]["peak_w"] == 470.0
+
+
+def test_budget_csv_names_the_signal(tmp_path, cli):
+    """`--budget-w --csv` is one row of results: it names the power signal each server's devices were read with
+    (the text and JSON outputs did; the CSV did not)."""
+    import csv
+    import io
+
+    run = _instant_run(tmp_path / "a", [300.0] * 40, [100.0, 500.0] * 20)
+    for flag, want in (("--instant", "gpu0: instant"), ("--average", "gpu0: 1 s average")):
+        r = cli("power", run.path, "--budget-w", "2000", "--trials", "0", "--csv", flag)
+        assert r.returncode == 0, r.stderr
+        (row,) = list(csv.DictReader(io.StringIO(r.stdout)))
+        assert row["signals"] == f"{run.path}: {want}"
+
+
+def test_peak_and_p99_are_of_the_recorded_readings_not_the_resampling_grid(tmp_path, cli):
+    """A 20 ms spike to 700 W between the 0.1 s grid's points: 'by observed peak' must divide by the recorded
+    peak (700 W: 3 servers in 2100 W) and say 0 time over budget only of what was recorded. Before, the peak
+    was of the trace resampled on the grid (about 300 W: 7 servers, each of which really drew 700 W)."""
+    t = [round(k * 0.01, 2) for k in range(400)]
+    p = [700.0 if 1.01 <= x <= 1.02 else 300.0 for x in t]
+    run = RunDir(tmp_path / "a", kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [round(x * 1e9) for x in t], "gpu": 0, "power_instant_w": p,
+                                             "power_w": 300.0, "power_limit_w": 700.0}))
+    run.manifest["probes"]["nvml"] = {"status": "ok", "devices": [{"index": 0, "power_w": {"averaging": "1s"}}]}
+    run.finish()
+    got = json.loads(cli("power", run.path, "--budget-w", "2100", "--trials", "0", "--json").stdout)
+    assert got["servers"][0]["peak_w"] == 700.0 and got["servers_by_peak"] == 3
+    assert got["servers"][0]["p99_w"] == pytest.approx(np.percentile(p, 99))
+    assert got["servers_by_p99"] == int(2100 // np.percentile(p, 99))

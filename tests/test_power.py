@@ -190,3 +190,80 @@ def test_json_is_strict_where_a_figure_does_not_exist(small_run, cli):
     r = cli("power", small_run.path, "--json", "--average")
     assert all(not isinstance(v, float) or math.isfinite(v) for p in json.loads(r.stdout, parse_constant=no_nan)["phases"]
                for v in p.values())
+
+
+def test_phases_show_the_disagreement_of_the_two_energies(small_run, cli):
+    """Where a device has both a counter and a power signal, a phase shows both and their disagreement, as the
+    whole-run table does: phase a = [0.5, 2.5] s, counter 455 J, integrated 475 J: (475 - 455) / 455."""
+    ph = phase_breakdown(small_run).set_index("phase")
+    assert ph.loc["a"].energy_disagreement_percent == pytest.approx(100 * (475 - 455) / 455)
+    got = json.loads(cli("power", small_run.path, "--json").stdout)
+    a = next(p for p in got["phases"] if p["phase"] == "a")
+    assert a["energy_disagreement_percent"] == pytest.approx(100 * 20 / 455)
+    r = cli("power", small_run.path)
+    assert f"{100 * 20 / 455:+.2f}%" in r.stdout.split("By phase")[1], r.stdout
+
+
+def test_each_gpu_signal_is_integrated_on_its_own_field_timestamps(tmp_path):
+    """The 1 s average (field 185) and the instantaneous power (186) carry their own driver timestamps; the
+    average integrated beside the counter is placed at its own (here 0.5 s earlier), not at the instantaneous
+    field's. Average readings (-0.5, 100) (0.5, 100) (1.5, 300) (2.5, 300) over the span [0, 3] s of the
+    instantaneous signal, clipped to its own readings [0, 2.5]: 0.5 * 100 + (100 + 300) / 2 + 300 = 550 J
+    (at the instantaneous field's times it would be 600 J)."""
+    import pandas as pd
+
+    run = RunDir(tmp_path / "r", kind="test")
+    t = [0, S, 2 * S, 3 * S]
+    run.write_frame(GPU_POWER, pd.DataFrame({
+        "t_ns": t, "gpu": 0, "power_w": [100.0, 100.0, 300.0, 300.0], "power_t_ns": [x - S // 2 for x in t],
+        "power_instant_w": [100.0, 200.0, 300.0, 300.0], "power_instant_t_ns": t,
+        "energy_j": [0.0, 150.0, 400.0, 700.0], "energy_t_ns": t}))
+    run.manifest["probes"]["nvml"] = {"devices": [{"index": 0, "power_w": {"averaging": "1s"}}]}
+    run.finish()
+    s = summarize_power(load(run.path))["gpu0"]
+    assert s["signal"] == "instant"
+    assert s["energy_integrated_average_j"] == pytest.approx(550)
+    assert s["energy_integrated_instant_j"] == pytest.approx(150 + 250 + 300)
+
+
+def test_a_phase_outside_the_readings_has_no_energy_not_zero(tmp_path, cli):
+    """Readings 0-4 s at 100 W (counter 100 J/s). Phase 'half' = [3, 6] s: only 1 s of it was measured (it said
+    100 J, 33 W); phase 'after' = [7, 9] s: nothing was measured (it said 0 J, 0 W). Both have no energy now,
+    with the share covered; a phase inside the readings keeps its figures."""
+    import pandas as pd
+
+    run = RunDir(tmp_path / "cov", kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [i * S for i in range(5)], "gpu": 0, "power_w": [100.0] * 5,
+                                             "energy_j": [100.0 * i for i in range(5)]}))
+    run.write_frame(MARKS, pd.DataFrame({"t_ns": [1 * S, 2 * S, 3 * S, 6 * S, 7 * S, 9 * S],
+                                         "name": ["in", "in", "half", "half", "after", "after"],
+                                         "kind": ["begin", "end"] * 3, "pid": 1}))
+    run.finish()
+    run.manifest["end_t_ns"] = 10 * S
+    run.save()
+    ph = phase_breakdown(load(run.path)).set_index("phase")
+    assert ph.loc["in"].energy_j == pytest.approx(100) and ph.loc["in"].mean_w == pytest.approx(100)
+    assert ph.loc["in"].covered_percent == pytest.approx(100)
+    for name, covered in (("half", 100 / 3), ("after", 0)):
+        r = ph.loc[name]
+        assert r.covered_percent == pytest.approx(covered)
+        assert all(r[c] != r[c] for c in ("energy_j", "energy_counter_j", "energy_integrated_j", "mean_w")), r
+    out = cli("power", run.path)
+    assert out.returncode == 0 and "half" in out.stdout and "33%" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_phase_one_sample_interval_past_the_readings_keeps_its_energy(tmp_path):
+    """The recorder's last reading comes up to one sample interval before the run's end: a last phase that runs
+    to the end keeps its energy (of what was measured) rather than losing it."""
+    import pandas as pd
+
+    run = RunDir(tmp_path / "r", kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [i * S // 10 for i in range(21)], "gpu": 0, "power_w": 100.0,
+                                             "energy_j": [10.0 * i for i in range(21)]}))
+    run.write_frame(MARKS, pd.DataFrame({"t_ns": [S], "name": ["tail"], "kind": ["instant"], "pid": [1]}))
+    run.finish()
+    run.manifest["end_t_ns"] = 2 * S + S // 20  # 50 ms after the last reading (interval 100 ms)
+    run.save()
+    r = phase_breakdown(load(run.path)).set_index("phase").loc["tail"]
+    assert r.energy_j == pytest.approx(100) and r.covered_percent == pytest.approx(100 / 1.05)
+    assert r.mean_w == pytest.approx(100)  # over the second that was measured, not the 1.05 s phase

@@ -87,3 +87,19 @@ def test_rapl_nesting_psys_dram_and_packages(tmp_path):
     laptop = power_traces(_cpu_run(tmp_path / "b", [("intel-rapl:0", "package-0", 10.0), ("intel-rapl:1", "psys", 25.0)]))
     assert dict(zip(laptop.device, laptop.inside))["rapl:intel-rapl:0:package-0"] == "rapl:intel-rapl:1:psys"
     assert choose_devices(laptop, "all").devices == ["rapl:intel-rapl:1:psys"]
+
+
+def test_module_scope_is_labelled_in_lowprof_power(tmp_path, cli):
+    """GH200: the module row says what it measures (NVML scopeId 1: GPU + Grace CPU + memory) and that the GPU
+    row is inside it, rather than a bare 'gpu0:module'."""
+    from lowprof.probes.nvml import GPU_POWER
+
+    run = RunDir(tmp_path / "gh", kind="test")
+    run.write_frame(GPU_POWER, pd.DataFrame({
+        "t_ns": [0, S, 2 * S], "gpu": 0, "power_w": 300.0, "energy_j": [0.0, 300.0, 600.0],
+        "module_power_w": 450.0, "module_energy_j": [10.0, 465.0, 915.0], "power_limit_w": 900.0}))
+    run.finish()
+    r = cli("power", run.path)
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if "scopeId 1" in ln)
+    assert "gpu0:module" in line and "Grace" in line and "gpu0 is inside it" in line

@@ -76,7 +76,7 @@ def test_nvidia_smi_query_gpu_csv(tmp_path, lp, units):
         assert d["energy_j"] == pytest.approx(_trapezoid(t, SMI_INSTANT[gpu]))
         assert d["peak_w"] == pytest.approx(max(SMI_INSTANT[gpu])) and d["limit_w"] == 700
     avg = _power(lp, tmp_path / "run", "--average")["gpu0"]
-    assert avg["signal"] == "driver average (window unknown)"  # power.draw: the log does not say which GPU
+    assert avg["signal"] == "1 s average"  # power.draw on a GPU the log names as an H100 (Hopper)
     assert avg["energy_j"] == pytest.approx(_trapezoid(t, SMI_AVERAGE[0]))
     assert devs["gpu0"]["sw_power_cap_s"] == pytest.approx(0.1)
 
@@ -187,3 +187,89 @@ def test_imported_log_through_ipw_and_budget(tmp_path, lp):
     assert got["mean_power_w"] == pytest.approx(300) and got["ipw_per_w"] == pytest.approx(0.5 / 300)
     r = lp("power", tmp_path / "run", "--budget-w", "2000", "--limit-w", "500", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["servers_by_peak"] == 5, r.stderr
+
+
+def test_nvidia_smi_csv_without_a_gpu_field_numbers_the_gpus_of_each_sample(tmp_path, lp):
+    """`--query-gpu=timestamp,power.draw` on a 2-GPU host prints both GPUs, in index order, under one
+    timestamp per sample: they are two devices, not one GPU alternating 100/300 W (before: one 'gpu0' with
+    mean 200 W)."""
+    log = tmp_path / "smi.csv"
+    log.write_text("timestamp, power.draw [W]\n" + "".join(
+        f"2024/05/14 10:21:3{k}.100, 100.00 W\n2024/05/14 10:21:3{k}.100, {300 + 10 * k:.2f} W\n" for k in range(3)))
+    r = lp("import", log, "--out", tmp_path / "run", "--tz", "UTC")
+    assert r.returncode == 0, r.stderr
+    devs = _power(lp, tmp_path / "run")
+    assert sorted(devs) == ["gpu0", "gpu1"]
+    assert devs["gpu0"]["energy_j"] == pytest.approx(_trapezoid([0, 1, 2], [100, 100, 100]))
+    assert devs["gpu1"]["energy_j"] == pytest.approx(_trapezoid([0, 1, 2], [300, 310, 320]))
+
+
+def test_nvidia_smi_csv_without_timestamps_takes_the_interval(tmp_path, lp):
+    """`--query-gpu=index,power.draw -lms 500` has no time field: --interval gives it (it crashed with
+    KeyError 't_ns')."""
+    log = tmp_path / "smi.csv"
+    log.write_text("index, power.draw [W]\n0, 100 W\n1, 50 W\n0, 300 W\n1, 50 W\n0, 200 W\n1, 150 W\n")
+    r = lp("import", log, "--out", tmp_path / "run", "--interval", "0.5")
+    assert r.returncode == 0, r.stderr
+    devs = _power(lp, tmp_path / "run")
+    assert devs["gpu0"]["energy_j"] == pytest.approx(_trapezoid([0, 0.5, 1.0], [100, 300, 200]))
+    assert devs["gpu1"]["energy_j"] == pytest.approx(_trapezoid([0, 0.5, 1.0], [50, 50, 150]))
+
+
+@pytest.mark.parametrize("value, why", [("inf", "not a finite"), ("-5", "negative"), ("1e400", "not a finite")])
+def test_a_power_that_is_no_power_is_named(tmp_path, cli, value, why):
+    """'inf' or a negative power parsed as a reading and left every figure null or wrong; 'nan' (pandas' way
+    of writing a missing value) is no reading, like nvidia-smi's [N/A]."""
+    log = tmp_path / "p.csv"
+    log.write_text(f"t_s,gpu,power_w\n0,0,100\n1,0,{value}\n2,0,300\n")
+    r = cli("import", log, "--out", tmp_path / "run")
+    assert r.returncode == 1 and "p.csv:3:" in r.stderr and why in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_nan_is_no_reading(tmp_path, lp):
+    log = tmp_path / "p.csv"
+    log.write_text("t_s,gpu,power_w\n0,0,100\n1,0,nan\n2,0,300\n")
+    assert lp("import", log, "--out", tmp_path / "run").returncode == 0
+    assert _power(lp, tmp_path / "run")["gpu0"]["energy_j"] == pytest.approx(_trapezoid([0, 2], [100, 300]))
+
+
+def test_nvidia_smi_csv_with_only_the_instantaneous_power(tmp_path, lp):
+    """`--query-gpu=timestamp,index,power.draw.instant` (no averaged field) imported (it failed unpacking None)."""
+    log = tmp_path / "smi.csv"
+    log.write_text("timestamp, index, power.draw.instant [W]\n2024/05/14 10:21:33.000, 0, 100.00 W\n"
+                   "2024/05/14 10:21:34.000, 0, 300.00 W\n2024/05/14 10:21:36.000, 0, 200.00 W\n")
+    r = lp("import", log, "--out", tmp_path / "run", "--tz", "UTC")
+    assert r.returncode == 0, r.stderr
+    d = _power(lp, tmp_path / "run")["gpu0"]
+    assert d["signal"] == "instant" and d["energy_j"] == pytest.approx(_trapezoid([0, 1, 3], [100, 300, 200]))
+
+
+@pytest.mark.parametrize("name, signal", [
+    ("NVIDIA H100 80GB HBM3", "1 s average"), ("NVIDIA A100-SXM4-80GB", "instant (driver)"),
+    ("NVIDIA A10G", "1 s average"), ("Tesla V100-SXM2-16GB", "instant (driver)"), ("NVIDIA L4", "1 s average"),
+    ("Some Future GPU", "driver average (window unknown)")])
+def test_what_power_draw_means_comes_from_the_gpu_named_in_the_log(tmp_path, lp, name, signal):
+    """nvidia-smi: power.draw "On Ampere or newer devices, returns average power draw over 1 sec. On older
+    devices, returns instantaneous power draw" (NVML: GA100 is instantaneous too). A log with a ``name`` field
+    says which GPU it is, so its power_w meaning is recorded per GPU as for a recording (before: every log
+    'window unknown')."""
+    log = tmp_path / "smi.csv"
+    log.write_text(f"timestamp, index, name, power.draw [W]\n2024/05/14 10:21:33.000, 0, {name}, 100.00 W\n"
+                   f"2024/05/14 10:21:34.000, 0, {name}, 300.00 W\n")
+    assert lp("import", log, "--out", tmp_path / "run", "--tz", "UTC").returncode == 0
+    assert _power(lp, tmp_path / "run")["gpu0"]["signal"] == signal
+    meaning = load(tmp_path / "run").manifest["probes"]["nvml"]["devices"][0]["power_w"]
+    assert meaning["averaging"] == {"1 s average": "1s", "instant (driver)": "none"}.get(signal, "unknown")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_log_saved_with_a_byte_order_mark(tmp_path, lp, encoding):
+    """nvidia-smi's output saved on Windows: with a UTF-8 BOM (the header read as '\\ufefftimestamp': 'no timestamp
+    field') or as UTF-16 by PowerShell's '>' (not recognised as a power log at all)."""
+    log = tmp_path / "smi.csv"
+    log.write_bytes("timestamp, index, power.draw [W]\r\n2024/05/14 10:21:33.000, 0, 100.00 W\r\n"
+                    "2024/05/14 10:21:35.000, 0, 300.00 W\r\n".encode(encoding))
+    r = lp("import", log, "--out", tmp_path / "run", "--tz", "UTC")
+    assert r.returncode == 0, r.stderr
+    assert _power(lp, tmp_path / "run")["gpu0"]["energy_j"] == pytest.approx(_trapezoid([0, 2], [100, 300]))

@@ -73,14 +73,17 @@ def _verdict(idle_share: float, queue_share: float, depth: float) -> str:
 
 
 def verdicts(run: Run) -> pd.DataFrame:
-    """One row per pass: verdict and its evidence (idle share, queue share, queue depth, TKLQT parts)."""
+    """One row per pass: verdict and its evidence (idle share, queue share, queue depth, TKLQT parts), and the
+    graph-launched activity apart (graph launch calls, their activities, their share of the pass's GPU time),
+    since a graph launch is one launch call in TKLQT and the queue depth however many nodes it runs."""
     ops = run["ops"] if "ops" in run.tables else None
     steps = per_step(launches_of(run), ops)
     if steps.empty:
         return steps
     queue_share = (steps["tklqt_queue_ns"] / steps["tklqt_ns"].where(steps["tklqt_ns"] != 0)).fillna(0.0)
     out = steps[["step", "kernels", "latency_ns", "tklqt_ns", "tklqt_api_ns", "tklqt_queue_ns", "idle_share",
-                 "idle_host_wait_ns", "mean_queue_depth", "start_ns", "end_ns"]].copy()
+                 "idle_host_wait_ns", "mean_queue_depth", "start_ns", "end_ns",
+                 "graph_launches", "graph_activities", "graph_gpu_share"]].copy()
     out["queue_share"] = queue_share
     out["warmup"] = out["step"].map(is_warmup)
     out["verdict"] = [_verdict(i, q, d) for i, q, d in zip(out["idle_share"].fillna(0), queue_share,

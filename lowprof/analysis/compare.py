@@ -10,11 +10,18 @@ values of ``--out``/``-o`` ignored; for ``lowprof bench`` runs, the suite and it
 same swept parameter values. Otherwise
 :class:`WorkloadMismatch` names the first differences; ``force=True`` compares anyway and keeps them
 in ``Comparison.differences``.
+
+A side may also be several paths: repeated runs (or repeated sweeps) of the same workload. Then each row
+holds the mean of each side's runs, and for each other side the 95 % Welch t-interval of the difference
+of the means and whether the change is significant (:mod:`lowprof.analysis.stats`); a change that is not
+significant (or smaller than ``min_change_pct``) is never marked better. One path per side keeps the
+one-run table (value, ratio, better).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,7 +35,7 @@ from lowprof.rundir import Run
 from lowprof.rundir.many import Member, expand
 
 __all__ = ["Side", "Comparison", "WorkloadMismatch", "machine_name", "workload_of", "workload_differences",
-           "load_side", "compare"]
+           "load_side", "compare", "VERDICTS"]
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _OUT_FLAGS = ("--out", "-o")
@@ -145,6 +152,7 @@ class Side:
     workload: dict
     metrics: pd.DataFrame = field(repr=False)
     unreadable: list[str] = field(default_factory=list)  # "member: table T (why)" left out of the metrics
+    paths: list[Path] = field(default_factory=list)  # a side of repeated runs: every path (path is the first)
 
 
 def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None,
@@ -197,19 +205,41 @@ class Comparison:
     table: pd.DataFrame
     differences: dict[str, list[str]]
     notices: list[str] = field(default_factory=list)  # what is left out, and why: one line each
+    method: dict | None = None  # sides of repeated runs: how means, intervals and significance are computed
 
     def to_json(self) -> dict:
-        return {"sides": [{"letter": s.letter, "path": str(s.path), "machine": s.machine, "kind": s.kind,
-                           "workload": s.workload} for s in self.sides],
-                "differences": self.differences,
-                "notices": self.notices,
-                "rows": json.loads(self.table.to_json(orient="records"))}
+        sides = []
+        for s in self.sides:
+            d = {"letter": s.letter, "path": str(s.path), "machine": s.machine, "kind": s.kind, "workload": s.workload}
+            if self.method is not None:
+                d["paths"] = [str(x) for x in s.paths]
+            sides.append(d)
+        doc = {"sides": sides, "differences": self.differences, "notices": self.notices}
+        if self.method is not None:
+            doc["method"] = self.method
+        return doc | {"rows": json.loads(self.table.to_json(orient="records"))}
 
 
-def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str] | None = None,
-            signal: str = "auto") -> Comparison:
-    """Compare the first path (A) with each other (B, C, ...); see the module docstring. ``signal``: the GPU
-    power signal of the power metrics (``auto``, ``instant``, ``average``), named per row (``signal=...``)."""
+def _groups(paths) -> list[list]:
+    """Each side as a list of paths (a side given as one path is a list of one)."""
+    return [list(p) if isinstance(p, (list, tuple)) else [p] for p in paths]
+
+
+def compare(paths: list, force: bool = False, names: list[str] | None = None,
+            signal: str = "auto", min_change_pct: float | None = None) -> Comparison:
+    """Compare the first side (A) with each other (B, C, ...); see the module docstring. A side is a path,
+    or a list of paths (repeated runs: means, Welch intervals and significance). ``signal``: the GPU power
+    signal of the power metrics (``auto``, ``instant``, ``average``), named per row (``signal=...``).
+    ``min_change_pct``: a change of the mean smaller than this (percent of A's) is not significant (one
+    run per side: not marked better)."""
+    if min_change_pct is not None and not (min_change_pct >= 0 and math.isfinite(min_change_pct)):
+        raise LowprofError(f"--min-change {min_change_pct!r}: expected a percentage >= 0")
+    groups = _groups(paths)
+    if any(len(g) == 0 for g in groups):
+        raise LowprofError("compare: a side between '--' separators holds no run")
+    if any(len(g) > 1 for g in groups):
+        return _compare_repeats(groups, force, names, signal, min_change_pct)
+    paths = [g[0] for g in groups]
     if len(paths) < 2:
         raise LowprofError(f"compare needs at least two runs, got {len(paths)}")
     if len(paths) > len(LETTERS):
@@ -249,6 +279,11 @@ def compare(paths: list[str | os.PathLike], force: bool = False, names: list[str
             row[s.letter] = b
             row[f"{s.letter}/A"] = b / a if a else float("nan")
             row[f"better_{s.letter}"] = better_of(first["better"], a, b)
+            if min_change_pct is not None:
+                small = bool(a) and abs(b / a - 1.0) * 100.0 < min_change_pct
+                row[f"below_min_change_{s.letter}"] = small
+                if small:
+                    row[f"better_{s.letter}"] = ""
         rows.append(row)
     rows.sort(key=lambda r: (order.get(r["metric"], len(order)), _natural(r["params"])))
     table = pd.DataFrame(rows)
@@ -291,3 +326,118 @@ def _measured_differently(sides: list[Side], keyed: list[pd.DataFrame], common) 
             out.append(f"{key[0]} {key[1]}: not compared, measured differently ({used}); "
                        f"--average (or --instant) puts every GPU on one power signal")
     return out
+
+
+# What the significance columns of a side of repeated runs say (``verdict_X``).
+VERDICTS = {
+    "significant": "the 95 % interval of the difference excludes 0",
+    "not significant": "the 95 % interval of the difference holds 0: within the noise of the runs",
+    "below min change": "significant, but the change of the mean is smaller than --min-change",
+    "too few runs": "a side has one run of this row: no interval without a spread",
+}
+
+
+def _method(min_change_pct: float | None) -> dict:
+    return {"mean": "arithmetic mean over each side's runs (each run's own figure, e.g. its median step)",
+            "interval": "95 % Welch t-interval of mean(X) - mean(A), in the metric's unit (ci_low_X, ci_high_X)",
+            "test": "two-sided Welch t-test, alpha 0.05: significant when the interval excludes 0",
+            "change_pct": "(mean(X) - mean(A)) / |mean(A)| * 100",
+            "min_change_pct": min_change_pct, "verdicts": VERDICTS}
+
+
+def _repeat_side(letter: str, group: list, names, signal) -> tuple[Side, list[Side], list[pd.DataFrame]]:
+    """The runs of one side: one Side for the whole group, each path's own Side, and each path's rows
+    keyed by (metric, params)."""
+    runs = [load_side(p, letter, names, signal) for p in group]
+    keyed = []
+    for r in runs:
+        df = r.metrics.copy()
+        df["params_key"] = [params_key(p) for p in df["params"]]
+        keyed.append(df.drop_duplicates(["metric", "params_key"], keep="first").set_index(["metric", "params_key"]))
+    kinds = list(dict.fromkeys(r.kind for r in runs))
+    side = Side(letter, runs[0].path, " / ".join(dict.fromkeys(r.machine for r in runs)), "/".join(kinds),
+                runs[0].workload, pd.concat([r.metrics for r in runs], ignore_index=True),
+                [u for r in runs for u in r.unreadable], [r.path for r in runs])
+    return side, runs, keyed
+
+
+def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_pct) -> Comparison:
+    from lowprof.analysis.stats import welch
+
+    if len(groups) < 2:
+        raise LowprofError(f"compare needs at least two sides, got {len(groups)} (separate them with '--')")
+    if len(groups) > len(LETTERS):
+        raise LowprofError(f"compare takes at most {len(LETTERS)} sides, got {len(groups)}")
+    unknown = [n for n in (names or []) if n not in METRICS and n not in SWEEP_METRICS]
+    if unknown:
+        raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join([*METRICS, *SWEEP_METRICS])}")
+    for i, g in enumerate(groups):
+        seen: dict[str, str] = {}
+        for path in g:
+            real = os.path.realpath(path)
+            if real in seen:
+                raise LowprofError(f"compare: side {LETTERS[i]} names {seen[real]} twice ({path}); each run counts once")
+            seen[real] = str(path)
+    loaded = [_repeat_side(LETTERS[i], g, names, signal) for i, g in enumerate(groups)]
+    sides = [s for s, _, _ in loaded]
+    ref = loaded[0][1][0]
+    diffs = {}
+    for s, runs, _ in loaded:
+        for j, r in enumerate(runs):
+            if r is ref:
+                continue
+            d = workload_differences(ref.workload, r.workload)
+            if d:
+                diffs[f"{s.letter}{j + 1}"] = d
+    if diffs and not force:
+        label, d = next(iter(diffs.items()))
+        other = sides[LETTERS.index(label[0])].paths[int(label[1:]) - 1]
+        raise WorkloadMismatch(f"{ref.path} and {other} ran different workloads: "
+                               f"{'; '.join(d[:4])}{' ...' if len(d) > 4 else ''} (use --force to compare anyway)")
+    samples: list[dict] = []  # per side: (metric, params_key) -> [value per run that has it], first row
+    for _, _, keyed in loaded:
+        by_key: dict = {}
+        for k in keyed:
+            for key, r in zip(k.index, k.itertuples(index=False)):
+                entry = by_key.setdefault(key, [r, []])
+                entry[1].append(float(r.value))
+        samples.append(by_key)
+    common = [key for key in samples[0] if all(key in s for s in samples[1:])]
+    notes = _measured_differently(sides, None, set(common))
+    order = {n: i for i, n in enumerate([*METRICS, *SWEEP_METRICS])}
+    rows = []
+    for key in common:
+        first, a = samples[0][key]
+        row = {"metric": key[0], "params": key[1], "unit": first.unit, "better": first.better,
+               "A": math.fsum(a) / len(a), "n_A": len(a), "sd_A": _sd(a)}
+        for s, by_key in zip(sides[1:], samples[1:]):
+            x, b = s.letter, by_key[key][1]
+            mb = math.fsum(b) / len(b)
+            row |= {x: mb, f"n_{x}": len(b), f"sd_{x}": _sd(b), f"{x}/A": mb / row["A"] if row["A"] else math.nan,
+                    f"change_pct_{x}": (mb - row["A"]) / abs(row["A"]) * 100.0 if row["A"] else math.nan}
+            if len(a) < 2 or len(b) < 2:
+                row |= {f"ci_low_{x}": math.nan, f"ci_high_{x}": math.nan, f"t_{x}": math.nan, f"df_{x}": math.nan,
+                        f"p_{x}": math.nan, f"significant_{x}": None, f"verdict_{x}": "too few runs",
+                        f"better_{x}": ""}
+                continue
+            w = welch(a, b)
+            significant, verdict = w.significant, ("significant" if w.significant else "not significant")
+            change = row[f"change_pct_{x}"]
+            if significant and min_change_pct is not None and not math.isnan(change) and abs(change) < min_change_pct:
+                significant, verdict = False, "below min change"
+            row |= {f"ci_low_{x}": w.ci_low, f"ci_high_{x}": w.ci_high, f"t_{x}": w.t if math.isfinite(w.t) else math.nan,
+                    f"df_{x}": w.df, f"p_{x}": w.p,  # no spread on either side: t and df undefined (null)
+                    f"significant_{x}": significant, f"verdict_{x}": verdict,
+                    f"better_{x}": better_of(first.better, row["A"], mb) if significant else ""}
+        rows.append(row)
+    rows.sort(key=lambda r: (order.get(r["metric"], len(order)), _natural(r["params"])))
+    table = pd.DataFrame(rows)
+    return Comparison(sides, table, diffs, _notices(sides, names, table) + notes, _method(min_change_pct))
+
+
+def _sd(x: list[float]) -> float:
+    """Sample standard deviation (n - 1); NaN for one value."""
+    if len(x) < 2:
+        return math.nan
+    m = math.fsum(x) / len(x)
+    return math.sqrt(math.fsum((v - m) ** 2 for v in x) / (len(x) - 1))

@@ -9,13 +9,19 @@ Per query q (window [start_q, end_q], duration d_q):
   counter interpolated at each edge), summed over the chosen devices; a device without a counter
   integrates its power instead (labelled ``integrated``). The harness takes the counter's first and
   last reading inside the window.
-- power ``P_q = E_q / d_q`` (queries of zero duration have no power and are left out of the mean)
+- power ``P_q = E_q / d_q`` (a query of zero duration has no energy or power measured: it counts in the
+  accuracy and is left out of both means, as the harness leaves out non-positive energies and latencies)
 
 and over the N queries, with scores s_q in [0, 1] (``correct`` counts as 1/0):
 
 - accuracy ``A = mean(s_q)``
 - ``IPW = A / mean(P_q)`` (1/W);  ``IPJ = A / mean(E_q)`` (1/J)  (the harness's own unit test: a correct
   query of 10 J over 2 s and a wrong one of 20 J over 4 s give A = 0.5, IPJ = 1/30, IPW = 0.1)
+
+Where every chosen device has both a counter and a power signal, the same figures from the integrated power
+signal stand beside them (``energy_per_query_integrated_j``, ``ipw_integrated_per_w``,
+``ipj_integrated_per_j``) with ``energy_disagreement_percent`` = (integrated - counter) / counter of the
+mean per-query energy.
 
 Concurrent queries each count the device energy of their whole window, as in the harness; the run's
 energy actually drawn is reported beside it: ``energy_j`` over the union of the windows, queries per joule
@@ -36,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from lowprof.analysis.devices import choose_devices
-from lowprof.analysis.power import device_traces, power_traces, window_energy
+from lowprof.analysis.power import COUNTER_SIGNAL, device_traces, power_traces, window_energy
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run
 
@@ -142,7 +148,8 @@ def ipw(run: Run, results: pd.DataFrame, devices: str | None = None, signal: str
         p_q = np.where(d_q > 0, e_q / d_q, np.nan)
     acc = float(results.score.mean())
     mean_w = float(np.nanmean(p_q)) if np.isfinite(p_q).any() else float("nan")
-    mean_e = float(np.mean(e_q))
+    measured = d_q > 0  # the harness: a query without a positive duration and energy is in A, not in the means
+    mean_e = float(np.mean(e_q[measured])) if measured.any() else float("nan")
     overlapping = int(timed.all() and busy_ns < float(np.sum(b - a)) - 1)
     out = {
         "queries": n, "accuracy": acc, "devices": sel.devices, "energy_method": method,
@@ -155,6 +162,22 @@ def ipw(run: Run, results: pd.DataFrame, devices: str | None = None, signal: str
         "queries_without_duration": int(np.sum(d_q <= 0)),
         "concurrent_queries": bool(overlapping),
     }
+    both = [tr for tr in traces.values() if tr.has_counter and len(tr.t) >= 2 and tr.signal != COUNTER_SIGNAL]
+    if method == "counter" and len(both) == len(traces):  # the power signal integrated, beside the counter
+        if timed.all():
+            e_int = sum(tr.integrated_j(a, b) for tr in traces.values())
+        else:
+            e_int = np.full(n, sum(float(np.sum(tr.integrated_j([x for x, _ in windows], [y for _, y in windows])))
+                                   for tr in traces.values()) / n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_int = np.where(d_q > 0, e_int / d_q, np.nan)
+        mean_ei = float(np.mean(e_int[measured])) if measured.any() else float("nan")
+        mean_wi = float(np.nanmean(p_int)) if np.isfinite(p_int).any() else float("nan")
+        out.update(energy_integrated_signal=", ".join(sorted({tr.signal for tr in traces.values()})),
+                   energy_per_query_integrated_j=mean_ei, mean_power_integrated_w=mean_wi,
+                   ipj_integrated_per_j=acc / mean_ei if mean_ei > 0 else float("nan"),
+                   ipw_integrated_per_w=acc / mean_wi if mean_wi > 0 else float("nan"),
+                   energy_disagreement_percent=100 * (mean_ei - mean_e) / mean_e if mean_e > 0 else float("nan"))
     if timed.all():
         out.update(latency_p50_s=float(np.percentile(d_q, 50)), latency_p90_s=float(np.percentile(d_q, 90)),
                    latency_p99_s=float(np.percentile(d_q, 99)))

@@ -459,10 +459,14 @@ def _phase_energy(run: Run):
     ph = _phases(run)
     if not _power_summary(run) or not len(ph):
         return None
-    _, _, label = _energy_devices(run)
+    traces, devices, label = _energy_devices(run)
     out = []
     for name, g in ph.groupby("name"):
-        e, method = _window_energies(run, g["start_ns"], g["end_ns"])
+        a, b = g["start_ns"].to_numpy(float), g["end_ns"].to_numpy(float)
+        measured = np.logical_and.reduce([traces[d].coverage(a, b)[1] for d in devices])
+        if not measured.any():  # an occurrence outside the readings was not measured: it is not 0 J
+            continue
+        e, method = _window_energies(run, a[measured], b[measured])
         out.append((float(np.median(e)), {"phase": name, "devices": label, "from": method}))
     return out
 
@@ -480,12 +484,15 @@ def _ipw(run: Run) -> dict:
 
 
 @metric("ipw_per_w", "1/W", "higher",
-        "intelligence per watt: mean accuracy / mean power while serving (Saad-Falcon et al. 2025); DIR/results.jsonl")
+        "intelligence per watt as the IPW harness defines it: accuracy / mean over queries of each query's energy / "
+        "duration (energy from the counter at the query's edges; Saad-Falcon et al. 2025); DIR/results.jsonl")
 def _ipw_per_w(run: Run):
     return _ipw(run).get("ipw_per_w")
 
 
-@metric("energy_per_query_j", "J", "lower", "energy over the queries' time / number of queries (DIR/results.jsonl)")
+@metric("energy_per_query_j", "J", "lower",
+        "mean over queries of each query's energy (the counter's difference at its window's edges; IPJ = accuracy / "
+        "this) (DIR/results.jsonl)")
 def _energy_per_query(run: Run):
     return _ipw(run).get("energy_per_query_j")
 

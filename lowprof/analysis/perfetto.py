@@ -13,7 +13,10 @@ origin (the run clock's ns / 1000, three decimals keep ns). Tracks:
   core's busy % from ``system_cores``, and every
   numeric ``*_w`` column (power, power limit) of any table with a ``t_ns`` column: per GPU on that
   GPU's process (``gpu``/``device`` column), per sensor (``zone``, ``domain``, ``label``, ``sensor``)
-  on the host counters process.
+  on the host counters process;
+* Python stacks sampled by py-spy (``pystack_samples``, ``lowprof run --stacks``): per sampled thread one
+  track ``Python stacks (py-spy) THREAD`` in the workload's process, nested slices (``cat: pystack``) one
+  per frame, root outermost, as long as consecutive samples keep that frame.
 
 The categories and args follow the Kineto trace format, so lowprof's own Kineto importer reads the
 launches back unchanged (tests check this).
@@ -31,9 +34,10 @@ import pandas as pd
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run
 
-__all__ = ["chrome_trace", "write_chrome_trace", "validate_chrome_trace", "HOST_PID", "CHROME_TRACE_SCHEMA"]
+__all__ = ["chrome_trace", "write_chrome_trace", "validate_chrome_trace", "HOST_PID", "STACKS_TID", "CHROME_TRACE_SCHEMA"]
 
 HOST_PID = 2**31 - 2  # the synthetic process holding host-wide counters
+STACKS_TID = 2**31 - 3  # the first synthetic thread holding a sampled thread's Python stacks (then one below)
 _GPU_CAT = {"kernel": "kernel", "memcpy": "gpu_memcpy", "memset": "gpu_memset"}
 _SENSOR_KEYS = ("zone", "domain", "label", "sensor")  # columns naming a host power sensor (rapl, hwmon)
 _PH = {"X", "B", "E", "i", "I", "C", "M", "s", "f", "t"}
@@ -170,6 +174,48 @@ def _mark_events(run: Run, out: list, threads: set) -> None:
         out.append(ev)
 
 
+def _stack_pid(thread: str, default: int) -> int:
+    """The process of a py-spy thread name (``'PID/TID: name'``, as ``pystack_samples`` writes it)."""
+    head = thread.partition("/")[0]
+    return int(head) if head.isdigit() and int(head) < 2**31 else default
+
+
+def _stack_events(run: Run, out: list, tracks: dict) -> None:
+    """py-spy's timed samples (``pystack_samples``) as a flame chart: per sampled thread one track (a
+    synthetic tid from STACKS_TID down, so its slices never interleave with the thread's launch calls)
+    of nested slices, one per frame, lasting while consecutive samples keep that frame at that depth."""
+    if "pystack_samples" not in run.tables or not len(run["pystack_samples"]):
+        return
+    df = run["pystack_samples"].sort_values(["thread", "t_ns"], kind="stable")
+    default = _int((run.manifest.get("workload") or {}).get("pid"), HOST_PID)
+    for k, (thread, g) in enumerate(df.groupby("thread", sort=True)):
+        pid, tid = _stack_pid(str(thread), default), STACKS_TID - k
+        tracks[(pid, tid)] = f"Python stacks (py-spy) {thread}"
+        open_: list[dict] = []  # the open frames' slices from the root, written on opening (a parent precedes its
+        last_end = None          # children in the file, so frames of equal start and length nest root first)
+
+        def close(depth: int, at: int) -> None:
+            while len(open_) > depth:
+                ev = open_.pop()
+                ev["dur"] = max(0.0, round(_us(at) - ev["ts"], 3))
+
+        for t, dur, stack in zip(g["t_ns"].to_numpy(np.int64), g["dur_ns"].to_numpy(np.int64), g["stack"]):
+            frames = str(stack).split(";") if stack else []
+            if last_end is not None and t > last_end:  # a gap in the samples: every frame ends where they stopped
+                close(0, last_end)
+            keep = 0
+            while keep < min(len(open_), len(frames)) and open_[keep]["name"] == frames[keep]:
+                keep += 1
+            close(keep, int(t))
+            for f in frames[keep:]:
+                ev = {"ph": "X", "cat": "pystack", "name": f, "pid": pid, "tid": tid, "ts": _us(t), "dur": 0.0}
+                out.append(ev)
+                open_.append(ev)
+            last_end = int(t + dur)
+        if last_end is not None:
+            close(0, last_end)
+
+
 def _counter_events(run: Run, out: list, pids: dict) -> None:
     if "system" in run.tables and len(run["system"]):
         s = run["system"]
@@ -221,15 +267,19 @@ def chrome_trace(run: Run) -> dict:
     _span_events(run, "ops", "cpu_op", events, threads)
     _span_events(run, "steps", "user_annotation", events, threads)
     _mark_events(run, events, threads)
+    stack_tracks: dict[tuple[int, int], str] = {}
+    _stack_events(run, events, stack_tracks)
     _counter_events(run, events, pids)
     meta = []
     cmd = " ".join(run.manifest.get("command") or []) or run.manifest.get("kind", "run")
     workload_pid = (run.manifest.get("workload") or {}).get("pid")
-    for pid in sorted({p for p, _ in threads}):
+    for pid in sorted({p for p, _ in threads} | {p for p, _ in stack_tracks}):
         meta.append(_meta(pid, "process_name", label="lowprof marks" if pid == HOST_PID else
                           (f"workload {pid}: {cmd[:80]}" if pid == workload_pid else f"CPU process {pid}")))
     for pid, tid in sorted(threads):
         meta.append(_meta(pid, "thread_name", tid, f"thread {tid}"))
+    for (pid, tid), label in sorted(stack_tracks.items()):
+        meta.append(_meta(pid, "thread_name", tid, label))
     for dev in sorted({d for d, _ in gpus} | {p for p in pids if p != HOST_PID}):
         meta.append(_meta(dev, "process_name", label=f"GPU {dev}"))
         meta.append({"ph": "M", "pid": dev, "name": "process_sort_index", "args": {"sort_index": 1000 + dev}})

@@ -10,7 +10,8 @@ Given a budget B (W) for a rack / row / cluster:
 
 - provisioned by limit:  ``n = floor(B / L)`` with L the server's provisioned power (``limit_w``, the
   nameplate; default: the GPUs' summed enforced limits + the other devices' recorded peaks + the base)
-- provisioned by p99 / peak: ``n = floor(B / p99)``, ``floor(B / peak)`` of the server's own trace
+- provisioned by p99 / peak: ``n = floor(B / p99)``, ``floor(B / peak)`` of the server's own summed readings
+  (not of the resampled grid, which can step over a short peak)
 - oversubscribed at risk r, independent servers: the largest n whose summed power exceeds B for at
   most a fraction r of the time. n servers are made by cycling the recorded runs (server k replays run
   ``k mod m``), each shifted by a random whole number of grid steps (circularly), since servers do not
@@ -59,14 +60,19 @@ class ServerTrace:
     signals: list[str] = field(default_factory=list)
     base_w: float = 0.0
     limit_from: str = ""
+    gpu_only: bool = False  # every summed device is a GPU's own scope (no host, Grace or module power) and no base
+    recorded_p99_w: float | None = None  # of the summed readings themselves (the grid can miss a short peak)
+    recorded_peak_w: float | None = None
 
     @property
     def p99_w(self) -> float:
-        return float(np.percentile(self.power_w, 99))
+        """99th percentile (W) of the summed readings where known, else of the grid."""
+        return self.recorded_p99_w if self.recorded_p99_w is not None else float(np.percentile(self.power_w, 99))
 
     @property
     def peak_w(self) -> float:
-        return float(self.power_w.max())
+        """Largest summed reading (W) where known, else the grid's largest value."""
+        return self.recorded_peak_w if self.recorded_peak_w is not None else float(self.power_w.max())
 
 
 def server_trace(run: Run, devices: str | None = "all", step_s: float = 0.1, server_base_w: float = 0.0,
@@ -106,8 +112,11 @@ def server_trace(run: Run, devices: str | None = "all", step_s: float = 0.1, ser
             how_parts.append(f"base {server_base_w:g} W")
         limit_w = float(sum(parts)) + server_base_w
         how = " + ".join(how_parts)
+    gpu_only = server_base_w == 0 and set(sel.kind) == {"gpu"}
     return ServerTrace(name=str(run.path), power_w=power, step_s=step_s, limit_w=float(limit_w), devices=chosen,
-                       signals=signals, base_w=server_base_w, limit_from=how)
+                       signals=signals, base_w=server_base_w, limit_from=how, gpu_only=gpu_only,
+                       recorded_p99_w=float(np.percentile(p, 99)) + server_base_w,
+                       recorded_peak_w=float(p.max()) + server_base_w)
 
 
 def exceed_fraction(traces: list[np.ndarray], budget_w: float, shifts: list[int]) -> float:

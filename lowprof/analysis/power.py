@@ -51,6 +51,7 @@ __all__ = ["power_traces", "device_traces", "DeviceTrace", "device_summary", "su
 SIGNALS = ("auto", "instant", "average")
 COUNTER_SIGNAL = "counter ΔE/Δt"  # power derived from an energy counter: its mean over each sample interval
 _COLS = ["device", "kind", "inside", "source", "signal", "t_ns", "power_w", "power_average_w", "power_instant_w",
+         "average_t_ns", "instant_t_ns",
          "energy_t_ns", "energy_j", "limit_w", "reasons"]
 _AVERAGED = {"1s": "1 s average", "none": "instant (driver)", "unknown": "driver average (window unknown)"}
 _GRACE = re.compile(r"^(Module|Grace|CPU|SysIO) Power Socket (\d+)$")
@@ -101,18 +102,25 @@ def _gpu_parts(run: Run, signal: str) -> list[pd.DataFrame]:
         parts.append(_frame(
             device=f"gpu{gpu}", kind="gpu", inside="", source=meta.get("source", "nvml"), signal=label,
             t_ns=when.to_numpy(), power_w=power.to_numpy(), power_average_w=avg.to_numpy(),
-            power_instant_w=inst.to_numpy(), energy_t_ns=_at(values, "energy_t_ns").to_numpy(),
+            power_instant_w=inst.to_numpy(), average_t_ns=_at(d, "power_t_ns").to_numpy(),
+            instant_t_ns=_at(d, "power_instant_t_ns").to_numpy(), energy_t_ns=_at(values, "energy_t_ns").to_numpy(),
             energy_j=_col(values, "energy_j").to_numpy(), limit_w=_col(values, "power_limit_w").to_numpy(),
             reasons=_col(values, "clock_event_reasons").to_numpy()))
         m_inst, m_avg, m_e = _col(d, "module_power_instant_w"), _col(d, "module_power_w"), _col(d, "module_energy_j")
         if m_inst.notna().any() or m_avg.notna().any() or m_e.notna().any():
             m_use_inst = m_inst.notna().any() and signal != "average"
-            when = _at(d, "module_t_ns").to_numpy()
+
+            def when(name: str) -> np.ndarray:  # the field's own timestamp, else the module read's, else the row's
+                return _col(d, name).fillna(_at(d, "module_t_ns")).to_numpy()
+
             parts.append(_frame(
                 device=f"gpu{gpu}:module", kind="gpu_module", inside="", source="nvml scope 1",
-                signal="instant" if m_use_inst else "1 s average", t_ns=when,
+                signal="instant" if m_use_inst else "1 s average",
+                t_ns=when("module_power_instant_t_ns" if m_use_inst else "module_power_t_ns"),
                 power_w=(m_inst if m_use_inst else m_avg).to_numpy(), power_average_w=m_avg.to_numpy(),
-                power_instant_w=m_inst.to_numpy(), energy_t_ns=when, energy_j=m_e.to_numpy()))
+                power_instant_w=m_inst.to_numpy(), average_t_ns=when("module_power_t_ns"),
+                instant_t_ns=when("module_power_instant_t_ns"), energy_t_ns=when("module_energy_t_ns"),
+                energy_j=m_e.to_numpy()))
     if no_instant:
         raise SignalUnavailable(f"--instant: no instantaneous power recorded for {', '.join(no_instant)} "
                            f"(NVML field 186 refused or not logged); drop --instant to use the driver's average")
@@ -190,7 +198,8 @@ def _containment(df: pd.DataFrame) -> pd.Series:
 
 def power_traces(run: Run, signal: str = "auto") -> pd.DataFrame:
     """All power readings of a run, long: device, kind, inside, source, signal (the power signal's name),
-    t_ns, power_w (that signal), power_average_w / power_instant_w (GPUs: both NVML readings),
+    t_ns, power_w (that signal), power_average_w / power_instant_w (GPUs: both NVML readings) with their own
+    timestamps average_t_ns / instant_t_ns,
     energy_t_ns and energy_j (the counter), limit_w, reasons. ``signal``: ``auto``, ``instant`` or
     ``average`` (see the module doc)."""
     if signal not in SIGNALS:
@@ -301,6 +310,21 @@ class DeviceTrace:
         """Energy (J) between a and b: the counter where there is one, else the integrated power."""
         return self.counter_j(a, b) if self.has_counter else self.integrated_j(a, b)
 
+    def coverage(self, a, b) -> tuple[np.ndarray, np.ndarray]:
+        """(share of each window [a, b] inside the readings :meth:`energy_j` uses, whether that is enough): a
+        window is measured when at least 99 % of it lies inside them, or at least 90 % and the part outside is no
+        longer than one sample interval (the uncertainty the edges have anyway, e.g. the last phase of a run whose
+        final reading came just before its end); otherwise its energy would leave unmeasured time out."""
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        span = self.te if self.has_counter else self.t
+        if len(span) < 2:
+            return np.zeros(np.shape(a)), np.zeros(np.shape(a), dtype=bool)
+        step = float(np.median(np.diff(span)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            covered = np.where(b > a, np.clip(np.minimum(b, span[-1]) - np.maximum(a, span[0]), 0, None) / (b - a),
+                               ((a >= span[0]) & (a <= span[-1])).astype(float))
+        return covered, (covered >= 0.99) | ((covered >= 0.9) & ((1 - covered) * (b - a) <= step))
+
 
 def device_traces(df: pd.DataFrame, devices: list[str] | None = None) -> dict[str, DeviceTrace]:
     """Device -> :class:`DeviceTrace` of a :func:`power_traces` frame (all devices, or ``devices``)."""
@@ -376,8 +400,9 @@ def device_summary(d: pd.DataFrame, window_s: float = 0.0) -> dict:
         out["energy_j"], out["energy_method"] = counter, "counter"
         if tr.signal != COUNTER_SIGNAL:  # RAPL / energy-only hwmon: the power IS the counter's differences
             out["energy_disagreement_percent"] = _disagreement(e_int, counter)
-            for name in ("average", "instant"):  # GPUs: both NVML power readings against the counter
-                ts, ps = _readings(d.t_ns, d[f"power_{name}_w"])
+            for name in ("average", "instant"):  # GPUs: both NVML power readings, each on its own timestamps
+                own = d[f"{name}_t_ns"]
+                ts, ps = _readings(own.fillna(d.t_ns) if own.notna().any() else d.t_ns, d[f"power_{name}_w"])
                 if len(ts) >= 2:
                     e = float(_integrated(ts, ps, a, b))
                     out[f"energy_integrated_{name}_j"] = e
@@ -427,11 +452,16 @@ def phase_intervals(marks: pd.DataFrame, end_ns: int) -> pd.DataFrame:
 
 def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "auto") -> pd.DataFrame:
     """Per phase x device: start_s, duration_s, energy_j and energy_method (the counter where there is one),
-    energy_counter_j, energy_integrated_j, mean_w (energy_j / duration)."""
+    energy_counter_j, energy_integrated_j, energy_disagreement_percent ((integrated - counter) / counter, where
+    both exist and the power is not the counter's own differences), mean_w (energy_j / the phase's measured
+    duration), covered_percent
+    (the share of the phase inside the device's readings). A phase not measured by
+    :meth:`DeviceTrace.coverage` (less than 99 % inside the readings, or 90 % with at most one sample interval
+    outside) has no energy (NaN): the part outside was not measured, and it is not zero."""
     marks = read_marks(run) if marks is None else marks
     df = power_traces(run, signal)
     cols = ["phase", "device", "start_s", "duration_s", "energy_j", "energy_method", "energy_counter_j",
-            "energy_integrated_j", "mean_w"]
+            "energy_integrated_j", "energy_disagreement_percent", "mean_w", "covered_percent"]
     if not len(marks) or not len(df):
         return pd.DataFrame(columns=cols)
     end = run.manifest.get("end_t_ns") or int(df.t_ns.max())
@@ -441,11 +471,17 @@ def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "
     rows = []
     for dev, tr in device_traces(df).items():
         e, c, i = tr.energy_j(a, b), tr.counter_j(a, b), tr.integrated_j(a, b)
+        compare = tr.has_counter and tr.signal != COUNTER_SIGNAL  # RAPL's power IS the counter's differences
+        covered, measured = tr.coverage(a, b)
+        e, c, i = (np.where(measured, x, np.nan) for x in (e, c, i))
         for k, name in enumerate(ph.name):
             rows.append({"phase": name, "device": dev, "start_s": a[k] / 1e9, "duration_s": dur[k],
                          "energy_j": float(e[k]), "energy_method": tr.method, "energy_counter_j": float(c[k]),
                          "energy_integrated_j": float(i[k]),
-                         "mean_w": float(e[k] / dur[k]) if dur[k] > 0 else float("nan")})
+                         "energy_disagreement_percent": _disagreement(float(i[k]), float(c[k])) if compare
+                         else float("nan"),
+                         "mean_w": float(e[k] / (dur[k] * covered[k])) if dur[k] * covered[k] > 0 else float("nan"),
+                         "covered_percent": float(100 * covered[k])})
     return pd.DataFrame(rows, columns=cols).sort_values(["start_s", "device"], kind="stable").reset_index(drop=True)
 
 

@@ -38,6 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=5, help="frames shown per pass (default 5)")
 
 
+def _share(v) -> str:
+    return "-" if v is None or v != v else f"{v * 100:.0f}%"
+
+
 def _ns(v) -> str:
     return "-" if v is None or v != v else fmt_s(v / 1e9)
 
@@ -90,22 +94,9 @@ def _curve(args) -> int:
     return 0
 
 
-def _is_ranks(path) -> bool:
-    """A job folder (``lowprof import FOLDER``) or a folder of rank runs: no manifest of its own."""
-    from pathlib import Path
-
-    p = Path(path)
-    return p.is_dir() and not (p / "manifest.json").exists() and not (p / "manifest.json").is_symlink()
-
-
-def _ranks(args) -> int:
+def _ranks(args, members) -> int:
     """The verdict per pass on every rank of a job, and per pass how many ranks share each verdict."""
-    from lowprof.rundir.many import expand
-
-    members = expand(args.dir)
-    if not members:
-        raise LowprofError(f"{args.dir}: no run directories inside")
-    per = [(m, B.verdicts(m.run)) for m in sorted(members, key=lambda m: (m.rank is None, m.rank or 0, m.label))]
+    per = [(m, B.verdicts(m.run)) for m in members]
     if args.json:
         print_json(_strict({"rule": RULE, "ranks": [{"rank": m.rank, "run": m.label, "passes": v.to_dict(orient="records")}
                                                     for m, v in per]}))
@@ -151,8 +142,10 @@ def main(args) -> int:
         out.print(f"[dim]{RULE}[/]", markup=True)
         out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]", markup=True)
         return 0
-    if _is_ranks(args.dir):
-        return _ranks(args)
+    from lowprof.rundir.many import job_members
+
+    if (members := job_members(args.dir)) is not None:
+        return _ranks(args, members)
     run = load(args.dir)
     v = B.verdicts(run)
     stacks = B.pass_stacks(run, v, verdict="CPU-bound" if args.stacks == "cpu" else None, top=args.top)
@@ -160,12 +153,20 @@ def main(args) -> int:
         print_json(_strict({"rule": RULE, "passes": v.to_dict(orient="records")}
                    | ({"stacks": stacks.to_dict(orient="records")} if stacks is not None else {})))
         return 0
-    out.print(table(f"{args.dir}: verdict per pass", ["step", "verdict", "idle share", "queue share", "depth",
-                                                      "TKLQT", "API", "queue", "latency"],
-                    [[r.step + (" (warm-up)" if r.warmup else ""), r.verdict, f"{r.idle_share * 100:.0f}%",
-                      f"{r.queue_share * 100:.0f}%", f"{r.mean_queue_depth:.1f}", _ns(r.tklqt_ns), _ns(r.tklqt_api_ns),
-                      _ns(r.tklqt_queue_ns), _ns(r.latency_ns)] for r in v.itertuples()], right={2, 3, 4, 5, 6, 7, 8}))
+    graphs = bool(len(v)) and int(v["graph_activities"].sum()) > 0
+    columns = ["step", "verdict", "idle share", "queue share", "depth", "TKLQT", "API", "queue", "latency"]
+    rows = [[r.step + (" (warm-up)" if r.warmup else ""), r.verdict, f"{r.idle_share * 100:.0f}%",
+             f"{r.queue_share * 100:.0f}%", f"{r.mean_queue_depth:.1f}", _ns(r.tklqt_ns), _ns(r.tklqt_api_ns),
+             _ns(r.tklqt_queue_ns), _ns(r.latency_ns)]
+            + ([_share(r.graph_gpu_share)] if graphs else []) for r in v.itertuples()]
+    out.print(table(f"{args.dir}: verdict per pass", columns + (["graph share"] if graphs else []), rows,
+                    right=set(range(2, len(columns) + graphs))))
     out.print(f"[dim]{RULE}[/]", markup=True)
+    if graphs:
+        calls, acts = int(v["graph_launches"].sum()), int(v["graph_activities"].sum())
+        out.print(f"graph-launched: {calls} launch call{'s' * (calls != 1)}, {acts} activities; graph share = their "
+                  "share of the pass's GPU time. A graph launch is one launch call in TKLQT and the queue depth, "
+                  "so the verdict's evidence is the calls', not the nodes' (docs/launches.md)")
     if stacks is not None:
         which = "CPU-bound passes" if args.stacks == "cpu" else "every pass"
         if stacks.empty:

@@ -76,11 +76,15 @@ def main(args) -> int:
         notes = [f"{r['energy_j']:.1f} J drawn by {', '.join(r['devices'])} over {fmt_s(r['busy_s'])} of queries"]
         if "tokens_per_j" in r:
             notes.append(f"{r['tokens_per_j']:.3g} tokens/J")
+        if "energy_disagreement_percent" in r:
+            notes.append(f"integrated {r['energy_integrated_signal']} instead of the counter: {r['energy_per_query_integrated_j']:.3g} "
+                         f"J/query ({r['energy_disagreement_percent']:+.2f}%), IPW {r['ipw_integrated_per_w']:.5f}, "
+                         f"IPJ {r['ipj_integrated_per_j']:.4g}")
         if r["windows"] != "per query":
             notes.append(r["windows"])
         if r["concurrent_queries"]:
             notes.append("queries overlap: each counts the whole device energy of its window, as in the harness")
         if r["queries_without_duration"]:
-            notes.append(f"{r['queries_without_duration']} queries of zero duration left out of the mean power")
+            notes.append(f"{r['queries_without_duration']} queries of zero duration left out of the mean power and energy (counted in the accuracy)")
         out.print(f"[dim]{escape(r['run'])}: " + escape("; ".join(notes)) + "[/]", markup=True)
     return 0

@@ -58,6 +58,10 @@ def _j(v) -> str:
     return "-" if v is None or v != v else f"{v:.1f}"
 
 
+def _j2(v) -> str:
+    return "-" if v is None or v != v else f"{v:.2f}"
+
+
 def _pct(v) -> str:
     return "-" if v is None or v != v else f"{v:+.2f}%"
 
@@ -129,10 +133,18 @@ def _one(path: str, args) -> int:
     if len(phases):
         out.print(table("By phase (energy: the counter where the device has one)",
                         ["phase", "device", "start", "duration", "energy (J)", "from", "counter (J)", "integrated (J)",
-                         "mean W"],
-                        [[r.phase, r.device, f"{r.start_s:.3f} s", fmt_s(r.duration_s), f"{r.energy_j:.2f}",
-                          r.energy_method, _j(r.energy_counter_j), _j(r.energy_integrated_j), _w(r.mean_w)]
-                         for r in phases.itertuples()], right={2, 3, 4, 6, 7, 8}))
+                         "vs counter", "mean W"],
+                        [[r.phase, r.device, f"{r.start_s:.3f} s", fmt_s(r.duration_s), _j2(r.energy_j),
+                          r.energy_method, _j(r.energy_counter_j), _j(r.energy_integrated_j),
+                          _pct(r.energy_disagreement_percent), _w(r.mean_w)]
+                         for r in phases.itertuples()], right={2, 3, 4, 6, 7, 8, 9}))
+        for r in phases[phases.energy_j.isna() & (phases.covered_percent < 99)].itertuples():
+            out.print(f"[dim]{escape(r.phase)} at {r.start_s:.3f} s: only {r.covered_percent:.0f}% inside "
+                      f"{escape(r.device)}'s readings: no energy (what lies outside was not measured)[/]", markup=True)
+    for d in (d for d in s if d.endswith(":module")):
+        gpu = d.removesuffix(":module")
+        out.print(f"[dim]{escape(d)}: NVML module scope (scopeId 1): the whole GH200 module (GPU, Grace CPU, memory); "
+                  f"{escape(gpu)} is inside it[/]", markup=True)
     refused, module = _refusals(run)
     if refused:
         out.print(f"[dim]NVML refused: {escape(refused)}[/]", markup=True)
@@ -149,12 +161,13 @@ def _budget(args) -> int:
     r = oversubscription(servers, args.budget_w, risk=args.risk, cap_w=args.cap_w, trials=args.trials)
     per = [{"server": s.name, "devices": s.devices, "signals": s.signals, "server_base_w": s.base_w,
             "limit_w": s.limit_w, "limit_from": s.limit_from, "p99_w": s.p99_w, "peak_w": s.peak_w,
-            "mean_w": float(s.power_w.mean())} for s in servers]
+            "mean_w": float(s.power_w.mean()), "gpu_only": s.gpu_only} for s in servers]
     if args.json:
         print_json(strict({"servers": per} | r.to_dict()))
         return 0
-    if args.csv:
-        pd.DataFrame([r.to_dict()]).to_csv(sys.stdout, index=False)
+    if args.csv:  # one row: the result, with the power signal of every server's devices beside it
+        signals = "; ".join(f"{p['server']}: {', '.join(p['signals'])}" for p in per)
+        pd.DataFrame([r.to_dict() | {"signals": signals}]).to_csv(sys.stdout, index=False)
         return 0
     out.print(table("Servers (recorded runs): power = the devices summed + the stated base",
                     ["server", "devices (signal)", "base W", "limit W", "mean W", "p99 W", "peak W"],
@@ -162,7 +175,7 @@ def _budget(args) -> int:
                       _w(p["p99_w"]), _w(p["peak_w"])] for p in per], right={2, 3, 4, 5, 6}))
     for p in per:
         out.print(f"[dim]{escape(p['server'])}: limit = {escape(p['limit_from'])}[/]", markup=True)
-    if all(p["server_base_w"] == 0 for p in per) and all(all(d.startswith("gpu") for d in p["devices"]) for p in per):
+    if all(p["gpu_only"] for p in per):
         out.print("[dim]GPU power only: no non-GPU power was recorded or stated (--server-base-w W adds it)[/]", markup=True)
     rows = [["by power limit (nameplate)", r.servers_by_limit, "0 (by construction)"],
             ["by observed p99", r.servers_by_p99, "-"],

@@ -9,6 +9,15 @@ Layout (read by ``lowprof bound SWEEP``)::
 ``sweep.json`` is rewritten (atomically) after every run, so a sweep cut short stays readable.
 Several ``--param`` give their cartesian product, first one outermost. Each run also gets
 ``LOWPROF_PARAM_<NAME>=<value>`` in its environment.
+
+Ctrl-C (SIGINT) stops the sweep after the running point: the point's workload gets one SIGINT (through
+its ``lowprof run``, which records to the end), ``runs`` keeps the points that finished, and sweep.json
+gains ``"status": "interrupted"``, ``"interrupted": {"params", "dir", "state"}`` (the point cut short:
+its run directory is kept, its manifest status set to ``interrupted`` so that it loads as INCOMPLETE;
+``state`` is ``incomplete``, or ``not started`` when no run directory was made) and ``"not_run"`` (the
+points never started). A second Ctrl-C stops at once: the point's ``lowprof run`` and workload are
+killed (SIGKILL). The exit status is 130 either way. SIGTERM and SIGHUP to the sweep do the same as
+the first Ctrl-C (forwarded as themselves; exit status 128 + the signal).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -33,7 +43,8 @@ EXAMPLES = """lowprof sweep --param batch=1,2,4,8,16,32,64,128 --trace kernels -
 lowprof sweep --param batch=1,8 --param seq=128,512 --out runs/s -- python app.py --bs {batch} --seq {seq}
 lowprof sweep --param n=1,2 --json -- sh -c 'echo "$LOWPROF_PARAM_N"'   (in shell code, take values from the environment)"""
 
-SCHEMA = 1  # 1 (2026-11-25): first version
+SCHEMA = 1  # 1 (2026-11-25): first version; (2026-12-02) optional status/interrupted/not_run of an interrupted
+#             sweep (readers that ignore them read the finished points, which is what `runs` lists)
 SWEEP_FILE = "sweep.json"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -136,8 +147,100 @@ def _run_args(args) -> list[str]:
     return extra
 
 
-def _one(sweep: Path, values: dict[str, str], template: list[str], extra: list[str]) -> tuple[int, float]:
-    """``lowprof run`` for one point; the workload's output goes to ``<dir>/output.log``. Returns (status, s)."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupts:
+    """SIGINT (Ctrl-C), SIGTERM or SIGHUP during a sweep: the first is forwarded once to the running point
+    (its own process group, so a terminal's Ctrl-C reaches it only this way) and the sweep stops after
+    it; the second kills the point's ``lowprof run`` and everything it started (SIGKILL), at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: int | None = None  # the first signal's number
+        self.proc: subprocess.Popen | None = None
+        self._old: dict = {}
+
+    def __enter__(self) -> "Interrupts":
+        self._old = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _on_signal(self, signum, _frame) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = signum
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        if self.count == 1:
+            _signal_group(proc.pid, signum)
+        else:
+            kill_tree(proc.pid)
+
+    @property
+    def name(self) -> str:
+        """How the first signal is named to the user."""
+        return "Ctrl-C" if self.first in (None, signal.SIGINT) else signal.Signals(self.first).name
+
+    @property
+    def status(self) -> int:
+        """The sweep's exit status: 128 + the first signal (130 for Ctrl-C)."""
+        return 128 + int(self.first or signal.SIGINT)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from /proc (pid -> [child pids])."""
+    kids: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(entry.name))
+    return kids
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid``'s process group and the groups of all its descendants (a workload runs in a group
+    of its own); the groups are listed before anything is killed, so a descendant whose parent dies first
+    is still found."""
+    kids, groups, todo = _children(), [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            g = os.getpgid(p)
+        except ProcessLookupError:
+            continue
+        if g not in groups and g != os.getpgrp():
+            groups.append(g)
+        todo += kids.get(p, [])
+    for g in groups:
+        _signal_group(g, signal.SIGKILL)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _one(sweep: Path, values: dict[str, str], template: list[str], extra: list[str],
+         stop: Interrupts, said: list[int]) -> tuple[int, float]:
+    """``lowprof run`` for one point; the workload's output goes to ``<dir>/output.log``. Returns (status, s).
+    ``said``: how many Ctrl-C have been acknowledged on stderr (updated)."""
     d = sweep / run_dir_name(values)
     log = sweep / f".{d.name}.log"
     cmd = [sys.executable, "-m", "lowprof", "run", "--out", str(d), "--force", "--quiet", *extra, "--",
@@ -145,10 +248,47 @@ def _one(sweep: Path, values: dict[str, str], template: list[str], extra: list[s
     env = os.environ | {f"LOWPROF_PARAM_{k.upper()}": v for k, v in values.items()}
     t0 = time.monotonic()
     with open(log, "wb") as f:
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        stop.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                     process_group=0)
+        if stop.count:  # Ctrl-C while it was being started
+            _signal_group(stop.proc.pid, stop.first) if stop.count == 1 else kill_tree(stop.proc.pid)
+        while True:
+            try:
+                code = stop.proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                _acknowledge(stop, said, d.name)
+        stop.proc = None
+    _acknowledge(stop, said, d.name)
     if d.is_dir():
         os.replace(log, d / "output.log")
     return code, time.monotonic() - t0
+
+
+def _acknowledge(stop: Interrupts, said: list[int], point: str) -> None:
+    if stop.count >= 1 and said[0] < 1:
+        err.print(f"lowprof: {stop.name}: stopping after point {point} (its workload got "
+                  f"{signal.Signals(stop.first).name}); Ctrl-C again stops at once")
+    if stop.count >= 2 and said[0] < 2:
+        err.print(f"lowprof: second {'Ctrl-C' if stop.name == 'Ctrl-C' else 'signal'}: point {point} killed")
+    said[0] = max(said[0], min(stop.count, 2))
+
+
+def _mark_interrupted(d: Path, how: str) -> str:
+    """The point cut short: its manifest's status becomes ``interrupted`` (it loads as INCOMPLETE).
+    Returns the point's state for sweep.json (``incomplete``, or ``not started`` without a run dir)."""
+    from lowprof.rundir.manifest import read_manifest, write_manifest
+
+    if not d.is_dir():
+        return "not started"
+    try:
+        m = read_manifest(d)
+    except Exception:  # noqa: BLE001 - a half-written run directory: it loads as INCOMPLETE already
+        return "incomplete"
+    m["status"] = "interrupted"
+    m["interrupted"] = how
+    write_manifest(d, m)
+    return "incomplete"
 
 
 def main(args) -> int:
@@ -189,22 +329,37 @@ def main(args) -> int:
     points = expand(params)
     extra = _run_args(args)
     walls = []
-    interrupted = False
+    cut: dict | None = None  # the point cut short by Ctrl-C (or by a workload's own SIGINT)
+    said = [0]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("sweep {task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, disable=args.quiet, transient=True) as bar:
+    with Interrupts() as stop, Progress(TextColumn("sweep {task.description}", markup=False), BarColumn(),
+                                        MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                                        disable=args.quiet, transient=True) as bar:
         task = bar.add_task("", total=len(points))
         for values in points:
+            if stop.count:
+                break
             bar.update(task, description=run_dir_name(values))
-            code, wall = _one(sweep, values, template, extra)
-            doc["runs"].append({"params": values, "dir": run_dir_name(values), "exit_code": code})
+            code, wall = _one(sweep, values, template, extra, stop, said)
+            entry = {"params": values, "dir": run_dir_name(values)}
+            if code == 130 or (stop.count and code != 0):  # SIGINT reached the workload: the point is cut short
+                how = ("lowprof sweep: a second Ctrl-C killed the point" if stop.count >= 2 else
+                       f"lowprof sweep: {stop.name} ({signal.Signals(stop.first or signal.SIGINT).name}) stopped "
+                       "the workload before it finished")
+                cut = entry | {"state": _mark_interrupted(sweep / entry["dir"], how), "exit_code": code}
+                break
+            doc["runs"].append(entry | {"exit_code": code})
             walls.append(wall)
             _write(sweep / SWEEP_FILE, doc)
             bar.advance(task)
-            if code in (130, 128 + 2):  # Ctrl-C reached the workload: stop the sweep too
-                interrupted = True
-                break
+    interrupted = cut is not None or stop.count > 0
+    if interrupted:
+        done = {r["dir"] for r in doc["runs"]} | ({cut["dir"]} if cut else set())
+        doc["status"] = "interrupted"
+        doc["interrupted"] = cut
+        doc["not_run"] = [{"params": v, "dir": run_dir_name(v)} for v in points if run_dir_name(v) not in done]
+        _write(sweep / SWEEP_FILE, doc)
     failed = [r for r in doc["runs"] if r["exit_code"] != 0]
     if args.json:
         print_json(doc)
@@ -212,6 +367,13 @@ def main(args) -> int:
         rows = [[r["dir"], r["exit_code"], f"{w:.2f}"] for r, w in zip(doc["runs"], walls)]
         out.print(table(f"sweep {sweep}", ["run", "exit code", "wall s"], rows, right={1, 2}))
         note(f"{len(doc['runs'])} runs, {len(failed)} failed; see: lowprof bound {sweep}")
-    if interrupted:
-        return 130
+    if interrupted:  # said even with --quiet: the sweep is not what was asked for
+        ran = ", ".join(f"{r['dir']} (exit {r['exit_code']})" for r in doc["runs"]) or "none"
+        parts = [f"lowprof: sweep interrupted{'' if stop.name == 'Ctrl-C' else ' by ' + stop.name}: ran {ran}"]
+        if cut:
+            parts.append(f"cut short: {cut['dir']} (" + (f"run directory kept, marked INCOMPLETE: {sweep / cut['dir']}"
+                         if cut["state"] == "incomplete" else "no run directory") + ")")
+        parts.append("not run: " + (", ".join(r["dir"] for r in doc["not_run"]) or "none"))
+        err.print("; ".join(parts))
+        return stop.status
     return 1 if failed else 0

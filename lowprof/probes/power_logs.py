@@ -8,8 +8,10 @@ Formats (recognised from the file's first lines):
   ``[Not Supported]`` are no reading. ``timestamp`` is local time (``YYYY/MM/DD HH:MM:SS.mmm``) with no
   zone: ``tz`` (an IANA name such as ``Europe/Paris``, or an offset such as ``+02:00``) says which; a log
   without timestamps needs ``interval_s`` (its ``-lms``/``-l`` period). Fields read: ``index`` (else
-  ``uuid`` / ``pci.bus_id``, numbered in order), ``name``, ``power.draw`` (nvidia-smi: "On Ampere or
-  newer devices, returns average power draw over 1 sec. On older devices, returns instantaneous"),
+  ``uuid`` / ``pci.bus_id``, numbered in order; with none of them, the rows sharing one timestamp are
+  the GPUs in index order, as nvidia-smi prints them), ``name``, ``power.draw`` (nvidia-smi: "On Ampere or
+  newer devices, returns average power draw over 1 sec. On older devices, returns instantaneous"; what it
+  means per GPU comes from the architecture its ``name`` gives, where lowprof knows the name),
   ``power.draw.average`` (1 s average), ``power.draw.instant``, ``module.power.draw.average`` /
   ``.instant``, ``enforced.power.limit`` (else ``power.limit``), ``clocks.sm`` / ``clocks.current.sm``,
   ``clocks.mem`` / ``clocks.current.memory`` (MHz), ``utilization.gpu`` / ``utilization.memory`` (%),
@@ -24,7 +26,8 @@ Formats (recognised from the file's first lines):
   ``energy_j`` (a cumulative counter), ``power_limit_w``) or wide rows (every other column one device's
   power in W, named by its header).
 
-A line that does not parse is one error naming the file and line number. The run clock starts at the
+A line that does not parse is one error naming the file and line number; so is a power that is not
+finite or is negative (``nan`` is no reading, as pandas writes a missing value). The run clock starts at the
 first sample (``t_ns = 0``); ``origin_realtime_ns`` is its Unix time where the log gives wall time (so
 results files and marks in Unix time line up), else 0.
 """
@@ -34,6 +37,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 import os
 import re
 from pathlib import Path
@@ -47,15 +51,30 @@ _NA = {"", "[n/a]", "n/a", "[not supported]", "not supported", "-", "[unknown er
 _TIME_COLS = ("t_s", "t_ns", "unix_s", "unix_ns")
 
 
+def _decode(raw: bytes) -> str:
+    """A log's bytes as text: UTF-16 where it starts with a UTF-16 byte-order mark (PowerShell's ``>``), else
+    UTF-8 with a leading BOM dropped (Windows editors); "" for other binary data (NUL bytes)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw[:len(raw) // 2 * 2].decode("utf-16", errors="replace")
+    if b"\0" in raw:
+        return ""
+    return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
 def _head(path: Path, n: int = 4096) -> str:
     try:
         with open(path, "rb") as f:
             raw = f.read(n)
     except OSError as e:
         raise TraceError(f"{path}: {e.strerror or e}") from None
-    if b"\0" in raw:
-        return ""
-    return raw.decode("utf-8", errors="replace")
+    return _decode(raw)
+
+
+def _text(path: Path) -> str:
+    try:
+        return _decode(path.read_bytes())
+    except OSError as e:
+        raise TraceError(f"{path}: {e.strerror or e}") from None
 
 
 def sniff_power_log(path: str | os.PathLike) -> str | None:
@@ -104,18 +123,25 @@ def _local_ns(stamp: str, fmt: str, tz: dt.tzinfo | None, where: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def _number(v: str, where: str, what: str, scale: float = 1.0) -> float | None:
+def _number(v: str, where: str, what: str, scale: float = 1.0, nonnegative: bool = False) -> float | None:
+    """A log's value as a float (``scale`` applied), None where it is no reading (``[N/A]``, ``-``, ``nan``);
+    a value that is no number, not finite, or (``nonnegative``: power, energy) below zero is an error."""
     s = v.strip()
-    if s.lower() in _NA:
+    if s.lower() in _NA or s.lower() == "nan":
         return None
     s = re.sub(r"\s*(W|MHz|%|C|mW|J)$", "", s)
     try:
-        return float(s) * scale
+        x = float(s) * scale
     except ValueError:
         raise TraceError(f"{where}: {what} {v.strip()!r} is not a number") from None
+    if not math.isfinite(x):
+        raise TraceError(f"{where}: {what} {v.strip()!r} is not a finite number")
+    if nonnegative and x < 0:
+        raise TraceError(f"{where}: {what} {v.strip()!r} is negative")
+    return x
 
 
-_SMI = {  # nvidia-smi field -> (gpu_power column, scale)
+_SMI = {  # nvidia-smi field -> (gpu_power column, scale); *_w columns are power (never negative)
     "power.draw.instant": ("power_instant_w", 1.0), "module.power.draw.average": ("module_power_w", 1.0),
     "module.power.draw.instant": ("module_power_instant_w", 1.0),
     "clocks.sm": ("sm_clock_hz", 1e6), "clocks.current.sm": ("sm_clock_hz", 1e6),
@@ -126,10 +152,12 @@ _SMI = {  # nvidia-smi field -> (gpu_power column, scale)
 
 
 def _read_smi_csv(path: Path, tz, interval_s):
-    text = path.read_text(errors="replace")
+    text = _text(path)
     reader = csv.reader(io.StringIO(text), skipinitialspace=True)
     header = None
     rows, devices = [], {}
+    counts: dict[int, int] = {}
+    last_stamp, position = None, 0
     for n, rec in enumerate(reader, 1):
         if not rec or not "".join(rec).strip():
             continue
@@ -146,22 +174,32 @@ def _read_smi_csv(path: Path, tz, interval_s):
         if len(rec) != len(header):
             raise TraceError(f"{where}: {len(rec)} fields, the header has {len(header)}")
         r = dict(zip(header, (v.strip() for v in rec)))
-        key = r.get(ident, "0") if ident else "0"
+        if ident:
+            key = r[ident]
+        elif "timestamp" in header:  # no GPU field: nvidia-smi prints every GPU, in index order, under one timestamp
+            same = rows and r["timestamp"] == last_stamp
+            position = position + 1 if same else 0
+            last_stamp, key = r["timestamp"], str(position)
+        else:
+            key = "0"
         if key not in devices:
-            devices[key] = {"index": int(key) if ident == "index" and key.isdigit() else len(devices),
+            devices[key] = {"index": int(key) if ident in ("index", None) and key.isdigit() else len(devices),
                             "name": r.get("name"), "uuid": r.get("uuid")}
         gpu = devices[key]["index"]
         row = {"gpu": gpu}
         if "timestamp" in header:
             row["unix_ns"] = _local_ns(r["timestamp"], "%Y/%m/%d %H:%M:%S.%f", tz, where)
+        else:  # -lms/-l period given as --interval
+            row["t_ns"] = round(counts.get(gpu, 0) * interval_s * 1e9)
+            counts[gpu] = counts.get(gpu, 0) + 1
         if power:
-            row["power_w"] = _number(r[power], where, power)
+            row["power_w"] = _number(r[power], where, power, nonnegative=True)
         for field, (col, scale) in _SMI.items():
             if field in r:
-                row[col] = _number(r[field], where, field, scale)
+                row[col] = _number(r[field], where, field, scale, nonnegative=col.endswith("_w"))
         limit = next((c for c in ("enforced.power.limit", "power.limit") if c in r), None)
         if limit:
-            row["power_limit_w"] = _number(r[limit], where, limit)
+            row["power_limit_w"] = _number(r[limit], where, limit, nonnegative=True)
         reasons = next((c for c in ("clocks_event_reasons.active", "clocks_throttle_reasons.active") if c in r), None)
         if reasons and r[reasons].lower() not in _NA:
             try:
@@ -173,8 +211,9 @@ def _read_smi_csv(path: Path, tz, interval_s):
         raise TraceError(f"{path}: no samples")
     averaging = {"power.draw.average": ("1s", "nvidia-smi power.draw.average: a 1 s average"),
                  "power.draw": ("unknown", "nvidia-smi power.draw: a 1 s average on Ampere and newer, "
-                                           "instantaneous before; the log does not say which GPU")}.get(power)
-    return rows, devices, averaging, power
+                                           "instantaneous before; the log does not say which GPU")}.get(
+        power, ("unknown", "no averaged power in the log (power.draw.instant only)"))
+    return rows, devices, averaging, power or "power.draw.instant"
 
 
 def _read_dmon(path: Path, tz, interval_s):
@@ -182,7 +221,7 @@ def _read_dmon(path: Path, tz, interval_s):
     counts: dict[int, int] = {}
     day = 0
     last_time = None
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for n, line in enumerate(_text(path).splitlines(), 1):
         s = line.strip()
         where = f"{path}:{n}"
         if not s:
@@ -228,7 +267,7 @@ def _read_dmon(path: Path, tz, interval_s):
                                   ("mem", "mem_util_percent", 1.0), ("mclk", "mem_clock_hz", 1e6),
                                   ("pclk", "sm_clock_hz", 1e6)):
             if field in r:
-                row[col] = _number(r[field], where, field, scale)
+                row[col] = _number(r[field], where, field, scale, nonnegative=col == "power_w")
         rows.append(row)
     if not rows:
         raise TraceError(f"{path}: no samples")
@@ -237,7 +276,7 @@ def _read_dmon(path: Path, tz, interval_s):
 
 
 def _read_plain(path: Path, tz, interval_s):
-    reader = csv.reader(io.StringIO(path.read_text(errors="replace")), skipinitialspace=True)
+    reader = csv.reader(io.StringIO(_text(path)), skipinitialspace=True)
     header = None
     rows, devices = [], {}
     for n, rec in enumerate(reader, 1):
@@ -275,17 +314,45 @@ def _read_plain(path: Path, tz, interval_s):
             row = {"gpu": devices[name]["index"], key_time: t_ns}
             for col in ("power_w", "power_instant_w", "energy_j", "power_limit_w"):
                 if col in r:
-                    row[col] = _number(r[col], where, col)
+                    row[col] = _number(r[col], where, col, nonnegative=True)
             rows.append(row)
         else:
             for col in header:
                 if col == tcol:
                     continue
                 devices.setdefault(col, {"index": len(devices), "name": re.sub(r"(_w| \[W\])$", "", col), "uuid": None})
-                rows.append({"gpu": devices[col]["index"], key_time: t_ns, "power_w": _number(r[col], where, col)})
+                rows.append({"gpu": devices[col]["index"], key_time: t_ns,
+                             "power_w": _number(r[col], where, col, nonnegative=True)})
     if header is None or not rows:
         raise TraceError(f"{path}: no samples")
     return rows, devices, ("unknown", "plain CSV power_w: the log does not say how it was averaged"), "power_w"
+
+
+# A GPU's architecture (nvmlDeviceArchitecture_t, compute capability) from the product name a log gives
+# (nvidia-smi's ``name``); only names that say it unambiguously. Ampere's GA100 (A100, A30, A800) is 8.0.
+_ARCH_BY_NAME = (
+    (r"\b(GH200|H100|H200|H800|H20)\b", 9, (9, 0)),
+    (r"\b(GB200|GB300|B100|B200|B300|RTX 50\d0)\b", 10, (10, 0)),
+    (r"\b(L4|L20|L40S?|RTX 40\d0( Ti)?|RTX \d000 Ada)\b", 8, (8, 9)),
+    (r"\b(A100|A30|A800)\b", 7, (8, 0)),
+    (r"\b(A2|A10G?|A16|A40|RTX A\d000|RTX 30\d0( Ti)?)\b", 7, (8, 6)),
+    (r"\b(T4|RTX 20\d0|Quadro RTX \d000|TITAN RTX)\b", 6, (7, 5)),
+    (r"\b(V100|TITAN V)\b", 5, (7, 0)),
+    (r"\b(P100|P40|P4|GTX 10\d0)\b", 4, (6, 0)),
+)
+
+
+def _named_power_meaning(name: str | None, fallback: tuple[str, str]) -> dict:
+    """What the log's driver power means on the GPU it names (lowprof.probes.nvml.power_w_averaging of the
+    architecture the name gives), else ``fallback`` (averaging, why)."""
+    from lowprof.probes.nvml import ARCHITECTURES, power_w_averaging
+
+    for pattern, arch, cc in _ARCH_BY_NAME:
+        if name and re.search(pattern, name):
+            averaging, why = power_w_averaging(arch, cc)
+            return {"architecture": ARCHITECTURES[arch], "compute_capability": f"{cc[0]}.{cc[1]}",
+                    "averaging": averaging, "why": f"{why} (architecture from the GPU name in the log, {name!r})"}
+    return {"averaging": fallback[0], "why": fallback[1]}
 
 
 def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force: bool = False, tz: str | None = None,
@@ -322,11 +389,17 @@ def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force:
     run.manifest["command"] = ["lowprof", "import", str(path)]
     run.manifest["power_log"] = {"format": kind, "path": str(path), "tz": tz, "interval_s": interval_s,
                                  "samples": len(df), "power_w_from": source}
+    def facts(d: dict) -> dict:
+        out = {"index": d["index"], "name": d.get("name"), "uuid": d.get("uuid"), "source": kind}
+        if averaging != "unknown" or source not in ("power.draw", "pwr"):  # the field says it, or no driver reading
+            return out | {"power_w": {"averaging": averaging, "why": why, "source": source}}
+        m = _named_power_meaning(d.get("name"), (averaging, why))
+        power_w = {"averaging": m.pop("averaging"), "why": m.pop("why"), "source": source}
+        return out | m | {"power_w": power_w}
+
     run.manifest["probes"]["nvml"] = {
         "status": "imported", "source": kind,
-        "devices": [{"index": d["index"], "name": d.get("name"), "uuid": d.get("uuid"), "source": kind,
-                     "power_w": {"averaging": averaging, "why": why, "source": source}}
-                    for d in sorted(devices.values(), key=lambda d: d["index"])]}
+        "devices": [facts(d) for d in sorted(devices.values(), key=lambda d: d["index"])]}
     run.write_frame(GPU_POWER, df)
     run.finish(end_t_ns=int(df["t_ns"].max()))
     return run.path

@@ -99,6 +99,10 @@ SWEEP_SCHEMA: dict = {
             "dir": {"type": "string", "pattern": r"^(?!\.\.?$)[^/\x00]+$"},
             "params": {"type": "object", "additionalProperties": _STR},
             "exit_code": _INT_OR_NULL}}},
+        # an interrupted sweep (Ctrl-C): the point cut short and the points never started
+        "status": {"enum": ["interrupted"]},
+        "interrupted": {"type": ["object", "null"]},
+        "not_run": {"type": "array", "items": _OBJECT},
     },
 }
 

@@ -1,7 +1,7 @@
 """``import_trace``: turn a Kineto JSON trace or an Nsight Systems SQLite export into a run directory.
 
-The run directory (kind ``import``) holds ``launches`` and, where the source has them, ``ops`` and
-``steps``. Timestamps are shifted onto the run clock: ``t_ns = trace_ns - origin`` where ``origin`` is
+The run directory (kind ``import``) holds ``launches``, ``api_calls`` (every runtime/driver API call) and,
+where the source has them, ``ops`` and ``steps``. Timestamps are shifted onto the run clock: ``t_ns = trace_ns - origin`` where ``origin`` is
 the earliest timestamp in the trace; ``manifest['clock']`` records the trace clock and the origin, so
 ``trace_ns = origin_trace_ns + t_ns`` (and Unix time, where the trace gives it).
 """
@@ -18,7 +18,7 @@ from lowprof.clock import RunClock
 from lowprof.errors import TraceError
 from lowprof.rundir import RunDir
 from lowprof.tracers import kineto, nsys
-from lowprof.tracers.launches import COMPANION_TABLES, LAUNCHES
+from lowprof.tracers.launches import IMPORTED_TABLES, LAUNCHES
 
 __all__ = ["import_trace", "read_any"]
 
@@ -123,7 +123,7 @@ def _fill(run: RunDir, clock: RunClock, origin: int, trace_path, launches: pd.Da
     run.manifest["trace"] = {k: v for k, v in meta.items() if k != "clock"}
     run.write_frame(LAUNCHES, launches)
     for name, df in extra.items():
-        run.write_frame(COMPANION_TABLES[name], df)
+        run.write_frame(IMPORTED_TABLES[name], df)
     ends = [launches[c].max() for c in ("gpu_end_ns", "cpu_end_ns") if len(launches) and launches[c].notna().any()]
     if meta["clock"].get("last_event_ns") is not None:  # the trace's span: its last event of any kind
         ends.append(int(meta["clock"]["last_event_ns"]) - origin)

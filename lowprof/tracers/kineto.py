@@ -249,12 +249,23 @@ def no_launches_note(n_gpu: int, n_linked: int, n_launch_calls: int, n_ops: int,
     return None
 
 
+def _api_calls(runtime: pd.DataFrame) -> pd.DataFrame:
+    """Every runtime/driver call (``cuda_runtime``, ``cuda_driver``, ``*_runtime``...) as ``api_calls``; Kineto
+    writes the names as they are (no version suffix), so ``name_raw`` equals ``name``."""
+    name = runtime["name"].astype("string")
+    out = pd.DataFrame({"name": name, "name_raw": name, "pid": runtime["pid"].astype("Int64"),
+                        "tid": runtime["tid"].astype("Int64"), "start_ns": runtime["start_ns"].astype("Int64"),
+                        "end_ns": runtime["end_ns"].astype("Int64"), "correlation": runtime["correlation"].astype("Int64")})
+    return out.sort_values("start_ns", kind="stable").reset_index(drop=True)
+
+
 def load_launches(path: str | os.PathLike, *, with_tables: bool = False, block_bytes: int | None = None):
     """Read a Kineto trace into the ``launches`` frame.
 
     Returns ``(launches, meta)``: a DataFrame with exactly the LAUNCHES columns (timestamps absolute
     int ns on the trace's own clock, see ``meta['clock']``) and a dict of facts about the trace.
-    With ``with_tables=True`` returns ``(launches, meta, {"ops": ..., "steps": ...})``.
+    With ``with_tables=True`` returns ``(launches, meta, {"ops": ..., "steps": ..., "api_calls": ...})``
+    (``api_calls``: every runtime/driver call, launching or not).
     ``block_bytes``: see :func:`load_trace`; ``meta['parser']`` says how the file was read.
     """
     tr = load_trace(path, block_bytes=block_bytes)
@@ -277,5 +288,5 @@ def load_launches(path: str | os.PathLike, *, with_tables: bool = False, block_b
     meta["no_launches_note"] = no_launches_note(len(launches), int(launches["cpu_start_ns"].notna().sum()),
                                                 launch_calls, len(ops), tr.has_profiler_ranges)
     if with_tables:
-        return launches, meta, {"ops": ops, "steps": steps}
+        return launches, meta, {"ops": ops, "steps": steps, "api_calls": _api_calls(tr.runtime)}
     return launches, meta

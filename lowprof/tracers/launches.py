@@ -22,7 +22,7 @@ def is_warmup(step: object) -> bool:
     """True for a warm-up pass annotation (``warmup#N``)."""
     return isinstance(step, str) and step.lower().startswith("warmup")
 
-__all__ = ["LAUNCHES", "OPS", "STEPS", "COMPANION_TABLES", "STEP_PATTERN", "is_warmup"]
+__all__ = ["LAUNCHES", "OPS", "STEPS", "API_CALLS", "COMPANION_TABLES", "IMPORTED_TABLES", "STEP_PATTERN", "is_warmup"]
 
 LAUNCHES = TableSpec(
     "launches", 1,
@@ -82,4 +82,20 @@ STEPS = TableSpec(
     doc="step/pass annotations (record_function ranges, NVTX ranges) that group launches",
 )
 
+API_CALLS = TableSpec(
+    "api_calls", 1,
+    (
+        Column("name", "string", "", "the call, nsys's version suffix removed (cudaLaunchKernel_v7000 -> cudaLaunchKernel)"),
+        Column("name_raw", "string", "", "the call's name as the source wrote it (nsys StringIds text)"),
+        Column("pid", "int64", "", "process"), Column("tid", "int64", "", "thread"),
+        Column("start_ns", "int64", "ns", "call start on the CPU (run clock)"),
+        Column("end_ns", "int64", "ns", "call end on the CPU (run clock)"),
+        Column("correlation", "int64", "", "id linking the call to the GPU activities it launched, if any"),
+    ),
+    doc="every CUDA/HIP runtime and driver API call of an imported trace (nsys CUPTI_ACTIVITY_KIND_RUNTIME, "
+        "Kineto cuda_runtime/cuda_driver), launching or not: what `kernels --api` summarises",
+)
+
 COMPANION_TABLES = {"ops": OPS, "steps": STEPS}
+# What `lowprof import` writes beside ``launches`` (live capture writes COMPANION_TABLES only).
+IMPORTED_TABLES = COMPANION_TABLES | {"api_calls": API_CALLS}

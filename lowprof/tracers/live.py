@@ -86,6 +86,10 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
     run.write_frame(LAUNCHES, _single_chunk(launches))
     for name, spec in COMPANION_TABLES.items():
         run.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
+    if "api_calls" in conv.tables:  # Kineto segments: every runtime/driver call (CUPTI segments give launch calls only)
+        from lowprof.tracers.launches import API_CALLS
+
+        run.write_frame(API_CALLS, _single_chunk(conv.tables["api_calls"]))
     ops = conv.tables.get("ops")
     cupti = any(s.get("tracer") == "cupti" for s in conv.starts)
     entry = {

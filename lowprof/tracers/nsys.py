@@ -303,7 +303,7 @@ def _read(path: Path):
 
 
 def load_launches(path: str | os.PathLike):
-    """Read an nsys SQLite export. Returns ``(launches, meta, {"steps": ...})``; timestamps are nsys session-clock ns."""
+    """Read an nsys SQLite export. Returns ``(launches, meta, {"steps": ..., "api_calls": ...})``; timestamps are nsys session-clock ns."""
     path = Path(path)
     if not path.exists():
         raise TraceError(f"{path}: no such trace file")
@@ -313,6 +313,7 @@ def load_launches(path: str | os.PathLike):
     n_runtime = len(rt)
     rt["pid"] = (rt["gtid"] // 2**24) % 2**24  # bits 24-47 (floor division: a negative id stays in range)
     rt["tid"] = rt["gtid"] % 2**24
+    api_calls = _api_calls(rt)
     rt = rt[rt["correlation"].notna()].drop_duplicates(["pid", "correlation"])
     rt["launch_api"] = pd.array([normalise_api_name(v) if v is not pd.NA else None for v in rt["launch_api_raw"]],
                                 dtype="string")
@@ -371,4 +372,16 @@ def load_launches(path: str | os.PathLike):
                               "tid": pd.array(sg & 0xFFFFFF, dtype="Int64"),
                               "start_ns": steps["start_ns"].to_numpy(np.int64), "end_ns": steps["end_ns"].to_numpy(np.int64)})
     steps_out.loc[steps["gtid"].isna().to_numpy(), ["pid", "tid"]] = pd.NA
-    return df[[c.name for c in LAUNCHES.columns]], meta, {"steps": steps_out.reset_index(drop=True)}
+    return df[[c.name for c in LAUNCHES.columns]], meta, {"steps": steps_out.reset_index(drop=True), "api_calls": api_calls}
+
+
+def _api_calls(rt: pd.DataFrame) -> pd.DataFrame:
+    """Every row of CUPTI_ACTIVITY_KIND_RUNTIME (runtime and driver calls, nested ones too) as ``api_calls``."""
+    out = pd.DataFrame({
+        "name": pd.array([normalise_api_name(v) if v is not pd.NA else None for v in rt["launch_api_raw"]], dtype="string"),
+        "name_raw": rt["launch_api_raw"].astype("string"),
+        "pid": rt["pid"].astype("Int64"), "tid": rt["tid"].astype("Int64"),
+        "start_ns": rt["cpu_start_ns"].astype("Int64"), "end_ns": rt["cpu_end_ns"].astype("Int64"),
+        "correlation": rt["correlation"].astype("Int64"),
+    })
+    return out.sort_values("start_ns", kind="stable").reset_index(drop=True)

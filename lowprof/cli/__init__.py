@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lowprof {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs", parser_class=OneLineParser)
     for verb, mod in mods.items():
-        p = sub.add_parser(verb, help=mod.HELP, description=mod.HELP,
+        p = sub.add_parser(verb, help=mod.HELP.replace("%", "%%"), description=mod.HELP,  # help is %-formatted
                            epilog="examples:\n" + "\n".join(f"  {e}" for e in mod.EXAMPLES.splitlines()),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)

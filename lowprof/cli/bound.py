@@ -94,22 +94,9 @@ def _curve(args) -> int:
     return 0
 
 
-def _is_ranks(path) -> bool:
-    """A job folder (``lowprof import FOLDER``) or a folder of rank runs: no manifest of its own."""
-    from pathlib import Path
-
-    p = Path(path)
-    return p.is_dir() and not (p / "manifest.json").exists() and not (p / "manifest.json").is_symlink()
-
-
-def _ranks(args) -> int:
+def _ranks(args, members) -> int:
     """The verdict per pass on every rank of a job, and per pass how many ranks share each verdict."""
-    from lowprof.rundir.many import expand
-
-    members = expand(args.dir)
-    if not members:
-        raise LowprofError(f"{args.dir}: no run directories inside")
-    per = [(m, B.verdicts(m.run)) for m in sorted(members, key=lambda m: (m.rank is None, m.rank or 0, m.label))]
+    per = [(m, B.verdicts(m.run)) for m in members]
     if args.json:
         print_json(_strict({"rule": RULE, "ranks": [{"rank": m.rank, "run": m.label, "passes": v.to_dict(orient="records")}
                                                     for m, v in per]}))
@@ -155,8 +142,10 @@ def main(args) -> int:
         out.print(f"[dim]{RULE}[/]", markup=True)
         out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]", markup=True)
         return 0
-    if _is_ranks(args.dir):
-        return _ranks(args)
+    from lowprof.rundir.many import job_members
+
+    if (members := job_members(args.dir)) is not None:
+        return _ranks(args, members)
     run = load(args.dir)
     v = B.verdicts(run)
     stacks = B.pass_stacks(run, v, verdict="CPU-bound" if args.stacks == "cpu" else None, top=args.top)

@@ -68,15 +68,12 @@ def _print_comm(c: dict) -> None:
         out.print(f"HTA's figure for the whole trace (HTA's rules: µs, last ProfilerStep cut): {c['hta_overlap_pct']:.2f}%")
 
 
-def _job(args) -> int:
+def _job(args, members) -> int:
     """A job folder (or folder of rank runs): compute/communication overlap per rank and pass."""
     from lowprof.analysis.comm import OVERLAP_RULE, comm_summary
-    from lowprof.rundir.many import expand
 
-    members = sorted(expand(args.dir), key=lambda m: (m.rank is None, m.rank or 0, m.label))
-    if args.csv or not members:
-        raise LowprofError(f"{args.dir}: a folder of ranks; give one rank's run directory for --csv" if members
-                           else f"{args.dir}: no run directories inside")
+    if args.csv:
+        raise LowprofError(f"{args.dir}: a job of {len(members)} ranks; give one rank's run directory for --csv")
     ranks = [{"rank": m.rank, "run": m.label, **comm_summary(m.run, launches_of(m.run))} for m in members]
     if args.json:
         print_json({"rule": OVERLAP_RULE, "ranks": [{k: v for k, v in r.items() if k != "rule"} for r in ranks]})
@@ -95,11 +92,10 @@ def _job(args) -> int:
 
 
 def main(args) -> int:
-    from pathlib import Path
+    from lowprof.rundir.many import job_members
 
-    p = Path(args.dir)
-    if p.is_dir() and not (p / "manifest.json").exists() and not (p / "manifest.json").is_symlink():
-        return _job(args)
+    if (members := job_members(args.dir)) is not None:
+        return _job(args, members)
     run = load(args.dir)
     if args.csv:
         from lowprof.analysis.comm import kernel_class

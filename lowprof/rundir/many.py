@@ -30,7 +30,7 @@ from lowprof.rundir.files import inside, read_json
 from lowprof.rundir.manifest import MANIFEST
 from lowprof.rundir.schema import SWEEP_SCHEMA
 
-__all__ = ["Member", "RunSet", "load_many", "expand", "read_sweep", "rank_of", "host_of", "RANK_ENV"]
+__all__ = ["Member", "RunSet", "load_many", "expand", "job_members", "read_sweep", "rank_of", "host_of", "RANK_ENV"]
 
 RANK_ENV = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
 _RANK_NAME = re.compile(r"(?:^|[^A-Za-z0-9])rank[-_=]?(\d+)(?![0-9])", re.IGNORECASE)
@@ -132,6 +132,23 @@ def expand(path: str | os.PathLike) -> list[Member]:
             return out
     load(p)  # raises the one-line reason (missing, not a run directory...)
     return []
+
+
+def job_members(path: str | os.PathLike) -> list[Member] | None:
+    """The ranks of a job folder, rank order: a ``job.json`` folder (``lowprof import FOLDER``), or a folder
+    (not a run, not a sweep) whose run directories all have a rank (``rank0``, ``rank1`` under torchrun or
+    Slurm); None for anything else."""
+    p = Path(path)
+    if not p.is_dir() or (p / MANIFEST).exists() or (p / "sweep.json").exists():
+        return None
+    if not (p / "job.json").exists() and not (p / "job.json").is_symlink():
+        subs = [d for d in sorted(p.iterdir()) if (d / MANIFEST).is_file()]
+        if not subs:
+            return None
+    members = expand(p)
+    if not members or any(m.rank is None for m in members):
+        return None
+    return sorted(members, key=lambda m: (m.rank, m.label))
 
 
 @dataclass

@@ -17,7 +17,7 @@ import lowprof
 from lowprof.clock import ENV_ORIGIN
 from lowprof.marks import MARKS_FILE
 from lowprof.probes.base import ProbeContext
-from lowprof.probes.hwmon import HwmonProbe
+from lowprof.probes.hwmon import HWMON_POWER, HwmonProbe
 from lowprof.probes.nvml import NvmlProbe
 from lowprof.probes.nvml_record import ReplayNVML
 from lowprof.probes.rapl import RaplProbe
@@ -26,6 +26,7 @@ from lowprof.rundir import ENV_RUN_DIR, RunDir
 from tests._fake_sysfs import grace_hwmon_tree, rapl_tree, set_meter, set_uj
 
 PKG, DRAM = "rapl:intel-rapl:0:package-0", "rapl:intel-rapl:0:1:dram"
+HWMON_TABLE = HWMON_POWER.name
 MODULE = "hwmon:Module Power Socket 0 (hwmon0/device/power1_average)"
 
 
@@ -107,8 +108,10 @@ def test_energy_per_device_by_counter_and_by_integration(tmp_path, monkeypatch):
     assert len(ts) == 4 and ts[1] < w.start_t_ns < ts[2] < w.end_t_ns < ts[3]
     pkg, dram, module = ([v[i] for v in host.set_at] for i in range(3))
     a, b = w.start_t_ns, w.end_t_ns
+    # The module's readings on their own times (the hwmon probe reads after RAPL: ms later on a busy VM).
+    ts_module = host.times(HWMON_TABLE, lambda r: r["sensor"] == "hwmon0/device/power1_average")
     want = {PKG: _interp(b, ts, pkg) - _interp(a, ts, pkg), DRAM: _interp(b, ts, dram) - _interp(a, ts, dram),
-            MODULE: _trapezoid(a, b, ts, module)}
+            MODULE: _trapezoid(a, b, ts_module, module)}
     for dev, j in want.items():
         assert w.energy_j[dev] == pytest.approx(j, rel=1e-3), dev
         assert w.power_w[dev] == pytest.approx(w.energy_j[dev] / w.duration_s)

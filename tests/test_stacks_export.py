@@ -21,6 +21,7 @@ from lowprof.rundir import RunDir
 from lowprof.tracers.launches import LAUNCHES
 from lowprof.tracers.pyspy import PYSTACKS, parse_collapsed
 from lowprof.tracers.pystack_timeline import PYSTACK_SAMPLES
+from tests.test_pystack_timeline import _cpu_bound_launches as _passes  # two passes over the phases
 
 WORKLOAD = Path(__file__).with_name("_stacks_workload.py")
 STORED = Path(__file__).parent / "data" / "stacks"  # a recorded pystack_samples table (see its README)
@@ -84,22 +85,6 @@ def _stored_recording(path: Path) -> dict:
     run.manifest.update(pystacks_timeline=rec["pystacks_timeline"], workload={"pid": rec["workload_pid"]}, cwd=rec["cwd"])
     run.finish()
     return rec["windows"]
-
-
-def _passes(w: dict) -> pd.DataFrame:
-    """Two passes over the workload's phases, each a kernel at its start and one ending at its end."""
-    rows = []
-    for i, (a, b) in enumerate([(w["alpha_start_ns"], w["alpha_end_ns"]), (w["beta_start_ns"], w["beta_end_ns"])]):
-        for j, t in enumerate((a, b - 30_000)):
-            rows.append({"kind": "kernel", "name": f"k{j}", "device": 0, "stream": 7, "correlation": 10 * i + j,
-                         "launch_api": "cudaLaunchKernel", "cpu_start_ns": t, "cpu_end_ns": t + 8_000,
-                         "gpu_start_ns": t + 9_000, "gpu_end_ns": t + 30_000 if j else t + 19_000,
-                         "pid": 1, "tid": 1, "step": f"pass#{i + 1}"})
-    df = pd.DataFrame(rows)
-    for c in LAUNCHES.columns:
-        if c.name not in df:
-            df[c.name] = None
-    return df[[c.name for c in LAUNCHES.columns]]
 
 
 @pytest.fixture

@@ -1,0 +1,102 @@
+"""What a feature of lowprof declares, once, beside its code.
+
+A feature is one thing a user can ask lowprof for: a probe (``system``, ``nvml``), a tracer (``--trace
+kernels``), the workload's phase marks, an experiment's results. Its module ends with one
+:class:`Feature` value, ``FEATURE``, and :mod:`lowprof.features` lists every feature with plain imports;
+nothing else names it. From that list come the tables a run directory can hold (README's catalogue), the
+manifest sections, the recording verbs' options, the hooks a recording calls, the report sections and the
+comparable metrics.
+
+Declarations are cheap to import (the standard library and other declarations only): building the command
+line reads every one of them. The work itself sits in functions that import what they need (pandas,
+pyarrow, py-spy, NVML) when called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
+
+if TYPE_CHECKING:  # declarations only: none of these is imported at run time here
+    from lowprof.analysis.metric import Metric
+    from lowprof.probes.base import Probe
+    from lowprof.record import Recording
+    from lowprof.rundir import Run
+    from lowprof.rundir.sections import Section
+    from lowprof.rundir.spec import TableSpec
+
+__all__ = ["Feature", "Option", "Recorder", "RECORDING_VERBS"]
+
+# The verbs that record a workload; a feature's options are offered by all of them unless it says otherwise.
+RECORDING_VERBS: tuple[str, ...] = ("run", "attach", "sweep")
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option a feature adds, as data: ``cli/`` turns it into a flag.
+
+    ``type`` turns the text into the value and raises ValueError with the reason on bad text; ``switch``
+    is a flag without value (False unless given). ``aliases`` are older spellings still accepted, not
+    shown in --help.
+    """
+
+    flag: str
+    help: str
+    metavar: str | None = None
+    type: Callable[[str], Any] | None = None
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    switch: bool = False
+    aliases: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = RECORDING_VERBS
+
+    @property
+    def dest(self) -> str:
+        """The option's key in the values a feature's hooks receive: ``--stacks-rate`` -> ``stacks_rate``."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+class Recorder(Protocol):
+    """What a feature does during one recording. Made by ``Feature.record``; every method is optional."""
+
+    def env(self) -> dict[str, str]:
+        """Variables added to the workload's environment (called before it starts)."""
+
+    def started(self, pid: int, quiet: bool) -> None:
+        """Called once the workload runs (its process id); may print one line unless ``quiet``."""
+
+    def finished(self, recording: "Recording", ended: Any) -> None:
+        """Called after the workload ended (``ended``: its exit, or None for ``attach``), before the run
+        directory is closed; writes the feature's tables and manifest section. A raise is recorded and said,
+        and never loses the run."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature's declaration. Every field but ``name`` and ``doc`` is optional.
+
+    - ``tables``: the tables it writes (specs from :mod:`lowprof.rundir`);
+    - ``manifest``: the manifest sections it owns;
+    - ``options``: its flags on the recording verbs (values reach ``check`` and ``record`` as a mapping
+      ``Option.dest -> value``, this feature's options only);
+    - ``check(values)``: refuses a bad combination before any run directory is made (raise LowprofError);
+    - ``record(values, recording)``: a :class:`Recorder` for this recording, or None when not asked for;
+    - ``probe()``: the sampler class, for a feature ``--probes`` can name (imported when called);
+    - ``report(run)``: its section of ``lowprof report``, a dict, or None when the run has nothing of it;
+    - ``metrics()``: its comparable figures (``compare``, ``export``, ``plot``).
+    """
+
+    name: str
+    doc: str
+    tables: tuple["TableSpec", ...] = ()
+    manifest: tuple["Section", ...] = ()
+    options: tuple[Option, ...] = ()
+    check: Callable[[Mapping[str, Any]], None] | None = None
+    record: Callable[[Mapping[str, Any], "Recording"], "Recorder | None"] | None = None
+    probe: Callable[[], "type[Probe]"] | None = None
+    report: Callable[["Run"], dict | None] | None = None
+    metrics: Callable[[], Iterable["Metric"]] | None = None
+
+    def values(self, options: Any) -> dict[str, Any]:
+        """This feature's option values out of a verb's parsed options (an object with one attribute per dest)."""
+        return {o.dest: getattr(options, o.dest, o.default) for o in self.options}

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lowprof import nvml_adapter
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir import Column, TableSpec
 
@@ -124,20 +125,8 @@ _FIELD_NAMES = {(FI_POWER_AVERAGE, 0): "power_average", (FI_POWER_INSTANT, 0): "
 _FIELD_TS_SLACK_NS = 5_000_000_000  # a field timestamp further than this from the read is not believed
 # NVML_VALUE_TYPE_* -> member of c_nvmlValue_t
 _VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
-# Errors that mean "this GPU never offers this reading": ask once, then stop asking.
-_PERMANENT = {3: "NotSupported", 4: "NoPermission", 13: "FunctionNotFound", 2: "InvalidArgument"}
 _PROC_REFRESH_S = 0.5
-_REASON_CALLS = ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")
-# pynvml's unversioned call wraps _v3 and raises NVMLLibraryMismatchError where the driver lacks it
-_PROCESS_CALLS = ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetComputeRunningProcesses_v2")
 _CLOCK_SM, _CLOCK_MEM, _TEMP_GPU = 1, 2, 0
-
-
-def _load_pynvml():
-    import pynvml
-
-    return pynvml
-
 
 # nvmlDeviceArchitecture_t values (nvml.h)
 ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing", 7: "Ampere", 8: "Ada",
@@ -166,26 +155,6 @@ def power_w_averaging(arch: int | None, compute_capability: tuple[int, int] | No
         if tuple(compute_capability) == (8, 0):
             return "none", "GA100 (Ampere, compute capability 8.0): NVML returns instantaneous power"
     return "1s", f"{name}: NVML averages power over 1 s on Ampere (except GA100) and newer"
-
-
-def _error_name(e: Exception) -> str:
-    if type(e).__name__ == "NVMLLibraryMismatchError":
-        return "LibraryMismatch"
-    code = getattr(e, "value", None)
-    return _PERMANENT.get(code) or f"{type(e).__name__.removeprefix('NVMLError_')}({code})"
-
-
-def _mismatch_error(nvml) -> type[Exception] | None:
-    """pynvml's NVMLLibraryMismatchError (an Exception, not an NVMLError): raised by the unversioned
-    process calls when the driver's libnvidia-ml lacks the ``_v3`` symbol they wrap."""
-    try:
-        return getattr(nvml, "NVMLLibraryMismatchError")
-    except AttributeError:
-        try:
-            import pynvml
-        except ImportError:
-            return None
-        return getattr(pynvml, "NVMLLibraryMismatchError", None)
 
 
 # The initial PID namespace has a fixed inode (PROC_PID_INIT_INO, include/linux/proc_ns.h).
@@ -238,26 +207,12 @@ class NvmlProbe(Probe):
 
     @classmethod
     def available(cls) -> str | None:
-        try:
-            nvml = _load_pynvml()
-        except ImportError:
-            return "pynvml (nvidia-ml-py) is not installed"
-        try:
-            nvml.nvmlInit()
-        except Exception as e:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded...
-            from lowprof.inventory import nvml_unavailable_reason
-
-            return nvml_unavailable_reason(e)
-        try:
-            n = nvml.nvmlDeviceGetCount()
-        finally:
-            nvml.nvmlShutdown()
-        return None if n else "NVML sees no GPU"
+        return nvml_adapter.availability()
 
     # -- reading helpers -------------------------------------------------------------------------
 
     def _refuse(self, reading: str, gpu: int, e: Exception) -> None:
-        self.refused.setdefault(reading, {})[str(gpu)] = _error_name(e)
+        self.refused.setdefault(reading, {})[str(gpu)] = nvml_adapter.error_name(e)
 
     def _ask(self, reading: str, gpu: int, fn, *args):
         """Call ``fn(*args)``; None when the driver refuses (recorded), never raises NVML errors."""
@@ -271,7 +226,7 @@ class NvmlProbe(Probe):
 
     def _failed(self, reading: str, gpu: int, e: Exception) -> None:
         """Count a transient error; refuse for good what the driver never offers (a library mismatch included)."""
-        if getattr(e, "value", None) in _PERMANENT or not isinstance(e, self.nvml.NVMLError):
+        if nvml_adapter.is_permanent(e):
             self._refuse(reading, gpu, e)
         else:
             self.errors[reading] = self.errors.get(reading, 0) + 1
@@ -291,7 +246,7 @@ class NvmlProbe(Probe):
             try:
                 value = getattr(self.nvml, name)(*args)
             except self._errors as e:
-                if k + 1 < len(calls) and (not isinstance(e, self.nvml.NVMLError) or getattr(e, "value", None) == 13):
+                if k + 1 < len(calls) and nvml_adapter.is_missing_symbol(e):
                     continue
                 self._failed(reading, gpu, e)
                 return None
@@ -331,7 +286,7 @@ class NvmlProbe(Probe):
                 continue
             if fv.nvmlReturn != 0:
                 err = self.nvml.NVMLError(fv.nvmlReturn)
-                if fv.nvmlReturn in _PERMANENT:
+                if fv.nvmlReturn in nvml_adapter.PERMANENT:
                     self._refuse(name, gpu, err)
                 else:
                     self.errors[name] = self.errors.get(name, 0) + 1
@@ -353,12 +308,9 @@ class NvmlProbe(Probe):
     # -- probe life cycle ------------------------------------------------------------------------
 
     def start(self, ctx: ProbeContext) -> None:
-        if self.nvml is None:
-            self.nvml = _load_pynvml()
         self.ctx = ctx
-        self.nvml.nvmlInit()
-        mismatch = _mismatch_error(self.nvml)
-        self._errors = (self.nvml.NVMLError,) + ((mismatch,) if mismatch else ())
+        self.nvml = nvml_adapter.init(self.nvml)
+        self._errors = nvml_adapter.call_errors(self.nvml)
         self._calls: dict[str, str] = {}  # reading -> the pynvml call that answered it
         self.handles = [self.nvml.nvmlDeviceGetHandleByIndex(i) for i in range(self.nvml.nvmlDeviceGetCount())]
         self._procs_at = -10**18
@@ -396,7 +348,7 @@ class NvmlProbe(Probe):
         util = self._ask("utilization", i, n.nvmlDeviceGetUtilizationRates, h)
         temp = self._ask("temperature", i, n.nvmlDeviceGetTemperature, h, _TEMP_GPU)
         # Drivers before R535 (and pynvml before 12.535) have only ...ThrottleReasons: the same bits.
-        reasons = self._first_answer("clock_event_reasons", i, _REASON_CALLS, h)
+        reasons = self._first_answer("clock_event_reasons", i, nvml_adapter.REASON_CALLS, h)
         instant, instant_t = f.get((FI_POWER_INSTANT, 0), (None, None))
         m_avg, m_avg_t = m.get((FI_POWER_AVERAGE, 1), (None, None))
         m_inst, m_inst_t = m.get((FI_POWER_INSTANT, 1), (None, None))
@@ -439,7 +391,7 @@ class NvmlProbe(Probe):
                 alias[q] = pid
         rows = []
         for i, h in enumerate(self.handles):
-            for p in self._first_answer("compute_processes", i, _PROCESS_CALLS, h) or []:
+            for p in self._first_answer("compute_processes", i, nvml_adapter.PROCESS_CALLS, h) or []:
                 if p.pid in alias:
                     used = getattr(p, "usedGpuMemory", None)
                     rows.append({"t_ns": t_ns, "gpu": i, "pid": alias[p.pid],
@@ -465,10 +417,7 @@ class NvmlProbe(Probe):
         return {"gpu_power": rows, "gpu_processes": self._processes(t_ns)}
 
     def stop(self) -> None:
-        try:
-            self.nvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
+        nvml_adapter.shutdown(self.nvml)
 
     def facts(self) -> dict:
         out = {"devices": self.devices, "refused": self.refused, "transient_errors": self.errors,

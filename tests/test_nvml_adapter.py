@@ -101,3 +101,27 @@ def test_the_adapter_is_light_at_import():
     code = "import sys, lowprof.nvml_adapter; print('pynvml' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_recorder_command_line_without_a_gpu_is_one_line(tmp_path, capsys):
+    """``python -m lowprof.cli._nvml_record`` (argparse lives in cli/): no GPU -> the adapter's one line, exit 1."""
+    from lowprof.cli._nvml_record import main
+
+    reason = nvml_adapter.availability()
+    if reason is None:
+        pytest.skip("NVML sees a GPU here: this test is about machines without one")
+    assert main(["--out", str(tmp_path / "rec.jsonl"), "--seconds", "0.1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"lowprof: error: {reason}"
+
+
+def test_recorder_command_line_replays_into_a_run(tmp_path, capsys):
+    from pathlib import Path
+
+    from lowprof.cli._nvml_record import main
+    from lowprof.rundir import load
+
+    fixture = Path(__file__).parent / "data" / "power" / "synthetic_h100x2.nvml.jsonl"
+    assert main(["--replay", str(fixture), "--out", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'run'}"
+    assert len(load(tmp_path / "run")["gpu_power"]) > 0

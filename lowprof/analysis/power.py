@@ -39,14 +39,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lowprof.errors import LowprofError
+from lowprof.errors import LowprofError, SignalUnavailable
 from lowprof.marks import read_marks
 from lowprof.probes.nvml import CLOCK_EVENT_REASONS, THROTTLE_BITS
 from lowprof.rundir import Run
 
 __all__ = ["power_traces", "device_traces", "DeviceTrace", "device_summary", "summarize_power", "phase_intervals",
            "phase_breakdown", "energy_between", "window_energy", "total_power", "trapezoid_j", "section_power",
-           "SIGNALS", "COUNTER_SIGNAL", "SignalUnavailable"]
+           "SIGNALS", "COUNTER_SIGNAL"]
 
 SIGNALS = ("auto", "instant", "average")
 COUNTER_SIGNAL = "counter ΔE/Δt"  # power derived from an energy counter: its mean over each sample interval
@@ -55,11 +55,6 @@ _COLS = ["device", "kind", "inside", "source", "signal", "t_ns", "power_w", "pow
          "energy_t_ns", "energy_j", "limit_w", "reasons"]
 _AVERAGED = {"1s": "1 s average", "none": "instant (driver)", "unknown": "driver average (window unknown)"}
 _GRACE = re.compile(r"^(Module|Grace|CPU|SysIO) Power Socket (\d+)$")
-
-
-class SignalUnavailable(LowprofError):
-    """The power signal asked for (``--instant``) was not recorded for some device: every verb says so and stops,
-    rather than leaving the figure out or using another signal silently."""
 
 
 def _col(d: pd.DataFrame, name: str) -> pd.Series:

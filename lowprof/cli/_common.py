@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from lowprof.errors import LowprofError
+from lowprof.errors import LowprofError, UsageError
 from lowprof.probes import PROBES
 from lowprof.probes.sampler import INTERVAL_RANGE_S
 from lowprof.record import parse_probe_list
 
 __all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir", "add_signal_flags", "signal_of", "seconds_arg", "check_seconds",
-           "UsageError", "DURATION_RANGE_S"]
+           "DURATION_RANGE_S"]
 
 DURATION_RANGE_S = (0.001, 1e6)  # --duration values lowprof accepts (s): up to ~11.6 days
-
-
-class UsageError(LowprofError):
-    """A flag's value is out of range: one line, exit status 2 (as argparse's usage errors)."""
-
-    exit_code = 2
 
 
 def seconds_arg(text: str) -> float | str:

@@ -33,7 +33,8 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False, signal: st
     against references, comparison ratios. ``signal``: the GPU power signal of the power timeline and the
     compared power metrics (auto, instant, average)."""
     from lowprof.analysis import plots
-    from lowprof.analysis.compare import LETTERS, WorkloadMismatch, compare
+    from lowprof.analysis.compare import LETTERS, compare
+    from lowprof.errors import WorkloadMismatch
 
     figures = []
     sweeps, singles, jobs = {}, {}, {}

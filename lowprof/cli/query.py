@@ -7,9 +7,8 @@ import math
 
 from rich.text import Text
 
-from lowprof.cli._common import UsageError
 from lowprof.cli._ui import err, note, out, table
-from lowprof.errors import RunDirError
+from lowprof.errors import RunDirError, UsageError
 
 HELP = "SQL over the tables of many runs (DuckDB): each table a view over every run, with run, host, gpu, rank"
 EXAMPLES = """lowprof query "SELECT run, count(*) AS kernels FROM launches GROUP BY run ORDER BY run" 'runs/*'

@@ -42,7 +42,7 @@ class KernelTraceOption:
     @staticmethod
     def check(args) -> None:
         if getattr(args, "on_demand", False) and getattr(args, "trace", None) != "kernels":
-            from lowprof.cli._common import UsageError
+            from lowprof.errors import UsageError
 
             raise UsageError("--on-demand arms kernel tracing: it needs --trace kernels")
 

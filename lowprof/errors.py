@@ -2,7 +2,8 @@
 one line and a non-zero exit (``exit_code``: 1, or 2 for a usage error as argparse's own)."""
 
 __all__ = ["LowprofError", "RunDirError", "ProbeError", "TraceError", "GPUUnavailable", "UsageError", "SqlError",
-           "SignalUnavailable", "WorkloadMismatch", "AllocatorError", "TLBError", "ToolchainError"]
+           "SignalUnavailable", "WorkloadMismatch", "AllocatorError", "TLBError", "ToolchainError",
+           "InputError", "MissingTable"]
 
 
 class LowprofError(Exception):
@@ -61,3 +62,14 @@ class TLBError(LowprofError):
 
 class ToolchainError(LowprofError):
     """A CUDA tool is missing or rejected a kernel source."""
+
+
+class InputError(LowprofError, ValueError):
+    """The data given cannot make the figure asked for (a pass without GPU times, too few points to fit): a
+    ValueError to Python callers, one line at the CLI."""
+
+
+class MissingTable(RunDirError, KeyError):
+    """``run[name]``: the run has no table ``name`` (a KeyError to Python callers, one line at the CLI)."""
+
+    __str__ = Exception.__str__  # KeyError's own would quote the message

@@ -23,7 +23,7 @@ from typing import Iterator
 from typing import TYPE_CHECKING
 
 from lowprof.clock import RunClock
-from lowprof.errors import RunDirError
+from lowprof.errors import MissingTable, RunDirError
 from lowprof.rundir.manifest import MANIFEST, SCHEMA, is_run_dir, read_manifest, write_manifest
 from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
                                    write_frame_parquet)
@@ -264,7 +264,7 @@ class _LazyTables(Mapping):
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+            raise MissingTable(f"no table {name!r}; this run has {sorted(self)}")
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
@@ -291,7 +291,7 @@ class _LazyTables(Mapping):
         """The table as a pyarrow Table, read with the same checks as ``tables[name]`` (RunDirError naming the
         file when it cannot be read); not cached, so that many runs' tables can be read one after another."""
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+            raise MissingTable(f"no table {name!r}; this run has {sorted(self)}")
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")

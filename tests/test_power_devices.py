@@ -103,3 +103,28 @@ def test_module_scope_is_labelled_in_lowprof_power(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     line = next(ln for ln in r.stdout.splitlines() if "scopeId 1" in ln)
     assert "gpu0:module" in line and "Grace" in line and "gpu0 is inside it" in line
+
+
+def test_one_devices_flag_selects_the_same_devices_on_every_verb(tmp_path, cli):
+    """``--devices`` means the same on every verb (lowprof.analysis.devices): ``lowprof power DIR --devices cpu``
+    shows only what that selection takes (here the package, not its core subzone inside it) with the same
+    figures as without the flag; ``auto`` is the default; a name the run lacks is one line."""
+    import json
+
+    from lowprof.analysis.devices import AUTO, choose_devices
+    from lowprof.analysis.power import power_traces, summarize_power
+
+    run = _cpu_run(tmp_path / "r", [("intel-rapl:0", "package-0", 40.0), ("intel-rapl:0:0", "core", 25.0)])
+    df = power_traces(run)
+    assert choose_devices(df, AUTO) == choose_devices(df) == choose_devices(df, "cpu")
+    every = summarize_power(run)
+    assert sorted(every) == ["rapl:intel-rapl:0:0:core", "rapl:intel-rapl:0:package-0"]
+    r = cli("power", run.path, "--devices", "cpu", "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["devices"]
+    assert list(got) == ["rapl:intel-rapl:0:package-0"]
+    assert got["rapl:intel-rapl:0:package-0"]["energy_j"] == pytest.approx(every["rapl:intel-rapl:0:package-0"]["energy_j"])
+    # 40 W over the span of its power readings (1 s to 6 s: the first reading has no power), from the counter
+    assert got["rapl:intel-rapl:0:package-0"]["energy_j"] == pytest.approx(200.0)
+    bad = cli("power", run.path, "--devices", "gpu0")
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "no power readings for ['gpu0']" in bad.stderr

@@ -9,7 +9,7 @@ from lowprof.probes import PROBES
 from lowprof.probes.sampler import INTERVAL_RANGE_S
 from lowprof.record import parse_probe_list
 
-__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir", "add_signal_flags", "signal_of", "seconds_arg", "check_seconds",
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir", "add_signal_flags", "signal_of", "add_devices_flag", "seconds_arg", "check_seconds",
            "DURATION_RANGE_S"]
 
 DURATION_RANGE_S = (0.001, 1e6)  # --duration values lowprof accepts (s): up to ~11.6 days
@@ -59,6 +59,16 @@ def add_signal_flags(p: argparse.ArgumentParser) -> None:
                         "(default: instantaneous where recorded, else the driver's average, labelled)")
     g.add_argument("--average", action="store_true",
                    help="GPUs: use the driver's averaged reading (power_w: a 1 s average on Ampere and newer)")
+
+
+def add_devices_flag(p, default: str) -> None:
+    """``--devices LIST``: which power devices the figures take, one vocabulary for every verb
+    (:func:`lowprof.analysis.devices.choose_devices`). ``default`` says in the help what the verb takes without
+    it; the flag's value is None then, and the verb passes it on as given (the policy decides)."""
+    from lowprof.analysis.devices import DEVICES_HELP
+
+    p.add_argument("--devices", metavar="LIST", default=None,
+                   help=f"which power devices: {DEVICES_HELP}; default: {default}")
 
 
 def signal_of(args) -> str:

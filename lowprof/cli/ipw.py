@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from lowprof.analysis.ipw import ipw, read_results
 from lowprof.cli._ui import fmt_s, out, print_json, table
-from lowprof.cli._common import add_signal_flags, signal_of
+from lowprof.cli._common import add_devices_flag, add_signal_flags, signal_of
 from lowprof.cli.power import strict
 from lowprof.errors import LowprofError
 from lowprof.rundir import load
@@ -28,9 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", action="append", metavar="FILE",
                    help="JSONL, one line per query (id, correct|score, start/end times, tokens, model); "
                         "one per DIR in order (default: DIR/results.jsonl)")
-    p.add_argument("--devices", metavar="LIST",
-                   help="whose energy: the GPUs (default), else the CPU packages; gpu, cpu, all (every device, each "
-                        "part once) or device names")
+    add_devices_flag(p, "auto: the GPUs, else the CPU packages (whose energy per query)")
     add_signal_flags(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print as JSON")

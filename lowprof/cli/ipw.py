@@ -35,13 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per model x device")
 
 
-def _device_name(run) -> str:
+def _device_name(run, devices: list[str]) -> str:
+    """What the energy was measured on: the models of the selected GPUs, and the CPU model where a selected
+    device is not a GPU (the same devices the figures sum, lowprof.analysis.devices)."""
+    import re
+
+    found = [re.match(r"gpu(\d+)(:module)?$", d) for d in devices]
+    gpus = {int(m.group(1)) for m in found if m}
     devs = run.manifest.get("probes", {}).get("nvml", {}).get("devices") or []
-    names = sorted({d.get("name") for d in devs if d.get("name")})
-    if names:
-        return ", ".join(names)
-    host = run.manifest.get("host", {})
-    return host.get("cpu_model") or "unknown"
+    names = sorted({d.get("name") for d in devs if d.get("name") and d.get("index") in gpus})
+    if not all(found) or not names:
+        names.append(run.manifest.get("host", {}).get("cpu_model") or "unknown")
+    return ", ".join(names)
 
 
 def main(args) -> int:
@@ -54,7 +59,7 @@ def main(args) -> int:
         res = read_results(rfile, run.manifest.get("clock", {}).get("origin_realtime_ns", 0))
         for model, part in res.groupby(res.model.fillna("-"), sort=True):
             r = ipw(run, part.reset_index(drop=True), devices=args.devices, signal=signal_of(args))
-            rows.append({"run": d, "model": model, "device": _device_name(run)} | r)
+            rows.append({"run": d, "model": model, "device": _device_name(run, r["devices"])} | r)
     if args.json:
         print_json(strict(rows))
         return 0

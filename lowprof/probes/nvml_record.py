@@ -32,6 +32,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
+from lowprof import nvml_adapter
 from lowprof.clock import RunClock
 from lowprof.errors import GPUUnavailable, ProbeError
 
@@ -39,7 +40,7 @@ __all__ = ["RecordingNVML", "ReplayNVML", "record", "replay", "replay_to_run", "
 
 FORMAT, VERSION = "lowprof-nvml-replay", 1
 _VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
-_MISMATCH = "LibraryMismatch"  # the "error" of a call pynvml refused with NVMLLibraryMismatchError
+_MISMATCH = nvml_adapter.LIBRARY_MISMATCH  # the "error" of a call pynvml refused with NVMLLibraryMismatchError
 
 
 def _encode(v: Any) -> Any:
@@ -126,7 +127,7 @@ class ReplayNVML:
     """A pynvml stand-in answering from a recorded file, call by call, in recorded order."""
 
     def __init__(self, path: str | Path) -> None:
-        import pynvml
+        pynvml = nvml_adapter.load()  # the real error classes, raised as the driver would
 
         self.NVMLError = pynvml.NVMLError
         self.NVMLLibraryMismatchError = pynvml.NVMLLibraryMismatchError
@@ -233,7 +234,7 @@ def record(out: str | Path, seconds: float = 10.0, interval_s: float = 0.05, pid
     reason = NvmlProbe.available()
     if reason:
         raise GPUUnavailable(reason)
-    import pynvml
+    pynvml = nvml_adapter.load()
 
     from lowprof.inventory import host_facts
     from lowprof.probes.base import ProbeContext

@@ -39,10 +39,12 @@ selected devices' figures (every device without the flag).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lowprof.errors import LowprofError
+
+if TYPE_CHECKING:  # light at import: the verbs' parsers read DEVICES_HELP from here
+    import pandas as pd
 
 __all__ = ["Selection", "choose_devices", "containers", "AUTO", "SERVER", "DEVICES_HELP"]
 
@@ -62,6 +64,8 @@ class Selection:
 
 def _table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per device: device, kind, inside."""
+    import pandas as pd
+
     cols = ["device", "kind", "inside"]
     if not len(df):
         return pd.DataFrame(columns=cols)

@@ -166,13 +166,19 @@ def error_name(e: BaseException) -> str:
     return PERMANENT.get(code) or f"{type(e).__name__.removeprefix('NVMLError_')}({code})"
 
 
-def is_permanent(e: BaseException) -> bool:
-    """The GPU never offers what was asked (a permanent return code, or a library mismatch): ask once."""
-    return getattr(e, "value", None) in PERMANENT or type(e).__name__ == _MISMATCH_CLASS
+def _not_nvml_error(e: BaseException, nvml: Any) -> bool:
+    """``e`` (one of :func:`call_errors`) is not ``nvml``'s NVMLError: the library mismatch."""
+    return type(e).__name__ == _MISMATCH_CLASS or (nvml is not None and not isinstance(e, nvml.NVMLError))
 
 
-def is_missing_symbol(e: BaseException) -> bool:
+def is_permanent(e: BaseException, nvml: Any = None) -> bool:
+    """The GPU never offers what was asked (a permanent return code, or a library mismatch: with ``nvml``, any
+    of its :func:`call_errors` that is not its NVMLError): ask once."""
+    return getattr(e, "value", None) in PERMANENT or _not_nvml_error(e, nvml)
+
+
+def is_missing_symbol(e: BaseException, nvml: Any = None) -> bool:
     """The driver (or the stand-in) lacks the call itself: FunctionNotFound, pynvml's library mismatch, or no
     such attribute. An older call may answer instead (:data:`REASON_CALLS`, :data:`PROCESS_CALLS`)."""
-    return (getattr(e, "value", None) == FUNCTION_NOT_FOUND or type(e).__name__ == _MISMATCH_CLASS
-            or isinstance(e, AttributeError))
+    return (getattr(e, "value", None) == FUNCTION_NOT_FOUND or isinstance(e, AttributeError)
+            or _not_nvml_error(e, nvml))

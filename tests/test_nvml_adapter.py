@@ -81,6 +81,9 @@ def test_reasons_and_error_names():
     assert nvml_adapter.is_permanent(NVMLLibraryMismatchError())
     assert nvml_adapter.is_missing_symbol(E(13)) and nvml_adapter.is_missing_symbol(NVMLLibraryMismatchError())
     assert not nvml_adapter.is_missing_symbol(E(3))
+    lib = _Lib()  # with the library: any refusal that is not its NVMLError is the mismatch (as the probe catches it)
+    assert nvml_adapter.is_permanent(LookupError(), lib) and nvml_adapter.is_missing_symbol(LookupError(), lib)
+    assert not nvml_adapter.is_permanent(E(15), lib) and not nvml_adapter.is_missing_symbol(E(3), lib)
 
 
 def test_availability_on_this_machine_matches_gpu_facts():

@@ -226,7 +226,7 @@ class NvmlProbe(Probe):
 
     def _failed(self, reading: str, gpu: int, e: Exception) -> None:
         """Count a transient error; refuse for good what the driver never offers (a library mismatch included)."""
-        if nvml_adapter.is_permanent(e):
+        if nvml_adapter.is_permanent(e, self.nvml):
             self._refuse(reading, gpu, e)
         else:
             self.errors[reading] = self.errors.get(reading, 0) + 1
@@ -246,7 +246,7 @@ class NvmlProbe(Probe):
             try:
                 value = getattr(self.nvml, name)(*args)
             except self._errors as e:
-                if k + 1 < len(calls) and nvml_adapter.is_missing_symbol(e):
+                if k + 1 < len(calls) and nvml_adapter.is_missing_symbol(e, self.nvml):
                     continue
                 self._failed(reading, gpu, e)
                 return None

@@ -172,9 +172,3 @@ def main(args) -> int:
     elif not args.quiet:
         _print_human(path, facts, rows)
     return 0
-
-
-class suite:  # noqa: N801 - the object lowprof/cli/bench.py SUITES names
-    HELP = HELP
-    add_arguments = staticmethod(add_arguments)
-    main = staticmethod(main)

@@ -7,14 +7,9 @@ import argparse
 import math
 import sys
 
-import pandas as pd
-from rich.markup import escape
-
-from lowprof.analysis.power import phase_breakdown, summarize_power
 from lowprof.cli._common import add_signal_flags, seconds_arg, signal_of  # noqa: F401 (shared; ipw imports them from here too)
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.errors import LowprofError
-from lowprof.rundir import load
 
 HELP = "power per device: mean/median/p95/p99/peak, energy (counter vs integrated), throttling, headroom, phases"
 EXAMPLES = """lowprof power runs/serve
@@ -88,6 +83,12 @@ def _refusals(run) -> tuple[str, str]:
 
 
 def _one(path: str, args) -> int:
+    from rich.markup import escape
+    import pandas as pd
+
+    from lowprof.analysis.power import phase_breakdown, summarize_power
+    from lowprof.rundir import load
+
     run = load(path)
     signal = signal_of(args)
     s = {d: v for d, v in summarize_power(run, window_s=args.window, signal=signal).items() if v}
@@ -154,6 +155,10 @@ def _one(path: str, args) -> int:
 
 
 def _budget(args) -> int:
+    from rich.markup import escape
+    import pandas as pd
+
+    from lowprof.rundir import load
     from lowprof.analysis.polca import oversubscription, server_trace
 
     servers = [server_trace(load(d), devices=args.devices, step_s=args.step, server_base_w=args.server_base_w,

@@ -36,7 +36,6 @@ from pathlib import Path
 from lowprof.cli._ui import err, note, out, print_json, table
 from lowprof.launch import Workload
 from lowprof.errors import LowprofError, RunDirError
-from lowprof.record import default_out_dir
 
 HELP = "run a command once per parameter value (cartesian product) into one sweep folder"
 EXAMPLES = """lowprof sweep --param batch=1,2,4,8,16,32,64,128 --trace kernels -- python -m lowprof.workloads.prefill --batch {batch}
@@ -315,6 +314,8 @@ def main(args) -> int:
     for n in spliced_into_shell_code(template, names):
         note(f"{{{n}}} is spliced into shell code: a value with ; $ or spaces runs as code; "
              f"prefer \"$LOWPROF_PARAM_{n.upper()}\" in the script", args.quiet)
+    from lowprof.record import default_out_dir
+
     sweep = Path(args.out) if args.out else default_out_dir("sweep-" + "-".join(names))
     if sweep.exists() and (not sweep.is_dir() or (any(sweep.iterdir()) and not args.force)):
         raise RunDirError(f"{sweep}: exists and is not empty (use --force to replace an earlier sweep)")

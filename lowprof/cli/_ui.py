@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -221,6 +220,8 @@ def _strict(obj):
 
 def print_json(obj) -> None:
     """Strict JSON on stdout: a figure that is not a number (NaN, ±inf) is null, never ``NaN``."""
+    import json
+
     sys.stdout.write(json.dumps(_strict(obj), indent=2, default=str, allow_nan=False) + "\n")
 
 

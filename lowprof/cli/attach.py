@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
-import signal
-import threading
 import time
-from typing import TYPE_CHECKING
 
 from lowprof.cli._common import DURATION_RANGE_S, add_recording_flags, check_seconds, print_notices, probes_from_args, seconds_arg
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
 
-if TYPE_CHECKING:  # psutil and the recorder are imported by main(): `lowprof --help` stays light
+TYPE_CHECKING = False  # psutil, threading and the recorder are imported by main(): `lowprof --help` stays light
+if TYPE_CHECKING:
+    import threading
+
     import psutil
 
     from lowprof.record import Recording
@@ -56,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    import signal
+    import threading
+
     import psutil
 
     from lowprof.record import Recording, default_out_dir
@@ -204,6 +206,8 @@ def _wait_window(args, agent, target: psutil.Process, stop: threading.Event, t0:
 
 def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str:
     """Block until the duration passes, the target exits, or a signal; say which."""
+    import select
+
     stat = f"/proc/{target.pid}/stat"
 
     def gone() -> bool:  # one read of /proc/PID/stat: cheaper than psutil at this polling rate

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import re
 
 from lowprof.cli._common import add_output_flags
@@ -43,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _validate(args) -> dict:
+    import platform
+
     import psutil
 
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):

@@ -15,13 +15,15 @@ It asserts nothing (tests/test_cli_startup.py asserts the imports, which cannot 
     python bench/startup.py [--rounds 7] [--only report,run]
 
 Issue 16 asks for ``lowprof --help`` within 0.15 s and each analysis verb's start-up within 0.3 s. Figures
-on the 2-core VM of issue 16 (busy: 8 sessions shared it), 7 rounds, medians:
+on the 2-core VM of issue 16, busy (load ~8: eight sessions shared it), 2026-12-02, medians:
 
-  main before (1e1029f)   python -c pass 0.035 s; lowprof --help 0.69 s (quiet VM; 20x pass),
-                          report --help 0.64 s, run --help ~1.2 s; 670-720 modules (pandas, pyarrow, numpy,
-                          rich, psutil: all of them, for any --help)
-  after (branch cli)      see the report of this branch: lowprof --help and every analysis verb's --help
-                          import ~140 modules and none of the heavy ones
+  main before (1e1029f), 5 rounds   python -c pass 0.110 s; lowprof --help 2.41 s (21.9x pass); report --help
+                                    2.78 s (25x); run --help 2.55 s (23x); every command 771 modules, pandas,
+                                    pyarrow, numpy, rich and psutil among them (on the quiet VM: --help 0.69 s)
+  branch cli, 7 rounds              python -c pass 0.139 s; lowprof --help 0.188 s (1.4x pass); every analysis
+                                    verb's --help and bench's suites 1.2-1.6x, 111 modules, none heavy;
+                                    run --help 17.6x and attach --help 7.1x (676 / 279 modules: the recording
+                                    flags still come from the probes and the recorder)
 """
 
 from __future__ import annotations

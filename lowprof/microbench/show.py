@@ -1,5 +1,5 @@
 """A recorded ``bench gpu`` / ``bench host`` run's results, measured beside the published reference: the rows
-and their Markdown table (for README / results/<gpu>/). The command line is ``python -m lowprof.cli.bench_show``."""
+and their Markdown table (for README / results/<gpu>/). Its command line lives in cli/bench_show.py."""
 
 from __future__ import annotations
 

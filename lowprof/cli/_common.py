@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 
 from lowprof.errors import LowprofError, UsageError
-from lowprof.probes import PROBES
-from lowprof.probes.sampler import INTERVAL_RANGE_S
-from lowprof.record import parse_probe_list
 
 __all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir", "add_signal_flags", "signal_of", "add_devices_flag", "seconds_arg", "check_seconds",
            "DURATION_RANGE_S"]
@@ -43,6 +40,9 @@ def add_output_flags(p: argparse.ArgumentParser,
 
 
 def add_recording_flags(p: argparse.ArgumentParser) -> None:
+    from lowprof.probes import PROBES
+    from lowprof.probes.sampler import INTERVAL_RANGE_S
+
     add_output_flags(p)
     p.add_argument("--probes", metavar="LIST", help=f"comma-separated probes (default: all available; known: {', '.join(PROBES)})")
     p.add_argument("--interval", type=seconds_arg, default=0.05, metavar="S",
@@ -77,6 +77,9 @@ def signal_of(args) -> str:
 
 
 def probes_from_args(args) -> list[str]:
+    from lowprof.probes.sampler import INTERVAL_RANGE_S
+    from lowprof.record import parse_probe_list
+
     args.interval = check_seconds("--interval", args.interval, *INTERVAL_RANGE_S)
     try:
         return parse_probe_list(args.probes)

@@ -6,16 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import pandas as pd
-
-from rich.markup import escape
-
-from lowprof.analysis.ipw import ipw, read_results
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.cli._common import add_devices_flag, add_signal_flags, signal_of
 from lowprof.cli.power import strict
 from lowprof.errors import LowprofError
-from lowprof.rundir import load
 
 HELP = "intelligence per watt / per joule: accuracy / mean per-query power and energy (counter), latency"
 EXAMPLES = """lowprof ipw runs/qwen-h100 --results runs/qwen-h100/results.jsonl
@@ -50,6 +44,12 @@ def _device_name(run, devices: list[str]) -> str:
 
 
 def main(args) -> int:
+    from rich.markup import escape
+    import pandas as pd
+
+    from lowprof.analysis.ipw import ipw, read_results
+    from lowprof.rundir import load
+
     results = args.results or [f"{d}/results.jsonl" for d in args.dirs]
     if len(results) != len(args.dirs):
         raise LowprofError(f"give one --results per DIR ({len(args.dirs)} dirs, {len(results)} results files)")

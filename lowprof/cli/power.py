@@ -7,14 +7,9 @@ import argparse
 import math
 import sys
 
-import pandas as pd
-from rich.markup import escape
-
-from lowprof.analysis.power import phase_breakdown, summarize_power
 from lowprof.cli._common import add_devices_flag, add_signal_flags, seconds_arg, signal_of  # noqa: F401 (shared; ipw imports them from here too)
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.errors import LowprofError
-from lowprof.rundir import load
 
 HELP = "power per device: mean/median/p95/p99/peak, energy (counter vs integrated), throttling, headroom, phases"
 EXAMPLES = """lowprof power runs/serve
@@ -87,6 +82,12 @@ def _refusals(run) -> tuple[str, str]:
 
 
 def _one(path: str, args) -> int:
+    from rich.markup import escape
+    import pandas as pd
+
+    from lowprof.analysis.power import phase_breakdown, summarize_power
+    from lowprof.rundir import load
+
     run = load(path)
     signal = signal_of(args)
     s = {d: v for d, v in summarize_power(run, window_s=args.window, signal=signal, devices=args.devices).items() if v}
@@ -153,6 +154,10 @@ def _one(path: str, args) -> int:
 
 
 def _budget(args) -> int:
+    from rich.markup import escape
+    import pandas as pd
+
+    from lowprof.rundir import load
     from lowprof.analysis.polca import oversubscription, server_trace
 
     from lowprof.analysis.devices import SERVER

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 
-from rich.text import Text
-
 from lowprof.cli._ui import err, note, out, table
 from lowprof.errors import RunDirError, UsageError
 
@@ -61,6 +59,8 @@ def _json_value(v):
 
 
 def _warn(lines: list[str]) -> None:
+    from rich.text import Text
+
     for line in lines:  # said even with --quiet: the result lacks what they name
         err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))
 

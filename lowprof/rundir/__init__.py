@@ -18,17 +18,15 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from lowprof.clock import RunClock
 from lowprof.errors import RunDirError
 from lowprof.rundir.manifest import MANIFEST, SCHEMA, is_run_dir, read_manifest, write_manifest
-from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
-                                   write_frame_parquet)
+from lowprof.rundir.spec import Column, TableSpec
+from lowprof.rundir.tables import TableWriter, compact, read_table, table_paths, write_frame_parquet
 
-if TYPE_CHECKING:  # pandas is needed only to read tables; writers and markers must start fast
+if TYPE_CHECKING:  # pandas and pyarrow are imported where tables are read or written; writers and markers start fast
     import pandas as pd
 
 __all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]

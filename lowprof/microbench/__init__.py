@@ -3,6 +3,7 @@ cost (``lowprof bench host``). CUDA sources live in ``kernels/``; published refe
 sources in ``references.json``; one module per benchmark under ``benchmarks/``."""
 
 from lowprof.microbench.registry import BENCHMARKS, benchmark, parse_suite
-from lowprof.microbench.results import BENCH_RESULTS, Result
+from lowprof.microbench.results import Result
+from lowprof.rundir.specs.bench import BENCH_RESULTS
 
 __all__ = ["BENCHMARKS", "benchmark", "parse_suite", "BENCH_RESULTS", "Result"]

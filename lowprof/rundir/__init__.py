@@ -7,7 +7,10 @@ Layout::
                                a table written whole goes straight to Parquet)
     DIR/<other files>          raw artefacts a table was made from (e.g. py-spy output)
 
-Writers use :class:`RunDir`; readers use :func:`load`.
+Writers use :class:`RunDir`; readers use :func:`load`. What a table is: :mod:`lowprof.rundir.spec`; every
+table a run can hold, and the readers analysis shares: :mod:`lowprof.rundir.specs` (one module per area).
+Light to import (no pandas, pyarrow or numpy until a table is read or written): recorders and
+``lowprof.mark`` inside a workload import it.
 """
 
 from __future__ import annotations

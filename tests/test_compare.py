@@ -13,7 +13,7 @@ import lowprof
 from lowprof.analysis.compare import compare, machine_name
 from lowprof.analysis.launches import per_step
 from lowprof.errors import WorkloadMismatch
-from lowprof.tracers.launches import is_warmup
+from lowprof.rundir.specs.launches import is_warmup
 from tests import _analysis_runs as R
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from lowprof.analysis.ipw import ipw, merge_windows, read_results
 from lowprof.errors import LowprofError
-from lowprof.probes.nvml import GPU_POWER
+from lowprof.rundir.specs.nvml import GPU_POWER
 from lowprof.rundir import RunDir, load
 
 S = 1_000_000_000

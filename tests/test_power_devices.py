@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from lowprof.analysis.metrics import run_metrics
-from lowprof.probes.rapl import RAPL
+from lowprof.rundir.specs.host import RAPL
 from lowprof.rundir import RunDir, load
-from lowprof.tracers.launches import STEPS
+from lowprof.rundir.specs.launches import STEPS
 
 S = 1_000_000_000
 
@@ -50,7 +50,7 @@ def test_grace_hopper_module_scope_contains_the_gpu(tmp_path):
     from lowprof.analysis.devices import choose_devices
     from lowprof.analysis.power import power_traces, summarize_power
     from lowprof.errors import LowprofError
-    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir.specs.nvml import GPU_POWER
 
     run = RunDir(tmp_path / "gh", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({
@@ -92,7 +92,7 @@ def test_rapl_nesting_psys_dram_and_packages(tmp_path):
 def test_module_scope_is_labelled_in_lowprof_power(tmp_path, cli):
     """GH200: the module row says what it measures (NVML scopeId 1: GPU + Grace CPU + memory) and that the GPU
     row is inside it, rather than a bare 'gpu0:module'."""
-    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir.specs.nvml import GPU_POWER
 
     run = RunDir(tmp_path / "gh", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({

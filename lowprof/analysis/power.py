@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 
 from lowprof.errors import LowprofError, SignalUnavailable
-from lowprof.marks import read_marks
-from lowprof.probes.nvml import CLOCK_EVENT_REASONS, THROTTLE_BITS
 from lowprof.rundir import Run
+from lowprof.rundir.specs.marks import read_marks
+from lowprof.rundir.specs.nvml import CLOCK_EVENT_REASONS, THROTTLE_BITS
 
 __all__ = ["power_traces", "device_traces", "DeviceTrace", "device_summary", "summarize_power", "phase_intervals",
            "phase_breakdown", "energy_between", "window_energy", "total_power", "trapezoid_j", "section_power",

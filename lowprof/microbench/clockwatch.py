@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lowprof import nvml_adapter
-from lowprof.probes.nvml import THROTTLE_BITS, decode_reasons
+from lowprof.rundir.specs.nvml import THROTTLE_BITS, decode_reasons
 
 __all__ = ["ClockWatch", "summarize_clocks"]
 

@@ -203,7 +203,7 @@ def replay(path: str | Path):
 
 def replay_to_run(path: str | Path, out: str | Path, force: bool = False) -> Path:
     """Write a run directory holding what the ``nvml`` probe makes of a recorded file (kind ``replay``)."""
-    from lowprof.probes.nvml import GPU_POWER, GPU_PROCESSES
+    from lowprof.rundir.specs.nvml import GPU_POWER, GPU_PROCESSES
     from lowprof.rundir import RunDir
 
     probe, tables = replay(path)

@@ -2,20 +2,24 @@
 
 Each side runs in its own fresh subprocess (so each peak RSS is its own) and reports two times:
   whole process  wall time of the subprocess, interpreter start and imports included (what a user
-                 waits for at the shell);
+                 waits for at the shell); a third side, ``lowprof import TRACE --out DIR --force`` (the
+                 CLI, its report line included), is timed whole process only;
   in-process     load + analysis only, timed after the tool's modules are imported:
                  lowprof = import_trace (parse, link, write the run directory) + lowprof.load +
                  launch_summary (TKLQT per pass, idle split, queue depth, top kernels);
                  HTA     = TraceAnalysis(trace_dir) (parse the rank's trace) + get_cuda_kernel_launch_stats.
 Peak RSS is the subprocess's VmHWM (not ru_maxrss: Linux keeps the forking parent's RSS in it across
 exec); "work RSS" is that peak minus the peak right after the imports.
-Each configuration runs ``--repeats`` times per side, alternating sides; the fastest run counts.
+Each configuration runs ``--repeats`` times per side, alternating sides (lowprof, CLI, HTA); the fastest
+run and the median are printed, and the speed-ups of both (HTA's time over lowprof's).
 Traces: the largest shared Kineto trace; with ``--replicate N,M`` also synthetic traces of N and M
 copies of it (ts shifted by the trace span per copy; correlation, flow and External ids and
 ProfilerStep numbers made unique per copy). ``--hta-max-events`` skips HTA above that size (it
 holds every event as Python objects); the script prints ratios, it asserts nothing.
 
-    python bench/launch_analysis_vs_hta.py [--replicate 3,15] [--repeats 3] [--trace PATH]
+    python bench/launch_analysis_vs_hta.py [--replicate 2,15] [--repeats 3] [--trace PATH]
+
+``--replicate 2`` of the default trace is issue 16's 210,334-event, 53 MB (uncompressed) Kineto trace.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
 import subprocess
 import sys
@@ -131,19 +136,43 @@ def _run(code: str, *args: str, timeout: float) -> dict | None:
             "rss": int(rss_peak), "n": int(n), "reader": reader}
 
 
+def _run_cli(trace: Path, out: Path, timeout: float) -> dict | None:
+    """``lowprof import TRACE --out OUT --force`` as a user runs it (the console script), whole process."""
+    exe = Path(sys.executable).with_name("lowprof")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from lowprof.cli import main; sys.exit(main())"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))  # this tree's lowprof, as the other side's `-c` gets from cwd
+    t = time.perf_counter()
+    try:
+        p = subprocess.run([*cmd, "import", str(trace), "--out", str(out), "--force"], capture_output=True,
+                           text=True, cwd=REPO, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return None
+    wall = time.perf_counter() - t
+    if p.returncode:
+        raise SystemExit(p.stderr[-2000:])
+    return {"wall": wall}
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def bench(trace: Path, label: str, repeats: int, with_hta: bool, timeout: float) -> None:
-    lp, ht = [], []
+    lp, cli, ht = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         hta_dir = Path(tmp) / "hta"
         hta_dir.mkdir()
         (hta_dir / trace.name).symlink_to(trace.resolve())
         for _ in range(repeats):
             lp.append(_run(LOWPROF, str(trace), str(Path(tmp) / "run"), timeout=timeout))
+            cli.append(_run_cli(trace, Path(tmp) / "cli", timeout=timeout))
             if with_hta:
                 ht.append(_run(HTA, str(hta_dir), timeout=timeout))
     mib = 1 << 20
-    print(f"\n{label}: {trace.stat().st_size / mib:.1f} MiB gz")
-    best = {}
+    print(f"\n{label}: {trace.stat().st_size / mib:.1f} MiB gz, {repeats} runs per side (best | median)")
+    best, med = {}, {}
     for name, runs in (("lowprof import+analysis", lp), ("HTA load+launch stats", ht)):
         runs = [r for r in runs if r]
         if not runs:
@@ -154,14 +183,24 @@ def bench(trace: Path, label: str, repeats: int, with_hta: bool, timeout: float)
         w = min(runs, key=lambda r: r["wall"])
         k = min(runs, key=lambda r: r["work"])
         best[name[:3]] = (w, k)
-        print(f"  {name:24}: whole process {w['wall']:6.2f} s (imports {w['imports']:.2f} s), peak RSS "
-              f"{w['rss'] / mib:5.0f} MiB | in-process {k['work']:6.2f} s, work RSS "
+        med[name[:3]] = (_median([r["wall"] for r in runs]), _median([r["work"] for r in runs]))
+        print(f"  {name:24}: whole process {w['wall']:6.2f} s | {med[name[:3]][0]:6.2f} s (imports {w['imports']:.2f} s), "
+              f"peak RSS {w['rss'] / mib:5.0f} MiB | in-process {k['work']:6.2f} s | {med[name[:3]][1]:6.2f} s, work RSS "
               f"{(k['rss'] - k['rss_imports']) / mib:5.0f} MiB | {k['n']} launches ({k['reader']})")
-    if len(best) == 2:
+    cli = [r for r in cli if r]
+    if cli:
+        med["cli"] = _median([r["wall"] for r in cli])
+        best["cli"] = min(r["wall"] for r in cli)
+        print(f"  {'lowprof import (CLI)':24}: whole process {best['cli']:6.2f} s | {med['cli']:6.2f} s")
+    if "HTA" in best and "low" in best:
         (lw, lk), (hw, hk) = best["low"], best["HTA"]
-        print(f"  speed-up: whole process {hw['wall'] / lw['wall']:.1f}x, in-process {hk['work'] / lk['work']:.1f}x; "
-              f"peak RSS lowprof/HTA {lw['rss'] / hw['rss']:.2f}, work RSS "
+        print(f"  speed-up over HTA, best | median: whole process {hw['wall'] / lw['wall']:.1f}x | "
+              f"{med['HTA'][0] / med['low'][0]:.1f}x, in-process {hk['work'] / lk['work']:.1f}x | "
+              f"{med['HTA'][1] / med['low'][1]:.1f}x; peak RSS lowprof/HTA {lw['rss'] / hw['rss']:.2f}, work RSS "
               f"{(lk['rss'] - lk['rss_imports']) / max(1, hk['rss'] - hk['rss_imports']):.2f}")
+        if "cli" in best:
+            print(f"  speed-up over HTA, best | median: `lowprof import` whole process {hw['wall'] / best['cli']:.1f}x | "
+                  f"{med['HTA'][0] / med['cli']:.1f}x")
 
 
 def main() -> None:
@@ -171,10 +210,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs per side; the fastest counts (default 3)")
     ap.add_argument("--hta-max-events", type=int, default=400_000, help="skip HTA above this many events")
     ap.add_argument("--timeout", type=float, default=300, help="seconds before a run is given up")
+    ap.add_argument("--no-base", action="store_true", help="bench only the --replicate copies, not the trace itself")
     a = ap.parse_args()
     trace = a.trace or max(TRACES.glob("*.json.gz"), key=lambda p: p.stat().st_size)
     n0 = len(orjson.loads(gzip.decompress(trace.read_bytes()))["traceEvents"])
-    bench(trace, f"{trace.name} ({n0:,} events)", a.repeats, True, a.timeout)
+    if not a.no_base:
+        bench(trace, f"{trace.name} ({n0:,} events)", a.repeats, True, a.timeout)
     for n in [int(x) for x in a.replicate.split(",") if x]:
         with tempfile.TemporaryDirectory() as tmp:
             big = Path(tmp) / f"x{n}_{trace.name}"

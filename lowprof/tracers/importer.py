@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lowprof.clock import RunClock
 from lowprof.errors import TraceError
 from lowprof.rundir import RunDir
 from lowprof.tracers import kineto, nsys
 from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES
+
+if TYPE_CHECKING:  # light at import: the readers import pandas (kineto: while its scanner reads the file)
+    import pandas as pd
 
 __all__ = ["import_trace", "read_any"]
 

@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from lowprof.tracers import kineto_scan
 from lowprof.tracers.kineto_scan import CLASSES, NULL, Scanned
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
+
+if TYPE_CHECKING:  # pandas is imported by the functions that build frames, in a thread while the scanner reads
+    import pandas as pd
 
 __all__ = ["load_launches", "load_trace", "KinetoTrace"]
 
 _GPU_ARGS = ("device", "stream", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z",
              "registers_per_thread", "shared_memory_bytes", "bytes")
 _GPU_KINDS_BY_CLASS = ["kernel", "memcpy", "memset"]  # CLASSES 1, 2, 3
+_FRAME_MODULES = ("pandas", "pyarrow.compute", "pyarrow.parquet")  # what the frames and their Parquet files need
 
 
 class KinetoTrace:
@@ -88,6 +92,7 @@ class KinetoTrace:
 
 def _take_strings(values, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """``values[codes]`` as a pandas string array (code -1 -> NA), without a Python object per row."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -97,6 +102,8 @@ def _take_strings(values, codes: np.ndarray) -> pd.api.extensions.ExtensionArray
 
 def _frame(sc: Scanned, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
     """Rows of the scanned events as a frame: name as string, times as int64 ns, other ints as Int64."""
+    import pandas as pd
+
     out = {}
     for c in columns:
         if c == "name":
@@ -115,7 +122,11 @@ def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None) -> Ki
     Every problem with the file is one TraceError naming it (and the byte offset, for bad JSON).
     """
     path = Path(path)
-    return KinetoTrace(kineto_scan.scan(path, block_bytes or kineto_scan.BLOCK_BYTES), path)
+    # pandas and pyarrow (~0.5 s of imports, more than the scan of a 50 MB trace) load in a thread while
+    # the scanner and the inflating thread, which release the GIL, read the file.
+    with kineto_scan.importing_meanwhile(*_FRAME_MODULES):
+        sc = kineto_scan.scan(path, block_bytes or kineto_scan.BLOCK_BYTES)
+    return KinetoTrace(sc, path)
 
 
 def _innermost_containing(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -132,6 +143,8 @@ def _innermost_containing(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -
 
 def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
     """Step name (string array, NA outside every step) for each CPU time, by innermost containment."""
+    import pandas as pd
+
     if len(steps) == 0 or len(t_ns) == 0:
         return pd.array([None] * len(t_ns), dtype="string")
     s = steps.sort_values("start_ns")
@@ -141,6 +154,8 @@ def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> pd.api.extensions.Ex
 
 
 def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    import pandas as pd
+
     gpu, rt, ops, ann = tr.gpu, tr.runtime, tr.ops, tr.annotations
     g = pd.DataFrame({"kind": gpu["kind"], "name": gpu["name"]})
     g["device"] = gpu["device"]
@@ -252,6 +267,8 @@ def no_launches_note(n_gpu: int, n_linked: int, n_launch_calls: int, n_ops: int,
 def _api_calls(runtime: pd.DataFrame) -> pd.DataFrame:
     """Every runtime/driver call (``cuda_runtime``, ``cuda_driver``, ``*_runtime``...) as ``api_calls``; Kineto
     writes the names as they are (no version suffix), so ``name_raw`` equals ``name``."""
+    import pandas as pd
+
     name = runtime["name"].astype("string")
     out = pd.DataFrame({"name": name, "name_raw": name, "pid": runtime["pid"].astype("Int64"),
                         "tid": runtime["tid"].astype("Int64"), "start_ns": runtime["start_ns"].astype("Int64"),

@@ -26,7 +26,7 @@ import numpy as np
 from lowprof.errors import TraceError
 
 __all__ = ["scan", "Scanned", "NULL", "COLUMNS", "CLASSES", "BLOCK_BYTES", "MAX_EXPANSION", "expansion_limit",
-           "problems", "SKIP_REASONS"]
+           "problems", "SKIP_REASONS", "importing_meanwhile"]
 
 NULL = np.iinfo(np.int64).min
 BLOCK_BYTES = 2 << 20  # decompressed bytes per block fed to the scanner (small: inflating overlaps scanning)
@@ -80,6 +80,35 @@ def expansion_limit(ratio: float):
         yield
     finally:
         _MAX_EXPANSION.reset(token)
+
+
+@contextlib.contextmanager
+def importing_meanwhile(*modules: str):
+    """Import ``modules`` in a thread while the block runs (the scanner releases the GIL: the imports
+    the caller needs next cost no wall time); joined on exit. A module that fails to import is left for
+    the caller's own import to report. The scanner's own module is imported first, so the two threads
+    never import the same module at once."""
+    _lib()
+    import importlib
+    import sys
+
+    todo = [m for m in modules if m not in sys.modules]
+
+    def work():
+        for m in todo:
+            try:
+                importlib.import_module(m)
+            except BaseException:  # the caller's import says what is wrong
+                return
+
+    t = threading.Thread(target=work, name="lowprof-imports", daemon=True) if todo else None
+    if t:
+        t.start()
+    try:
+        yield
+    finally:
+        if t:
+            t.join()
 
 
 def _lib():

@@ -29,12 +29,13 @@ import os
 import re
 import sqlite3
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lowprof.errors import TraceError
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
+
+if TYPE_CHECKING:  # light at import (importer sniffs files with is_sqlite): pandas inside the readers
+    import pandas as pd
 
 __all__ = ["load_launches", "is_sqlite", "normalise_api_name", "problems", "CUDA_TABLES"]
 
@@ -104,6 +105,8 @@ class _Reader:
              required: tuple[str, ...] = ("start", "end"), extra_from: str = "", time_cols=("start", "end")) -> pd.DataFrame:
         """``SELECT`` from ``table`` (alias t): ``ints`` out-name -> (column, range), ``texts`` out-name -> SQL
         expression; a column the table lacks reads as NULL, a missing required one is one TraceError."""
+        import pandas as pd
+
         cols = _columns(self.con, table)
         lacking = [c for c in required if c not in cols]
         if lacking:
@@ -159,6 +162,8 @@ def _pid(col: str) -> str:
 
 
 def _gpu(r: _Reader) -> pd.DataFrame:
+    import pandas as pd
+
     frames = []
     common = {"device": ("deviceId", _I32), "stream": ("streamId", _I64), "correlation": ("correlationId", _I64),
               "gpu_start_ns": ("start", _TIME), "gpu_end_ns": ("end", _TIME)}
@@ -211,6 +216,8 @@ def _gpu(r: _Reader) -> pd.DataFrame:
 
 
 def _runtime(r: _Reader) -> pd.DataFrame:
+    import pandas as pd
+
     if "CUPTI_ACTIVITY_KIND_RUNTIME" not in r.tables:
         return pd.DataFrame({c: pd.array([], dtype="Int64") for c in ("correlation", "cpu_start_ns", "cpu_end_ns", "gtid")}
                             | {"launch_api_raw": pd.array([], dtype="string")})
@@ -221,6 +228,8 @@ def _runtime(r: _Reader) -> pd.DataFrame:
 
 
 def _nvtx(r: _Reader) -> pd.DataFrame:
+    import pandas as pd
+
     if "NVTX_EVENTS" not in r.tables:
         return pd.DataFrame({"name": pd.array([], dtype="string")} |
                             {c: pd.array([], dtype="Int64") for c in ("start_ns", "end_ns", "gtid")})
@@ -304,6 +313,9 @@ def _read(path: Path):
 
 def load_launches(path: str | os.PathLike):
     """Read an nsys SQLite export. Returns ``(launches, meta, {"steps": ..., "api_calls": ...})``; timestamps are nsys session-clock ns."""
+    import numpy as np
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise TraceError(f"{path}: no such trace file")
@@ -377,6 +389,8 @@ def load_launches(path: str | os.PathLike):
 
 def _api_calls(rt: pd.DataFrame) -> pd.DataFrame:
     """Every row of CUPTI_ACTIVITY_KIND_RUNTIME (runtime and driver calls, nested ones too) as ``api_calls``."""
+    import pandas as pd
+
     out = pd.DataFrame({
         "name": pd.array([normalise_api_name(v) if v is not pd.NA else None for v in rt["launch_api_raw"]], dtype="string"),
         "name_raw": rt["launch_api_raw"].astype("string"),

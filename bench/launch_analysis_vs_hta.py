@@ -11,7 +11,8 @@ Each side runs in its own fresh subprocess (so each peak RSS is its own) and rep
 Peak RSS is the subprocess's VmHWM (not ru_maxrss: Linux keeps the forking parent's RSS in it across
 exec); "work RSS" is that peak minus the peak right after the imports.
 Each configuration runs ``--repeats`` times per side, alternating sides (lowprof, CLI, HTA); the fastest
-run and the median are printed, and the speed-ups of both (HTA's time over lowprof's).
+run and the median are printed, and the speed-ups of both (HTA's time over lowprof's). Each lowprof run
+writes a new run directory (a first import: no earlier one to delete).
 Traces: the largest shared Kineto trace; with ``--replicate N,M`` also synthetic traces of N and M
 copies of it (ts shifted by the trace span per copy; correlation, flow and External ids and
 ProfilerStep numbers made unique per copy). ``--hta-max-events`` skips HTA above that size (it
@@ -165,9 +166,9 @@ def bench(trace: Path, label: str, repeats: int, with_hta: bool, timeout: float)
         hta_dir = Path(tmp) / "hta"
         hta_dir.mkdir()
         (hta_dir / trace.name).symlink_to(trace.resolve())
-        for _ in range(repeats):
-            lp.append(_run(LOWPROF, str(trace), str(Path(tmp) / "run"), timeout=timeout))
-            cli.append(_run_cli(trace, Path(tmp) / "cli", timeout=timeout))
+        for i in range(repeats):  # a new run directory each time: an import, not the deletion of the last one
+            lp.append(_run(LOWPROF, str(trace), str(Path(tmp) / f"run{i}"), timeout=timeout))
+            cli.append(_run_cli(trace, Path(tmp) / f"cli{i}", timeout=timeout))
             if with_hta:
                 ht.append(_run(HTA, str(hta_dir), timeout=timeout))
     mib = 1 << 20

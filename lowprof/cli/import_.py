@@ -67,8 +67,6 @@ def _job(args, folder: Path) -> int:
 
 
 def main(args) -> int:
-    from rich.markup import escape
-
     from lowprof.tracers import kineto_scan, nsys
     from lowprof.tracers.importer import import_trace
 
@@ -82,7 +80,7 @@ def main(args) -> int:
     dest = args.out or str(Path("lowprof-runs") / default_run_name(trace))
     t0 = time.perf_counter()
     with kineto_scan.expansion_limit(args.max_expansion):
-        with out.status(f"importing {escape(trace.name)}", spinner="dots") if not args.quiet else _null():
+        with _status(trace, args.quiet):
             path = import_trace(trace, dest, force=args.force, tz=args.tz, interval_s=args.interval)
     from lowprof.rundir import load
 
@@ -97,6 +95,16 @@ def main(args) -> int:
     for line in said(trace_meta.get("parser") or {}):
         note(line)  # a dropped event changes the result: always said, even with --quiet
     return 0
+
+
+def _status(trace: Path, quiet: bool):
+    """The spinner while importing, where rich draws one (a terminal): a pipe or a file pays for neither
+    rich's live display nor its refresh thread, which would take the GIL from the trace's readers."""
+    if quiet or not out.is_terminal:
+        return _null()
+    from rich.markup import escape
+
+    return out.status(f"importing {escape(trace.name)}", spinner="dots")
 
 
 class _null:

@@ -27,8 +27,9 @@ __all__ = ["import_trace", "read_any"]
 _TIME_COLS = ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns", "start_ns", "end_ns")
 
 
-def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame, dict, dict[str, pd.DataFrame]]:
-    """Read a trace of either format: (launches, meta, companion tables), trace-clock ns."""
+def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame | kineto.Columns, dict, dict]:
+    """Read a trace of either format: (launches, meta, companion tables), trace-clock ns; nsys as pandas
+    frames, Kineto as :class:`~lowprof.tracers.kineto.Columns` (the same tables; no pandas import)."""
     p = Path(trace_path)
     if not p.exists():
         raise TraceError(f"{p}: no such trace file")
@@ -38,7 +39,7 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame, dict, dict[st
         out = p.with_suffix(".sqlite").name
         raise TraceError(f"{p}: an Nsight Systems report is read from its SQLite export: run "
                          f"`nsys export --type sqlite -o {out} {p}`, then `lowprof import {out}`")
-    return kineto.load_launches(p, with_tables=True)
+    return kineto.read_columns(p)
 
 
 def _starts_like_json(p: Path) -> bool:
@@ -71,7 +72,7 @@ def trace_inventory(meta: dict, launches: pd.DataFrame) -> tuple[dict, dict]:
     if devices:
         gpus = {"available": True, "reason": None, "source": "trace deviceProperties", "devices": devices}
     else:
-        used = sorted({int(v) for v in launches["device"].dropna()}) if len(launches) else []
+        used = sorted({int(v) for v in _present(launches, "device")}) if len(launches) else []
         gpus = {"available": bool(used), "source": "trace",
                 "reason": (f"the trace names no GPU (no deviceProperties); its activities ran on device "
                            f"{', '.join(map(str, used))}") if used else "none named in the trace (no deviceProperties)",
@@ -94,6 +95,9 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     launches, meta, extra = read_any(trace_path)
     origin = int(meta["clock"]["first_event_ns"])
     for df in (launches, *extra.values()):
+        if isinstance(df, kineto.Columns):
+            df.shift(_TIME_COLS, origin)
+            continue
         for c in _TIME_COLS:
             if c in df:
                 df[c] = df[c] - origin
@@ -111,6 +115,11 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     return run.path
 
 
+def _present(df, column: str):
+    """The values of an int column that are there (a pandas frame or kineto Columns)."""
+    return df.present(column) if isinstance(df, kineto.Columns) else df[column].dropna()
+
+
 def _fill(run: RunDir, clock: RunClock, origin: int, trace_path, launches: pd.DataFrame, meta: dict,
           extra: dict[str, pd.DataFrame]) -> None:
     """Write the imported tables and manifest into ``run`` and finish it."""
@@ -126,7 +135,7 @@ def _fill(run: RunDir, clock: RunClock, origin: int, trace_path, launches: pd.Da
     run.write_frame(LAUNCHES, launches)
     for name, df in extra.items():
         run.write_frame(IMPORTED_TABLES[name], df)
-    ends = [launches[c].max() for c in ("gpu_end_ns", "cpu_end_ns") if len(launches) and launches[c].notna().any()]
+    ends = [v.max() for c in ("gpu_end_ns", "cpu_end_ns") if len(launches) and len(v := _present(launches, c))]
     if meta["clock"].get("last_event_ns") is not None:  # the trace's span: its last event of any kind
         ends.append(int(meta["clock"]["last_event_ns"]) - origin)
     run.finish(end_t_ns=int(max(ends)) if ends else 0)

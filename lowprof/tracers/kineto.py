@@ -28,19 +28,78 @@ from lowprof.tracers import kineto_scan
 from lowprof.tracers.kineto_scan import CLASSES, NULL, Scanned
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
 
-if TYPE_CHECKING:  # pandas is imported by the functions that build frames, in a thread while the scanner reads
+if TYPE_CHECKING:  # pandas only where frames are asked for (load_launches): `lowprof import` never needs it
     import pandas as pd
 
-__all__ = ["load_launches", "load_trace", "KinetoTrace"]
+__all__ = ["load_launches", "read_columns", "load_trace", "KinetoTrace", "Columns"]
 
 _GPU_ARGS = ("device", "stream", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z",
              "registers_per_thread", "shared_memory_bytes", "bytes")
 _GPU_KINDS_BY_CLASS = ["kernel", "memcpy", "memset"]  # CLASSES 1, 2, 3
-_FRAME_MODULES = ("pandas", "pyarrow.compute", "pyarrow.parquet")  # what the frames and their Parquet files need
+_FRAME_MODULES = ("pyarrow", "pyarrow.compute", "pyarrow.parquet")  # what the tables and their Parquet files need
+
+
+class Columns(dict):
+    """A table as columns: name -> numpy int64 (:data:`NULL` where missing) or a pyarrow string array.
+
+    ``len()`` is the row count; ``cols[name]`` is an Arrow array (nulls where NULL), so the run directory's
+    writer takes it as it takes a DataFrame. :meth:`to_pandas` gives the frame the readers return.
+    """
+
+    def __init__(self, data: dict, rows: int, plain: tuple[str, ...] = ()) -> None:
+        super().__init__(data)
+        self.rows = rows
+        self.plain = plain  # int64 columns that are never missing (times): numpy int64 in the frame
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, name: str):
+        v = super().__getitem__(name)
+        if isinstance(v, np.ndarray):
+            return kineto_scan.arrow_ints(v, None if name in self.plain else v == NULL)
+        return v
+
+    def raw(self, name: str):
+        return super().__getitem__(name)
+
+    def shift(self, names: tuple[str, ...], by: int) -> None:
+        """Subtract ``by`` from the int columns ``names`` that it has (missing values stay missing)."""
+        for c in names:
+            if c in self:
+                v = self.raw(c)
+                dict.__setitem__(self, c, np.where(v == NULL, NULL, v - by) if c not in self.plain else v - by)
+
+    def max(self, name: str) -> int | None:
+        """The largest value of an int column, missing ones aside; None when none is there."""
+        v = self.raw(name)
+        v = v if name in self.plain else v[v != NULL]
+        return int(v.max()) if len(v) else None
+
+    def present(self, name: str) -> np.ndarray:
+        """The present values of an int column."""
+        v = self.raw(name)
+        return v if name in self.plain else v[v != NULL]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The frame: strings as pandas ``string``, ``plain`` columns int64, other ints nullable Int64."""
+        import pandas as pd
+
+        out = {}
+        for c in dict.keys(self):
+            v = self.raw(c)
+            if not isinstance(v, np.ndarray):
+                out[c] = pd.array(v, dtype="string")
+            elif c in self.plain:
+                out[c] = v
+            else:
+                out[c] = pd.arrays.IntegerArray(v, v == NULL)
+        return pd.DataFrame(out)
 
 
 class KinetoTrace:
-    """The parts of a Kineto trace lowprof uses, as pandas frames (ns on the trace clock).
+    """The parts of a Kineto trace lowprof uses, as columns (ns on the trace clock; ints with NULL,
+    names as ids into ``strings``, -1 for none).
 
     ``gpu`` (GPU activities), ``runtime`` (runtime/driver calls), ``ops`` (framework ops) and
     ``annotations`` (step annotations ``NAME#N``), cut from the scanner's kept events; missing
@@ -54,9 +113,11 @@ class KinetoTrace:
         self.max_ts_decimals = sc.max_ts_decimals
         self.inexact_numbers = sc.inexact_numbers
         self.parser = dict(sc.info)
+        self.strings = sc.strings          # object: str, None last (id -1)
+        self.strings_arrow = sc.strings_arrow
         x, cls, c = sc.ph == ord("X"), sc.cls, CLASSES
         gpu = np.flatnonzero(x & (cls >= c["kernel"]) & (cls <= c["memset"]))
-        self.gpu = _frame(sc, gpu, ("name", "pid", "tid", "start_ns", "end_ns", "correlation") + _GPU_ARGS)
+        self.gpu = _rows(sc, gpu, ("pid", "tid", "start_ns", "end_ns", "correlation") + _GPU_ARGS)
         kind_code = cls[gpu].astype(np.int32) - 1
         # MTIA device events (cat mtia_ccp_events): dma_* are copies, the rest device work (HTA's
         # MTIAMemoryKernelGroupingPattern "^dma").
@@ -64,56 +125,77 @@ class KinetoTrace:
         if len(mtia_ids):
             is_dma = np.array([isinstance(v, str) and v.startswith("dma") for v in sc.strings], bool)
             kind_code[np.isin(sc.cat[gpu], mtia_ids) & is_dma[sc.name[gpu]]] = c["memcpy"] - 1
-        self.gpu.insert(0, "kind", _take_strings(_GPU_KINDS_BY_CLASS, kind_code))
-        basic = ("name", "pid", "tid", "start_ns", "end_ns")
-        self.runtime = _frame(sc, np.flatnonzero(x & (cls == c["runtime"])), basic + ("correlation", "external_id"))
-        self.ops = _frame(sc, np.flatnonzero(x & (cls == c["op"])), basic + ("external_id",))
+        self.gpu_kind = kind_code
+        basic = ("pid", "tid", "start_ns", "end_ns")
+        self.runtime = _rows(sc, np.flatnonzero(x & (cls == c["runtime"])), basic + ("correlation", "external_id"))
+        self.ops = _rows(sc, np.flatnonzero(x & (cls == c["op"])), basic + ("external_id",))
         is_step = np.array([isinstance(v, str) and STEP_PATTERN.match(v) is not None for v in sc.strings], bool)
         ann = np.flatnonzero(x & ((cls == c["op"]) | (cls == c["annotation"])) & is_step[sc.name])
-        self.annotations = _frame(sc, ann, basic)
-        self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops, self.annotations) if len(f)]
+        self.annotations = _rows(sc, ann, basic)
+        self.all_ts_ns = [int(f["start_ns"].min()) for f in (self.gpu, self.runtime, self.ops, self.annotations)
+                          if len(f["start_ns"])]
         # categories of every event are interned, kept or not
         self.has_profiler_ranges = bool((sc.strings[:-1] == "cuda_profiler_range").any())
         self.time_range = sc.time_range  # every event's span, kept or not (None: no event with a ts)
-        self._link_flows(_frame(sc, np.flatnonzero(~x), ("pid", "tid", "start_ns", "flow_id")))
+        self._link_flows(_rows(sc, np.flatnonzero(~x), ("pid", "tid", "start_ns", "flow_id")))
 
-    def _link_flows(self, flows: pd.DataFrame) -> None:
-        """Fill missing correlations from ac2g flow events bound to (pid, tid, ts) of their slice."""
-        if not len(flows):
+    def _link_flows(self, flows: dict) -> None:
+        """Fill missing correlations from ac2g flow events bound to (pid, tid, ts) of their slice (the
+        first flow at a place counts; a missing pid or tid matches a missing one)."""
+        if not len(flows["start_ns"]):
             return
-        fl = flows.drop_duplicates(["pid", "tid", "start_ns"])
+        keys = _keys(flows["pid"], flows["tid"], flows["start_ns"])
         for frame in (self.gpu, self.runtime):
-            miss = frame["correlation"].isna()
-            if not miss.any():
+            miss = np.flatnonzero(frame["correlation"] == NULL)
+            if not len(miss):
                 continue
-            hit = frame.loc[miss, ["pid", "tid", "start_ns"]].merge(fl, how="left", on=["pid", "tid", "start_ns"])
-            frame.loc[miss, "correlation"] = hit["flow_id"].to_numpy()
+            hit = _first_match(_keys(frame["pid"][miss], frame["tid"][miss], frame["start_ns"][miss]), keys)
+            frame["correlation"][miss] = _take(flows["flow_id"], hit)
+
+    def names(self, ids: np.ndarray):
+        """Name ids as a pyarrow string array (-1: null)."""
+        return _take_strings(self.strings_arrow, ids)
 
 
-def _take_strings(values, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """``values[codes]`` as a pandas string array (code -1 -> NA), without a Python object per row."""
-    import pandas as pd
+def _rows(sc: Scanned, rows: np.ndarray, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The scanned events ``rows``: their name ids and the int columns asked for (NULL where missing)."""
+    out = {"name": sc.name[rows]}
+    for c in columns:
+        out[c] = sc.columns[c][rows]
+    return out
+
+
+def _keys(*cols: np.ndarray) -> np.ndarray:
+    """Rows of int64 columns as one structured array (compared field by field)."""
+    out = np.empty(len(cols[0]), dtype=[(f"k{i}", np.int64) for i in range(len(cols))])
+    for i, c in enumerate(cols):
+        out[f"k{i}"] = c
+    return out
+
+
+def _first_match(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """For each key, the index of its first occurrence in ``table``, or -1 (NULL matches NULL)."""
+    if not len(table) or not len(keys):
+        return np.full(len(keys), -1, np.int64)
+    u, first = np.unique(table, return_index=True)
+    pos = np.minimum(np.searchsorted(u, keys), len(u) - 1)
+    return np.where(u[pos] == keys, first[pos], -1)
+
+
+def _take(col: np.ndarray, idx: np.ndarray, missing=NULL) -> np.ndarray:
+    """``col[idx]``, ``missing`` where idx is -1."""
+    if not len(col):
+        return np.full(len(idx), missing, col.dtype)
+    return np.where(idx >= 0, col[np.maximum(idx, 0)], missing).astype(col.dtype, copy=False)
+
+
+def _take_strings(values, codes: np.ndarray):
+    """``values[codes]`` as a pyarrow string array (code -1 -> null), without a Python object per row."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    uniq = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
-    return pd.array(pc.take(uniq, pa.array(codes, mask=codes < 0)), dtype="string")
-
-
-def _frame(sc: Scanned, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Rows of the scanned events as a frame: name as string, times as int64 ns, other ints as Int64."""
-    import pandas as pd
-
-    out = {}
-    for c in columns:
-        if c == "name":
-            out[c] = _take_strings(sc.strings_arrow, sc.name[rows])
-        elif c in ("start_ns", "end_ns"):
-            out[c] = sc.columns[c][rows]
-        else:
-            v = sc.columns[c][rows]
-            out[c] = pd.arrays.IntegerArray(v, v == NULL)
-    return pd.DataFrame(out)
+    uniq = values if isinstance(values, pa.Array) else kineto_scan.arrow_strings(values)
+    return pc.take(uniq, kineto_scan.arrow_ints(codes, codes < 0))
 
 
 def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None) -> KinetoTrace:
@@ -122,8 +204,8 @@ def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None) -> Ki
     Every problem with the file is one TraceError naming it (and the byte offset, for bad JSON).
     """
     path = Path(path)
-    # pandas and pyarrow (~0.5 s of imports, more than the scan of a 50 MB trace) load in a thread while
-    # the scanner and the inflating thread, which release the GIL, read the file.
+    # pyarrow (~0.1 s of imports) loads in a thread while the scanner and the inflating thread, which
+    # release the GIL, read the file.
     with kineto_scan.importing_meanwhile(*_FRAME_MODULES):
         sc = kineto_scan.scan(path, block_bytes or kineto_scan.BLOCK_BYTES)
     return KinetoTrace(sc, path)
@@ -141,75 +223,98 @@ def _innermost_containing(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -
     return np.where(ok, i, -1)
 
 
-def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
-    """Step name (string array, NA outside every step) for each CPU time, by innermost containment."""
-    import pandas as pd
-
-    if len(steps) == 0 or len(t_ns) == 0:
-        return pd.array([None] * len(t_ns), dtype="string")
-    s = steps.sort_values("start_ns")
-    idx = _innermost_containing(t_ns, s["start_ns"].to_numpy(np.int64), s["end_ns"].to_numpy(np.int64))
+def _step_ids(t_ns: np.ndarray, tr: KinetoTrace) -> np.ndarray:
+    """Step name id (-1 outside every step) for each CPU time, by innermost containment."""
+    ann = tr.annotations
+    if len(ann["start_ns"]) == 0 or len(t_ns) == 0:
+        return np.full(len(t_ns), -1, np.int32)
+    order = np.argsort(ann["start_ns"], kind="quicksort")
+    idx = _innermost_containing(t_ns, ann["start_ns"][order], ann["end_ns"][order])
     idx[t_ns == np.iinfo(np.int64).min] = -1
-    return _take_strings(list(s["name"]), idx.astype(np.int32))
+    return _take(ann["name"][order], idx, -1)
 
 
-def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    import pandas as pd
+def _op_of_launches(tr: KinetoTrace, ops: dict, pid: np.ndarray, tid: np.ndarray, ext: np.ndarray,
+                    cpu_start: np.ndarray) -> np.ndarray:
+    """Index into ``ops`` (sorted by start) of each launch call's enclosing framework op, or -1.
 
-    gpu, rt, ops, ann = tr.gpu, tr.runtime, tr.ops, tr.annotations
-    g = pd.DataFrame({"kind": gpu["kind"], "name": gpu["name"]})
-    g["device"] = gpu["device"]
-    g["stream"] = gpu["stream"]
-    g["correlation"] = gpu["correlation"]
-    g["gpu_start_ns"] = gpu["start_ns"]
-    g["gpu_end_ns"] = gpu["end_ns"]
-    for c in _GPU_ARGS[2:]:
-        g[c] = gpu[c]
-    g["device"] = g["device"].fillna(gpu["pid"])  # older traces: the GPU is the pid
+    By External id (same pid; a missing pid matches a missing one), else the innermost op on the thread
+    that contains the call.
+    """
+    n = len(cpu_start)
+    best = np.full(n, -1, np.int64)
+    if not len(ops["start_ns"]):
+        return best
+    # External ids restart between profiling windows, so an id alone can name an op from another
+    # window: keep only a candidate op whose span contains the launch call (latest start wins).
+    cand = np.flatnonzero(ops["external_id"] != NULL)
+    c_pid, c_ext = ops["pid"][cand], ops["external_id"][cand]
+    order = np.lexsort((c_ext, c_pid))  # stable: candidates of one key stay by start
+    table, c_idx = _keys(c_pid[order], c_ext[order]), cand[order]
+    want = _keys(pid, ext)
+    lo, hi = np.searchsorted(table, want, "left"), np.searchsorted(table, want, "right")
+    count = np.where(ext != NULL, hi - lo, 0)
+    if count.sum():
+        row = np.repeat(np.arange(n), count)
+        within = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+        op = c_idx[np.repeat(lo, count) + within]
+        t = cpu_start[row]
+        ok = (t != NULL) & (ops["start_ns"][op] <= t) & (t <= ops["end_ns"][op])
+        np.maximum.at(best, row[ok], op[ok])  # ops are by start: the highest index is the latest start
+    found = _take(ops["name"], best, -1) != -1  # an op without a name is looked for on its thread
+    need = ~found & (cpu_start != NULL) & (tid != NULL)
+    if need.any():
+        for t_id in np.unique(tid[need]):
+            rows = np.flatnonzero(need & (tid == t_id))
+            on = np.flatnonzero(ops["tid"] == t_id)
+            if not len(on):
+                continue
+            idx = _innermost_containing(cpu_start[rows], ops["start_ns"][on], ops["end_ns"][on])
+            ok = idx >= 0
+            best[rows[ok]] = on[idx[ok]]
+    return best
+
+
+def _launches_frame(tr: KinetoTrace) -> tuple[Columns, Columns, Columns]:
+    """The ``launches``, ``ops`` and ``steps`` tables (trace-clock ns)."""
+    g, rt = tr.gpu, tr.runtime
+    device = np.where(g["device"] == NULL, g["pid"], g["device"])  # older traces: the GPU is the pid
     # The launch call: a runtime/driver event with the same correlation (first one if duplicated).
-    r = rt.loc[rt["correlation"].notna(), ["name", "pid", "tid", "start_ns", "end_ns", "correlation", "external_id"]]
-    r = r.drop_duplicates("correlation").rename(columns={"name": "launch_api", "start_ns": "cpu_start_ns",
-                                                         "end_ns": "cpu_end_ns"})
-    # Nullable ints before the left join: a GPU activity without a launch call must not turn the CPU
-    # times into float64 (Unix-epoch ns are above 2^53 and would round).
-    r = r.astype({"cpu_start_ns": "Int64", "cpu_end_ns": "Int64"})
-    df = g.merge(r, how="left", on="correlation")
-    # Enclosing framework op: by External id (same pid), else innermost containing op on the thread.
-    ops_sorted = ops.sort_values("start_ns", kind="stable").reset_index(drop=True)
-    op_name = pd.Series(pd.NA, index=df.index, dtype="string")
-    op_start = pd.Series(pd.NA, index=df.index, dtype="Int64")
-    if len(ops_sorted):
-        # External ids restart between profiling windows, so an id alone can name an op from another
-        # window: keep only a candidate op whose span contains the launch call (latest start wins).
-        cand = ops_sorted.dropna(subset=["external_id"])[["pid", "external_id", "name", "start_ns", "end_ns"]]
-        left = df[["pid", "external_id", "cpu_start_ns"]].reset_index(names="_row")
-        hit = left.merge(cand, how="inner", on=["pid", "external_id"])
-        hit = hit[(hit["start_ns"] <= hit["cpu_start_ns"]) & (hit["cpu_start_ns"] <= hit["end_ns"])]
-        hit = hit.sort_values("start_ns", kind="stable").drop_duplicates("_row", keep="last")
-        op_name[hit["_row"].to_numpy()] = hit["name"].to_numpy()
-        op_start[hit["_row"].to_numpy()] = hit["start_ns"].to_numpy(np.int64)
-        need = op_name.isna() & df["cpu_start_ns"].notna()
-        if need.any():
-            for tid, rows in df[need].groupby("tid"):
-                o = ops_sorted[ops_sorted["tid"] == tid]
-                if not len(o):
-                    continue
-                idx = _innermost_containing(rows["cpu_start_ns"].to_numpy(np.int64), o["start_ns"].to_numpy(np.int64),
-                                            o["end_ns"].to_numpy(np.int64))
-                ok = idx >= 0
-                op_name[rows.index[ok]] = o["name"].to_numpy()[idx[ok]]
-                op_start[rows.index[ok]] = o["start_ns"].to_numpy()[idx[ok]]
-    df["op"] = op_name
-    df["op_start_ns"] = op_start
-    t_cpu = df["cpu_start_ns"].fillna(df["gpu_start_ns"]).to_numpy(np.int64)
-    df["step"] = _assign_steps(t_cpu, ann)
-    df["launch_api"] = df["launch_api"].astype("string")
-    df["launch_api_raw"] = df["launch_api"]  # Kineto writes the call's name as it is
-    df = df.sort_values(["gpu_start_ns", "correlation"], kind="stable").reset_index(drop=True)
-    ops_out = ops_sorted[["name", "pid", "tid", "start_ns", "end_ns", "external_id"]].copy()
-    ops_out["step"] = _assign_steps(ops_out["start_ns"].to_numpy(np.int64), ann)
-    steps = ann[["name", "pid", "tid", "start_ns", "end_ns"]].sort_values("start_ns").reset_index(drop=True)
-    return df[[c.name for c in LAUNCHES.columns]], ops_out, steps
+    with_corr = np.flatnonzero(rt["correlation"] != NULL)
+    call = _first_match(_keys(g["correlation"]), _keys(rt["correlation"][with_corr]))
+    call = np.where(call >= 0, with_corr[np.maximum(call, 0)] if len(with_corr) else -1, -1)
+    call[g["correlation"] == NULL] = -1
+    pid, tid = _take(rt["pid"], call), _take(rt["tid"], call)
+    cpu_start, cpu_end = _take(rt["start_ns"], call), _take(rt["end_ns"], call)
+    ext = _take(rt["external_id"], call)
+    api = _take(rt["name"], call, -1)
+    by_start = np.argsort(tr.ops["start_ns"], kind="stable")
+    ops = {c: v[by_start] for c, v in tr.ops.items()}
+    op = _op_of_launches(tr, ops, pid, tid, ext, cpu_start)
+    op_name, op_start = _take(ops["name"], op, -1), _take(ops["start_ns"], op)
+    step = _step_ids(np.where(cpu_start != NULL, cpu_start, g["start_ns"]), tr)
+    order = np.lexsort((g["correlation"], g["correlation"] == NULL, g["start_ns"]))
+    api_names = tr.names(api[order])
+    cols = {"kind": _take_strings(_GPU_KINDS_BY_CLASS, tr.gpu_kind[order]), "name": tr.names(g["name"][order]),
+            "device": device[order], "stream": g["stream"][order], "correlation": g["correlation"][order],
+            "launch_api": api_names, "cpu_start_ns": cpu_start[order], "cpu_end_ns": cpu_end[order],
+            "gpu_start_ns": g["start_ns"][order], "gpu_end_ns": g["end_ns"][order], "pid": pid[order],
+            "tid": tid[order], "op": tr.names(op_name[order]), "op_start_ns": op_start[order],
+            "step": tr.names(step[order])}
+    for c in _GPU_ARGS[2:]:
+        cols[c] = g[c][order]
+    cols["launch_api_raw"] = api_names  # Kineto writes the call's name as it is
+    n = len(order)
+    launches = Columns({c.name: cols[c.name] for c in LAUNCHES.columns}, n, ("gpu_start_ns", "gpu_end_ns"))
+    plain = ("start_ns", "end_ns")
+    ops_out = Columns({"name": tr.names(ops["name"]), "pid": ops["pid"], "tid": ops["tid"], "start_ns": ops["start_ns"],
+                       "end_ns": ops["end_ns"], "external_id": ops["external_id"],
+                       "step": tr.names(_step_ids(ops["start_ns"], tr))}, len(by_start), plain)
+    ann = tr.annotations
+    s = np.argsort(ann["start_ns"], kind="quicksort")
+    steps = Columns({"name": tr.names(ann["name"][s]), "pid": ann["pid"][s], "tid": ann["tid"][s],
+                     "start_ns": ann["start_ns"][s], "end_ns": ann["end_ns"][s]}, len(s), plain)
+    return launches, ops_out, steps
 
 
 def _clock_meta(tr: KinetoTrace) -> dict:
@@ -238,16 +343,6 @@ def _clock_meta(tr: KinetoTrace) -> dict:
     }
 
 
-def _launch_calls_without_gpu_activity(runtime: pd.DataFrame, launches: pd.DataFrame) -> int:
-    """Kernel/graph launch calls whose correlation no GPU activity carries (records lost or cut off)."""
-    if not len(runtime):
-        return 0
-    is_launch = runtime["name"].str.contains(r"Launch\w*Kernel|GraphLaunch", regex=True).fillna(False).to_numpy(bool)
-    corr = runtime["correlation"]
-    lost = is_launch & corr.notna().to_numpy(bool) & ~corr.isin(launches["correlation"].dropna()).to_numpy(bool)
-    return int(lost.sum())
-
-
 def no_launches_note(n_gpu: int, n_linked: int, n_launch_calls: int, n_ops: int, profiler_ranges: bool = False) -> str | None:
     """One line saying why a trace yields no launches (no GPU activity, or none linked to a call); None otherwise."""
     if n_gpu == 0 and n_launch_calls:
@@ -264,16 +359,58 @@ def no_launches_note(n_gpu: int, n_linked: int, n_launch_calls: int, n_ops: int,
     return None
 
 
-def _api_calls(runtime: pd.DataFrame) -> pd.DataFrame:
+def _matching(tr: KinetoTrace, pattern: str) -> np.ndarray:
+    """Which runtime calls' names match ``pattern``, searched as pandas' str.contains searches a string
+    column (Arrow's RE2: ``\\w`` is ASCII); a call without a name does not."""
+    import re
+
+    rx = re.compile(pattern, re.ASCII)
+    hit = np.array([isinstance(v, str) and rx.search(v) is not None for v in tr.strings], bool)
+    return hit[tr.runtime["name"]]  # id -1 indexes the trailing None
+
+
+def _launch_calls_without_gpu_activity(tr: KinetoTrace, launches: Columns) -> int:
+    """Kernel/graph launch calls whose correlation no GPU activity carries (records lost or cut off)."""
+    if not len(tr.runtime["start_ns"]):
+        return 0
+    corr = tr.runtime["correlation"]
+    lost = _matching(tr, r"Launch\w*Kernel|GraphLaunch") & (corr != NULL) & ~np.isin(corr, launches.present("correlation"))
+    return int(lost.sum())
+
+
+def _api_calls(tr: KinetoTrace) -> Columns:
     """Every runtime/driver call (``cuda_runtime``, ``cuda_driver``, ``*_runtime``...) as ``api_calls``; Kineto
     writes the names as they are (no version suffix), so ``name_raw`` equals ``name``."""
-    import pandas as pd
+    rt = tr.runtime
+    order = np.argsort(rt["start_ns"], kind="stable")
+    name = tr.names(rt["name"][order])
+    return Columns({"name": name, "name_raw": name, "pid": rt["pid"][order], "tid": rt["tid"][order],
+                    "start_ns": rt["start_ns"][order], "end_ns": rt["end_ns"][order],
+                    "correlation": rt["correlation"][order]}, len(order))
 
-    name = runtime["name"].astype("string")
-    out = pd.DataFrame({"name": name, "name_raw": name, "pid": runtime["pid"].astype("Int64"),
-                        "tid": runtime["tid"].astype("Int64"), "start_ns": runtime["start_ns"].astype("Int64"),
-                        "end_ns": runtime["end_ns"].astype("Int64"), "correlation": runtime["correlation"].astype("Int64")})
-    return out.sort_values("start_ns", kind="stable").reset_index(drop=True)
+
+def read_columns(path: str | os.PathLike, *, block_bytes: int | None = None) -> tuple[Columns, dict, dict[str, Columns]]:
+    """Read a Kineto trace into ``(launches, meta, {"ops", "steps", "api_calls"})`` as :class:`Columns`
+    (what ``lowprof import`` writes: pandas is never imported); :func:`load_launches` gives them as frames."""
+    tr = load_trace(path, block_bytes=block_bytes)
+    launches, ops, steps = _launches_frame(tr)
+    meta = {
+        "source": "kineto",
+        "trace": str(Path(path)),
+        "events": tr.n_events,
+        "clock": _clock_meta(tr),
+        "gpu_activities": int(len(launches)),
+        "launch_calls_unmatched": int((launches.raw("cpu_start_ns") == NULL).sum()),
+        "launch_calls_without_gpu_activity": _launch_calls_without_gpu_activity(tr, launches),
+        "distributed": tr.meta.get("distributedInfo"),
+        "device_properties": tr.meta.get("deviceProperties"),
+        "host_name": tr.meta.get("host_name") if isinstance(tr.meta.get("host_name"), str) else None,
+        "parser": tr.parser,
+    }
+    launch_calls = int(_matching(tr, r"Launch\w*Kernel|GraphLaunch|runFunction").sum()) if len(tr.runtime["start_ns"]) else 0
+    meta["no_launches_note"] = no_launches_note(len(launches), int((launches.raw("cpu_start_ns") != NULL).sum()),
+                                                launch_calls, len(ops), tr.has_profiler_ranges)
+    return launches, meta, {"ops": ops, "steps": steps, "api_calls": _api_calls(tr)}
 
 
 def load_launches(path: str | os.PathLike, *, with_tables: bool = False, block_bytes: int | None = None):
@@ -285,25 +422,7 @@ def load_launches(path: str | os.PathLike, *, with_tables: bool = False, block_b
     (``api_calls``: every runtime/driver call, launching or not).
     ``block_bytes``: see :func:`load_trace`; ``meta['parser']`` says how the file was read.
     """
-    tr = load_trace(path, block_bytes=block_bytes)
-    launches, ops, steps = _launches_frame(tr)
-    meta = {
-        "source": "kineto",
-        "trace": str(Path(path)),
-        "events": tr.n_events,
-        "clock": _clock_meta(tr),
-        "gpu_activities": int(len(launches)),
-        "launch_calls_unmatched": int(launches["cpu_start_ns"].isna().sum()),
-        "launch_calls_without_gpu_activity": _launch_calls_without_gpu_activity(tr.runtime, launches),
-        "distributed": tr.meta.get("distributedInfo"),
-        "device_properties": tr.meta.get("deviceProperties"),
-        "host_name": tr.meta.get("host_name") if isinstance(tr.meta.get("host_name"), str) else None,
-        "parser": tr.parser,
-    }
-    launch_calls = int(tr.runtime["name"].str.contains(r"Launch\w*Kernel|GraphLaunch|runFunction", regex=True)
-                       .fillna(False).sum()) if len(tr.runtime) else 0
-    meta["no_launches_note"] = no_launches_note(len(launches), int(launches["cpu_start_ns"].notna().sum()),
-                                                launch_calls, len(ops), tr.has_profiler_ranges)
+    launches, meta, extra = read_columns(path, block_bytes=block_bytes)
     if with_tables:
-        return launches, meta, {"ops": ops, "steps": steps, "api_calls": _api_calls(tr.runtime)}
-    return launches, meta
+        return launches.to_pandas(), meta, {k: v.to_pandas() for k, v in extra.items()}
+    return launches.to_pandas(), meta

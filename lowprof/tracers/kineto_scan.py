@@ -65,9 +65,33 @@ class Scanned:
     @functools.cached_property
     def strings_arrow(self):
         """``strings`` without the trailing None, as a pyarrow string array (for take)."""
-        import pyarrow as pa
+        return arrow_strings(self.strings[:-1])
 
-        return pa.array(self.strings[:-1], pa.string())
+
+# pyarrow.array() imports pandas for any numpy or list input (its pandas shim asks whether the values are
+# categorical): ``lowprof import`` builds its Arrow arrays from buffers and never pays that import.
+def arrow_ints(values: np.ndarray, missing: np.ndarray | None = None):
+    """An int32/int64 numpy array as an Arrow array, null where ``missing`` (bool) is True."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    kind = {np.dtype(np.int64): pa.int64(), np.dtype(np.int32): pa.int32()}[values.dtype]
+    nulls = int(missing.sum()) if missing is not None else 0
+    valid = pa.py_buffer(np.packbits(~missing, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(kind, len(values), [valid, pa.py_buffer(values)], null_count=nulls)
+
+
+def arrow_strings(values) -> object:
+    """A sequence of str as an Arrow string array (int32 offsets; large text goes through pyarrow.array)."""
+    import pyarrow as pa
+
+    data = [v.encode("utf-8") for v in values]
+    lengths = np.fromiter(map(len, data), np.int64, len(data))
+    if lengths.sum() >= 2**31:
+        return pa.array(list(values), pa.string())
+    offsets = np.zeros(len(data) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
 
 
 @contextlib.contextmanager

@@ -264,7 +264,7 @@ def _op_of_launches(tr: KinetoTrace, ops: dict, pid: np.ndarray, tid: np.ndarray
     found = _take(ops["name"], best, -1) != -1  # an op without a name is looked for on its thread
     need = ~found & (cpu_start != NULL) & (tid != NULL)
     if need.any():
-        for t_id in np.unique(tid[need]):
+        for t_id in sorted(set(tid[need].tolist())):  # (np.unique would import numpy.ma)
             rows = np.flatnonzero(need & (tid == t_id))
             on = np.flatnonzero(ops["tid"] == t_id)
             if not len(on):

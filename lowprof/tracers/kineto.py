@@ -13,7 +13,9 @@ Clock: timestamps come back as absolute integer ns on the trace's own clock, con
 the decimal text of ``ts`` (Kineto writes µs, as integers or as floats with ns decimals such as
 ``1712195495519689.047``, which a float parser would round to 0.25 µs). ``baseTimeNanoseconds``,
 when present, is the Unix time of ts = 0. The file is read by lowprof's C scanner
-(:mod:`lowprof.tracers.kineto_scan`), streamed and columnar.
+(:mod:`lowprof.tracers.kineto_scan`), streamed and columnar; the linking runs on its numpy columns and
+the tables come out as :class:`Columns` (Arrow arrays for the run directory, pandas frames from
+:func:`load_launches`), so ``lowprof import`` never imports pandas.
 """
 
 from __future__ import annotations
@@ -234,7 +236,7 @@ def _step_ids(t_ns: np.ndarray, tr: KinetoTrace) -> np.ndarray:
     return _take(ann["name"][order], idx, -1)
 
 
-def _op_of_launches(tr: KinetoTrace, ops: dict, pid: np.ndarray, tid: np.ndarray, ext: np.ndarray,
+def _op_of_launches(ops: dict, pid: np.ndarray, tid: np.ndarray, ext: np.ndarray,
                     cpu_start: np.ndarray) -> np.ndarray:
     """Index into ``ops`` (sorted by start) of each launch call's enclosing framework op, or -1.
 
@@ -290,7 +292,7 @@ def _launches_frame(tr: KinetoTrace) -> tuple[Columns, Columns, Columns]:
     api = _take(rt["name"], call, -1)
     by_start = np.argsort(tr.ops["start_ns"], kind="stable")
     ops = {c: v[by_start] for c, v in tr.ops.items()}
-    op = _op_of_launches(tr, ops, pid, tid, ext, cpu_start)
+    op = _op_of_launches(ops, pid, tid, ext, cpu_start)
     op_name, op_start = _take(ops["name"], op, -1), _take(ops["start_ns"], op)
     step = _step_ids(np.where(cpu_start != NULL, cpu_start, g["start_ns"]), tr)
     order = np.lexsort((g["correlation"], g["correlation"] == NULL, g["start_ns"]))

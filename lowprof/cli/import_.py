@@ -79,9 +79,10 @@ def main(args) -> int:
     trace = Path(args.trace)
     dest = args.out or str(Path("lowprof-runs") / default_run_name(trace))
     t0 = time.perf_counter()
-    with kineto_scan.expansion_limit(args.max_expansion):
-        with _status(trace, args.quiet):
-            path = import_trace(trace, dest, force=args.force, tz=args.tz, interval_s=args.interval)
+    # rich, for the line said at the end, loads in a thread while the trace is read
+    with kineto_scan.expansion_limit(args.max_expansion), _status(trace, args.quiet), \
+            kineto_scan.importing_meanwhile(*(() if args.quiet else ("rich.console", "rich.text"))):
+        path = import_trace(trace, dest, force=args.force, tz=args.tz, interval_s=args.interval)
     from lowprof.rundir import load
 
     run = load(path)

@@ -110,8 +110,8 @@ def expansion_limit(ratio: float):
 def importing_meanwhile(*modules: str):
     """Import ``modules`` in a thread while the block runs (the scanner releases the GIL: the imports
     the caller needs next cost no wall time); joined on exit. A module that fails to import is left for
-    the caller's own import to report. The scanner's own module is imported first, so the two threads
-    never import the same module at once."""
+    the caller's own import to report. The scanner's own module is imported first; a module two threads
+    ask for is imported once (the other waits on its import lock)."""
     _lib()
     import importlib
     import sys

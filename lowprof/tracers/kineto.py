@@ -176,7 +176,8 @@ def _keys(*cols: np.ndarray) -> np.ndarray:
 
 
 def _first_match(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """For each key, the index of its first occurrence in ``table``, or -1 (NULL matches NULL)."""
+    """For each key, the index of its first occurrence in ``table``, or -1 (NULL matches NULL); keys are
+    int64 or rows of :func:`_keys`."""
     if not len(table) or not len(keys):
         return np.full(len(keys), -1, np.int64)
     u, first = np.unique(table, return_index=True)
@@ -283,7 +284,7 @@ def _launches_frame(tr: KinetoTrace) -> tuple[Columns, Columns, Columns]:
     device = np.where(g["device"] == NULL, g["pid"], g["device"])  # older traces: the GPU is the pid
     # The launch call: a runtime/driver event with the same correlation (first one if duplicated).
     with_corr = np.flatnonzero(rt["correlation"] != NULL)
-    call = _first_match(_keys(g["correlation"]), _keys(rt["correlation"][with_corr]))
+    call = _first_match(g["correlation"], rt["correlation"][with_corr])
     call = np.where(call >= 0, with_corr[np.maximum(call, 0)] if len(with_corr) else -1, -1)
     call[g["correlation"] == NULL] = -1
     pid, tid = _take(rt["pid"], call), _take(rt["tid"], call)
@@ -367,8 +368,11 @@ def _matching(tr: KinetoTrace, pattern: str) -> np.ndarray:
     import re
 
     rx = re.compile(pattern, re.ASCII)
-    hit = np.array([isinstance(v, str) and rx.search(v) is not None for v in tr.strings], bool)
-    return hit[tr.runtime["name"]]  # id -1 indexes the trailing None
+    ids = tr.runtime["name"]
+    hit = np.zeros(len(tr.strings), bool)  # id -1 indexes the trailing None: False
+    for i in set(ids.tolist()) - {-1}:  # the few API names, not every kernel name
+        hit[i] = rx.search(tr.strings[i]) is not None
+    return hit[ids]
 
 
 def _launch_calls_without_gpu_activity(tr: KinetoTrace, launches: Columns) -> int:

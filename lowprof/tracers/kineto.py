@@ -251,10 +251,12 @@ def _op_of_launches(ops: dict, pid: np.ndarray, tid: np.ndarray, ext: np.ndarray
     # External ids restart between profiling windows, so an id alone can name an op from another
     # window: keep only a candidate op whose span contains the launch call (latest start wins).
     cand = np.flatnonzero(ops["external_id"] != NULL)
-    c_pid, c_ext = ops["pid"][cand], ops["external_id"][cand]
-    order = np.lexsort((c_ext, c_pid))  # stable: candidates of one key stay by start
-    table, c_idx = _keys(c_pid[order], c_ext[order]), cand[order]
-    want = _keys(pid, ext)
+    # (pid, External id) as one int64: their ranks among the values on either side
+    _, pid_rank = np.unique(np.concatenate([ops["pid"][cand], pid]), return_inverse=True)
+    exts, ext_rank = np.unique(np.concatenate([ops["external_id"][cand], ext]), return_inverse=True)
+    key = pid_rank.astype(np.int64).ravel() * len(exts) + ext_rank.ravel()
+    order = np.argsort(key[:len(cand)], kind="stable")  # candidates of one key stay by start
+    table, c_idx, want = key[:len(cand)][order], cand[order], key[len(cand):]
     lo, hi = np.searchsorted(table, want, "left"), np.searchsorted(table, want, "right")
     count = np.where(ext != NULL, hi - lo, 0)
     if count.sum():

@@ -42,7 +42,7 @@ from lowprof.errors import RunDirError
 from lowprof.rundir import Run
 
 __all__ = ["per_launch", "per_step", "idle_breakdown", "idle_split", "hta_idle_breakdown", "gpu_timeline",
-           "queue_depth", "top_kernels", "launch_summary", "hta_activities", "section_launches", "launches_of",
+           "queue_depth", "top_kernels", "launch_summary", "hta_activities", "section_launches", "launches_of", "per_step_of",
            "CONSECUTIVE_KERNEL_DELAY_NS", "IDLE_PARTS", "GRAPH_LAUNCH_API"]
 
 CONSECUTIVE_KERNEL_DELAY_NS = 30_000  # HTA's default threshold (30 in HTA's µs time base)
@@ -129,11 +129,9 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
     correlation id) is one launch: its api, queue, t_l, launch delay and dispatch times are carried by
     its first activity on the GPU (``counts_launch``) and null on the others, so that every sum counts
     each call once (see the module docstring). Time columns become Int64 (ns, null where not traced); a
-    null step becomes ``(no step)``. A frame that already has the derived columns (this function's
-    output) is returned as it is.
+    null step becomes ``(no step)``. A run's frame, computed once: ``Run.per_launch()``; the per-step
+    figures of it without deriving it again: :func:`per_step_of`.
     """
-    if "t_l_ns" in launches.columns and "counts_launch" in launches.columns:
-        return launches
     times = {c: _i64(launches[c]) for c in _TIME_COLS}
     cpu_start, cpu_end, gpu_start, gpu_end, op_start = (_ns(times[c]) for c in _TIME_COLS)
     kind = launches["kind"]
@@ -825,3 +823,10 @@ def section_launches(run: Run) -> dict | None:
         "graph_gpu_time_s": g["gpu_ns"] / 1e9,
         "graph_share_of_gpu_time": g["share_of_gpu_time"],
     }
+
+
+def per_step_of(pl: pd.DataFrame, ops: pd.DataFrame | None = None,
+                consecutive_kernel_delay_ns: int = CONSECUTIVE_KERNEL_DELAY_NS) -> pd.DataFrame:
+    """:func:`per_step` of a :func:`per_launch` frame (``Run.per_launch()``), which is not derived again
+    (``Run.per_pass()`` is this of the run's frame)."""
+    return pd.DataFrame(_step_columns(_Launches(pl), ops, consecutive_kernel_delay_ns))

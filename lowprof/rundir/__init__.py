@@ -18,7 +18,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from typing import TYPE_CHECKING
 
@@ -320,9 +320,43 @@ class Run:
     path: Path
     manifest: dict
     tables: Mapping[str, pd.DataFrame] = field(repr=False)
+    # Figures derived from the tables, computed once per loaded run (see :meth:`derived`).
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
+
+    def derived(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per loaded run and kept under ``key`` (a tuple naming the analysis and
+        its arguments, e.g. ``("summarize_power", "auto")``), so that several figures share one analysis. A
+        raise is not kept: the next call computes again."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
+
+    def per_launch(self) -> pd.DataFrame:
+        """The launches table with each launch's derived times (api, queue, t_l, launch delay, dispatch, ns)
+        and launch-unit columns: :func:`lowprof.analysis.launches.per_launch`, computed once. RunDirError
+        when the run has no launches table."""
+        from lowprof.analysis.launches import launches_of, per_launch
+
+        return self.derived(("per_launch",), lambda: per_launch(launches_of(self)))
+
+    def per_pass(self) -> pd.DataFrame:
+        """One row per step/pass (warm-up passes and ``(no step)`` included) with TKLQT and its parts,
+        latency, busy/idle and queue depth: :func:`lowprof.analysis.launches.per_step` of :meth:`per_launch`
+        and the ``ops`` table, computed once. RunDirError when the run has no launches table."""
+        from lowprof.analysis.launches import per_step_of
+
+        return self.derived(("per_pass",), lambda: per_step_of(self.per_launch(),
+                                                                self["ops"] if "ops" in self.tables else None))
+
+    def phases(self) -> pd.DataFrame:
+        """name, start_ns, end_ns of every phase marked with ``lowprof.mark`` (begin/end pairs; an instant
+        runs to the next mark of any kind): :func:`lowprof.analysis.phases.marked_phases`, computed once."""
+        from lowprof.analysis.phases import marked_phases
+
+        return self.derived(("phases",), lambda: marked_phases(self))
 
     @property
     def complete(self) -> bool:

@@ -49,7 +49,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lowprof.analysis.launches import launches_of, per_step
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run, load
 from lowprof.tracers.launches import is_warmup
@@ -76,10 +75,9 @@ def verdicts(run: Run) -> pd.DataFrame:
     """One row per pass: verdict and its evidence (idle share, queue share, queue depth, TKLQT parts), and the
     graph-launched activity apart (graph launch calls, their activities, their share of the pass's GPU time),
     since a graph launch is one launch call in TKLQT and the queue depth however many nodes it runs."""
-    ops = run["ops"] if "ops" in run.tables else None
-    steps = per_step(launches_of(run), ops)
+    steps = run.per_pass()
     if steps.empty:
-        return steps
+        return steps.copy()
     queue_share = (steps["tklqt_queue_ns"] / steps["tklqt_ns"].where(steps["tklqt_ns"] != 0)).fillna(0.0)
     out = steps[["step", "kernels", "latency_ns", "tklqt_ns", "tklqt_api_ns", "tklqt_queue_ns", "idle_share",
                  "idle_host_wait_ns", "mean_queue_depth", "start_ns", "end_ns",

@@ -648,7 +648,7 @@ def _hta_kept(run: Run) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarra
     whose launch call starts before the last ``ProfilerStep`` starts (an activity with no launch call in
     the trace is dropped).
     """
-    pl = per_launch(launches_of(run))
+    pl = run.per_launch()
     pl = pl[pl["stream"].notna().to_numpy() & pl["gpu_start_ns"].notna().to_numpy()]
     float_ts = int(run.manifest.get("clock", {}).get("trace_clock", {}).get("precision_ns") or 1000) < 1000
     gs = _ns(pl["gpu_start_ns"])
@@ -803,7 +803,7 @@ def section_launches(run: Run) -> dict | None:
     """Report section: launch summary when the run has a launches table (seconds for durations)."""
     if "launches" not in run.tables:
         return None
-    pl = per_launch(run["launches"])
+    pl = run.per_launch()
     la = _Launches(pl)
     units = _flag(pl["counts_launch"]) & la.ns("t_l_ns")[1] & (pl["launch_kernels"].to_numpy(np.int64, na_value=0) > 0)
     k = pl[la.kernel]

@@ -1,9 +1,9 @@
 """Metrics defined once beside their analysis, and the derived frames a Run computes once.
 
 The registry is put together from the areas' ``metrics()`` lists: every metric comes from exactly one area,
-in the order compare/export/plot list them. A Run's per-launch, per-pass and phase frames are the analysis
-functions' own results, computed once per loaded run; the sweep analysis is computed once per version of
-sweep.json.
+in the order compare/export/plot list them. A run's per-launch, per-pass and phase frames are the analysis
+functions' own results, computed once per loaded run (``Run.derived``); the sweep analysis is computed once
+per version of sweep.json.
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ import pandas as pd
 import pytest
 
 import lowprof
-from lowprof.analysis import (bound_metrics, comm_metrics, ipw_metrics, launch_metrics, phases, power_metrics,
-                              summary_metrics)
-from lowprof.analysis.launches import per_launch, per_step, per_step_of
+from lowprof.analysis import (bench_metrics, bound_metrics, comm_metrics, ipw_metrics, launch_metrics, phases,
+                              power_metrics, summary_metrics, tlb_metrics)
+from lowprof.analysis.launches import launch_frame, pass_frame, per_launch, per_step, per_step_of
+from lowprof.analysis.phases import marked_phases
 from lowprof.analysis.metric import Metric, metric
 from lowprof.analysis.metrics import METRICS, SWEEP_METRICS, run_metrics
-from lowprof.microbench import report as microbench_report
-from lowprof.native import tlb_report
 from tests import _analysis_runs as R
 
-AREAS = (summary_metrics, launch_metrics, comm_metrics, phases, power_metrics, ipw_metrics, microbench_report,
-         tlb_report)
+AREAS = (summary_metrics, launch_metrics, comm_metrics, phases, power_metrics, ipw_metrics, bench_metrics, tlb_metrics)
 # The order compare, export and plot list metrics in (their tables and CSV rows follow it).
 ORDER = ["duration_s", "workload_cpu_s", "workload_cpu_cores_mean", "workload_rss_peak_bytes",
          "host_cpu_percent_mean", "step_time_s", "pass_latency_s", "tklqt_s", "tklqt_share", "gpu_idle_share",
@@ -72,25 +70,25 @@ def test_the_registry_and_metric_declarations_import_without_pandas():
 
 def test_run_frames_are_the_analysis_results_computed_once(root):
     run = lowprof.load(R.imported(root, "alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"))
-    pl = run.per_launch()
-    assert run.per_launch() is pl
+    pl = launch_frame(run)
+    assert launch_frame(run) is pl
     pd.testing.assert_frame_equal(pl, per_launch(run["launches"]))
     pd.testing.assert_frame_equal(per_launch(pl), pl)  # deriving again changes nothing (no frame is sniffed)
-    steps = run.per_pass()
-    assert run.per_pass() is steps and len(steps) > 0
+    steps = pass_frame(run)
+    assert pass_frame(run) is steps and len(steps) > 0
     pd.testing.assert_frame_equal(steps, per_step(run["launches"], run["ops"]))
     pd.testing.assert_frame_equal(per_step_of(pl, run["ops"]), steps)
     fresh = lowprof.load(run.path)  # a run loaded again computes its own frames
-    assert fresh.per_launch() is not pl
+    assert launch_frame(fresh) is not pl
 
 
 def test_phases_frame_and_metrics_read_it(root):
     from lowprof.analysis.power import phase_intervals
-    from lowprof.marks import read_marks
+    from lowprof.rundir.specs.marks import read_marks
 
     run = lowprof.load(R.marked(root))
-    ph = run.phases()
-    assert run.phases() is ph
+    ph = marked_phases(run)
+    assert marked_phases(run) is ph
     marks = read_marks(run)
     pd.testing.assert_frame_equal(ph, phase_intervals(marks, run.manifest["end_t_ns"]))
     got = {r.params["phase"]: r.value for r in run_metrics(run, ["phase_time_s"]).itertuples()}

@@ -49,9 +49,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lowprof.analysis.launches import pass_frame
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run, load
-from lowprof.tracers.launches import is_warmup
+from lowprof.rundir.specs.launches import is_warmup
 
 __all__ = ["verdicts", "pass_stacks", "sweep_curve", "transition", "transition_batches", "analyse_sweep", "is_sweep",
            "IDLE_SHARE_MAX_GPU_BOUND", "QUEUE_SHARE_MIN_GPU_BOUND", "QUEUE_DEPTH_MIN_GPU_BOUND",
@@ -75,7 +76,7 @@ def verdicts(run: Run) -> pd.DataFrame:
     """One row per pass: verdict and its evidence (idle share, queue share, queue depth, TKLQT parts), and the
     graph-launched activity apart (graph launch calls, their activities, their share of the pass's GPU time),
     since a graph launch is one launch call in TKLQT and the queue depth however many nodes it runs."""
-    steps = run.per_pass()
+    steps = pass_frame(run)
     if steps.empty:
         return steps.copy()
     queue_share = (steps["tklqt_queue_ns"] / steps["tklqt_ns"].where(steps["tklqt_ns"] != 0)).fillna(0.0)
@@ -99,7 +100,7 @@ def pass_stacks(run: Run, passes: pd.DataFrame | None = None, verdict: str | Non
     """
     if "pystack_samples" not in run.tables:
         return None
-    from lowprof.tracers.pystack_timeline import stacks_in_windows
+    from lowprof.rundir.specs.stacks import stacks_in_windows
 
     v = verdicts(run) if passes is None else passes
     if verdict is not None and len(v):

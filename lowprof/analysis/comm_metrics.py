@@ -18,7 +18,7 @@ __all__ = ["metrics"]
         "(HTA's get_comm_comp_overlap; lowprof.analysis.comm); none without communication kernels")
 def comm_overlap_share(run: Run):
     from lowprof.analysis.comm import comm_overlap
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     if "launches" not in run.tables or not len(run["launches"]):
         return None

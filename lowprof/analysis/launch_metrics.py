@@ -3,8 +3,9 @@ TKLQT and its share, GPU idle share, kernels per pass, per-launch t_l / API / qu
 
 Statistics over passes are medians over non-warm-up passes (``warmup#N`` excluded); a run whose launches
 carry no pass annotation counts as one pass. Per-pass and per-launch figures read the run's derived
-frames, computed once per loaded run (``Run.per_pass()``, ``Run.per_launch()``). Light: pandas and the
-analysis are imported when a figure is computed.
+frames, computed once per loaded run (:func:`~lowprof.analysis.launches.pass_frame`,
+:func:`~lowprof.analysis.launches.launch_frame`). Light: pandas and the analysis are imported when a figure
+is computed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _has_launches(run: Run) -> bool:
         "median over non-warm-up passes of the pass annotation's span on the CPU (end - start), per phase "
         "(the name before '#': pass, ProfilerStep, prefill, decode)")
 def step_time_s(run: Run):
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     if "steps" not in run.tables or not len(run["steps"]):
         return None
@@ -43,15 +44,17 @@ def step_time_s(run: Run):
 
 
 def measured_passes(run: Run) -> pd.DataFrame | None:
-    """``Run.per_pass()`` rows of the non-warm-up passes (the whole run as one pass when none is annotated);
+    """``pass_frame(run)`` rows of the non-warm-up passes (the whole run as one pass when none is annotated);
     None without launches."""
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     if not _has_launches(run):
         return None
 
     def compute() -> pd.DataFrame:
-        steps = run.per_pass()
+        from lowprof.analysis.launches import pass_frame
+
+        steps = pass_frame(run)
         named = steps[(steps["step"] != _NO_STEP) & ~steps["step"].map(is_warmup)]
         return named if len(named) else steps[steps["step"] == _NO_STEP]
     return run.derived(("measured_passes",), compute)
@@ -98,12 +101,14 @@ def kernels_per_pass(run: Run):
 
 
 def _kernel_median(run: Run, column: str):
-    """Median over the kernels linked to their launch call (``t_l_ns`` known) of a ``Run.per_launch()`` column, in s."""
+    """Median over the kernels linked to their launch call (``t_l_ns`` known) of a ``launch_frame(run)`` column, in s."""
     if not _has_launches(run):
         return None
 
     def compute() -> pd.DataFrame:
-        pl = run.per_launch()
+        from lowprof.analysis.launches import launch_frame
+
+        pl = launch_frame(run)
         return pl[pl["kind"] == "kernel"].dropna(subset=["t_l_ns"])
     k = run.derived(("linked_kernels",), compute)
     return float(k[column].median()) / 1e9 if len(k) else None

@@ -38,11 +38,12 @@ import re
 import numpy as np
 import pandas as pd
 
-from lowprof.errors import RunDirError
+from lowprof.errors import InputError, RunDirError
 from lowprof.rundir import Run
 
 __all__ = ["per_launch", "per_step", "idle_breakdown", "idle_split", "hta_idle_breakdown", "gpu_timeline",
            "queue_depth", "top_kernels", "launch_summary", "hta_activities", "section_launches", "launches_of", "per_step_of",
+           "launch_frame", "pass_frame",
            "CONSECUTIVE_KERNEL_DELAY_NS", "IDLE_PARTS", "GRAPH_LAUNCH_API"]
 
 CONSECUTIVE_KERNEL_DELAY_NS = 30_000  # HTA's default threshold (30 in HTA's µs time base)
@@ -129,7 +130,7 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
     correlation id) is one launch: its api, queue, t_l, launch delay and dispatch times are carried by
     its first activity on the GPU (``counts_launch``) and null on the others, so that every sum counts
     each call once (see the module docstring). Time columns become Int64 (ns, null where not traced); a
-    null step becomes ``(no step)``. A run's frame, computed once: ``Run.per_launch()``; the per-step
+    null step becomes ``(no step)``. A run's frame, computed once: :func:`launch_frame`; the per-step
     figures of it without deriving it again: :func:`per_step_of`.
     """
     times = {c: _i64(launches[c]) for c in _TIME_COLS}
@@ -351,7 +352,7 @@ def _window(la: _Launches, g: _Groups, ops: pd.DataFrame | None, steps: pd.Index
     """Per step: start and end (last GPU end), ns. The start is the first ATen op of the pass, else its
     first launch call, else (no call traced) its first GPU start.
 
-    ValueError for a step with no start or no GPU end at all.
+    InputError (a ValueError) for a step with no start or no GPU end at all.
     """
     begin, found = _aten_first(ops, steps)
     for c in ("cpu_start_ns", "gpu_start_ns"):
@@ -360,7 +361,7 @@ def _window(la: _Launches, g: _Groups, ops: pd.DataFrame | None, steps: pd.Index
     end, has_end = g.max(*la.ns("gpu_end_ns"))
     timed = has_end & found
     if not timed.all():
-        raise ValueError(f"step {steps[np.argmin(timed)]!r}: no start time or no GPU end time in its launches")
+        raise InputError(f"step {steps[np.argmin(timed)]!r}: no start time or no GPU end time in its launches")
     return begin, end
 
 
@@ -648,7 +649,7 @@ def _hta_kept(run: Run) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarra
     whose launch call starts before the last ``ProfilerStep`` starts (an activity with no launch call in
     the trace is dropped).
     """
-    pl = run.per_launch()
+    pl = launch_frame(run)
     pl = pl[pl["stream"].notna().to_numpy() & pl["gpu_start_ns"].notna().to_numpy()]
     float_ts = int(run.manifest.get("clock", {}).get("trace_clock", {}).get("precision_ns") or 1000) < 1000
     gs = _ns(pl["gpu_start_ns"])
@@ -803,7 +804,7 @@ def section_launches(run: Run) -> dict | None:
     """Report section: launch summary when the run has a launches table (seconds for durations)."""
     if "launches" not in run.tables:
         return None
-    pl = run.per_launch()
+    pl = launch_frame(run)
     la = _Launches(pl)
     units = _flag(pl["counts_launch"]) & la.ns("t_l_ns")[1] & (pl["launch_kernels"].to_numpy(np.int64, na_value=0) > 0)
     k = pl[la.kernel]
@@ -827,6 +828,18 @@ def section_launches(run: Run) -> dict | None:
 
 def per_step_of(pl: pd.DataFrame, ops: pd.DataFrame | None = None,
                 consecutive_kernel_delay_ns: int = CONSECUTIVE_KERNEL_DELAY_NS) -> pd.DataFrame:
-    """:func:`per_step` of a :func:`per_launch` frame (``Run.per_launch()``), which is not derived again
-    (``Run.per_pass()`` is this of the run's frame)."""
+    """:func:`per_step` of a :func:`per_launch` frame (e.g. :func:`launch_frame`), which is not derived again."""
     return pd.DataFrame(_step_columns(_Launches(pl), ops, consecutive_kernel_delay_ns))
+
+
+def launch_frame(run: Run) -> pd.DataFrame:
+    """The run's :func:`per_launch` frame, computed once per loaded run (``Run.derived``; shared: never modify
+    it). RunDirError when the run has no launches table."""
+    return run.derived(("per_launch",), lambda: per_launch(launches_of(run)))
+
+
+def pass_frame(run: Run) -> pd.DataFrame:
+    """The run's :func:`per_step` frame (one row per step/pass, warm-ups and ``(no step)`` included) over
+    :func:`launch_frame` and the ``ops`` table, computed once per loaded run (shared: never modify it).
+    RunDirError when the run has no launches table."""
+    return run.derived(("per_pass",), lambda: per_step_of(launch_frame(run), run["ops"] if "ops" in run.tables else None))

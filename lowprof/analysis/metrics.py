@@ -10,8 +10,8 @@ Each metric is defined once, beside the analysis it comes from, as a :class:`~lo
 :mod:`lowprof.analysis.phases`                     phases marked with ``lowprof.mark``
 :mod:`lowprof.analysis.power_metrics`              power and energy per device, per pass, per phase
 :mod:`lowprof.analysis.ipw_metrics`                intelligence per watt (``DIR/results.jsonl``)
-:mod:`lowprof.microbench.report`                   ``lowprof bench gpu/host`` figures
-:mod:`lowprof.native.tlb_report`                   ``lowprof bench tlb`` reach and walk cost
+:mod:`lowprof.analysis.bench_metrics`              ``lowprof bench gpu/host`` figures
+:mod:`lowprof.analysis.tlb_metrics`                ``lowprof bench tlb`` reach and walk cost
 :mod:`lowprof.analysis.bound_metrics`              per sweep folder: CPU- to GPU-bound transition
 =================================================  ====================================================
 
@@ -28,14 +28,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lowprof.analysis import (bound_metrics, comm_metrics, ipw_metrics, launch_metrics, phases, power_metrics,
-                              summary_metrics)
+from lowprof.analysis import (bench_metrics, bound_metrics, comm_metrics, ipw_metrics, launch_metrics, phases,
+                              power_metrics, summary_metrics, tlb_metrics)
 from lowprof.analysis import metric as _declare
+from lowprof.analysis.bench_metrics import bench_direction
 from lowprof.analysis.metric import BANDWIDTH_UNIT, Metric, bandwidth_gb_per_s, better_of, params_key
 from lowprof.errors import LowprofError
-from lowprof.microbench import report as microbench_report
-from lowprof.microbench.report import bench_direction
-from lowprof.native import tlb_report
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +49,7 @@ def _per_run() -> tuple[Metric, ...]:
     sits between the per-pass and the per-launch figures of the launches."""
     return (*summary_metrics.metrics(), *launch_metrics.PASS_METRICS, *comm_metrics.metrics(),
             *launch_metrics.LAUNCH_METRICS, *phases.metrics(), *power_metrics.metrics(), *ipw_metrics.metrics(),
-            *microbench_report.metrics(), *tlb_report.metrics())
+            *bench_metrics.metrics(), *tlb_metrics.metrics())
 
 
 def _per_sweep() -> tuple[Metric, ...]:
@@ -94,7 +92,7 @@ def sweep_metric(name: str, unit: str, better: str, doc: str) -> Callable[[Calla
 
 
 def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str) -> list[dict]:
-    from lowprof.analysis.power import SignalUnavailable
+    from lowprof.errors import SignalUnavailable
 
     rows = []
     for m in registry.values():

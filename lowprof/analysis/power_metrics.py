@@ -90,7 +90,7 @@ def _window_energies(run: Run, signal: str, starts, ends) -> tuple[list[float], 
 def energy_per_pass_j(run: Run, signal: str):
     import numpy as np
 
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     if not power_summary(run, signal) or "steps" not in run.tables or not len(run["steps"]):
         return None
@@ -112,7 +112,9 @@ def energy_per_pass_j(run: Run, signal: str):
 def phase_energy_j(run: Run, signal: str):
     import numpy as np
 
-    ph = run.phases()
+    from lowprof.analysis.phases import marked_phases
+
+    ph = marked_phases(run)
     if not power_summary(run, signal) or not len(ph):
         return None
     traces, devices, label = _energy_devices(run, signal)

@@ -7,7 +7,10 @@ Layout::
                                a table written whole goes straight to Parquet)
     DIR/<other files>          raw artefacts a table was made from (e.g. py-spy output)
 
-Writers use :class:`RunDir`; readers use :func:`load`.
+Writers use :class:`RunDir`; readers use :func:`load`. What a table is: :mod:`lowprof.rundir.spec`; every
+table a run can hold, and the readers analysis shares: :mod:`lowprof.rundir.specs` (one module per area).
+Light to import (no pandas, pyarrow or numpy until a table is read or written): recorders and
+``lowprof.mark`` inside a workload import it.
 """
 
 from __future__ import annotations
@@ -18,17 +21,15 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from lowprof.clock import RunClock
-from lowprof.errors import RunDirError
+from lowprof.errors import MissingTable, RunDirError
 from lowprof.rundir.manifest import MANIFEST, SCHEMA, is_run_dir, read_manifest, write_manifest
-from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
-                                   write_frame_parquet)
+from lowprof.rundir.spec import Column, TableSpec
+from lowprof.rundir.tables import TableWriter, compact, read_table, table_paths, write_frame_parquet
 
-if TYPE_CHECKING:  # pandas is needed only to read tables; writers and markers must start fast
+if TYPE_CHECKING:  # pandas and pyarrow are imported where tables are read or written; writers and markers start fast
     import pandas as pd
 
 __all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]
@@ -264,7 +265,7 @@ class _LazyTables(Mapping):
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+            raise MissingTable(f"no table {name!r}; this run has {sorted(self)}")
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
@@ -291,7 +292,7 @@ class _LazyTables(Mapping):
         """The table as a pyarrow Table, read with the same checks as ``tables[name]`` (RunDirError naming the
         file when it cannot be read); not cached, so that many runs' tables can be read one after another."""
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+            raise MissingTable(f"no table {name!r}; this run has {sorted(self)}")
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
@@ -329,34 +330,12 @@ class Run:
     def derived(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """``compute()``, computed once per loaded run and kept under ``key`` (a tuple naming the analysis and
         its arguments, e.g. ``("summarize_power", "auto")``), so that several figures share one analysis. A
-        raise is not kept: the next call computes again."""
+        raise is not kept: the next call computes again. The frames analysis derives once per run use it:
+        :func:`lowprof.analysis.launches.launch_frame` (per launch), :func:`~lowprof.analysis.launches.pass_frame`
+        (per pass), :func:`lowprof.analysis.phases.marked_phases`. What is kept is shared: never modify it."""
         if key not in self._derived:
             self._derived[key] = compute()
         return self._derived[key]
-
-    def per_launch(self) -> pd.DataFrame:
-        """The launches table with each launch's derived times (api, queue, t_l, launch delay, dispatch, ns)
-        and launch-unit columns: :func:`lowprof.analysis.launches.per_launch`, computed once. RunDirError
-        when the run has no launches table."""
-        from lowprof.analysis.launches import launches_of, per_launch
-
-        return self.derived(("per_launch",), lambda: per_launch(launches_of(self)))
-
-    def per_pass(self) -> pd.DataFrame:
-        """One row per step/pass (warm-up passes and ``(no step)`` included) with TKLQT and its parts,
-        latency, busy/idle and queue depth: :func:`lowprof.analysis.launches.per_step` of :meth:`per_launch`
-        and the ``ops`` table, computed once. RunDirError when the run has no launches table."""
-        from lowprof.analysis.launches import per_step_of
-
-        return self.derived(("per_pass",), lambda: per_step_of(self.per_launch(),
-                                                                self["ops"] if "ops" in self.tables else None))
-
-    def phases(self) -> pd.DataFrame:
-        """name, start_ns, end_ns of every phase marked with ``lowprof.mark`` (begin/end pairs; an instant
-        runs to the next mark of any kind): :func:`lowprof.analysis.phases.marked_phases`, computed once."""
-        from lowprof.analysis.phases import marked_phases
-
-        return self.derived(("phases",), lambda: marked_phases(self))
 
     @property
     def complete(self) -> bool:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from lowprof.errors import RunDirError
+from lowprof.intervals import segment_firsts, union
 from lowprof.rundir import Run
 
 __all__ = ["per_launch", "per_step", "idle_breakdown", "idle_split", "hta_idle_breakdown", "gpu_timeline",
@@ -221,17 +222,6 @@ class _Groups:
         return out
 
 
-def _merged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Union of intervals [start, end) as disjoint segments sorted by start (ns)."""
-    o = np.argsort(starts, kind="stable")
-    s, e = starts[o], ends[o]
-    new = np.empty(len(s), bool)
-    new[0] = True
-    new[1:] = s[1:] > np.maximum.accumulate(e)[:-1]
-    first = np.flatnonzero(new)
-    return s[first], np.maximum.reduceat(e, first)
-
-
 def _clip_sum(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """For each window [a, b] (a <= b): sum over i of clip(x_i, a, b) - a, with ``x`` sorted (int64, exact).
 
@@ -379,9 +369,7 @@ def _segments(s: np.ndarray, e: np.ndarray, cpu: np.ndarray, cpu_ok: np.ndarray,
     e = np.maximum(e, s)
     o = np.lexsort((np.where(cpu_ok, cpu, _I64_MAX), s))
     s, e, cpu, cpu_ok = s[o], e[o], cpu[o], cpu_ok[o]
-    new = np.ones(len(s), bool)
-    new[1:] = s[1:] > np.maximum.accumulate(e)[:-1]
-    first = np.flatnonzero(new)
+    first = segment_firsts(s, e)
     seg_s, seg_e = s[first], np.maximum.reduceat(e, first)
     gap = np.zeros(len(first), np.int64)
     gap[1:] = seg_s[1:] - seg_e[:-1]
@@ -617,7 +605,7 @@ def gpu_timeline(launches: pd.DataFrame) -> dict:
     ok = s_ok & e_ok
     if not ok.any():
         return {"busy_ns": 0, "idle_ns": 0, "total_ns": 0, "activities": 0}
-    seg_s, seg_e = _merged(s[ok], np.maximum(e[ok], s[ok]))
+    seg_s, seg_e = union(s[ok], e[ok])
     total = int(seg_e.max() - seg_s.min())
     busy = int((seg_e - seg_s).sum())
     return {"busy_ns": busy, "idle_ns": total - busy, "total_ns": total, "activities": int(ok.sum())}

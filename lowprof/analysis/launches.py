@@ -41,6 +41,7 @@ import pandas as pd
 from lowprof.errors import RunDirError
 from lowprof.intervals import segment_firsts, union
 from lowprof.rundir import Run
+from lowprof.tracers.launches import LAUNCH_TIME_COLUMNS
 
 __all__ = ["per_launch", "per_step", "idle_breakdown", "idle_split", "hta_idle_breakdown", "gpu_timeline",
            "queue_depth", "top_kernels", "launch_summary", "hta_activities", "section_launches", "launches_of",
@@ -48,7 +49,6 @@ __all__ = ["per_launch", "per_step", "idle_breakdown", "idle_split", "hta_idle_b
 
 CONSECUTIVE_KERNEL_DELAY_NS = 30_000  # HTA's default threshold (30 in HTA's µs time base)
 _NO_STEP = "(no step)"
-_TIME_COLS = ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns")
 _I64_MAX = np.iinfo(np.int64).max
 _IDLE_CATEGORIES = np.array(["host_wait", "kernel_wait", "other"])  # codes 0, 1, 2 (the order groupby sorts them)
 
@@ -135,8 +135,8 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
     """
     if "t_l_ns" in launches.columns and "counts_launch" in launches.columns:
         return launches
-    times = {c: _i64(launches[c]) for c in _TIME_COLS}
-    cpu_start, cpu_end, gpu_start, gpu_end, op_start = (_ns(times[c]) for c in _TIME_COLS)
+    times = {c: _i64(launches[c]) for c in LAUNCH_TIME_COLUMNS}
+    cpu_start, cpu_end, gpu_start, gpu_end, op_start = (_ns(times[c]) for c in LAUNCH_TIME_COLUMNS)
     kind = launches["kind"]
     kernel = _flag(kind.isin(["kernel", "graph"]))  # a graph-level record (nsys GRAPH_TRACE) runs kernels
     c = launches["correlation"]

@@ -13,9 +13,18 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-__all__ = ["RunClock", "ENV_ORIGIN"]
+__all__ = ["RunClock", "ENV_ORIGIN", "field_ns"]
 
 ENV_ORIGIN = "LOWPROF_CLOCK_ORIGIN_NS"
+
+
+def field_ns(name: str, value) -> int:
+    """A time read from a field named by its unit (``t_ns``, ``t_s``, ``unix_s``, ``unix_ns``: a user's
+    marks or power log) as integer ns: a ``_s`` value x 1e9 rounded, an ``_ns`` value rounded (an int as
+    it is, every digit kept). The clock (run or Unix) is the caller's to know from the name."""
+    if name.endswith("_s"):
+        return round(float(value) * 1e9)
+    return value if isinstance(value, int) and not isinstance(value, bool) else round(float(value))
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,12 @@ def host_facts() -> dict:
     }
 
 
+def recording_facts(command: list[str] | None = None) -> dict:
+    """The manifest entries every run that lowprof records starts with: the workload's ``command`` (None: no
+    workload, a benchmark), ``lowprof_argv`` (how lowprof itself was called) and the ``host``."""
+    return {"command": list(command) if command else None, "lowprof_argv": list(sys.argv), "host": host_facts()}
+
+
 def nvml_unavailable_reason(exc: BaseException) -> str:
     """One line for why NVML cannot be used, from the exception pynvml raised."""
     name = type(exc).__name__

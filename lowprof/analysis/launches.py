@@ -437,16 +437,27 @@ def _idle_split(la: _Launches, g: _Groups, begin: np.ndarray, end: np.ndarray, b
     return pair_step, pair_grp, parts, labels
 
 
+def _tklqt_units(la: _Launches) -> np.ndarray:
+    """The rows TKLQT sums over: one per launch call that launched a kernel (its first activity, with a t_l)."""
+    f = la.frame
+    return _flag(f["counts_launch"]) & la.ns("t_l_ns")[1] & (f["launch_kernels"].to_numpy(np.int64, na_value=0) > 0)
+
+
+def _tklqt_parts(la: _Launches, units: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row: its share of TKLQT and of TKLQT's api and queue parts (ns; 0 outside ``units``), to be
+    summed per step or over the run (the parts sum to TKLQT exactly)."""
+    return {k: np.where(units, la.ns(c)[0], 0)
+            for k, c in (("tklqt_ns", "t_l_ns"), ("tklqt_api_ns", "api_ns"), ("tklqt_queue_ns", "queue_ns"))}
+
+
 def _kernel_sums(la: _Launches, g: _Groups) -> dict[str, np.ndarray]:
     """Per step: kernel and activity counts, TKLQT and its parts over launch calls (a graph launch once),
     kernel time (ns), and the graph-launched activity apart."""
     f, kernel = la.frame, la.kernel
-    t_l, has_t_l = la.ns("t_l_ns")
     first = _flag(f["counts_launch"])
     called = la.ns("cpu_start_ns")[1]
-    n_kernels = f["launch_kernels"].to_numpy(np.int64, na_value=0)
-    units = first & has_t_l & (n_kernels > 0)  # one per launch call that launched a kernel
-    (api, _), (queue, _), (gpu, has_gpu) = la.ns("api_ns"), la.ns("queue_ns"), la.ns("gpu_ns")
+    units = _tklqt_units(la)
+    (queue, _), (gpu, has_gpu) = la.ns("queue_ns"), la.ns("gpu_ns")
     negative = units & _flag(f["queue_negative"])
     graph = _flag(f["graph_node"])
     kernels = g.sum(kernel)
@@ -459,9 +470,7 @@ def _kernel_sums(la: _Launches, g: _Groups) -> dict[str, np.ndarray]:
         "kernels": kernels,
         "activities": g.size,
         "launch_calls": g.sum(first & called),
-        "tklqt_ns": g.sum(np.where(units, t_l, 0)),
-        "tklqt_api_ns": g.sum(np.where(units, api, 0)),
-        "tklqt_queue_ns": g.sum(np.where(units, queue, 0)),
+        **{k: g.sum(v) for k, v in _tklqt_parts(la, units).items()},
         "negative_queue_count": g.sum(negative),
         "negative_queue_ns": g.sum(np.where(negative, queue, 0)),
         "clock_skew_count": g.sum(units & _flag(f["clock_skew"])),
@@ -795,16 +804,15 @@ def section_launches(run: Run) -> dict | None:
         return None
     pl = per_launch(run["launches"])
     la = _Launches(pl)
-    units = _flag(pl["counts_launch"]) & la.ns("t_l_ns")[1] & (pl["launch_kernels"].to_numpy(np.int64, na_value=0) > 0)
+    units = _tklqt_units(la)
     k = pl[la.kernel]
     g = _graph_totals(la)
     return {
         "gpu_activities": int(len(pl)),
         "kernels": int(len(k)),
         "steps": int(pl["step"].nunique()),
-        "tklqt_s": float(pl["t_l_ns"][units].sum()) / 1e9,
-        "tklqt_api_s": float(pl["api_ns"][units].sum()) / 1e9,
-        "tklqt_queue_s": float(pl["queue_ns"][units].sum()) / 1e9,
+        **{name.removesuffix("_ns") + "_s": float(v.sum(dtype=np.int64)) / 1e9
+           for name, v in _tklqt_parts(la, units).items()},
         "kernel_time_s": float(k["gpu_ns"].sum()) / 1e9,
         "avg_kernel_s": float(k["gpu_ns"].mean()) / 1e9 if len(k) else None,
         "negative_queue_count": int((units & _flag(pl["queue_negative"])).sum()),

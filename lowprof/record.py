@@ -63,8 +63,7 @@ class Recording:
     """Creates the run directory, fills the manifest's facts, and samples probes until ``finish``."""
 
     def __init__(self, out: str | os.PathLike, *, kind: str, probes: list[str], interval_s: float = 0.05,
-                 force: bool = False, command: list[str] | None = None, pid: int | None = None,
-                 options: dict | None = None) -> None:
+                 force: bool = False, command: list[str] | None = None, pid: int | None = None) -> None:
         self.run = RunDir(out, kind=kind, force=force)
         m = self.run.manifest
         m.update(recording_facts(command))
@@ -73,7 +72,7 @@ class Recording:
         m["software"] = software_facts()
         m["workload"] = {"pid": pid}
         m["env"] = env_facts(pid if kind in ("attach",) else None)
-        self.ctx = ProbeContext(clock=self.run.clock, pid=pid, options=options or {})
+        self.ctx = ProbeContext(clock=self.run.clock, pid=pid)
         instances = []
         for name in probes:
             cls = get_probe(name)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from lowprof.cli._common import add_recording_flags, print_notices, probes_from_args
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
-from lowprof.launch import Workload
+from lowprof.spawn import Workload
 from lowprof.record import Recording, default_out_dir
 
 HELP = "run a command and record it into a run directory"

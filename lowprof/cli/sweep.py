@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from lowprof.cli._ui import err, note, out, print_json, table
-from lowprof.launch import Workload
+from lowprof.spawn import Workload
 from lowprof.errors import LowprofError, RunDirError
 from lowprof.record import default_out_dir
 

@@ -27,7 +27,7 @@ import pandas as pd
 from lowprof.intervals import innermost_containing
 from lowprof.tracers import kineto_scan
 from lowprof.tracers.kineto_scan import CLASSES, NULL, Scanned
-from lowprof.tracers.launches import LAUNCHES, STEP_PATTERN
+from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
 
 __all__ = ["load_launches", "load_trace", "KinetoTrace"]
 

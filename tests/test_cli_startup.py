@@ -22,7 +22,7 @@ from lowprof.cli import VERBS, bench, build_parser, main
 HEAVY = ("pandas", "pyarrow", "numpy", "rich", "psutil", "matplotlib", "torch", "cupy")
 # The recording verbs' flags come from the probes and the recorder (helper "feat" declares them as light
 # features); until then their --help, and the whole parser, import the recorder.
-RECORDING = {"run", "attach"}
+RECORDING = {"run"}
 
 CASES = {"lowprof --help": ["--help"], "lowprof": []}
 for _verb in VERBS:

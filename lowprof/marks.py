@@ -26,7 +26,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from lowprof.clock import ENV_ORIGIN
+from lowprof.clock import ENV_ORIGIN, origin_from_env
 from lowprof.errors import LowprofError
 from lowprof.rundir import ENV_RUN_DIR
 from lowprof.rundir.specs.marks import MARKS, MARKS_FILE, read_marks_file
@@ -54,7 +54,7 @@ def _fd() -> int | None:
             fd = os.open(os.path.join(run_dir, MARKS_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError:  # run dir gone or read-only: marks must never break the workload
             fd = None
-        _state.update(key=key, pid=pid, origin=int(origin.partition(":")[0] or 0), fd=fd)
+        _state.update(key=key, pid=pid, origin=(origin_from_env(origin) or (0, 0))[0], fd=fd)
     return _state["fd"]
 
 

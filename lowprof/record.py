@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import sys
 from pathlib import Path
 
-from lowprof.inventory import gpu_facts, host_facts, software_facts
+from lowprof.inventory import gpu_facts, recording_facts, software_facts
 from lowprof.probes import DEFAULT_PROBES, PROBES, ProbeContext, get_probe
 from lowprof.probes.sampler import Sampler
 from lowprof.rundir import ENV_RUN_DIR, RunDir
@@ -64,19 +63,16 @@ class Recording:
     """Creates the run directory, fills the manifest's facts, and samples probes until ``finish``."""
 
     def __init__(self, out: str | os.PathLike, *, kind: str, probes: list[str], interval_s: float = 0.05,
-                 force: bool = False, command: list[str] | None = None, pid: int | None = None,
-                 options: dict | None = None) -> None:
+                 force: bool = False, command: list[str] | None = None, pid: int | None = None) -> None:
         self.run = RunDir(out, kind=kind, force=force)
         m = self.run.manifest
-        m["command"] = list(command) if command else None
-        m["lowprof_argv"] = list(sys.argv)
+        m.update(recording_facts(command))
         m["cwd"] = os.getcwd()
-        m["host"] = host_facts()
         m["gpus"] = gpu_facts()
         m["software"] = software_facts()
         m["workload"] = {"pid": pid}
         m["env"] = env_facts(pid if kind in ("attach",) else None)
-        self.ctx = ProbeContext(clock=self.run.clock, pid=pid, options=options or {})
+        self.ctx = ProbeContext(clock=self.run.clock, pid=pid)
         instances = []
         for name in probes:
             cls = get_probe(name)

@@ -18,6 +18,7 @@ import pytest
 import lowprof
 from lowprof.analysis import bound
 from lowprof.analysis import launches as L
+from lowprof.intervals import union
 from lowprof.tracers.importer import import_trace
 from tests.conftest import TRACES
 
@@ -259,7 +260,7 @@ def test_gpu_timeline_equals_tracelens(path: Path, tmp_path: Path, cli):
     s = json.loads(r.stdout)
     tl = s["gpu_timeline"]
     la = run["launches"]
-    segments = len(L._merged(*(la[c].dropna().to_numpy(np.int64) for c in ("gpu_start_ns", "gpu_end_ns")))[0])
+    segments = len(union(*(la[c].dropna().to_numpy(np.int64) for c in ("gpu_start_ns", "gpu_end_ns")))[0])
     for ours, theirs in (("busy_ns", "busy_time"), ("idle_ns", "idle_time"), ("total_ns", "total_time")):
         assert abs(tl[ours] - want[theirs]) <= segments + 1, (ours, tl[ours], want[theirs])
     assert s["dropped_not_launched_in_trace"] == int(la["cpu_start_ns"].isna().sum())

@@ -19,7 +19,6 @@ import lowprof
 from tests.conftest import lowprof_cmd
 
 pytest.importorskip("torch")
-pytest.importorskip("lowprof.tracers.kineto", reason="the Kineto importer (issue 3, other half) is not in this tree")
 
 # One OpenMP thread: on small CPU ops an active torch.profiler otherwise stalls ~16 ms per parallel op.
 ENV = {"OMP_NUM_THREADS": "1"}

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     from rich.markup import escape
 
-    from lowprof.launch import Workload
+    from lowprof.spawn import Workload
     from lowprof.record import Recording, default_out_dir
 
     argv = list(args.command)

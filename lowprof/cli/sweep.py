@@ -296,7 +296,7 @@ def _mark_interrupted(d: Path, how: str) -> str:
 
 
 def main(args) -> int:
-    from lowprof.launch import Workload
+    from lowprof.spawn import Workload
 
     template = list(args.command)
     if template and template[0] == "--":

@@ -63,7 +63,7 @@ def record_host(out: str | os.PathLike, *, pyperf: list[str], only: list[str] | 
     bad = [n for n in (only or []) if n not in NAMES]
     if bad:
         raise LowprofError(f"--only: unknown {', '.join(map(repr, bad))}; choose from {', '.join(NAMES)}")
-    from lowprof.inventory import host_facts
+    from lowprof.inventory import recording_facts
     from lowprof.microbench.host_worker import cupy_reason
 
     reason = cupy_reason()
@@ -72,8 +72,7 @@ def record_host(out: str | os.PathLike, *, pyperf: list[str], only: list[str] | 
         raise LowprofError(f"--only 'cupy launch': it cannot be timed here: {reason}")
     run = RunDir(out, kind="bench", force=force)
     m = run.manifest
-    m["lowprof_argv"] = list(sys.argv)
-    m["host"] = host_facts()
+    m.update(recording_facts())
     tmp = Path(tempfile.mkdtemp(prefix="lowprof-pyperf-"))
     cmd = [sys.executable, "-m", "lowprof.microbench.host_worker", "--quiet", "-o", str(tmp / "host.json"), *pyperf]
     # the benchmarks to run, decided once here: no worker process has to look for a GPU again

@@ -5,7 +5,6 @@ failed with its error and the others still run; rows already written stay."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -24,13 +23,11 @@ def record_gpu(out: str | os.PathLike, names: list[str], *, quick: bool = False,
                progress: Callable[[str], None] | None = None) -> tuple[Path, dict]:
     """Run ``names`` (registry order as given) on GPU 0 into the run directory ``out``."""
     gpu = GpuSession(0)  # raises GPUUnavailable before any directory is made
-    from lowprof.inventory import gpu_facts, host_facts
+    from lowprof.inventory import gpu_facts, recording_facts
 
     run = RunDir(out, kind="bench", force=force)
     m = run.manifest
-    m["command"] = None
-    m["lowprof_argv"] = list(sys.argv)
-    m["host"] = host_facts()
+    m.update(recording_facts())
     facts = {"suite": "gpu", "gpu_name": gpu.name, "compute_capability": gpu.cc, "sm_count": gpu.sm_count,
              "nvml": gpu_facts(), "nvml_reason": gpu.nvml_reason, "quick": quick, "benchmarks": {},
              "locked_clocks": False, "note": "clocks are observed (NVML), never set"}

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-from lowprof.inventory import host_facts
+from lowprof.inventory import recording_facts
 from lowprof.native import tlb
 from lowprof.native.tlb_cpuid import reported_entries, reported_tlbs
 from lowprof.native.tlb_tsc import calibrate_tsc
@@ -80,9 +79,7 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
     t_start = time.monotonic()
     run = RunDir(out, kind="bench", force=force)
     m = run.manifest
-    m["command"] = None
-    m["lowprof_argv"] = list(sys.argv)
-    m["host"] = host_facts()
+    m.update(recording_facts())
     tsc = calibrate_tsc()
     hz = tsc["hz"]
     report = reported_tlbs()

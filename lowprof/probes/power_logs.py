@@ -42,6 +42,7 @@ import os
 import re
 from pathlib import Path
 
+from lowprof.clock import field_ns
 from lowprof.errors import TraceError
 
 __all__ = ["sniff_power_log", "import_power_log", "parse_tz", "FORMATS"]
@@ -298,7 +299,7 @@ def _read_plain(path: Path, tz, interval_s):
         t = _number(r[tcol], where, tcol)
         if t is None:
             raise TraceError(f"{where}: no {tcol}")
-        t_ns = round(t * 1e9) if tcol.endswith("_s") else round(t)
+        t_ns = field_ns(tcol, t)
         key_time = "unix_ns" if tcol.startswith("unix") else "t_ns"
         if long:
             name = r.get("device") if "device" in r else r["gpu"]

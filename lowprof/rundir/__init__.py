@@ -37,8 +37,9 @@ __all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_n
 ENV_RUN_DIR = "LOWPROF_RUN_DIR"
 
 
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+def utc_now(timespec: str = "microseconds") -> str:
+    """Now, UTC, ISO 8601 (``timespec`` as :meth:`datetime.datetime.isoformat` takes it)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec=timespec)
 
 
 class RunDir:

@@ -18,11 +18,9 @@ from lowprof.clock import RunClock
 from lowprof.errors import TraceError
 from lowprof.rundir import RunDir
 from lowprof.tracers import kineto, nsys
-from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES
+from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES, TIME_COLUMNS
 
 __all__ = ["import_trace", "read_any"]
-
-_TIME_COLS = ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns", "start_ns", "end_ns")
 
 
 def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame, dict, dict[str, pd.DataFrame]]:
@@ -92,7 +90,7 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     launches, meta, extra = read_any(trace_path)
     origin = int(meta["clock"]["first_event_ns"])
     for df in (launches, *extra.values()):
-        for c in _TIME_COLS:
+        for c in TIME_COLUMNS:
             if c in df:
                 df[c] = df[c] - origin
     base = meta["clock"].get("base_time_unix_ns")

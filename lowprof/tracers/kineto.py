@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lowprof.intervals import innermost_containing
 from lowprof.tracers import kineto_scan
 from lowprof.tracers.kineto_scan import CLASSES, NULL, Scanned
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
@@ -118,24 +119,12 @@ def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None) -> Ki
     return KinetoTrace(kineto_scan.scan(path, block_bytes or kineto_scan.BLOCK_BYTES), path)
 
 
-def _innermost_containing(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Index of the last-started interval (sorted by start) containing each t, or -1.
-
-    For properly nested intervals the last-started one that contains t is the innermost.
-    """
-    if len(starts) == 0:
-        return np.full(len(t), -1)
-    i = np.searchsorted(starts, t, side="right") - 1
-    ok = (i >= 0) & (ends[np.clip(i, 0, None)] >= t)
-    return np.where(ok, i, -1)
-
-
 def _assign_steps(t_ns: np.ndarray, steps: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
     """Step name (string array, NA outside every step) for each CPU time, by innermost containment."""
     if len(steps) == 0 or len(t_ns) == 0:
         return pd.array([None] * len(t_ns), dtype="string")
     s = steps.sort_values("start_ns")
-    idx = _innermost_containing(t_ns, s["start_ns"].to_numpy(np.int64), s["end_ns"].to_numpy(np.int64))
+    idx = innermost_containing(t_ns, s["start_ns"].to_numpy(np.int64), s["end_ns"].to_numpy(np.int64))
     idx[t_ns == np.iinfo(np.int64).min] = -1
     return _take_strings(list(s["name"]), idx.astype(np.int32))
 
@@ -179,7 +168,7 @@ def _launches_frame(tr: KinetoTrace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
                 o = ops_sorted[ops_sorted["tid"] == tid]
                 if not len(o):
                     continue
-                idx = _innermost_containing(rows["cpu_start_ns"].to_numpy(np.int64), o["start_ns"].to_numpy(np.int64),
+                idx = innermost_containing(rows["cpu_start_ns"].to_numpy(np.int64), o["start_ns"].to_numpy(np.int64),
                                             o["end_ns"].to_numpy(np.int64))
                 ok = idx >= 0
                 op_name[rows.index[ok]] = o["name"].to_numpy()[idx[ok]]

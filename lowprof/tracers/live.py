@@ -21,7 +21,6 @@ from lowprof.tracers.live_convert import convert_dir, empty_frame
 __all__ = ["KernelTraceOption", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
 
 BOOT_DIR = Path(__file__).resolve().parent / "_boot"
-_AGENT = "_lowprof_kineto_agent"
 
 
 class KernelTraceOption:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from lowprof.errors import TraceError
+from lowprof.intervals import innermost_containing
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
 
 __all__ = ["load_launches", "is_sqlite", "normalise_api_name", "problems", "CUDA_TABLES"]
@@ -326,9 +327,8 @@ def load_launches(path: str | os.PathLike):
     if len(steps) and len(df):
         t = df["cpu_start_ns"].fillna(df["gpu_start_ns"]).to_numpy(np.int64)
         starts, ends = steps["start_ns"].to_numpy(np.int64), steps["end_ns"].to_numpy(np.int64)
-        i = np.searchsorted(starts, t, side="right") - 1
-        ok = (i >= 0) & (ends[np.clip(i, 0, None)] >= t)
-        df["step"] = pd.array(np.where(ok, steps["name"].to_numpy(object)[np.clip(i, 0, None)], None), dtype="string")
+        i = innermost_containing(t, starts, ends)
+        df["step"] = pd.array(np.where(i >= 0, steps["name"].to_numpy(object)[np.clip(i, 0, None)], None), dtype="string")
     for c in LAUNCHES.columns:
         if c.name not in df:
             df[c.name] = pd.array([None] * len(df), dtype="string" if c.type == "string" else "Int64")

@@ -19,15 +19,13 @@ their difference is the alignment uncertainty (a few ms; passes are tens of ms a
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
 
 from lowprof.errors import LowprofError
 from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES
-from lowprof.tracers.pyspy import _pyspy
+from lowprof.tracers.pyspy import _pyspy, start_record, stop_record
 
 __all__ = ["StacksOption", "StackTimeline", "spans_from_chrometrace"]
 
@@ -81,14 +79,12 @@ class StackTimeline:
         self.run, self.pid, self.rate_hz = run, pid, rate_hz
         self.out = run.path / "pyspy_chrometrace.json"
         self.log_path = run.path / "pyspy_stacks.log"
-        exe = _pyspy()
-        if exe is None:
+        if _pyspy() is None:
             raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
-        cmd = [exe, "record", "--pid", str(pid), "--rate", str(rate_hz), "--format", "chrometrace", "--idle",
-               "--subprocesses", "--nonblocking", "--output", str(self.out)]
         self.spawn_t_ns = run.clock.t_ns()
         self.announce_t_ns: int | None = None
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = start_record(pid, rate_hz, "chrometrace", self.out, ("--idle", "--subprocesses"),
+                                 stdout=subprocess.PIPE)
         self._log: list[bytes] = []
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
@@ -101,13 +97,7 @@ class StackTimeline:
 
     def finish(self) -> dict:
         """Stop py-spy (SIGINT makes it write), load the events, write ``pystack_samples``."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_record(self.proc, 30)
         self._reader.join(timeout=5)
         log = b"".join(self._log).decode(errors="replace").strip()
         self.log_path.write_text(log + "\n")

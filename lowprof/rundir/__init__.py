@@ -345,6 +345,19 @@ class Run:
         """Tables that exist but cannot be read: name -> why (they are not in :attr:`tables`)."""
         return getattr(self.tables, "unreadable", {})
 
+    @property
+    def sections(self):
+        """The manifest read through its declared sections (:class:`lowprof.rundir.sections.Manifest`):
+        ``run.sections.workload.pid``, ``run.sections.probes["nvml"].devices``; None for a missing field."""
+        from lowprof.rundir.sections import Manifest
+
+        return Manifest(self.manifest)
+
+    def section(self, name: str):
+        """Manifest section ``name`` as declared: a typed view (attributes; None for a missing field, an empty
+        view for a missing section), a dict of entry views (``probes``, ``tables``), or one value (``kind``)."""
+        return self.sections.section(name)
+
     def table_unit(self, table: str, column: str) -> str:
         return self.manifest["tables"].get(table, {}).get("columns", {}).get(column, {}).get("unit", "")
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-__all__ = ["Field", "Section", "SECTIONS", "Manifest", "View", "manifest_schema", "write_problems", "markdown",
+__all__ = ["Field", "Section", "SECTIONS", "Manifest", "View", "Entries", "manifest_schema", "write_problems", "markdown",
            "PID_MAX"]
 
 PID_MAX = 2**31 - 1  # a pid_t; Linux's own limit is 2^22
@@ -113,6 +113,9 @@ _TABLE_FIELDS = (
     _f("columns", "map[object]", fields=_COLUMN_FIELDS, doc="name -> type, unit, doc"),
     _f("rows", "int?", minimum=0, doc="rows written (null while streaming)"),
 )
+
+_REACH = (_f("bytes", "any", "B", "the level's reach (a number)", read_check=False),
+          _f("status", "str?", doc="ok or uncertain", read_check=False), _f("reason", "str?", read_check=False))
 
 _CORE: tuple[Section, ...] = (
     Section("schema", "core", 1, type="int", required=True, doc="manifest format version"),
@@ -204,8 +207,12 @@ _FEATURES: tuple[Section, ...] = (
         _f("allocs", "int?", read_check=False), _f("workload", "object?", read_check=False))),
     Section("microbench", "bench", 1, read_check=False, doc="lowprof bench: what was measured, on which GPU"),
     Section("tlb", "bench", 1, read_check=False, doc="lowprof bench tlb: detected figures per page size", fields=(
-        _f("sweeps", "object?", doc="page size (B) -> verdicts", read_check=False),
-        _f("tsc", "object?", doc="TSC rate: status, reason", read_check=False))),
+        _f("sweeps", "map[object]?", doc="page size (B, as text) -> each level's reach", read_check=False,
+           fields=tuple(_f(k, "object?", read_check=False, fields=_REACH) for k in
+                        ("l1_dtlb", "l2_stlb", "l1_dtlb_verdict", "l2_stlb_verdict"))),
+        _f("tsc", "object?", doc="TSC rate: hz (Hz), status, reason", read_check=False, fields=(
+            _f("hz", "float?", "Hz", read_check=False), _f("status", "str?", read_check=False),
+            _f("reason", "str?", read_check=False))))),
     Section("job", "import", 1, read_check=False, doc="lowprof import FOLDER: this rank of the job", fields=(
         _f("rank", "int?", read_check=False), _f("rank_from", "str?", read_check=False),
         _f("trace", "str?", read_check=False))),
@@ -325,20 +332,32 @@ def _typed(node, value):
         if word == "object":
             return View(node, {})
         if word.startswith("map["):
-            return {}
+            return Entries(node, {}) if word == "map[object]" else {}
         return None
     if word == "object":
         return View(node, value)
     inner = word[word.index("[") + 1:-1] if "[" in word else None
     if word.startswith("map["):
         if inner == "object":
-            return {k: View(node, v if isinstance(v, dict) else {}) for k, v in value.items()}
+            return Entries(node, {k: View(node, v if isinstance(v, dict) else {}) for k, v in value.items()})
         return {k: v for k, v in value.items() if _matches(inner, v)}
     if word.startswith("list["):
         if inner == "object":
             return [View(node, v) for v in value if isinstance(v, dict)]
         return [v for v in value if _matches(inner, v)]
     return value
+
+
+class Entries(dict):
+    """A map of declared entries (``probes``, ``tables``): name -> :class:`View`. ``entry(name)`` is the
+    entry, or an empty view when there is none."""
+
+    def __init__(self, node, items: dict) -> None:
+        super().__init__(items)
+        self._node = node
+
+    def entry(self, name: str) -> "View":
+        return self.get(name) or View(self._node, {})
 
 
 class View:

@@ -99,6 +99,10 @@ _PROBE_FIELDS = (
     _f("refused", "object?", doc="readings the driver refused (nvml)", read_check=False),
     _f("host_cpu", "object?", doc="whole-run host CPU figure (system): percent", read_check=False,
        fields=(_f("percent", "float?", "%", read_check=False),)),
+    _f("sensors", "list[object]?", doc="hwmon: sensor, chip, label, average_interval_ms (ms)", read_check=False,
+       fields=(_f("sensor", "str?", read_check=False), _f("chip", "str?", read_check=False),
+               _f("label", "str?", read_check=False),
+               _f("average_interval_ms", "int?", "ms", "the sensor's averaging window", read_check=False))),
 )
 
 _COLUMN_FIELDS = (

@@ -38,12 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _device_name(run) -> str:
-    devs = run.manifest.get("probes", {}).get("nvml", {}).get("devices") or []
-    names = sorted({d.get("name") for d in devs if d.get("name")})
+    devs = run.section("probes").entry("nvml").devices or []
+    names = sorted({d.name for d in devs if d.name})
     if names:
         return ", ".join(names)
-    host = run.manifest.get("host", {})
-    return host.get("cpu_model") or "unknown"
+    return run.section("host").cpu_model or "unknown"
 
 
 def main(args) -> int:
@@ -53,7 +52,7 @@ def main(args) -> int:
     rows = []
     for d, rfile in zip(args.dirs, results):
         run = load(d)
-        res = read_results(rfile, run.manifest.get("clock", {}).get("origin_realtime_ns", 0))
+        res = read_results(rfile, run.section("clock").origin_realtime_ns or 0)
         for model, part in res.groupby(res.model.fillna("-"), sort=True):
             r = ipw(run, part.reset_index(drop=True), devices=args.devices, signal=signal_of(args))
             rows.append({"run": d, "model": model, "device": _device_name(run)} | r)

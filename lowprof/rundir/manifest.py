@@ -18,9 +18,8 @@ import sys
 from pathlib import Path
 
 from lowprof.errors import ManifestContractError, RunDirError
+from lowprof.rundir import schema as _schema
 from lowprof.rundir.files import check_schema, read_json
-from lowprof.rundir.schema import MANIFEST_SCHEMA
-from lowprof.rundir.sections import write_problems
 
 __all__ = ["SCHEMA", "MANIFEST", "read_manifest", "write_manifest", "is_run_dir", "check_written", "ENV_STRICT"]
 
@@ -36,6 +35,8 @@ def check_written(path: Path, manifest: dict) -> list[str]:
     """Check a manifest about to be written at ``path`` against its sections; returns the problems (one line
     each). With LOWPROF_STRICT_MANIFEST=1 a problem raises ManifestContractError; otherwise each new one is
     said in one warning line on stderr."""
+    from lowprof.rundir.sections import write_problems
+
     problems = write_problems(manifest)
     if not problems:
         return problems
@@ -81,7 +82,7 @@ def read_manifest(run_dir: Path) -> dict:
     schema = manifest.get("schema")
     if schema not in KNOWN_SCHEMAS or isinstance(schema, bool):
         raise RunDirError(f"{path}: schema {schema!r} unsupported (this lowprof reads {list(KNOWN_SCHEMAS)})")
-    check_schema(path, manifest, MANIFEST_SCHEMA)
+    check_schema(path, manifest, _schema.MANIFEST_SCHEMA)
     return manifest
 
 

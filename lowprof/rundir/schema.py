@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import re
 
-from lowprof.rundir.sections import manifest_schema
-
 __all__ = ["MANIFEST_SCHEMA", "SWEEP_SCHEMA", "JOB_SCHEMA", "errors", "depth", "MAX_DEPTH"]
 
 MAX_DEPTH = 64  # nesting a manifest or sweep.json may have (lowprof writes at most ~8)
@@ -23,9 +21,6 @@ _STR = {"type": "string"}
 _INT_OR_NULL = {"type": ["integer", "null"]}
 _STRINGS = {"type": "array", "items": _STR}
 _OBJECT = {"type": "object"}
-
-# manifest.json's shape is declared section by section in lowprof.rundir.sections; this is its check on read.
-MANIFEST_SCHEMA: dict = manifest_schema()
 
 SWEEP_SCHEMA: dict = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -48,6 +43,17 @@ SWEEP_SCHEMA: dict = {
         "not_run": {"type": "array", "items": _OBJECT},
     },
 }
+
+def __getattr__(name: str):
+    """``MANIFEST_SCHEMA``: manifest.json's check on read, derived (on first use) from the sections declared in
+    :mod:`lowprof.rundir.sections`."""
+    if name == "MANIFEST_SCHEMA":
+        from lowprof.rundir.sections import manifest_schema
+
+        globals()[name] = value = manifest_schema()
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
 

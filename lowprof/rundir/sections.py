@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-__all__ = ["Field", "Section", "SECTIONS", "Manifest", "View", "Entries", "manifest_schema", "write_problems", "markdown",
+__all__ = ["Field", "Section", "SECTIONS", "owned_by", "Manifest", "View", "Entries", "manifest_schema", "write_problems", "markdown",
            "PID_MAX"]
 
 PID_MAX = 2**31 - 1  # a pid_t; Linux's own limit is 2^22
@@ -175,8 +175,9 @@ _CORE: tuple[Section, ...] = (
         _f("env", "map[str]", doc="ENV_FACTS of the target (attach)"))),
     Section("env", "core", 1, type="map[str]", doc="distributed ranks and performance knobs (lowprof.record.ENV_FACTS)"),
     Section("trace", "kernels", 1, doc="the kernel trace (--trace kernels, lowprof import, lowprof.trace)", fields=(
-        _f("distributed", "object?", doc="a trace's distributedInfo: rank, world_size", fields=(
-            _f("rank", "int?", read_check=False), _f("world_size", "int?", read_check=False))),
+        _f("distributed", "object?", doc="a trace's distributedInfo as the trace gives it: rank, world_size", fields=(
+            _f("rank", "any", doc="an int where the trace is right", read_check=False),
+            _f("world_size", "any", doc="an int where the trace is right", read_check=False))),
         _f("parser", "object", doc="what the importer skipped"),
         _f("mode", "str?", doc="on-demand when windows were asked for", read_check=False),
         _f("trace", "str?", doc="the imported file", read_check=False),
@@ -186,7 +187,8 @@ _CORE: tuple[Section, ...] = (
         _f("error", "str?", doc="the error that stopped the trace", read_check=False),
         _f("no_launches_note", "str?", doc="an importer's line on a trace without GPU launches", read_check=False),
         _f("launches_empty_reason", "str?", read_check=False), _f("no_gpu_reason", "str?", read_check=False),
-        _f("device_properties", "list[any]?", doc="the trace's GPUs (name, ...)", read_check=False),
+        _f("device_properties", "any", doc="the trace's deviceProperties as it gives them (a list: name, ...)",
+           read_check=False),
         _f("on_demand", "object?", doc="windows, windows_lost", read_check=False))),
     Section("sampler", "sampler", 1, doc="how the sampler kept its schedule", fields=(
         _f("interval_s", "float?", "s", read_check=False), _f("flush_s", "float?", "s", read_check=False),
@@ -230,6 +232,11 @@ _FEATURES: tuple[Section, ...] = (
 )
 
 SECTIONS: dict[str, Section] = {s.name: s for s in _CORE + _FEATURES}
+
+
+def owned_by(owner: str) -> tuple[Section, ...]:
+    """The sections ``owner`` writes (what its ``Feature(manifest=...)`` lists), in declaration order."""
+    return tuple(s for s in SECTIONS.values() if s.owner == owner)
 
 
 # --- JSON Schema (the checks) -------------------------------------------------------------------------------

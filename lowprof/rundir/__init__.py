@@ -315,7 +315,8 @@ class _LazyTables(Mapping):
 
 @dataclass
 class Run:
-    """A recorded run, read back: ``manifest`` (dict) and ``tables`` (name -> DataFrame, lazy)."""
+    """A recorded run, read back: ``manifest`` (dict) and ``tables`` (name -> DataFrame, lazy). Read the
+    manifest through its declared sections: ``run.section("workload").pid`` (see lowprof.rundir.sections)."""
 
     path: Path
     manifest: dict
@@ -413,7 +414,7 @@ def load(path: str | os.PathLike) -> Run:
     Example::
 
         run = lowprof.load("lowprof-runs/2026-11-25T10-00-00")
-        run.manifest["host"]["cpu_model"]; run["system"].cpu_percent.mean()
+        run.section("host").cpu_model; run["system"].cpu_percent.mean()
     """
     path = Path(path)
     manifest = read_manifest(path)

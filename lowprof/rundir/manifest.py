@@ -37,7 +37,10 @@ def check_written(path: Path, manifest: dict) -> list[str]:
     said in one warning line on stderr."""
     from lowprof.rundir.sections import write_problems
 
-    problems = write_problems(manifest)
+    try:
+        problems = write_problems(manifest)
+    except Exception as e:  # noqa: BLE001 - the check never costs the recording its manifest
+        problems = [f"the check itself failed ({type(e).__name__}: {e})"]
     if not problems:
         return problems
     if os.environ.get(ENV_STRICT) == "1":

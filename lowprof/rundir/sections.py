@@ -12,7 +12,11 @@ From these declarations come (one declaration, three uses):
 
 Fields declared after schema 1's first readers (``read_check=False``) are checked when written, not when
 read: a manifest written before they were declared still reads, and its view says None where its value
-has another type. Members a section does not declare are free (a probe adds its own facts).
+has another type. Members a section does not declare are free (a probe adds its own facts). A section's
+``version`` is raised when the meaning of its fields changes; the manifest's ``schema`` stays 1 while what
+older versions wrote still reads (their fields stay declared as they were, new ones with ``read_check=False``).
+
+A feature lists its own sections: ``Feature(..., manifest=(SECTIONS["marks_file"],))`` or ``owned_by("marks")``.
 
 ``python -m lowprof.rundir.sections`` prints the Markdown README.md embeds between
 ``<!-- manifest:begin -->`` and ``<!-- manifest:end -->`` (a test keeps them equal). Standard library only.

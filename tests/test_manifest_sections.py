@@ -13,7 +13,7 @@ import pytest
 import lowprof
 from lowprof.errors import ManifestContractError, RunDirError
 from lowprof.rundir import RunDir
-from lowprof.rundir.manifest import ENV_STRICT, read_manifest, write_manifest
+from lowprof.rundir.manifest import ENV_STRICT, read_manifest
 from lowprof.rundir.schema import MANIFEST_SCHEMA, errors
 from lowprof.rundir.sections import SECTIONS, Manifest, manifest_schema, write_problems
 from tests.conftest import REPO

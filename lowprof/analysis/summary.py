@@ -122,7 +122,7 @@ def summarize(run: Run, signal: str = "auto") -> dict:
     signal of the power section (``auto``, ``instant``, ``average``; see lowprof.analysis.power)."""
     import inspect
 
-    from lowprof.analysis.power import SignalUnavailable
+    from lowprof.errors import SignalUnavailable
 
     m = run.sections
     duration = m.duration_s

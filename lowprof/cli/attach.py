@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
-import signal
-import threading
 import time
-
-import psutil
-from rich.markup import escape
 
 from lowprof.cli._common import DURATION_RANGE_S, add_recording_flags, check_seconds, print_notices, probes_from_args, seconds_arg
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
-from lowprof.record import Recording, default_out_dir
+
+TYPE_CHECKING = False  # psutil, threading and the recorder are imported by main(): `lowprof --help` stays light
+if TYPE_CHECKING:
+    import threading
+
+    import psutil
+
+    from lowprof.record import Recording
 
 HELP = "record an already running process (until it exits, --duration, or Ctrl-C)"
 EXAMPLES = """lowprof attach 4242 --duration 30 --out runs/b
@@ -54,6 +55,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    import signal
+    import threading
+
+    import psutil
+
+    from lowprof.record import Recording, default_out_dir
+
     probes = probes_from_args(args)
     if args.duration is not None:
         args.duration = check_seconds("--duration", args.duration, *DURATION_RANGE_S)
@@ -92,6 +100,8 @@ def main(args) -> int:
 
 
 def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event, agent=None) -> int:
+    from rich.markup import escape
+
     from lowprof.tracers.pyspy import PySpy, pyspy_unavailable_reason
 
     spy = None
@@ -154,6 +164,8 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event,
 
 def _wait_window(args, agent, target: psutil.Process, stop: threading.Event, t0: float) -> tuple[str, dict | None]:
     """While the agent traces: heartbeat, Ctrl-C -> stop, until its ``done`` (or its connection ends)."""
+    from rich.markup import escape
+
     from lowprof.tracers.on_demand import PING_S
 
     progress = None
@@ -194,6 +206,8 @@ def _wait_window(args, agent, target: psutil.Process, stop: threading.Event, t0:
 
 def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str:
     """Block until the duration passes, the target exits, or a signal; say which."""
+    import select
+
     stat = f"/proc/{target.pid}/stat"
 
     def gone() -> bool:  # one read of /proc/PID/stat: cheaper than psutil at this polling rate

@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from rich.markup import escape
-
 from lowprof.cli._common import add_recording_flags, print_notices, probes_from_args
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
-from lowprof.launch import Workload
-from lowprof.record import Recording, default_out_dir
 
 HELP = "run a command and record it into a run directory"
 EXAMPLES = """lowprof run -- python serve.py --batch 8
@@ -43,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    from rich.markup import escape
+
+    from lowprof.launch import Workload
+    from lowprof.record import Recording, default_out_dir
+
     argv = list(args.command)
     if argv and argv[0] == "--":
         argv = argv[1:]

@@ -7,7 +7,10 @@ Layout::
                                a table written whole goes straight to Parquet)
     DIR/<other files>          raw artefacts a table was made from (e.g. py-spy output)
 
-Writers use :class:`RunDir`; readers use :func:`load`.
+Writers use :class:`RunDir`; readers use :func:`load`. What a table is: :mod:`lowprof.rundir.spec`; every
+table a run can hold, and the readers analysis shares: :mod:`lowprof.rundir.specs` (one module per area).
+Light to import (no pandas, pyarrow or numpy until a table is read or written): recorders and
+``lowprof.mark`` inside a workload import it.
 """
 
 from __future__ import annotations
@@ -18,17 +21,15 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from lowprof.clock import RunClock
-from lowprof.errors import RunDirError
+from lowprof.errors import MissingTable, RunDirError
 from lowprof.rundir.manifest import MANIFEST, SCHEMA, is_run_dir, read_manifest, write_manifest
-from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
-                                   write_frame_parquet)
+from lowprof.rundir.spec import Column, TableSpec
+from lowprof.rundir.tables import TableWriter, compact, read_table, table_paths, write_frame_parquet
 
-if TYPE_CHECKING:  # pandas is needed only to read tables; writers and markers must start fast
+if TYPE_CHECKING:  # pandas and pyarrow are imported where tables are read or written; writers and markers start fast
     import pandas as pd
 
 __all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]
@@ -264,7 +265,7 @@ class _LazyTables(Mapping):
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+            raise MissingTable(f"no table {name!r}; this run has {sorted(self)}")
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
@@ -291,7 +292,7 @@ class _LazyTables(Mapping):
         """The table as a pyarrow Table, read with the same checks as ``tables[name]`` (RunDirError naming the
         file when it cannot be read); not cached, so that many runs' tables can be read one after another."""
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+            raise MissingTable(f"no table {name!r}; this run has {sorted(self)}")
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")

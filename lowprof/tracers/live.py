@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from lowprof.errors import TraceError
-from lowprof.tracers.launches import LAUNCHES
+from lowprof.rundir.specs.launches import LAUNCHES
 from lowprof.tracers.live_convert import convert_dir, empty_frame
 
 __all__ = ["KernelTraceOption", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
@@ -42,7 +42,7 @@ class KernelTraceOption:
     @staticmethod
     def check(args) -> None:
         if getattr(args, "on_demand", False) and getattr(args, "trace", None) != "kernels":
-            from lowprof.cli._common import UsageError
+            from lowprof.errors import UsageError
 
             raise UsageError("--on-demand arms kernel tracing: it needs --trace kernels")
 
@@ -93,7 +93,7 @@ def _single_chunk(df):
 def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
                        started: str = "at the workload's `import torch`") -> dict:
     """Convert ``kineto_dir`` into ``run``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
-    from lowprof.tracers.launches import COMPANION_TABLES
+    from lowprof.rundir.specs.launches import COMPANION_TABLES
 
     conv = convert_dir(kineto_dir, run.clock)
     launches = conv.launches if conv.launches is not None else empty_frame(LAUNCHES)
@@ -101,7 +101,7 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
     for name, spec in COMPANION_TABLES.items():
         run.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
     if "api_calls" in conv.tables:  # Kineto segments: every runtime/driver call (CUPTI segments give launch calls only)
-        from lowprof.tracers.launches import API_CALLS
+        from lowprof.rundir.specs.launches import API_CALLS
 
         run.write_frame(API_CALLS, _single_chunk(conv.tables["api_calls"]))
     ops = conv.tables.get("ops")

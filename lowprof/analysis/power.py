@@ -74,8 +74,8 @@ def _frame(**cols) -> pd.DataFrame:
 
 
 def _gpu_devices(run: Run) -> dict[int, dict]:
-    devs = ((run.manifest.get("probes") or {}).get("nvml") or {}).get("devices") or []
-    return {int(d["index"]): d for d in devs if isinstance(d, dict) and d.get("index") is not None}
+    devs = run.section("probes").entry("nvml").devices or []
+    return {d.index: d.raw for d in devs if d.index is not None}
 
 
 def _gpu_parts(run: Run, signal: str) -> list[pd.DataFrame]:

@@ -34,12 +34,15 @@ def _device_name(run, devices: list[str]) -> str:
     device is not a GPU (the same devices the figures sum, lowprof.analysis.devices)."""
     import re
 
+    from lowprof.rundir.sections import Manifest
+
     found = [re.match(r"gpu(\d+)(:module)?$", d) for d in devices]
     gpus = {int(m.group(1)) for m in found if m}
-    devs = run.section("probes").entry("nvml").devices or []
+    m = Manifest(run.manifest)
+    devs = m.probes.entry("nvml").devices or []
     names = sorted({d.name for d in devs if d.name and d.index in gpus})
     if not all(found) or not names:
-        names.append(run.section("host").cpu_model or "unknown")
+        names.append(m.host.cpu_model or "unknown")
     return ", ".join(names)
 
 

@@ -195,7 +195,8 @@ _CORE: tuple[Section, ...] = (
            read_check=False),
         _f("on_demand", "object?", doc="windows, windows_lost", read_check=False))),
     Section("sampler", "sampler", 1, doc="how the sampler kept its schedule", fields=(
-        _f("interval_s", "float?", "s", read_check=False), _f("flush_s", "float?", "s", read_check=False),
+        _f("interval_s", "float?", "s", read_check=False),
+        _f("started_t_ns", "int?", "ns", "when sampling began, on the run clock", read_check=False), _f("flush_s", "float?", "s", read_check=False),
         _f("ticks", "int?", read_check=False), _f("missed_ticks", "int?", doc="deadlines skipped", read_check=False),
         _f("late_ticks", "int?", read_check=False),
         _f("cpu_s", "float?", "s", "the sampler thread's own CPU time", read_check=False),

@@ -105,7 +105,7 @@ def pass_stacks(run: Run, passes: pd.DataFrame | None = None, verdict: str | Non
     v = verdicts(run) if passes is None else passes
     if verdict is not None and len(v):
         v = v[v["verdict"] == verdict]
-    rate = float((run.manifest.get("pystacks_timeline") or {}).get("rate_hz") or 100)
+    rate = float(run.section("pystacks_timeline").rate_hz or 100)
     return stacks_in_windows(run["pystack_samples"], v[["step", "start_ns", "end_ns"]] if len(v) else
                              pd.DataFrame(columns=["step", "start_ns", "end_ns"]), rate, top=top, by=by)
 

@@ -622,7 +622,7 @@ def gpu_timeline(launches: pd.DataFrame) -> dict:
 def _hta_us(run: Run, ns: tuple[np.ndarray, np.ndarray], dur_ns: np.ndarray | None, float_ts: bool) -> np.ndarray:
     """Times as HTA holds them (µs on the trace clock, float64, NaN where null): a float-ts trace read by a
     float parser and rounded (start ceil, end floor of ts + dur in float64), an integer-µs trace as it is."""
-    origin = int(run.manifest.get("clock", {}).get("origin_trace_ns") or 0)
+    origin = int(run.section("clock").origin_trace_ns or 0)
     v, ok = ns
     out = np.full(len(v), np.nan)
     if float_ts:
@@ -648,7 +648,7 @@ def _hta_kept(run: Run) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarra
     """
     pl = launch_frame(run)
     pl = pl[pl["stream"].notna().to_numpy() & pl["gpu_start_ns"].notna().to_numpy()]
-    float_ts = int(run.manifest.get("clock", {}).get("trace_clock", {}).get("precision_ns") or 1000) < 1000
+    float_ts = int(run.section("clock").trace_clock.precision_ns or 1000) < 1000
     gs = _ns(pl["gpu_start_ns"])
     start = _hta_us(run, gs, None, float_ts)
     end = _hta_us(run, gs, _sub(_ns(pl["gpu_end_ns"]), gs)[0], float_ts)

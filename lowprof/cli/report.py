@@ -53,8 +53,8 @@ def main(args) -> int:
         return 0
     state = {"complete": "[green]complete[/]", "recording": "[yellow]still recording[/]",
              "incomplete": "[red]INCOMPLETE[/] (the recorder stopped before finishing; tables hold what was flushed)"}
-    if run.manifest.get("status") == "interrupted":  # a sweep point cut short by Ctrl-C (lowprof sweep)
-        state["incomplete"] = f"[red]INCOMPLETE[/] (interrupted: {escape(str(run.manifest.get('interrupted') or 'Ctrl-C'))})"
+    if run.section("status") == "interrupted":  # a sweep point cut short by Ctrl-C (lowprof sweep)
+        state["incomplete"] = f"[red]INCOMPLETE[/] (interrupted: {escape(str(run.section('interrupted') or 'Ctrl-C'))})"
     w = s["workload"]
     if w.get("signal"):
         ended = f"killed by {w['signal']}"

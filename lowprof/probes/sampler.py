@@ -119,6 +119,10 @@ class Sampler:
         self.cpu_s = time.thread_time() - cpu0
 
     def start(self) -> "Sampler":
+        # ``sampler.started_t_ns`` in the saved manifest is the sign that sampling begins now (lowprof.profile
+        # waits for it): the probes' entries are saved earlier, while their tables are opened.
+        self.started_t_ns = self.ctx.clock.t_ns()
+        self.run.manifest["sampler"] = {"interval_s": self.interval_s, "started_t_ns": self.started_t_ns}
         self.run.save()
         self._thread.start()
         return self
@@ -139,7 +143,7 @@ class Sampler:
             entry["samples"] = self.samples[probe.name]
             entry.update(probe.facts())
         self.run.manifest["sampler"] = {
-            "interval_s": self.interval_s, "flush_s": self.flush_s, "ticks": self.ticks,
+            "interval_s": self.interval_s, "started_t_ns": getattr(self, "started_t_ns", None), "flush_s": self.flush_s, "ticks": self.ticks,
             "missed_ticks": self.missed_ticks, "late_ticks": self.late_ticks, "cpu_s": round(self.cpu_s, 6),
         }
         if self.write_error is not None:

@@ -317,7 +317,8 @@ class _LazyTables(Mapping):
 
 @dataclass
 class Run:
-    """A recorded run, read back: ``manifest`` (dict) and ``tables`` (name -> DataFrame, lazy)."""
+    """A recorded run, read back: ``manifest`` (dict) and ``tables`` (name -> DataFrame, lazy). Read the
+    manifest through its declared sections: ``run.section("workload").pid`` (see lowprof.rundir.sections)."""
 
     path: Path
     manifest: dict
@@ -358,6 +359,19 @@ class Run:
     def unreadable(self) -> dict[str, str]:
         """Tables that exist but cannot be read: name -> why (they are not in :attr:`tables`)."""
         return getattr(self.tables, "unreadable", {})
+
+    @property
+    def sections(self):
+        """The manifest read through its declared sections (:class:`lowprof.rundir.sections.Manifest`):
+        ``run.sections.workload.pid``, ``run.sections.probes["nvml"].devices``; None for a missing field."""
+        from lowprof.rundir.sections import Manifest
+
+        return Manifest(self.manifest)
+
+    def section(self, name: str):
+        """Manifest section ``name`` as declared: a typed view (attributes; None for a missing field, an empty
+        view for a missing section), a dict of entry views (``probes``, ``tables``), or one value (``kind``)."""
+        return self.sections.section(name)
 
     def table_unit(self, table: str, column: str) -> str:
         return self.manifest["tables"].get(table, {}).get("columns", {}).get(column, {}).get("unit", "")
@@ -414,7 +428,7 @@ def load(path: str | os.PathLike) -> Run:
     Example::
 
         run = lowprof.load("lowprof-runs/2026-11-25T10-00-00")
-        run.manifest["host"]["cpu_model"]; run["system"].cpu_percent.mean()
+        run.section("host").cpu_model; run["system"].cpu_percent.mean()
     """
     path = Path(path)
     manifest = read_manifest(path)

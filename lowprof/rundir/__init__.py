@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 from lowprof.clock import RunClock
 from lowprof.errors import RunDirError
 from lowprof.rundir.manifest import MANIFEST, SCHEMA, is_run_dir, read_manifest, write_manifest
-from lowprof.rundir.tables import (Column, TableSpec, TableWriter, compact, read_table, table_paths,
-                                   write_frame_parquet)
+from lowprof.rundir.spec import Column, TableSpec
 
 if TYPE_CHECKING:  # pandas is needed only to read tables; writers and markers must start fast
     import pandas as pd
+
+    from lowprof.rundir.tables import TableWriter
 
 __all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]
 
@@ -88,6 +89,8 @@ class RunDir:
         # stream's schema is whole leaves a file the declared columns read as an empty table.
         self.manifest["tables"][spec.name] = spec.describe() | {"rows": None}
         self.save()
+        from lowprof.rundir.tables import TableWriter
+
         w = TableWriter(self.tables_dir, spec)
         self._writers[spec.name] = w
         return w
@@ -99,6 +102,8 @@ class RunDir:
             self._writers[spec.name].write_frame(df)
             return
         self._check_not_whole(spec.name)
+        from lowprof.rundir.tables import write_frame_parquet
+
         rows = write_frame_parquet(self.tables_dir, spec, df)
         self.manifest["tables"][spec.name] = spec.describe() | {"rows": rows}
         self._whole.add(spec.name)
@@ -132,6 +137,8 @@ class RunDir:
 
         The end is ``end_t_ns`` on the run clock (ns) if given (an import: the trace's last event), else now.
         """
+        from lowprof.rundir.tables import compact
+
         end = self.clock.t_ns() if end_t_ns is None else end_t_ns
         for name, w in self._writers.items():
             w.close()
@@ -269,7 +276,7 @@ class _LazyTables(Mapping):
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
         if name not in self._cache:
-            from lowprof.rundir.tables import declared_schema
+            from lowprof.rundir.tables import declared_schema, read_table
 
             try:
                 table = read_table(self._paths[name], declared_schema(self._declared.get(name)), self._root)
@@ -295,7 +302,7 @@ class _LazyTables(Mapping):
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
-        from lowprof.rundir.tables import declared_schema
+        from lowprof.rundir.tables import declared_schema, read_table
 
         try:
             return read_table(self._paths[name], declared_schema(self._declared.get(name)), self._root)
@@ -404,5 +411,16 @@ def load(path: str | os.PathLike) -> Run:
     """
     path = Path(path)
     manifest = read_manifest(path)
+    from lowprof.rundir.tables import table_paths
+
     tables = _LazyTables(table_paths(path / "tables"), path, manifest.get("tables") or {})
     return Run(path=path, manifest=manifest, tables=tables)
+
+
+def __getattr__(name: str):
+    """``TableWriter`` (re-exported) imports pyarrow: only when asked for."""
+    if name == "TableWriter":
+        from lowprof.rundir.tables import TableWriter
+
+        return TableWriter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

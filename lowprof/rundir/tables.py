@@ -22,56 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lowprof.rundir.files import open_regular
+from lowprof.rundir.spec import Column, TableSpec  # declared light in spec.py; re-exported here
 
 __all__ = ["Column", "TableSpec", "TableWriter", "read_table", "table_paths", "compact", "write_frame_parquet",
            "declared_schema", "file_schema", "schema_mismatch"]
-
-_TYPES = {
-    "int64": pa.int64(),
-    "int32": pa.int32(),
-    "float64": pa.float64(),
-    "string": pa.string(),
-    "bool": pa.bool_(),
-}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: its name (unit as suffix: ``_ns``, ``_w``, ``_bytes``), Arrow type, unit and meaning."""
-
-    name: str
-    type: str
-    unit: str = ""
-    doc: str = ""
-
-    def field(self) -> pa.Field:
-        if self.type not in _TYPES:
-            raise ValueError(f"column {self.name!r}: unknown type {self.type!r}; use one of {sorted(_TYPES)}")
-        meta = {"unit": self.unit, "doc": self.doc}
-        return pa.field(self.name, _TYPES[self.type], nullable=True, metadata=meta)
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A table's contract: name, schema version and columns. Bump ``version`` when columns change meaning."""
-
-    name: str
-    version: int
-    columns: tuple[Column, ...]
-    doc: str = ""
-
-    def schema(self) -> pa.Schema:
-        return pa.schema([c.field() for c in self.columns],
-                         metadata={"lowprof.table": self.name, "lowprof.version": str(self.version)})
-
-    def describe(self) -> dict:
-        """The manifest's entry for this table."""
-        return {
-            "version": self.version,
-            "doc": self.doc,
-            "columns": {c.name: {"type": c.type, "unit": c.unit, "doc": c.doc} for c in self.columns},
-        }
-
 
 def frame_table(schema: pa.Schema, df) -> pa.Table:
     """A pandas DataFrame as an Arrow table of ``schema`` (columns not in it dropped, missing ones null)."""

@@ -1,11 +1,15 @@
-"""``lowprof report`` section for runs recorded by ``lowprof bench gpu`` / ``bench host``: per benchmark its
-status, time and clocks, then every figure that has a published reference, measured beside it."""
+"""The ``microbench`` feature: the ``bench_results`` table and the ``lowprof report`` section for runs
+recorded by ``lowprof bench gpu`` / ``bench host``: per benchmark its status, time and clocks, then every
+figure that has a published reference, measured beside it."""
 
 from __future__ import annotations
 
 import json
 
-__all__ = ["section_microbench"]
+from lowprof.feature import Feature
+from lowprof.microbench.results import BENCH_RESULTS
+
+__all__ = ["section_microbench", "FEATURE"]
 
 
 def _num(v) -> bool:
@@ -49,3 +53,7 @@ def section_microbench(run) -> dict | None:
                 val += f"; method differs: {differs}"
         out[key] = val
     return out
+
+
+FEATURE = Feature("microbench", "GPU and host micro-benchmarks of `lowprof bench gpu` / `bench host`",
+                  tables=(BENCH_RESULTS,), report=section_microbench)

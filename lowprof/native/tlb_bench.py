@@ -21,32 +21,10 @@ from lowprof.native import tlb
 from lowprof.native.tlb_cpuid import reported_entries, reported_tlbs
 from lowprof.native.tlb_tsc import calibrate_tsc
 from lowprof.native.tlb_verdict import LEVELS, judge_sweep, needs_repeat
-from lowprof.rundir import Column, RunDir, TableSpec
+from lowprof.native.tlb_report import TLB_TABLE  # declared with the tlb feature
+from lowprof.rundir import RunDir
 
 __all__ = ["TLB_TABLE", "record_tlb", "compare_rows"]
-
-TLB_TABLE = TableSpec(
-    name="tlb",
-    version=1,
-    doc=("one row per (page size, working set): a dependent chase touching one 64 B line per page in random "
-         "order, and the same number of lines packed densely in one 2 MiB page (cache-only); minima over passes"),
-    columns=(
-        Column("page_size_bytes", "int64", "B", "page size of the chased buffer (4096 or 2097152)"),
-        Column("pages", "int64", "", "working set in pages = lines chased (one 64 B line per page)"),
-        Column("working_set_bytes", "int64", "B", "pages * page_size_bytes (address span the TLB must map)"),
-        Column("lines", "int64", "", "cache lines in the cycle (= pages)"),
-        Column("accesses", "int64", "", "timed loads per measurement: max(2 * pages, 200000)"),
-        Column("passes", "int64", "", "interleaved passes over the sweep; the minimum is kept"),
-        Column("ns_per_access", "float64", "ns", "chase time per load, minimum over passes (CLOCK_MONOTONIC_RAW)"),
-        Column("ns_per_access_median", "float64", "ns", "chase time per load, median over passes"),
-        Column("cycles_per_access", "float64", "TSC cycles", "rdtscp ticks per load, minimum over passes"),
-        Column("cache_only_ns", "float64", "ns", "same number of lines packed densely: cache-only ns per load"),
-        Column("cache_only_cycles", "float64", "TSC cycles", "cache-only rdtscp ticks per load"),
-        Column("extra_ns", "float64", "ns", "ns_per_access - cache_only_ns: address translation per load"),
-        Column("extra_cycles", "float64", "TSC cycles", "cycles_per_access - cache_only_cycles"),
-        Column("dtlb_misses_per_access", "float64", "", "perf dTLB-load-misses per load (null: perf unavailable)"),
-    ),
-)
 
 _START_PAGES = {4096: 4, 2 << 20: 2}
 

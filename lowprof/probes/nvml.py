@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir import Column, TableSpec
 
@@ -482,3 +483,6 @@ class NvmlProbe(Probe):
         if hasattr(self, "_pid_ns"):
             out["pid_namespace"] = self._pid_ns
         return out
+
+
+FEATURE = Feature("nvml", "per-GPU power, energy, clocks, utilisation, temperature, throttle reasons and per-process memory, via NVML", tables=NvmlProbe.tables, probe=lambda: NvmlProbe)

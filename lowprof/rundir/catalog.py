@@ -1,4 +1,4 @@
-"""Every table a run directory can hold, found by scanning lowprof's modules for TableSpec objects.
+"""Every table a run directory can hold: the tables of every feature in :data:`lowprof.features.FEATURES`.
 
 ``python -m lowprof.rundir.catalog`` prints the Markdown that README.md's run-directory section
 embeds between ``<!-- tables:begin -->`` and ``<!-- tables:end -->`` (a test keeps them equal).
@@ -6,30 +6,20 @@ embeds between ``<!-- tables:begin -->`` and ``<!-- tables:end -->`` (a test kee
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-import lowprof
-from lowprof.rundir.tables import TableSpec
+from lowprof.rundir.spec import TableSpec
 
 __all__ = ["all_specs", "markdown"]
 
-_SKIP = ("lowprof.__main__", "lowprof.cli", "lowprof.workloads", "lowprof.tracers._boot")  # _boot: sitecustomize hooks
-
 
 def all_specs() -> dict[str, TableSpec]:
-    """Table name -> spec, for every module-level TableSpec in the package (modules that fail to import are skipped)."""
+    """Table name -> spec, sorted by name, for every table a feature declares (one spec per name)."""
+    from lowprof.features import FEATURES
+
     found: dict[str, TableSpec] = {}
-    for mod in pkgutil.walk_packages(lowprof.__path__, "lowprof."):
-        if mod.name.startswith(_SKIP) or mod.name.endswith("_build"):
-            continue
-        try:
-            m = importlib.import_module(mod.name)
-        except Exception:  # noqa: BLE001 - optional dependencies (GPU) may be missing
-            continue
-        for v in vars(m).values():
-            if isinstance(v, TableSpec) and v.name not in found:
-                found[v.name] = v
+    for f in FEATURES:
+        for spec in f.tables:
+            if found.setdefault(spec.name, spec) != spec:
+                raise ValueError(f"table {spec.name!r} is declared twice, differently")
     return dict(sorted(found.items()))
 
 

@@ -23,15 +23,17 @@ import os
 import signal
 import subprocess
 import threading
-import time
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lowprof.errors import LowprofError
+from lowprof.feature import Feature, Option
 from lowprof.rundir import Column, TableSpec
-from lowprof.tracers.pyspy import _pyspy
+from lowprof.tracers.pyspy import PYSTACKS
 
-__all__ = ["PYSTACK_SAMPLES", "StacksOption", "StackTimeline", "spans_from_chrometrace", "stacks_in_windows"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PYSTACK_SAMPLES", "FEATURE", "StackTimeline", "spans_from_chrometrace", "stacks_in_windows"]
 
 PYSTACK_SAMPLES = TableSpec(
     "pystack_samples", 1,
@@ -97,6 +99,8 @@ def stacks_in_windows(spans: pd.DataFrame, windows: pd.DataFrame, rate_hz: float
     to its overlap: samples = overlap_ns x rate_hz. Returns step, thread, ``by``, samples, share
     (of the window's samples over all threads), rank.
     """
+    import pandas as pd
+
     out = []
     if spans.empty:
         return pd.DataFrame(columns=["step", "thread", by, "samples", "share", "rank"])
@@ -123,6 +127,8 @@ class StackTimeline:
         self.run, self.pid, self.rate_hz = run, pid, rate_hz
         self.out = run.path / "pyspy_chrometrace.json"
         self.log_path = run.path / "pyspy_stacks.log"
+        from lowprof.tracers.pyspy import _pyspy
+
         exe = _pyspy()
         if exe is None:
             raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
@@ -170,59 +176,51 @@ class StackTimeline:
                 "samples": int(sum(r["samples"] for r in rows)), "align": align}
 
 
-class StacksOption:
-    """``lowprof run --stacks``: sample the workload's Python stacks for the whole run (registered in
-    ``lowprof.cli.run.EXTENSIONS``)."""
-
-    @staticmethod
-    def add_arguments(p) -> None:
-        p.add_argument("--stacks", action="store_true",
-                       help="sample the workload's Python stacks with py-spy for the whole run (table "
-                            "pystack_samples, on the run clock); `lowprof bound` shows them per CPU-bound pass")
-        p.add_argument("--stacks-rate", type=int, default=100, metavar="HZ", help="py-spy samples per second (default 100)")
-
-    @staticmethod
-    def prepare(args, recording) -> "_StacksRun | None":
-        if not getattr(args, "stacks", False):
-            return None
-        if args.stacks_rate <= 0:
-            raise LowprofError(f"--stacks-rate must be > 0 Hz, got {args.stacks_rate}")
-        if _pyspy() is None:
-            raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
-        return _StacksRun(recording, args.stacks_rate)
-
-
 class _StacksRun:
-    """Starts py-spy as soon as the recording knows the workload's PID (``Recording.start``)."""
+    """The recorder of ``--stacks``: py-spy starts once the workload runs (``started``) and stops after it."""
 
     def __init__(self, recording, rate_hz: int) -> None:
         self.recording, self.rate_hz = recording, rate_hz
         self.timeline: StackTimeline | None = None
         self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._attach_when_started, daemon=True)
-        self._thread.start()
 
-    def env(self) -> dict[str, str]:
-        return {}
+    def started(self, pid: int, quiet: bool) -> None:
+        try:
+            self.timeline = StackTimeline(self.recording.run, pid, self.rate_hz)
+        except (OSError, LowprofError) as e:
+            self.error = str(e)
 
-    def _attach_when_started(self) -> None:
-        wl = self.recording.run.manifest.setdefault("workload", {})
-        while not self._stop.is_set():
-            pid = wl.get("pid")
-            if pid:
-                try:
-                    self.timeline = StackTimeline(self.recording.run, int(pid), self.rate_hz)
-                except (OSError, LowprofError) as e:
-                    self.error = str(e)
-                return
-            time.sleep(0.001)
-
-    def finish(self, recording, ended) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def finished(self, recording, ended) -> None:
         if self.timeline is None:
             entry = {"status": "failed", "reason": self.error or "the workload ended before py-spy could attach"}
         else:
             entry = self.timeline.finish()
         recording.run.manifest["pystacks_timeline"] = entry
+
+
+def _check(values) -> None:
+    """Refused before any run directory is made."""
+    if values["stacks_rate"] <= 0:
+        raise LowprofError(f"--stacks-rate must be > 0 Hz, got {values['stacks_rate']}")
+    if values["stacks"]:
+        from lowprof.tracers.pyspy import _pyspy
+
+        if _pyspy() is None:
+            raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
+
+
+def _record(values, recording) -> _StacksRun | None:
+    return _StacksRun(recording, values["stacks_rate"]) if values["stacks"] else None
+
+
+FEATURE = Feature(
+    "stacks", "the workload's Python stacks sampled by py-spy: over time with run --stacks, aggregated by attach",
+    tables=(PYSTACK_SAMPLES, PYSTACKS),
+    options=(
+        Option("--stacks", switch=True, default=False, verbs=("run", "sweep"),
+               help="sample the workload's Python stacks with py-spy for the whole run (table "
+                    "pystack_samples, on the run clock); `lowprof bound` shows them per CPU-bound pass"),
+        Option("--stacks-rate", type=int, default=100, metavar="HZ", aliases=("--stack-rate",),
+               help="py-spy samples per second (default 100)"),
+    ),
+    check=_check, record=_record)

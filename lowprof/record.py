@@ -99,9 +99,12 @@ class FeatureRecorders:
     :meth:`check` refuses a bad combination of flags before any run directory is made; then the recorders
     are made (:meth:`make`), their environment goes to the workload, :meth:`started` once it runs, and
     :meth:`finished` after it ended. A recorder that raises in ``finished`` does not stop the others nor
-    lose the run: the error is kept in the manifest (``extension_errors``) and returned, to be said."""
+    lose the run: the error is kept in the manifest (``extension_errors``) and returned, to be said.
+    ``features``: :data:`lowprof.features.FEATURES` unless given."""
 
-    def __init__(self, features: "tuple[Feature, ...]", options: RecordingOptions) -> None:
+    def __init__(self, options: RecordingOptions, features: "tuple[Feature, ...] | None" = None) -> None:
+        if features is None:
+            from lowprof.features import FEATURES as features
         self.features, self.options = features, options
         self.active: list[tuple[str, Recorder]] = []
 

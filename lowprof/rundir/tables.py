@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lowprof.rundir.files import open_regular
-from lowprof.rundir.spec import Column, TableSpec  # declared light in spec.py; re-exported here
+from lowprof.rundir.spec import Column, TableSpec, _arrow_type  # declared light in spec.py; re-exported here
 
 __all__ = ["Column", "TableSpec", "TableWriter", "read_table", "table_paths", "compact", "write_frame_parquet",
            "declared_schema", "file_schema", "schema_mismatch"]
@@ -165,7 +165,7 @@ def declared_schema(entry: dict | None) -> pa.Schema | None:
     if not isinstance(cols, dict) or not cols:
         return None
     try:
-        return pa.schema([pa.field(n, _TYPES[c["type"]]) for n, c in cols.items()])
+        return pa.schema([pa.field(n, _arrow_type(c["type"])) for n, c in cols.items()])
     except (KeyError, TypeError):
         return None
 

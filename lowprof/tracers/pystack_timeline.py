@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from lowprof.errors import LowprofError
 from lowprof.feature import Feature, Option
 from lowprof.rundir import Column, TableSpec
-from lowprof.tracers.pyspy import PYSTACKS
+from lowprof.tracers.pyspy import PYSTACKS, _pyspy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,8 +127,6 @@ class StackTimeline:
         self.run, self.pid, self.rate_hz = run, pid, rate_hz
         self.out = run.path / "pyspy_chrometrace.json"
         self.log_path = run.path / "pyspy_stacks.log"
-        from lowprof.tracers.pyspy import _pyspy
-
         exe = _pyspy()
         if exe is None:
             raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
@@ -202,11 +200,8 @@ def _check(values) -> None:
     """Refused before any run directory is made."""
     if values["stacks_rate"] <= 0:
         raise LowprofError(f"--stacks-rate must be > 0 Hz, got {values['stacks_rate']}")
-    if values["stacks"]:
-        from lowprof.tracers.pyspy import _pyspy
-
-        if _pyspy() is None:
-            raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
+    if values["stacks"] and _pyspy() is None:
+        raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
 
 
 def _record(values, recording) -> _StacksRun | None:

@@ -43,10 +43,11 @@ def test_one_declaration_per_feature():
 
 
 def _parser(verb: str):
-    from lowprof.cli import _module
+    """One recording verb's parser, as ``lowprof VERB`` builds it."""
+    import importlib
 
     p = OneLineParser(prog=f"lowprof {verb}")
-    _module(verb).add_arguments(p)
+    importlib.import_module(f"lowprof.cli.{verb}").add_arguments(p)
     return p
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable
+
 import numpy as np
 
 from lowprof.analysis.notices import notices
 from lowprof.rundir import Run
+
+if TYPE_CHECKING:
+    from lowprof.feature import Feature
 
 __all__ = ["summarize"]
 
@@ -110,9 +115,11 @@ def _gpu_names(gpus: dict) -> list[str] | str:
     return names or (gpus.get("reason") or "none")
 
 
-def summarize(run: Run, signal: str = "auto") -> dict:
-    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent). ``signal``: the GPU power
-    signal of the power section (``auto``, ``instant``, ``average``; see lowprof.analysis.power)."""
+def summarize(run: Run, signal: str = "auto", features: "Iterable[Feature]" = ()) -> dict:
+    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent): the run's own figures, then
+    each of ``features``' report section (``lowprof report`` passes :data:`lowprof.features.FEATURES`).
+    ``signal``: the GPU power signal of the power section (``auto``, ``instant``, ``average``; see
+    lowprof.analysis.power)."""
     import inspect
 
     from lowprof.analysis.power import SignalUnavailable
@@ -140,11 +147,9 @@ def summarize(run: Run, signal: str = "auto") -> dict:
         "unreadable_tables": run.unreadable,  # name -> why; the rest of the summary is made without them
         "notices": notices(m),  # failures that change what the run holds, one line each
     }
-    from lowprof.features import FEATURES
-
-    # Each feature's report section (Feature.report), in FEATURES order: a dict, shown as a titled key/value
+    # Each feature's report section (Feature.report), in their order: a dict, shown as a titled key/value
     # block and under the feature's name in --json, or None when the run has nothing of it.
-    for f in FEATURES:
+    for f in features:
         if f.report is None:
             continue
         try:

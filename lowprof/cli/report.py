@@ -46,7 +46,9 @@ def _fmt(key: str, v) -> str:
 
 def main(args) -> int:
     run = load(args.dir)
-    s = summarize(run, signal=signal_of(args))
+    from lowprof.features import FEATURES
+
+    s = summarize(run, signal=signal_of(args), features=FEATURES)
     if args.json:
         print_json(s)
         return 0

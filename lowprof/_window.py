@@ -209,10 +209,10 @@ def measure_energy(m: Measurement, run_dir: str | os.PathLike, wait_s: float = 5
             notes.append(f"{d}: readings end {(b - last[d]) / 1e9:.3g} s before the window's end (energy up to them)")
         if first > a:
             notes.append(f"{d}: readings begin {(first - a) / 1e9:.3g} s after the window's start (energy from them)")
-    from lowprof.analysis.devices import choose_devices
+    from lowprof.analysis.devices import AUTO, choose_devices
 
     try:
-        chosen = [d for d in choose_devices(df).devices if d in m.energy_j]
+        chosen = [d for d in choose_devices(df, AUTO).devices if d in m.energy_j]
     except LowprofError:
         chosen = []
     if chosen:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["host_facts", "gpu_facts", "software_facts", "nvml_unavailable_reason"]
+__all__ = ["host_facts", "gpu_facts", "software_facts"]
 
 _PACKAGES = ("lowprof", "pandas", "pyarrow", "rich", "psutil", "nvidia-ml-py", "py-spy", "numpy",
              "torch", "cupy-cuda13x", "cupy-cuda12x", "numba", "numba-cuda", "pyperf", "cffi",
@@ -76,32 +76,18 @@ def host_facts() -> dict:
     }
 
 
-def nvml_unavailable_reason(exc: BaseException) -> str:
-    """One line for why NVML cannot be used, from the exception pynvml raised."""
-    name = type(exc).__name__
-    if "LibraryNotFound" in name:
-        return "NVML library not found (no NVIDIA driver on this machine)"
-    if "DriverNotLoaded" in name:
-        return "NVIDIA driver not loaded"
-    if "NoPermission" in name:
-        return "no permission to use NVML"
-    if isinstance(exc, ImportError):
-        return "pynvml is not installed (pip install nvidia-ml-py)"
-    return f"NVML unavailable: {name}: {exc}"
-
-
 def gpu_facts() -> dict:
     """GPUs via NVML: ``{"available": bool, "reason": str|None, "driver_version", "cuda_driver_version", "devices": [...]}``.
 
     Per device: index, name, uuid, memory_bytes, power_limit_w (enforced), power limit min/max,
     pcie_gen/pcie_width (current and max). A reading the driver refuses is recorded as None.
+    NVML is opened and its errors named by :mod:`lowprof.nvml_adapter`.
     """
-    try:
-        import pynvml
+    from lowprof import nvml_adapter
 
-        pynvml.nvmlInit()
-    except Exception as e:  # noqa: BLE001 - any NVML failure means "no GPU facts", with the reason
-        return {"available": False, "reason": nvml_unavailable_reason(e), "devices": []}
+    pynvml, reason = nvml_adapter.open_reason()
+    if reason:  # any NVML failure means "no GPU facts", with the reason
+        return {"available": False, "reason": reason, "devices": []}
     try:
         def get(fn, *args):
             try:
@@ -138,10 +124,7 @@ def gpu_facts() -> dict:
             })
         return out
     finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
+        nvml_adapter.shutdown(pynvml)
 
 
 def software_facts() -> dict:

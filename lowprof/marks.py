@@ -29,26 +29,13 @@ from typing import TYPE_CHECKING
 from lowprof.clock import ENV_ORIGIN
 from lowprof.errors import LowprofError
 from lowprof.feature import Feature, Option
-from lowprof.rundir import ENV_RUN_DIR, Column, TableSpec
+from lowprof.rundir import ENV_RUN_DIR
+from lowprof.rundir.specs.marks import MARKS, MARKS_FILE, read_marks_file
 
 if TYPE_CHECKING:  # mark() runs inside workloads: keep pandas out of its import
     import pandas as pd
 
-__all__ = ["mark", "MARKS", "MARKS_FILE", "read_marks", "read_marks_file", "write_marks_table", "FEATURE"]
-
-MARKS_FILE = "marks.jsonl"
-KINDS = ("instant", "begin", "end")
-
-MARKS = TableSpec(
-    "marks", 1,
-    (
-        Column("t_ns", "int64", "ns", "run clock when the mark was made"),
-        Column("name", "string", "", "the phase name given to lowprof.mark() or in --marks FILE"),
-        Column("kind", "string", "", "instant, begin or end"),
-        Column("pid", "int64", "", "process that made the mark (-1: given by the user in --marks FILE)"),
-    ),
-    doc="phase marks from lowprof.mark() and --marks FILE, sorted by time",
-)
+__all__ = ["mark", "write_marks_table", "FEATURE"]
 
 _state: dict = {"key": None, "fd": None, "pid": None, "origin": 0, "seq": 0}
 
@@ -135,64 +122,6 @@ class mark:
 
     def __exit__(self, *exc) -> None:
         _write(self.name, "end", sync=self._sync)
-
-
-def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: int = -1,
-                    strict: bool = False) -> pd.DataFrame:
-    """Marks from a JSONL file (``marks.jsonl`` or a user's ``--marks FILE``) as a ``marks`` frame.
-
-    Each line: ``{"name": str, "kind": "instant"|"begin"|"end" (default instant)}`` plus one time:
-    ``t_ns`` (run clock, ns), ``t_s`` (run clock, s) or ``unix_s`` (wall clock, s since the epoch;
-    needs the run's ``origin_realtime_ns``). A truncated last line (a crash mid-write) is skipped unless
-    ``strict`` (a user's file: every line must parse).
-    """
-    import pandas as pd
-
-    path = Path(path)
-    rows, dropped = [], set()
-    lines = path.read_text().splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            if n == len(lines) and not strict:
-                continue
-            raise LowprofError(f"{path}:{n}: not JSON: {line[:60]!r}") from None
-        kind = r.get("kind", "instant")
-        if kind not in KINDS or not r.get("name"):
-            raise LowprofError(f"{path}:{n}: needs a name and kind in {KINDS}, got {line[:80]!r}")
-        if "t_ns" in r:
-            t = int(r["t_ns"])
-        elif "t_s" in r:
-            t = round(float(r["t_s"]) * 1e9)
-        elif "unix_s" in r:
-            if not origin_realtime_ns:
-                raise LowprofError(f"{path}:{n}: unix_s needs the run's realtime origin")
-            t = round(float(r["unix_s"]) * 1e9) - origin_realtime_ns
-        else:
-            raise LowprofError(f"{path}:{n}: no time (t_ns, t_s or unix_s): {line[:80]!r}")
-        if r.get("of"):
-            dropped.add((r.get("pid", pid), r["of"]))
-        rows.append({"t_ns": t, "name": str(r["name"]), "kind": kind, "pid": int(r.get("pid", pid)),
-                     "_id": (r.get("pid", pid), r.get("id"))})
-    rows = [r for r in rows if r.pop("_id") not in dropped]
-    df = pd.DataFrame(rows, columns=["t_ns", "name", "kind", "pid"])
-    return df.astype({"t_ns": "int64", "pid": "int64"}).sort_values("t_ns", kind="stable").reset_index(drop=True)
-
-
-def read_marks(run) -> pd.DataFrame:
-    """A run's marks: the ``marks`` table, else ``marks.jsonl`` (a run still recording or cut short)."""
-    import pandas as pd
-
-    if "marks" in run.tables:
-        return run["marks"]
-    f = Path(run.path) / MARKS_FILE
-    if f.exists():
-        return read_marks_file(f)
-    return pd.DataFrame({"t_ns": pd.Series(dtype="int64"), "name": pd.Series(dtype=object),
-                         "kind": pd.Series(dtype=object), "pid": pd.Series(dtype="int64")})
 
 
 def _collect(path: Path, user_file: str | None, origin_realtime_ns: int) -> pd.DataFrame:

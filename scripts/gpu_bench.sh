@@ -38,8 +38,8 @@ if [ "${GPU:-1}" != 0 ]; then
   start=$(date +%s)
   $cmd > "$out/gpu-results.json" || rc=$?
   echo "gpu suite exit: $rc in $(( $(date +%s) - start )) s" | tee -a "$out/RUN.txt"
-  "$PY" -m lowprof.microbench.show "$out/gpu-run" > "$out/gpu-table.txt" 2>&1 || true
-  "$PY" -m lowprof.microbench.show "$out/gpu-run" --markdown > "$out/gpu-table.md" 2>&1 || true
+  "$PY" -m lowprof.cli.bench_show "$out/gpu-run" > "$out/gpu-table.txt" 2>&1 || true
+  "$PY" -m lowprof.cli.bench_show "$out/gpu-run" --markdown > "$out/gpu-table.md" 2>&1 || true
   cat "$out/gpu-table.txt"
 fi
 

@@ -48,9 +48,9 @@ def section(fn):
 
 
 def _nvml():
-    import pynvml
+    from lowprof import nvml_adapter
 
-    pynvml.nvmlInit()
+    pynvml = nvml_adapter.init()  # counted: the checks' many opens share one nvmlInit
     return pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
 
 

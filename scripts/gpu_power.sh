@@ -50,7 +50,7 @@ with lowprof.mark("idle-after"):
     time.sleep(2)
 PY
 
-"$PY" -m lowprof.probes.nvml_record --out "$out/nvml-replay.jsonl" --seconds 8 --interval 0.05 \
+"$PY" -m lowprof.cli._nvml_record --out "$out/nvml-replay.jsonl" --seconds 8 --interval 0.05 \
     --note "idle then batch ${BATCHES%% *} matmul load (scripts/gpu_power.sh)" &
 rec=$!
 trap 'kill "$rec" 2>/dev/null; wait "$rec" 2>/dev/null' EXIT

@@ -214,9 +214,9 @@ def test_every_verb_bad_inputs_one_line_no_traceback(places):
 
 
 def test_microbench_show_on_a_run_without_bench_results(places):
-    """``python -m lowprof.microbench.show`` on a run that holds no bench results (a TLB run, a plain run)."""
+    """``python -m lowprof.cli.bench_show`` on a run that holds no bench results (a TLB run, a plain run)."""
     for target in (places["run"], places["missing"], places["file"]):
-        p = subprocess.run([sys.executable, "-m", "lowprof.microbench.show", target], capture_output=True, text=True,
+        p = subprocess.run([sys.executable, "-m", "lowprof.cli.bench_show", target], capture_output=True, text=True,
                            timeout=120)
         lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
         assert p.returncode != 0 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr

@@ -118,9 +118,9 @@ def test_timeline_has_marks_and_power_counters(root):
 
 def test_energy_per_pass_is_the_median_over_annotated_passes(root, tmp_path):
     """The replayed power with a steps table: warm-up excluded, the median of two passes is their mean."""
-    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir.specs.nvml import GPU_POWER
     from lowprof.rundir import RunDir
-    from lowprof.tracers.launches import COMPANION_TABLES
+    from lowprof.rundir.specs.launches import COMPANION_TABLES
 
     src = lowprof.load(R.power_replay(root))
     rd = RunDir(tmp_path / "combo", kind="replay")
@@ -166,8 +166,8 @@ def test_phase_energy_leaves_out_an_occurrence_outside_the_readings(tmp_path):
     import pandas as pd
 
     from lowprof.analysis.metrics import run_metrics
-    from lowprof.marks import MARKS
-    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir.specs.marks import MARKS
+    from lowprof.rundir.specs.nvml import GPU_POWER
     from lowprof.rundir import RunDir, load
 
     S = 10**9

@@ -10,7 +10,7 @@ import pytest
 
 from lowprof.analysis.ipw import ipw, merge_windows, read_results
 from lowprof.errors import LowprofError
-from lowprof.probes.nvml import GPU_POWER
+from lowprof.rundir.specs.nvml import GPU_POWER
 from lowprof.rundir import RunDir, load
 
 S = 1_000_000_000
@@ -263,3 +263,19 @@ def test_counter_and_integrated_energy_shown_side_by_side(tmp_path, cli):
     assert r["energy_disagreement_percent"] == pytest.approx(100 * (150 - 200) / 200)
     out = cli("ipw", run.path, "--results", f)
     assert out.returncode == 0 and "-25.00%" in out.stdout and "integrated" in out.stdout, out.stdout + out.stderr
+
+
+def test_device_column_names_the_selected_devices():
+    """The ``device`` column names what the figures sum (the same selection, lowprof.analysis.devices): the
+    selected GPUs' models; the CPU model where a selected device is no GPU (it used to name the GPUs always)."""
+    from types import SimpleNamespace
+
+    from lowprof.cli.ipw import _device_name
+
+    run = SimpleNamespace(manifest={"host": {"cpu_model": "Grace"}, "probes": {"nvml": {"devices": [
+        {"index": 0, "name": "H100"}, {"index": 1, "name": "H200"}]}}})
+    assert _device_name(run, ["gpu0", "gpu1"]) == "H100, H200"
+    assert _device_name(run, ["gpu1", "gpu1:module"]) == "H200"
+    assert _device_name(run, ["rapl:intel-rapl:0:package-0"]) == "Grace"
+    assert _device_name(run, ["gpu0", "rapl:intel-rapl:0:package-0"]) == "H100, Grace"
+    assert _device_name(SimpleNamespace(manifest={}), ["rapl:x"]) == "unknown"

@@ -18,7 +18,7 @@ from lowprof.analysis.launches import idle_breakdown, per_launch, per_step, queu
 from lowprof.rundir import RunDir
 from lowprof.tracers.importer import import_trace
 from lowprof.tracers.kineto import load_launches
-from lowprof.tracers.launches import LAUNCHES
+from lowprof.rundir.specs.launches import LAUNCHES
 from tests.conftest import TRACES
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:.*inplace.*")

@@ -10,7 +10,7 @@ import pytest
 
 import lowprof
 from lowprof.errors import LowprofError
-from lowprof.marks import MARKS_FILE, read_marks, read_marks_file
+from lowprof.rundir.specs.marks import MARKS_FILE, read_marks, read_marks_file
 from lowprof.rundir import ENV_RUN_DIR, RunDir, load
 from lowprof.clock import ENV_ORIGIN
 

@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from lowprof.errors import ToolchainError
 from lowprof.microbench.benchmarks import regs
 from lowprof.microbench.offline import EXPECTED_HOT_OPCODE
 from lowprof.microbench.sass import bank_parity, hot_loop, opcode_counts, parse_sass
-from lowprof.microbench.toolchain import (ToolchainError, compile_cubin, disassemble, find_tool, kernel_names,
-                                          kernel_source, parse_cuobjdump_resources, parse_ptxas_verbose)
+from lowprof.microbench.toolchain import (compile_cubin, disassemble, find_tool, kernel_names, kernel_source,
+                                          parse_cuobjdump_resources, parse_ptxas_verbose)
 
 needs_nvcc = pytest.mark.skipif(find_tool("nvcc") is None, reason="nvcc not installed (CUDA toolkit)")
 needs_nvdisasm = pytest.mark.skipif(find_tool("nvdisasm") is None,

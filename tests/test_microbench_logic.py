@@ -20,7 +20,8 @@ from lowprof.microbench.clockwatch import ClockWatch, summarize_clocks
 from lowprof.microbench.curve import curve_levels
 from lowprof.microbench.references import load_references, lookup
 from lowprof.microbench.registry import BENCHMARKS, benchmark, parse_suite
-from lowprof.microbench.results import BENCH_RESULTS, Result, result_rows
+from lowprof.microbench.results import Result, result_rows
+from lowprof.rundir.specs.bench import BENCH_RESULTS
 from lowprof.microbench.stats import cycles_to_ns, summarize
 
 

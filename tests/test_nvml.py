@@ -1,7 +1,7 @@
 """The nvml probe driven through its own code path by recorded NVML answers (tests/data/power).
 
 The fixture is SYNTHETIC (no GPU was available when it was made; see tests/data/power/README.md);
-a file from ``python -m lowprof.probes.nvml_record`` on a GPU replays the same way.
+a file from ``python -m lowprof.cli._nvml_record`` on a GPU replays the same way.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def test_replayed_run_through_power_report(tmp_path, cli):
 @pytest.mark.skipif(NvmlProbe.available() is not None, reason="needs an NVIDIA GPU and driver")
 def test_real_gpu_record_and_replay(tmp_path):
     out = tmp_path / "rec.jsonl"
-    subprocess.run([sys.executable, "-m", "lowprof.probes.nvml_record", "--out", str(out), "--seconds", "1",
+    subprocess.run([sys.executable, "-m", "lowprof.cli._nvml_record", "--out", str(out), "--seconds", "1",
                     "--interval", "0.01"], check=True)
     probe, tables = replay(out)
     assert tables["gpu_power"] and all(r["power_w"] is None or r["power_w"] > 0 for r in tables["gpu_power"])

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from lowprof.errors import AllocatorError
+
 oob = pytest.importorskip("lowprof.native.oobmalloc")
 
 
@@ -115,9 +117,9 @@ def test_double_free_aborts_with_message():
 
 
 def test_bad_arguments_raise():
-    with pytest.raises(oob.AllocatorError, match="24"):
+    with pytest.raises(AllocatorError, match="24"):
         oob.allocate(10, alignment=24)
-    with pytest.raises(oob.AllocatorError, match="-1"):
+    with pytest.raises(AllocatorError, match="-1"):
         oob.allocate(-1)
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from lowprof.errors import AllocatorError
+
 oob = pytest.importorskip("lowprof.native.oobmalloc")
 REPO = Path(__file__).resolve().parents[1]
 NATIVE = REPO / "lowprof" / "native"
@@ -116,31 +118,31 @@ def test_read_and_write_stay_inside_their_object():
         oob.write(a, b"x" * 16)
         assert oob.read(a, 16) == b"x" * 16 and oob.read(a + 4, 12) == b"x" * 12
         for addr, n in ((a, 10**6), (a, 17), (a + 8, 9), (0, 10), (16, 1), (id(object()), 8)):
-            with pytest.raises(oob.AllocatorError):
+            with pytest.raises(AllocatorError):
                 oob.read(addr, n)
-        with pytest.raises(oob.AllocatorError, match="runs past its object"):
+        with pytest.raises(AllocatorError, match="runs past its object"):
             oob.write(a, b"y" * 17)
         assert oob.read(a, 16) == b"x" * 16
         big = oob.allocate(100_000)
         assert len(oob.read(big, oob.usable_size(big))) == oob.usable_size(big)
-        with pytest.raises(oob.AllocatorError):
+        with pytest.raises(AllocatorError):
             oob.read(big, oob.usable_size(big) + 1)
         oob.free(big)
     finally:
         oob.free(a)
-    with pytest.raises(oob.AllocatorError, match="not inside a live object"):
+    with pytest.raises(AllocatorError, match="not inside a live object"):
         oob.read(a, 1)  # freed
 
 
 @pytest.mark.parametrize("size, alignment", [(2**64, 0), (2**70, 0), (10, 2**64), (2**63, 0), (1.5, 0), ("1", 0)])
 def test_impossible_requests_are_allocator_errors(size, alignment):
     """allocate(2**64) raised OverflowError from CFFI."""
-    with pytest.raises(oob.AllocatorError):
+    with pytest.raises(AllocatorError):
         oob.allocate(size, alignment)
 
 
 @pytest.mark.parametrize("addr", [-1, 2**64, None, 1.0])
 def test_bad_addresses_are_allocator_errors(addr):
     for fn in (oob.free, oob.usable_size, oob.owns):
-        with pytest.raises(oob.AllocatorError):
+        with pytest.raises(AllocatorError):
             fn(addr)

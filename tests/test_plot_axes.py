@@ -27,7 +27,7 @@ def _visible_ticks(ax, axis="x"):
 
 
 def _sim_sweep(tmp_path: Path, batches=(1, 2, 4, 8, 16, 32)) -> Path:
-    from lowprof.tracers.launches import LAUNCHES
+    from lowprof.rundir.specs.launches import LAUNCHES
     from tests.test_launch_analysis import _simulated_pass
 
     sweep = tmp_path / "sim"
@@ -75,7 +75,7 @@ def test_compare_figure_names_a_and_b(tmp_path):
 
 
 def test_microbench_bars_carry_p5_p95_error_bars(tmp_path):
-    from lowprof.microbench.results import BENCH_RESULTS
+    from lowprof.rundir.specs.bench import BENCH_RESULTS
 
     rows = [{"benchmark": "h2d", "metric": "bandwidth pinned h2d", "value": 24.5, "unit": "GB/s", "p5": 23.9,
              "p95": 25.2, "samples": 10, "params_json": "{}"},
@@ -98,7 +98,7 @@ def test_microbench_bars_carry_p5_p95_error_bars(tmp_path):
 
 
 def _tlb_run(path: Path) -> tuple[Path, pd.DataFrame]:
-    from lowprof.native.tlb_bench import TLB_TABLE
+    from lowprof.rundir.specs.bench import TLB_TABLE
 
     pages = np.array([16, 32, 64, 128, 256, 512, 1024, 2048, 4096])
     cache = 1.2 + 0.001 * pages  # cache-only time per load grows with the lines chased
@@ -124,7 +124,7 @@ def test_tlb_figure_shows_translation_cost_not_chase_time(tmp_path):
 
 
 def _timeline_run(path: Path, marks: list[tuple[str, str, float]]) -> Path:
-    from lowprof.probes.system import SYSTEM
+    from lowprof.rundir.specs.host import SYSTEM
 
     t = np.arange(0, 3.0, 0.05)
     rd = RunDir(path, kind="run")

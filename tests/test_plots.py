@@ -132,7 +132,7 @@ def test_transition_is_marked_where_bound_finds_it(tmp_path):
 
     from lowprof.analysis import bound
     from lowprof.rundir import RunDir
-    from lowprof.tracers.launches import LAUNCHES
+    from lowprof.rundir.specs.launches import LAUNCHES
     from tests.test_launch_analysis import _simulated_pass
 
     sweep = tmp_path / "sim"
@@ -158,7 +158,7 @@ def test_transition_is_marked_where_bound_finds_it(tmp_path):
 
 def test_rank_bars_are_each_ranks_pass_latency(root, tmp_path):
     from lowprof.analysis.launches import per_step
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     job = R.rank_job(root)
     fig = plots.plot_ranks({"job": job}, tmp_path)

@@ -10,7 +10,7 @@ import pytest
 
 from lowprof.analysis.polca import ServerTrace, exceed_fraction, oversubscription, server_trace
 from lowprof.errors import LowprofError
-from lowprof.probes.nvml import GPU_POWER
+from lowprof.rundir.specs.nvml import GPU_POWER
 from lowprof.rundir import RunDir, load
 
 
@@ -128,7 +128,7 @@ def test_in_phase_bound_beside_the_independent_estimate():
 def test_server_power_adds_recorded_host_power_and_the_stated_base(tmp_path):
     """A server = its GPUs + the RAPL package recorded beside them + a stated base; the core subzone is
     inside the package and not added again."""
-    from lowprof.probes.rapl import RAPL
+    from lowprof.rundir.specs.host import RAPL
 
     run = RunDir(tmp_path / "s", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [int(i * 1e8) for i in range(11)], "gpu": 0,

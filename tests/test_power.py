@@ -8,8 +8,8 @@ import pytest
 
 from lowprof.analysis.power import (energy_between, phase_breakdown, phase_intervals, section_power,
                                     summarize_power)
-from lowprof.marks import MARKS
-from lowprof.probes.nvml import GPU_POWER, decode_reasons
+from lowprof.rundir.specs.marks import MARKS
+from lowprof.rundir.specs.nvml import GPU_POWER, decode_reasons
 from lowprof.rundir import RunDir, load
 
 S = 1_000_000_000

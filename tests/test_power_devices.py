@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from lowprof.analysis.metrics import run_metrics
-from lowprof.probes.rapl import RAPL
+from lowprof.rundir.specs.host import RAPL
 from lowprof.rundir import RunDir, load
-from lowprof.tracers.launches import STEPS
+from lowprof.rundir.specs.launches import STEPS
 
 S = 1_000_000_000
 
@@ -50,7 +50,7 @@ def test_grace_hopper_module_scope_contains_the_gpu(tmp_path):
     from lowprof.analysis.devices import choose_devices
     from lowprof.analysis.power import power_traces, summarize_power
     from lowprof.errors import LowprofError
-    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir.specs.nvml import GPU_POWER
 
     run = RunDir(tmp_path / "gh", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({
@@ -92,7 +92,7 @@ def test_rapl_nesting_psys_dram_and_packages(tmp_path):
 def test_module_scope_is_labelled_in_lowprof_power(tmp_path, cli):
     """GH200: the module row says what it measures (NVML scopeId 1: GPU + Grace CPU + memory) and that the GPU
     row is inside it, rather than a bare 'gpu0:module'."""
-    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir.specs.nvml import GPU_POWER
 
     run = RunDir(tmp_path / "gh", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({
@@ -103,3 +103,28 @@ def test_module_scope_is_labelled_in_lowprof_power(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     line = next(ln for ln in r.stdout.splitlines() if "scopeId 1" in ln)
     assert "gpu0:module" in line and "Grace" in line and "gpu0 is inside it" in line
+
+
+def test_one_devices_flag_selects_the_same_devices_on_every_verb(tmp_path, cli):
+    """``--devices`` means the same on every verb (lowprof.analysis.devices): ``lowprof power DIR --devices cpu``
+    shows only what that selection takes (here the package, not its core subzone inside it) with the same
+    figures as without the flag; ``auto`` is the default; a name the run lacks is one line."""
+    import json
+
+    from lowprof.analysis.devices import AUTO, choose_devices
+    from lowprof.analysis.power import power_traces, summarize_power
+
+    run = _cpu_run(tmp_path / "r", [("intel-rapl:0", "package-0", 40.0), ("intel-rapl:0:0", "core", 25.0)])
+    df = power_traces(run)
+    assert choose_devices(df, AUTO) == choose_devices(df) == choose_devices(df, "cpu")
+    every = summarize_power(run)
+    assert sorted(every) == ["rapl:intel-rapl:0:0:core", "rapl:intel-rapl:0:package-0"]
+    r = cli("power", run.path, "--devices", "cpu", "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["devices"]
+    assert list(got) == ["rapl:intel-rapl:0:package-0"]
+    assert got["rapl:intel-rapl:0:package-0"]["energy_j"] == pytest.approx(every["rapl:intel-rapl:0:package-0"]["energy_j"])
+    # 40 W over the span of its power readings (1 s to 6 s: the first reading has no power), from the counter
+    assert got["rapl:intel-rapl:0:package-0"]["energy_j"] == pytest.approx(200.0)
+    bad = cli("power", run.path, "--devices", "gpu0")
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "no power readings for ['gpu0']" in bad.stderr

@@ -114,7 +114,7 @@ def test_plot_honours_the_signal_and_labels_it(run_dir, tmp_path, capsys):
 
 
 def _gpu_run(path, instant: bool):
-    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir.specs.nvml import GPU_POWER
     from lowprof.rundir import RunDir
 
     S = 1_000_000_000

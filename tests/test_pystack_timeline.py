@@ -12,8 +12,9 @@ import pytest
 
 import lowprof
 from lowprof.rundir import RunDir
-from lowprof.tracers.launches import LAUNCHES
-from lowprof.tracers.pystack_timeline import PYSTACK_SAMPLES, spans_from_chrometrace, stacks_in_windows
+from lowprof.rundir.specs.launches import LAUNCHES
+from lowprof.tracers.pystack_timeline import spans_from_chrometrace
+from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES, stacks_in_windows
 
 WORKLOAD = Path(__file__).with_name("_stacks_workload.py")
 

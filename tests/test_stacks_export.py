@@ -16,11 +16,11 @@ import pytest
 
 import lowprof
 from lowprof.analysis.stacks import StackSamples, top_frames
-from lowprof.marks import MARKS
+from lowprof.rundir.specs.marks import MARKS
 from lowprof.rundir import RunDir
-from lowprof.tracers.launches import LAUNCHES
-from lowprof.tracers.pyspy import PYSTACKS, parse_collapsed
-from lowprof.tracers.pystack_timeline import PYSTACK_SAMPLES
+from lowprof.rundir.specs.launches import LAUNCHES
+from lowprof.tracers.pyspy import parse_collapsed
+from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES, PYSTACKS
 from tests.test_pystack_timeline import _cpu_bound_launches as _passes  # two passes over the phases
 
 WORKLOAD = Path(__file__).with_name("_stacks_workload.py")

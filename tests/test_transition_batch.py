@@ -160,7 +160,7 @@ def test_sweep_cli_text_and_strict_json(tmp_path, capsys):
     import pandas as pd
 
     from lowprof.rundir import RunDir
-    from lowprof.tracers.launches import LAUNCHES
+    from lowprof.rundir.specs.launches import LAUNCHES
     from tests.test_launch_analysis import _simulated_pass
 
     sweep = tmp_path / "sim"

@@ -15,7 +15,7 @@ import pytest
 import lowprof
 from lowprof.analysis.metrics import BANDWIDTH_UNIT, METRICS, run_metrics
 from lowprof.rundir import RunDir
-from lowprof.tracers.launches import LAUNCHES
+from lowprof.rundir.specs.launches import LAUNCHES
 from tests import _analysis_runs as R
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def test_bandwidth_in_metrics_table_csv_and_export_agree_with_the_raw_rows(tmp_p
 def test_bandwidth_axis_of_the_figures_says_gb_per_s(tmp_path):
     """A bench_results run with bandwidth rows: the panel's axis label is the one convention."""
     from lowprof.analysis import plots
-    from lowprof.microbench.results import BENCH_RESULTS
+    from lowprof.rundir.specs.bench import BENCH_RESULTS
 
     rd = RunDir(tmp_path / "bench", kind="bench")
     rd.write_frame(BENCH_RESULTS, pd.DataFrame([

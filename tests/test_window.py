@@ -15,9 +15,10 @@ import pytest
 
 import lowprof
 from lowprof.clock import ENV_ORIGIN
-from lowprof.marks import MARKS_FILE
+from lowprof.rundir.specs.marks import MARKS_FILE
 from lowprof.probes.base import ProbeContext
-from lowprof.probes.hwmon import HWMON_POWER, HwmonProbe
+from lowprof.probes.hwmon import HwmonProbe
+from lowprof.rundir.specs.host import HWMON_POWER
 from lowprof.probes.nvml import NvmlProbe
 from lowprof.probes.nvml_record import ReplayNVML
 from lowprof.probes.rapl import RaplProbe
@@ -188,7 +189,7 @@ def test_gpu_energy_from_the_nvml_counter(tmp_path, monkeypatch):
 
 
 def test_the_window_is_a_begin_end_mark_of_its_name(tmp_path, monkeypatch):
-    from lowprof.marks import read_marks_file
+    from lowprof.rundir.specs.marks import read_marks_file
 
     host = FakeHost(tmp_path, monkeypatch)
     host.tick(1.0, 0.5, 800)

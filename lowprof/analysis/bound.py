@@ -52,7 +52,7 @@ import pandas as pd
 from lowprof.analysis.launches import launches_of, per_step
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run, load
-from lowprof.tracers.launches import is_warmup
+from lowprof.rundir.specs.launches import is_warmup
 
 __all__ = ["verdicts", "pass_stacks", "sweep_curve", "transition", "transition_batches", "analyse_sweep", "is_sweep",
            "IDLE_SHARE_MAX_GPU_BOUND", "QUEUE_SHARE_MIN_GPU_BOUND", "QUEUE_DEPTH_MIN_GPU_BOUND",
@@ -101,7 +101,7 @@ def pass_stacks(run: Run, passes: pd.DataFrame | None = None, verdict: str | Non
     """
     if "pystack_samples" not in run.tables:
         return None
-    from lowprof.tracers.pystack_timeline import stacks_in_windows
+    from lowprof.rundir.specs.stacks import stacks_in_windows
 
     v = verdicts(run) if passes is None else passes
     if verdict is not None and len(v):

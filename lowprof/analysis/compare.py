@@ -30,11 +30,11 @@ from pathlib import Path
 import pandas as pd
 
 from lowprof.analysis.metrics import METRICS, SWEEP_METRICS, better_of, params_key, run_metrics, sweep_metrics
-from lowprof.errors import LowprofError
+from lowprof.errors import LowprofError, WorkloadMismatch
 from lowprof.rundir import Run
 from lowprof.rundir.many import Member, expand
 
-__all__ = ["Side", "Comparison", "WorkloadMismatch", "machine_name", "workload_of", "workload_differences",
+__all__ = ["Side", "Comparison", "machine_name", "workload_of", "workload_differences",
            "load_side", "compare", "VERDICTS"]
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -44,10 +44,6 @@ _OUT_FLAGS = ("--out", "-o")
 def _natural(text: str) -> list:
     """Sort key that orders ``batch=8`` before ``batch=16``."""
     return [(0, float(t), "") if t.replace(".", "", 1).isdigit() else (1, 0.0, t) for t in re.split(r"([\d.]+)", text)]
-
-
-class WorkloadMismatch(LowprofError):
-    """The runs compared ran different commands or parameters (``--force`` compares anyway)."""
 
 
 def machine_name(run: Run) -> str:

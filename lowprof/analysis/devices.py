@@ -23,23 +23,35 @@ hwmon          any other hwmon power or energy sensor                   -
 ============== ======================================================== ===============================
 
 A sum never adds a device to one it is inside (issue: a RAPL package and its core subzone were summed).
-Selections (``spec``):
+Selections (``spec``; the ``--devices`` flag of every verb that takes one, help text :data:`DEVICES_HELP`):
 
-- ``None`` (default): the GPUs if any; else the CPU (``cpu``); else ``all``
+- ``None`` or ``auto`` (default): the GPUs if any; else the CPU (``cpu``); else ``all``
 - ``gpu``: every kind ``gpu``; ``cpu``: RAPL packages, else Grace sockets
 - ``all``: every device inside no other recorded device (the whole recorded draw, each part once)
 - a comma list of device names: those; a device listed with one it is inside is an error
+
+What each figure takes when no selection is given is decided here too: :data:`AUTO` for energy per query
+(``ipw``), per pass (``report``, ``compare``) and the totals of ``lowprof.window``; :data:`SERVER` (``all``)
+for a server's power under ``lowprof power --budget-w``. ``lowprof power DIR --devices SPEC`` shows only the
+selected devices' figures (every device without the flag).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lowprof.errors import LowprofError
 
-__all__ = ["Selection", "choose_devices", "containers"]
+if TYPE_CHECKING:  # light at import: the verbs' parsers read DEVICES_HELP from here
+    import pandas as pd
+
+__all__ = ["Selection", "choose_devices", "containers", "AUTO", "SERVER", "DEVICES_HELP"]
+
+AUTO = "auto"  # the GPUs if any, else the CPU, else all: energy per query / pass, window totals
+SERVER = "all"  # a server's power (POLCA oversubscription): the whole recorded draw, each part once
+DEVICES_HELP = ("auto (the GPUs, else the CPU packages, else all), gpu, cpu, all (every recorded device, each "
+                "part once) or device names (comma list)")
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,8 @@ class Selection:
 
 def _table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per device: device, kind, inside."""
+    import pandas as pd
+
     cols = ["device", "kind", "inside"]
     if not len(df):
         return pd.DataFrame(columns=cols)
@@ -76,7 +90,7 @@ def choose_devices(df: pd.DataFrame, spec: str | None = None) -> Selection:
         raise LowprofError("the run has no power readings (nvml, rapl or hwmon probe, or an imported power log)")
     kind = dict(zip(t.device, t.kind))
     spec = (spec or "").strip() or None
-    if spec is None:
+    if spec is None or spec == AUTO:
         if any(k == "gpu" for k in kind.values()):
             return choose_devices(df, "gpu")
         if any(k in ("cpu_package", "cpu_socket") for k in kind.values()):

@@ -38,7 +38,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from lowprof.errors import RunDirError
+from lowprof.errors import InputError, RunDirError
 from lowprof.rundir import Run
 
 __all__ = ["per_launch", "per_step", "idle_breakdown", "idle_split", "hta_idle_breakdown", "gpu_timeline",
@@ -353,7 +353,7 @@ def _window(la: _Launches, g: _Groups, ops: pd.DataFrame | None, steps: pd.Index
     """Per step: start and end (last GPU end), ns. The start is the first ATen op of the pass, else its
     first launch call, else (no call traced) its first GPU start.
 
-    ValueError for a step with no start or no GPU end at all.
+    InputError (a ValueError) for a step with no start or no GPU end at all.
     """
     begin, found = _aten_first(ops, steps)
     for c in ("cpu_start_ns", "gpu_start_ns"):
@@ -362,7 +362,7 @@ def _window(la: _Launches, g: _Groups, ops: pd.DataFrame | None, steps: pd.Index
     end, has_end = g.max(*la.ns("gpu_end_ns"))
     timed = has_end & found
     if not timed.all():
-        raise ValueError(f"step {steps[np.argmin(timed)]!r}: no start time or no GPU end time in its launches")
+        raise InputError(f"step {steps[np.argmin(timed)]!r}: no start time or no GPU end time in its launches")
     return begin, end
 
 

@@ -192,7 +192,7 @@ def _host_cpu(run: Run):
 
 def _step_spans(run: Run) -> pd.DataFrame:
     """Non-warm-up annotated steps: phase (name before '#') and duration_ns (end - start, CPU)."""
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     def compute() -> pd.DataFrame:
         if "steps" not in run.tables or not len(run["steps"]):
@@ -217,7 +217,7 @@ def _step_time(run: Run):
 def _passes(run: Run) -> pd.DataFrame | None:
     """per_step rows of the non-warm-up passes (the whole run as one pass when none is annotated)."""
     from lowprof.analysis.launches import per_step
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     def compute():
         if "launches" not in run.tables or not len(run["launches"]):
@@ -269,7 +269,7 @@ def _idle(run: Run):
         "(HTA's get_comm_comp_overlap; lowprof.analysis.comm); none without communication kernels")
 def _comm_overlap(run: Run):
     from lowprof.analysis.comm import comm_overlap
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     if "launches" not in run.tables or not len(run["launches"]):
         return None
@@ -347,7 +347,7 @@ def _d2h(run: Run):
 def _phases(run: Run) -> pd.DataFrame:
     """name, start_ns, end_ns of every marked phase (begin/end pairs; an instant runs to the next mark of any kind)."""
     from lowprof.analysis.power import phase_intervals
-    from lowprof.marks import read_marks
+    from lowprof.rundir.specs.marks import read_marks
 
     def compute() -> pd.DataFrame:
         marks = read_marks(run)
@@ -437,7 +437,7 @@ def _window_energies(run: Run, starts, ends) -> tuple[list[float], str]:
         "other) drew during the pass (pass = its annotation's span; each device's energy counter interpolated at the "
         "pass's edges, integrated power where it has none; a RAPL subzone is never added to its package)")
 def _energy_per_pass(run: Run):
-    from lowprof.tracers.launches import is_warmup
+    from lowprof.rundir.specs.launches import is_warmup
 
     if not _power_summary(run) or "steps" not in run.tables or not len(run["steps"]):
         return None

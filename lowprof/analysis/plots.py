@@ -103,7 +103,7 @@ def shade_phases(axes, runs: dict[str, Run], result: "Figure") -> None:
     ``axes`` (run clock in s), named at the top of the first; marked as ``phase <name> <i>`` (start, s).
     One run: alternating greys; several: each run's phases in its series colour, named ``<run>: <phase>``."""
     from lowprof.analysis.power import phase_intervals
-    from lowprof.marks import read_marks
+    from lowprof.rundir.specs.marks import read_marks
 
     axes = list(axes)
     for i, (label, run) in enumerate(runs.items()):

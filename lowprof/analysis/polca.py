@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from lowprof.analysis.devices import choose_devices
+from lowprof.analysis.devices import SERVER, choose_devices
 from lowprof.analysis.power import power_traces, total_power
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run
@@ -75,7 +75,7 @@ class ServerTrace:
         return self.recorded_peak_w if self.recorded_peak_w is not None else float(self.power_w.max())
 
 
-def server_trace(run: Run, devices: str | None = "all", step_s: float = 0.1, server_base_w: float = 0.0,
+def server_trace(run: Run, devices: str | None = SERVER, step_s: float = 0.1, server_base_w: float = 0.0,
                  limit_w: float | None = None, signal: str = "auto") -> ServerTrace:
     """A run as one server: summed power of ``devices`` (see :func:`~lowprof.analysis.devices.choose_devices`)
     plus ``server_base_w`` on a ``step_s`` grid; its provisioned power: ``limit_w``, else the GPUs' summed

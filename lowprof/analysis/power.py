@@ -39,14 +39,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lowprof.errors import LowprofError
-from lowprof.marks import read_marks
-from lowprof.probes.nvml import CLOCK_EVENT_REASONS, THROTTLE_BITS
+from lowprof.errors import LowprofError, SignalUnavailable
 from lowprof.rundir import Run
+from lowprof.rundir.specs.marks import read_marks
+from lowprof.rundir.specs.nvml import CLOCK_EVENT_REASONS, THROTTLE_BITS
 
 __all__ = ["power_traces", "device_traces", "DeviceTrace", "device_summary", "summarize_power", "phase_intervals",
            "phase_breakdown", "energy_between", "window_energy", "total_power", "trapezoid_j", "section_power",
-           "SIGNALS", "COUNTER_SIGNAL", "SignalUnavailable"]
+           "selected", "SIGNALS", "COUNTER_SIGNAL"]
 
 SIGNALS = ("auto", "instant", "average")
 COUNTER_SIGNAL = "counter ΔE/Δt"  # power derived from an energy counter: its mean over each sample interval
@@ -55,11 +55,6 @@ _COLS = ["device", "kind", "inside", "source", "signal", "t_ns", "power_w", "pow
          "energy_t_ns", "energy_j", "limit_w", "reasons"]
 _AVERAGED = {"1s": "1 s average", "none": "instant (driver)", "unknown": "driver average (window unknown)"}
 _GRACE = re.compile(r"^(Module|Grace|CPU|SysIO) Power Socket (\d+)$")
-
-
-class SignalUnavailable(LowprofError):
-    """The power signal asked for (``--instant``) was not recorded for some device: every verb says so and stops,
-    rather than leaving the figure out or using another signal silently."""
 
 
 def _col(d: pd.DataFrame, name: str) -> pd.Series:
@@ -423,9 +418,20 @@ def device_summary(d: pd.DataFrame, window_s: float = 0.0) -> dict:
     return out
 
 
-def summarize_power(run: Run, window_s: float = 0.0, signal: str = "auto") -> dict[str, dict]:
-    """Device -> :func:`device_summary` for every device with power readings."""
-    df = power_traces(run, signal)
+def selected(df: pd.DataFrame, devices: str | None = None) -> pd.DataFrame:
+    """The rows of a :func:`power_traces` frame of the devices ``devices`` selects (as
+    :func:`lowprof.analysis.devices.choose_devices`); every row for None (and for a frame without rows)."""
+    if devices is None or not len(df):
+        return df
+    from lowprof.analysis.devices import choose_devices
+
+    return df[df.device.isin(choose_devices(df, devices).devices)]
+
+
+def summarize_power(run: Run, window_s: float = 0.0, signal: str = "auto", devices: str | None = None) -> dict[str, dict]:
+    """Device -> :func:`device_summary` for every device with power readings (``devices``: only those that
+    selection takes, see :mod:`lowprof.analysis.devices`)."""
+    df = selected(power_traces(run, signal), devices)
     return {dev: device_summary(d, window_s) for dev, d in df.groupby("device", sort=True)}
 
 
@@ -450,16 +456,18 @@ def phase_intervals(marks: pd.DataFrame, end_ns: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "start_ns", "end_ns"]).sort_values("start_ns", kind="stable").reset_index(drop=True)
 
 
-def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "auto") -> pd.DataFrame:
+def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "auto",
+                    devices: str | None = None) -> pd.DataFrame:
     """Per phase x device: start_s, duration_s, energy_j and energy_method (the counter where there is one),
     energy_counter_j, energy_integrated_j, energy_disagreement_percent ((integrated - counter) / counter, where
     both exist and the power is not the counter's own differences), mean_w (energy_j / the phase's measured
     duration), covered_percent
     (the share of the phase inside the device's readings). A phase not measured by
     :meth:`DeviceTrace.coverage` (less than 99 % inside the readings, or 90 % with at most one sample interval
-    outside) has no energy (NaN): the part outside was not measured, and it is not zero."""
+    outside) has no energy (NaN): the part outside was not measured, and it is not zero. ``devices``: only the
+    devices that selection takes (:mod:`lowprof.analysis.devices`; default every device)."""
     marks = read_marks(run) if marks is None else marks
-    df = power_traces(run, signal)
+    df = selected(power_traces(run, signal), devices)
     cols = ["phase", "device", "start_s", "duration_s", "energy_j", "energy_method", "energy_counter_j",
             "energy_integrated_j", "energy_disagreement_percent", "mean_w", "covered_percent"]
     if not len(marks) or not len(df):

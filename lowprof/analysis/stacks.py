@@ -144,7 +144,7 @@ def pass_windows(run: Run, which: str) -> tuple[list[tuple[int, int]], str]:
 def phase_windows(run: Run, name: str) -> tuple[list[tuple[int, int]], str]:
     """The windows of phase ``name`` (marks: each begin/end pair, each instant up to the next mark)."""
     from lowprof.analysis.power import phase_intervals
-    from lowprof.marks import read_marks
+    from lowprof.rundir.specs.marks import read_marks
 
     marks = read_marks(run)
     end = run.manifest.get("end_t_ns") or (int(marks["t_ns"].max()) if len(marks) else 0)
@@ -160,7 +160,7 @@ def phase_windows(run: Run, name: str) -> tuple[list[tuple[int, int]], str]:
 
 def _phases_hint(run: Run) -> str:
     try:
-        from lowprof.marks import read_marks
+        from lowprof.rundir.specs.marks import read_marks
 
         names = sorted(set(map(str, read_marks(run)["name"])))
     except (LowprofError, OSError, ValueError):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from lowprof.analysis.notices import notices
 from lowprof.rundir import Run
-
-if TYPE_CHECKING:
-    from lowprof.feature import Feature
 
 __all__ = ["summarize"]
 
@@ -115,14 +112,15 @@ def _gpu_names(gpus: dict) -> list[str] | str:
     return names or (gpus.get("reason") or "none")
 
 
-def summarize(run: Run, signal: str = "auto", features: "Iterable[Feature]" = ()) -> dict:
+def summarize(run: Run, signal: str = "auto", features: Iterable = ()) -> dict:
     """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent): the run's own figures, then
-    each of ``features``' report section (``lowprof report`` passes :data:`lowprof.features.FEATURES`).
+    each of ``features``' report section (:class:`lowprof.feature.Feature` values; ``lowprof report`` passes
+    :data:`lowprof.features.FEATURES`).
     ``signal``: the GPU power signal of the power section (``auto``, ``instant``, ``average``; see
     lowprof.analysis.power)."""
     import inspect
 
-    from lowprof.analysis.power import SignalUnavailable
+    from lowprof.errors import SignalUnavailable
 
     m = run.manifest
     duration = m.get("duration_s")

@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import keyword
 import sys
 
 from lowprof.errors import LowprofError
 
-__all__ = ["main", "build_parser", "COMMANDS", "guarded", "OneLineParser"]
+# The verbs, by plain imports: each module is light at import (stdlib, argparse, light lowprof modules; pandas,
+# pyarrow, numpy, rich, psutil and the recorders are imported by its main()) and defines HELP, EXAMPLES,
+# add_arguments(p) and main(args).
+from lowprof.cli import (attach, bench, bound, compare, export, import_, info, ipw, kernels, launches, plot, power,
+                         query, report, run, stacks, sweep)
 
-# Verb modules, in the order --help lists them. Each defines HELP, EXAMPLES, add_arguments(p), main(args).
-COMMANDS: list[str] = [
+__all__ = ["main", "build_parser", "VERBS", "COMMANDS", "guarded", "OneLineParser"]
+
+# name -> module, in the order --help lists them.
+VERBS: dict = {
     # record
-    "run", "attach", "sweep", "import", "bench",
+    "run": run, "attach": attach, "sweep": sweep, "import": import_, "bench": bench,
     # report one run
-    "report", "launches", "kernels", "bound", "power", "ipw",
-    "stacks",
+    "report": report, "launches": launches, "kernels": kernels, "bound": bound, "power": power, "ipw": ipw,
+    "stacks": stacks,
     # across runs, and out
-    "compare", "query", "plot", "export",
-    "info",
-]
-
-
-def _module(verb: str):
-    name = verb.replace("-", "_")
-    if keyword.iskeyword(name):  # `lowprof import` lives in lowprof/cli/import_.py
-        name += "_"
-    return importlib.import_module(f"lowprof.cli.{name}")
+    "compare": compare, "query": query, "plot": plot, "export": export,
+    "info": info,
+}
+COMMANDS: list[str] = list(VERBS)  # the verbs' names
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -84,11 +82,13 @@ def guarded(fn, *a) -> int:
         return code
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. ``only``: build the options of that verb alone (the others get their name and
+    help, all that ``lowprof --help`` shows); ``""``: of none. main() builds what argv names, so that start-up
+    pays for one verb's flags."""
     from lowprof import __version__
 
-    mods = {v: _module(v) for v in COMMANDS}
-    epilog = "examples:\n" + "\n".join(f"  {m.EXAMPLES.splitlines()[0]}" for m in mods.values())
+    epilog = "examples:\n" + "\n".join(f"  {m.EXAMPLES.splitlines()[0]}" for m in VERBS.values())
     parser = OneLineParser(
         prog="lowprof",
         description="Low-level profiling and hardware characterisation for GPU workloads.",
@@ -97,17 +97,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lowprof {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs", parser_class=OneLineParser)
-    for verb, mod in mods.items():
+    for verb, mod in VERBS.items():
         p = sub.add_parser(verb, help=mod.HELP.replace("%", "%%"), description=mod.HELP,  # help is %-formatted
                            epilog="examples:\n" + "\n".join(f"  {e}" for e in mod.EXAMPLES.splitlines()),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        mod.add_arguments(p)
+        if only is None or verb == only:
+            mod.add_arguments(p)
         p.set_defaults(_main=mod.main)
     return parser
 
 
+def _verb_of(argv: list[str]) -> str:
+    """The verb argv names (its first word that is no option), or "" when none does."""
+    for a in map(str, argv):
+        if a == "--":
+            break
+        if not a.startswith("-"):
+            return a if a in VERBS else ""
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_verb_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_main", None):
         parser.print_help()

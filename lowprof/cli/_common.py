@@ -6,24 +6,16 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from lowprof.errors import LowprofError
-from lowprof.probes.sampler import INTERVAL_RANGE_S
-from lowprof.record import parse_probe_list
+from lowprof.errors import LowprofError, UsageError
 
 if TYPE_CHECKING:
     from lowprof.record import RecordingOptions
 
-__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir", "add_signal_flags", "signal_of", "seconds_arg", "check_seconds",
-           "UsageError", "DURATION_RANGE_S", "add_feature_options", "feature_values", "recording_options",
-           "feature_argv", "print_feature_errors"]
+__all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir", "add_signal_flags", "signal_of", "add_devices_flag", "seconds_arg", "check_seconds",
+           "DURATION_RANGE_S", "add_feature_options", "feature_values", "recording_options", "feature_argv",
+           "print_feature_errors"]
 
 DURATION_RANGE_S = (0.001, 1e6)  # --duration values lowprof accepts (s): up to ~11.6 days
-
-
-class UsageError(LowprofError):
-    """A flag's value is out of range: one line, exit status 2 (as argparse's usage errors)."""
-
-    exit_code = 2
 
 
 def seconds_arg(text: str) -> float | str:
@@ -55,6 +47,7 @@ def add_output_flags(p: argparse.ArgumentParser,
 
 def add_recording_flags(p: argparse.ArgumentParser) -> None:
     from lowprof.probes import probe_features
+    from lowprof.probes.sampler import INTERVAL_RANGE_S
 
     add_output_flags(p)
     p.add_argument("--probes", metavar="LIST", help=f"comma-separated probes (default: all available; known: {', '.join(probe_features())})")
@@ -72,6 +65,16 @@ def add_signal_flags(p: argparse.ArgumentParser) -> None:
                         "(default: instantaneous where recorded, else the driver's average, labelled)")
     g.add_argument("--average", action="store_true",
                    help="GPUs: use the driver's averaged reading (power_w: a 1 s average on Ampere and newer)")
+
+
+def add_devices_flag(p, default: str) -> None:
+    """``--devices LIST``: which power devices the figures take, one vocabulary for every verb
+    (:func:`lowprof.analysis.devices.choose_devices`). ``default`` says in the help what the verb takes without
+    it; the flag's value is None then, and the verb passes it on as given (the policy decides)."""
+    from lowprof.analysis.devices import DEVICES_HELP
+
+    p.add_argument("--devices", metavar="LIST", default=None,
+                   help=f"which power devices: {DEVICES_HELP}; default: {default}")
 
 
 def signal_of(args) -> str:
@@ -143,6 +146,9 @@ def print_feature_errors(failed: list[BaseException]) -> None:
 
 
 def probes_from_args(args) -> list[str]:
+    from lowprof.probes.sampler import INTERVAL_RANGE_S
+    from lowprof.record import parse_probe_list
+
     args.interval = check_seconds("--interval", args.interval, *INTERVAL_RANGE_S)
     try:
         return parse_probe_list(args.probes)

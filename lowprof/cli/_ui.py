@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import sys
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 __all__ = ["out", "err", "note", "table", "print_json", "fmt_bytes", "fmt_s"]
 
@@ -23,16 +18,50 @@ def _piped_width(stream) -> int | None:
     return 250
 
 
-# markup=False: a string printed is printed as it is (kernel, phase, path and package names hold brackets:
-# `attn[bold]x[/bold]`, `layer[3]`, `lowprof[gpu]`); styling is asked for with Text or print(..., markup=True)
-# on a string whose data went through rich.markup.escape.
-out = Console(highlight=False, soft_wrap=True, markup=False, width=_piped_width(sys.stdout))
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, width=_piped_width(sys.stderr))
+class _Console:
+    """A rich Console made on first use (``lowprof --help`` never imports rich); attributes are the Console's.
+
+    markup=False: a string printed is printed as it is (kernel, phase, path and package names hold brackets:
+    `attn[bold]x[/bold]`, `layer[3]`, `lowprof[gpu]`); styling is asked for with Text or print(..., markup=True)
+    on a string whose data went through rich.markup.escape."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr, self._made = stderr, None
+
+    def _console(self):
+        if self._made is None:
+            from rich.console import Console
+
+            stream = sys.stderr if self._stderr else sys.stdout
+            self._made = Console(stderr=self._stderr, highlight=False, soft_wrap=True, markup=False,
+                                 width=_piped_width(stream))
+        return self._made
+
+    def __getattr__(self, name: str):
+        return getattr(self._console(), name)
+
+    def __enter__(self):  # `with console:` (rich's Live does it) looks these up on the type
+        return self._console().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        self._console().__exit__(*exc)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._console(), name, value)
+
+
+out = _Console(stderr=False)  # results, on stdout
+err = _Console(stderr=True)  # chatter, on stderr
 
 
 def note(msg: str, quiet: bool = False) -> None:
     """A one-line status message on stderr, prefixed with ``lowprof:``; ``msg`` is plain text, never markup."""
     if not quiet:
+        from rich.text import Text
+
         err.print(Text.assemble(("lowprof:", "dim"), " ", str(msg)))
 
 
@@ -94,7 +123,10 @@ class FitTable:
                  names: set[int]) -> None:
         self.title, self.columns, self.rows, self.right, self.names = title, columns, rows, right, names
 
-    def _table(self, cols: list[int], rows: list[list[str]], title: str | None, widths: dict[int, int]) -> Table:
+    def _table(self, cols: list[int], rows: list[list[str]], title: str | None, widths: dict[int, int]):
+        from rich.table import Table
+        from rich.text import Text
+
         t = Table(title=None if title is None else Text(title), title_justify="left", title_style="bold",
                   header_style="bold")
         for i in cols:  # a set width: cells fit it (figures whole, names shortened); a header wraps at spaces
@@ -188,6 +220,8 @@ def _strict(obj):
 
 def print_json(obj) -> None:
     """Strict JSON on stdout: a figure that is not a number (NaN, ±inf) is null, never ``NaN``."""
+    import json
+
     sys.stdout.write(json.dumps(_strict(obj), indent=2, default=str, allow_nan=False) + "\n")
 
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
-import signal
-import threading
 import time
-from typing import TYPE_CHECKING
 
 from lowprof.cli._common import (DURATION_RANGE_S, add_feature_options, add_recording_flags, check_seconds,
                                  print_feature_errors, print_notices, recording_options, seconds_arg)
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
-from lowprof.record import FeatureRecorders, Recording, RecordingOptions, default_out_dir
 
+TYPE_CHECKING = False  # psutil, threading and the recorder are imported by main(): `lowprof --help` stays light
 if TYPE_CHECKING:
+    import threading
+
     import psutil
+
+    from lowprof.record import FeatureRecorders, Recording, RecordingOptions
 
 HELP = "record an already running process (until it exits, --duration, or Ctrl-C)"
 EXAMPLES = """lowprof attach 4242 --duration 30 --out runs/b
@@ -56,7 +56,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    import signal
+    import threading
+
     import psutil
+
+    from lowprof.record import FeatureRecorders, Recording, default_out_dir
 
     opts = recording_options(args, "attach")
     if args.duration is not None:
@@ -209,6 +214,8 @@ def _wait_window(args, agent, target: psutil.Process, stop: threading.Event, t0:
 
 def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str:
     """Block until the duration passes, the target exits, or a signal; say which."""
+    import select
+
     stat = f"/proc/{target.pid}/stat"
 
     def gone() -> bool:  # one read of /proc/PID/stat: cheaper than psutil at this polling rate

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from lowprof.cli import bench_gpu, bench_host, bench_tlb
 
 HELP = "run a benchmark suite (gpu, host, tlb, ...) and record it into a run directory"
 EXAMPLES = """lowprof bench gpu --suite launch,memory --out runs/h100-bench
 lowprof bench tlb --out runs/tlb"""
 
-# Suites: name -> "module:object"; the object has HELP, add_arguments(parser) and main(args) -> int.
-SUITES: dict[str, str] = {
-    "tlb": "lowprof.cli.bench_tlb:suite",
-    "gpu": "lowprof.microbench.cli:gpu_suite", "host": "lowprof.microbench.cli:host_suite",
-}
-
-
-def _suite(ref: str):
-    module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(module), name)
+# Suites: name -> module; each has HELP, add_arguments(parser) and main(args) -> int, and is light at import.
+SUITES: dict = {"tlb": bench_tlb, "gpu": bench_gpu, "host": bench_host}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="suite", metavar="SUITE", title="suites")
-    for name, ref in SUITES.items():
-        suite = _suite(ref)
+    for name, suite in SUITES.items():
         sp = sub.add_parser(name, help=suite.HELP, description=suite.HELP)
         suite.add_arguments(sp)
         sp.set_defaults(_suite_main=suite.main)

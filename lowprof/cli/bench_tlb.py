@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import re
 
 from lowprof.cli._common import add_output_flags
@@ -43,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _validate(args) -> dict:
+    import platform
+
     import psutil
 
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
@@ -172,9 +173,3 @@ def main(args) -> int:
     elif not args.quiet:
         _print_human(path, facts, rows)
     return 0
-
-
-class suite:  # noqa: N801 - the object lowprof/cli/bench.py SUITES names
-    HELP = HELP
-    add_arguments = staticmethod(add_arguments)
-    main = staticmethod(main)

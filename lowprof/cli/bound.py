@@ -6,13 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from rich.markup import escape
-from rich.text import Text
-
-from lowprof.analysis import bound as B
 from lowprof.errors import LowprofError
 from lowprof.cli._ui import fmt_s, out, print_json, table
-from lowprof.rundir import load
 
 HELP = "CPU-bound vs GPU-bound verdict per pass, or the transition batch over a sweep folder or a curve"
 EXAMPLES = """lowprof bound runs/resnet
@@ -46,9 +41,13 @@ def _ns(v) -> str:
     return "-" if v is None or v != v else fmt_s(v / 1e9)
 
 
-RULE = (f"GPU-bound: idle share < {B.IDLE_SHARE_MAX_GPU_BOUND:.0%} and (queue share >= {B.QUEUE_SHARE_MIN_GPU_BOUND:.0%} "
-        f"or mean queue depth >= {B.QUEUE_DEPTH_MIN_GPU_BOUND:g}); CPU-bound: idle share >= "
-        f"{B.IDLE_SHARE_MAX_GPU_BOUND:.0%} and queue share < {B.QUEUE_SHARE_MIN_GPU_BOUND:.0%}; else mixed")
+def _rule() -> str:
+    """The verdict's rule in words, with analysis.bound's thresholds."""
+    from lowprof.analysis import bound as B
+
+    return (f"GPU-bound: idle share < {B.IDLE_SHARE_MAX_GPU_BOUND:.0%} and (queue share >= {B.QUEUE_SHARE_MIN_GPU_BOUND:.0%} "
+            f"or mean queue depth >= {B.QUEUE_DEPTH_MIN_GPU_BOUND:g}); CPU-bound: idle share >= "
+            f"{B.IDLE_SHARE_MAX_GPU_BOUND:.0%} and queue share < {B.QUEUE_SHARE_MIN_GPU_BOUND:.0%}; else mixed")
 
 
 def _strict(obj):
@@ -63,6 +62,8 @@ def _strict(obj):
 
 
 def _knee_lines(k: dict, p: str) -> list[str]:
+    from rich.markup import escape
+
     tb = k.get("transition_batch")
     if tb is None:
         return [f"transition {escape(p)}: none ({escape(k.get('note', k['model']))}; confidence {k['confidence']:.2f})"]
@@ -73,6 +74,10 @@ def _knee_lines(k: dict, p: str) -> list[str]:
 
 
 def _curve(args) -> int:
+    from rich.markup import escape
+
+    from lowprof.analysis import bound as B
+
     if args.dir:
         raise LowprofError("give a run directory or --curve FILE.csv, not both")
     df, tcol = B.read_curve(args.curve, args.time_column)
@@ -96,9 +101,13 @@ def _curve(args) -> int:
 
 def _ranks(args, members) -> int:
     """The verdict per pass on every rank of a job, and per pass how many ranks share each verdict."""
+    from rich.text import Text
+
+    from lowprof.analysis import bound as B
+
     per = [(m, B.verdicts(m.run)) for m in members]
     if args.json:
-        print_json(_strict({"rule": RULE, "ranks": [{"rank": m.rank, "run": m.label, "passes": v.to_dict(orient="records")}
+        print_json(_strict({"rule": _rule(), "ranks": [{"rank": m.rank, "run": m.label, "passes": v.to_dict(orient="records")}
                                                     for m, v in per]}))
         return 0
     rows = [[str(m.rank) if m.rank is not None else m.label, r.step + (" (warm-up)" if r.warmup else ""), r.verdict,
@@ -115,11 +124,16 @@ def _ranks(args, members) -> int:
                 tally[r.step][r.verdict] += 1
     for step, counts in tally.items():
         out.print(Text(f"{step}: " + ", ".join(f"{k} on {n} of {len(per)} ranks" for k, n in sorted(counts.items()))))
-    out.print(f"[dim]{RULE}[/]", markup=True)
+    out.print(f"[dim]{_rule()}[/]", markup=True)
     return 0
 
 
 def main(args) -> int:
+    from rich.markup import escape
+
+    from lowprof.analysis import bound as B
+    from lowprof.rundir import load
+
     if args.curve:
         return _curve(args)
     if not args.dir:
@@ -139,7 +153,7 @@ def main(args) -> int:
         for line in _knee_lines(res["knee"], p):
             out.print(line, markup=True)
         out.print(f"first {p} whose passes are GPU-bound: {res['first_gpu_bound_batch']}")
-        out.print(f"[dim]{RULE}[/]", markup=True)
+        out.print(f"[dim]{_rule()}[/]", markup=True)
         out.print(f"[dim]{escape(B.RULE_TRANSITION)}[/]", markup=True)
         return 0
     from lowprof.rundir.many import job_members
@@ -150,7 +164,7 @@ def main(args) -> int:
     v = B.verdicts(run)
     stacks = B.pass_stacks(run, v, verdict="CPU-bound" if args.stacks == "cpu" else None, top=args.top)
     if args.json:
-        print_json(_strict({"rule": RULE, "passes": v.to_dict(orient="records")}
+        print_json(_strict({"rule": _rule(), "passes": v.to_dict(orient="records")}
                    | ({"stacks": stacks.to_dict(orient="records")} if stacks is not None else {})))
         return 0
     graphs = bool(len(v)) and int(v["graph_activities"].sum()) > 0
@@ -161,7 +175,7 @@ def main(args) -> int:
             + ([_share(r.graph_gpu_share)] if graphs else []) for r in v.itertuples()]
     out.print(table(f"{args.dir}: verdict per pass", columns + (["graph share"] if graphs else []), rows,
                     right=set(range(2, len(columns) + graphs))))
-    out.print(f"[dim]{RULE}[/]", markup=True)
+    out.print(f"[dim]{_rule()}[/]", markup=True)
     if graphs:
         calls, acts = int(v["graph_launches"].sum()), int(v["graph_activities"].sum())
         out.print(f"graph-launched: {calls} launch call{'s' * (calls != 1)}, {acts} activities; graph share = their "

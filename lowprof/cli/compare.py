@@ -10,9 +10,6 @@ import argparse
 import math
 import sys
 
-from lowprof.analysis.compare import compare
-from rich.text import Text
-
 from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import err, fmt_bytes, fmt_s, note, out, print_json, table
 
@@ -97,6 +94,10 @@ def _positional(v: float, digits: int) -> str:
 
 
 def main(args) -> int:
+    from rich.text import Text
+
+    from lowprof.analysis.compare import compare
+
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else None
     sides = sides_of(args.dirs)
     cmp = compare(sides, force=args.force, names=names, signal=signal_of(args), min_change_pct=args.min_change)
@@ -162,6 +163,8 @@ def _verdict(r: dict, o: str, min_change: float | None) -> str:
 def _print_repeats(cmp) -> None:
     """Sides of repeated runs: mean of each side, change, its 95 % Welch interval (percent of A's mean),
     p-value and verdict; a row with fewer runs than its side says (n=...)."""
+    from rich.text import Text
+
     for s in cmp.sides:
         out.print(Text.assemble((s.letter, "bold"), f" ({len(s.paths)} runs, {s.kind}): {s.machine}"))
         for path in s.paths:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.markup import escape
-
-from lowprof.analysis.export_csv import export_csv, latex_table, tidy_metrics
 from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import note
 from lowprof.errors import LowprofError
-from lowprof.rundir.many import expand
 
 HELP = "export runs: CSV tables + tidy metrics.csv, a LaTeX metrics table, or a Perfetto timeline"
 EXAMPLES = """lowprof export runs/a --csv out/a
@@ -50,6 +46,9 @@ def _check_targets(args) -> None:
 
 
 def main(args) -> int:
+    from lowprof.analysis.export_csv import export_csv, latex_table, tidy_metrics
+    from lowprof.rundir.many import expand
+
     if not (args.csv or args.latex or args.perfetto):
         raise LowprofError("nothing to export: give --csv OUTDIR, --latex FILE or --perfetto FILE")
     _check_targets(args)

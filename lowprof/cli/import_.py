@@ -7,13 +7,10 @@ import re
 import time
 from pathlib import Path
 
-from rich.markup import escape
-
 from lowprof.cli._common import DURATION_RANGE_S, add_output_flags, check_seconds, seconds_arg
 from lowprof.cli._ui import fmt_s, note, out
 from lowprof.errors import LowprofError
-from lowprof.tracers import kineto_scan, nsys
-from lowprof.tracers.importer import import_trace
+from lowprof.tracers.scan_limits import MAX_EXPANSION
 
 HELP = ("import a Kineto/PyTorch-profiler JSON trace, an Nsight Systems SQLite export, a power log, or a folder "
         "of per-rank traces (one run per rank under one job folder)")
@@ -36,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tz", metavar="ZONE", help="power logs: the time zone of nvidia-smi's local timestamps "
                                                 "(IANA name, e.g. Europe/Paris, or offset, e.g. +02:00)")
     p.add_argument("--interval", type=seconds_arg, metavar="S", help="power logs without timestamps: seconds between samples")
-    p.add_argument("--max-expansion", type=float, default=kineto_scan.MAX_EXPANSION, metavar="N",
-                   help=f"refuse a .gz that expands to more than N times its size (default {kineto_scan.MAX_EXPANSION:g}; "
+    p.add_argument("--max-expansion", type=float, default=MAX_EXPANSION, metavar="N",
+                   help=f"refuse a .gz that expands to more than N times its size (default {MAX_EXPANSION:g}; "
                         "real traces: 7-23x)")
     add_output_flags(p, out_help="run directory to write (default: TRACE's name under ./lowprof-runs/)")
 
@@ -53,6 +50,7 @@ def default_run_name(trace: Path) -> str:
 
 
 def _job(args, folder: Path) -> int:
+    from lowprof.tracers import kineto_scan
     from lowprof.tracers.job import import_job
 
     dest = args.out or str(Path("lowprof-runs") / default_run_name(folder.resolve()))
@@ -69,6 +67,11 @@ def _job(args, folder: Path) -> int:
 
 
 def main(args) -> int:
+    from rich.markup import escape
+
+    from lowprof.tracers import kineto_scan, nsys
+    from lowprof.tracers.importer import import_trace
+
     if Path(args.trace).is_dir():
         if args.tz or args.interval is not None:
             raise LowprofError("--tz and --interval are for power logs, not a folder of traces")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from lowprof.cli._ui import fmt_bytes, out, print_json, table
-from lowprof.inventory import gpu_facts, host_facts, software_facts
-from lowprof.platform_facts import platform_facts
 
 HELP = ("show this machine's CPU (family/model/stepping, microarchitecture, AVX-512, SMT), hypervisor, THP, "
         "frequency governor, cgroup limits, caches, memory, NUMA and GPUs (or why no GPU is seen)")
@@ -20,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
+    from lowprof.inventory import gpu_facts, host_facts, software_facts
+    from lowprof.platform_facts import platform_facts
+
     host, gpus, sw, plat = host_facts(), gpu_facts(), software_facts(), platform_facts()
     if args.json:
         print_json({"host": host, "platform": plat, "gpus": gpus, "software": sw})

@@ -6,16 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import pandas as pd
-
-from rich.markup import escape
-
-from lowprof.analysis.ipw import ipw, read_results
 from lowprof.cli._ui import fmt_s, out, print_json, table
-from lowprof.cli._common import add_signal_flags, signal_of
+from lowprof.cli._common import add_devices_flag, add_signal_flags, signal_of
 from lowprof.cli.power import strict
 from lowprof.errors import LowprofError
-from lowprof.rundir import load
 
 HELP = "intelligence per watt / per joule: accuracy / mean per-query power and energy (counter), latency"
 EXAMPLES = """lowprof ipw runs/qwen-h100 --results runs/qwen-h100/results.jsonl
@@ -28,25 +22,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", action="append", metavar="FILE",
                    help="JSONL, one line per query (id, correct|score, start/end times, tokens, model); "
                         "one per DIR in order (default: DIR/results.jsonl)")
-    p.add_argument("--devices", metavar="LIST",
-                   help="whose energy: the GPUs (default), else the CPU packages; gpu, cpu, all (every device, each "
-                        "part once) or device names")
+    add_devices_flag(p, "auto: the GPUs, else the CPU packages (whose energy per query)")
     add_signal_flags(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print as JSON")
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per model x device")
 
 
-def _device_name(run) -> str:
+def _device_name(run, devices: list[str]) -> str:
+    """What the energy was measured on: the models of the selected GPUs, and the CPU model where a selected
+    device is not a GPU (the same devices the figures sum, lowprof.analysis.devices)."""
+    import re
+
+    found = [re.match(r"gpu(\d+)(:module)?$", d) for d in devices]
+    gpus = {int(m.group(1)) for m in found if m}
     devs = run.manifest.get("probes", {}).get("nvml", {}).get("devices") or []
-    names = sorted({d.get("name") for d in devs if d.get("name")})
-    if names:
-        return ", ".join(names)
-    host = run.manifest.get("host", {})
-    return host.get("cpu_model") or "unknown"
+    names = sorted({d.get("name") for d in devs if d.get("name") and d.get("index") in gpus})
+    if not all(found) or not names:
+        names.append(run.manifest.get("host", {}).get("cpu_model") or "unknown")
+    return ", ".join(names)
 
 
 def main(args) -> int:
+    from rich.markup import escape
+    import pandas as pd
+
+    from lowprof.analysis.ipw import ipw, read_results
+    from lowprof.rundir import load
+
     results = args.results or [f"{d}/results.jsonl" for d in args.dirs]
     if len(results) != len(args.dirs):
         raise LowprofError(f"give one --results per DIR ({len(args.dirs)} dirs, {len(results)} results files)")
@@ -56,7 +59,7 @@ def main(args) -> int:
         res = read_results(rfile, run.manifest.get("clock", {}).get("origin_realtime_ns", 0))
         for model, part in res.groupby(res.model.fillna("-"), sort=True):
             r = ipw(run, part.reset_index(drop=True), devices=args.devices, signal=signal_of(args))
-            rows.append({"run": d, "model": model, "device": _device_name(run)} | r)
+            rows.append({"run": d, "model": model, "device": _device_name(run, r["devices"])} | r)
     if args.json:
         print_json(strict(rows))
         return 0

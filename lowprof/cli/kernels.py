@@ -45,7 +45,7 @@ def main(args) -> int:
     from rich.text import Text
 
     from lowprof.analysis.kernel_summary import BYTE_COLUMNS, STAT_COLUMNS, api_summary, kernel_summary, memop_summary
-    from lowprof.cli._common import UsageError
+    from lowprof.errors import UsageError
     from lowprof.cli._ui import fmt_s, note, out, print_json, table
     from lowprof.rundir import load
 

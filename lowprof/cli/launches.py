@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lowprof.analysis.launches import launch_summary, per_launch, launches_of
-from rich.text import Text
-
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.errors import LowprofError
-from lowprof.rundir import load
 
 HELP = "kernel launch + queuing time (TKLQT) per pass, GPU idle split, top kernels"
 EXAMPLES = """lowprof launches runs/resnet
@@ -71,6 +67,7 @@ def _print_comm(c: dict) -> None:
 def _job(args, members) -> int:
     """A job folder (or folder of rank runs): compute/communication overlap per rank and pass."""
     from lowprof.analysis.comm import OVERLAP_RULE, comm_summary
+    from lowprof.analysis.launches import launches_of
 
     if args.csv:
         raise LowprofError(f"{args.dir}: a job of {len(members)} ranks; give one rank's run directory for --csv")
@@ -92,6 +89,10 @@ def _job(args, members) -> int:
 
 
 def main(args) -> int:
+    from rich.text import Text
+
+    from lowprof.analysis.launches import launch_summary, per_launch, launches_of
+    from lowprof.rundir import load
     from lowprof.rundir.many import job_members
 
     if (members := job_members(args.dir)) is not None:

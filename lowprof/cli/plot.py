@@ -8,7 +8,6 @@ from pathlib import Path
 from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import note, out, print_json, table
 from lowprof.errors import LowprofError
-from lowprof.rundir.many import expand
 
 POWER_TABLES = ("gpu_power", "rapl", "hwmon_power")
 
@@ -32,8 +31,10 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False, signal: st
     """Draw what the data allows: sweep curves, TLB curves, power and system timelines, microbenchmarks
     against references, comparison ratios. ``signal``: the GPU power signal of the power timeline and the
     compared power metrics (auto, instant, average)."""
+    from lowprof.rundir.many import expand
     from lowprof.analysis import plots
-    from lowprof.analysis.compare import LETTERS, WorkloadMismatch, compare
+    from lowprof.analysis.compare import LETTERS, compare
+    from lowprof.errors import WorkloadMismatch
 
     figures = []
     sweeps, singles, jobs = {}, {}, {}

@@ -7,14 +7,9 @@ import argparse
 import math
 import sys
 
-import pandas as pd
-from rich.markup import escape
-
-from lowprof.analysis.power import phase_breakdown, summarize_power
-from lowprof.cli._common import add_signal_flags, seconds_arg, signal_of  # noqa: F401 (shared; ipw imports them from here too)
+from lowprof.cli._common import add_devices_flag, add_signal_flags, seconds_arg, signal_of  # noqa: F401 (shared; ipw imports them from here too)
 from lowprof.cli._ui import fmt_s, out, print_json, table
 from lowprof.errors import LowprofError
-from lowprof.rundir import load
 
 HELP = "power per device: mean/median/p95/p99/peak, energy (counter vs integrated), throttling, headroom, phases"
 EXAMPLES = """lowprof power runs/serve
@@ -33,14 +28,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=seconds_arg, default=0.0, metavar="S",
                    help="peak = largest mean over any S-second window (default 0: the largest reading)")
     add_signal_flags(p)
+    add_devices_flag(p, "every device; with --budget-w, all: a server's power is every recorded device, each part "
+                        "once (GPUs and RAPL/hwmon where recorded)")
     g = p.add_argument_group("oversubscription (POLCA): each DIR is one server's recorded run")
     g.add_argument("--budget-w", type=float, metavar="W", help="rack/cluster power budget in W")
     g.add_argument("--risk", type=float, default=0.01, metavar="F",
                    help="allowed fraction of time the summed power may exceed the budget (default 0.01)")
     g.add_argument("--cap-w", type=float, metavar="W", help="also evaluate a per-server power cap of W")
-    g.add_argument("--devices", default="all", metavar="LIST",
-                   help="what a server's power is: all (default: every recorded device, each part once: GPUs and "
-                        "RAPL/hwmon where recorded), gpu, cpu, or device names")
     g.add_argument("--server-base-w", "--other-w", dest="server_base_w", type=float, default=0.0, metavar="W",
                    help="constant power per server that nothing recorded (fans, NICs, PSU loss...), added to each trace")
     g.add_argument("--limit-w", type=float, metavar="W",
@@ -88,12 +82,18 @@ def _refusals(run) -> tuple[str, str]:
 
 
 def _one(path: str, args) -> int:
+    from rich.markup import escape
+    import pandas as pd
+
+    from lowprof.analysis.power import phase_breakdown, summarize_power
+    from lowprof.rundir import load
+
     run = load(path)
     signal = signal_of(args)
-    s = {d: v for d, v in summarize_power(run, window_s=args.window, signal=signal).items() if v}
+    s = {d: v for d, v in summarize_power(run, window_s=args.window, signal=signal, devices=args.devices).items() if v}
     if not s:
         raise LowprofError(f"{path}: no power readings (record with --probes nvml, rapl or hwmon, or lowprof import a power log)")
-    phases = phase_breakdown(run, signal=signal)
+    phases = phase_breakdown(run, signal=signal, devices=args.devices)
     if args.json:
         print_json(strict({"path": path, "devices": s, "phases": phases.to_dict(orient="records"),
                            "refused": run.manifest.get("probes", {}).get("nvml", {}).get("refused", {})}))
@@ -154,9 +154,15 @@ def _one(path: str, args) -> int:
 
 
 def _budget(args) -> int:
+    from rich.markup import escape
+    import pandas as pd
+
+    from lowprof.rundir import load
     from lowprof.analysis.polca import oversubscription, server_trace
 
-    servers = [server_trace(load(d), devices=args.devices, step_s=args.step, server_base_w=args.server_base_w,
+    from lowprof.analysis.devices import SERVER
+
+    servers = [server_trace(load(d), devices=args.devices or SERVER, step_s=args.step, server_base_w=args.server_base_w,
                             limit_w=args.limit_w, signal=signal_of(args)) for d in args.dirs]
     r = oversubscription(servers, args.budget_w, risk=args.risk, cap_w=args.cap_w, trials=args.trials)
     per = [{"server": s.name, "devices": s.devices, "signals": s.signals, "server_base_w": s.base_w,

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from rich.text import Text
-
-from lowprof.cli._common import UsageError
 from lowprof.cli._ui import err, note, out, table
-from lowprof.errors import RunDirError
+from lowprof.errors import RunDirError, UsageError
 
 HELP = "SQL over the tables of many runs (DuckDB): each table a view over every run, with run, host, gpu, rank"
 EXAMPLES = """lowprof query "SELECT run, count(*) AS kernels FROM launches GROUP BY run ORDER BY run" 'runs/*'
@@ -62,6 +59,8 @@ def _json_value(v):
 
 
 def _warn(lines: list[str]) -> None:
+    from rich.text import Text
+
     for line in lines:  # said even with --quiet: the result lacks what they name
         err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from rich.markup import escape
-from rich.panel import Panel
-from rich.text import Text
-
-from lowprof.analysis.summary import summarize
 from lowprof.cli._common import add_signal_flags, signal_of
 from lowprof.cli._ui import fmt_bytes, fmt_s, out, print_json, table
-from lowprof.rundir import load
 
 HELP = "summarise a run directory (duration, exit, CPU/memory, probes)"
 EXAMPLES = """lowprof report lowprof-runs/20261125T101500Z-serve.py
@@ -45,6 +39,13 @@ def _fmt(key: str, v) -> str:
 
 
 def main(args) -> int:
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from lowprof.analysis.summary import summarize
+    from lowprof.rundir import load
+
     run = load(args.dir)
     from lowprof.features import FEATURES
 

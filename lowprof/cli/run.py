@@ -7,8 +7,6 @@ import argparse
 from lowprof.cli._common import (add_feature_options, add_recording_flags, print_feature_errors, print_notices,
                                  recording_options)
 from lowprof.cli._ui import err, fmt_s, note
-from lowprof.launch import Workload
-from lowprof.record import FeatureRecorders, Recording, default_out_dir
 
 HELP = "run a command and record it into a run directory"
 EXAMPLES = """lowprof run -- python serve.py --batch 8
@@ -25,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     from rich.markup import escape
+
+    from lowprof.launch import Workload
+    from lowprof.record import FeatureRecorders, Recording, default_out_dir
 
     argv = list(args.command)
     if argv and argv[0] == "--":

@@ -24,20 +24,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from lowprof.cli._common import add_feature_options, feature_argv, feature_values
 from lowprof.cli._ui import err, note, out, print_json, table
-from lowprof.launch import Workload
 from lowprof.errors import LowprofError, RunDirError
-from lowprof.record import FeatureRecorders, RecordingOptions, default_out_dir
+
+TYPE_CHECKING = False  # subprocess, json and the launcher are imported where used: `lowprof --help` stays light
+if TYPE_CHECKING:
+    import subprocess
 
 HELP = "run a command once per parameter value (cartesian product) into one sweep folder"
 EXAMPLES = """lowprof sweep --param batch=1,2,4,8,16,32,64,128 --trace kernels -- python -m lowprof.workloads.prefill --batch {batch}
@@ -133,6 +133,8 @@ def _check_replaceable(sweep: Path) -> None:
 
 
 def _write(path: Path, doc: dict) -> None:
+    import json
+
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     os.replace(tmp, path)
@@ -242,6 +244,8 @@ def _one(sweep: Path, values: dict[str, str], template: list[str], extra: list[s
          stop: Interrupts, said: list[int]) -> tuple[int, float]:
     """``lowprof run`` for one point; the workload's output goes to ``<dir>/output.log``. Returns (status, s).
     ``said``: how many Ctrl-C have been acknowledged on stderr (updated)."""
+    import subprocess
+
     d = sweep / run_dir_name(values)
     log = sweep / f".{d.name}.log"
     cmd = [sys.executable, "-m", "lowprof", "run", "--out", str(d), "--force", "--quiet", *extra, "--",
@@ -293,6 +297,8 @@ def _mark_interrupted(d: Path, how: str) -> str:
 
 
 def main(args) -> int:
+    from lowprof.launch import Workload
+
     template = list(args.command)
     if template and template[0] == "--":
         template = template[1:]
@@ -306,6 +312,8 @@ def main(args) -> int:
     if "{" not in template[0] and Workload.resolve(template[0]) is None:  # said once, not once per run
         raise LowprofError(f"{template[0]}: command not found (or not an executable file)")
     # a bad combination of the features' flags: said once, before any point runs
+    from lowprof.record import FeatureRecorders, RecordingOptions
+
     FeatureRecorders(RecordingOptions(verb="sweep", features=feature_values(args, "sweep"))).check()
     from lowprof.cli._common import check_out_dir
 
@@ -318,6 +326,8 @@ def main(args) -> int:
     for n in spliced_into_shell_code(template, names):
         note(f"{{{n}}} is spliced into shell code: a value with ; $ or spaces runs as code; "
              f"prefer \"$LOWPROF_PARAM_{n.upper()}\" in the script", args.quiet)
+    from lowprof.record import default_out_dir
+
     sweep = Path(args.out) if args.out else default_out_dir("sweep-" + "-".join(names))
     if sweep.exists() and (not sweep.is_dir() or (any(sweep.iterdir()) and not args.force)):
         raise RunDirError(f"{sweep}: exists and is not empty (use --force to replace an earlier sweep)")

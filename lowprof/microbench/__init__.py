@@ -1,8 +1,6 @@
 """GPU SM, register-file, memory and launch microbenchmarks (``lowprof bench gpu``) and host-side dispatch
 cost (``lowprof bench host``). CUDA sources live in ``kernels/``; published reference figures with their
-sources in ``references.json``; one module per benchmark under ``benchmarks/``."""
+sources in ``references.json``; one module per benchmark under ``benchmarks/``.
 
-from lowprof.microbench.registry import BENCHMARKS, benchmark, parse_suite
-from lowprof.microbench.results import BENCH_RESULTS, Result
-
-__all__ = ["BENCHMARKS", "benchmark", "parse_suite", "BENCH_RESULTS", "Result"]
+Light to import (``lowprof bench gpu --help`` lists the benchmarks): import what you need from its modules,
+e.g. :mod:`lowprof.microbench.registry`, :mod:`lowprof.microbench.results`."""

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from lowprof.probes.nvml import THROTTLE_BITS, decode_reasons
+from lowprof import nvml_adapter
+from lowprof.rundir.specs.nvml import THROTTLE_BITS, decode_reasons
 
 __all__ = ["ClockWatch", "summarize_clocks"]
 
@@ -53,16 +54,16 @@ class ClockWatch:
 
     def _reasons(self):
         """Clock-event reasons; drivers before R535 lack that call (FunctionNotFound): the throttle-reasons
-        call returns the same bits, and is used from then on."""
-        n, h = self.nvml, self.handle
+        call returns the same bits, and is used from then on (:data:`lowprof.nvml_adapter.REASON_CALLS`)."""
+        newest, older = nvml_adapter.REASON_CALLS
         if not self._old_reasons_call:
             try:
-                return n.nvmlDeviceGetCurrentClocksEventReasons(h)
+                return getattr(self.nvml, newest)(self.handle)
             except Exception as e:  # noqa: BLE001
-                if getattr(e, "value", None) != 13 and not isinstance(e, AttributeError):
+                if not nvml_adapter.is_missing_symbol(e):
                     raise
                 self._old_reasons_call = True
-        return n.nvmlDeviceGetCurrentClocksThrottleReasons(h)
+        return getattr(self.nvml, older)(self.handle)
 
     def read(self) -> dict:
         n, h = self.nvml, self.handle

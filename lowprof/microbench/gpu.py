@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from lowprof import nvml_adapter
 from lowprof.errors import GPUUnavailable
 from lowprof.microbench.clockwatch import ClockWatch
 from lowprof.microbench.toolchain import kernel_source
@@ -51,15 +52,15 @@ class GpuSession:
         self._modules: dict[tuple, Any] = {}
         self._tick: dict | None = None
         self.nvml, self.nvml_handle, self.nvml_reason = None, None, None
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self.nvml = pynvml
-            bus = cupy.cuda.runtime.deviceGetPCIBusId(device)  # CUDA and NVML may number GPUs differently
-            self.nvml_handle = pynvml.nvmlDeviceGetHandleByPciBusId(bus.encode() if isinstance(bus, str) else bus)
-        except Exception as e:  # noqa: BLE001 - benchmarks still run; clocks are then unknown
-            self.nvml_reason = f"{type(e).__name__}: {e}"
+        nvml, self.nvml_reason = nvml_adapter.open_reason()  # held for the session (the adapter counts users)
+        if nvml is not None:
+            try:
+                bus = cupy.cuda.runtime.deviceGetPCIBusId(device)  # CUDA and NVML may number GPUs differently
+                self.nvml_handle = nvml.nvmlDeviceGetHandleByPciBusId(bus.encode() if isinstance(bus, str) else bus)
+                self.nvml = nvml
+            except Exception as e:  # noqa: BLE001 - benchmarks still run; clocks are then unknown
+                self.nvml_reason = f"NVML has no handle for CUDA device {device}: {type(e).__name__}: {e}"
+                nvml_adapter.shutdown(nvml)
 
     def module(self, name: str, defines: dict | None = None, maxrregcount: int | None = None):
         key = (name, tuple(sorted((defines or {}).items())), maxrregcount)

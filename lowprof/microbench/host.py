@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from lowprof.errors import LowprofError
-from lowprof.microbench.results import BENCH_RESULTS, Result, result_rows
+from lowprof.microbench.results import Result, result_rows
+from lowprof.rundir.specs.bench import BENCH_RESULTS
 from lowprof.rundir import RunDir
 
 __all__ = ["record_host", "suite_results", "pyperf_args"]

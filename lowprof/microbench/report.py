@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from lowprof.feature import Feature
-from lowprof.microbench.results import BENCH_RESULTS
+from lowprof.rundir.specs.bench import BENCH_RESULTS
 
 __all__ = ["section_microbench", "FEATURE"]
 

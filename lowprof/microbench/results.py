@@ -1,5 +1,5 @@
-"""The ``bench_results`` table: one row per measured figure, with its spread, the clocks seen while it
-was measured and the published reference beside it."""
+"""Rows of the ``bench_results`` table (declared in :mod:`lowprof.rundir.specs.bench`): one row per measured
+figure, with its spread, the clocks seen while it was measured and the published reference beside it."""
 
 from __future__ import annotations
 
@@ -7,36 +7,8 @@ import json
 from dataclasses import dataclass, field
 
 from lowprof.microbench.references import lookup
-from lowprof.rundir import Column, TableSpec
 
-__all__ = ["BENCH_RESULTS", "Result", "result_rows"]
-
-BENCH_RESULTS = TableSpec(
-    name="bench_results",
-    version=2,
-    doc=("one row per GPU microbenchmark figure (lowprof bench gpu / host): median over repeats with p5/p95, "
-         "the SM clock and throttle reasons NVML reported during that benchmark, and the published reference"),
-    columns=(
-        Column("benchmark", "string", "", "suite member: launch, instr, regs, sched, smem, memory, h2d, host"),
-        Column("metric", "string", "", "what was measured, e.g. 'latency FFMA', 'bandwidth triad'"),
-        Column("value", "float64", "", "median over repeats, in `unit`"),
-        Column("unit", "string", "", "unit of value, p5, p95 (cycles, ns, us, GB/s, thread-instr/cycle/SM, ...)"),
-        Column("p5", "float64", "", "5th percentile over repeats, in `unit` (null: single measurement)"),
-        Column("p95", "float64", "", "95th percentile over repeats, in `unit`"),
-        Column("samples", "int64", "", "repeats behind value"),
-        Column("params_json", "string", "", "parameters of this point as JSON (footprint_bytes, ilp, warps, ...)"),
-        Column("sm_clock_hz", "float64", "Hz", "SM clock this figure was measured at: from clock64 against %globaltimer "
-               "inside the timed kernels where the benchmark measures it (instr), else the median NVML read during "
-               "this benchmark (null: neither)"),
-        Column("throttled", "bool", "", "NVML reported a throttling clock-event reason during this benchmark"),
-        Column("throttle_reasons", "string", "", "comma-separated reasons seen (lowprof.probes.nvml names)"),
-        Column("reference_value", "float64", "", "published figure for this GPU and metric (null: none)"),
-        Column("reference_unit", "string", "", "unit of reference_value"),
-        Column("reference_source", "string", "", "where reference_value was published (references.json)"),
-        Column("reference_differs", "string", "", "how the published method differs from this measurement "
-               "(null: like for like, or no reference)"),
-    ),
-)
+__all__ = ["Result", "result_rows"]
 
 
 @dataclass

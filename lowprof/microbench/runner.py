@@ -13,7 +13,8 @@ from typing import Callable
 
 from lowprof.microbench.gpu import GpuSession
 from lowprof.microbench.registry import benchmark
-from lowprof.microbench.results import BENCH_RESULTS, result_rows
+from lowprof.microbench.results import result_rows
+from lowprof.rundir.specs.bench import BENCH_RESULTS
 from lowprof.rundir import RunDir
 
 __all__ = ["record_gpu"]

@@ -16,16 +16,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lowprof.errors import LowprofError
+from lowprof.errors import ToolchainError
 
 __all__ = ["KERNEL_DIR", "kernel_source", "kernel_names", "find_tool", "compile_cubin", "ResourceUsage",
-           "parse_ptxas_verbose", "parse_cuobjdump_resources", "resource_usage", "disassemble", "ToolchainError"]
+           "parse_ptxas_verbose", "parse_cuobjdump_resources", "resource_usage", "disassemble"]
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
-
-
-class ToolchainError(LowprofError):
-    """A CUDA tool is missing or rejected a kernel source."""
 
 
 def kernel_names() -> list[str]:

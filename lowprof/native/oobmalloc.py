@@ -23,16 +23,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from lowprof.errors import LowprofError
+from lowprof.errors import AllocatorError
 
-__all__ = ["AllocatorError", "Stats", "allocate", "free", "usable_size", "owns", "write", "read", "stats",
+__all__ = ["Stats", "allocate", "free", "usable_size", "owns", "write", "read", "stats",
            "report_errors", "last_error", "preload_path", "read_stats_dir"]
 
 _HERE = Path(__file__).resolve().parent
-
-
-class AllocatorError(LowprofError):
-    """oobmalloc cannot do what was asked (not built, out of memory, bad argument)."""
 
 
 @dataclass(frozen=True)

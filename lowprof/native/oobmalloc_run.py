@@ -11,32 +11,9 @@ import os
 from pathlib import Path
 
 from lowprof.feature import Feature, Option
-from lowprof.rundir import Column, TableSpec
+from lowprof.rundir.specs.bench import ALLOCATOR
 
-__all__ = ["ALLOCATOR", "FEATURE", "PreloadedAllocator", "section_allocator"]
-
-ALLOCATOR = TableSpec(
-    name="allocator",
-    version=1,
-    doc="oobmalloc counters at exit of each workload process that ran with it (LD_PRELOAD)",
-    columns=(
-        Column("pid", "int64", "", "process id"),
-        Column("is_workload", "bool", "", "true for the process lowprof started, false for its children"),
-        Column("in_use_bytes", "int64", "B", "usable bytes of objects still live at exit"),
-        Column("active_bytes", "int64", "B", "bytes of 16 KiB pages held by slabs and large objects at exit"),
-        Column("peak_active_bytes", "int64", "B", "high-water mark of active_bytes"),
-        Column("mapped_bytes", "int64", "B", "bytes of the heap region made read/write (active + free-page pool)"),
-        Column("meta_bytes", "int64", "B", "bytes of the out-of-band metadata region in use"),
-        Column("purged_bytes", "int64", "B", "bytes of free pages returned to the kernel (madvise DONTNEED), total"),
-        Column("fragmentation", "float64", "", "1 - in_use_bytes / active_bytes at exit"),
-        Column("allocs", "int64", "", "allocations served"),
-        Column("frees", "int64", "", "frees"),
-        Column("remote_frees", "int64", "", "frees of objects another thread's heap owns"),
-        Column("large_allocs", "int64", "", "allocations that took their own page span (> 32 KiB)"),
-        Column("errors", "int64", "", "bad frees reported (OOBMALLOC_ON_ERROR=report; with abort, the process died)"),
-        Column("heaps", "int64", "", "thread heaps created"),
-    ),
-)
+__all__ = ["FEATURE", "PreloadedAllocator", "section_allocator"]
 
 _RENAME = {"bytes_in_use": "in_use_bytes", "bytes_active": "active_bytes", "bytes_mapped": "mapped_bytes",
            "bytes_meta": "meta_bytes", "bytes_purged": "purged_bytes"}

@@ -23,9 +23,9 @@ from typing import Callable
 
 import numpy as np
 
-from lowprof.errors import LowprofError
+from lowprof.errors import TLBError
 
-__all__ = ["TLBError", "SweepConfig", "Buffer", "tsc_hz", "thp_mode", "perf_dtlb_probe", "sweep_grid",
+__all__ = ["SweepConfig", "Buffer", "tsc_hz", "thp_mode", "perf_dtlb_probe", "sweep_grid",
            "run_sweep", "sweep_rows", "detect", "KIB", "MIB"]
 
 KIB, MIB = 1 << 10, 1 << 20
@@ -35,10 +35,6 @@ HUGE = 2 * MIB
 PERF_TYPE_HW_CACHE = 3
 PERF_DTLB_READ_MISS = 3 | (0 << 8) | (1 << 16)
 PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES = 0, 0
-
-
-class TLBError(LowprofError):
-    """The TLB benchmark cannot run as asked (bad flag, no memory, no x86, native helper missing)."""
 
 
 def _lib():

@@ -21,10 +21,10 @@ from lowprof.native import tlb
 from lowprof.native.tlb_cpuid import reported_entries, reported_tlbs
 from lowprof.native.tlb_tsc import calibrate_tsc
 from lowprof.native.tlb_verdict import LEVELS, judge_sweep, needs_repeat
-from lowprof.native.tlb_report import TLB_TABLE  # declared with the tlb feature
 from lowprof.rundir import RunDir
+from lowprof.rundir.specs.bench import TLB_TABLE
 
-__all__ = ["TLB_TABLE", "record_tlb", "compare_rows"]
+__all__ = ["record_tlb", "compare_rows"]
 
 _START_PAGES = {4096: 4, 2 << 20: 2}
 

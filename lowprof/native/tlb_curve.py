@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lowprof.errors import InputError
+
 __all__ = ["Plateau", "Transition", "median3", "segment", "analyse"]
 
 
@@ -156,7 +158,7 @@ def analyse(pages, extra_ns) -> dict:
     pages = np.asarray(pages)
     extra = np.asarray(extra_ns, dtype=float)
     if len(pages) != len(extra) or len(pages) < 6:
-        raise ValueError(f"need >= 6 points of equal length, got {len(pages)} pages and {len(extra)} values")
+        raise InputError(f"need >= 6 points of equal length, got {len(pages)} pages and {len(extra)} values")
     extra = median3(extra)
     plateaus = _plateaus(pages, extra)
     steps = [_crossing(pages, extra, a, b) for a, b in zip(plateaus, plateaus[1:])]

@@ -4,32 +4,9 @@ reach vs CPUID, walk cost). The bench itself is :mod:`lowprof.native.tlb_bench`.
 from __future__ import annotations
 
 from lowprof.feature import Feature
-from lowprof.rundir import Column, TableSpec
+from lowprof.rundir.specs.bench import TLB_TABLE
 
-__all__ = ["TLB_TABLE", "section_tlb", "FEATURE"]
-
-TLB_TABLE = TableSpec(
-    name="tlb",
-    version=1,
-    doc=("one row per (page size, working set): a dependent chase touching one 64 B line per page in random "
-         "order, and the same number of lines packed densely in one 2 MiB page (cache-only); minima over passes"),
-    columns=(
-        Column("page_size_bytes", "int64", "B", "page size of the chased buffer (4096 or 2097152)"),
-        Column("pages", "int64", "", "working set in pages = lines chased (one 64 B line per page)"),
-        Column("working_set_bytes", "int64", "B", "pages * page_size_bytes (address span the TLB must map)"),
-        Column("lines", "int64", "", "cache lines in the cycle (= pages)"),
-        Column("accesses", "int64", "", "timed loads per measurement: max(2 * pages, 200000)"),
-        Column("passes", "int64", "", "interleaved passes over the sweep; the minimum is kept"),
-        Column("ns_per_access", "float64", "ns", "chase time per load, minimum over passes (CLOCK_MONOTONIC_RAW)"),
-        Column("ns_per_access_median", "float64", "ns", "chase time per load, median over passes"),
-        Column("cycles_per_access", "float64", "TSC cycles", "rdtscp ticks per load, minimum over passes"),
-        Column("cache_only_ns", "float64", "ns", "same number of lines packed densely: cache-only ns per load"),
-        Column("cache_only_cycles", "float64", "TSC cycles", "cache-only rdtscp ticks per load"),
-        Column("extra_ns", "float64", "ns", "ns_per_access - cache_only_ns: address translation per load"),
-        Column("extra_cycles", "float64", "TSC cycles", "cycles_per_access - cache_only_cycles"),
-        Column("dtlb_misses_per_access", "float64", "", "perf dTLB-load-misses per load (null: perf unavailable)"),
-    ),
-)
+__all__ = ["section_tlb", "FEATURE"]
 
 
 def _level(d: dict | None, verdict: dict | None = None) -> str:

@@ -29,24 +29,11 @@ from pathlib import Path
 
 from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
-from lowprof.rundir import Column, TableSpec
+from lowprof.rundir.specs.host import HWMON_POWER
 
-__all__ = ["HwmonProbe", "HWMON_POWER", "HWMON_ROOT", "find_sensors"]
+__all__ = ["HwmonProbe", "HWMON_ROOT", "find_sensors"]
 
 HWMON_ROOT = "/sys/class/hwmon"
-
-HWMON_POWER = TableSpec(
-    "hwmon_power", 1,
-    (
-        Column("t_ns", "int64", "ns", "run clock at the read"),
-        Column("sensor", "string", "", "hwmonN/[device/]file the value came from"),
-        Column("chip", "string", "", "the hwmon device's name file (e.g. power_meter, amdgpu)"),
-        Column("label", "string", "", "the sensor's label, or power1_oem_info on ACPI power meters (Grace)"),
-        Column("power_w", "float64", "W", "power reading (powerK_input/average, µW / 1e6); null for energy sensors"),
-        Column("energy_j", "float64", "J", "energy counter (energyK_input, µJ / 1e6); null for power sensors"),
-    ),
-    doc="hwmon power and energy sensors, one row per sensor per sample",
-)
 
 _ATTR = re.compile(r"^(power|energy)(\d+)_(input|average)$")
 # acpi_power_meter prints the firmware's 0xFFFFFFFF mW error value as µW on kernels without UNKNOWN_POWER

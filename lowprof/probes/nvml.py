@@ -29,86 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lowprof import nvml_adapter
 from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
-from lowprof.rundir import Column, TableSpec
+from lowprof.rundir.specs.nvml import GPU_POWER, GPU_PROCESSES
 
-__all__ = ["NvmlProbe", "GPU_POWER", "GPU_PROCESSES", "CLOCK_EVENT_REASONS", "decode_reasons", "pid_namespace",
-           "power_w_averaging"]
-
-GPU_POWER = TableSpec(
-    "gpu_power", 2,
-    (
-        Column("t_ns", "int64", "ns", "run clock just before this GPU was read"),
-        Column("gpu", "int32", "", "NVML device index"),
-        Column("power_w", "float64", "W", "board power as the driver reports it (FI_DEV_POWER_AVERAGE, else nvmlDeviceGetPowerUsage): "
-               "a 1 s average on Ampere (except GA100) and newer, instantaneous before; per GPU in the manifest "
-               "(probes.nvml.devices[].power_w)"),
-        Column("power_instant_w", "float64", "W", "instantaneous board power (FI_DEV_POWER_INSTANT, field 186; null where refused)"),
-        Column("energy_j", "float64", "J", "total-energy counter since the driver loaded (field 83, else nvmlDeviceGetTotalEnergyConsumption)"),
-        Column("power_t_ns", "int64", "ns", "run clock of the driver's own timestamp of power_w (field value timestamp; null without one)"),
-        Column("power_instant_t_ns", "int64", "ns", "run clock of the driver's own timestamp of power_instant_w"),
-        Column("energy_t_ns", "int64", "ns", "run clock of the driver's own timestamp of energy_j"),
-        Column("module_power_w", "float64", "W", "module power, 1 s average (field 185 at scopeId 1: GPU + Grace CPU + memory on GH200; null where not offered)"),
-        Column("module_power_instant_w", "float64", "W", "instantaneous module power (field 186 at scopeId 1)"),
-        Column("module_energy_j", "float64", "J", "module energy counter (field 191 at scopeId 1)"),
-        Column("module_t_ns", "int64", "ns", "run clock of the driver's own timestamp of the first module field read "
-               "(instantaneous, else average power, else energy)"),
-        Column("module_power_t_ns", "int64", "ns", "run clock of the driver's own timestamp of module_power_w"),
-        Column("module_power_instant_t_ns", "int64", "ns", "run clock of the driver's own timestamp of module_power_instant_w"),
-        Column("module_energy_t_ns", "int64", "ns", "run clock of the driver's own timestamp of module_energy_j"),
-        Column("power_limit_w", "float64", "W", "enforced power limit"),
-        Column("sm_clock_hz", "float64", "Hz", "SM clock"),
-        Column("mem_clock_hz", "float64", "Hz", "memory clock"),
-        Column("gpu_util_percent", "float64", "%", "share of the last sample period a kernel ran (0-100)"),
-        Column("mem_util_percent", "float64", "%", "share of the last sample period memory was read or written (0-100)"),
-        Column("temperature_c", "float64", "degC", "GPU die temperature"),
-        Column("clock_event_reasons", "int64", "", "nvmlClocksEventReason* bitmask (see lowprof.probes.nvml.CLOCK_EVENT_REASONS)"),
-        Column("read_ns", "int64", "ns", "wall time the reads of this GPU took"),
-    ),
-    doc="NVML readings, one row per GPU per sample",
-)
-
-GPU_PROCESSES = TableSpec(
-    "gpu_processes", 1,
-    (
-        Column("t_ns", "int64", "ns", "run clock at the read"),
-        Column("gpu", "int32", "", "NVML device index"),
-        Column("pid", "int64", "", "a process of the workload's tree holding a compute context on this GPU"),
-        Column("used_memory_bytes", "int64", "B", "GPU memory that process uses (null where the driver hides it)"),
-    ),
-    doc="the workload's processes on each GPU (nvmlDeviceGetComputeRunningProcesses), read every 0.5 s",
-)
-
-# nvmlClocksEventReason* bits (NVML API reference, "Clock Event Reasons"); pynvml exports the same values.
-CLOCK_EVENT_REASONS: dict[int, str] = {
-    0x1: "gpu_idle",
-    0x2: "applications_clocks_setting",
-    0x4: "sw_power_cap",
-    0x8: "hw_slowdown",
-    0x10: "sync_boost",
-    0x20: "sw_thermal_slowdown",
-    0x40: "hw_thermal_slowdown",
-    0x80: "hw_power_brake_slowdown",
-    0x100: "display_clock_setting",
-}
-# Reasons that lower the clocks below what the work asks for (idle and user-set clocks are not throttling).
-THROTTLE_BITS = 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80
-
-
-def decode_reasons(mask: int) -> list[str]:
-    """Names of the bits set in a clock-event-reason bitmask (unknown bits as ``bit_0x...``).
-
-    Example: ``decode_reasons(0x44) == ["sw_power_cap", "hw_thermal_slowdown"]``
-    """
-    out, mask = [], int(mask)
-    bit = 1
-    while mask >= bit:
-        if mask & bit:
-            out.append(CLOCK_EVENT_REASONS.get(bit, f"bit_{bit:#x}"))
-        bit <<= 1
-    return out
-
+__all__ = ["NvmlProbe", "pid_namespace", "power_w_averaging"]
 
 # Field values read in one nvmlDeviceGetFieldValues call per GPU per sample (ids from nvml.h), and the
 # module-scope ones in a second call (an old driver that rejects a scoped request must not cost the others).
@@ -125,20 +51,8 @@ _FIELD_NAMES = {(FI_POWER_AVERAGE, 0): "power_average", (FI_POWER_INSTANT, 0): "
 _FIELD_TS_SLACK_NS = 5_000_000_000  # a field timestamp further than this from the read is not believed
 # NVML_VALUE_TYPE_* -> member of c_nvmlValue_t
 _VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
-# Errors that mean "this GPU never offers this reading": ask once, then stop asking.
-_PERMANENT = {3: "NotSupported", 4: "NoPermission", 13: "FunctionNotFound", 2: "InvalidArgument"}
 _PROC_REFRESH_S = 0.5
-_REASON_CALLS = ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")
-# pynvml's unversioned call wraps _v3 and raises NVMLLibraryMismatchError where the driver lacks it
-_PROCESS_CALLS = ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetComputeRunningProcesses_v2")
 _CLOCK_SM, _CLOCK_MEM, _TEMP_GPU = 1, 2, 0
-
-
-def _load_pynvml():
-    import pynvml
-
-    return pynvml
-
 
 # nvmlDeviceArchitecture_t values (nvml.h)
 ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing", 7: "Ampere", 8: "Ada",
@@ -167,26 +81,6 @@ def power_w_averaging(arch: int | None, compute_capability: tuple[int, int] | No
         if tuple(compute_capability) == (8, 0):
             return "none", "GA100 (Ampere, compute capability 8.0): NVML returns instantaneous power"
     return "1s", f"{name}: NVML averages power over 1 s on Ampere (except GA100) and newer"
-
-
-def _error_name(e: Exception) -> str:
-    if type(e).__name__ == "NVMLLibraryMismatchError":
-        return "LibraryMismatch"
-    code = getattr(e, "value", None)
-    return _PERMANENT.get(code) or f"{type(e).__name__.removeprefix('NVMLError_')}({code})"
-
-
-def _mismatch_error(nvml) -> type[Exception] | None:
-    """pynvml's NVMLLibraryMismatchError (an Exception, not an NVMLError): raised by the unversioned
-    process calls when the driver's libnvidia-ml lacks the ``_v3`` symbol they wrap."""
-    try:
-        return getattr(nvml, "NVMLLibraryMismatchError")
-    except AttributeError:
-        try:
-            import pynvml
-        except ImportError:
-            return None
-        return getattr(pynvml, "NVMLLibraryMismatchError", None)
 
 
 # The initial PID namespace has a fixed inode (PROC_PID_INIT_INO, include/linux/proc_ns.h).
@@ -239,26 +133,12 @@ class NvmlProbe(Probe):
 
     @classmethod
     def available(cls) -> str | None:
-        try:
-            nvml = _load_pynvml()
-        except ImportError:
-            return "pynvml (nvidia-ml-py) is not installed"
-        try:
-            nvml.nvmlInit()
-        except Exception as e:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded...
-            from lowprof.inventory import nvml_unavailable_reason
-
-            return nvml_unavailable_reason(e)
-        try:
-            n = nvml.nvmlDeviceGetCount()
-        finally:
-            nvml.nvmlShutdown()
-        return None if n else "NVML sees no GPU"
+        return nvml_adapter.availability()
 
     # -- reading helpers -------------------------------------------------------------------------
 
     def _refuse(self, reading: str, gpu: int, e: Exception) -> None:
-        self.refused.setdefault(reading, {})[str(gpu)] = _error_name(e)
+        self.refused.setdefault(reading, {})[str(gpu)] = nvml_adapter.error_name(e)
 
     def _ask(self, reading: str, gpu: int, fn, *args):
         """Call ``fn(*args)``; None when the driver refuses (recorded), never raises NVML errors."""
@@ -272,7 +152,7 @@ class NvmlProbe(Probe):
 
     def _failed(self, reading: str, gpu: int, e: Exception) -> None:
         """Count a transient error; refuse for good what the driver never offers (a library mismatch included)."""
-        if getattr(e, "value", None) in _PERMANENT or not isinstance(e, self.nvml.NVMLError):
+        if nvml_adapter.is_permanent(e, self.nvml):
             self._refuse(reading, gpu, e)
         else:
             self.errors[reading] = self.errors.get(reading, 0) + 1
@@ -292,7 +172,7 @@ class NvmlProbe(Probe):
             try:
                 value = getattr(self.nvml, name)(*args)
             except self._errors as e:
-                if k + 1 < len(calls) and (not isinstance(e, self.nvml.NVMLError) or getattr(e, "value", None) == 13):
+                if k + 1 < len(calls) and nvml_adapter.is_missing_symbol(e, self.nvml):
                     continue
                 self._failed(reading, gpu, e)
                 return None
@@ -332,7 +212,7 @@ class NvmlProbe(Probe):
                 continue
             if fv.nvmlReturn != 0:
                 err = self.nvml.NVMLError(fv.nvmlReturn)
-                if fv.nvmlReturn in _PERMANENT:
+                if fv.nvmlReturn in nvml_adapter.PERMANENT:
                     self._refuse(name, gpu, err)
                 else:
                     self.errors[name] = self.errors.get(name, 0) + 1
@@ -354,12 +234,9 @@ class NvmlProbe(Probe):
     # -- probe life cycle ------------------------------------------------------------------------
 
     def start(self, ctx: ProbeContext) -> None:
-        if self.nvml is None:
-            self.nvml = _load_pynvml()
         self.ctx = ctx
-        self.nvml.nvmlInit()
-        mismatch = _mismatch_error(self.nvml)
-        self._errors = (self.nvml.NVMLError,) + ((mismatch,) if mismatch else ())
+        self.nvml = nvml_adapter.init(self.nvml)
+        self._errors = nvml_adapter.call_errors(self.nvml)
         self._calls: dict[str, str] = {}  # reading -> the pynvml call that answered it
         self.handles = [self.nvml.nvmlDeviceGetHandleByIndex(i) for i in range(self.nvml.nvmlDeviceGetCount())]
         self._procs_at = -10**18
@@ -397,7 +274,7 @@ class NvmlProbe(Probe):
         util = self._ask("utilization", i, n.nvmlDeviceGetUtilizationRates, h)
         temp = self._ask("temperature", i, n.nvmlDeviceGetTemperature, h, _TEMP_GPU)
         # Drivers before R535 (and pynvml before 12.535) have only ...ThrottleReasons: the same bits.
-        reasons = self._first_answer("clock_event_reasons", i, _REASON_CALLS, h)
+        reasons = self._first_answer("clock_event_reasons", i, nvml_adapter.REASON_CALLS, h)
         instant, instant_t = f.get((FI_POWER_INSTANT, 0), (None, None))
         m_avg, m_avg_t = m.get((FI_POWER_AVERAGE, 1), (None, None))
         m_inst, m_inst_t = m.get((FI_POWER_INSTANT, 1), (None, None))
@@ -440,7 +317,7 @@ class NvmlProbe(Probe):
                 alias[q] = pid
         rows = []
         for i, h in enumerate(self.handles):
-            for p in self._first_answer("compute_processes", i, _PROCESS_CALLS, h) or []:
+            for p in self._first_answer("compute_processes", i, nvml_adapter.PROCESS_CALLS, h) or []:
                 if p.pid in alias:
                     used = getattr(p, "usedGpuMemory", None)
                     rows.append({"t_ns": t_ns, "gpu": i, "pid": alias[p.pid],
@@ -466,10 +343,7 @@ class NvmlProbe(Probe):
         return {"gpu_power": rows, "gpu_processes": self._processes(t_ns)}
 
     def stop(self) -> None:
-        try:
-            self.nvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
+        nvml_adapter.shutdown(self.nvml)
 
     def facts(self) -> dict:
         out = {"devices": self.devices, "refused": self.refused, "transient_errors": self.errors,

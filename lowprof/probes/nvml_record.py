@@ -4,8 +4,10 @@ Recording wraps :mod:`pynvml` in :class:`RecordingNVML` and runs the real
 :class:`~lowprof.probes.nvml.NvmlProbe` over it, so the file holds exactly the calls the probe
 makes, in order, with what the driver answered (a value, or an NVML error code)::
 
-    python -m lowprof.probes.nvml_record --out tests/data/power/h100.nvml.jsonl --seconds 10 --interval 0.05
-    python -m lowprof.probes.nvml_record --replay tests/data/power/h100.nvml.jsonl --out runs/h100-replay
+    python -m lowprof.cli._nvml_record --out tests/data/power/h100.nvml.jsonl --seconds 10 --interval 0.05
+    python -m lowprof.cli._nvml_record --replay tests/data/power/h100.nvml.jsonl --out runs/h100-replay
+
+(:func:`record` and :func:`replay_to_run` here; the command line lives in :mod:`lowprof.cli._nvml_record`.)
 
 File format (one JSON object per line, ``version`` 1):
 
@@ -23,23 +25,22 @@ raising the recorded error as the real :class:`pynvml.NVMLError` subclass.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from collections import defaultdict, deque
 from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
+from lowprof import nvml_adapter
 from lowprof.clock import RunClock
 from lowprof.errors import GPUUnavailable, ProbeError
 
-__all__ = ["RecordingNVML", "ReplayNVML", "replay", "replay_to_run", "FORMAT", "VERSION"]
+__all__ = ["RecordingNVML", "ReplayNVML", "record", "replay", "replay_to_run", "FORMAT", "VERSION"]
 
 FORMAT, VERSION = "lowprof-nvml-replay", 1
 _VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
-_MISMATCH = "LibraryMismatch"  # the "error" of a call pynvml refused with NVMLLibraryMismatchError
+_MISMATCH = nvml_adapter.LIBRARY_MISMATCH  # the "error" of a call pynvml refused with NVMLLibraryMismatchError
 
 
 def _encode(v: Any) -> Any:
@@ -126,7 +127,7 @@ class ReplayNVML:
     """A pynvml stand-in answering from a recorded file, call by call, in recorded order."""
 
     def __init__(self, path: str | Path) -> None:
-        import pynvml
+        pynvml = nvml_adapter.load()  # the real error classes, raised as the driver would
 
         self.NVMLError = pynvml.NVMLError
         self.NVMLLibraryMismatchError = pynvml.NVMLLibraryMismatchError
@@ -202,7 +203,7 @@ def replay(path: str | Path):
 
 def replay_to_run(path: str | Path, out: str | Path, force: bool = False) -> Path:
     """Write a run directory holding what the ``nvml`` probe makes of a recorded file (kind ``replay``)."""
-    from lowprof.probes.nvml import GPU_POWER, GPU_PROCESSES
+    from lowprof.rundir.specs.nvml import GPU_POWER, GPU_PROCESSES
     from lowprof.rundir import RunDir
 
     probe, tables = replay(path)
@@ -222,44 +223,36 @@ def replay_to_run(path: str | Path, out: str | Path, force: bool = False) -> Pat
     return run.path
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lowprof.probes.nvml_record",
-                                description="record the nvml probe's NVML calls and answers to a JSONL replay file")
-    p.add_argument("--out", required=True, help="JSONL file to write")
-    p.add_argument("--seconds", type=float, default=10.0, help="how long to sample (s, default 10)")
-    p.add_argument("--interval", type=float, default=0.05, help="sampling interval (s, default 0.05)")
-    p.add_argument("--pid", type=int, action="append", default=[], help="a workload PID whose GPU use to record")
-    p.add_argument("--note", default="", help="free text for the header (e.g. what ran on the GPU)")
-    p.add_argument("--replay", metavar="FILE", help="instead: replay FILE through the probe into the run directory --out")
-    p.add_argument("--force", action="store_true", help="with --replay: overwrite --out")
-    args = p.parse_args(argv)
-    if args.replay:
-        print(f"wrote {replay_to_run(args.replay, args.out, force=args.force)}")
-        return 0
+def record(out: str | Path, seconds: float = 10.0, interval_s: float = 0.05, pids: list[int] | tuple[int, ...] = (),
+           note: str = "") -> tuple[int, Any]:
+    """Run the ``nvml`` probe over real :mod:`pynvml` for ``seconds``, one sample every ``interval_s``, and write
+    every call and answer to the JSONL file ``out``; returns ``(samples, probe)``. ``pids``: workload PIDs whose
+    GPU use to record; ``note``: free text for the header. Raises :class:`GPUUnavailable` (one line) without
+    NVML. Command line: ``python -m lowprof.cli._nvml_record``."""
     from lowprof.probes.nvml import NvmlProbe
 
     reason = NvmlProbe.available()
     if reason:
-        print(f"lowprof: error: {GPUUnavailable(reason)}", file=sys.stderr)
-        return 1
-    import pynvml
+        raise GPUUnavailable(reason)
+    pynvml = nvml_adapter.load()
 
     from lowprof.inventory import host_facts
     from lowprof.probes.base import ProbeContext
     from lowprof.rundir import utc_now
 
+    pids = list(pids)
     clock = RunClock.start()
-    with open(args.out, "w") as out:
-        out.write(json.dumps({"format": FORMAT, "version": VERSION, "synthetic": False,
-                              "source": "recorded by lowprof.probes.nvml_record", "recorded_utc": utc_now(),
-                              "host": host_facts().get("hostname"), "interval_s": args.interval,
-                              "origin_realtime_ns": clock.origin_realtime_ns,
-                              "workload_pids": args.pid, "note": args.note}) + "\n")
-        rec = RecordingNVML(pynvml, out, clock)
+    with open(out, "w") as f:
+        f.write(json.dumps({"format": FORMAT, "version": VERSION, "synthetic": False,
+                            "source": "recorded by lowprof.probes.nvml_record", "recorded_utc": utc_now(),
+                            "host": host_facts().get("hostname"), "interval_s": interval_s,
+                            "origin_realtime_ns": clock.origin_realtime_ns,
+                            "workload_pids": pids, "note": note}) + "\n")
+        rec = RecordingNVML(pynvml, f, clock)
         probe = NvmlProbe(nvml=rec)
-        ctx = ProbeContext(clock=clock, pid=args.pid[0] if args.pid else None)
+        ctx = ProbeContext(clock=clock, pid=pids[0] if pids else None)
         probe.start(ctx)
-        end = clock.t_ns() + int(args.seconds * 1e9)
+        end = clock.t_ns() + int(seconds * 1e9)
         next_t = clock.t_ns()
         n = 0
         while clock.t_ns() < end:
@@ -267,12 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             rec.tick(t)
             probe.sample(t)
             n += 1
-            next_t += int(args.interval * 1e9)
+            next_t += int(interval_s * 1e9)
             time.sleep(max(0.0, (next_t - clock.t_ns()) / 1e9))
         probe.stop()
-    print(f"wrote {n} samples of {len(probe.handles)} GPU(s) to {args.out}; refused: {probe.refused or 'nothing'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return n, probe

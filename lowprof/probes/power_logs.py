@@ -361,7 +361,7 @@ def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force:
     import pandas as pd
 
     from lowprof.clock import RunClock
-    from lowprof.probes.nvml import GPU_POWER
+    from lowprof.rundir.specs.nvml import GPU_POWER
     from lowprof.rundir import RunDir
 
     path = Path(path)

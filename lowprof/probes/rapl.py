@@ -21,23 +21,11 @@ from pathlib import Path
 
 from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
-from lowprof.rundir import Column, TableSpec
+from lowprof.rundir.specs.host import RAPL
 
-__all__ = ["RaplProbe", "RAPL", "POWERCAP_ROOT", "unwrap_uj"]
+__all__ = ["RaplProbe", "POWERCAP_ROOT", "unwrap_uj"]
 
 POWERCAP_ROOT = "/sys/class/powercap"
-
-RAPL = TableSpec(
-    "rapl", 1,
-    (
-        Column("t_ns", "int64", "ns", "run clock at the read"),
-        Column("zone", "string", "", "powercap zone directory, e.g. intel-rapl:0 or intel-rapl:0:2"),
-        Column("domain", "string", "", "the zone's name file: package-0, core, uncore, dram, psys"),
-        Column("energy_j", "float64", "J", "energy since the probe started, wrap-around removed"),
-        Column("power_w", "float64", "W", "mean power since the previous sample (null on the first)"),
-    ),
-    doc="RAPL energy counters, one row per zone per sample",
-)
 
 
 def unwrap_uj(prev_raw: int, raw: int, max_range_uj: int) -> int:

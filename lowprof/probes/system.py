@@ -7,40 +7,9 @@ import time
 
 from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
-from lowprof.rundir import Column, TableSpec
+from lowprof.rundir.specs.host import CORES, SYSTEM
 
 __all__ = ["SystemProbe"]
-
-SYSTEM = TableSpec(
-    "system", 1,
-    (
-        Column("t_ns", "int64", "ns", "run clock at the read"),
-        Column("cpu_percent", "float64", "%", "host CPU busy since the previous sample, mean over cores (0-100); "
-               "quantised: the kernel counts CPU time in ticks of 1/CLK_TCK s (10 ms), so at intervals near or "
-               "below that one sample reads 0 or 100 per core; the run's figure (manifest probes.system.host_cpu) "
-               "comes from the cumulative counters instead"),
-        Column("mem_used_bytes", "int64", "B", "host memory in use (total - available)"),
-        Column("mem_available_bytes", "int64", "B", "host memory available without swapping"),
-        Column("swap_used_bytes", "int64", "B", "host swap in use"),
-        Column("proc_count", "int64", "", "processes in the workload's tree (0 without a workload)"),
-        Column("proc_threads", "int64", "", "threads in the workload's tree"),
-        Column("proc_rss_bytes", "int64", "B", "resident set size summed over the workload's tree"),
-        Column("proc_cpu_user_s", "float64", "s", "user CPU time of the tree, cumulative, reaped children included"),
-        Column("proc_cpu_system_s", "float64", "s", "system CPU time of the tree, cumulative, reaped children included"),
-    ),
-    doc="host and workload-process figures, one row per sample",
-)
-
-CORES = TableSpec(
-    "system_cores", 1,
-    (
-        Column("t_ns", "int64", "ns", "run clock at the read"),
-        Column("core", "int32", "", "logical CPU number"),
-        Column("util_percent", "float64", "%", "busy share of this core since the previous sample (0-100); "
-               "quantised by the kernel's 1/CLK_TCK s (10 ms) ticks, as cpu_percent"),
-    ),
-    doc="per-core CPU utilisation, long format (one row per core per sample)",
-)
 
 _TREE_REFRESH_S = 0.5  # re-walk the process tree at most this often
 

@@ -7,7 +7,10 @@ Layout::
                                a table written whole goes straight to Parquet)
     DIR/<other files>          raw artefacts a table was made from (e.g. py-spy output)
 
-Writers use :class:`RunDir`; readers use :func:`load`.
+Writers use :class:`RunDir`; readers use :func:`load`. What a table is: :mod:`lowprof.rundir.spec`; every
+table a run can hold, and the readers analysis shares: :mod:`lowprof.rundir.specs` (one module per area).
+Light to import (no pandas, pyarrow or numpy until a table is read or written): recorders and
+``lowprof.mark`` inside a workload import it.
 """
 
 from __future__ import annotations
@@ -18,19 +21,16 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from lowprof.clock import RunClock
-from lowprof.errors import RunDirError
+from lowprof.errors import MissingTable, RunDirError
 from lowprof.rundir.manifest import MANIFEST, SCHEMA, is_run_dir, read_manifest, write_manifest
 from lowprof.rundir.spec import Column, TableSpec
+from lowprof.rundir.tables import TableWriter, compact, read_table, table_paths, write_frame_parquet
 
-if TYPE_CHECKING:  # pandas is needed only to read tables; writers and markers must start fast
+if TYPE_CHECKING:  # pandas and pyarrow are imported where tables are read or written; writers and markers start fast
     import pandas as pd
-
-    from lowprof.rundir.tables import TableWriter
 
 __all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]
 
@@ -89,8 +89,6 @@ class RunDir:
         # stream's schema is whole leaves a file the declared columns read as an empty table.
         self.manifest["tables"][spec.name] = spec.describe() | {"rows": None}
         self.save()
-        from lowprof.rundir.tables import TableWriter
-
         w = TableWriter(self.tables_dir, spec)
         self._writers[spec.name] = w
         return w
@@ -102,8 +100,6 @@ class RunDir:
             self._writers[spec.name].write_frame(df)
             return
         self._check_not_whole(spec.name)
-        from lowprof.rundir.tables import write_frame_parquet
-
         rows = write_frame_parquet(self.tables_dir, spec, df)
         self.manifest["tables"][spec.name] = spec.describe() | {"rows": rows}
         self._whole.add(spec.name)
@@ -137,8 +133,6 @@ class RunDir:
 
         The end is ``end_t_ns`` on the run clock (ns) if given (an import: the trace's last event), else now.
         """
-        from lowprof.rundir.tables import compact
-
         end = self.clock.t_ns() if end_t_ns is None else end_t_ns
         for name, w in self._writers.items():
             w.close()
@@ -271,12 +265,12 @@ class _LazyTables(Mapping):
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+            raise MissingTable(f"no table {name!r}; this run has {sorted(self)}")
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
         if name not in self._cache:
-            from lowprof.rundir.tables import declared_schema, read_table
+            from lowprof.rundir.tables import declared_schema
 
             try:
                 table = read_table(self._paths[name], declared_schema(self._declared.get(name)), self._root)
@@ -298,11 +292,11 @@ class _LazyTables(Mapping):
         """The table as a pyarrow Table, read with the same checks as ``tables[name]`` (RunDirError naming the
         file when it cannot be read); not cached, so that many runs' tables can be read one after another."""
         if name not in self._paths:
-            raise KeyError(f"no table {name!r}; this run has {sorted(self)}")
+            raise MissingTable(f"no table {name!r}; this run has {sorted(self)}")
         why = self._problem(name)
         if why is not None:
             raise RunDirError(f"{self._paths[name]}: unreadable table ({why})")
-        from lowprof.rundir.tables import declared_schema, read_table
+        from lowprof.rundir.tables import declared_schema
 
         try:
             return read_table(self._paths[name], declared_schema(self._declared.get(name)), self._root)
@@ -411,16 +405,5 @@ def load(path: str | os.PathLike) -> Run:
     """
     path = Path(path)
     manifest = read_manifest(path)
-    from lowprof.rundir.tables import table_paths
-
     tables = _LazyTables(table_paths(path / "tables"), path, manifest.get("tables") or {})
     return Run(path=path, manifest=manifest, tables=tables)
-
-
-def __getattr__(name: str):
-    """``TableWriter`` (re-exported) imports pyarrow: only when asked for."""
-    if name == "TableWriter":
-        from lowprof.rundir.tables import TableWriter
-
-        return TableWriter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""Every table a run directory can hold: the tables of every feature in :data:`lowprof.features.FEATURES`.
+"""Every table a run directory can hold: the data contract's (:data:`lowprof.rundir.specs.TABLES`) and those of
+every feature in :data:`lowprof.features.FEATURES` (tests/test_features.py keeps the two equal).
 
 ``python -m lowprof.rundir.catalog`` prints the Markdown that README.md's run-directory section
 embeds between ``<!-- tables:begin -->`` and ``<!-- tables:end -->`` (a test keeps them equal).
@@ -12,14 +13,14 @@ __all__ = ["all_specs", "markdown"]
 
 
 def all_specs() -> dict[str, TableSpec]:
-    """Table name -> spec, sorted by name, for every table a feature declares (one spec per name)."""
+    """Table name -> spec, sorted by name (one spec per name)."""
     from lowprof.features import FEATURES
+    from lowprof.rundir.specs import TABLES
 
     found: dict[str, TableSpec] = {}
-    for f in FEATURES:
-        for spec in f.tables:
-            if found.setdefault(spec.name, spec) != spec:
-                raise ValueError(f"table {spec.name!r} is declared twice, differently")
+    for spec in (*TABLES, *(t for f in FEATURES for t in f.tables)):
+        if found.setdefault(spec.name, spec) != spec:
+            raise ValueError(f"table {spec.name!r} is declared twice, differently")
     return dict(sorted(found.items()))
 
 

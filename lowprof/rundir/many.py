@@ -21,16 +21,21 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lowprof.errors import RunDirError
 from lowprof.rundir import Run, load
 from lowprof.rundir.files import inside, read_json
 from lowprof.rundir.manifest import MANIFEST
-from lowprof.rundir.schema import SWEEP_SCHEMA
+from lowprof.rundir.schema import JOB_SCHEMA, SWEEP_SCHEMA
 
-__all__ = ["Member", "RunSet", "load_many", "expand", "job_members", "read_sweep", "rank_of", "host_of", "RANK_ENV"]
+if TYPE_CHECKING:  # pandas is imported where frames are built
+    import pandas as pd
+
+__all__ = ["Member", "RunSet", "load_many", "expand", "job_members", "read_sweep", "read_job", "is_job", "JOB_FILE",
+           "rank_of", "host_of", "RANK_ENV"]
+
+JOB_FILE = "job.json"  # a job folder's index (lowprof.tracers.job writes it)
 
 RANK_ENV = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
 _RANK_NAME = re.compile(r"(?:^|[^A-Za-z0-9])rank[-_=]?(\d+)(?![0-9])", re.IGNORECASE)
@@ -87,6 +92,21 @@ def read_sweep(folder: str | os.PathLike) -> dict:
     return doc
 
 
+def is_job(path: str | os.PathLike) -> bool:
+    return (Path(path) / JOB_FILE).is_file()
+
+
+def read_job(folder: str | os.PathLike) -> dict:
+    """``folder/job.json``, checked against its schema, with every rank's dir inside the folder."""
+    folder = Path(folder)
+    doc = read_json(folder / JOB_FILE, schema=JOB_SCHEMA)
+    for r in doc["ranks"]:
+        if not inside(folder / r["dir"], folder):
+            raise RunDirError(f"{folder / JOB_FILE}: rank {r['rank']}'s dir {r['dir']!r} points outside the job "
+                              f"folder; not followed")
+    return doc
+
+
 def _sweep_members(folder: Path) -> list[Member]:
     doc = read_sweep(folder)
     out = []
@@ -101,8 +121,6 @@ def _sweep_members(folder: Path) -> list[Member]:
 
 
 def _job_members(folder: Path) -> list[Member]:
-    from lowprof.tracers.job import read_job
-
     out = []
     for r in read_job(folder)["ranks"]:
         run = load(folder / r["dir"])
@@ -170,6 +188,8 @@ class RunSet:
 
     def index(self) -> pd.DataFrame:
         """One row per run: run, path, rank, host, kind, status, command and the parameters."""
+        import pandas as pd
+
         rows = []
         for m in self.members:
             man = m.run.manifest
@@ -183,6 +203,8 @@ class RunSet:
 
     def table(self, name: str) -> pd.DataFrame:
         """Every run's ``name`` table, stacked (runs without it are skipped; RunDirError if none has it)."""
+        import pandas as pd
+
         frames = []
         for m in self.members:
             if name not in m.run.tables:
@@ -214,6 +236,8 @@ class RunSet:
 
     @staticmethod
     def _typed(df: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
         for c in ("run", "host"):
             if c in df:
                 df[c] = df[c].astype("category")

@@ -29,22 +29,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lowprof.errors import LowprofError, RunDirError
+from lowprof.errors import LowprofError, RunDirError, SqlError
 from lowprof.rundir.many import Member, RunSet, load_many
 
-__all__ = ["Catalog", "catalog", "gpu_of", "query", "SqlError", "MANIFEST_COLUMNS", "INSTALL_HINT"]
+__all__ = ["Catalog", "catalog", "gpu_of", "query", "MANIFEST_COLUMNS", "INSTALL_HINT"]
 
 MANIFEST_COLUMNS = ("run", "host", "gpu", "rank")
 INSTALL_HINT = "lowprof query needs DuckDB: pip install 'lowprof[query]'"
-
-
-class SqlError(LowprofError):
-    """The SQL did not run: a syntax error is a usage error (exit 2), any other (unknown table or column,
-    a type error) exit 1."""
-
-    def __init__(self, msg: str, syntax: bool) -> None:
-        super().__init__(msg)
-        self.exit_code = 2 if syntax else 1
 
 
 def gpu_of(manifest: dict) -> str | None:

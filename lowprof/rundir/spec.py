@@ -1,5 +1,10 @@
-"""A table's declaration: :class:`Column` and :class:`TableSpec`, light to import (no pyarrow until a
-schema is asked for), so that every feature can declare its tables where its code is."""
+"""What a table is: :class:`Column` and :class:`TableSpec`, plain data, light to import.
+
+A spec says a table's name, schema version and columns (each with its Arrow type, unit and meaning). The
+specs themselves are declared in :mod:`lowprof.rundir.specs`, one module per area; writing and reading the
+files is :mod:`lowprof.rundir.tables`. pyarrow is imported only when a schema is asked for
+(:meth:`Column.field`, :meth:`TableSpec.schema`), so declaring, listing and describing tables costs nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Column", "TableSpec", "TYPES"]
+__all__ = ["Column", "TableSpec", "TYPES", "arrow_type"]
 
-TYPES = ("int64", "int32", "float64", "string", "bool")  # the column types a table may declare
+# The column types a spec may name (the keys of the Arrow types below).
+TYPES: tuple[str, ...] = ("int64", "int32", "float64", "string", "bool")
 
 
-def _arrow_type(name: str):
+def arrow_type(name: str) -> "pa.DataType":
+    """The Arrow type of a spec's type name; KeyError for a name not in :data:`TYPES`."""
     import pyarrow as pa
 
-    return {"int64": pa.int64(), "int32": pa.int32(), "float64": pa.float64(), "string": pa.string(),
-            "bool": pa.bool_()}[name]
+    return {"int64": pa.int64, "int32": pa.int32, "float64": pa.float64, "string": pa.string,
+            "bool": pa.bool_}[name]()
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Column:
         if self.type not in TYPES:
             raise ValueError(f"column {self.name!r}: unknown type {self.type!r}; use one of {sorted(TYPES)}")
         meta = {"unit": self.unit, "doc": self.doc}
-        return pa.field(self.name, _arrow_type(self.type), nullable=True, metadata=meta)
+        return pa.field(self.name, arrow_type(self.type), nullable=True, metadata=meta)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ present, else read the stream up to its last whole batch.
 
 Parquet files are zstd-compressed; string columns are dictionary-encoded and integer columns
 delta-encoded (timestamps, ids and counters mostly move by small steps); other columns are plain.
+
+What a table is (:class:`Column`, :class:`TableSpec`) lives in :mod:`lowprof.rundir.spec` and is
+re-exported here; pyarrow is imported inside the functions below, never at import.
 """
 
 from __future__ import annotations
@@ -16,19 +19,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from lowprof.rundir.files import open_regular
-from lowprof.rundir.spec import Column, TableSpec, _arrow_type  # declared light in spec.py; re-exported here
+from lowprof.rundir.spec import Column, TableSpec, arrow_type
+
+if TYPE_CHECKING:  # pyarrow is imported by the functions that write or read: declaring a table costs nothing
+    import pyarrow as pa
 
 __all__ = ["Column", "TableSpec", "TableWriter", "read_table", "table_paths", "compact", "write_frame_parquet",
            "declared_schema", "file_schema", "schema_mismatch"]
 
+
 def frame_table(schema: pa.Schema, df) -> pa.Table:
     """A pandas DataFrame as an Arrow table of ``schema`` (columns not in it dropped, missing ones null)."""
+    import pyarrow as pa
+
     arrays = []
     for f in schema:
         if f.name not in df:
@@ -43,6 +49,9 @@ def frame_table(schema: pa.Schema, df) -> pa.Table:
 
 def _write_parquet(table: pa.Table, out: Path) -> None:
     """Write ``table`` to ``out`` atomically (temp file + rename), encoded as the module docstring says."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     tmp = out.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp, compression="zstd",
                    use_dictionary=[f.name for f in table.schema if pa.types.is_string(f.type)],
@@ -70,6 +79,8 @@ class TableWriter:
     _buffer: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        import pyarrow as pa
+
         self.dir = Path(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / f"{self.spec.name}.arrows"
@@ -99,6 +110,8 @@ class TableWriter:
         """Write buffered rows as one record batch; returns how many rows were written."""
         if not self._buffer:
             return 0
+        import pyarrow as pa
+
         rows, self._buffer = self._buffer, []
         batch = pa.RecordBatch.from_pylist(rows, schema=self._schema)
         self._writer.write_batch(batch)
@@ -133,6 +146,8 @@ def _read_stream(path: Path, declared: pa.Schema | None = None, root: Path | Non
     A stream cut before its schema was whole (a recorder killed at once: 0 bytes) is an empty table of
     the ``declared`` schema (from the manifest), if there is one.
     """
+    import pyarrow as pa
+
     with open_regular(path, root=root, what="table file") as f:
         try:
             reader = pa.ipc.open_stream(f)
@@ -161,11 +176,13 @@ def _short(path: Path) -> bool:
 
 def declared_schema(entry: dict | None) -> pa.Schema | None:
     """The Arrow schema a manifest's ``tables`` entry declares (None when it declares no columns)."""
+    import pyarrow as pa
+
     cols = (entry or {}).get("columns")
     if not isinstance(cols, dict) or not cols:
         return None
     try:
-        return pa.schema([pa.field(n, _arrow_type(c["type"])) for n, c in cols.items()])
+        return pa.schema([pa.field(n, arrow_type(c["type"])) for n, c in cols.items()])
     except (KeyError, TypeError):
         return None
 
@@ -186,6 +203,9 @@ def schema_mismatch(got: pa.Schema, declared: pa.Schema) -> str | None:
 def file_schema(path: Path, root: Path | None = None) -> pa.Schema | None:
     """The schema a table file holds, read from its footer (Parquet) or first message (stream); None for
     a stream cut before its schema. Raises ValueError/RunDirError when the file is not a table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     if path.suffix == ".parquet":
         with open_regular(path, root=root, what="table file") as f:
@@ -220,6 +240,9 @@ def table_paths(tables_dir: Path) -> dict[str, Path]:
 def read_table(path: Path, declared: pa.Schema | None = None, root: Path | None = None) -> pa.Table:
     """Read one table file (Parquet, or an Arrow stream cut short by a kill); a regular file only, and
     within ``root`` once symlinks are resolved. ``declared``: see :func:`_read_stream`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     if path.suffix == ".parquet":
         with open_regular(path, root=root, what="table file") as raw:

@@ -18,7 +18,7 @@ from lowprof.clock import RunClock
 from lowprof.errors import TraceError
 from lowprof.rundir import RunDir
 from lowprof.tracers import kineto, nsys
-from lowprof.tracers.launches import IMPORTED_TABLES, LAUNCHES
+from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES
 
 __all__ = ["import_trace", "read_any"]
 

@@ -31,11 +31,10 @@ from typing import Callable
 
 from lowprof.errors import RunDirError, TraceError
 from lowprof.rundir.manifest import is_run_dir, read_manifest, write_manifest
-from lowprof.rundir.many import _RANK_NAME
+from lowprof.rundir.many import _RANK_NAME, JOB_FILE, is_job, read_job
 
 __all__ = ["JOB_FILE", "import_job", "trace_files", "rank_from_name", "is_job", "read_job", "JobRank"]
 
-JOB_FILE = "job.json"
 _SUFFIXES = (".json", ".json.gz", ".sqlite", ".nsys-rep", ".qdrep")
 
 
@@ -75,24 +74,6 @@ def trace_files(folder: Path) -> list[Path]:
                    and p.name.lower().endswith(_SUFFIXES) and p.name != JOB_FILE)
     stems = {p.name[:-len(".sqlite")] for p in files if p.name.endswith(".sqlite")}
     return [p for p in files if not (p.suffix in (".nsys-rep", ".qdrep") and p.stem in stems)]
-
-
-def is_job(path: str | os.PathLike) -> bool:
-    return (Path(path) / JOB_FILE).is_file()
-
-
-def read_job(folder: str | os.PathLike) -> dict:
-    """``folder/job.json``, checked against its schema, with every rank's dir inside the folder."""
-    from lowprof.rundir.files import inside, read_json
-    from lowprof.rundir.schema import JOB_SCHEMA
-
-    folder = Path(folder)
-    doc = read_json(folder / JOB_FILE, schema=JOB_SCHEMA)
-    for r in doc["ranks"]:
-        if not inside(folder / r["dir"], folder):
-            raise RunDirError(f"{folder / JOB_FILE}: rank {r['rank']}'s dir {r['dir']!r} points outside the job "
-                              f"folder; not followed")
-    return doc
 
 
 def _utc_now() -> str:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from lowprof.tracers import kineto_scan
 from lowprof.tracers.kineto_scan import CLASSES, NULL, Scanned
-from lowprof.tracers.launches import LAUNCHES, STEP_PATTERN
+from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
 
 __all__ = ["load_launches", "load_trace", "KinetoTrace"]
 

@@ -35,7 +35,7 @@ COLUMNS = ("pid", "tid", "start_ns", "end_ns", "flow_id", "correlation", "extern
            "shared_memory_bytes", "bytes")  # the order of kscan.h's KS_PID ... KS_BYTES
 # A .gz may expand to at most MAX_EXPANSION times the compressed bytes read (real Kineto traces: 7-23x),
 # and always to EXPANSION_FLOOR_BYTES; a whitespace or long-string bomb stops there with one error.
-MAX_EXPANSION = 100.0
+from lowprof.tracers.scan_limits import MAX_EXPANSION  # noqa: E402 (light: `lowprof import --help` shows it)
 EXPANSION_FLOOR_BYTES = 16 << 20
 SKIP_REASONS = ("no_ts", "negative_dur", "time_out_of_range")  # the order of kscan.h's KS_SKIP_*
 _SKIP_TEXT = {"no_ts": "events without ts", "negative_dur": "events with a negative dur",

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lowprof.errors import LowprofError, TraceError
+from lowprof.errors import LowprofError, TraceError, UsageError
 from lowprof.feature import Feature, Option
-from lowprof.tracers.launches import API_CALLS, LAUNCHES, OPS, STEPS
+from lowprof.rundir.specs.launches import API_CALLS, LAUNCHES, OPS, STEPS
 
 __all__ = ["FEATURE", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
 
@@ -56,7 +56,7 @@ def _single_chunk(df):
 def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
                        started: str = "at the workload's `import torch`") -> dict:
     """Convert ``kineto_dir`` into ``run``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
-    from lowprof.tracers.launches import COMPANION_TABLES
+    from lowprof.rundir.specs.launches import COMPANION_TABLES
     from lowprof.tracers.live_convert import convert_dir, empty_frame
 
     conv = convert_dir(kineto_dir, run.clock)
@@ -65,7 +65,7 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
     for name, spec in COMPANION_TABLES.items():
         run.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
     if "api_calls" in conv.tables:  # Kineto segments: every runtime/driver call (CUPTI segments give launch calls only)
-        from lowprof.tracers.launches import API_CALLS
+        from lowprof.rundir.specs.launches import API_CALLS
 
         run.write_frame(API_CALLS, _single_chunk(conv.tables["api_calls"]))
     ops = conv.tables.get("ops")
@@ -147,8 +147,6 @@ def print_warnings(entry: dict) -> None:
 def _check(values) -> None:
     """Refused before any run directory is made."""
     if values["on_demand"] and values["trace"] != "kernels":
-        from lowprof.cli._common import UsageError
-
         raise UsageError("--on-demand arms kernel tracing: it needs --trace kernels")
     if values["trace"] == "kernels" and not values["on_demand"] and values["trace_segment"] < 0:
         raise LowprofError(f"--trace-segment must be >= 0 seconds, got {values['trace_segment']}")

@@ -103,7 +103,7 @@ def convert_cupti_segments(segments: list[tuple[str | Path, int]], origin_monoto
     record in one segment and its API record in another: they are joined across every segment. Records with
     start = end = 0 (CUPTI: no timing could be collected, e.g. flushed unfinished) are dropped and counted.
     """
-    from lowprof.tracers.launches import LAUNCHES
+    from lowprof.rundir.specs.launches import LAUNCHES
 
     loaded = [(_read_jsonl(path), int(offset) + int(origin_monotonic_ns)) for path, offset in segments]
     api = {}  # correlation -> (API record, shift of the segment that delivered it)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from lowprof.errors import TraceError
-from lowprof.tracers.launches import LAUNCHES, STEP_PATTERN
+from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
 
 __all__ = ["load_launches", "is_sqlite", "normalise_api_name", "problems", "CUDA_TABLES"]
 

@@ -11,21 +11,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from lowprof.rundir import Column, RunDir, TableSpec
+from lowprof.rundir import RunDir
+from lowprof.rundir.specs.stacks import PYSTACKS
 
-__all__ = ["PySpy", "PYSTACKS", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed"]
-
-PYSTACKS = TableSpec(
-    "pystacks", 1,
-    (
-        Column("thread", "string", "", "thread as py-spy names it"),
-        Column("stack", "string", "", "frames root->leaf, ';'-separated, 'func (file:line)'"),
-        Column("leaf", "string", "", "innermost frame"),
-        Column("samples", "int64", "", "samples that saw exactly this stack"),
-        Column("share", "float64", "1", "samples / all samples of the recording (0-1)"),
-    ),
-    doc="Python stacks sampled by py-spy over the recording window, aggregated (collapsed)",
-)
+__all__ = ["PySpy", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed"]
 
 
 def _pyspy() -> str | None:

@@ -23,30 +23,12 @@ import os
 import signal
 import subprocess
 import threading
-from typing import TYPE_CHECKING
-
 from lowprof.errors import LowprofError
 from lowprof.feature import Feature, Option
-from lowprof.rundir import Column, TableSpec
-from lowprof.tracers.pyspy import PYSTACKS, _pyspy
+from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES, PYSTACKS
+from lowprof.tracers.pyspy import _pyspy
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["PYSTACK_SAMPLES", "FEATURE", "StackTimeline", "spans_from_chrometrace", "stacks_in_windows"]
-
-PYSTACK_SAMPLES = TableSpec(
-    "pystack_samples", 1,
-    (
-        Column("t_ns", "int64", "ns", "first sample of the run of identical stacks (run clock)"),
-        Column("dur_ns", "int64", "ns", "until the thread's stack changed (or sampling ended)"),
-        Column("thread", "string", "", "'pid/thread id: name' as py-spy names it"),
-        Column("stack", "string", "", "frames root->leaf, ';'-separated, 'func (file:line)'"),
-        Column("leaf", "string", "", "innermost Python frame"),
-        Column("samples", "int64", "", "samples in the run, dur_ns x rate (at least 1)"),
-    ),
-    doc="Python stacks sampled by py-spy (--idle) over the whole run, as runs of identical consecutive samples",
-)
+__all__ = ["FEATURE", "StackTimeline", "spans_from_chrometrace"]
 
 
 def _frame(e: dict) -> str:
@@ -89,35 +71,6 @@ def _row(t0_us: int, t1_us: int, thread: str, stack: list[str], origin_ns: int, 
     dur = int((t1_us - t0_us) * 1000)
     return {"t_ns": origin_ns + int(t0_us * 1000), "dur_ns": dur, "thread": thread, "stack": ";".join(stack),
             "leaf": stack[-1], "samples": max(1, round(dur * rate_hz / 1e9))}
-
-
-def stacks_in_windows(spans: pd.DataFrame, windows: pd.DataFrame, rate_hz: float, top: int = 5,
-                      by: str = "leaf") -> pd.DataFrame:
-    """Top ``by`` (``leaf`` or ``stack``) per window by samples inside it.
-
-    ``windows``: columns step, start_ns, end_ns (run clock). A span counts in a window in proportion
-    to its overlap: samples = overlap_ns x rate_hz. Returns step, thread, ``by``, samples, share
-    (of the window's samples over all threads), rank.
-    """
-    import pandas as pd
-
-    out = []
-    if spans.empty:
-        return pd.DataFrame(columns=["step", "thread", by, "samples", "share", "rank"])
-    t0 = spans["t_ns"].to_numpy("int64")
-    t1 = t0 + spans["dur_ns"].to_numpy("int64")
-    for w in windows.itertuples():
-        overlap = (pd.Series(t1).clip(upper=w.end_ns) - pd.Series(t0).clip(lower=w.start_ns)).clip(lower=0)
-        hit = overlap.to_numpy() > 0
-        if not hit.any():
-            continue
-        s = spans[hit].assign(samples=overlap.to_numpy()[hit] * rate_hz / 1e9)
-        agg = s.groupby(["thread", by], sort=False)["samples"].sum().sort_values(ascending=False)
-        total = agg.sum()
-        for rank, ((thread, key), n) in enumerate(agg.head(top).items(), 1):
-            out.append({"step": w.step, "thread": thread, by: key, "samples": float(n),
-                        "share": float(n / total) if total else 0.0, "rank": rank})
-    return pd.DataFrame(out, columns=["step", "thread", by, "samples", "share", "rank"])
 
 
 class StackTimeline:

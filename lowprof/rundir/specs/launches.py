@@ -5,13 +5,19 @@ quantities are computed by analysis, not stored:
   api_ns   = cpu_end_ns - cpu_start_ns     (launch API time on the CPU)
   queue_ns = gpu_start_ns - cpu_end_ns     (API end -> GPU start; may be negative under clock skew)
   t_l_ns   = gpu_start_ns - cpu_start_ns   (Vellaisamy et al., ISPASS 2025: launch + queuing time)
+
+Its companions: ``ops`` and ``steps`` (an import or a live capture), ``api_calls`` (an import); and what a
+step/pass annotation is (:data:`STEP_PATTERN`, :func:`is_warmup`), which every reader of them shares.
+Written by :mod:`lowprof.tracers` (importer, kineto, nsys, live_convert).
 """
 
 from __future__ import annotations
 
 import re
 
-from lowprof.rundir import Column, TableSpec
+from lowprof.rundir.spec import Column, TableSpec
+
+__all__ = ["LAUNCHES", "OPS", "STEPS", "API_CALLS", "COMPANION_TABLES", "IMPORTED_TABLES", "STEP_PATTERN", "is_warmup"]
 
 # An annotation names a step/pass when it reads NAME#N (ProfilerStep#3, pass#3, warmup#1). Passes whose
 # name starts with ``warmup`` are excluded from per-pass statistics and sweeps.
@@ -22,7 +28,6 @@ def is_warmup(step: object) -> bool:
     """True for a warm-up pass annotation (``warmup#N``)."""
     return isinstance(step, str) and step.lower().startswith("warmup")
 
-__all__ = ["LAUNCHES", "OPS", "STEPS", "API_CALLS", "COMPANION_TABLES", "IMPORTED_TABLES", "STEP_PATTERN", "is_warmup"]
 
 LAUNCHES = TableSpec(
     "launches", 1,

@@ -53,10 +53,10 @@ def main(args) -> int:
         rec.finish(status="failed")
         err.print(f"lowprof: {argv[0]}: cannot start ({e.strerror or e})")
         return 126
+    features.started(pid, opts.quiet)  # first: py-spy (--stacks) attaches as soon as the workload runs
     rec.start(pid)
     ran = [n for n, p in rec.run.manifest["probes"].items() if p.get("status") == "ok"]
     note(f"recording {' '.join(argv)!s} (pid {pid}) into {rec.path} with {', '.join(ran) or 'no probes'}", opts.quiet)
-    features.started(pid, opts.quiet)
     ended = work.wait()
     rec.run.manifest["workload"].update(ended.to_json())
     failed = features.finished(rec, ended)

@@ -82,7 +82,9 @@ class Feature:
     - ``check(values)``: refuses a bad combination before any run directory is made (raise LowprofError);
     - ``record(values, recording)``: a :class:`Recorder` for this recording, or None when not asked for;
     - ``probe()``: the sampler class, for a feature ``--probes`` can name (imported when called);
-    - ``report(run)``: its section of ``lowprof report``, a dict, or None when the run has nothing of it;
+    - ``report(run)``: its section of ``lowprof report`` (under the feature's name), a dict, or None when the
+      run has nothing of it; a report whose figures depend on the GPU power signal takes it as the keyword
+      ``signal`` (``auto``, ``instant``, ``average``);
     - ``metrics()``: its comparable figures (``compare``, ``export``, ``plot``).
     """
 
@@ -97,6 +99,9 @@ class Feature:
     report: Callable[["Run"], dict | None] | None = None
     metrics: Callable[[], Iterable["Metric"]] | None = None
 
-    def values(self, options: Any) -> dict[str, Any]:
-        """This feature's option values out of a verb's parsed options (an object with one attribute per dest)."""
-        return {o.dest: getattr(options, o.dest, o.default) for o in self.options}
+    def values(self, options: Any, verb: str | None = None) -> dict[str, Any]:
+        """This feature's option values out of a verb's parsed options (an object with one attribute per dest).
+        With ``verb``, an option that verb does not offer has its default (a verb's own flag of the same
+        name is not this feature's)."""
+        return {o.dest: (getattr(options, o.dest, o.default) if verb is None or verb in o.verbs else o.default)
+                for o in self.options}

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING
 
 from lowprof.clock import ENV_ORIGIN, origin_from_env
 from lowprof.errors import LowprofError
+from lowprof.feature import Feature, Option
 from lowprof.rundir import ENV_RUN_DIR
 from lowprof.rundir.specs.marks import MARKS, MARKS_FILE, read_marks_file
 
 if TYPE_CHECKING:  # mark() runs inside workloads: keep pandas out of its import
     import pandas as pd
 
-__all__ = ["mark", "MarksOption", "write_marks_table"]
+__all__ = ["mark", "write_marks_table", "FEATURE"]
 
 _state: dict = {"key": None, "fd": None, "pid": None, "origin": 0, "seq": 0}
 
@@ -153,30 +154,13 @@ def write_marks_table(path: str | os.PathLike, user_file: str | None = None) -> 
     return len(df)
 
 
-class MarksOption:
-    """``lowprof run`` extension: ``--marks FILE`` and the conversion of the workload's marks."""
-
-    @staticmethod
-    def add_arguments(p) -> None:
-        p.add_argument("--marks", metavar="FILE",
-                       help="JSONL phase marks to add: {\"name\": .., \"kind\": instant|begin|end, "
-                            "\"t_s\"|\"t_ns\" (run clock) or \"unix_s\" (wall clock)} per line")
-
-    @staticmethod
-    def prepare(args, recording) -> "_Marks":
-        if args.marks and not Path(args.marks).is_file():
-            raise LowprofError(f"--marks {args.marks}: no such file")
-        return _Marks(args.marks)
-
-
 class _Marks:
+    """The recorder: the workload's ``marks.jsonl`` (and a ``--marks`` file) become the ``marks`` table."""
+
     def __init__(self, user_file: str | None) -> None:
         self.user_file = user_file
 
-    def env(self) -> dict[str, str]:
-        return {}
-
-    def finish(self, recording, ended) -> None:
+    def finished(self, recording, ended) -> None:
         """Write the marks table; a ``--marks`` file that does not parse is left out and said (manifest
         ``marks_file``, shown by ``lowprof.analysis.notices``), the workload's own marks are kept."""
         run = recording.run
@@ -219,3 +203,16 @@ def exit_region(path: str | os.PathLike, old: dict) -> None:
             write_marks_table(path)
         except (LowprofError, OSError, ValueError):  # marks.jsonl stays, and readers use it
             pass
+
+
+def _check(values) -> None:
+    if values["marks"] and not Path(values["marks"]).is_file():
+        raise LowprofError(f"--marks {values['marks']}: no such file")
+
+
+FEATURE = Feature(
+    "marks", "phase marks from lowprof.mark() and --marks FILE", tables=(MARKS,),
+    options=(Option("--marks", metavar="FILE", verbs=("run",),
+                    help="JSONL phase marks to add: {\"name\": .., \"kind\": instant|begin|end, "
+                         "\"t_s\"|\"t_ns\" (run clock) or \"unix_s\" (wall clock)} per line"),),
+    check=_check, record=lambda values, recording: _Marks(values["marks"]))

@@ -1,19 +1,30 @@
-"""A recording: a run directory plus probes sampling it, shared by ``run``, ``attach`` and ``profile``."""
+"""A recording: a run directory plus probes sampling it, shared by ``run``, ``attach`` and ``profile``;
+and the hooks of the features a recording was asked for (:class:`FeatureRecorders`), run here for both
+``run`` and ``attach``.
+
+A recording verb's flags become one :class:`RecordingOptions` (built once by
+``lowprof.cli._common.recording_options``); each feature's hooks get only its own values, a mapping
+``Option.dest -> value``.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
-from lowprof.inventory import gpu_facts, recording_facts, software_facts
-from lowprof.probes import DEFAULT_PROBES, PROBES, ProbeContext, get_probe
-from lowprof.probes.sampler import Sampler
-from lowprof.rundir import ENV_RUN_DIR, RunDir
 from lowprof.clock import ENV_ORIGIN
+from lowprof.probes import ProbeContext, get_probe, probe_features
+from lowprof.rundir import ENV_RUN_DIR, RunDir
 
-__all__ = ["Recording", "default_out_dir", "parse_probe_list", "ENV_FACTS"]
+if TYPE_CHECKING:
+    from lowprof.feature import Feature, Recorder
+    from lowprof.probes.sampler import Sampler
+
+__all__ = ["Recording", "RecordingOptions", "FeatureRecorders", "default_out_dir", "parse_probe_list", "ENV_FACTS"]
 
 # Environment variables worth keeping with a run: who it was in a distributed job, and knobs that
 # change performance. Values are recorded as they were in the workload's environment.
@@ -50,13 +61,87 @@ def default_out_dir(label: str, root: str | os.PathLike = "lowprof-runs") -> Pat
 
 def parse_probe_list(text: str | None) -> list[str]:
     """``"system,nvml"`` -> ``["system", "nvml"]``; None -> the defaults. Unknown names raise ValueError."""
+    known = probe_features()
     if text is None:
-        return list(DEFAULT_PROBES)
+        return list(known)
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PROBES]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(sorted(PROBES))}")
+        raise ValueError(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return names
+
+
+@dataclass(frozen=True)
+class RecordingOptions:
+    """What a recording verb (``run``, ``attach``) was asked for, checked and typed.
+
+    ``probes``: the probe names to sample (``probes_given``: named by ``--probes``, else the defaults);
+    ``interval_s``: the sampling interval (s); ``features``: per feature name its option values."""
+
+    verb: str
+    out: str | None = None
+    force: bool = False
+    quiet: bool = False
+    probes: list[str] = field(default_factory=list)
+    probes_given: bool = False
+    interval_s: float = 0.05
+    features: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def of(self, feature: str) -> Mapping[str, Any]:
+        """One feature's option values (empty for a feature without options)."""
+        return self.features.get(feature, {})
+
+
+class FeatureRecorders:
+    """The recorders of one recording: one per feature of ``features`` that was asked for, in that order.
+
+    :meth:`check` refuses a bad combination of flags before any run directory is made; then the recorders
+    are made (:meth:`make`), their environment goes to the workload, :meth:`started` once it runs, and
+    :meth:`finished` after it ended. A recorder that raises in ``finished`` does not stop the others nor
+    lose the run: the error is kept in the manifest (``extension_errors``) and returned, to be said.
+    ``features``: :data:`lowprof.features.FEATURES` unless given."""
+
+    def __init__(self, options: RecordingOptions, features: "tuple[Feature, ...] | None" = None) -> None:
+        if features is None:
+            from lowprof.features import FEATURES as features
+        self.features, self.options = features, options
+        self.active: list[tuple[str, Recorder]] = []
+
+    def check(self) -> None:
+        for f in self.features:
+            if f.check is not None:
+                f.check(self.options.of(f.name))
+
+    def make(self, recording: "Recording") -> None:
+        for f in self.features:
+            if f.record is not None:
+                r = f.record(self.options.of(f.name), recording)
+                if r is not None:
+                    self.active.append((f.name, r))
+
+    def env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for _, r in self.active:
+            if hasattr(r, "env"):
+                env.update(r.env())
+        return env
+
+    def started(self, pid: int, quiet: bool) -> None:
+        for _, r in self.active:
+            if hasattr(r, "started"):
+                r.started(pid, quiet)
+
+    def finished(self, recording: "Recording", ended: Any) -> list[Exception]:
+        failed = []
+        for _, r in self.active:
+            if not hasattr(r, "finished"):
+                continue
+            try:
+                r.finished(recording, ended)
+            except Exception as ex:  # noqa: BLE001 - a feature failing must not lose the run
+                recording.run.manifest.setdefault("extension_errors", []).append(f"{type(ex).__name__}: {ex}")
+                failed.append(ex)
+        return failed
 
 
 class Recording:
@@ -64,6 +149,13 @@ class Recording:
 
     def __init__(self, out: str | os.PathLike, *, kind: str, probes: list[str], interval_s: float = 0.05,
                  force: bool = False, command: list[str] | None = None, pid: int | None = None) -> None:
+        # The sampler's first table write imports pyarrow, and pyarrow its pandas shim (~0.4 s, more on a busy
+        # machine): loaded here, before the workload (or a profile() region) starts, its first sample is not late.
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+
+        from lowprof.inventory import gpu_facts, recording_facts, software_facts
+
         self.run = RunDir(out, kind=kind, force=force)
         m = self.run.manifest
         m.update(recording_facts(command))
@@ -99,6 +191,8 @@ class Recording:
         if pid is not None:
             self.ctx.pid = pid
             self.run.manifest["workload"]["pid"] = pid
+        from lowprof.probes.sampler import Sampler
+
         sampler = Sampler(self.run, self._instances, self.ctx, interval_s=self.interval_s)
         try:
             self.sampler = sampler.start()

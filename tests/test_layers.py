@@ -100,8 +100,11 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 # What each layer may import from lowprof (prefixes). ``lowprof`` itself: the package's own names
 # (``__version__``), never a submodule not listed. ``lowprof.intervals``: numpy interval helpers that import
-# nothing of lowprof (shared with the importers), at the bottom like errors and clock.
-ANALYSIS_MAY = ("lowprof.analysis", "lowprof.rundir", "lowprof.errors", "lowprof.clock", "lowprof.intervals")
+# nothing of lowprof (shared with the importers), at the bottom like errors and clock. lowprof.feature: the
+# declaration type (standard library only), with which an analysis area that only reports (launches, power)
+# declares its feature.
+ANALYSIS_MAY = ("lowprof.analysis", "lowprof.rundir", "lowprof.errors", "lowprof.clock", "lowprof.intervals",
+                "lowprof.feature")
 RUNDIR_MAY = ("lowprof.rundir", "lowprof.errors", "lowprof.clock")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from typing import Iterable
 
 import numpy as np
 
@@ -10,13 +10,7 @@ from lowprof.analysis.notices import notices
 from lowprof.rundir import Run
 from lowprof.rundir.sections import View
 
-__all__ = ["summarize", "SECTIONS"]
-
-# Extra report sections other subpackages contribute ("module:function"); each function takes a Run
-# and returns a dict (shown as a titled key/value block, and under its key in --json) or None.
-SECTIONS: list[str] = ["lowprof.analysis.launches:section_launches", "lowprof.native.tlb_report:section_tlb",
-                       "lowprof.analysis.power:section_power", "lowprof.microbench.report:section_microbench",
-                       "lowprof.native.oobmalloc_run:section_allocator"]
+__all__ = ["summarize"]
 
 
 def _workload(run: Run) -> dict:
@@ -117,9 +111,12 @@ def _gpu_names(gpus: View) -> list[str] | str:
     return names or (gpus.reason or "none")
 
 
-def summarize(run: Run, signal: str = "auto") -> dict:
-    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent). ``signal``: the GPU power
-    signal of the power section (``auto``, ``instant``, ``average``; see lowprof.analysis.power)."""
+def summarize(run: Run, signal: str = "auto", features: Iterable = ()) -> dict:
+    """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent): the run's own figures, then
+    each of ``features``' report section (:class:`lowprof.feature.Feature` values; ``lowprof report`` passes
+    :data:`lowprof.features.FEATURES`).
+    ``signal``: the GPU power signal of the power section (``auto``, ``instant``, ``average``; see
+    lowprof.analysis.power)."""
     import inspect
 
     from lowprof.errors import SignalUnavailable
@@ -145,15 +142,17 @@ def summarize(run: Run, signal: str = "auto") -> dict:
         "unreadable_tables": run.unreadable,  # name -> why; the rest of the summary is made without them
         "notices": notices(run.manifest),  # failures that change what the run holds, one line each
     }
-    for ref in SECTIONS:
-        module, _, fn = ref.partition(":")
+    # Each feature's report section (Feature.report), in their order: a dict, shown as a titled key/value
+    # block and under the feature's name in --json, or None when the run has nothing of it.
+    for f in features:
+        if f.report is None:
+            continue
         try:
-            f = getattr(importlib.import_module(module), fn)
-            section = f(run, signal=signal) if "signal" in inspect.signature(f).parameters else f(run)
+            section = f.report(run, signal=signal) if "signal" in inspect.signature(f.report).parameters else f.report(run)
         except SignalUnavailable:
             raise  # the user asked for a signal the run lacks: said as an error, like `lowprof power`
         except Exception as e:  # noqa: BLE001 - one broken section must not hide the rest
             section = {"error": f"{type(e).__name__}: {e}"}
         if section is not None:
-            out[fn.removeprefix("section_")] = section
+            out[f.name] = section
     return out

@@ -47,7 +47,9 @@ def main(args) -> int:
     from lowprof.rundir import load
 
     run = load(args.dir)
-    s = summarize(run, signal=signal_of(args))
+    from lowprof.features import FEATURES
+
+    s = summarize(run, signal=signal_of(args), features=FEATURES)
     if args.json:
         print_json(s)
         return 0

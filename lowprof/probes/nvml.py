@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lowprof import nvml_adapter
+from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir.specs.nvml import GPU_POWER, GPU_PROCESSES
 
@@ -356,3 +357,6 @@ class NvmlProbe(Probe):
         if hasattr(self, "_pid_ns"):
             out["pid_namespace"] = self._pid_ns
         return out
+
+
+FEATURE = Feature("nvml", "per-GPU power, energy, clocks, utilisation, temperature, throttle reasons and per-process memory, via NVML", tables=NvmlProbe.tables, probe=lambda: NvmlProbe)

@@ -47,7 +47,7 @@ class OnDemandTrace:
 
         note(f"armed for on-demand kernel tracing: lowprof attach {pid} --trace kernels --duration S", quiet)
 
-    def finish(self, recording, ended) -> None:
+    def finished(self, recording, ended) -> None:
         """Every window into this run's tables; ``manifest["trace"]["on_demand"]`` lists them (run clock ns)."""
         import json
 

@@ -11,8 +11,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import psutil
-
 from lowprof.rundir import RunDir
 from lowprof.rundir.specs.stacks import PYSTACKS
 
@@ -49,6 +47,8 @@ def pyspy_unavailable_reason(pid: int) -> str | None:
     """None if py-spy can be pointed at ``pid``; else why not (not Python, no py-spy, ...)."""
     if _pyspy() is None:
         return "py-spy is not installed (pip install py-spy)"
+    import psutil
+
     try:
         p = psutil.Process(pid)
         names = " ".join([p.name(), *(p.cmdline()[:1])])

@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from lowprof.microbench.results import Result
-from lowprof.microbench.sass import bank_parity, hot_loop, parse_sass
-from lowprof.microbench.stats import summarize
-from lowprof.microbench.toolchain import compile_cubin, disassemble, resource_usage
 
 NAME = "regs"
 HELP = "register pressure vs occupancy and spills at several maxrregcount; operand-bank parity variants"
@@ -45,6 +40,8 @@ def theoretical_warps_per_sm(registers: int, threads_per_block: int, arch: str =
 
 def pressure_sweep(arch: str = "sm_90", maxregs=MAXREGS, threads_per_block: int = 256) -> list[dict]:
     """nvcc builds of ``reg_pressure`` at each ``-maxrregcount``: registers, spills, occupancy."""
+    from lowprof.microbench.toolchain import compile_cubin, disassemble, resource_usage
+
     rows = []
     for r in maxregs:
         u = resource_usage("regs", arch, maxrregcount=r, defines={"NACC": NACC})["reg_pressure"]
@@ -57,6 +54,9 @@ def pressure_sweep(arch: str = "sm_90", maxregs=MAXREGS, threads_per_block: int 
 
 def bank_variants(arch: str = "sm_90") -> list[dict]:
     """Per ``VARIANT`` of ``operand_banks``: its hot-loop FFMAs by source-register parity."""
+    from lowprof.microbench.sass import bank_parity, hot_loop, parse_sass
+    from lowprof.microbench.toolchain import compile_cubin, disassemble, resource_usage
+
     rows = []
     for v in VARIANTS:
         cubin, _ = compile_cubin("regs", arch, defines={"VARIANT": v})
@@ -82,6 +82,9 @@ def _time_ms(cp, fn, grid, block, args, reps: int) -> list[float]:
 
 
 def run(gpu, quick: bool = False) -> list[Result]:
+    import numpy as np
+    from lowprof.microbench.stats import summarize
+
     cp = gpu.cupy
     from cupy_backends.cuda.api import driver
 

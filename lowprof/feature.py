@@ -15,10 +15,9 @@ pyarrow, py-spy, NVML) when called.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 if TYPE_CHECKING:  # declarations only: none of these is imported at run time here
-    from lowprof.analysis.metric import Metric
     from lowprof.probes.base import Probe
     from lowprof.record import Recording
     from lowprof.rundir import Run
@@ -97,7 +96,6 @@ class Feature:
     record: Callable[[Mapping[str, Any], "Recording"], "Recorder | None"] | None = None
     probe: Callable[[], "type[Probe]"] | None = None
     report: Callable[["Run"], dict | None] | None = None
-    metrics: Callable[[], Iterable["Metric"]] | None = None
 
     def values(self, options: Any, verb: str | None = None) -> dict[str, Any]:
         """This feature's option values out of a verb's parsed options (an object with one attribute per dest).

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from lowprof.clock import ENV_ORIGIN, origin_from_env
 from lowprof.errors import LowprofError
 from lowprof.feature import Feature, Option
+from lowprof.rundir.sections import owned_by
 from lowprof.rundir import ENV_RUN_DIR
 from lowprof.rundir.specs.marks import MARKS, MARKS_FILE, read_marks_file
 
@@ -211,7 +212,7 @@ def _check(values) -> None:
 
 
 FEATURE = Feature(
-    "marks", "phase marks from lowprof.mark() and --marks FILE", tables=(MARKS,),
+    "marks", "phase marks from lowprof.mark() and --marks FILE", tables=(MARKS,), manifest=owned_by("marks"),
     options=(Option("--marks", metavar="FILE", verbs=("run",),
                     help="JSONL phase marks to add: {\"name\": .., \"kind\": instant|begin|end, "
                          "\"t_s\"|\"t_ns\" (run clock) or \"unix_s\" (wall clock)} per line"),),

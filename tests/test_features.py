@@ -156,3 +156,23 @@ def test_a_feature_failing_at_the_end_keeps_the_run(tmp_path, with_greeter, capf
     assert run.complete and run.manifest["extension_errors"] == ["RuntimeError: the greeter broke"]
     assert "system" in run.tables and seen.read_text() == "fail"
     json.dumps(run.manifest)  # still strict JSON
+
+
+def test_every_manifest_section_is_declared_by_its_feature_or_by_a_core_writer():
+    """A section owned by a feature is listed in that feature's declaration (and no other); the rest belong to
+    the writers that are not features (the run directory itself, the sampler, import, sweep)."""
+    from lowprof.features import FEATURES
+    from lowprof.rundir.sections import SECTIONS
+
+    names = {f.name for f in FEATURES}
+    listed = {}
+    for f in FEATURES:
+        for s in f.manifest:
+            assert s.owner == f.name, f"{f.name} lists {s.name}, owned by {s.owner}"
+            assert s.name not in listed, f"{s.name} listed by {listed.get(s.name)} and {f.name}"
+            listed[s.name] = f.name
+    for s in SECTIONS.values():
+        if s.owner in names:
+            assert listed.get(s.name) == s.owner, f"section {s.name} (owner {s.owner}) missing from its FEATURE"
+        else:
+            assert s.owner in ("core", "sampler", "import", "sweep"), f"section {s.name}: unknown owner {s.owner}"

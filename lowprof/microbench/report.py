@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from lowprof.feature import Feature
+from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.bench import BENCH_RESULTS
 
 __all__ = ["section_microbench", "FEATURE"]
@@ -63,4 +64,5 @@ def section_microbench(run) -> dict | None:
 
 
 FEATURE = Feature("microbench", "GPU and host micro-benchmarks of `lowprof bench gpu` / `bench host`",
-                  tables=(BENCH_RESULTS,), report=section_microbench)
+                  tables=(BENCH_RESULTS,), manifest=owned_by("microbench"),
+                  report=section_microbench)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from lowprof.feature import Feature, Option
+from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.bench import ALLOCATOR
 
 __all__ = ["FEATURE", "PreloadedAllocator", "section_allocator"]
@@ -87,7 +88,7 @@ def _record(values, recording) -> "PreloadedAllocator | None":
 
 FEATURE = Feature(
     "allocator", "the workload under lowprof's out-of-band-metadata malloc (LD_PRELOAD), its counters at exit",
-    tables=(ALLOCATOR,),
+    tables=(ALLOCATOR,), manifest=owned_by("allocator"),
     options=(Option("--allocator", choices=("oob",), metavar="oob", verbs=("run", "sweep"),
                     help="run the workload with lowprof's out-of-band-metadata malloc (LD_PRELOAD) "
                          "and record its counters (table: allocator)"),),

@@ -4,6 +4,7 @@ reach vs CPUID, walk cost). The bench itself is :mod:`lowprof.native.tlb_bench`.
 from __future__ import annotations
 
 from lowprof.feature import Feature
+from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.bench import TLB_TABLE
 
 __all__ = ["section_tlb", "FEATURE"]
@@ -46,4 +47,4 @@ def section_tlb(run) -> dict | None:
 
 
 FEATURE = Feature("tlb", "TLB reach and page-walk cost measured by `lowprof bench tlb`", tables=(TLB_TABLE,),
-                  report=section_tlb)
+                  manifest=owned_by("tlb"), report=section_tlb)

@@ -31,6 +31,7 @@ from typing import Any
 
 from lowprof import nvml_adapter
 from lowprof.feature import Feature
+from lowprof.rundir.sections import owned_by
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir.specs.nvml import GPU_POWER, GPU_PROCESSES
 
@@ -359,4 +360,5 @@ class NvmlProbe(Probe):
         return out
 
 
-FEATURE = Feature("nvml", "per-GPU power, energy, clocks, utilisation, temperature, throttle reasons and per-process memory, via NVML", tables=NvmlProbe.tables, probe=lambda: NvmlProbe)
+FEATURE = Feature("nvml", "per-GPU power, energy, clocks, utilisation, temperature, throttle reasons and per-process memory, via NVML", tables=NvmlProbe.tables,
+                  manifest=owned_by("nvml"), probe=lambda: NvmlProbe)

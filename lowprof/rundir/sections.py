@@ -217,8 +217,8 @@ _FEATURES: tuple[Section, ...] = (
         _f("name", "str?", read_check=False), _f("library", "str?", read_check=False),
         _f("status", "str?", read_check=False), _f("processes", "int?", read_check=False),
         _f("allocs", "int?", read_check=False), _f("workload", "object?", read_check=False))),
-    Section("microbench", "bench", 1, read_check=False, doc="lowprof bench: what was measured, on which GPU"),
-    Section("tlb", "bench", 1, read_check=False, doc="lowprof bench tlb: detected figures per page size", fields=(
+    Section("microbench", "microbench", 1, read_check=False, doc="lowprof bench: what was measured, on which GPU"),
+    Section("tlb", "tlb", 1, read_check=False, doc="lowprof bench tlb: detected figures per page size", fields=(
         _f("sweeps", "map[object]?", doc="page size (B, as text) -> each level's reach", read_check=False,
            fields=tuple(_f(k, "object?", read_check=False, fields=_REACH) for k in
                         ("l1_dtlb", "l2_stlb", "l1_dtlb_verdict", "l2_stlb_verdict"))),

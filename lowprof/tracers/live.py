@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lowprof.errors import LowprofError, TraceError, UsageError
 from lowprof.feature import Feature, Option
+from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.launches import API_CALLS, LAUNCHES, OPS, STEPS
 
 __all__ = ["FEATURE", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
@@ -164,7 +165,7 @@ def _record(values, recording):
 
 FEATURE = Feature(
     "kernels", "GPU launches and CPU ops of a Python workload, traced from its `import torch` (or `import cupy`)",
-    tables=(LAUNCHES, OPS, STEPS, API_CALLS),
+    tables=(LAUNCHES, OPS, STEPS, API_CALLS), manifest=owned_by("kernels"),
     options=(
         Option("--trace", choices=("kernels",), metavar="kernels", verbs=("run", "sweep"),
                help="record GPU launches and CPU ops of a Python workload: torch.profiler from its "

@@ -23,6 +23,7 @@ import subprocess
 import threading
 from lowprof.errors import LowprofError
 from lowprof.feature import Feature, Option
+from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES, PYSTACKS
 from lowprof.tracers.pyspy import _pyspy, start_record, stop_record
 
@@ -153,7 +154,7 @@ def _record(values, recording) -> _StacksRun | None:
 
 FEATURE = Feature(
     "stacks", "the workload's Python stacks sampled by py-spy: over time with run --stacks, aggregated by attach",
-    tables=(PYSTACK_SAMPLES, PYSTACKS),
+    tables=(PYSTACK_SAMPLES, PYSTACKS), manifest=owned_by("stacks"),
     options=(
         Option("--stacks", switch=True, default=False, verbs=("run", "sweep"),
                help="sample the workload's Python stacks with py-spy for the whole run (table "

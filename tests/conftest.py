@@ -177,3 +177,13 @@ def cli():
 @pytest.fixture(scope="session")
 def traces() -> Path:
     return TRACES
+
+
+@pytest.fixture(scope="session")
+def shared_runs(tmp_path_factory):
+    """The real runs the analysis tests share (tests/_analysis_runs.py), each recorded once per session."""
+    from tests._analysis_runs import SharedRuns
+
+    root = tmp_path_factory.getbasetemp() / "analysis-runs"
+    root.mkdir(exist_ok=True)
+    return SharedRuns(root)

@@ -28,6 +28,14 @@ TRACES = REPO / "tests" / "data" / "traces"
 PROCESS_VERBS = frozenset({"run", "attach", "sweep", "bench"})
 
 
+def requires(module: str):
+    """Skip unless ``module`` is installed, without importing it into this process (torch costs seconds to
+    import; the tests that need it run it in their workload's own process)."""
+    import importlib.util
+
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None, reason=f"{module} is not installed")
+
+
 def lowprof_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "lowprof", *map(str, args)]
 
@@ -187,3 +195,22 @@ def shared_runs(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "analysis-runs"
     root.mkdir(exist_ok=True)
     return SharedRuns(root)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), each test file runs on one worker, so a
+    module fixture (a TLB sweep, an imported trace) is made once; the tests that use the session's shared runs
+    go to one worker, which records each of them once; the tests that time or read this machine's hardware
+    run one after another on one worker (never two of them at once)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    sharing = {item.nodeid.split("::", 1)[0] for item in items if "shared_runs" in item.fixturenames}
+    for item in items:
+        file = item.nodeid.split("::", 1)[0]
+        if item.get_closest_marker("hardware"):
+            group = "hardware"
+        elif file in sharing:
+            group = "shared_runs"
+        else:
+            group = file
+        item.add_marker(pytest.mark.xdist_group(group))

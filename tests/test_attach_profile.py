@@ -53,6 +53,7 @@ def test_attach_to_live_child_records_cpu_and_python_stacks(tmp_path, cli, pytho
     assert st.share.sum() == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_attach_stops_when_process_exits(tmp_path, cli):
     # Long enough to outlive the attach CLI's start-up on a loaded 2-core machine.
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(4.0)"])

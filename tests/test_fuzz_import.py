@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import REPO, TRACES
 
+pytestmark = pytest.mark.slow
+
 SECONDS = float(os.environ.get("LOWPROF_FUZZ_SECONDS", "60"))
 SEED = int(os.environ.get("LOWPROF_FUZZ_SEED", "18"))
 WORKER = Path(__file__).with_name("_fuzz_import_worker.py")

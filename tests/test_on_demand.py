@@ -18,9 +18,9 @@ import psutil
 import pytest
 
 import lowprof
-from tests.conftest import lowprof_cmd, run_cli
+from tests.conftest import lowprof_cmd, requires, run_cli
 
-pytest.importorskip("torch")
+pytestmark = requires("torch")
 
 from lowprof.tracers._boot._lowprof_ondemand_agent import runtime_dir, socket_path  # noqa: E402
 
@@ -131,6 +131,7 @@ def test_control_channel_is_a_private_unix_socket(armed):
     assert p.returncode == 1 and f"its child PID {armed.pid} is" in p.stderr, p.stderr
 
 
+@pytest.mark.slow
 def test_two_windows_hold_their_ops_only_while_the_workload_runs_on(armed, tmp_path):
     held, reply = _claim(armed.sock)  # a second request while one is held: refused, one line, no run dir
     assert reply["ok"] is True and reply["pid"] == armed.pid

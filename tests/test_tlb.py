@@ -13,8 +13,8 @@ import pytest
 import lowprof
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.skipif(platform.machine() != "x86_64" or platform.system() != "Linux",
-                                reason="the TLB benchmark needs x86-64 Linux")
+pytestmark = [pytest.mark.slow, pytest.mark.hardware, pytest.mark.skipif(platform.machine() != "x86_64" or platform.system() != "Linux",
+                                reason="the TLB benchmark needs x86-64 Linux")]
 
 PER_OCTAVE = 4
 

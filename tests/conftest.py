@@ -27,6 +27,13 @@ TRACES = REPO / "tests" / "data" / "traces"
 # this process through lowprof.cli.main (the ~1 s of imports is paid once per session, not once per call).
 PROCESS_VERBS = frozenset({"run", "attach", "sweep", "bench"})
 
+# A pytest-xdist worker starts with COLUMNS (and LINES) set to the controller's terminal size; lowprof's consoles
+# take their width from $COLUMNS when they are made (at import, during collection): without this, a test would
+# see 80-column tables under `make test` and 250-column ones under a plain `pytest`.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
 
 def requires(module: str):
     """Skip unless ``module`` is installed, without importing it into this process (torch costs seconds to

@@ -106,7 +106,7 @@ def _attach(armed, out, *extra):
     return run_cli("attach", str(armed.pid), "--trace", "kernels", "--out", out, *extra, env=ENV)
 
 
-def _wait_for(cond, what: str, timeout: float = 60):
+def _wait_for(cond, what: str, timeout: float = 180):  # a limit for a busy VM, not a measurement
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = cond()

@@ -8,6 +8,13 @@ import json
 __all__ = ["section_microbench"]
 
 
+
+def _g4(v: float) -> str:
+    """4 significant figures, never e-notation (14720.3 -> '14720', not '1.472e+04')."""
+    import numpy as np
+
+    return np.format_float_positional(float(v), precision=4, unique=False, fractional=False, trim="-")
+
 def _num(v) -> bool:
     return v is not None and not (isinstance(v, float) and v != v)
 
@@ -39,11 +46,11 @@ def section_microbench(run) -> dict | None:
         params = json.loads(r.params_json or "{}")
         where = ", ".join(f"{k}={params[k]}" for k in ("footprint_bytes", "ilp", "warps", "size_bytes") if k in params)
         key = f"{r.benchmark} {r.metric}" + (f" [{where}]" if where else "")
-        val = f"{r.value:.4g} {r.unit}"
+        val = f"{_g4(r.value)} {r.unit}"
         if _num(r.p5):
-            val += f" (p5-p95 {r.p5:.4g}-{r.p95:.4g})"
+            val += f" (p5-p95 {_g4(r.p5)}-{_g4(r.p95)})"
         if _num(r.reference_value):
-            val += f"; reference {r.reference_value:.4g} {r.reference_unit} ({r.reference_source})"
+            val += f"; reference {_g4(r.reference_value)} {r.reference_unit} ({r.reference_source})"
             differs = getattr(r, "reference_differs", None)
             if isinstance(differs, str) and differs:
                 val += f"; method differs: {differs}"

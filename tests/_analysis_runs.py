@@ -1,6 +1,6 @@
 """Real runs shared by the analysis tests (compare, plots, export, perfetto, many), recorded once per session:
-the session fixture ``shared_runs`` (tests/conftest.py) is one ``SharedRuns`` over the session's folder, and
-records each run the first time a test asks for it.
+the session fixture ``shared_runs`` (tests/conftest.py) is one ``SharedRuns`` over the session's folder (one per
+pytest-xdist worker), and records each run the first time a test asks for it.
 
 Recorded on this machine with the real CLI: two runs of the demo's CPU phase with the same command and
 one with another thread count; a sweep over batch 1, 4 of marked passes; a short TLB sweep; and real

@@ -203,21 +203,3 @@ def shared_runs(tmp_path_factory):
     root.mkdir(exist_ok=True)
     return SharedRuns(root)
 
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), each test file runs on one worker, so a
-    module fixture (a TLB sweep, an imported trace) is made once; the tests that use the session's shared runs
-    go to one worker, which records each of them once; the tests that time or read this machine's hardware
-    run one after another on one worker (never two of them at once)."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    sharing = {item.nodeid.split("::", 1)[0] for item in items if "shared_runs" in item.fixturenames}
-    for item in items:
-        file = item.nodeid.split("::", 1)[0]
-        if item.get_closest_marker("hardware"):
-            group = "hardware"
-        elif file in sharing:
-            group = "shared_runs"
-        else:
-            group = file
-        item.add_marker(pytest.mark.xdist_group(group))

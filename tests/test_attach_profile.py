@@ -53,9 +53,14 @@ def test_attach_to_live_child_records_cpu_and_python_stacks(tmp_path, cli, pytho
     assert st.share.sum() == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_attach_stops_when_process_exits(tmp_path, cli):
-    # Long enough to outlive the attach CLI's start-up on a loaded 2-core machine.
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(4.0)"])
+    # It lives until the attach has started recording (its run directory's manifest), then a moment more: a
+    # fixed sleep (4 s) was outlived by the attach CLI's start-up on a loaded 2-core machine.
+    waits = ("import os, sys, time\nt = time.monotonic()\n"
+             "while not os.path.exists(sys.argv[1]) and time.monotonic() - t < 120: time.sleep(0.05)\n"
+             "time.sleep(0.5)")
+    proc = subprocess.Popen([sys.executable, "-c", waits, tmp_path / "a" / "manifest.json"])
     p = cli("attach", proc.pid, "--out", tmp_path / "a", "--no-stacks")
     proc.wait()
     assert p.returncode == 0, p.stderr
@@ -72,7 +77,7 @@ def test_attach_to_missing_pid_is_one_clear_line(tmp_path, cli):
 
 
 def test_attach_to_non_python_says_why_no_stacks(tmp_path, cli):
-    proc = subprocess.Popen(["sleep", "5"])
+    proc = subprocess.Popen(["sleep", "120"])  # killed below; outlives the attach on a busy VM (5 s did not)
     try:
         p = cli("attach", proc.pid, "--duration", "0.3", "--out", tmp_path / "a")
     finally:

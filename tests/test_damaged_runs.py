@@ -212,6 +212,7 @@ def _outcome(res: dict) -> str:
     return f"rc {res['rc']}"
 
 
+@pytest.mark.slow
 def test_damage_matrix_over_report_export_load(recorded: Path, tmp_path: Path):
     args = []
     for i, (case, (damage, _)) in enumerate(CASES.items()):

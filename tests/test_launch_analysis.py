@@ -140,6 +140,7 @@ def test_idle_breakdown_equals_hta(tmp_path: Path):
                                        check_names=False, check_index_type=False)
 
 
+@pytest.mark.slow
 def test_cli_import_launches_bound_report(tiny: Path, tmp_path: Path, cli):
     out = tmp_path / "r"
     p = cli("import", tiny, "--out", out)

@@ -22,7 +22,7 @@ from lowprof.intervals import union
 from lowprof.tracers.importer import import_trace
 from tests.conftest import TRACES
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:.*inplace.*")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:.*inplace.*")]
 
 SGLANG = TRACES / "tracelens" / "mi300x" / "sglang_Qwen3-8B_decode.json.gz"
 GPU_CATS = {"kernel", "gpu_memcpy", "gpu_memset"}

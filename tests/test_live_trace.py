@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 import lowprof
-from tests.conftest import lowprof_cmd
+from tests.conftest import lowprof_cmd, requires
 
-pytest.importorskip("torch")
+pytestmark = [pytest.mark.slow, requires("torch")]
 
 # One OpenMP thread: on small CPU ops an active torch.profiler otherwise stalls ~16 ms per parallel op.
 ENV = {"OMP_NUM_THREADS": "1"}
@@ -184,6 +184,7 @@ def test_cupy_program_without_cupti_python_says_so(tmp_path, cli):
     assert reason.startswith("cupy imported but NVIDIA's cupti-python is not installed")
 
 
+@pytest.mark.gpu
 def test_cupy_kernels_are_recorded_through_cupti(tmp_path, cli):
     cupy = pytest.importorskip("cupy")
     pytest.importorskip("cupti", reason="needs NVIDIA's cupti-python (pip install cupti-python)")

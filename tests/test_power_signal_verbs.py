@@ -16,8 +16,8 @@ from tests import _analysis_runs as R
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return R.power_replay(R.root_of(tmp_path_factory))
+def run_dir(shared_runs):
+    return shared_runs.power_replay()
 
 
 def _by_hand(run_dir, gpu: int, column: str) -> np.ndarray:

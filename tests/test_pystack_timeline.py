@@ -76,6 +76,7 @@ def _cpu_bound_launches(w: dict) -> pd.DataFrame:
     return df[[c.name for c in LAUNCHES.columns]]
 
 
+@pytest.mark.slow
 def test_bound_shows_the_hot_function_of_each_cpu_bound_pass(recorded, tmp_path, cli):
     run, w = recorded
     out = RunDir(tmp_path / "both", kind="import")

@@ -22,7 +22,6 @@ from lowprof.analysis.launches import launch_frame, pass_frame, per_launch, per_
 from lowprof.analysis.phases import marked_phases
 from lowprof.analysis.metric import Metric, metric
 from lowprof.analysis.metrics import METRICS, SWEEP_METRICS, run_metrics
-from tests import _analysis_runs as R
 
 AREAS = (summary_metrics, launch_metrics, comm_metrics, phases, power_metrics, ipw_metrics, bench_metrics, tlb_metrics)
 # The order compare, export and plot list metrics in (their tables and CSV rows follow it).
@@ -32,11 +31,6 @@ ORDER = ["duration_s", "workload_cpu_s", "workload_cpu_cores_mean", "workload_rs
          "h2d_bandwidth_gb_per_s", "d2h_bandwidth_gb_per_s", "phase_time_s", "power_mean_w", "power_p99_w",
          "energy_j", "energy_per_pass_j", "phase_energy_j", "ipw_per_w", "energy_per_query_j",
          "energy_per_token_j", "microbench", "tlb_l1_entries", "tlb_l2_entries", "tlb_walk_s"]
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
 
 
 def test_each_metric_comes_from_one_area_in_the_listed_order():
@@ -68,8 +62,8 @@ def test_the_registry_and_metric_declarations_import_without_pandas():
     assert out.stdout.split() == ["[]"], out.stderr
 
 
-def test_run_frames_are_the_analysis_results_computed_once(root):
-    run = lowprof.load(R.imported(root, "alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"))
+def test_run_frames_are_the_analysis_results_computed_once(shared_runs):
+    run = lowprof.load(shared_runs.imported("alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"))
     pl = launch_frame(run)
     assert launch_frame(run) is pl
     pd.testing.assert_frame_equal(pl, per_launch(run["launches"]))
@@ -82,11 +76,11 @@ def test_run_frames_are_the_analysis_results_computed_once(root):
     assert launch_frame(fresh) is not pl
 
 
-def test_phases_frame_and_metrics_read_it(root):
+def test_phases_frame_and_metrics_read_it(shared_runs):
     from lowprof.analysis.power import phase_intervals
     from lowprof.rundir.specs.marks import read_marks
 
-    run = lowprof.load(R.marked(root))
+    run = lowprof.load(shared_runs.marked())
     ph = marked_phases(run)
     assert marked_phases(run) is ph
     marks = read_marks(run)
@@ -98,8 +92,8 @@ def test_phases_frame_and_metrics_read_it(root):
         assert value == pytest.approx(float((g["end_ns"] - g["start_ns"]).median()) / 1e9, rel=1e-12)
 
 
-def test_derived_keeps_a_result_but_not_a_raise(root):
-    run = lowprof.load(R.marked(root))
+def test_derived_keeps_a_result_but_not_a_raise(shared_runs):
+    run = lowprof.load(shared_runs.marked())
     calls = []
 
     def failing():

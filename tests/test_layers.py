@@ -159,3 +159,19 @@ def test_every_table_is_declared_in_rundir_specs_and_only_there():
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "TableSpec":
                 outside.append(f"{f.relative_to(REPO)}:{node.lineno}")
     assert outside == [], "declare tables in lowprof/rundir/specs/: " + ", ".join(outside)
+
+
+def test_nothing_below_cli_imports_cli_or_argparse():
+    """argparse and lowprof.cli are the command line's: no module below cli/ imports them, at any depth
+    (lowprof/workloads/ holds example workloads, programs of their own, and __main__ is the entry point)."""
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG.parent).as_posix()
+        if rel.startswith(("lowprof/cli/", "lowprof/workloads/")) or rel == "lowprof/__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), rel)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            bad += [f"{rel}:{node.lineno} imports {n}" for n in names
+                    if n == "argparse" or n == "lowprof.cli" or n.startswith("lowprof.cli.")]
+    assert not bad, "\n".join(bad)

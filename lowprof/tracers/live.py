@@ -136,12 +136,10 @@ def _loss_warnings(entry: dict, segments: int) -> list[str]:
 
 def print_warnings(entry: dict) -> None:
     """Print the trace entry's warnings on stderr, one line each."""
-    from rich.markup import escape
-
-    from lowprof.cli._ui import err
+    from lowprof.console import warn
 
     for w in entry.get("warnings", []):
-        err.print(f"[yellow]lowprof: warning:[/] {escape(w)}", markup=True)
+        warn(w)
 
 
 def _check(values) -> None:

@@ -43,7 +43,7 @@ class OnDemandTrace:
                 ENV_SOCK_DIR: self.sock_dir}
 
     def started(self, pid: int, quiet: bool) -> None:
-        from lowprof.cli._ui import note
+        from lowprof.console import note
 
         note(f"armed for on-demand kernel tracing: lowprof attach {pid} --trace kernels --duration S", quiet)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from lowprof.clock import ENV_ORIGIN
 from lowprof.probes import ProbeContext, get_probe, probe_features
-from lowprof.rundir import ENV_RUN_DIR, RunDir
+from lowprof.rundir import ENV_RUN_DIR, RunWriter
 
 if TYPE_CHECKING:
     from lowprof.feature import Feature, Recorder
@@ -156,7 +156,7 @@ class Recording:
 
         from lowprof.inventory import gpu_facts, recording_facts, software_facts
 
-        self.run = RunDir(out, kind=kind, force=force)
+        self.run = RunWriter(out, kind=kind, force=force)
         m = self.run.manifest
         m.update(recording_facts(command))
         m["cwd"] = os.getcwd()

@@ -396,13 +396,13 @@ def test_reference_file_without_a_source_or_with_an_unknown_board_is_refused(tmp
 
 def test_result_rows_carry_clocks_and_references(tmp_path):
     import lowprof
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
     rs = [Result("memory", "latency L1", 33.0, "cycles", 32.0, 35.0, 3, {"from": "mean"}),
           Result("smem", "cycles per extra way", 2.0, "cycles")]
     clocks = summarize_clocks([{"sm_clock_hz": 1.755e9, "mem_clock_hz": 1.593e9, "reasons": 0x4}])
     rows = result_rows(rs, "NVIDIA H100 PCIe", clocks)
-    run = RunDir(tmp_path / "r", kind="bench")
+    run = RunWriter(tmp_path / "r", kind="bench")
     run.manifest["microbench"] = {"suite": "gpu", "gpu_name": "NVIDIA H100 PCIe", "compute_capability": "90",
                                   "sm_count": 114, "benchmarks": {"memory": {"status": "ok", "elapsed_s": 41.5,
                                                                              "clocks": clocks}}}

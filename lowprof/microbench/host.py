@@ -18,7 +18,7 @@ import numpy as np
 from lowprof.errors import LowprofError
 from lowprof.microbench.results import Result, result_rows
 from lowprof.rundir.specs.bench import BENCH_RESULTS
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 
 __all__ = ["record_host", "suite_results", "pyperf_args"]
 
@@ -70,7 +70,7 @@ def record_host(out: str | os.PathLike, *, pyperf: list[str], only: list[str] | 
     picked = [n for n in (only or NAMES) if n != "cupy launch" or reason is None]
     if not picked:
         raise LowprofError(f"--only 'cupy launch': it cannot be timed here: {reason}")
-    run = RunDir(out, kind="bench", force=force)
+    run = RunWriter(out, kind="bench", force=force)
     m = run.manifest
     m.update(recording_facts())
     tmp = Path(tempfile.mkdtemp(prefix="lowprof-pyperf-"))

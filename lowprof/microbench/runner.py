@@ -14,7 +14,7 @@ from lowprof.microbench.gpu import GpuSession
 from lowprof.microbench.registry import benchmark
 from lowprof.microbench.results import result_rows
 from lowprof.rundir.specs.bench import BENCH_RESULTS
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 
 __all__ = ["record_gpu"]
 
@@ -25,7 +25,7 @@ def record_gpu(out: str | os.PathLike, names: list[str], *, quick: bool = False,
     gpu = GpuSession(0)  # raises GPUUnavailable before any directory is made
     from lowprof.inventory import gpu_facts, recording_facts
 
-    run = RunDir(out, kind="bench", force=force)
+    run = RunWriter(out, kind="bench", force=force)
     m = run.manifest
     m.update(recording_facts())
     facts = {"suite": "gpu", "gpu_name": gpu.name, "compute_capability": gpu.cc, "sm_count": gpu.sm_count,

@@ -20,7 +20,7 @@ from lowprof.native import tlb
 from lowprof.native.tlb_cpuid import reported_entries, reported_tlbs
 from lowprof.native.tlb_tsc import calibrate_tsc
 from lowprof.native.tlb_verdict import LEVELS, judge_sweep, needs_repeat
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.bench import TLB_TABLE
 
 __all__ = ["record_tlb", "compare_rows"]
@@ -77,7 +77,7 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
     ``progress(label, total)`` may return a callback advanced by 1 per measured point.
     """
     t_start = time.monotonic()
-    run = RunDir(out, kind="bench", force=force)
+    run = RunWriter(out, kind="bench", force=force)
     m = run.manifest
     m.update(recording_facts())
     tsc = calibrate_tsc()

@@ -204,11 +204,11 @@ def replay(path: str | Path):
 def replay_to_run(path: str | Path, out: str | Path, force: bool = False) -> Path:
     """Write a run directory holding what the ``nvml`` probe makes of a recorded file (kind ``replay``)."""
     from lowprof.rundir.specs.nvml import GPU_POWER, GPU_PROCESSES
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
     probe, tables = replay(path)
     origin = int(probe.nvml.header.get("origin_realtime_ns") or 0)
-    run = RunDir(out, kind="replay", force=force,
+    run = RunWriter(out, kind="replay", force=force,
                  clock=RunClock(origin_monotonic_ns=0, origin_realtime_ns=origin, name="replayed recording"))
     run.manifest["replay_of"] = str(path)
     run.manifest["synthetic"] = bool(probe.nvml.header.get("synthetic"))

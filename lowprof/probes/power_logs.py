@@ -363,7 +363,7 @@ def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force:
 
     from lowprof.clock import RunClock
     from lowprof.rundir.specs.nvml import GPU_POWER
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
     path = Path(path)
     kind = kind or sniff_power_log(path)
@@ -383,7 +383,7 @@ def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force:
         df["t_ns"] = df["t_ns"] - int(df["t_ns"].min())
     df = df.sort_values(["t_ns", "gpu"], kind="stable").reset_index(drop=True)
     clock = RunClock(origin_monotonic_ns=0, origin_realtime_ns=origin_unix, name=f"{kind} log")
-    run = RunDir(out_dir, kind="import", force=force, clock=clock)
+    run = RunWriter(out_dir, kind="import", force=force, clock=clock)
     run.manifest["clock"] = clock.to_json() | {
         "doc": "t_ns is ns since the log's first sample; origin_realtime_ns is its Unix time (0: the log gives no "
                "wall time)" + (f"; local times read in {tz}" if tz else "")}

@@ -8,7 +8,7 @@ import time
 import traceback
 
 from lowprof.probes.base import Probe, ProbeContext
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 
 __all__ = ["Sampler", "INTERVAL_RANGE_S", "check_interval"]
 
@@ -35,7 +35,7 @@ class Sampler:
     ``failed`` with the error, and the others go on.
     """
 
-    def __init__(self, run: RunDir, probes: list[Probe], ctx: ProbeContext,
+    def __init__(self, run: RunWriter, probes: list[Probe], ctx: ProbeContext,
                  interval_s: float = 0.05, flush_s: float = 1.0) -> None:
         interval_s = check_interval(interval_s)
         self.run, self.ctx = run, ctx

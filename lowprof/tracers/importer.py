@@ -16,7 +16,7 @@ import pandas as pd
 
 from lowprof.clock import RunClock
 from lowprof.errors import TraceError
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.tracers import kineto, nsys
 from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES, TIME_COLUMNS
 
@@ -96,7 +96,7 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     base = meta["clock"].get("base_time_unix_ns")
     clock = RunClock(origin_monotonic_ns=origin, origin_realtime_ns=(base + origin) if base is not None else 0,
                      name=f"{meta['clock']['name']} trace clock")
-    run = RunDir(out_dir, kind="import", force=force, clock=clock)
+    run = RunWriter(out_dir, kind="import", force=force, clock=clock)
     try:
         _fill(run, clock, origin, trace_path, launches, meta, extra)
     except BaseException as e:  # never leave a half-written run directory (it would block a retry)
@@ -107,7 +107,7 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     return run.path
 
 
-def _fill(run: RunDir, clock: RunClock, origin: int, trace_path, launches: pd.DataFrame, meta: dict,
+def _fill(run: RunWriter, clock: RunClock, origin: int, trace_path, launches: pd.DataFrame, meta: dict,
           extra: dict[str, pd.DataFrame]) -> None:
     """Write the imported tables and manifest into ``run`` and finish it."""
     run.manifest["clock"] = clock.to_json() | {

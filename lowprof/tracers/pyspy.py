@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.stacks import PYSTACKS
 
 __all__ = ["PySpy", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed", "start_record", "stop_record"]
@@ -102,7 +102,7 @@ def parse_collapsed(text: str) -> list[dict]:
 class PySpy:
     """``py-spy record`` on a PID for the length of a recording; ``finish`` writes ``pystacks``."""
 
-    def __init__(self, run: RunDir, pid: int, rate_hz: int = 100, subprocesses: bool = True) -> None:
+    def __init__(self, run: RunWriter, pid: int, rate_hz: int = 100, subprocesses: bool = True) -> None:
         self.run, self.pid = run, pid
         self.raw = run.path / "pyspy.txt"
         self.log = run.path / "pyspy.log"

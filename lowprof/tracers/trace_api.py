@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lowprof.errors import TraceError
 from lowprof.record import default_out_dir
-from lowprof.rundir import Run, RunDir, load
+from lowprof.rundir import Run, RunWriter, load
 
 __all__ = ["trace"]
 
@@ -33,13 +33,13 @@ class trace:
         self.path = Path(out) if out is not None else default_out_dir(f"trace-{os.getpid()}")
         self.segment_s, self.force = segment_s, force
         self.run: Run | None = None
-        self._rundir: RunDir | None = None
+        self._rundir: RunWriter | None = None
         self._agent = None
 
     def __enter__(self) -> "trace":
         from lowprof.tracers._boot._lowprof_kineto_agent import KinetoSegments
 
-        self._rundir = RunDir(self.path, kind="trace", force=self.force)
+        self._rundir = RunWriter(self.path, kind="trace", force=self.force)
         self._rundir.manifest["workload"] = {"pid": os.getpid()}
         self._rundir.save()
         try:

@@ -57,8 +57,6 @@ WRITER_FILES=(
   lowprof/tracers/importer.py lowprof/tracers/live.py lowprof/tracers/on_demand.py
   lowprof/tracers/on_demand_run.py lowprof/tracers/on_demand_recorder.py
   lowprof/tracers/pyspy.py lowprof/tracers/pystack_timeline.py
-  lowprof/tracers/kineto.py lowprof/tracers/kineto_scan.py lowprof/tracers/nsys.py lowprof/tracers/job.py
-  lowprof/cli/import_.py
   bench/power_probe_cost.py docs/examples/window_fake_rapl.py
 )
 step_writer() {
@@ -73,14 +71,21 @@ step_writer() {
   # a TableWriter local named "writer" beside the RunWriter becomes "table" (before the RunWriter takes the name)
   sub_all 'if (/\bwriter = run\.table\(/) { s/\bwriter(?= = run\.table\()/table/g; s/\bwriter\.(extend|flush)\(/table.$1(/g }' \
     lowprof/native/tlb_bench.py lowprof/microbench/runner.py
-  # locals and parameters holding a RunWriter, in the files where "run" is one (never a loaded Run)
-  sub 's/(?<![.\w])run(?=\s*=\s*(?:RunWriter|RunDir|recording\.writer)\b)/writer/g;
-       s/(?<![.\w])run(?=\s*:\s*(?:RunWriter|RunDir)\b)/writer/g;
-       s/(?<![.\w"'\''`-])run(?=\.(?:manifest|table|write_frame|save|flush|finish|abandon|clock|path|tables_dir)\b)/writer/g;
-       s/(?<=\()run(?=[,)])/writer/g;
-       s/(?<=\(self, )run(?=[,:)])/writer/g;
-       s/(?<== )run(?=, \w+$)/writer/g;
-       s/``run``(?=\x27s)/``writer``/g' "${WRITER_FILES[@]}"
+  # locals and parameters holding a RunWriter, in the files where "run" is one; a def or class that takes or
+  # loads a Run (``def section_x(run)``, ``run = load(...)``) is left as it is
+  sub_all 'my @parts = split /(?=^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t])/m;
+           for (@parts) {
+             next if /\A[ \t]*def \w+\(run\)/ || /\brun\s*=\s*(?:lowprof\.)?load\(/;
+             s/(?<![.\w])run(?=\s*=\s*(?:RunWriter|RunDir|recording\.writer)\b)/writer/g;
+             s/(?<![.\w])run(?=\s*:\s*(?:RunWriter|RunDir)\b)/writer/g;
+             s/(?<![.\w"\x27`-])run(?=\.(?:manifest|table|write_frame|save|flush|finish|abandon|clock|path|tables_dir)\b)/writer/g;
+             s/(?<=\()run(?=[,)])/writer/g;
+             s/(?<=\(self, )run(?=[,:)])/writer/g;
+             s/(?<== )run(?=, )/writer/g;
+             s/``run``(?=\x27s)/``writer``/g;
+             s/(?<=into )``run``/``writer``/g;
+           }
+           $_ = join "", @parts;' "${WRITER_FILES[@]}"
   # a fake Recording in the tests
   sub 's/\bSimpleNamespace\(run=/SimpleNamespace(writer=/g' tests/test_live_trace.py
   # the test that finds manifest bootstraps by their text: it also knows the writer's name

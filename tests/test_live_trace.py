@@ -299,7 +299,7 @@ def _rolled_segments(tmp_path, traces, edit):
 
     buf = io.StringIO()
     with redirect_stderr(buf):
-        LiveKernelTrace(kdir, 2.0).finished(SimpleNamespace(run=run_dir), SimpleNamespace(signal=None))
+        LiveKernelTrace(kdir, 2.0).finished(SimpleNamespace(writer=run_dir), SimpleNamespace(signal=None))
     run_dir.finish()
     run = lowprof.load(tmp_path / "r")
     return raw["traceEvents"], run.manifest["trace"], run, buf.getvalue()

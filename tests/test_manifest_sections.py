@@ -123,6 +123,6 @@ def test_every_top_level_member_lowprof_writes_is_declared():
     for path in (REPO / "lowprof").rglob("*.py"):
         text = path.read_text()
         written |= set(re.findall(r'manifest\["([a-z_]+)"\] *= ', text))
-        if re.search(r"\bm = (rec\.)?run\.manifest|\bm = self\.run\.manifest|\b(m|man) = read_manifest", text):
+        if re.search(r"\bm = (rec\.|self\.)?(run|writer)\.manifest|\b(m|man) = read_manifest", text):
             written |= set(re.findall(r'\b(?:m|man)\["([a-z_]+)"\] *= ', text))
     assert written and written <= set(SECTIONS), sorted(written - set(SECTIONS))

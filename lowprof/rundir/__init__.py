@@ -32,7 +32,8 @@ from lowprof.rundir.tables import TableWriter, compact, read_table, table_paths,
 if TYPE_CHECKING:  # pandas and pyarrow are imported where tables are read or written; writers and markers start fast
     import pandas as pd
 
-__all__ = ["RunWriter", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]
+__all__ = ["RunWriter", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR",
+           "prepare_out_dir"]
 
 ENV_RUN_DIR = "LOWPROF_RUN_DIR"
 

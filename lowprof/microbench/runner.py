@@ -44,7 +44,7 @@ def record_gpu(out: str | os.PathLike, names: list[str], *, quick: bool = False,
             watch = gpu.watch()
             try:
                 with watch:
-                    results = mod.run(gpu, quick=quick)
+                    results = mod.measure(gpu, quick=quick)
                 table.extend(result_rows(results, gpu.name, watch.summary(), cc=gpu.cc))
                 table.flush()
                 entry.update(status="ok", rows=len(results))

@@ -112,7 +112,8 @@ step_modules() {
   move lowprof/native/oobmalloc_run.py lowprof/native/allocator.py
   move lowprof/tracers/on_demand_run.py lowprof/tracers/on_demand_recorder.py
   mapfile -t fs < <(having '\b(oobmalloc_run|on_demand_run)\b')
-  sub 's/\boobmalloc_run\b/allocator/g; s/\bon_demand_run\b/on_demand_recorder/g' "${fs[@]}"
+  sub 's/\boobmalloc_run\.FEATURE,      #/allocator.FEATURE,          #/;
+       s/\boobmalloc_run\b/allocator/g; s/\bon_demand_run\b/on_demand_recorder/g' "${fs[@]}"
 }
 
 steps=("$@")

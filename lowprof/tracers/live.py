@@ -156,7 +156,7 @@ def _record(values, recording):
     if values["trace"] != "kernels":
         return None
     if values["on_demand"]:
-        from lowprof.tracers.on_demand_run import OnDemandTrace
+        from lowprof.tracers.on_demand_recorder import OnDemandTrace
 
         return OnDemandTrace.prepare(recording)
     return LiveKernelTrace(recording.path / "kineto", values["trace_segment"])

@@ -1,8 +1,9 @@
-"""The lowprof side of on-demand tracing: find the armed agent of a PID, ask it for one window, keep the window.
+"""The asking side of on-demand tracing: find the armed agent of a PID, ask it for one window, keep the window.
 
-The agent (``_boot/_lowprof_ondemand_agent.py``) is armed by ``lowprof run --trace kernels --on-demand``;
-the protocol is in docs/on-demand.md. ``lowprof attach PID --trace kernels`` uses :func:`connect`, then
-:class:`AgentClient`'s ``claim``, ``start``, ``next_event``/``ping``/``stop``, and :func:`write_window`.
+The agent (``_boot/_lowprof_ondemand_agent.py``) is armed by ``lowprof run --trace kernels --on-demand``
+(:mod:`lowprof.tracers.on_demand_recorder`); the protocol is in docs/on-demand.md. ``lowprof attach PID --trace
+kernels`` uses :func:`connect`, then :class:`AgentClient`'s ``claim``, ``start``, ``next_event``/``ping``/``stop``,
+and :func:`write_window`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""``lowprof run --trace kernels --on-demand``: start the workload armed (agent listening, no profiler session).
+"""The recording side of on-demand tracing (``lowprof run --trace kernels --on-demand``): start the workload
+armed (agent listening, no profiler session), and when it ends write every window it was asked for into its
+tables. The side that asks for a window (``lowprof attach PID --trace kernels``) is :mod:`lowprof.tracers.on_demand`.
 
 The workload's PYTHONPATH gets ``lowprof/tracers/_boot`` first (as for ``--trace kernels``); with
 ``$LOWPROF_ON_DEMAND_DIR`` set, its ``sitecustomize.py`` arms ``_lowprof_ondemand_agent`` instead of starting
@@ -20,7 +22,7 @@ __all__ = ["OnDemandTrace"]
 
 
 class OnDemandTrace:
-    """The ``run`` extension object for ``--trace kernels --on-demand``."""
+    """The recorder (:class:`lowprof.feature.Recorder`) of ``--trace kernels --on-demand``."""
 
     def __init__(self, kineto_dir: Path, sock_dir: str) -> None:
         self.kineto_dir, self.sock_dir = Path(kineto_dir), sock_dir

@@ -1,4 +1,5 @@
-"""``lowprof run --allocator oob``: run the workload with oobmalloc as its malloc and record its stats.
+"""The ``--allocator oob`` feature of ``lowprof run``: the workload runs with oobmalloc as its malloc, and its
+stats are recorded (the allocator itself, from Python: :mod:`lowprof.native.oobmalloc`).
 
 The workload gets ``LD_PRELOAD=liboobmalloc`` and ``OOBMALLOC_STATS=RUN/oobmalloc``; every process
 of it that exits normally writes its counters there, which become the ``allocator`` table (one row

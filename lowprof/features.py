@@ -14,7 +14,7 @@ from lowprof import marks
 from lowprof.analysis import launches_section, power_section
 from lowprof.feature import Feature
 from lowprof.microbench import report as microbench
-from lowprof.native import oobmalloc_run, tlb_report
+from lowprof.native import allocator, tlb_report
 from lowprof.probes import hwmon, nvml, rapl, system
 from lowprof.tracers import live, pystack_timeline
 
@@ -31,7 +31,7 @@ FEATURES: tuple[Feature, ...] = (
     tlb_report.FEATURE,         # lowprof bench tlb: table and report
     power_section.FEATURE,      # report: power and energy per device
     microbench.FEATURE,         # lowprof bench gpu/host: table and report
-    oobmalloc_run.FEATURE,      # --allocator oob
+    allocator.FEATURE,          # --allocator oob
     pystack_timeline.FEATURE,   # --stacks: Python stacks on the run clock
 )
 

@@ -164,19 +164,19 @@ class _Marks:
     def finished(self, recording, ended) -> None:
         """Write the marks table; a ``--marks`` file that does not parse is left out and said (manifest
         ``marks_file``, shown by ``lowprof.analysis.notices``), the workload's own marks are kept."""
-        run = recording.run
+        writer = recording.writer
         user = self.user_file
         if user:
             try:
-                n = len(read_marks_file(user, run.clock.origin_realtime_ns, strict=True))
-                run.manifest["marks_file"] = {"path": str(user), "status": "ok", "rows": n}
+                n = len(read_marks_file(user, writer.clock.origin_realtime_ns, strict=True))
+                writer.manifest["marks_file"] = {"path": str(user), "status": "ok", "rows": n}
             except (LowprofError, OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
                 why = str(e) if isinstance(e, LowprofError) else f"{type(e).__name__}: {e}"
-                run.manifest["marks_file"] = {"path": str(user), "status": "failed", "reason": why}
+                writer.manifest["marks_file"] = {"path": str(user), "status": "failed", "reason": why}
                 user = None
-        df = _collect(run.path, user, run.clock.origin_realtime_ns)
+        df = _collect(writer.path, user, writer.clock.origin_realtime_ns)
         if len(df):
-            run.write_frame(MARKS, df)
+            writer.write_frame(MARKS, df)
 
 
 def enter_region(path: str | os.PathLike) -> dict:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from lowprof.clock import ENV_ORIGIN
 from lowprof.probes import ProbeContext, get_probe, probe_features
-from lowprof.rundir import ENV_RUN_DIR, RunDir
+from lowprof.rundir import ENV_RUN_DIR, RunWriter
 
 if TYPE_CHECKING:
     from lowprof.feature import Feature, Recorder
@@ -139,13 +139,16 @@ class FeatureRecorders:
             try:
                 r.finished(recording, ended)
             except Exception as ex:  # noqa: BLE001 - a feature failing must not lose the run
-                recording.run.manifest.setdefault("extension_errors", []).append(f"{type(ex).__name__}: {ex}")
+                recording.writer.manifest.setdefault("extension_errors", []).append(f"{type(ex).__name__}: {ex}")
                 failed.append(ex)
         return failed
 
 
 class Recording:
-    """Creates the run directory, fills the manifest's facts, and samples probes until ``finish``."""
+    """Creates the run directory, fills the manifest's facts, and samples probes until ``finish``.
+
+    ``writer`` is the :class:`~lowprof.rundir.RunWriter` of the directory being recorded; features write their
+    tables and manifest sections through it."""
 
     def __init__(self, out: str | os.PathLike, *, kind: str, probes: list[str], interval_s: float = 0.05,
                  force: bool = False, command: list[str] | None = None, pid: int | None = None) -> None:
@@ -156,15 +159,15 @@ class Recording:
 
         from lowprof.inventory import gpu_facts, recording_facts, software_facts
 
-        self.run = RunDir(out, kind=kind, force=force)
-        m = self.run.manifest
+        self.writer = RunWriter(out, kind=kind, force=force)
+        m = self.writer.manifest
         m.update(recording_facts(command))
         m["cwd"] = os.getcwd()
         m["gpus"] = gpu_facts()
         m["software"] = software_facts()
         m["workload"] = {"pid": pid}
         m["env"] = env_facts(pid if kind in ("attach",) else None)
-        self.ctx = ProbeContext(clock=self.run.clock, pid=pid)
+        self.ctx = ProbeContext(clock=self.writer.clock, pid=pid)
         instances = []
         for name in probes:
             cls = get_probe(name)
@@ -180,20 +183,20 @@ class Recording:
 
     @property
     def path(self) -> Path:
-        return self.run.path
+        return self.writer.path
 
     def env(self) -> dict[str, str]:
         """Variables a workload needs to stamp its own events into this run (``lowprof.mark``)."""
-        return {ENV_RUN_DIR: str(self.run.path.resolve()), ENV_ORIGIN: self.run.clock.env_value()}
+        return {ENV_RUN_DIR: str(self.writer.path.resolve()), ENV_ORIGIN: self.writer.clock.env_value()}
 
     def start(self, pid: int | None = None) -> None:
         """Start sampling (``pid``: the workload, if it was not known at construction)."""
         if pid is not None:
             self.ctx.pid = pid
-            self.run.manifest["workload"]["pid"] = pid
+            self.writer.manifest["workload"]["pid"] = pid
         from lowprof.probes.sampler import Sampler
 
-        sampler = Sampler(self.run, self._instances, self.ctx, interval_s=self.interval_s)
+        sampler = Sampler(self.writer, self._instances, self.ctx, interval_s=self.interval_s)
         try:
             self.sampler = sampler.start()
         except OSError as e:  # the workload is running already: it goes on, unrecorded
@@ -206,10 +209,10 @@ class Recording:
         try:
             if self.sampler is not None:
                 self.sampler.stop()
-            self.run.finish(status=status)
+            self.writer.finish(status=status)
         except OSError as e:
             self.write_error = self.write_error or _why(e)
-            self.run.abandon()
+            self.writer.abandon()
 
 
 def _why(e: OSError) -> str:

@@ -12,7 +12,7 @@ import lowprof
 from lowprof.clock import RunClock
 from lowprof.probes import Probe, ProbeContext
 from lowprof.probes.sampler import Sampler
-from lowprof.rundir import Column, RunDir, TableSpec
+from lowprof.rundir import Column, RunWriter, TableSpec
 
 WORKER = """
 import time
@@ -130,7 +130,7 @@ class _NoStart(_Steady):
 
 
 def test_probe_that_raises_is_disabled_and_recorded(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     sampler = Sampler(rd, [_Flaky(), _Steady(), _NoStart()], ProbeContext(clock=rd.clock), interval_s=0.01)
     for _ in range(6):
         sampler.tick()
@@ -145,7 +145,7 @@ def test_probe_that_raises_is_disabled_and_recorded(tmp_path):
 
 
 def test_sampler_thread_keeps_its_interval(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     sampler = Sampler(rd, [_Steady()], ProbeContext(clock=rd.clock), interval_s=0.02).start()
     time.sleep(0.5)
     sampler.stop()

@@ -119,11 +119,11 @@ def test_timeline_has_marks_and_power_counters(shared_runs):
 def test_energy_per_pass_is_the_median_over_annotated_passes(shared_runs, tmp_path):
     """The replayed power with a steps table: warm-up excluded, the median of two passes is their mean."""
     from lowprof.rundir.specs.nvml import GPU_POWER
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
     from lowprof.rundir.specs.launches import COMPANION_TABLES
 
     src = lowprof.load(shared_runs.power_replay())
-    rd = RunDir(tmp_path / "combo", kind="replay")
+    rd = RunWriter(tmp_path / "combo", kind="replay")
     rd.write_frame(GPU_POWER, src["gpu_power"])
     s = 1_000_000_000
     rd.write_frame(COMPANION_TABLES["steps"], pd.DataFrame({
@@ -168,10 +168,10 @@ def test_phase_energy_leaves_out_an_occurrence_outside_the_readings(tmp_path):
     from lowprof.analysis.metrics import run_metrics
     from lowprof.rundir.specs.marks import MARKS
     from lowprof.rundir.specs.nvml import GPU_POWER
-    from lowprof.rundir import RunDir, load
+    from lowprof.rundir import RunWriter, load
 
     S = 10**9
-    run = RunDir(tmp_path / "r", kind="test")
+    run = RunWriter(tmp_path / "r", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [i * S for i in range(5)], "gpu": 0, "power_w": 100.0,
                                              "energy_j": [100.0 * i for i in range(5)]}))
     run.write_frame(MARKS, pd.DataFrame({"t_ns": [1 * S, 2 * S, 7 * S, 8 * S], "name": "step",

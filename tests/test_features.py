@@ -87,7 +87,7 @@ class _Greeter:
         self.calls.append(("finished", ended.exit_code))
         if self.values["greeting"] == "fail":
             raise RuntimeError("the greeter broke")
-        recording.run.write_frame(GREETINGS, __import__("pandas").DataFrame({"greeting": [self.values["greeting"]]}))
+        recording.writer.write_frame(GREETINGS, __import__("pandas").DataFrame({"greeting": [self.values["greeting"]]}))
 
 
 GREETINGS = TableSpec("greetings", 1, (Column("greeting", "string", "", "what --greeting said"),), doc="a test table")

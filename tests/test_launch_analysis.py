@@ -15,7 +15,7 @@ import pytest
 import lowprof
 from lowprof.analysis import bound
 from lowprof.analysis.launches import idle_breakdown, per_launch, per_step, queue_depth, top_kernels
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.tracers.importer import import_trace
 from lowprof.tracers.kineto import load_launches
 from lowprof.rundir.specs.launches import LAUNCHES
@@ -190,7 +190,7 @@ def test_sweep_transition_batch(tmp_path: Path):
                 r["step"] = name
             rows += p
             t = max(r["gpu_end_ns"] for r in rows) + 50_000
-        rd = RunDir(sweep / f"batch={b}", kind="run")
+        rd = RunWriter(sweep / f"batch={b}", kind="run")
         rd.write_frame(LAUNCHES, pd.DataFrame(rows))
         rd.finish()
         runs.append({"params": {"batch": str(b)}, "dir": f"batch={b}", "exit_code": 0})

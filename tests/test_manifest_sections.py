@@ -12,7 +12,7 @@ import pytest
 
 import lowprof
 from lowprof.errors import ManifestContractError, RunDirError
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.manifest import ENV_STRICT, read_manifest
 from lowprof.rundir.schema import MANIFEST_SCHEMA, errors
 from lowprof.rundir.sections import SECTIONS, Manifest, manifest_schema, write_problems
@@ -44,14 +44,14 @@ def test_the_check_on_read_is_the_sections_one():
 
 
 def test_a_fresh_run_directory_is_as_declared(tmp_path: Path):
-    rd = RunDir(tmp_path / "r", kind="run")
+    rd = RunWriter(tmp_path / "r", kind="run")
     rd.finish()
     m = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert write_problems(m) == [] and errors(m, manifest_schema(read=False)) == []
 
 
 def test_a_write_against_the_declaration_raises_under_the_tests(tmp_path: Path):
-    rd = RunDir(tmp_path / "r", kind="run")
+    rd = RunWriter(tmp_path / "r", kind="run")
     rd.manifest["not_a_section"] = 1
     with pytest.raises(ManifestContractError, match="not_a_section: not a declared manifest section"):
         rd.save()
@@ -77,7 +77,7 @@ def test_outside_the_tests_it_is_written_and_said_once(tmp_path: Path):
 
 def test_an_older_manifest_still_reads_and_its_views_say_none_where_types_differ(tmp_path: Path):
     """Fields declared after manifests were written (read_check=False) are not refused on read."""
-    rd = RunDir(tmp_path / "r", kind="run")
+    rd = RunWriter(tmp_path / "r", kind="run")
     rd.finish()
     path = tmp_path / "r" / "manifest.json"
     m = json.loads(path.read_text())
@@ -123,6 +123,6 @@ def test_every_top_level_member_lowprof_writes_is_declared():
     for path in (REPO / "lowprof").rglob("*.py"):
         text = path.read_text()
         written |= set(re.findall(r'manifest\["([a-z_]+)"\] *= ', text))
-        if re.search(r"\bm = (rec\.)?run\.manifest|\bm = self\.run\.manifest|\b(m|man) = read_manifest", text):
+        if re.search(r"\bm = (rec\.|self\.)?(run|writer)\.manifest|\b(m|man) = read_manifest", text):
             written |= set(re.findall(r'\b(?:m|man)\["([a-z_]+)"\] *= ', text))
     assert written and written <= set(SECTIONS), sorted(written - set(SECTIONS))

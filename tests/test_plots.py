@@ -126,7 +126,7 @@ def test_transition_is_marked_where_bound_finds_it(tmp_path):
     import json
 
     from lowprof.analysis import bound
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
     from lowprof.rundir.specs.launches import LAUNCHES
     from tests.test_launch_analysis import _simulated_pass
 
@@ -138,7 +138,7 @@ def test_transition_is_marked_where_bound_finds_it(tmp_path):
             p = _simulated_pass(b, t)
             rows += [r | {"step": name} for r in p]
             t = max(r["gpu_end_ns"] for r in rows) + 50_000
-        rd = RunDir(sweep / f"batch={b}", kind="run")
+        rd = RunWriter(sweep / f"batch={b}", kind="run")
         rd.write_frame(LAUNCHES, pd.DataFrame(rows))
         rd.finish()
         runs.append({"params": {"batch": str(b)}, "dir": f"batch={b}", "exit_code": 0})

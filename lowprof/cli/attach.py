@@ -89,7 +89,7 @@ def main(args) -> int:
         rec = Recording(out, kind=args.kind, probes=opts.probes, interval_s=opts.interval_s, force=opts.force,
                         command=cmdline, pid=args.pid)
         if opts.probes_given:
-            rec.run.manifest["probes_requested"] = opts.probes
+            rec.writer.manifest["probes_requested"] = opts.probes
         features.make(rec)
         stop = threading.Event()
         old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -110,7 +110,7 @@ def _record(args, opts: RecordingOptions, features: FeatureRecorders, rec: Recor
     from lowprof.tracers.pyspy import PySpy, pyspy_unavailable_reason
 
     spy = None
-    m = rec.run.manifest
+    m = rec.writer.manifest
     if args.no_stacks:
         m["probes"]["pystacks"] = {"status": "off", "reason": "--no-stacks"}
     else:
@@ -118,7 +118,7 @@ def _record(args, opts: RecordingOptions, features: FeatureRecorders, rec: Recor
         if reason:
             m["probes"]["pystacks"] = {"status": "unavailable", "reason": reason}
         else:
-            spy = PySpy(rec.run, args.pid, rate_hz=opts.of("stacks")["stacks_rate"])
+            spy = PySpy(rec.writer, args.pid, rate_hz=opts.of("stacks")["stacks_rate"])
     rec.start()
     started = None
     if agent is not None:
@@ -148,7 +148,7 @@ def _record(args, opts: RecordingOptions, features: FeatureRecorders, rec: Recor
         from lowprof.tracers.live import print_warnings
         from lowprof.tracers.on_demand import write_window
 
-        entry = write_window(rec.run, agent, started, done, why)
+        entry = write_window(rec.writer, agent, started, done, why)
         w = entry["window"]
         if w["end_ns"] is not None:
             note(f"window {w['window']}: {fmt_s((w['end_ns'] - w['start_ns']) / 1e9)} traced (run clock "

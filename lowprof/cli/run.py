@@ -42,29 +42,30 @@ def main(args) -> int:
     out = opts.out or default_out_dir(argv[0] if argv[0] not in ("python", "python3") or len(argv) < 2 else argv[1])
     rec = Recording(out, kind="run", probes=opts.probes, interval_s=opts.interval_s, force=opts.force, command=argv)
     if opts.probes_given:
-        rec.run.manifest["probes_requested"] = opts.probes
+        rec.writer.manifest["probes_requested"] = opts.probes
     features.make(rec)
     env = rec.env() | features.env()
     work = Workload(argv, env=env)
     try:
         pid = work.start()
     except OSError as e:
-        rec.run.manifest["workload"]["error"] = f"{type(e).__name__}: {e}"
+        rec.writer.manifest["workload"]["error"] = f"{type(e).__name__}: {e}"
         rec.finish(status="failed")
         err.print(f"lowprof: {argv[0]}: cannot start ({e.strerror or e})")
         return 126
     features.started(pid, opts.quiet)  # first: py-spy (--stacks) attaches as soon as the workload runs
     rec.start(pid)
-    ran = [n for n, p in rec.run.manifest["probes"].items() if p.get("status") == "ok"]
+    ran = [n for n, p in rec.writer.manifest["probes"].items() if p.get("status") == "ok"]
     note(f"recording {' '.join(argv)!s} (pid {pid}) into {rec.path} with {', '.join(ran) or 'no probes'}", opts.quiet)
     ended = work.wait()
-    rec.run.manifest["workload"].update(ended.to_json())
+    rec.writer.manifest["workload"].update(ended.to_json())
     failed = features.finished(rec, ended)
     rec.finish()
     how = f"signal {ended.signal}" if ended.signal else f"exit code {ended.exit_code}"
-    note(f"workload ended with {how} after {fmt_s(rec.run.manifest['duration_s'] or rec.run.clock.t_ns() / 1e9)}; "
+    took_s = rec.writer.manifest["duration_s"] or rec.writer.clock.t_ns() / 1e9
+    note(f"workload ended with {how} after {fmt_s(took_s)}; "
          f"see: lowprof report {rec.path}", opts.quiet)
-    print_notices(rec.run.manifest)
+    print_notices(rec.writer.manifest)
     if rec.write_error:  # said once; the workload's exit status stands (the recording is what failed)
         err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
                   "kept what was flushed before; the run loads as INCOMPLETE")

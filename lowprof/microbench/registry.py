@@ -1,7 +1,7 @@
 """The GPU benchmarks of ``lowprof bench gpu``, in the order the default suite runs them.
 
 Each module under :mod:`lowprof.microbench.benchmarks` defines ``NAME``, ``HELP``, ``EXPECTED_S``
-(expected seconds on an H100 for the default sizes) and ``run(gpu, quick=False) -> list[Result]``; it is
+(expected seconds on an H100 for the default sizes) and ``measure(gpu, quick=False) -> list[Result]``; it is
 light to import (numpy, pandas and the GPU's modules are imported inside its functions), so listing the
 suite costs nothing. A new benchmark is its module and one line in ``_MODULES``.
 """

@@ -7,7 +7,7 @@ Layout::
                                a table written whole goes straight to Parquet)
     DIR/<other files>          raw artefacts a table was made from (e.g. py-spy output)
 
-Writers use :class:`RunDir`; readers use :func:`load`. What a table is: :mod:`lowprof.rundir.spec`; every
+Writers use :class:`RunWriter`; readers use :func:`load`. What a table is: :mod:`lowprof.rundir.spec`; every
 table a run can hold, and the readers analysis shares: :mod:`lowprof.rundir.specs` (one module per area).
 Light to import (no pandas, pyarrow or numpy until a table is read or written): recorders and
 ``lowprof.mark`` inside a workload import it.
@@ -32,7 +32,8 @@ from lowprof.rundir.tables import TableWriter, compact, read_table, table_paths,
 if TYPE_CHECKING:  # pandas and pyarrow are imported where tables are read or written; writers and markers start fast
     import pandas as pd
 
-__all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]
+__all__ = ["RunWriter", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR",
+           "prepare_out_dir"]
 
 ENV_RUN_DIR = "LOWPROF_RUN_DIR"
 
@@ -42,8 +43,8 @@ def utc_now(timespec: str = "microseconds") -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec=timespec)
 
 
-class RunDir:
-    """A run directory being written. Create it, add tables, ``finish()`` it.
+class RunWriter:
+    """Writes a run directory: create it, add tables, ``finish()`` it; :func:`load` reads it back as a :class:`Run`.
 
     ``kind`` says what recorded it: ``run``, ``attach``, ``profile``, ``import``, ``bench``...
     """
@@ -141,6 +142,16 @@ class RunDir:
             self.manifest["tables"][name]["rows"] = w.rows_written
         self.manifest.update(status=status, ended_utc=utc_now(), end_t_ns=end, duration_s=end / 1e9)
         self.save()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RunDir":  # deprecated alias (issue 16): the name RunWriter had before
+        import warnings
+
+        warnings.warn(f"lowprof.rundir.{name} is deprecated: use lowprof.rundir.RunWriter", DeprecationWarning,
+                      stacklevel=2)
+        return RunWriter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def prepare_out_dir(path: Path, force: bool) -> bool:

@@ -40,8 +40,8 @@ class LiveKernelTrace:
     def finished(self, recording, ended) -> None:
         """Write ``launches`` and ``ops`` (possibly empty) and say in the manifest what was caught; raise
         :class:`TraceError` (after writing) when the recorded trace could not be read at all."""
-        run = recording.run
-        entry = write_trace_tables(run, self.kineto_dir, self.segment_s, ended_signal=ended.signal)
+        writer = recording.writer
+        entry = write_trace_tables(writer, self.kineto_dir, self.segment_s, ended_signal=ended.signal)
         print_warnings(entry)
         if entry.get("error"):
             raise TraceError(f"--trace kernels: {entry['error']}")
@@ -53,21 +53,21 @@ def _single_chunk(df):
     return df.assign(**{c: df[c].astype(object) for c in df.columns if df[c].dtype == "string"})
 
 
-def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
+def write_trace_tables(writer, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
                        started: str = "at the workload's `import torch`") -> dict:
-    """Convert ``kineto_dir`` into ``run``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
+    """Convert ``kineto_dir`` into ``writer``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
     from lowprof.rundir.specs.launches import COMPANION_TABLES
     from lowprof.tracers.live_convert import convert_dir, empty_frame
 
-    conv = convert_dir(kineto_dir, run.clock)
+    conv = convert_dir(kineto_dir, writer.clock)
     launches = conv.launches if conv.launches is not None else empty_frame(LAUNCHES)
-    run.write_frame(LAUNCHES, _single_chunk(launches))
+    writer.write_frame(LAUNCHES, _single_chunk(launches))
     for name, spec in COMPANION_TABLES.items():
-        run.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
+        writer.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
     if "api_calls" in conv.tables:  # Kineto segments: every runtime/driver call (CUPTI segments give launch calls only)
         from lowprof.rundir.specs.launches import API_CALLS
 
-        run.write_frame(API_CALLS, _single_chunk(conv.tables["api_calls"]))
+        writer.write_frame(API_CALLS, _single_chunk(conv.tables["api_calls"]))
     ops = conv.tables.get("ops")
     cupti = any(s.get("tracer") == "cupti" for s in conv.starts)
     entry = {
@@ -112,7 +112,7 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
         for k in keys:
             entry[k] = sum(s[k] for s in conv.segments)
         entry["warnings"] = _loss_warnings(entry, len(conv.segments))
-    run.manifest["trace"] = entry
+    writer.manifest["trace"] = entry
     return entry
 
 
@@ -155,7 +155,7 @@ def _record(values, recording):
     if values["trace"] != "kernels":
         return None
     if values["on_demand"]:
-        from lowprof.tracers.on_demand_run import OnDemandTrace
+        from lowprof.tracers.on_demand_recorder import OnDemandTrace
 
         return OnDemandTrace.prepare(recording)
     return LiveKernelTrace(recording.path / "kineto", values["trace_segment"])

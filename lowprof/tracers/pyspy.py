@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.stacks import PYSTACKS
 
 __all__ = ["PySpy", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed", "start_record", "stop_record"]
@@ -102,10 +102,10 @@ def parse_collapsed(text: str) -> list[dict]:
 class PySpy:
     """``py-spy record`` on a PID for the length of a recording; ``finish`` writes ``pystacks``."""
 
-    def __init__(self, run: RunDir, pid: int, rate_hz: int = 100, subprocesses: bool = True) -> None:
-        self.run, self.pid = run, pid
-        self.raw = run.path / "pyspy.txt"
-        self.log = run.path / "pyspy.log"
+    def __init__(self, writer: RunWriter, pid: int, rate_hz: int = 100, subprocesses: bool = True) -> None:
+        self.writer, self.pid = writer, pid
+        self.raw = writer.path / "pyspy.txt"
+        self.log = writer.path / "pyspy.log"
         self._log = open(self.log, "wb")
         self.proc = start_record(pid, rate_hz, "raw", self.raw, ("--subprocesses",) if subprocesses else (),
                                  stdout=self._log)
@@ -118,6 +118,6 @@ class PySpy:
         if not self.raw.exists():
             return {"status": "failed", "reason": pyspy_failure_reason(log, self.proc.returncode, self.pid)}
         rows = parse_collapsed(self.raw.read_text(errors="replace"))
-        w = self.run.table(PYSTACKS)
+        w = self.writer.table(PYSTACKS)
         w.extend(rows)
         return {"status": "ok", "stacks": len(rows), "samples": sum(r["samples"] for r in rows)}

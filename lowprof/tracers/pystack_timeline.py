@@ -75,13 +75,13 @@ def _row(t0_us: int, t1_us: int, thread: str, stack: list[str], origin_ns: int, 
 class StackTimeline:
     """``py-spy record --format chrometrace --idle`` on a PID until :meth:`finish`."""
 
-    def __init__(self, run, pid: int, rate_hz: int = 100) -> None:
-        self.run, self.pid, self.rate_hz = run, pid, rate_hz
-        self.out = run.path / "pyspy_chrometrace.json"
-        self.log_path = run.path / "pyspy_stacks.log"
+    def __init__(self, writer, pid: int, rate_hz: int = 100) -> None:
+        self.writer, self.pid, self.rate_hz = writer, pid, rate_hz
+        self.out = writer.path / "pyspy_chrometrace.json"
+        self.log_path = writer.path / "pyspy_stacks.log"
         if _pyspy() is None:
             raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
-        self.spawn_t_ns = run.clock.t_ns()
+        self.spawn_t_ns = writer.clock.t_ns()
         self.announce_t_ns: int | None = None
         self.proc = start_record(pid, rate_hz, "chrometrace", self.out, ("--idle", "--subprocesses"),
                                  stdout=subprocess.PIPE)
@@ -92,7 +92,7 @@ class StackTimeline:
     def _read_stderr(self) -> None:
         for line in self.proc.stdout:
             if self.announce_t_ns is None:
-                self.announce_t_ns = self.run.clock.t_ns()
+                self.announce_t_ns = self.writer.clock.t_ns()
             self._log.append(line)
 
     def finish(self) -> dict:
@@ -113,7 +113,7 @@ class StackTimeline:
         except json.JSONDecodeError as e:
             return {"status": "failed", "reason": f"{self.out.name}: not JSON ({e})", "align": align}
         rows = spans_from_chrometrace(events, self.spawn_t_ns, self.rate_hz)
-        self.run.table(PYSTACK_SAMPLES).extend(rows)
+        self.writer.table(PYSTACK_SAMPLES).extend(rows)
         return {"status": "ok", "rate_hz": self.rate_hz, "spans": len(rows),
                 "samples": int(sum(r["samples"] for r in rows)), "align": align}
 
@@ -128,7 +128,7 @@ class _StacksRun:
 
     def started(self, pid: int, quiet: bool) -> None:
         try:
-            self.timeline = StackTimeline(self.recording.run, pid, self.rate_hz)
+            self.timeline = StackTimeline(self.recording.writer, pid, self.rate_hz)
         except (OSError, LowprofError) as e:
             self.error = str(e)
 
@@ -137,7 +137,7 @@ class _StacksRun:
             entry = {"status": "failed", "reason": self.error or "the workload ended before py-spy could attach"}
         else:
             entry = self.timeline.finish()
-        recording.run.manifest["pystacks_timeline"] = entry
+        recording.writer.manifest["pystacks_timeline"] = entry
 
 
 def _check(values) -> None:

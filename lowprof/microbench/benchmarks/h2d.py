@@ -18,7 +18,7 @@ def reps_for(nbytes: int) -> int:
     return 50 if nbytes <= (1 << 20) else 20 if nbytes <= (64 << 20) else 5
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
     import numpy as np
     from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
     from lowprof.microbench.stats import summarize

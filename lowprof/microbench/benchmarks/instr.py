@@ -49,7 +49,7 @@ def ilp_tlp_table(rows: list[dict]) -> pd.DataFrame:
     return df.pivot_table(index=["op", "warps"], columns="ilp", values="per_sm", aggfunc="median")
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
     import numpy as np
     from lowprof.microbench.globaltimer import CLOCK_MAX_ERROR, kernel_clock
     from lowprof.microbench.stats import cycles_to_ns, summarize

@@ -28,7 +28,7 @@ def gpu_gaps_us(stamps_ns: np.ndarray) -> np.ndarray:
     return np.diff(s) / 1e3
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
     import numpy as np
     from lowprof.microbench.globaltimer import gap_result
     from lowprof.microbench.stats import summarize

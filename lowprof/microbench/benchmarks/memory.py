@@ -88,7 +88,7 @@ def bandwidth_points(gpu, array_bytes_list: list[int], reps: int) -> list[dict]:
     return rows
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
     from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
     from lowprof.microbench.chase import build_chase, footprint_grid
     from lowprof.microbench.curve import curve_levels

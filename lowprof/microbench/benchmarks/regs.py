@@ -3,7 +3,7 @@
 Offline (no GPU): :func:`pressure_sweep` compiles ``reg_pressure`` at several ``-maxrregcount`` values with
 nvcc and reads back registers and spill / local bytes; :func:`bank_variants` compiles ``operand_banks``
 variants and classifies their hot-loop FFMAs by source-register parity from the SASS (nvdisasm). On a GPU,
-:func:`run` reads ``num_regs`` / ``local_size_bytes`` of the NVRTC build, the occupancy CUDA reports, and
+:func:`measure` reads ``num_regs`` / ``local_size_bytes`` of the NVRTC build, the occupancy CUDA reports, and
 the FFMA throughput of each build. Bank effects are what ptxas's allocation gives, not chosen registers.
 """
 
@@ -81,7 +81,7 @@ def _time_ms(cp, fn, grid, block, args, reps: int) -> list[float]:
     return out
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
     import numpy as np
     from lowprof.microbench.stats import summarize
 

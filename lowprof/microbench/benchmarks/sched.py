@@ -42,7 +42,7 @@ def subcore_summary(df: pd.DataFrame) -> dict:
     return {"warp_mod4_is_subcore": match, "median_cycles_by_sharing": {int(k): float(v) for k, v in by_sharing.items()}}
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
     import numpy as np
     import pandas as pd
     from lowprof.microbench.stats import summarize

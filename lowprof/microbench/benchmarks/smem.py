@@ -31,7 +31,7 @@ def expected_ways(stride_words: int) -> int:
     return 1 if stride_words == 0 else math.gcd(stride_words, 32)
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
     import numpy as np
     from lowprof.microbench.stats import summarize
 

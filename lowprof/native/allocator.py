@@ -1,4 +1,5 @@
-"""``lowprof run --allocator oob``: run the workload with oobmalloc as its malloc and record its stats.
+"""The ``--allocator oob`` feature of ``lowprof run``: the workload runs with oobmalloc as its malloc, and its
+stats are recorded (the allocator itself, from Python: :mod:`lowprof.native.oobmalloc`).
 
 The workload gets ``LD_PRELOAD=liboobmalloc`` and ``OOBMALLOC_STATS=RUN/oobmalloc``; every process
 of it that exits normally writes its counters there, which become the ``allocator`` table (one row
@@ -38,12 +39,12 @@ class PreloadedAllocator:
 
         from lowprof.native.oobmalloc import read_stats_dir
 
-        run = recording.run
+        writer = recording.writer
         rows = read_stats_dir(self.stats_dir)
-        pid = run.manifest.get("workload", {}).get("pid")
+        pid = writer.manifest.get("workload", {}).get("pid")
         frame = pd.DataFrame([{_RENAME.get(k, k): v for k, v in r.items()} | {"is_workload": r["pid"] == pid}
                               for r in rows], columns=[c.name for c in ALLOCATOR.columns])
-        run.write_frame(ALLOCATOR, frame.astype({"is_workload": bool}))
+        writer.write_frame(ALLOCATOR, frame.astype({"is_workload": bool}))
         main = next((r for r in rows if r["pid"] == pid), None)
         entry = {"name": "oob", "library": str(self.library), "processes": len(rows),
                  "allocs": int(sum(r["allocs"] for r in rows))}
@@ -54,7 +55,7 @@ class PreloadedAllocator:
         else:
             entry["status"] = "ok"
             entry["workload"] = {_RENAME.get(k, k): v for k, v in main.items() if k != "pid"}
-        run.manifest["allocator"] = entry
+        writer.manifest["allocator"] = entry
 
 
 def _mib(b: int) -> str:

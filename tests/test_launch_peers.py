@@ -285,7 +285,7 @@ def test_pass_start_is_first_aten_op(runs):
         st = L.per_step(run["launches"], run["ops"]).set_index("step")
         for step in st.index:
             if step == "(no step)":
-                inside = [a for a, _ in aten if not any(s <= a and b <= e for _, s, e in steps)]
+                inside = [a for a, b in aten if not any(s <= a and b <= e for _, s, e in steps)]
             else:
                 _, s, e = next(x for x in steps if x[0] == step)
                 inside = [a for a, b in aten if s <= a and b <= e]

@@ -20,13 +20,6 @@ def _g4(v: float) -> str:
     return np.format_float_positional(float(v), precision=4, unique=False, fractional=False, trim="-")
 
 
-
-def _g4(v: float) -> str:
-    """4 significant figures, never e-notation (14720.3 -> '14720', not '1.472e+04')."""
-    import numpy as np
-
-    return np.format_float_positional(float(v), precision=4, unique=False, fractional=False, trim="-")
-
 def _num(v) -> bool:
     return v is not None and not (isinstance(v, float) and v != v)
 

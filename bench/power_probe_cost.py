@@ -22,7 +22,7 @@ from lowprof.probes.nvml import NvmlProbe  # noqa: E402
 from lowprof.probes.nvml_record import ReplayNVML, _ReplayContext  # noqa: E402
 from lowprof.probes.rapl import RaplProbe  # noqa: E402
 from lowprof.probes.sampler import Sampler  # noqa: E402
-from lowprof.rundir import RunDir  # noqa: E402
+from lowprof.rundir import RunWriter  # noqa: E402
 from tests._fake_sysfs import grace_hwmon_tree, rapl_tree  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "power" / "synthetic_h100x2.nvml.jsonl"
@@ -50,12 +50,12 @@ def main() -> None:
         hp = HwmonProbe(root / "hwmon")
         hp.start(ProbeContext(clock=RunClock.start()))
         print(f"hwmon (6 sensors, GH200 layout):         {per_sample_us(hp, [i * 10_000_000 for i in range(2000)]):8.1f} us/sample")
-        run = RunDir(root / "run", kind="bench")
+        writer = RunWriter(root / "run", kind="bench")
         hp2, rp2 = HwmonProbe(root / "hwmon"), RaplProbe(root / "powercap")
-        s = Sampler(run, [hp2, rp2], ProbeContext(clock=run.clock), interval_s=0.01).start()
+        s = Sampler(writer, [hp2, rp2], ProbeContext(clock=writer.clock), interval_s=0.01).start()
         time.sleep(2.0)
         s.stop()
-        run.finish()
+        writer.finish()
         print(f"Sampler at 10 ms with rapl+hwmon for 2 s: {s.ticks} ticks, {s.missed_ticks} missed, "
               f"sampler CPU {s.cpu_s * 1e3:.0f} ms ({100 * s.cpu_s / 2:.1f}% of one core)")
 

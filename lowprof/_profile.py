@@ -83,12 +83,14 @@ class profile:
 
 def _sampling(manifest: Path, recorder_pid: int) -> bool:
     """The recorder ``recorder_pid`` has started sampling: its manifest (written from the directory's first
-    moment) names it as the recorder and lists the probes, which it does once the sampler runs. An earlier
-    run's manifest at the same place (``force=True``, before it is replaced) does not count."""
+    moment) names it as the recorder and says when its sampler started (``sampler.started_t_ns``, saved as the
+    sampling thread starts; the probes' entries are saved earlier, while their tables open). An earlier run's
+    manifest at the same place (``force=True``, before it is replaced) does not count."""
     import json
 
     try:
         m = json.loads(manifest.read_text())
-        return (m.get("recorder") or {}).get("pid") == recorder_pid and bool(m.get("probes"))
+        return (m.get("recorder") or {}).get("pid") == recorder_pid and \
+            (m.get("sampler") or {}).get("started_t_ns") is not None
     except (OSError, ValueError, AttributeError):
         return False

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lowprof.clock import ENV_ORIGIN
+from lowprof.clock import origin_from_env
 from lowprof.errors import LowprofError
 from lowprof.rundir import ENV_RUN_DIR
 
@@ -71,10 +71,10 @@ class Measurement:
 
 def _run_clock() -> tuple[Path, int] | None:
     """(run directory, clock origin in CLOCK_MONOTONIC ns) of the recording this process is in, or None."""
-    run_dir, origin = os.environ.get(ENV_RUN_DIR), os.environ.get(ENV_ORIGIN, "")
-    if not run_dir or not origin.partition(":")[0].lstrip("-").isdigit():
+    run_dir, origin = os.environ.get(ENV_RUN_DIR), origin_from_env()
+    if not run_dir or origin is None:
         return None
-    return Path(run_dir), int(origin.partition(":")[0])
+    return Path(run_dir), origin[0]
 
 
 class window:

@@ -13,9 +13,31 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-__all__ = ["RunClock", "ENV_ORIGIN"]
+__all__ = ["RunClock", "ENV_ORIGIN", "field_ns", "origin_from_env"]
 
 ENV_ORIGIN = "LOWPROF_CLOCK_ORIGIN_NS"
+
+
+def origin_from_env(raw: str | None = None) -> tuple[int, int] | None:
+    """(origin_monotonic_ns, origin_realtime_ns) of the run this process records into, from ``raw`` (default:
+    the ``ENV_ORIGIN`` variable, ``MONO:REAL`` as :meth:`RunClock.env_value` writes it; REAL may be absent:
+    0); None where it is unset or not integers."""
+    if raw is None:
+        raw = os.environ.get(ENV_ORIGIN)
+    mono, _, real = (raw or "").partition(":")
+    try:
+        return int(mono), int(real or 0)
+    except ValueError:
+        return None
+
+
+def field_ns(name: str, value) -> int:
+    """A time read from a field named by its unit (``t_ns``, ``t_s``, ``unix_s``, ``unix_ns``: a user's
+    marks or power log) as integer ns: a ``_s`` value x 1e9 rounded, an ``_ns`` value rounded (an int as
+    it is, every digit kept). The clock (run or Unix) is the caller's to know from the name."""
+    if name.endswith("_s"):
+        return round(float(value) * 1e9)
+    return value if isinstance(value, int) and not isinstance(value, bool) else round(float(value))
 
 
 @dataclass(frozen=True)
@@ -42,11 +64,8 @@ class RunClock:
     @classmethod
     def from_env(cls) -> "RunClock | None":
         """The clock of the run that launched this process, if any (set by ``lowprof run``)."""
-        raw = os.environ.get(ENV_ORIGIN)
-        if not raw:
-            return None
-        mono, _, real = raw.partition(":")
-        return cls(origin_monotonic_ns=int(mono), origin_realtime_ns=int(real or 0))
+        origin = origin_from_env()
+        return None if origin is None else cls(origin_monotonic_ns=origin[0], origin_realtime_ns=origin[1])
 
     def env_value(self) -> str:
         return f"{self.origin_monotonic_ns}:{self.origin_realtime_ns}"

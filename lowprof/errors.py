@@ -3,7 +3,7 @@ one line and a non-zero exit (``exit_code``: 1, or 2 for a usage error as argpar
 
 __all__ = ["LowprofError", "RunDirError", "ProbeError", "TraceError", "GPUUnavailable", "UsageError", "SqlError",
            "SignalUnavailable", "WorkloadMismatch", "AllocatorError", "TLBError", "ToolchainError",
-           "InputError", "MissingTable"]
+           "InputError", "MissingTable", "ManifestContractError"]
 
 
 class LowprofError(Exception):
@@ -73,3 +73,9 @@ class MissingTable(RunDirError, KeyError):
     """``run[name]``: the run has no table ``name`` (a KeyError to Python callers, one line at the CLI)."""
 
     __str__ = Exception.__str__  # KeyError's own would quote the message
+
+
+class ManifestContractError(LowprofError, AssertionError):
+    """A manifest about to be written breaks its declaration (lowprof.rundir.sections): a lowprof bug, not the
+    user's. Raised only with LOWPROF_STRICT_MANIFEST=1 (the tests: an AssertionError there); otherwise the
+    manifest is written and one warning line says it."""

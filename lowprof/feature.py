@@ -15,10 +15,9 @@ pyarrow, py-spy, NVML) when called.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 if TYPE_CHECKING:  # declarations only: none of these is imported at run time here
-    from lowprof.analysis.metric import Metric
     from lowprof.probes.base import Probe
     from lowprof.record import Recording
     from lowprof.rundir import Run
@@ -82,7 +81,9 @@ class Feature:
     - ``check(values)``: refuses a bad combination before any run directory is made (raise LowprofError);
     - ``record(values, recording)``: a :class:`Recorder` for this recording, or None when not asked for;
     - ``probe()``: the sampler class, for a feature ``--probes`` can name (imported when called);
-    - ``report(run)``: its section of ``lowprof report``, a dict, or None when the run has nothing of it;
+    - ``report(run)``: its section of ``lowprof report`` (under the feature's name), a dict, or None when the
+      run has nothing of it; a report whose figures depend on the GPU power signal takes it as the keyword
+      ``signal`` (``auto``, ``instant``, ``average``);
     - ``metrics()``: its comparable figures (``compare``, ``export``, ``plot``).
     """
 
@@ -95,8 +96,10 @@ class Feature:
     record: Callable[[Mapping[str, Any], "Recording"], "Recorder | None"] | None = None
     probe: Callable[[], "type[Probe]"] | None = None
     report: Callable[["Run"], dict | None] | None = None
-    metrics: Callable[[], Iterable["Metric"]] | None = None
 
-    def values(self, options: Any) -> dict[str, Any]:
-        """This feature's option values out of a verb's parsed options (an object with one attribute per dest)."""
-        return {o.dest: getattr(options, o.dest, o.default) for o in self.options}
+    def values(self, options: Any, verb: str | None = None) -> dict[str, Any]:
+        """This feature's option values out of a verb's parsed options (an object with one attribute per dest).
+        With ``verb``, an option that verb does not offer has its default (a verb's own flag of the same
+        name is not this feature's)."""
+        return {o.dest: (getattr(options, o.dest, o.default) if verb is None or verb in o.verbs else o.default)
+                for o in self.options}

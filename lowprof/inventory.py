@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["host_facts", "gpu_facts", "software_facts"]
+__all__ = ["host_facts", "recording_facts", "gpu_facts", "software_facts"]
 
 _PACKAGES = ("lowprof", "pandas", "pyarrow", "rich", "psutil", "nvidia-ml-py", "py-spy", "numpy",
              "torch", "cupy-cuda13x", "cupy-cuda12x", "numba", "numba-cuda", "pyperf", "cffi",
@@ -74,6 +74,12 @@ def host_facts() -> dict:
         "memory_bytes": psutil.virtual_memory().total,
         "numa_nodes": _numa_nodes(),
     }
+
+
+def recording_facts(command: list[str] | None = None) -> dict:
+    """The manifest entries every run that lowprof records starts with: the workload's ``command`` (None: no
+    workload, a benchmark), ``lowprof_argv`` (how lowprof itself was called) and the ``host``."""
+    return {"command": list(command) if command else None, "lowprof_argv": list(sys.argv), "host": host_facts()}
 
 
 def gpu_facts() -> dict:

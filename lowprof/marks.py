@@ -26,15 +26,17 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from lowprof.clock import ENV_ORIGIN
+from lowprof.clock import ENV_ORIGIN, origin_from_env
 from lowprof.errors import LowprofError
+from lowprof.feature import Feature, Option
+from lowprof.rundir.sections import owned_by
 from lowprof.rundir import ENV_RUN_DIR
 from lowprof.rundir.specs.marks import MARKS, MARKS_FILE, read_marks_file
 
 if TYPE_CHECKING:  # mark() runs inside workloads: keep pandas out of its import
     import pandas as pd
 
-__all__ = ["mark", "MarksOption", "write_marks_table"]
+__all__ = ["mark", "write_marks_table", "FEATURE"]
 
 _state: dict = {"key": None, "fd": None, "pid": None, "origin": 0, "seq": 0}
 
@@ -54,7 +56,7 @@ def _fd() -> int | None:
             fd = os.open(os.path.join(run_dir, MARKS_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError:  # run dir gone or read-only: marks must never break the workload
             fd = None
-        _state.update(key=key, pid=pid, origin=int(origin.partition(":")[0] or 0), fd=fd)
+        _state.update(key=key, pid=pid, origin=(origin_from_env(origin) or (0, 0))[0], fd=fd)
     return _state["fd"]
 
 
@@ -153,45 +155,28 @@ def write_marks_table(path: str | os.PathLike, user_file: str | None = None) -> 
     return len(df)
 
 
-class MarksOption:
-    """``lowprof run`` extension: ``--marks FILE`` and the conversion of the workload's marks."""
-
-    @staticmethod
-    def add_arguments(p) -> None:
-        p.add_argument("--marks", metavar="FILE",
-                       help="JSONL phase marks to add: {\"name\": .., \"kind\": instant|begin|end, "
-                            "\"t_s\"|\"t_ns\" (run clock) or \"unix_s\" (wall clock)} per line")
-
-    @staticmethod
-    def prepare(args, recording) -> "_Marks":
-        if args.marks and not Path(args.marks).is_file():
-            raise LowprofError(f"--marks {args.marks}: no such file")
-        return _Marks(args.marks)
-
-
 class _Marks:
+    """The recorder: the workload's ``marks.jsonl`` (and a ``--marks`` file) become the ``marks`` table."""
+
     def __init__(self, user_file: str | None) -> None:
         self.user_file = user_file
 
-    def env(self) -> dict[str, str]:
-        return {}
-
-    def finish(self, recording, ended) -> None:
+    def finished(self, recording, ended) -> None:
         """Write the marks table; a ``--marks`` file that does not parse is left out and said (manifest
         ``marks_file``, shown by ``lowprof.analysis.notices``), the workload's own marks are kept."""
-        run = recording.run
+        writer = recording.writer
         user = self.user_file
         if user:
             try:
-                n = len(read_marks_file(user, run.clock.origin_realtime_ns, strict=True))
-                run.manifest["marks_file"] = {"path": str(user), "status": "ok", "rows": n}
+                n = len(read_marks_file(user, writer.clock.origin_realtime_ns, strict=True))
+                writer.manifest["marks_file"] = {"path": str(user), "status": "ok", "rows": n}
             except (LowprofError, OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as e:
                 why = str(e) if isinstance(e, LowprofError) else f"{type(e).__name__}: {e}"
-                run.manifest["marks_file"] = {"path": str(user), "status": "failed", "reason": why}
+                writer.manifest["marks_file"] = {"path": str(user), "status": "failed", "reason": why}
                 user = None
-        df = _collect(run.path, user, run.clock.origin_realtime_ns)
+        df = _collect(writer.path, user, writer.clock.origin_realtime_ns)
         if len(df):
-            run.write_frame(MARKS, df)
+            writer.write_frame(MARKS, df)
 
 
 def enter_region(path: str | os.PathLike) -> dict:
@@ -219,3 +204,16 @@ def exit_region(path: str | os.PathLike, old: dict) -> None:
             write_marks_table(path)
         except (LowprofError, OSError, ValueError):  # marks.jsonl stays, and readers use it
             pass
+
+
+def _check(values) -> None:
+    if values["marks"] and not Path(values["marks"]).is_file():
+        raise LowprofError(f"--marks {values['marks']}: no such file")
+
+
+FEATURE = Feature(
+    "marks", "phase marks from lowprof.mark() and --marks FILE", tables=(MARKS,), manifest=owned_by("marks"),
+    options=(Option("--marks", metavar="FILE", verbs=("run",),
+                    help="JSONL phase marks to add: {\"name\": .., \"kind\": instant|begin|end, "
+                         "\"t_s\"|\"t_ns\" (run clock) or \"unix_s\" (wall clock)} per line"),),
+    check=_check, record=lambda values, recording: _Marks(values["marks"]))

@@ -1,20 +1,30 @@
-"""A recording: a run directory plus probes sampling it, shared by ``run``, ``attach`` and ``profile``."""
+"""A recording: a run directory plus probes sampling it, shared by ``run``, ``attach`` and ``profile``;
+and the hooks of the features a recording was asked for (:class:`FeatureRecorders`), run here for both
+``run`` and ``attach``.
+
+A recording verb's flags become one :class:`RecordingOptions` (built once by
+``lowprof.cli._common.recording_options``); each feature's hooks get only its own values, a mapping
+``Option.dest -> value``.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import re
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
-from lowprof.inventory import gpu_facts, host_facts, software_facts
-from lowprof.probes import DEFAULT_PROBES, PROBES, ProbeContext, get_probe
-from lowprof.probes.sampler import Sampler
-from lowprof.rundir import ENV_RUN_DIR, RunDir
 from lowprof.clock import ENV_ORIGIN
+from lowprof.probes import ProbeContext, get_probe, probe_features
+from lowprof.rundir import ENV_RUN_DIR, RunWriter
 
-__all__ = ["Recording", "default_out_dir", "parse_probe_list", "ENV_FACTS"]
+if TYPE_CHECKING:
+    from lowprof.feature import Feature, Recorder
+    from lowprof.probes.sampler import Sampler
+
+__all__ = ["Recording", "RecordingOptions", "FeatureRecorders", "default_out_dir", "parse_probe_list", "ENV_FACTS"]
 
 # Environment variables worth keeping with a run: who it was in a distributed job, and knobs that
 # change performance. Values are recorded as they were in the workload's environment.
@@ -51,32 +61,113 @@ def default_out_dir(label: str, root: str | os.PathLike = "lowprof-runs") -> Pat
 
 def parse_probe_list(text: str | None) -> list[str]:
     """``"system,nvml"`` -> ``["system", "nvml"]``; None -> the defaults. Unknown names raise ValueError."""
+    known = probe_features()
     if text is None:
-        return list(DEFAULT_PROBES)
+        return list(known)
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PROBES]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(sorted(PROBES))}")
+        raise ValueError(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return names
 
 
+@dataclass(frozen=True)
+class RecordingOptions:
+    """What a recording verb (``run``, ``attach``) was asked for, checked and typed.
+
+    ``probes``: the probe names to sample (``probes_given``: named by ``--probes``, else the defaults);
+    ``interval_s``: the sampling interval (s); ``features``: per feature name its option values."""
+
+    verb: str
+    out: str | None = None
+    force: bool = False
+    quiet: bool = False
+    probes: list[str] = field(default_factory=list)
+    probes_given: bool = False
+    interval_s: float = 0.05
+    features: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def of(self, feature: str) -> Mapping[str, Any]:
+        """One feature's option values (empty for a feature without options)."""
+        return self.features.get(feature, {})
+
+
+class FeatureRecorders:
+    """The recorders of one recording: one per feature of ``features`` that was asked for, in that order.
+
+    :meth:`check` refuses a bad combination of flags before any run directory is made; then the recorders
+    are made (:meth:`make`), their environment goes to the workload, :meth:`started` once it runs, and
+    :meth:`finished` after it ended. A recorder that raises in ``finished`` does not stop the others nor
+    lose the run: the error is kept in the manifest (``extension_errors``) and returned, to be said.
+    ``features``: :data:`lowprof.features.FEATURES` unless given."""
+
+    def __init__(self, options: RecordingOptions, features: "tuple[Feature, ...] | None" = None) -> None:
+        if features is None:
+            from lowprof.features import FEATURES as features
+        self.features, self.options = features, options
+        self.active: list[tuple[str, Recorder]] = []
+
+    def check(self) -> None:
+        for f in self.features:
+            if f.check is not None:
+                f.check(self.options.of(f.name))
+
+    def make(self, recording: "Recording") -> None:
+        for f in self.features:
+            if f.record is not None:
+                r = f.record(self.options.of(f.name), recording)
+                if r is not None:
+                    self.active.append((f.name, r))
+
+    def env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for _, r in self.active:
+            if hasattr(r, "env"):
+                env.update(r.env())
+        return env
+
+    def started(self, pid: int, quiet: bool) -> None:
+        for _, r in self.active:
+            if hasattr(r, "started"):
+                r.started(pid, quiet)
+
+    def finished(self, recording: "Recording", ended: Any) -> list[Exception]:
+        failed = []
+        for _, r in self.active:
+            if not hasattr(r, "finished"):
+                continue
+            try:
+                r.finished(recording, ended)
+            except Exception as ex:  # noqa: BLE001 - a feature failing must not lose the run
+                recording.writer.manifest.setdefault("extension_errors", []).append(f"{type(ex).__name__}: {ex}")
+                failed.append(ex)
+        return failed
+
+
 class Recording:
-    """Creates the run directory, fills the manifest's facts, and samples probes until ``finish``."""
+    """Creates the run directory, fills the manifest's facts, and samples probes until ``finish``.
+
+    ``writer`` is the :class:`~lowprof.rundir.RunWriter` of the directory being recorded; features write their
+    tables and manifest sections through it."""
 
     def __init__(self, out: str | os.PathLike, *, kind: str, probes: list[str], interval_s: float = 0.05,
-                 force: bool = False, command: list[str] | None = None, pid: int | None = None,
-                 options: dict | None = None) -> None:
-        self.run = RunDir(out, kind=kind, force=force)
-        m = self.run.manifest
-        m["command"] = list(command) if command else None
-        m["lowprof_argv"] = list(sys.argv)
+                 force: bool = False, command: list[str] | None = None, pid: int | None = None) -> None:
+        # The sampler's first table write imports pyarrow, and pyarrow its pandas shim (~0.4 s, more on a busy
+        # machine): loaded here, before the workload (or a profile() region) starts, its first sample is not late.
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+
+        from lowprof.inventory import gpu_facts, recording_facts, software_facts
+
+        self.writer = RunWriter(out, kind=kind, force=force)
+        m = self.writer.manifest
+        m.update(recording_facts(command))
         m["cwd"] = os.getcwd()
-        m["host"] = host_facts()
         m["gpus"] = gpu_facts()
         m["software"] = software_facts()
         m["workload"] = {"pid": pid}
         m["env"] = env_facts(pid if kind in ("attach",) else None)
-        self.ctx = ProbeContext(clock=self.run.clock, pid=pid, options=options or {})
+        self.ctx = ProbeContext(clock=self.writer.clock, pid=pid)
         instances = []
         for name in probes:
             cls = get_probe(name)
@@ -92,18 +183,20 @@ class Recording:
 
     @property
     def path(self) -> Path:
-        return self.run.path
+        return self.writer.path
 
     def env(self) -> dict[str, str]:
         """Variables a workload needs to stamp its own events into this run (``lowprof.mark``)."""
-        return {ENV_RUN_DIR: str(self.run.path.resolve()), ENV_ORIGIN: self.run.clock.env_value()}
+        return {ENV_RUN_DIR: str(self.writer.path.resolve()), ENV_ORIGIN: self.writer.clock.env_value()}
 
     def start(self, pid: int | None = None) -> None:
         """Start sampling (``pid``: the workload, if it was not known at construction)."""
         if pid is not None:
             self.ctx.pid = pid
-            self.run.manifest["workload"]["pid"] = pid
-        sampler = Sampler(self.run, self._instances, self.ctx, interval_s=self.interval_s)
+            self.writer.manifest["workload"]["pid"] = pid
+        from lowprof.probes.sampler import Sampler
+
+        sampler = Sampler(self.writer, self._instances, self.ctx, interval_s=self.interval_s)
         try:
             self.sampler = sampler.start()
         except OSError as e:  # the workload is running already: it goes on, unrecorded
@@ -116,10 +209,10 @@ class Recording:
         try:
             if self.sampler is not None:
                 self.sampler.stop()
-            self.run.finish(status=status)
+            self.writer.finish(status=status)
         except OSError as e:
             self.write_error = self.write_error or _why(e)
-            self.run.abandon()
+            self.writer.abandon()
 
 
 def _why(e: OSError) -> str:

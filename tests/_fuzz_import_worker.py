@@ -25,6 +25,7 @@ import contextlib
 import gzip
 import io
 import json
+import os
 import random
 import shutil
 import sys
@@ -325,6 +326,7 @@ def main() -> None:
     errors: dict[str, int] = {}
     failures = []
     deadline = time.monotonic() + seconds
+    cpu0 = os.times()
     i = 0
     while time.monotonic() < deadline:
         desc, suffix, raw = mutant(rng, sources, work)
@@ -345,7 +347,10 @@ def main() -> None:
             failures.append({"input": str(keep), "mutation": desc, "why": detail[-1500:]})
         shutil.rmtree(out, ignore_errors=True)
         i += 1
-    print(json.dumps({"seed": seed, "inputs": i, "sources": len(sources), "outcomes": counts, "by_kind": by_kind,
+    cpu1 = os.times()  # this process and its reaped children (one per input): the CPU the inputs were given
+    cpu_s = sum(b - a for a, b in zip(cpu0[:4], cpu1[:4]))
+    print(json.dumps({"seed": seed, "inputs": i, "cpu_s": round(cpu_s, 2), "sources": len(sources),
+                      "outcomes": counts, "by_kind": by_kind,
                       "top_errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:12]),
                       "failures": failures[:20]}))
 

@@ -12,7 +12,7 @@ import lowprof
 from lowprof.clock import RunClock
 from lowprof.probes import Probe, ProbeContext
 from lowprof.probes.sampler import Sampler
-from lowprof.rundir import Column, RunDir, TableSpec
+from lowprof.rundir import Column, RunWriter, TableSpec
 
 WORKER = """
 import time
@@ -53,9 +53,14 @@ def test_attach_to_live_child_records_cpu_and_python_stacks(tmp_path, cli, pytho
     assert st.share.sum() == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_attach_stops_when_process_exits(tmp_path, cli):
-    # Long enough to outlive the attach CLI's start-up on a loaded 2-core machine.
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(4.0)"])
+    # It lives until the attach has started recording (its run directory's manifest), then a moment more: a
+    # fixed sleep (4 s) was outlived by the attach CLI's start-up on a loaded 2-core machine.
+    waits = ("import os, sys, time\nt = time.monotonic()\n"
+             "while not os.path.exists(sys.argv[1]) and time.monotonic() - t < 120: time.sleep(0.05)\n"
+             "time.sleep(0.5)")
+    proc = subprocess.Popen([sys.executable, "-c", waits, tmp_path / "a" / "manifest.json"])
     p = cli("attach", proc.pid, "--out", tmp_path / "a", "--no-stacks")
     proc.wait()
     assert p.returncode == 0, p.stderr
@@ -72,7 +77,7 @@ def test_attach_to_missing_pid_is_one_clear_line(tmp_path, cli):
 
 
 def test_attach_to_non_python_says_why_no_stacks(tmp_path, cli):
-    proc = subprocess.Popen(["sleep", "5"])
+    proc = subprocess.Popen(["sleep", "120"])  # killed below; outlives the attach on a busy VM (5 s did not)
     try:
         p = cli("attach", proc.pid, "--duration", "0.3", "--out", tmp_path / "a")
     finally:
@@ -125,7 +130,7 @@ class _NoStart(_Steady):
 
 
 def test_probe_that_raises_is_disabled_and_recorded(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     sampler = Sampler(rd, [_Flaky(), _Steady(), _NoStart()], ProbeContext(clock=rd.clock), interval_s=0.01)
     for _ in range(6):
         sampler.tick()
@@ -140,7 +145,7 @@ def test_probe_that_raises_is_disabled_and_recorded(tmp_path):
 
 
 def test_sampler_thread_keeps_its_interval(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     sampler = Sampler(rd, [_Steady()], ProbeContext(clock=rd.clock), interval_s=0.02).start()
     time.sleep(0.5)
     sampler.stop()

@@ -98,6 +98,7 @@ def test_workload_killed_by_signal_reports_128_plus_n(tmp_path):
     assert lowprof.load(out).manifest["workload"]["signal"] == "SIGTERM"
 
 
+@pytest.mark.slow
 def test_sigkilled_lowprof_still_loads_and_reports_incomplete(tmp_path, cli):
     code = f"import time\nopen({str(tmp_path / 'ready')!r}, 'w').close()\ntime.sleep(2.5)\n"
     proc, out = _start_run(tmp_path, code)

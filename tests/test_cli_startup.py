@@ -83,8 +83,6 @@ def test_help_imports_nothing_heavy(imported, case):
 
 
 @pytest.mark.parametrize("case", ["build_parser()", *(c for c in CASES if c.split()[1:2] and c.split()[1] in RECORDING)])
-@pytest.mark.xfail(strict=True, reason="the recording verbs' flags import the probes and the recorder until they are "
-                                       "declared as light features (issue 16, helper feat): then remove this mark")
 def test_recording_verbs_help_imports_nothing_heavy(imported, case):
     assert imported[case]["heavy"] == [], f"{case} imports {imported[case]['heavy']}"
 

@@ -18,11 +18,6 @@ RANKS = {0: "timeline_analysis__sampled_rank-0.json.gz", 1: "trace_filter__sampl
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
 def hta_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("hta-job")
     for f in RANKS.values():
@@ -39,19 +34,19 @@ def _hta(hta_dir, include_last: bool):
         logging.disable(logging.NOTSET)
 
 
-def test_whole_trace_figure_equals_htas_get_comm_comp_overlap(root, hta_dir):
+def test_whole_trace_figure_equals_htas_get_comm_comp_overlap(shared_runs, hta_dir):
     hta = _hta(hta_dir, include_last=False).get_comm_comp_overlap(visualize=False).set_index("rank")
-    job = R.rank_job(root)
+    job = shared_runs.rank_job()
     for rank in RANKS:
         ours = hta_comm_overlap_pct(lowprof.load(job / f"rank{rank}"))
         assert ours == pytest.approx(float(hta.loc[rank, "comp_comm_overlap_pctg"]), abs=1e-9)
 
 
-def test_per_pass_figure_equals_hta_on_each_iteration(root, hta_dir):
+def test_per_pass_figure_equals_hta_on_each_iteration(shared_runs, hta_dir):
     from hta.analyzers.communication_analysis import CommunicationAnalysis
 
     t = _hta(hta_dir, include_last=True).t
-    job = R.rank_job(root)
+    job = shared_runs.rank_job()
     from lowprof.analysis.metrics import run_metrics
 
     checked = 0
@@ -88,8 +83,8 @@ def test_interval_overlap_by_hand():
                             tuple(map(pd.Series.to_numpy, map(pd.Series, comp)))) == (20, 6)
 
 
-def test_launches_prints_the_overlap_per_pass(root, capsys):
-    run = R.rank_job(root) / "rank1"
+def test_launches_prints_the_overlap_per_pass(shared_runs, capsys):
+    run = shared_runs.rank_job() / "rank1"
     rc, out, err = R.lowprof_main(capsys, "launches", run)
     assert rc == 0, err
     for r in comm_overlap(lowprof.load(run)["launches"]).itertuples():
@@ -103,8 +98,8 @@ def test_launches_prints_the_overlap_per_pass(root, capsys):
     assert (csv.loc[~nccl, "kernel_class"] != "communication").all()
 
 
-def test_a_run_without_communication_shows_no_overlap(root, capsys):
-    run = R.imported(root, "alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz")
+def test_a_run_without_communication_shows_no_overlap(shared_runs, capsys):
+    run = shared_runs.imported("alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz")
     rc, out, err = R.lowprof_main(capsys, "launches", run, "--json")
     assert rc == 0, err
     import json
@@ -113,11 +108,11 @@ def test_a_run_without_communication_shows_no_overlap(root, capsys):
     assert c["per_step"] == [] and c["hta_overlap_pct"] is None and c["activities_by_class"]["communication"] == 0
 
 
-def test_kernels_launched_inside_collective_ops_are_all_communication(root):
+def test_kernels_launched_inside_collective_ops_are_all_communication(shared_runs):
     """The `Collective name` argument sits on the CPU op `record_param_comms`: every kernel such an op (or a
     c10d op) launched is named nccl..., so the name rule misses none of them on these real NCCL traces."""
-    job = R.rank_job(root)
-    runs = [job / "rank0", job / "rank1", R.imported(root, "trace_diff", "trace_diff__test__test.json.gz")]
+    job = shared_runs.rank_job()
+    runs = [job / "rank0", job / "rank1", shared_runs.imported("trace_diff", "trace_diff__test__test.json.gz")]
     seen = 0
     for d in runs:
         la = lowprof.load(d)["launches"]

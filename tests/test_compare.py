@@ -18,12 +18,12 @@ from tests import _analysis_runs as R
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
+def root(shared_runs):
+    return shared_runs.root
 
 
-def test_same_workload_table_values_ratio_and_better(root):
-    a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1)
+def test_same_workload_table_values_ratio_and_better(shared_runs):
+    a, b = shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t1-again", 1)
     cmp = compare([a, b])
     t = cmp.table.set_index("metric")
     ra, rb = lowprof.load(a), lowprof.load(b)
@@ -40,8 +40,8 @@ def test_same_workload_table_values_ratio_and_better(root):
     assert cmp.differences == {}
 
 
-def test_different_parameters_refused_with_the_difference_then_forced(root, cli):
-    a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2)
+def test_different_parameters_refused_with_the_difference_then_forced(shared_runs, cli):
+    a, b = shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t2", 2)
     with pytest.raises(WorkloadMismatch, match=r"command argument 3: '1' vs '2'"):
         compare([a, b])
     p = cli("compare", a, b)
@@ -52,8 +52,8 @@ def test_different_parameters_refused_with_the_difference_then_forced(root, cli)
     assert "differs" in p.stdout and "'1' vs '2'" in p.stdout and "workload_cpu_s" in p.stdout
 
 
-def test_csv_and_json_outputs_agree(root, capsys):
-    a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2)
+def test_csv_and_json_outputs_agree(shared_runs, capsys):
+    a, b = shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t2", 2)
     csv = pd.read_csv(StringIO(R.lowprof_main(capsys, "compare", a, b, "--force", "--csv", "-")[1]))
     js = json.loads(R.lowprof_main(capsys, "compare", a, b, "--force", "--json")[1])
     assert list(csv.columns[:6]) == ["metric", "params", "unit", "better", "A", "B"]
@@ -63,8 +63,8 @@ def test_csv_and_json_outputs_agree(root, capsys):
         assert by_metric[metric_name]["B/A"] == pytest.approx(ratio)
 
 
-def test_sweeps_match_by_batch(root):
-    sweep = R.pass_sweep(root)
+def test_sweeps_match_by_batch(shared_runs, root):
+    sweep = shared_runs.pass_sweep()
     other = R.copy_of(sweep, root / "sweep-copy")
     cmp = compare([sweep, other])
     step = cmp.table[(cmp.table.metric == "phase_time_s") & cmp.table.params.str.contains("phase=pass")]
@@ -78,8 +78,8 @@ def test_sweeps_match_by_batch(root):
     assert compare([sweep, other]).sides[0].kind == "sweep"
 
 
-def test_per_rank_folders_match_by_rank(root):
-    job = R.rank_job(root)
+def test_per_rank_folders_match_by_rank(shared_runs, root):
+    job = shared_runs.rank_job()
     cmp = compare([job, R.copy_of(job, root / "job-copy")], names=["tklqt_s", "pass_latency_s"])
     t = cmp.table.set_index(["metric", "params"])
     assert cmp.sides[0].kind == "ranks"
@@ -94,22 +94,22 @@ def test_per_rank_folders_match_by_rank(root):
     assert t.loc[("pass_latency_s", "rank=median"), "A"] == pytest.approx(sum(per_rank) / 2)
 
 
-def test_three_sides_each_against_a(root):
-    a, b, c = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1), R.demo(root, "demo-t2", 2)
+def test_three_sides_each_against_a(shared_runs):
+    a, b, c = shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t1-again", 1), shared_runs.demo("demo-t2", 2)
     cmp = compare([a, b, c], force=True)
     assert set(cmp.differences) == {"C"}  # only C ran another thread count
     row = cmp.table.set_index("metric").loc["workload_cpu_s"]
     assert row["C/A"] == pytest.approx(row["C"] / row["A"]) and row["B/A"] == pytest.approx(row["B"] / row["A"])
 
 
-def test_machine_name_of_an_imported_trace_names_its_gpu(root):
-    run = lowprof.load(R.imported(root, "alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"))
+def test_machine_name_of_an_imported_trace_names_its_gpu(shared_runs):
+    run = lowprof.load(shared_runs.imported("alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"))
     gpus = [d["name"] for d in run.manifest["trace"]["device_properties"]]
     assert gpus and gpus[0] in machine_name(run)
 
 
-def test_unknown_metric_and_single_run_are_one_line_errors(root, capsys):
-    a = R.demo(root, "demo-t1", 1)
+def test_unknown_metric_and_single_run_are_one_line_errors(shared_runs, capsys):
+    a = shared_runs.demo("demo-t1", 1)
     rc, out, err = R.lowprof_main(capsys, "compare", a, a, "--metrics", "nope_s")
     assert rc == 1 and "'nope_s'" in err and "Traceback" not in err
     rc, out, err = R.lowprof_main(capsys, "compare", a)

@@ -14,15 +14,15 @@ from tests import _analysis_runs as R
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
+def root(shared_runs):
+    return shared_runs.root
 
 
 @pytest.mark.parametrize("trace", ["critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz",
                                    "timeline_analysis__sampled_rank-0.json.gz"])
-def test_copy_bandwidth_equals_the_raw_trace(root, trace):
+def test_copy_bandwidth_equals_the_raw_trace(shared_runs, trace):
     """Bytes over busy time of the HtoD / DtoH copies, recomputed from the trace's JSON events."""
-    run = lowprof.load(R.imported(root, trace.split("__")[1][:20], trace))
+    run = lowprof.load(shared_runs.imported(trace.split("__")[1][:20], trace))
     got = {r.metric: r.value for r in run_metrics(run).itertuples()}
     doc = json.loads(gzip.decompress((R.KINETO / trace).read_bytes()))
     events = [e for e in doc["traceEvents"] if e.get("cat") == "gpu_memcpy"]
@@ -56,15 +56,15 @@ def test_better_of():
     assert better_of("lower", 1.0, 1.0) == "=" and better_of("", 1.0, 2.0) == "" and better_of("lower", None, 1.0) == ""
 
 
-def test_microbench_rows_carry_their_own_unit_and_direction(root):
-    run = lowprof.load(R.host_bench(root))
+def test_microbench_rows_carry_their_own_unit_and_direction(shared_runs, root):
+    run = lowprof.load(shared_runs.host_bench())
     b = run["bench_results"]
     m = run_metrics(run, ["microbench"])
     assert len(m) == len(b) > 0
     for r, (_, ref) in zip(m.itertuples(), b.iterrows()):
         assert r.value == ref.value and r.unit == ref.unit == "ns" and r.better == "lower"
         assert r.params == {"benchmark": "host", "figure": ref.metric}
-    cmp = compare([R.host_bench(root), R.copy_of(R.host_bench(root), root / "host-bench-copy")], names=["microbench"])
+    cmp = compare([shared_runs.host_bench(), R.copy_of(shared_runs.host_bench(), root / "host-bench-copy")], names=["microbench"])
     assert list(cmp.table["params"]) == ["benchmark=host,figure=dispatch python call"]
 
 

@@ -20,8 +20,8 @@ from tests.test_plots import assert_readable_figure
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
+def root(shared_runs):
+    return shared_runs.root
 
 
 def _values(run, name: str) -> dict:
@@ -37,8 +37,8 @@ def _signal(d):
     return d.power_t_ns.to_numpy() / 1e9, d.power_w.to_numpy()
 
 
-def test_power_and_energy_per_gpu_by_hand(root):
-    run = lowprof.load(R.power_replay(root))
+def test_power_and_energy_per_gpu_by_hand(shared_runs):
+    run = lowprof.load(shared_runs.power_replay())
     assert run.manifest["synthetic"] is True
     mean, energy, p99 = _values(run, "power_mean_w"), _values(run, "energy_j"), _values(run, "power_p99_w")
     g = run["gpu_power"]
@@ -56,8 +56,8 @@ def _counter_at(d, t_s):
     return np.interp(t_s, d.energy_t_ns / 1e9, d.energy_j)
 
 
-def test_phase_energy_of_the_marked_phases_by_hand(root):
-    run = lowprof.load(R.power_replay(root))
+def test_phase_energy_of_the_marked_phases_by_hand(shared_runs):
+    run = lowprof.load(shared_runs.power_replay())
     got = _values(run, "phase_energy_j")
     g = run["gpu_power"]
     for phase, (a, b) in {"prefill": (1.0, 1.6), "decode": (1.6, 5.0)}.items():
@@ -65,8 +65,8 @@ def test_phase_energy_of_the_marked_phases_by_hand(root):
         assert got[(("devices", "gpus"), ("from", "counter"), ("phase", phase))] == pytest.approx(expected, rel=1e-9)
 
 
-def test_phase_time_from_real_marks(root):
-    run = lowprof.load(R.marked(root))
+def test_phase_time_from_real_marks(shared_runs):
+    run = lowprof.load(shared_runs.marked())
     m = run["marks"]
     got = _values(run, "phase_time_s")
     for phase in ("prefill", "decode"):
@@ -77,15 +77,15 @@ def test_phase_time_from_real_marks(root):
     assert got[(("phase", "decode"),)] > got[(("phase", "prefill"),)]  # 50 ms vs 20 ms sleeps
 
 
-def test_compare_power_rows_per_device(root):
-    a = R.power_replay(root)
+def test_compare_power_rows_per_device(shared_runs, root):
+    a = shared_runs.power_replay()
     cmp = compare([a, R.copy_of(a, root / "power-replay-copy")], names=["power_mean_w", "energy_j"])
     assert sorted(cmp.table["params"]) == ["device=gpu0,from=counter"] * 2 + ["device=gpu1,from=counter"] * 2
     assert (cmp.table["B/A"] == 1.0).all() and set(cmp.table["unit"]) == {"W", "J"}
 
 
-def test_power_figure_with_the_limit(root, tmp_path):
-    run = lowprof.load(R.power_replay(root))
+def test_power_figure_with_the_limit(shared_runs, tmp_path):
+    run = lowprof.load(shared_runs.power_replay())
     fig = plots.plot_power({"H100x2 (synthetic)": run}, tmp_path)
     assert_readable_figure(fig)
     g = run["gpu_power"]
@@ -97,15 +97,15 @@ def test_power_figure_with_the_limit(root, tmp_path):
     assert fig.marks["phase prefill 0"] == 1.0 and fig.marks["phase decode 1"] == 1.6  # the shaded phases
 
 
-def test_timeline_has_marks_and_power_counters(root):
-    doc = chrome_trace(lowprof.load(R.marked(root)))
+def test_timeline_has_marks_and_power_counters(shared_runs):
+    doc = chrome_trace(lowprof.load(shared_runs.marked()))
     validate_chrome_trace(doc)
-    marks = lowprof.load(R.marked(root))["marks"]
+    marks = lowprof.load(shared_runs.marked())["marks"]
     ev = [e for e in doc["traceEvents"] if e.get("cat") == "marks"]
     assert sorted((e["name"], e["ph"]) for e in ev) == sorted(
         (n, {"begin": "B", "end": "E", "instant": "i"}[k]) for n, k in zip(marks.name, marks.kind))
     assert [e["ts"] for e in ev] == sorted(e["ts"] for e in ev)  # B before its E on one track
-    run = lowprof.load(R.power_replay(root))
+    run = lowprof.load(shared_runs.power_replay())
     doc = chrome_trace(run)
     validate_chrome_trace(doc)
     g = run["gpu_power"]
@@ -116,14 +116,14 @@ def test_timeline_has_marks_and_power_counters(root):
     assert {"GPU 0", "GPU 1"} <= names
 
 
-def test_energy_per_pass_is_the_median_over_annotated_passes(root, tmp_path):
+def test_energy_per_pass_is_the_median_over_annotated_passes(shared_runs, tmp_path):
     """The replayed power with a steps table: warm-up excluded, the median of two passes is their mean."""
     from lowprof.rundir.specs.nvml import GPU_POWER
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
     from lowprof.rundir.specs.launches import COMPANION_TABLES
 
-    src = lowprof.load(R.power_replay(root))
-    rd = RunDir(tmp_path / "combo", kind="replay")
+    src = lowprof.load(shared_runs.power_replay())
+    rd = RunWriter(tmp_path / "combo", kind="replay")
     rd.write_frame(GPU_POWER, src["gpu_power"])
     s = 1_000_000_000
     rd.write_frame(COMPANION_TABLES["steps"], pd.DataFrame({
@@ -137,11 +137,11 @@ def test_energy_per_pass_is_the_median_over_annotated_passes(root, tmp_path):
     assert _values(combo, "energy_per_pass_j")[c] == pytest.approx(expected)
 
 
-def test_ipw_metrics_from_the_runs_results_file(root):
+def test_ipw_metrics_from_the_runs_results_file(shared_runs, root):
     """The real evaluation's answers (tests/data/power), placed on the replay's clock at 2.0-4.0 s."""
     import json
 
-    run_dir = R.copy_of(R.power_replay(root), root / "power-replay-ipw")
+    run_dir = R.copy_of(shared_runs.power_replay(), root / "power-replay-ipw")
     answers = [json.loads(l) for l in (R.POWER_FIXTURE.parent / "ipw_eval_results.jsonl").read_text().splitlines()]
     n = len(answers)
     (run_dir / "results.jsonl").write_text("".join(json.dumps(
@@ -168,10 +168,10 @@ def test_phase_energy_leaves_out_an_occurrence_outside_the_readings(tmp_path):
     from lowprof.analysis.metrics import run_metrics
     from lowprof.rundir.specs.marks import MARKS
     from lowprof.rundir.specs.nvml import GPU_POWER
-    from lowprof.rundir import RunDir, load
+    from lowprof.rundir import RunWriter, load
 
     S = 10**9
-    run = RunDir(tmp_path / "r", kind="test")
+    run = RunWriter(tmp_path / "r", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [i * S for i in range(5)], "gpu": 0, "power_w": 100.0,
                                              "energy_j": [100.0 * i for i in range(5)]}))
     run.write_frame(MARKS, pd.DataFrame({"t_ns": [1 * S, 2 * S, 7 * S, 8 * S], "name": "step",

@@ -21,8 +21,8 @@ from tests import _analysis_runs as R
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
+def root(shared_runs):
+    return shared_runs.root
 
 
 def _t975(df: float) -> float:
@@ -88,9 +88,9 @@ def _per_run(paths, names=None) -> list[dict]:
     return out
 
 
-def test_repeated_runs_mean_interval_and_verdict_equal_a_hand_computation(root):
-    a = [R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1)]
-    b = [R.demo(root, "demo-t2", 2), R.demo(root, "demo-t2-again", 2)]
+def test_repeated_runs_mean_interval_and_verdict_equal_a_hand_computation(shared_runs):
+    a = [shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t1-again", 1)]
+    b = [shared_runs.demo("demo-t2", 2), shared_runs.demo("demo-t2-again", 2)]
     cmp = compare([a, b], force=True)
     assert set(cmp.differences) == {"B1", "B2"} and cmp.method["min_change_pct"] is None
     ra, rb = _per_run(a), _per_run(b)
@@ -112,10 +112,10 @@ def test_repeated_runs_mean_interval_and_verdict_equal_a_hand_computation(root):
         assert row["better_B"] == (better_of(row["better"], row["A"], row["B"]) if significant else "")
 
 
-def test_a_difference_within_the_noise_is_never_marked_better(root, capsys):
+def test_a_difference_within_the_noise_is_never_marked_better(shared_runs, capsys):
     """The same two runs on both sides: one-run compare calls one of them better; as sides of repeats
     the difference of the means is 0 with a spread, and every row says Not significant."""
-    r1, r2 = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1)
+    r1, r2 = shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t1-again", 1)
     single = compare([r1, r2])
     assert set(single.table["better_B"]) & {"A", "B"}  # today's one-run verdicts
     cmp = compare([[r1, r2], [r2, r1]])
@@ -129,13 +129,13 @@ def test_a_difference_within_the_noise_is_never_marked_better(root, capsys):
     assert "Welch t-interval" in out and "95 % CI" in out
 
 
-def test_imported_traces_deterministic_significance_and_min_change(root):
+def test_imported_traces_deterministic_significance_and_min_change(shared_runs):
     """Imported traces give the same figures every time: a fixed set of significant rows, each marked
     by its direction; --min-change above every change turns them all into 'below min change'."""
-    a = [R.imported(root, "job/rank0", "timeline_analysis__sampled_rank-0.json.gz"),
-         R.imported(root, "job/rank1", "trace_filter__sampled_rank-1.json.gz")]
-    b = [R.imported(root, "alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"),
-         R.imported(root, "simple-add", "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz")]
+    a = [shared_runs.imported("job/rank0", "timeline_analysis__sampled_rank-0.json.gz"),
+         shared_runs.imported("job/rank1", "trace_filter__sampled_rank-1.json.gz")]
+    b = [shared_runs.imported("alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"),
+         shared_runs.imported("simple-add", "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz")]
     cmp = compare([a, b])
     ra, rb = _per_run(a), _per_run(b)
     sig = cmp.table[cmp.table.significant_B == True]  # noqa: E712 - the column holds None too
@@ -155,8 +155,8 @@ def test_imported_traces_deterministic_significance_and_min_change(root):
     assert set(capped.table.loc[sig.index, "verdict_B"]) == {"below min change"}
 
 
-def test_sweep_folders_per_side_match_by_parameters(root):
-    sweep = R.pass_sweep(root)
+def test_sweep_folders_per_side_match_by_parameters(shared_runs, root):
+    sweep = shared_runs.pass_sweep()
     s2, s3 = R.copy_of(sweep, root / "sweep-rep2"), R.copy_of(sweep, root / "sweep-rep3")
     cmp = compare([[sweep, s2], [s3, sweep, s2]], names=["phase_time_s"])
     step = cmp.table[cmp.table.params.str.contains("phase=pass")]
@@ -166,8 +166,8 @@ def test_sweep_folders_per_side_match_by_parameters(root):
     assert cmp.sides[1].paths == [s3, sweep, s2] and cmp.sides[0].kind == "sweep"
 
 
-def test_one_run_per_side_with_min_change_is_not_marked_better(root):
-    a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1)
+def test_one_run_per_side_with_min_change_is_not_marked_better(shared_runs):
+    a, b = shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t1-again", 1)
     plain = compare([a, b]).table
     cut = compare([a, b], min_change_pct=5).table
     assert list(plain.columns) == [c for c in cut.columns if not c.startswith("below_min_change")]
@@ -183,9 +183,9 @@ def _strict(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_json_and_csv_are_strict_and_the_table_keeps_every_figure(root, capsys, cli):
-    a = [R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1)]
-    b = [R.demo(root, "demo-t2", 2), R.demo(root, "demo-t2-again", 2)]
+def test_json_and_csv_are_strict_and_the_table_keeps_every_figure(shared_runs, capsys, cli):
+    a = [shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t1-again", 1)]
+    b = [shared_runs.demo("demo-t2", 2), shared_runs.demo("demo-t2-again", 2)]
     args = [*a, "--", *b, "--force"]
     rc, out, err = R.lowprof_main(capsys, "compare", *args, "--json")
     assert rc == 0, err
@@ -223,24 +223,24 @@ def test_json_and_csv_are_strict_and_the_table_keeps_every_figure(root, capsys, 
     (["{a}", "{a}", "--", "{a}", "--", ], "no run on one side"),
     (["{a}", "{a}", "--", "{a}"], "side A names"),
 ])
-def test_bad_sides_are_one_line_errors(root, capsys, argv, says):
-    a = str(R.demo(root, "demo-t1", 1))
+def test_bad_sides_are_one_line_errors(shared_runs, capsys, argv, says):
+    a = str(shared_runs.demo("demo-t1", 1))
     rc, out, err = R.lowprof_main(capsys, "compare", *[x.format(a=a) for x in argv])
     assert rc == 1 and says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_run_alone_on_its_side_has_no_verdict(root):
-    a, b = R.demo(root, "demo-t1", 1), R.demo(root, "demo-t1-again", 1)
+def test_a_run_alone_on_its_side_has_no_verdict(shared_runs):
+    a, b = shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t1-again", 1)
     cmp = compare([[a, b], [b]])
     assert (cmp.table["verdict_B"] == "too few runs").all() and (cmp.table["better_B"] == "").all()
     assert cmp.table["ci_low_B"].isna().all()
 
 
-def test_sides_without_spread_differ_exactly(root):
+def test_sides_without_spread_differ_exactly(shared_runs, root):
     """Copies of one imported trace give one figure exactly: no noise, so any difference is significant
     (and marked by its direction) and an equal figure is not; t and df are null, the interval a point."""
-    r0 = R.imported(root, "job/rank0", "timeline_analysis__sampled_rank-0.json.gz")
-    r1 = R.imported(root, "job/rank1", "trace_filter__sampled_rank-1.json.gz")
+    r0 = shared_runs.imported("job/rank0", "timeline_analysis__sampled_rank-0.json.gz")
+    r1 = shared_runs.imported("job/rank1", "trace_filter__sampled_rank-1.json.gz")
     a, b = [r0, R.copy_of(r0, root / "rank0-copy")], [r1, R.copy_of(r1, root / "rank1-copy")]
     cmp = compare([a, b])
     one = compare([r0, r1]).table.set_index(["metric", "params"])

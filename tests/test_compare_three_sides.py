@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lowprof.cli.compare import fmt_value
 
 
+@pytest.mark.slow
 def test_every_side_has_its_own_columns(tmp_path, cli):
     runs = []
     for i, s in enumerate(("0.1", "0.4", "0.8")):

@@ -79,6 +79,7 @@ def imported(tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verb", ["report", "launches", "compare"])
 def test_at_80_columns_no_figure_is_cut(imported, cli, verb):
     """Every figure a wide terminal shows (250 columns, nothing squeezed) is in the 80-column output whole,

@@ -212,6 +212,7 @@ def _outcome(res: dict) -> str:
     return f"rc {res['rc']}"
 
 
+@pytest.mark.slow
 def test_damage_matrix_over_report_export_load(recorded: Path, tmp_path: Path):
     args = []
     for i, (case, (damage, _)) in enumerate(CASES.items()):
@@ -270,9 +271,9 @@ def test_a_run_killed_at_once_loads_and_reports_incomplete(recorded: Path, tmp_p
 
 def test_the_directory_has_its_manifest_from_its_first_moment(tmp_path: Path):
     """A recorder killed right after creating its run directory leaves a run that loads as incomplete."""
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
-    RunDir(tmp_path / "new", kind="run")
+    RunWriter(tmp_path / "new", kind="run")
     run = lowprof.load(tmp_path / "new")
     assert run.manifest["status"] == "running" and run.state == "recording"  # this process: alive
     assert [p.name for p in tmp_path.iterdir()] == ["new"]  # no temporary left beside it
@@ -343,9 +344,9 @@ def test_schema_validator_agrees_with_jsonschema(recorded: Path):
 def test_a_reused_recorder_pid_is_not_still_recording(tmp_path: Path):
     """A manifest whose recorder PID now belongs to a live unrelated process said "still recording"
     for ever; the process's start time tells them apart (with or without start_ticks recorded)."""
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
-    RunDir(tmp_path / "r", kind="run")
+    RunWriter(tmp_path / "r", kind="run")
     other = subprocess.Popen(["sleep", "30"])
     try:
         time.sleep(0.05)

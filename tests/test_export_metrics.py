@@ -11,13 +11,8 @@ from lowprof.analysis.metrics import run_metrics
 from tests import _analysis_runs as R
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
-
-
-def test_one_run_keeps_the_table_csvs_and_adds_metrics(root, tmp_path, cli):
-    d = R.demo(root, "demo-t1", 1)
+def test_one_run_keeps_the_table_csvs_and_adds_metrics(shared_runs, tmp_path, cli):
+    d = shared_runs.demo("demo-t1", 1)
     p = cli("export", d, "--csv", tmp_path / "out")
     assert p.returncode == 0, p.stderr
     assert {"system.csv", "system_cores.csv", "manifest.csv", "metrics.csv"} <= {f.name for f in (tmp_path / "out").iterdir()}
@@ -31,12 +26,12 @@ def test_one_run_keeps_the_table_csvs_and_adds_metrics(root, tmp_path, cli):
     assert run.manifest["host"]["hostname"] in m.machine.iloc[0]
 
 
-def test_many_dirs_long_format_with_parameter_columns(root, tmp_path, capsys):
-    dirs = [R.demo(root, "demo-t2", 2), R.pass_sweep(root), R.tlb(root), R.rank_job(root)]
+def test_many_dirs_long_format_with_parameter_columns(shared_runs, tmp_path, capsys):
+    dirs = [shared_runs.demo("demo-t2", 2), shared_runs.pass_sweep(), shared_runs.tlb(), shared_runs.rank_job()]
     rc, out, err = R.lowprof_main(capsys, "export", *dirs, "--csv", tmp_path / "out", "--latex", tmp_path / "m.tex")
     assert rc == 0, err
     m = pd.read_csv(tmp_path / "out" / "metrics.csv")
-    ref = run_metrics(lowprof.load(R.tlb(root)))
+    ref = run_metrics(lowprof.load(shared_runs.tlb()))
     ref = ref[ref.metric.str.startswith("tlb_")]
     # bench tlb leaves out a figure it could not confirm (a busy VM): then no page_size_bytes parameter at all
     per_page = ["page_size_bytes"] if any("page_size_bytes" in r.params for r in ref.itertuples()) else []
@@ -57,6 +52,6 @@ def test_many_dirs_long_format_with_parameter_columns(root, tmp_path, capsys):
         assert f"{v.iloc[0]:.4g}" in tex
 
 
-def test_nothing_to_export_is_one_line(root, capsys):
-    rc, out, err = R.lowprof_main(capsys, "export", R.demo(root, "demo-t1", 1))
+def test_nothing_to_export_is_one_line(shared_runs, capsys):
+    rc, out, err = R.lowprof_main(capsys, "export", shared_runs.demo("demo-t1", 1))
     assert rc == 1 and "nothing to export" in err and "Traceback" not in err

@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import REPO, TRACES
 
+pytestmark = pytest.mark.slow
+
 SECONDS = float(os.environ.get("LOWPROF_FUZZ_SECONDS", "60"))
 SEED = int(os.environ.get("LOWPROF_FUZZ_SEED", "18"))
 WORKER = Path(__file__).with_name("_fuzz_import_worker.py")
@@ -32,7 +34,9 @@ def test_kineto_import_fuzz(tmp_path: Path):
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     print(f"import fuzz (seed {summary['seed']}, {SECONDS:g} s): {summary['inputs']} inputs from "
           f"{summary['sources']} traces: {summary['outcomes']}; commonest errors: {summary['top_errors']}; by source: {summary['by_kind']}")
-    assert summary["inputs"] >= 50, summary  # a minute must try a fair number
+    # A minute must try a fair number (50 when the minute's CPU is all the fuzzer's): counted per CPU second it
+    # was given, not per wall second, which a busy machine shares out (34 inputs in a loaded minute, was flaky).
+    assert summary["inputs"] >= 50 * min(summary["cpu_s"], 60) / 60, summary
     assert summary["outcomes"]["ok"] > 0 and summary["outcomes"]["error"] > 0, summary
     assert summary["outcomes"]["FAIL"] == 0, json.dumps(summary["failures"], indent=1)
     nsys = summary["by_kind"].get("nsys", {})

@@ -97,6 +97,7 @@ def test_dry_run_session_makes_the_whole_layout_and_returns_eight_files(tmp_path
     assert all(f"| {s} | no GPU (dry run): nothing measured |" in table for s in STAGES)
 
 
+@pytest.mark.slow
 def test_dry_run_session_cuts_a_stage_at_the_deadline_and_keeps_what_it_had(tmp_path):
     budget = 25
     p, wall = _session(tmp_path, BUDGET=str(budget), DRY_STAGE_S="1000", MIN_STAGE_S="2", RESERVE_S="1")

@@ -71,12 +71,12 @@ def test_sampler_writes_rapl_and_hwmon_tables_that_lowprof_power_reads(tmp_path)
     from lowprof.analysis.power import summarize_power
     from lowprof.probes.rapl import RaplProbe
     from lowprof.probes.sampler import Sampler
-    from lowprof.rundir import RunDir, load
+    from lowprof.rundir import RunWriter, load
     from tests._fake_sysfs import rapl_tree, set_uj
 
     hw = grace_hwmon_tree(tmp_path / "hwmon")
     pc = rapl_tree(tmp_path / "powercap", package_uj=0)
-    run = RunDir(tmp_path / "run", kind="test")
+    run = RunWriter(tmp_path / "run", kind="test")
 
     class StepClock:  # the sampler stamps rows with this clock: 0, 1, 2 s
         t = -10**9
@@ -152,10 +152,10 @@ def test_grace_rails_are_inside_their_module(tmp_path):
     from lowprof.analysis.devices import choose_devices
     from lowprof.analysis.power import power_traces
     from lowprof.probes.sampler import Sampler
-    from lowprof.rundir import RunDir, load
+    from lowprof.rundir import RunWriter, load
 
     hw = grace_hwmon_tree(tmp_path / "hwmon")
-    run = RunDir(tmp_path / "run", kind="test")
+    run = RunWriter(tmp_path / "run", kind="test")
 
     class StepClock:
         t = 0

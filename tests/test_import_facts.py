@@ -102,20 +102,20 @@ def test_a_failure_while_writing_leaves_no_directory(tmp_path: Path, monkeypatch
     """A write that fails half-way (here: the ops table) removes the run directory, so a retry is not blocked,
     and is one TraceError, not a traceback."""
     from lowprof.errors import TraceError
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
-    real = RunDir.write_frame
+    real = RunWriter.write_frame
 
     def failing(self, spec, df):
         if spec.name == "ops":
             raise ValueError("disk says no")
         return real(self, spec, df)
 
-    monkeypatch.setattr(RunDir, "write_frame", failing)
+    monkeypatch.setattr(RunWriter, "write_frame", failing)
     with pytest.raises(TraceError, match="disk says no"):
         import_trace(_trace("triton_example"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
-    monkeypatch.setattr(RunDir, "write_frame", real)
+    monkeypatch.setattr(RunWriter, "write_frame", real)
     assert load(import_trace(_trace("triton_example"), tmp_path / "run")).complete  # the retry works
 
 

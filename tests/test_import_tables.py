@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from lowprof.rundir import load
-from lowprof.tracers.importer import _TIME_COLS, import_trace
+from lowprof.rundir.specs.launches import TIME_COLUMNS
+from lowprof.tracers.importer import import_trace
 from lowprof.tracers.kineto import load_launches
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def test_written_tables_equal_the_readers_frames(name: str, tmp_path: Path):
     written = _tables(import_trace(trace, tmp_path / "run"))
     for t, df in {"launches": launches, **extra}.items():
         ref = df.copy()
-        for c in _TIME_COLS:
+        for c in TIME_COLUMNS:
             if c in ref:
                 ref[c] = ref[c] - origin
         got = written[t]

@@ -20,6 +20,8 @@ from lowprof.cli.info import platform_rows
 from lowprof.platform_facts import microarchitecture, platform_facts
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.hardware
+
 
 @pytest.fixture(scope="module")
 def info() -> dict:

@@ -11,14 +11,14 @@ import pytest
 from lowprof.analysis.ipw import ipw, merge_windows, read_results
 from lowprof.errors import LowprofError
 from lowprof.rundir.specs.nvml import GPU_POWER
-from lowprof.rundir import RunDir, load
+from lowprof.rundir import RunWriter, load
 
 S = 1_000_000_000
 REAL = Path(__file__).resolve().parent / "data" / "power" / "ipw_eval_results.jsonl"
 
 
 def _run(path, t_s, p_w, gpus=1):
-    run = RunDir(path, kind="test")
+    run = RunWriter(path, kind="test")
     rows = [{"t_ns": round(t * S), "gpu": g, "power_w": p / gpus, "power_limit_w": 700.0}
             for g in range(gpus) for t, p in zip(t_s, p_w)]
     run.write_frame(GPU_POWER, pd.DataFrame(rows))
@@ -128,7 +128,7 @@ def test_accepted_result_values(tmp_path):
 def _counter_run(path, t_s, energy_j, power_w, averaging="1s", instant=None):
     """A one-GPU run with an energy counter (J) and a power reading (W) at times t_s; the manifest says what
     power_w averages, as the nvml probe records it."""
-    run = RunDir(path, kind="test")
+    run = RunWriter(path, kind="test")
     rows = {"t_ns": [round(t * S) for t in t_s], "gpu": 0, "power_w": power_w, "energy_j": energy_j,
             "power_limit_w": 700.0}
     if instant is not None:

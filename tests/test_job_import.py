@@ -112,6 +112,7 @@ def test_bad_folders_are_one_line_and_leave_nothing(tmp_path, files, says):
     assert not (tmp_path / "job").exists() and [n for n in os.listdir(tmp_path) if n != "t"] == []
 
 
+@pytest.mark.slow
 def test_force_replaces_an_earlier_job_only(nccl, tmp_path):
     traces, _, _ = nccl
     out = tmp_path / "job"

@@ -138,6 +138,7 @@ def test_scanner_equals_reference_on_traces(path: Path):
     _assert_same(path)
 
 
+@pytest.mark.slow
 def test_event_cut_at_every_block_edge(tmp_path: Path):
     """Blocks of 1 KiB (and 7 bytes for a small trace) cut events, strings and numbers anywhere."""
     largest = max(ALL, key=lambda p: p.stat().st_size) if ALL else pytest.skip("no shared traces")

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 NATIVE = REPO / "lowprof" / "native"
 DRIVER = Path(__file__).with_name("kscan_check.c")
 CC = shutil.which("cc") or shutil.which("gcc")
-pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CC is None, reason="no C compiler")]
 NAMES = ["triton_example", "amd_trace", "critical_path__alexnet", "cupti_profiler"]
 
 

@@ -15,7 +15,7 @@ import pytest
 import lowprof
 from lowprof.analysis import bound
 from lowprof.analysis.launches import idle_breakdown, per_launch, per_step, queue_depth, top_kernels
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.tracers.importer import import_trace
 from lowprof.tracers.kineto import load_launches
 from lowprof.rundir.specs.launches import LAUNCHES
@@ -140,6 +140,7 @@ def test_idle_breakdown_equals_hta(tmp_path: Path):
                                        check_names=False, check_index_type=False)
 
 
+@pytest.mark.slow
 def test_cli_import_launches_bound_report(tiny: Path, tmp_path: Path, cli):
     out = tmp_path / "r"
     p = cli("import", tiny, "--out", out)
@@ -189,7 +190,7 @@ def test_sweep_transition_batch(tmp_path: Path):
                 r["step"] = name
             rows += p
             t = max(r["gpu_end_ns"] for r in rows) + 50_000
-        rd = RunDir(sweep / f"batch={b}", kind="run")
+        rd = RunWriter(sweep / f"batch={b}", kind="run")
         rd.write_frame(LAUNCHES, pd.DataFrame(rows))
         rd.finish()
         runs.append({"params": {"batch": str(b)}, "dir": f"batch={b}", "exit_code": 0})

@@ -18,10 +18,11 @@ import pytest
 import lowprof
 from lowprof.analysis import bound
 from lowprof.analysis import launches as L
+from lowprof.intervals import union
 from lowprof.tracers.importer import import_trace
 from tests.conftest import TRACES
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:.*inplace.*")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:.*inplace.*")]
 
 SGLANG = TRACES / "tracelens" / "mi300x" / "sglang_Qwen3-8B_decode.json.gz"
 GPU_CATS = {"kernel", "gpu_memcpy", "gpu_memset"}
@@ -259,7 +260,7 @@ def test_gpu_timeline_equals_tracelens(path: Path, tmp_path: Path, cli):
     s = json.loads(r.stdout)
     tl = s["gpu_timeline"]
     la = run["launches"]
-    segments = len(L._merged(*(la[c].dropna().to_numpy(np.int64) for c in ("gpu_start_ns", "gpu_end_ns")))[0])
+    segments = len(union(*(la[c].dropna().to_numpy(np.int64) for c in ("gpu_start_ns", "gpu_end_ns")))[0])
     for ours, theirs in (("busy_ns", "busy_time"), ("idle_ns", "idle_time"), ("total_ns", "total_time")):
         assert abs(tl[ours] - want[theirs]) <= segments + 1, (ours, tl[ours], want[theirs])
     assert s["dropped_not_launched_in_trace"] == int(la["cpu_start_ns"].isna().sum())
@@ -284,7 +285,7 @@ def test_pass_start_is_first_aten_op(runs):
         st = L.per_step(run["launches"], run["ops"]).set_index("step")
         for step in st.index:
             if step == "(no step)":
-                inside = [a for a, _ in aten if not any(s <= a and b <= e for _, s, e in steps)]
+                inside = [a for a, b in aten if not any(s <= a and b <= e for _, s, e in steps)]
             else:
                 _, s, e = next(x for x in steps if x[0] == step)
                 inside = [a for a, b in aten if s <= a and b <= e]

@@ -18,6 +18,8 @@ from lowprof.analysis import launches as L
 from lowprof.tracers.importer import import_trace
 from tests.conftest import TRACES
 
+pytestmark = pytest.mark.slow
+
 KINETO_TRACES = sorted((TRACES / "kineto").glob("*.json.gz"))
 _NO_STEP = "(no step)"
 

@@ -99,8 +99,12 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 
 # What each layer may import from lowprof (prefixes). ``lowprof`` itself: the package's own names
-# (``__version__``), never a submodule not listed.
-ANALYSIS_MAY = ("lowprof.analysis", "lowprof.rundir", "lowprof.errors", "lowprof.clock")
+# (``__version__``), never a submodule not listed. ``lowprof.intervals``: numpy interval helpers that import
+# nothing of lowprof (shared with the importers), at the bottom like errors and clock. lowprof.feature: the
+# declaration type (standard library only), with which an analysis area that only reports (launches, power)
+# declares its feature.
+ANALYSIS_MAY = ("lowprof.analysis", "lowprof.rundir", "lowprof.errors", "lowprof.clock", "lowprof.intervals",
+                "lowprof.feature")
 RUNDIR_MAY = ("lowprof.rundir", "lowprof.errors", "lowprof.clock")
 
 
@@ -155,3 +159,19 @@ def test_every_table_is_declared_in_rundir_specs_and_only_there():
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "TableSpec":
                 outside.append(f"{f.relative_to(REPO)}:{node.lineno}")
     assert outside == [], "declare tables in lowprof/rundir/specs/: " + ", ".join(outside)
+
+
+def test_nothing_below_cli_imports_cli_or_argparse():
+    """argparse and lowprof.cli are the command line's: no module below cli/ imports them, at any depth
+    (lowprof/workloads/ holds example workloads, programs of their own, and __main__ is the entry point)."""
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG.parent).as_posix()
+        if rel.startswith(("lowprof/cli/", "lowprof/workloads/")) or rel == "lowprof/__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), rel)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            bad += [f"{rel}:{node.lineno} imports {n}" for n in names
+                    if n == "argparse" or n == "lowprof.cli" or n.startswith("lowprof.cli.")]
+    assert not bad, "\n".join(bad)

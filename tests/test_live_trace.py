@@ -16,10 +16,9 @@ import pandas as pd
 import pytest
 
 import lowprof
-from tests.conftest import lowprof_cmd
+from tests.conftest import lowprof_cmd, requires
 
-pytest.importorskip("torch")
-pytest.importorskip("lowprof.tracers.kineto", reason="the Kineto importer (issue 3, other half) is not in this tree")
+pytestmark = [pytest.mark.slow, requires("torch")]
 
 # One OpenMP thread: on small CPU ops an active torch.profiler otherwise stalls ~16 ms per parallel op.
 ENV = {"OMP_NUM_THREADS": "1"}
@@ -126,7 +125,7 @@ def test_trace_context_manager_records_the_region(tmp_path):
 def test_gpu_trace_goes_onto_the_run_clock(tmp_path, traces):
     """The extension's conversion, fed a real A100 trace as if the agent had exported it."""
     from lowprof.clock import RunClock
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
     from lowprof.tracers.live import write_trace_tables
 
     src = traces / "kineto" / ALEXNET
@@ -141,7 +140,7 @@ def test_gpu_trace_goes_onto_the_run_clock(tmp_path, traces):
     (kdir / "segments.jsonl").write_text(json.dumps({
         "event": "segment", "segment": 0, "file": "segment-1-0000.pt.trace.json.gz", "pid": 1,
         "realtime_minus_monotonic_ns": offset, "realtime_minus_monotonic_end_ns": offset, "export_s": 0.0}) + "\n")
-    run_dir = RunDir(tmp_path / "r", kind="run", clock=RunClock(origin, origin + offset))
+    run_dir = RunWriter(tmp_path / "r", kind="run", clock=RunClock(origin, origin + offset))
     entry = write_trace_tables(run_dir, kdir, 2.0)
     run_dir.finish()
     run = lowprof.load(tmp_path / "r")
@@ -185,6 +184,7 @@ def test_cupy_program_without_cupti_python_says_so(tmp_path, cli):
     assert reason.startswith("cupy imported but NVIDIA's cupti-python is not installed")
 
 
+@pytest.mark.gpu
 def test_cupy_kernels_are_recorded_through_cupti(tmp_path, cli):
     cupy = pytest.importorskip("cupy")
     pytest.importorskip("cupti", reason="needs NVIDIA's cupti-python (pip install cupti-python)")
@@ -273,7 +273,7 @@ def _rolled_segments(tmp_path, traces, edit):
     from types import SimpleNamespace
 
     from lowprof.clock import RunClock
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
     from lowprof.tracers.live import LiveKernelTrace
 
     raw = json.load(gzip.open(traces / "kineto" / ALEXNET))
@@ -294,13 +294,13 @@ def _rolled_segments(tmp_path, traces, edit):
                     "end_monotonic_ns": last * 1000 - offset + 100_000_000,
                     "realtime_minus_monotonic_ns": offset, "realtime_minus_monotonic_end_ns": offset})
     (kdir / "segments.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
-    run_dir = RunDir(tmp_path / "r", kind="run", clock=RunClock(origin, origin + offset))
+    run_dir = RunWriter(tmp_path / "r", kind="run", clock=RunClock(origin, origin + offset))
     import io
     from contextlib import redirect_stderr
 
     buf = io.StringIO()
     with redirect_stderr(buf):
-        LiveKernelTrace(kdir, 2.0).finish(SimpleNamespace(run=run_dir), SimpleNamespace(signal=None))
+        LiveKernelTrace(kdir, 2.0).finished(SimpleNamespace(writer=run_dir), SimpleNamespace(signal=None))
     run_dir.finish()
     run = lowprof.load(tmp_path / "r")
     return raw["traceEvents"], run.manifest["trace"], run, buf.getvalue()

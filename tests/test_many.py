@@ -13,13 +13,8 @@ from lowprof.rundir.many import rank_of
 from tests import _analysis_runs as R
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
-
-
-def test_rank_job_stacked_and_grouped_by_rank(root):
-    job = R.rank_job(root)
+def test_rank_job_stacked_and_grouped_by_rank(shared_runs):
+    job = shared_runs.rank_job()
     rs = lowprof.load_many(str(job / "rank*"))
     launches = rs["launches"]
     assert list(launches.columns[:3]) == ["run", "rank", "host"]
@@ -32,8 +27,8 @@ def test_rank_job_stacked_and_grouped_by_rank(root):
     assert len(lowprof.load_many(job)) == 2  # the folder itself: its run directories
 
 
-def test_rank_from_env_facts_then_directory_name(root, tmp_path):
-    src = R.demo(root, "demo-t1", 1)
+def test_rank_from_env_facts_then_directory_name(shared_runs, tmp_path):
+    src = shared_runs.demo("demo-t1", 1)
     named = shutil.copytree(src, tmp_path / "slurm" / "rank-3")
     assert rank_of(lowprof.load(named)) == 3
     env = shutil.copytree(src, tmp_path / "slurm" / "node-a")
@@ -46,18 +41,18 @@ def test_rank_from_env_facts_then_directory_name(root, tmp_path):
     assert [m.rank for m in rs] == [5, 3] and set(rs["system"]["rank"]) == {3, 5}
 
 
-def test_sweep_runs_carry_their_parameters(root):
-    rs = lowprof.load_many(R.pass_sweep(root))
+def test_sweep_runs_carry_their_parameters(shared_runs):
+    rs = lowprof.load_many(shared_runs.pass_sweep())
     marks = rs["marks"]
     assert set(marks["batch"]) == {"1", "4"}
     for b in ("1", "4"):
-        assert (marks["batch"] == b).sum() == len(lowprof.load(R.pass_sweep(root) / f"batch={b}")["marks"])
+        assert (marks["batch"] == b).sum() == len(lowprof.load(shared_runs.pass_sweep() / f"batch={b}")["marks"])
 
 
-def test_missing_paths_and_tables_are_one_line_errors(root, tmp_path):
+def test_missing_paths_and_tables_are_one_line_errors(shared_runs, tmp_path):
     with pytest.raises(RunDirError, match="matches nothing"):
         lowprof.load_many(str(tmp_path / "nope*"))
     with pytest.raises(RunDirError, match="no such run directory"):
         lowprof.load_many([tmp_path / "nope"])
     with pytest.raises(RunDirError, match="no run has a 'launches' table"):
-        lowprof.load_many(R.demo(root, "demo-t1", 1)).table("launches")
+        lowprof.load_many(shared_runs.demo("demo-t1", 1)).table("launches")

@@ -11,7 +11,7 @@ import pytest
 import lowprof
 from lowprof.errors import LowprofError
 from lowprof.rundir.specs.marks import MARKS_FILE, read_marks, read_marks_file
-from lowprof.rundir import ENV_RUN_DIR, RunDir, load
+from lowprof.rundir import ENV_RUN_DIR, RunWriter, load
 from lowprof.clock import ENV_ORIGIN
 
 
@@ -77,7 +77,7 @@ def test_truncated_last_line_is_skipped_and_user_marks_formats(tmp_path):
 
 
 def test_incomplete_run_uses_marks_jsonl(tmp_path):
-    run = RunDir(tmp_path / "r", kind="test")
+    run = RunWriter(tmp_path / "r", kind="test")
     run.save()  # recorder still "running": no marks table
     (run.path / MARKS_FILE).write_text('{"t_ns": 5, "name": "p", "kind": "instant", "pid": 1, "id": 1}\n')
     df = read_marks(load(run.path))

@@ -60,6 +60,7 @@ def test_a_broken_kernel_fails_with_nvccs_error(tmp_path, monkeypatch):
         tc.compile_cubin("broken", "sm_90", out_dir=tmp_path)
 
 
+@pytest.mark.gpu
 def test_nvrtc_compiles_every_kernel_where_nvrtc_is_usable():
     cupy = pytest.importorskip("cupy")
     from cupy.cuda import compiler
@@ -73,6 +74,7 @@ def test_nvrtc_compiles_every_kernel_where_nvrtc_is_usable():
     assert cupy
 
 
+@pytest.mark.slow
 @needs_nvdisasm
 def test_each_timing_loop_is_made_of_the_instruction_it_times(builds):
     for (name, arch), (cubin, _) in builds.items():

@@ -9,7 +9,7 @@ from lowprof.microbench.gpu import gpu_unavailable_reason
 from lowprof.microbench.registry import BENCHMARKS
 
 _reason = gpu_unavailable_reason()
-pytestmark = pytest.mark.skipif(_reason is not None, reason=f"needs a CUDA GPU: {_reason}")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_reason is not None, reason=f"needs a CUDA GPU: {_reason}")]
 
 
 def test_quick_suite_records_every_benchmark(tmp_path):

@@ -13,8 +13,9 @@ import pytest
 import lowprof
 from lowprof.errors import LowprofError
 from lowprof.microbench.host import pyperf_args, record_host
+from tests.conftest import requires
 
-pytest.importorskip("torch")
+pytestmark = [pytest.mark.hardware, requires("torch")]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,7 @@ def _work(out) -> tuple[int, int]:
     return bench.get_nrun(), len(bench.get_values())
 
 
+@pytest.mark.slow
 def test_fast_mode_runs_fewer_workers_and_values_than_the_default(tmp_path):
     """Each worker process is seconds (it imports torch), so fewer runs is faster; the wall times side by
     side are in bench/host_modes.py. pyperf's own --fast (10 processes) used to make fast the slower one."""

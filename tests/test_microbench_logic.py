@@ -126,7 +126,7 @@ def test_instr_converts_cycles_at_the_clock_its_kernels_ran_at():
     ns per FFMA must be 4 cycles / 1.98 GHz = 2.02 ns, not 4 / 0.345 GHz = 11.6 ns."""
     from tests._fake_gpu import IDLE_HZ, LATENCY, LOAD_HZ, FakeGpu
 
-    rows = {r.metric: r for r in instr.run(FakeGpu(), quick=False)}
+    rows = {r.metric: r for r in instr.measure(FakeGpu(), quick=False)}
     assert rows["latency FFMA ns"].value == pytest.approx(LATENCY["ffma"] / LOAD_HZ * 1e9, rel=0.02)
     clock = rows["sm clock FFMA"]
     err = clock.params["rel_error_max"]
@@ -141,7 +141,7 @@ def test_instr_reports_no_ns_where_the_timer_cannot_pin_the_clock():
     """Quick sizes: ~4 µs kernels against a 1 µs tick leave the clock uncertain by far more than 2 %."""
     from tests._fake_gpu import FakeGpu
 
-    rows = {r.metric: r for r in instr.run(FakeGpu(), quick=True)}
+    rows = {r.metric: r for r in instr.measure(FakeGpu(), quick=True)}
     assert rows["sm clock FFMA"].params["rel_error_max"] > 0.02
     assert "latency FFMA ns" not in rows and rows["latency FFMA"].value == 4.0
 
@@ -396,13 +396,13 @@ def test_reference_file_without_a_source_or_with_an_unknown_board_is_refused(tmp
 
 def test_result_rows_carry_clocks_and_references(tmp_path):
     import lowprof
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
     rs = [Result("memory", "latency L1", 33.0, "cycles", 32.0, 35.0, 3, {"from": "mean"}),
           Result("smem", "cycles per extra way", 2.0, "cycles")]
     clocks = summarize_clocks([{"sm_clock_hz": 1.755e9, "mem_clock_hz": 1.593e9, "reasons": 0x4}])
     rows = result_rows(rs, "NVIDIA H100 PCIe", clocks)
-    run = RunDir(tmp_path / "r", kind="bench")
+    run = RunWriter(tmp_path / "r", kind="bench")
     run.manifest["microbench"] = {"suite": "gpu", "gpu_name": "NVIDIA H100 PCIe", "compute_capability": "90",
                                   "sm_count": 114, "benchmarks": {"memory": {"status": "ok", "elapsed_s": 41.5,
                                                                              "clocks": clocks}}}
@@ -433,7 +433,7 @@ def test_every_benchmark_runs_alone_and_documents_its_time():
     total = 0.0
     for name in BENCHMARKS:
         mod = benchmark(name)
-        assert mod.NAME == name and mod.HELP and callable(mod.run)
+        assert mod.NAME == name and mod.HELP and callable(mod.measure)
         total += mod.EXPECTED_S
     assert total < 300  # the default suite on an H100 stays under 5 minutes
     with pytest.raises(LowprofError, match="'nope'"):

@@ -144,6 +144,7 @@ def test_replayed_run_through_power_report(tmp_path, cli):
     assert got["refused"] == {"power_instant": {"1": "NotSupported"}} | MODULE_REFUSED
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(NvmlProbe.available() is not None, reason="needs an NVIDIA GPU and driver")
 def test_real_gpu_record_and_replay(tmp_path):
     out = tmp_path / "rec.jsonl"

@@ -21,11 +21,6 @@ ROUND_TRIP = ["kind", "name", "device", "stream", "correlation", "launch_api", "
               "block_y", "block_z", "registers_per_thread", "shared_memory_bytes", "bytes"]
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
-
-
 def _same(a: pd.Series, b: pd.Series) -> bool:
     a, b = a.astype(object).tolist(), b.astype(object).tolist()
     return all((pd.isna(x) and pd.isna(y)) or x == y for x, y in zip(a, b)) and len(a) == len(b)
@@ -36,8 +31,8 @@ def _same(a: pd.Series, b: pd.Series) -> bool:
     ("job/rank0", "timeline_analysis__sampled_rank-0.json.gz"),
     ("mi250", "amd_trace__mi250_minitoy_train_ROCm6_2_kineto.json.gz"),
 ])
-def test_gpu_trace_round_trips_through_the_kineto_importer(root, tmp_path, name, trace):
-    run = lowprof.load(R.imported(root, name, trace))
+def test_gpu_trace_round_trips_through_the_kineto_importer(shared_runs, tmp_path, name, trace):
+    run = lowprof.load(shared_runs.imported(name, trace))
     out = tmp_path / "t.json"
     counts = write_chrome_trace(run, out)
     doc = json.loads(out.read_text())
@@ -58,8 +53,8 @@ def test_gpu_trace_round_trips_through_the_kineto_importer(root, tmp_path, name,
     assert counts.get("kernel", 0) == int((src.kind == "kernel").sum())
 
 
-def test_tracks_are_named_per_gpu_and_stream(root):
-    run = lowprof.load(R.imported(root, "alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"))
+def test_tracks_are_named_per_gpu_and_stream(shared_runs):
+    run = lowprof.load(shared_runs.imported("alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"))
     doc = chrome_trace(run)
     names = {(e["pid"], e.get("tid"), e["args"]["name"]) for e in doc["traceEvents"]
              if e["ph"] == "M" and e["name"] in ("process_name", "thread_name")}
@@ -71,8 +66,8 @@ def test_tracks_are_named_per_gpu_and_stream(root):
     assert len(flows) == 2 * l.dropna(subset=["cpu_start_ns"])["correlation"].nunique()
 
 
-def test_recorded_run_has_counter_tracks_on_the_run_clock(root, cli, tmp_path):
-    d = R.demo(root, "demo-t1", 1)
+def test_recorded_run_has_counter_tracks_on_the_run_clock(shared_runs, cli, tmp_path):
+    d = shared_runs.demo("demo-t1", 1)
     out = tmp_path / "demo.json"
     p = cli("export", d, "--perfetto", out)
     assert p.returncode == 0, p.stderr
@@ -88,8 +83,8 @@ def test_recorded_run_has_counter_tracks_on_the_run_clock(root, cli, tmp_path):
     assert len(per_core) == len(cores) and {e["name"] for e in per_core} == {f"CPU {c} busy (%)" for c in cores.core.unique()}
 
 
-def test_step_annotations_and_ops_are_slices(root):
-    run = lowprof.load(R.rank_job(root) / "rank0")
+def test_step_annotations_and_ops_are_slices(shared_runs):
+    run = lowprof.load(shared_runs.rank_job() / "rank0")
     doc = chrome_trace(run)
     steps = [e for e in doc["traceEvents"] if e.get("cat") == "user_annotation"]
     assert sorted(e["name"] for e in steps) == sorted(run["steps"].name)
@@ -104,13 +99,13 @@ def test_schema_rejects_a_broken_event():
         validate_chrome_trace({"traceEvents": [{"ph": "C", "name": "c", "pid": 1, "ts": 0, "args": {"v": "high"}}]})
 
 
-def test_perfetto_needs_exactly_one_run(root, capsys, tmp_path):
-    rc, out, err = R.lowprof_main(capsys, "export", R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2),
+def test_perfetto_needs_exactly_one_run(shared_runs, capsys, tmp_path):
+    rc, out, err = R.lowprof_main(capsys, "export", shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t2", 2),
                                   "--perfetto", tmp_path / "x.json")
     assert rc == 1 and "one run" in err and not (tmp_path / "x.json").exists()
 
 
-def test_hta_reads_the_export_as_it_reads_the_original(root, tmp_path):
+def test_hta_reads_the_export_as_it_reads_the_original(shared_runs, tmp_path):
     """An independent parser: HTA parses the exported trace into the same GPU activities (count and
     total time per category, on the same streams) and the same idle-time breakdown as the original
     Kineto trace. (The original's 41 ``cuda_sync`` events are not in lowprof's launches table.)"""
@@ -125,7 +120,7 @@ def test_hta_reads_the_export_as_it_reads_the_original(root, tmp_path):
     (tmp_path / "orig").mkdir()
     shutil.copy(R.KINETO / trace, tmp_path / "orig")
     (tmp_path / "ours").mkdir()
-    write_chrome_trace(lowprof.load(R.imported(root, "alexnet", trace)), tmp_path / "ours" / "export.json")
+    write_chrome_trace(lowprof.load(shared_runs.imported("alexnet", trace)), tmp_path / "ours" / "export.json")
     results = []
     for d in ("orig", "ours"):
         ta = TraceAnalysis(trace_dir=str(tmp_path / d))

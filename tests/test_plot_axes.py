@@ -15,7 +15,7 @@ import pytest
 
 import lowprof
 from lowprof.analysis import plots
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from tests.test_units import _copy_run
 
 
@@ -37,7 +37,7 @@ def _sim_sweep(tmp_path: Path, batches=(1, 2, 4, 8, 16, 32)) -> Path:
         for name in ("warmup#1", "pass#1", "pass#2"):
             rows += [r | {"step": name} for r in _simulated_pass(b, t)]
             t = max(r["gpu_end_ns"] for r in rows) + 50_000
-        rd = RunDir(sweep / f"batch={b}", kind="run")
+        rd = RunWriter(sweep / f"batch={b}", kind="run")
         rd.write_frame(LAUNCHES, pd.DataFrame(rows))
         rd.finish()
         runs.append({"params": {"batch": str(b)}, "dir": f"batch={b}", "exit_code": 0})
@@ -83,7 +83,7 @@ def test_microbench_bars_carry_p5_p95_error_bars(tmp_path):
              "p95": 12.0, "samples": 10, "params_json": "{}"},
             {"benchmark": "launch", "metric": "launch latency", "value": 4.1, "unit": "us", "p5": None, "p95": None,
              "samples": 1, "params_json": "{}"}]
-    rd = RunDir(tmp_path / "bench", kind="bench")
+    rd = RunWriter(tmp_path / "bench", kind="bench")
     rd.write_frame(BENCH_RESULTS, pd.DataFrame(rows))
     rd.finish()
     fig = plots.plot_microbench({"vm": lowprof.load(tmp_path / "bench")}, tmp_path / "figs")
@@ -106,7 +106,7 @@ def _tlb_run(path: Path) -> tuple[Path, pd.DataFrame]:
     t = pd.DataFrame({"page_size_bytes": 4096, "pages": pages, "working_set_bytes": pages * 4096, "lines": pages,
                       "accesses": 200_000, "passes": 2, "ns_per_access": cache + extra,
                       "ns_per_access_median": cache + extra, "cache_only_ns": cache, "extra_ns": extra})
-    rd = RunDir(path, kind="bench")
+    rd = RunWriter(path, kind="bench")
     rd.write_frame(TLB_TABLE, t)
     rd.finish()
     return path, t
@@ -127,7 +127,7 @@ def _timeline_run(path: Path, marks: list[tuple[str, str, float]]) -> Path:
     from lowprof.rundir.specs.host import SYSTEM
 
     t = np.arange(0, 3.0, 0.05)
-    rd = RunDir(path, kind="run")
+    rd = RunWriter(path, kind="run")
     n = len(t)
     rd.write_frame(SYSTEM, pd.DataFrame({"t_ns": (t * 1e9).astype("int64"), "cpu_percent": 50 + 10 * np.sin(t),
                                          "mem_used_bytes": np.full(n, 8 << 30), "mem_available_bytes": np.full(n, 16 << 30),

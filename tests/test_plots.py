@@ -13,11 +13,6 @@ from lowprof.analysis.compare import compare
 from tests import _analysis_runs as R
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
-
-
 def assert_readable_figure(fig: plots.Figure) -> None:
     png, pdf = fig.paths
     assert png.suffix == ".png" and pdf.suffix == ".pdf"
@@ -29,8 +24,8 @@ def assert_readable_figure(fig: plots.Figure) -> None:
     assert (grey < 0.3).mean() > 0.005  # dark ink: lines, text and markers
 
 
-def test_system_timeline_plots_the_system_table(root, tmp_path):
-    runs = {"A": lowprof.load(R.demo(root, "demo-t1", 1)), "B": lowprof.load(R.demo(root, "demo-t2", 2))}
+def test_system_timeline_plots_the_system_table(shared_runs, tmp_path):
+    runs = {"A": lowprof.load(shared_runs.demo("demo-t1", 1)), "B": lowprof.load(shared_runs.demo("demo-t2", 2))}
     fig = plots.plot_system(runs, tmp_path)
     assert_readable_figure(fig)
     for label, run in runs.items():
@@ -40,8 +35,8 @@ def test_system_timeline_plots_the_system_table(root, tmp_path):
         assert np.allclose(got["rss_mib"] * 2**20, s.proc_rss_bytes)
 
 
-def test_tlb_curve_and_detected_levels(root, tmp_path):
-    run = lowprof.load(R.tlb(root))
+def test_tlb_curve_and_detected_levels(shared_runs, tmp_path):
+    run = lowprof.load(shared_runs.tlb())
     fig = plots.plot_tlb({"vm": run}, tmp_path)
     assert_readable_figure(fig)
     t = run["tlb"]
@@ -54,8 +49,8 @@ def test_tlb_curve_and_detected_levels(root, tmp_path):
         assert fig.marks["vm 4 KiB l1_dtlb"] == l1["bytes"]
 
 
-def test_sweep_step_time_vs_batch(root, tmp_path):
-    sweep = R.pass_sweep(root)
+def test_sweep_step_time_vs_batch(shared_runs, tmp_path):
+    sweep = shared_runs.pass_sweep()
     fig = plots.plot_sweep({"A: vm": sweep}, tmp_path)
     assert_readable_figure(fig)
     got = fig.series["A: vm:step_time_s"]
@@ -67,7 +62,7 @@ def test_sweep_step_time_vs_batch(root, tmp_path):
     assert "TKLQT not plotted" in " ".join(fig.notes)  # no GPU here: no launches to plot
 
 
-def test_tklqt_vs_batch_from_real_traces(root, tmp_path):
+def test_tklqt_vs_batch_from_real_traces(shared_runs, tmp_path):
     """Real GPU traces as the points of a sweep folder: the TKLQT panel plots each run's tklqt_s."""
     import json
 
@@ -77,7 +72,7 @@ def test_tklqt_vs_batch_from_real_traces(root, tmp_path):
     traces = {"1": "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz",
               "2": "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz"}
     for b, trace in traces.items():
-        R.copy_of(R.imported(root, trace.split("__")[1], trace), sweep / f"batch={b}")
+        R.copy_of(shared_runs.imported(trace.split("__")[1], trace), sweep / f"batch={b}")
     (sweep / "sweep.json").write_text(json.dumps({"schema": 1, "kind": "sweep", "params": ["batch"], "runs": [
         {"params": {"batch": b}, "dir": f"batch={b}", "exit_code": 0} for b in traces]}))
     fig = plots.plot_sweep({"A100 traces": sweep}, tmp_path / "figs")
@@ -88,8 +83,8 @@ def test_tklqt_vs_batch_from_real_traces(root, tmp_path):
         assert v == pytest.approx(m.value.iloc[0]) and v > 0
 
 
-def test_ratio_bars_are_the_comparison(root, tmp_path):
-    cmp = compare([R.demo(root, "demo-t1", 1), R.demo(root, "demo-t2", 2)], force=True)
+def test_ratio_bars_are_the_comparison(shared_runs, tmp_path):
+    cmp = compare([shared_runs.demo("demo-t1", 1), shared_runs.demo("demo-t2", 2)], force=True)
     fig = plots.plot_ratios(cmp.table, tmp_path)
     assert_readable_figure(fig)
     bars = fig.series["B/A"]
@@ -101,8 +96,8 @@ def test_style_keeps_series_apart_without_colour():
     assert len({s["marker"] for s in styles}) == 7 and len({str(s["linestyle"]) for s in styles}) == 7
 
 
-def test_cli_plot_writes_every_figure(root, tmp_path, cli, capsys):
-    rc, out, err = R.lowprof_main(capsys, "plot", R.demo(root, "demo-t1", 1), R.tlb(root), "--out", tmp_path / "figs",
+def test_cli_plot_writes_every_figure(shared_runs, tmp_path, cli, capsys):
+    rc, out, err = R.lowprof_main(capsys, "plot", shared_runs.demo("demo-t1", 1), shared_runs.tlb(), "--out", tmp_path / "figs",
                                   "--json")
     assert rc == 0, err
     import json
@@ -115,8 +110,8 @@ def test_cli_plot_writes_every_figure(root, tmp_path, cli, capsys):
     assert p.returncode == 1 and "Traceback" not in p.stderr and "missing" in p.stderr
 
 
-def test_microbench_bars_are_the_bench_results(root, tmp_path):
-    run = lowprof.load(R.host_bench(root))
+def test_microbench_bars_are_the_bench_results(shared_runs, tmp_path):
+    run = lowprof.load(shared_runs.host_bench())
     fig = plots.plot_microbench({"vm": run}, tmp_path)
     assert_readable_figure(fig)
     got = fig.series["vm [ns]"]
@@ -131,7 +126,7 @@ def test_transition_is_marked_where_bound_finds_it(tmp_path):
     import json
 
     from lowprof.analysis import bound
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
     from lowprof.rundir.specs.launches import LAUNCHES
     from tests.test_launch_analysis import _simulated_pass
 
@@ -143,7 +138,7 @@ def test_transition_is_marked_where_bound_finds_it(tmp_path):
             p = _simulated_pass(b, t)
             rows += [r | {"step": name} for r in p]
             t = max(r["gpu_end_ns"] for r in rows) + 50_000
-        rd = RunDir(sweep / f"batch={b}", kind="run")
+        rd = RunWriter(sweep / f"batch={b}", kind="run")
         rd.write_frame(LAUNCHES, pd.DataFrame(rows))
         rd.finish()
         runs.append({"params": {"batch": str(b)}, "dir": f"batch={b}", "exit_code": 0})
@@ -156,11 +151,11 @@ def test_transition_is_marked_where_bound_finds_it(tmp_path):
     assert np.allclose(fig.series["sim:tklqt_s"].tklqt_s, curve.tklqt_ns / 1e9)
 
 
-def test_rank_bars_are_each_ranks_pass_latency(root, tmp_path):
+def test_rank_bars_are_each_ranks_pass_latency(shared_runs, tmp_path):
     from lowprof.analysis.launches import per_step
     from lowprof.rundir.specs.launches import is_warmup
 
-    job = R.rank_job(root)
+    job = shared_runs.rank_job()
     fig = plots.plot_ranks({"job": job}, tmp_path)
     assert_readable_figure(fig)
     got = fig.series["job"]

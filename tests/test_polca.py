@@ -11,7 +11,7 @@ import pytest
 from lowprof.analysis.polca import ServerTrace, exceed_fraction, oversubscription, server_trace
 from lowprof.errors import LowprofError
 from lowprof.rundir.specs.nvml import GPU_POWER
-from lowprof.rundir import RunDir, load
+from lowprof.rundir import RunWriter, load
 
 
 def test_exceed_fraction_by_hand():
@@ -59,7 +59,7 @@ def test_bad_budget_and_risk():
 
 
 def _gpu_run(path, powers, limit=700.0):
-    run = RunDir(path, kind="test")
+    run = RunWriter(path, kind="test")
     rows = [{"t_ns": int(i * 1e8), "gpu": g, "power_w": p[i], "power_limit_w": limit}
             for g, p in enumerate(powers) for i in range(len(p))]
     run.write_frame(GPU_POWER, pd.DataFrame(rows))
@@ -88,7 +88,7 @@ def test_cli_budget(tmp_path, cli):
 
 def _instant_run(path, avg, inst, limit=700.0):
     """A one-GPU Hopper-like run: the driver's 1 s average (power_w) and the instantaneous field (186)."""
-    run = RunDir(path, kind="test")
+    run = RunWriter(path, kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [int(i * 1e8) for i in range(len(avg))], "gpu": 0,
                                              "power_w": avg, "power_instant_w": inst, "power_limit_w": limit}))
     run.manifest["probes"]["nvml"] = {"status": "ok", "devices": [{"index": 0, "power_w": {"averaging": "1s"}}]}
@@ -130,7 +130,7 @@ def test_server_power_adds_recorded_host_power_and_the_stated_base(tmp_path):
     inside the package and not added again."""
     from lowprof.rundir.specs.host import RAPL
 
-    run = RunDir(tmp_path / "s", kind="test")
+    run = RunWriter(tmp_path / "s", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [int(i * 1e8) for i in range(11)], "gpu": 0,
                                              "power_w": [400.0] * 11, "power_limit_w": 700.0}))
     run.write_frame(RAPL, pd.DataFrame(
@@ -149,7 +149,7 @@ def test_server_power_adds_recorded_host_power_and_the_stated_base(tmp_path):
 def _gh200_run(path):
     """A GH200: NVML's GPU scope (fields 185/186/83) and module scope (scopeId 1: GPU + Grace + memory)."""
     S = 1_000_000_000
-    run = RunDir(path, kind="test")
+    run = RunWriter(path, kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({
         "t_ns": [0, S, 2 * S], "gpu": 0, "power_w": 300.0, "power_instant_w": [290.0, 310.0, 300.0],
         "energy_j": [0.0, 300.0, 600.0], "module_power_w": 450.0, "module_power_instant_w": [440.0, 470.0, 450.0],
@@ -191,7 +191,7 @@ def test_peak_and_p99_are_of_the_recorded_readings_not_the_resampling_grid(tmp_p
     was of the trace resampled on the grid (about 300 W: 7 servers, each of which really drew 700 W)."""
     t = [round(k * 0.01, 2) for k in range(400)]
     p = [700.0 if 1.01 <= x <= 1.02 else 300.0 for x in t]
-    run = RunDir(tmp_path / "a", kind="test")
+    run = RunWriter(tmp_path / "a", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [round(x * 1e9) for x in t], "gpu": 0, "power_instant_w": p,
                                              "power_w": 300.0, "power_limit_w": 700.0}))
     run.manifest["probes"]["nvml"] = {"status": "ok", "devices": [{"index": 0, "power_w": {"averaging": "1s"}}]}

@@ -10,7 +10,7 @@ from lowprof.analysis.power import (energy_between, phase_breakdown, phase_inter
                                     summarize_power)
 from lowprof.rundir.specs.marks import MARKS
 from lowprof.rundir.specs.nvml import GPU_POWER, decode_reasons
-from lowprof.rundir import RunDir, load
+from lowprof.rundir import RunWriter, load
 
 S = 1_000_000_000
 
@@ -22,7 +22,7 @@ def _gpu_rows(power, energy, reasons, limit=400.0, gpu=0):
 
 @pytest.fixture
 def small_run(tmp_path):
-    run = RunDir(tmp_path / "r", kind="test")
+    run = RunWriter(tmp_path / "r", kind="test")
     run.table(GPU_POWER).extend(_gpu_rows([100, 200, 300, 200, 100], [0, 160, 410, 660, 810], [1, 0, 4, 4, 0]))
     run.write_frame(MARKS, __import__("pandas").DataFrame(
         {"t_ns": [S // 2, 5 * S // 2, 3 * S], "name": ["a", "a", "x"], "kind": ["begin", "end", "instant"],
@@ -106,7 +106,7 @@ def test_report_section_and_cli(small_run, cli):
 
 
 def test_power_on_run_without_power_tables_is_one_line_error(tmp_path, cli):
-    run = RunDir(tmp_path / "e", kind="test")
+    run = RunWriter(tmp_path / "e", kind="test")
     run.finish()
     r = cli("power", run.path)
     assert r.returncode == 1 and "no power readings" in r.stderr and "Traceback" not in r.stderr
@@ -114,7 +114,7 @@ def test_power_on_run_without_power_tables_is_one_line_error(tmp_path, cli):
 
 def test_incomplete_run_uses_streamed_rows_and_marks_jsonl(tmp_path):
     """A recorder killed mid-run: tables are Arrow streams, marks only in marks.jsonl."""
-    run = RunDir(tmp_path / "cut", kind="test")
+    run = RunWriter(tmp_path / "cut", kind="test")
     run.table(GPU_POWER).extend(_gpu_rows([100, 300, 300], [0, 200, 500], [0, 0, 0]))
     run.flush()
     run.save()
@@ -159,7 +159,7 @@ def test_short_windows_take_the_counter_not_the_lagging_1s_average(tmp_path):
     def energy(x):
         return np.interp(x, bp, cum)
 
-    run = RunDir(tmp_path / "r", kind="test")
+    run = RunWriter(tmp_path / "r", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": (t * S).astype(int), "gpu": 0, "energy_j": energy(t),
                                              "power_w": energy(t) - energy(np.maximum(t - 1, 0))}))
     run.manifest["probes"]["nvml"] = {"devices": [{"index": 0, "power_w": {"averaging": "1s"}}]}
@@ -212,7 +212,7 @@ def test_each_gpu_signal_is_integrated_on_its_own_field_timestamps(tmp_path):
     (at the instantaneous field's times it would be 600 J)."""
     import pandas as pd
 
-    run = RunDir(tmp_path / "r", kind="test")
+    run = RunWriter(tmp_path / "r", kind="test")
     t = [0, S, 2 * S, 3 * S]
     run.write_frame(GPU_POWER, pd.DataFrame({
         "t_ns": t, "gpu": 0, "power_w": [100.0, 100.0, 300.0, 300.0], "power_t_ns": [x - S // 2 for x in t],
@@ -232,7 +232,7 @@ def test_a_phase_outside_the_readings_has_no_energy_not_zero(tmp_path, cli):
     with the share covered; a phase inside the readings keeps its figures."""
     import pandas as pd
 
-    run = RunDir(tmp_path / "cov", kind="test")
+    run = RunWriter(tmp_path / "cov", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [i * S for i in range(5)], "gpu": 0, "power_w": [100.0] * 5,
                                              "energy_j": [100.0 * i for i in range(5)]}))
     run.write_frame(MARKS, pd.DataFrame({"t_ns": [1 * S, 2 * S, 3 * S, 6 * S, 7 * S, 9 * S],
@@ -257,7 +257,7 @@ def test_a_phase_one_sample_interval_past_the_readings_keeps_its_energy(tmp_path
     to the end keeps its energy (of what was measured) rather than losing it."""
     import pandas as pd
 
-    run = RunDir(tmp_path / "r", kind="test")
+    run = RunWriter(tmp_path / "r", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({"t_ns": [i * S // 10 for i in range(21)], "gpu": 0, "power_w": 100.0,
                                              "energy_j": [10.0 * i for i in range(21)]}))
     run.write_frame(MARKS, pd.DataFrame({"t_ns": [S], "name": ["tail"], "kind": ["instant"], "pid": [1]}))

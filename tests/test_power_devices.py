@@ -9,7 +9,7 @@ import pytest
 
 from lowprof.analysis.metrics import run_metrics
 from lowprof.rundir.specs.host import RAPL
-from lowprof.rundir import RunDir, load
+from lowprof.rundir import RunWriter, load
 from lowprof.rundir.specs.launches import STEPS
 
 S = 1_000_000_000
@@ -17,7 +17,7 @@ S = 1_000_000_000
 
 def _cpu_run(path, zones):
     """A CPU-only run: RAPL zones (zone, domain, watts) read each second for 6 s, and passes [1,2], [3,5] s."""
-    run = RunDir(path, kind="test")
+    run = RunWriter(path, kind="test")
     rows = []
     for zone, domain, watts in zones:
         for k in range(7):
@@ -52,7 +52,7 @@ def test_grace_hopper_module_scope_contains_the_gpu(tmp_path):
     from lowprof.errors import LowprofError
     from lowprof.rundir.specs.nvml import GPU_POWER
 
-    run = RunDir(tmp_path / "gh", kind="test")
+    run = RunWriter(tmp_path / "gh", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({
         "t_ns": [0, S, 2 * S], "gpu": 0, "power_w": 300.0, "power_instant_w": [290.0, 310.0, 300.0],
         "energy_j": [0.0, 300.0, 600.0], "module_power_w": 450.0, "module_power_instant_w": [440.0, 470.0, 450.0],
@@ -94,7 +94,7 @@ def test_module_scope_is_labelled_in_lowprof_power(tmp_path, cli):
     row is inside it, rather than a bare 'gpu0:module'."""
     from lowprof.rundir.specs.nvml import GPU_POWER
 
-    run = RunDir(tmp_path / "gh", kind="test")
+    run = RunWriter(tmp_path / "gh", kind="test")
     run.write_frame(GPU_POWER, pd.DataFrame({
         "t_ns": [0, S, 2 * S], "gpu": 0, "power_w": 300.0, "energy_j": [0.0, 300.0, 600.0],
         "module_power_w": 450.0, "module_energy_j": [10.0, 465.0, 915.0], "power_limit_w": 900.0}))

@@ -16,8 +16,8 @@ from tests import _analysis_runs as R
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return R.power_replay(R.root_of(tmp_path_factory))
+def run_dir(shared_runs):
+    return shared_runs.power_replay()
 
 
 def _by_hand(run_dir, gpu: int, column: str) -> np.ndarray:
@@ -115,10 +115,10 @@ def test_plot_honours_the_signal_and_labels_it(run_dir, tmp_path, capsys):
 
 def _gpu_run(path, instant: bool):
     from lowprof.rundir.specs.nvml import GPU_POWER
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
     S = 1_000_000_000
-    rd = RunDir(path, kind="test")
+    rd = RunWriter(path, kind="test")
     rows = [{"t_ns": i * S, "gpu": 0, "power_w": p, "energy_j": 100.0 * i, "power_limit_w": 400.0}
             | ({"power_instant_w": p + 30.0} if instant else {}) for i, p in enumerate([100.0, 200.0, 300.0, 200.0])]
     rd.table(GPU_POWER).extend(rows)

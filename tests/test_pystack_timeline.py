@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import lowprof
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.launches import LAUNCHES
 from lowprof.tracers.pystack_timeline import spans_from_chrometrace
 from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES, stacks_in_windows
@@ -76,9 +76,10 @@ def _cpu_bound_launches(w: dict) -> pd.DataFrame:
     return df[[c.name for c in LAUNCHES.columns]]
 
 
+@pytest.mark.slow
 def test_bound_shows_the_hot_function_of_each_cpu_bound_pass(recorded, tmp_path, cli):
     run, w = recorded
-    out = RunDir(tmp_path / "both", kind="import")
+    out = RunWriter(tmp_path / "both", kind="import")
     out.write_frame(LAUNCHES, _cpu_bound_launches(w))
     out.write_frame(PYSTACK_SAMPLES, run["pystack_samples"])
     out.manifest["pystacks_timeline"] = run.manifest["pystacks_timeline"]

@@ -18,19 +18,14 @@ pytest.importorskip("duckdb", reason="lowprof query needs DuckDB (pip install 'l
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return R.root_of(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def runs(root, tmp_path_factory):
+def runs(shared_runs, tmp_path_factory):
     """Four real runs in one folder: two imported ranks of an NCCL job, two recorded demo runs."""
     where = tmp_path_factory.mktemp("query-runs")
-    job = R.rank_job(root)
+    job = shared_runs.rank_job()
     for r in ("rank0", "rank1"):
         R.copy_of(job / r, where / r)
-    R.copy_of(R.demo(root, "demo-t1", 1), where / "demo-t1")
-    R.copy_of(R.demo(root, "demo-t2", 2), where / "demo-t2")
+    R.copy_of(shared_runs.demo("demo-t1", 1), where / "demo-t1")
+    R.copy_of(shared_runs.demo("demo-t2", 2), where / "demo-t2")
     return where
 
 
@@ -68,8 +63,8 @@ def test_join_with_the_runs_view_and_manifest_columns(runs, capsys):
         assert row.cpu == pytest.approx(run["system"]["cpu_percent"].mean(), rel=1e-12)
 
 
-def test_gpu_column_is_the_manifest_gpu_name(root, capsys):
-    a100 = R.imported(root, "alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz")
+def test_gpu_column_is_the_manifest_gpu_name(shared_runs, capsys):
+    a100 = shared_runs.imported("alexnet", "critical_path__alexnet__benchmark_result_2869224_1695835535_trace.json.gz")
     rc, out, err = R.lowprof_main(capsys, "query", "SELECT DISTINCT gpu, rank FROM launches", a100, "--csv", "-")
     assert rc == 0, err
     names = {d["name"] for d in lowprof.load(a100).manifest["gpus"]["devices"]}
@@ -152,8 +147,8 @@ def test_load_many_still_reads_the_same_runs(runs):
     assert sorted(set(rs["launches"]["run"])) == ["rank0", "rank1"]
 
 
-def test_sweep_parameters_and_a_gpu_column_of_the_table_itself(root, capsys):
-    sweep = R.pass_sweep(root)
+def test_sweep_parameters_and_a_gpu_column_of_the_table_itself(shared_runs, capsys):
+    sweep = shared_runs.pass_sweep()
     rc, out, err = R.lowprof_main(capsys, "query", "SELECT run, batch, count(*) AS marks FROM marks GROUP BY ALL ORDER BY batch",
                                   sweep, "--csv", "-")
     assert rc == 0, err
@@ -162,7 +157,7 @@ def test_sweep_parameters_and_a_gpu_column_of_the_table_itself(root, capsys):
         assert row.run == f"sweep/batch={row.batch}"
         assert row.marks == len(lowprof.load(sweep / f"batch={row.batch}")["marks"])
     assert sorted(got["batch"]) == [1, 4]
-    replay = R.power_replay(root)  # gpu_power.gpu is the NVML index: the manifest's GPU name is gpu_name
+    replay = shared_runs.power_replay()  # gpu_power.gpu is the NVML index: the manifest's GPU name is gpu_name
     rc, out, err = R.lowprof_main(capsys, "query", "SELECT gpu, gpu_name, count(*) AS n, avg(power_w) AS w FROM gpu_power "
                                   "GROUP BY ALL ORDER BY gpu", replay, "--csv", "-")
     assert rc == 0, err

@@ -29,3 +29,13 @@ def test_readme_shows_the_two_commands_and_ci_runs_the_test_one():
     text = (REPO / "README.md").read_text()
     assert "make demo" in text and "make test" in text
     assert "make test" in (REPO / ".ci/run").read_text()
+
+
+def test_readme_manifest_reference_matches_code():
+    from lowprof.rundir.sections import markdown as manifest_markdown
+
+    text = (REPO / "README.md").read_text()
+    m = re.search(r"<!-- manifest:begin -->\n(.*?)<!-- manifest:end -->", text, re.S)
+    assert m, "README lacks the manifest:begin/end markers"
+    assert m.group(1).strip() == manifest_markdown().strip(), (
+        "README's manifest reference is stale: regenerate with `python -m lowprof.rundir.sections`")

@@ -44,6 +44,7 @@ def test_peak_rss_of_sleep_is_not_lowprofs_own(tmp_path, cli):
     assert abs(got - ref) <= max(0.05 * ref, 2 * MiB)
 
 
+@pytest.mark.slow
 @needs_time
 def test_peak_rss_of_300_mib_python_workload_matches_time(tmp_path, cli):
     argv = [sys.executable, "-c", "import time; b = b'x' * (300 << 20); time.sleep(0.2)"]
@@ -122,6 +123,7 @@ open(sys.argv[1], 'w').write(f"{{100 * (b1 - b0) / (t1 - t0)}} {{(time.process_t
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interval", ["0.001", "0.005", "0.05", "1"])
 def test_host_cpu_percent_is_the_runs_whatever_the_interval(tmp_path, cli, interval):
     p = cli("run", "-q", "--probes", "system", "--interval", interval, "--out", tmp_path / "r", "--",
@@ -136,6 +138,7 @@ def test_host_cpu_percent_is_the_runs_whatever_the_interval(tmp_path, cli, inter
     assert cm["workload_cpu_cores_mean"] >= ref_cores * 0.7
 
 
+@pytest.mark.slow
 def test_report_shows_the_samplers_missed_ticks(tmp_path, cli):
     p = cli("run", "-q", "--probes", "system", "--interval", "0.001", "--out", tmp_path / "r", "--",
             "sleep", "0.3")
@@ -153,6 +156,7 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.slow
 def test_attach_cpu_figures_describe_the_recorded_window(tmp_path, cli):
     """A target that burned CPU before the attach: workload_cpu_s counts only what it burned while
     recorded, and workload_cpu_cores_mean is that over the same window."""
@@ -219,6 +223,7 @@ def small_tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_is_said_once_keeps_what_was_flushed_and_the_workloads_exit(small_tmpfs, cli):
     filler = small_tmpfs / "filler"
     with open(filler, "wb") as f:  # leave ~150 KiB: the run's first flushes fit, later ones do not

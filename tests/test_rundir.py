@@ -11,14 +11,14 @@ import pytest
 
 import lowprof
 from lowprof.errors import RunDirError
-from lowprof.rundir import Column, RunDir, TableSpec
+from lowprof.rundir import Column, RunWriter, TableSpec
 from lowprof.rundir.tables import read_table
 
 SPEC = TableSpec("demo", 1, (Column("t_ns", "int64", "ns"), Column("power_w", "float64", "W")))
 
 
 def test_finish_compacts_to_parquet_and_loads_with_units(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     w = rd.table(SPEC)
     w.extend({"t_ns": i, "power_w": 100.0 + i} for i in range(10))
     w.flush()
@@ -34,7 +34,7 @@ def test_finish_compacts_to_parquet_and_loads_with_units(tmp_path):
 
 
 def test_truncated_stream_keeps_whole_batches(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     w = rd.table(SPEC)
     for batch in range(3):
         w.extend({"t_ns": batch * 10 + i, "power_w": 1.0} for i in range(10))
@@ -54,8 +54,8 @@ def test_sigkill_of_writer_loses_at_most_unflushed_rows(tmp_path):
     """A writer process killed with SIGKILL leaves every flushed row readable."""
     code = f"""
 import os, signal
-from lowprof.rundir import RunDir, TableSpec, Column
-rd = RunDir({str(tmp_path / 'r')!r}, kind="test")
+from lowprof.rundir import RunWriter, TableSpec, Column
+rd = RunWriter({str(tmp_path / 'r')!r}, kind="test")
 rd.save()
 w = rd.table(TableSpec("demo", 1, (Column("t_ns", "int64", "ns"),)))
 for i in range(5):
@@ -72,12 +72,12 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_refuses_non_empty_dir_unless_forced(tmp_path):
-    run = RunDir(tmp_path / "run", kind="test")
+    run = RunWriter(tmp_path / "run", kind="test")
     run.finish()
     (tmp_path / "run" / "extra.log").write_text("x")
     with pytest.raises(RunDirError, match="not empty"):
-        RunDir(tmp_path / "run", kind="test")
-    RunDir(tmp_path / "run", kind="test", force=True)  # an earlier run directory is replaced
+        RunWriter(tmp_path / "run", kind="test")
+    RunWriter(tmp_path / "run", kind="test", force=True)  # an earlier run directory is replaced
     assert not (tmp_path / "run" / "extra.log").exists()
 
 
@@ -100,7 +100,7 @@ def test_unknown_column_type_is_rejected():
 
 
 def test_schema_metadata_carries_units(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     rd.table(SPEC).append({"t_ns": 1, "power_w": 2.0})
     rd.finish()
     schema = read_table(tmp_path / "r/tables/demo.parquet").schema
@@ -120,7 +120,7 @@ def _frame(n: int):
 
 
 def test_write_frame_goes_straight_to_parquet(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     rd.write_frame(NAMED, _frame(50))
     assert sorted(p.name for p in (tmp_path / "r/tables").iterdir()) == ["named.parquet"]  # no stream, no temp file
     assert rd.manifest["tables"]["named"]["rows"] == 50
@@ -141,7 +141,7 @@ def _encodings(path) -> dict[str, tuple[str, set[str]]]:
 
 
 def test_parquet_encodings_dictionary_strings_delta_integers(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     rd.write_frame(NAMED, _frame(1000))
     rd.table(SPEC).extend({"t_ns": i, "power_w": 1.0} for i in range(1000))
     rd.finish()
@@ -154,7 +154,7 @@ def test_parquet_encodings_dictionary_strings_delta_integers(tmp_path):
 
 
 def test_a_table_is_written_whole_once(tmp_path):
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     rd.write_frame(NAMED, _frame(3))
     with pytest.raises(RunDirError, match="already written whole"):
         rd.write_frame(NAMED, _frame(3))
@@ -171,7 +171,7 @@ def test_runs_written_with_the_former_parquet_encoding_still_load(tmp_path):
     """Runs compacted before integers were delta-encoded (pyarrow's defaults: everything dictionary)."""
     import pyarrow.parquet as pq
 
-    rd = RunDir(tmp_path / "r", kind="test")
+    rd = RunWriter(tmp_path / "r", kind="test")
     rd.write_frame(NAMED, _frame(20))
     rd.finish()
     path = tmp_path / "r/tables/named.parquet"
@@ -182,7 +182,7 @@ def test_runs_written_with_the_former_parquet_encoding_still_load(tmp_path):
 def test_a_stream_killed_before_its_schema_loads_as_an_empty_declared_table(tmp_path):
     """The SIGKILL trial once caught a recorder killed between creating a table's stream and writing its
     schema, with the table not yet declared in the manifest on disk: the run did not load whole."""
-    rd = RunDir(tmp_path / "r", kind="run")
+    rd = RunWriter(tmp_path / "r", kind="run")
     rd.table(SPEC)  # stream opened; nothing flushed, manifest not saved by the caller
     on_disk = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert "demo" in on_disk["tables"]
@@ -190,3 +190,13 @@ def test_a_stream_killed_before_its_schema_loads_as_an_empty_declared_table(tmp_
     run = lowprof.load(tmp_path / "r")
     assert len(run["demo"]) == 0
     assert list(run["demo"].columns) == ["t_ns", "power_w"]
+
+
+def test_old_writer_name_still_imports_with_a_deprecation_warning():
+    import lowprof.rundir as rundir
+
+    with pytest.warns(DeprecationWarning, match="use lowprof.rundir.RunWriter"):
+        old = rundir.RunDir  # deprecated alias (issue 16)
+    assert old is RunWriter
+    with pytest.raises(AttributeError, match="no attribute 'RunDirr'"):
+        rundir.RunDirr  # noqa: B018

@@ -16,9 +16,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 import lowprof
 from lowprof.errors import LowprofError
 from tests.conftest import lowprof_cmd
+
+pytestmark = pytest.mark.slow
 
 TRIALS = int(os.environ.get("LOWPROF_SIGKILL_TRIALS", "9"))
 SEED = int(os.environ.get("LOWPROF_SIGKILL_SEED", "18"))

@@ -17,7 +17,7 @@ import pytest
 import lowprof
 from lowprof.analysis.stacks import StackSamples, top_frames
 from lowprof.rundir.specs.marks import MARKS
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.launches import LAUNCHES
 from lowprof.tracers.pyspy import parse_collapsed
 from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES, PYSTACKS
@@ -63,7 +63,7 @@ def recorded(tmp_path_factory):
     else:  # py-spy cannot sample here (not installed, no ptrace permission): the table it recorded once
         w = _stored_recording(d / "run")
     run = lowprof.load(d / "run")
-    marked = RunDir(d / "marked", kind="import")
+    marked = RunWriter(d / "marked", kind="import")
     marked.write_frame(PYSTACK_SAMPLES, run["pystack_samples"])
     marked.write_frame(MARKS, pd.DataFrame({
         "t_ns": [w["alpha_start_ns"], w["alpha_end_ns"], w["beta_start_ns"], w["beta_end_ns"]],
@@ -80,7 +80,7 @@ def _stored_recording(path: Path) -> dict:
 
     rec = json.loads((STORED / "recording.json").read_text())
     shutil.rmtree(path, ignore_errors=True)
-    run = RunDir(path, kind="run")
+    run = RunWriter(path, kind="run")
     run.write_frame(PYSTACK_SAMPLES, pd.read_parquet(STORED / "pystack_samples.parquet"))
     run.manifest.update(pystacks_timeline=rec["pystacks_timeline"], workload={"pid": rec["workload_pid"]}, cwd=rec["cwd"])
     run.finish()
@@ -326,7 +326,7 @@ def test_perfetto_track_shows_each_sampled_stack_at_its_time(recorded, cli, tmp_
 
 def test_stacks_without_timestamps_from_attach(tmp_path, cli):
     """A `pystacks` table (lowprof attach): top frames by hand; a pass or phase cannot be cut from it."""
-    d = RunDir(tmp_path / "a", kind="attach")
+    d = RunWriter(tmp_path / "a", kind="attach")
     d.table(PYSTACKS).extend(parse_collapsed(
         "process 9:\"python x.py\";thread 0x1;main (x.py:1);f (x.py:5);f (x.py:6);g (x.py:9) 3\n"
         "main (x.py:1);f (x.py:5) 2\n"
@@ -357,7 +357,7 @@ def test_bad_input_is_one_line(recorded, cli, args, says):
 def test_a_run_without_stacks_says_so(tmp_path):
     from tests.conftest import run_cli as cli  # as a user runs it: one line on stderr, no traceback
 
-    d = RunDir(tmp_path / "none", kind="run")
+    d = RunWriter(tmp_path / "none", kind="run")
     d.manifest["pystacks_timeline"] = {"status": "failed", "reason": "the workload ended before py-spy could attach"}
     d.finish()
     p = cli("stacks", tmp_path / "none")

@@ -9,10 +9,13 @@ import pytest
 
 import lowprof
 from lowprof.cli.sweep import expand, parse_param, substitute
+from tests.conftest import requires
+
+pytestmark = pytest.mark.slow
 
 
+@requires("torch")
 def test_prefill_sweep_over_batch_writes_the_documented_layout(tmp_path, cli):
-    pytest.importorskip("torch")
     sweep = tmp_path / "s"
     p = cli("sweep", "--param", "batch=1,2", "--out", sweep, "--probes", "system", "--",
             sys.executable, "-m", "lowprof.workloads.prefill", "--batch", "{batch}", "--layers", "1",

@@ -13,9 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import lowprof
 from lowprof.rundir.many import expand, read_sweep
 from tests.conftest import lowprof_cmd
+
+pytestmark = pytest.mark.slow
 
 # Point n=1 ends at once; the others write their pid to MARKER-<n> and sleep (IGNORE=1: ignoring SIGINT).
 WORKLOAD = ("import os, signal, sys, time\n"

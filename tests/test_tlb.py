@@ -13,8 +13,8 @@ import pytest
 import lowprof
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.skipif(platform.machine() != "x86_64" or platform.system() != "Linux",
-                                reason="the TLB benchmark needs x86-64 Linux")
+pytestmark = [pytest.mark.slow, pytest.mark.hardware, pytest.mark.skipif(platform.machine() != "x86_64" or platform.system() != "Linux",
+                                reason="the TLB benchmark needs x86-64 Linux")]
 
 PER_OCTAVE = 4
 
@@ -24,7 +24,7 @@ def sweep(tmp_path_factory):
     """One real sweep (4 KiB to 16384 pages = 8x a 2048-entry STLB; 2 MiB to ~250 pages) via the CLI."""
     out = tmp_path_factory.mktemp("tlb") / "run"
     p = run_cli("bench", "tlb", "--out", out, "--max-bytes", "512M", "--max-pages", "16384",
-                "--per-octave", PER_OCTAVE, "--passes", "5", "--json", timeout=120)
+                "--per-octave", PER_OCTAVE, "--passes", "5", "--json", timeout=900)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout), lowprof.load(out)
 

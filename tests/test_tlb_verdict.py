@@ -110,6 +110,7 @@ def test_uncertain_figures_are_notices_of_the_run():
                           "bench tlb: 2 MiB pages, no reach given: R3"]
 
 
+@pytest.mark.hardware
 @x86_linux
 def test_an_uncertain_level_sweeps_again_and_judges_over_both(tmp_path, monkeypatch):
     import lowprof
@@ -164,6 +165,7 @@ def test_references_from_cpuid_leaves_and_cpuinfo():
     assert tsc_references(lambda leaf: (0, 0, 0, 0), bare, has_cpufreq=True) == []
 
 
+@pytest.mark.hardware
 @x86_linux
 def test_this_machines_calibration_agrees_with_what_it_reports():
     """Against the references read at run time: within their tolerance, or said uncertain with the figures."""

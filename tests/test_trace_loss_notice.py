@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from lowprof.analysis.notices import notices
+from tests.conftest import requires
 
 
 def test_each_recorded_loss_is_one_line_and_the_no_launches_reason_is_not_repeated():
@@ -23,8 +24,9 @@ def test_each_recorded_loss_is_one_line_and_the_no_launches_reason_is_not_repeat
     assert notices(many)[-1] == "--trace: 3 more losses (manifest trace.errors)" and len(notices(many)) == 6
 
 
+@pytest.mark.slow
+@requires("torch")
 def test_a_workloads_own_profiler_is_said_by_run_and_report(tmp_path, cli):
-    pytest.importorskip("torch")
     out = tmp_path / "r"
     code = "import sys, torch\nwith torch.profiler.profile():\n    torch.randn(8) + 1\nsys.exit(3)"
     p = cli("run", "-q", "--trace", "kernels", "--trace-segment", "0", "--out", out, "--", sys.executable, "-c", code,

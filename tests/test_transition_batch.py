@@ -159,7 +159,7 @@ def test_sweep_cli_text_and_strict_json(tmp_path, capsys):
     a killed run keeps its row, and --json stays strict JSON (no NaN)."""
     import pandas as pd
 
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
     from lowprof.rundir.specs.launches import LAUNCHES
     from tests.test_launch_analysis import _simulated_pass
 
@@ -170,7 +170,7 @@ def test_sweep_cli_text_and_strict_json(tmp_path, capsys):
         for name in ("warmup#1", "pass#1", "pass#2"):
             rows += [r | {"step": name} for r in _simulated_pass(b, t)]
             t = max(r["gpu_end_ns"] for r in rows) + 50_000
-        rd = RunDir(sweep / f"batch={b}", kind="run")
+        rd = RunWriter(sweep / f"batch={b}", kind="run")
         rd.write_frame(LAUNCHES, pd.DataFrame(rows))
         rd.finish()
         runs.append({"params": {"batch": str(b)}, "dir": f"batch={b}", "exit_code": 0})

@@ -14,7 +14,7 @@ import pytest
 
 import lowprof
 from lowprof.analysis.metrics import BANDWIDTH_UNIT, METRICS, run_metrics
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.launches import LAUNCHES
 from tests import _analysis_runs as R
 
@@ -34,7 +34,7 @@ def _copy_run(path: Path, slow: float = 1.0) -> Path:
                          "correlation": len(rows), "launch_api": "cudaMemcpyAsync", "cpu_start_ns": t - 2000,
                          "cpu_end_ns": t - 1000, "gpu_start_ns": t, "gpu_end_ns": t + d, "bytes": nbytes})
             t += d + 10_000
-    rd = RunDir(path, kind="run")
+    rd = RunWriter(path, kind="run")
     rd.write_frame(LAUNCHES, pd.DataFrame(rows))
     rd.finish()
     return path
@@ -99,7 +99,7 @@ def test_bandwidth_axis_of_the_figures_says_gb_per_s(tmp_path):
     from lowprof.analysis import plots
     from lowprof.rundir.specs.bench import BENCH_RESULTS
 
-    rd = RunDir(tmp_path / "bench", kind="bench")
+    rd = RunWriter(tmp_path / "bench", kind="bench")
     rd.write_frame(BENCH_RESULTS, pd.DataFrame([
         {"benchmark": "h2d", "metric": "bandwidth pinned h2d", "value": 24.5, "unit": BANDWIDTH_UNIT, "p5": 24.0,
          "p95": 25.1, "samples": 10, "params_json": "{}"}]))

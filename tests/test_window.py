@@ -23,7 +23,7 @@ from lowprof.probes.nvml import NvmlProbe
 from lowprof.probes.nvml_record import ReplayNVML
 from lowprof.probes.rapl import RaplProbe
 from lowprof.probes.sampler import Sampler
-from lowprof.rundir import ENV_RUN_DIR, RunDir
+from lowprof.rundir import ENV_RUN_DIR, RunWriter
 from tests._fake_sysfs import grace_hwmon_tree, rapl_tree, set_meter, set_uj
 
 PKG, DRAM = "rapl:intel-rapl:0:package-0", "rapl:intel-rapl:0:1:dram"
@@ -38,7 +38,7 @@ class FakeHost:
     def __init__(self, tmp_path, monkeypatch, nvml=None) -> None:
         self.pc = rapl_tree(tmp_path / "powercap", package_uj=1_000_000, dram_uj=500_000)
         self.hw = grace_hwmon_tree(tmp_path / "hwmon")
-        self.run = RunDir(tmp_path / "run", kind="run")
+        self.run = RunWriter(tmp_path / "run", kind="run")
         probes = [RaplProbe(self.pc), HwmonProbe(self.hw)] + ([NvmlProbe(nvml=nvml)] if nvml is not None else [])
         self.sampler = Sampler(self.run, probes, ProbeContext(clock=self.run.clock), interval_s=1.0)
         self.run.save()  # what Sampler.start does: the probes' status reaches the manifest

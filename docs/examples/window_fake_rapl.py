@@ -8,14 +8,14 @@ from lowprof.clock import ENV_ORIGIN
 from lowprof.probes.base import ProbeContext
 from lowprof.probes.rapl import RaplProbe
 from lowprof.probes.sampler import Sampler
-from lowprof.rundir import ENV_RUN_DIR, RunDir
+from lowprof.rundir import ENV_RUN_DIR, RunWriter
 from tests._fake_sysfs import rapl_tree, set_uj
 
 tmp = Path(tempfile.mkdtemp())
 pc = rapl_tree(tmp / "powercap", package_uj=0)
-run = RunDir(tmp / "run", kind="run")
-sampler = Sampler(run, [RaplProbe(pc)], ProbeContext(clock=run.clock), interval_s=0.1)
-os.environ[ENV_RUN_DIR], os.environ[ENV_ORIGIN] = str(run.path), run.clock.env_value()
+writer = RunWriter(tmp / "run", kind="run")
+sampler = Sampler(writer, [RaplProbe(pc)], ProbeContext(clock=writer.clock), interval_s=0.1)
+os.environ[ENV_RUN_DIR], os.environ[ENV_ORIGIN] = str(writer.path), writer.clock.env_value()
 t0 = time.monotonic()
 
 def package_at_50_w():  # the fake package counter: 50 W since t0, updated every 1 ms

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lowprof.analysis.launches import launches_of, per_step
+from lowprof.analysis.launches import pass_frame
 from lowprof.errors import LowprofError
 from lowprof.rundir import Run, load
 from lowprof.rundir.specs.launches import is_warmup
@@ -76,10 +76,9 @@ def verdicts(run: Run) -> pd.DataFrame:
     """One row per pass: verdict and its evidence (idle share, queue share, queue depth, TKLQT parts), and the
     graph-launched activity apart (graph launch calls, their activities, their share of the pass's GPU time),
     since a graph launch is one launch call in TKLQT and the queue depth however many nodes it runs."""
-    ops = run["ops"] if "ops" in run.tables else None
-    steps = per_step(launches_of(run), ops)
+    steps = pass_frame(run)
     if steps.empty:
-        return steps
+        return steps.copy()
     queue_share = (steps["tklqt_queue_ns"] / steps["tklqt_ns"].where(steps["tklqt_ns"] != 0)).fillna(0.0)
     out = steps[["step", "kernels", "latency_ns", "tklqt_ns", "tklqt_api_ns", "tklqt_queue_ns", "idle_share",
                  "idle_host_wait_ns", "mean_queue_depth", "start_ns", "end_ns",
@@ -106,7 +105,7 @@ def pass_stacks(run: Run, passes: pd.DataFrame | None = None, verdict: str | Non
     v = verdicts(run) if passes is None else passes
     if verdict is not None and len(v):
         v = v[v["verdict"] == verdict]
-    rate = float((run.manifest.get("pystacks_timeline") or {}).get("rate_hz") or 100)
+    rate = float(run.section("pystacks_timeline").rate_hz or 100)
     return stacks_in_windows(run["pystack_samples"], v[["step", "start_ns", "end_ns"]] if len(v) else
                              pd.DataFrame(columns=["step", "start_ns", "end_ns"]), rate, top=top, by=by)
 

@@ -27,6 +27,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from lowprof.intervals import union
 from lowprof.rundir import Run
 
 __all__ = ["kernel_class", "comm_overlap", "hta_comm_overlap_pct", "interval_overlap", "KERNEL_CLASSES",
@@ -57,23 +58,10 @@ def kernel_class(launches: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.Categorical(out, categories=KERNEL_CLASSES), index=launches.index, name="kernel_class")
 
 
-def _union(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint segments covering the union of [start, end), sorted."""
-    if not len(starts):
-        return starts, ends
-    o = np.argsort(starts, kind="stable")
-    s, e = starts[o], np.maximum(ends[o], starts[o])
-    reach = np.maximum.accumulate(e)
-    new = np.ones(len(s), bool)
-    new[1:] = s[1:] > reach[:-1]
-    first = np.flatnonzero(new)
-    return s[first], np.maximum.reduceat(e, first)
-
-
 def interval_overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]):
     """(|U(a)|, |U(a) ∩ U(b)|) for two sets of intervals given as (starts, ends), in their unit."""
-    sa, ea = _union(*a)
-    sb, eb = _union(*b)
+    sa, ea = union(*a)
+    sb, eb = union(*b)
     total = (ea - sa).sum()
     if not len(sa) or not len(sb):
         return total, total * 0
@@ -103,7 +91,7 @@ def comm_overlap(launches: pd.DataFrame) -> pd.DataFrame:
         here = ok & (step == name)
         comm, comp = here & (cls == "communication"), here & (cls == "computation")
         comm_ns, over_ns = interval_overlap((sv[comm], ev[comm]), (sv[comp], ev[comp]))
-        seg_s, seg_e = _union(sv[comp], ev[comp])
+        seg_s, seg_e = union(sv[comp], ev[comp])
         comp_ns = (seg_e - seg_s).sum()
         rows.append({"step": name, "comm_kernels": int(comm.sum()), "comm_ns": int(comm_ns),
                      "compute_ns": int(comp_ns), "overlap_ns": int(over_ns),

@@ -48,18 +48,17 @@ def _natural(text: str) -> list:
 
 def machine_name(run: Run) -> str:
     """``"hostname (CPU model; 2x NVIDIA H100 PCIe)"`` from the manifest (imported traces: their GPUs)."""
-    m = run.manifest
-    host = m.get("host") or {}
-    name = host.get("hostname") or (m.get("recorder") or {}).get("hostname") or "?"
-    gpus = [d.get("name") for d in (m.get("gpus") or {}).get("devices", []) if d.get("name")]
+    m = run.sections
+    host = m.host
+    name = host.hostname or m.recorder.hostname or "?"
+    gpus = [d.name for d in m.gpus.devices or [] if d.name]
     if not gpus:  # an imported trace names its devices in deviceProperties
-        gpus = [d.get("name") for d in ((m.get("trace") or {}).get("device_properties") or []) if isinstance(d, dict)
-                and d.get("name")]
-    parts = [host.get("cpu_model")] if host.get("cpu_model") else []
+        gpus = [d.get("name") for d in m.trace.device_properties or [] if isinstance(d, dict) and d.get("name")]
+    parts = [host.cpu_model] if host.cpu_model else []
     if gpus:
         parts.append(", ".join(f"{gpus.count(g)}x {g}" for g in dict.fromkeys(gpus)))
-    if m.get("kind") == "import":
-        name = f"trace {Path(str((m.get('trace') or {}).get('trace', run.path))).name}"
+    if m.kind == "import":
+        name = f"trace {Path(str(m.trace.trace or run.path)).name}"
     return f"{name} ({'; '.join(parts)})" if parts else name
 
 
@@ -85,10 +84,10 @@ def _normalise(argv: list[str] | None) -> list[str] | None:
 _QUIET_FLAGS = ("--force", "-q", "--quiet", "--json")
 
 
-def _bench_argv(manifest: dict) -> list[str]:
+def _bench_argv(run: Run) -> list[str]:
     """A benchmark's settings: ``lowprof bench SUITE ...`` as it was called, without the output and
     display flags (``--out``, ``--force``, ``--quiet``, ``--json``)."""
-    argv = list(manifest.get("lowprof_argv") or [])[1:]
+    argv = list(run.section("lowprof_argv") or [])[1:]
     argv = _normalise(["lowprof", *argv]) or []
     return [a for a in argv[1:] if a not in _QUIET_FLAGS and a not in _OUT_FLAGS]
 
@@ -98,10 +97,10 @@ def workload_of(members: list[Member], sweep_doc: dict | None = None) -> dict:
     if sweep_doc is not None:
         command = _normalise(sweep_doc.get("command"))
     else:
-        cmds = {json.dumps(_normalise(m.run.manifest.get("command"))) for m in members
-                if m.run.manifest.get("kind") not in ("import", "bench")}
+        cmds = {json.dumps(_normalise(m.run.section("command"))) for m in members
+                if m.run.section("kind") not in ("import", "bench")}
         command = json.loads(cmds.pop()) if len(cmds) == 1 else (sorted(cmds) if cmds else None)
-        benches = {json.dumps(_bench_argv(m.run.manifest)) for m in members if m.run.manifest.get("kind") == "bench"}
+        benches = {json.dumps(_bench_argv(m.run)) for m in members if m.run.section("kind") == "bench"}
         if command is None and benches:
             command = json.loads(benches.pop()) if len(benches) == 1 else sorted(benches)
     params: dict[str, list[str]] = {}

@@ -131,7 +131,7 @@ def api_summary(run: Run) -> list[dict]:
         why = run.unreadable.get("api_calls")
         raise RunDirError(f"{run.path}: " + (f"unreadable api_calls table ({why})" if why else
                           ("no api_calls table (imported before `lowprof import` wrote one: re-import the trace "
-                           "to summarise its API calls)" if run.manifest.get("kind") == "import" else
+                           "to summarise its API calls)" if run.section("kind") == "import" else
                            "no api_calls table: this run's tracer recorded no API calls beyond the launch calls "
                            "(`lowprof launches` has those)")))
     a = run["api_calls"]

@@ -39,15 +39,17 @@ import numpy as np
 import pandas as pd
 
 from lowprof.errors import InputError, RunDirError
+from lowprof.intervals import segment_firsts, union
 from lowprof.rundir import Run
+from lowprof.rundir.specs.launches import LAUNCH_TIME_COLUMNS
 
 __all__ = ["per_launch", "per_step", "idle_breakdown", "idle_split", "hta_idle_breakdown", "gpu_timeline",
-           "queue_depth", "top_kernels", "launch_summary", "hta_activities", "section_launches", "launches_of",
+           "queue_depth", "top_kernels", "launch_summary", "hta_activities", "section_launches", "launches_of", "per_step_of",
+           "launch_frame", "pass_frame",
            "CONSECUTIVE_KERNEL_DELAY_NS", "IDLE_PARTS", "GRAPH_LAUNCH_API"]
 
 CONSECUTIVE_KERNEL_DELAY_NS = 30_000  # HTA's default threshold (30 in HTA's µs time base)
 _NO_STEP = "(no step)"
-_TIME_COLS = ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns")
 _I64_MAX = np.iinfo(np.int64).max
 _IDLE_CATEGORIES = np.array(["host_wait", "kernel_wait", "other"])  # codes 0, 1, 2 (the order groupby sorts them)
 
@@ -129,13 +131,11 @@ def per_launch(launches: pd.DataFrame) -> pd.DataFrame:
     correlation id) is one launch: its api, queue, t_l, launch delay and dispatch times are carried by
     its first activity on the GPU (``counts_launch``) and null on the others, so that every sum counts
     each call once (see the module docstring). Time columns become Int64 (ns, null where not traced); a
-    null step becomes ``(no step)``. A frame that already has the derived columns (this function's
-    output) is returned as it is.
+    null step becomes ``(no step)``. A run's frame, computed once: :func:`launch_frame`; the per-step
+    figures of it without deriving it again: :func:`per_step_of`.
     """
-    if "t_l_ns" in launches.columns and "counts_launch" in launches.columns:
-        return launches
-    times = {c: _i64(launches[c]) for c in _TIME_COLS}
-    cpu_start, cpu_end, gpu_start, gpu_end, op_start = (_ns(times[c]) for c in _TIME_COLS)
+    times = {c: _i64(launches[c]) for c in LAUNCH_TIME_COLUMNS}
+    cpu_start, cpu_end, gpu_start, gpu_end, op_start = (_ns(times[c]) for c in LAUNCH_TIME_COLUMNS)
     kind = launches["kind"]
     kernel = _flag(kind.isin(["kernel", "graph"]))  # a graph-level record (nsys GRAPH_TRACE) runs kernels
     c = launches["correlation"]
@@ -219,17 +219,6 @@ class _Groups:
         out = np.full(len(count), np.nan)
         out[has] = (v[lo[has]] + v[hi[has]]) / 2
         return out
-
-
-def _merged(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Union of intervals [start, end) as disjoint segments sorted by start (ns)."""
-    o = np.argsort(starts, kind="stable")
-    s, e = starts[o], ends[o]
-    new = np.empty(len(s), bool)
-    new[0] = True
-    new[1:] = s[1:] > np.maximum.accumulate(e)[:-1]
-    first = np.flatnonzero(new)
-    return s[first], np.maximum.reduceat(e, first)
 
 
 def _clip_sum(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -379,9 +368,7 @@ def _segments(s: np.ndarray, e: np.ndarray, cpu: np.ndarray, cpu_ok: np.ndarray,
     e = np.maximum(e, s)
     o = np.lexsort((np.where(cpu_ok, cpu, _I64_MAX), s))
     s, e, cpu, cpu_ok = s[o], e[o], cpu[o], cpu_ok[o]
-    new = np.ones(len(s), bool)
-    new[1:] = s[1:] > np.maximum.accumulate(e)[:-1]
-    first = np.flatnonzero(new)
+    first = segment_firsts(s, e)
     seg_s, seg_e = s[first], np.maximum.reduceat(e, first)
     gap = np.zeros(len(first), np.int64)
     gap[1:] = seg_s[1:] - seg_e[:-1]
@@ -449,16 +436,27 @@ def _idle_split(la: _Launches, g: _Groups, begin: np.ndarray, end: np.ndarray, b
     return pair_step, pair_grp, parts, labels
 
 
+def _tklqt_units(la: _Launches) -> np.ndarray:
+    """The rows TKLQT sums over: one per launch call that launched a kernel (its first activity, with a t_l)."""
+    f = la.frame
+    return _flag(f["counts_launch"]) & la.ns("t_l_ns")[1] & (f["launch_kernels"].to_numpy(np.int64, na_value=0) > 0)
+
+
+def _tklqt_parts(la: _Launches, units: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row: its share of TKLQT and of TKLQT's api and queue parts (ns; 0 outside ``units``), to be
+    summed per step or over the run (the parts sum to TKLQT exactly)."""
+    return {k: np.where(units, la.ns(c)[0], 0)
+            for k, c in (("tklqt_ns", "t_l_ns"), ("tklqt_api_ns", "api_ns"), ("tklqt_queue_ns", "queue_ns"))}
+
+
 def _kernel_sums(la: _Launches, g: _Groups) -> dict[str, np.ndarray]:
     """Per step: kernel and activity counts, TKLQT and its parts over launch calls (a graph launch once),
     kernel time (ns), and the graph-launched activity apart."""
     f, kernel = la.frame, la.kernel
-    t_l, has_t_l = la.ns("t_l_ns")
     first = _flag(f["counts_launch"])
     called = la.ns("cpu_start_ns")[1]
-    n_kernels = f["launch_kernels"].to_numpy(np.int64, na_value=0)
-    units = first & has_t_l & (n_kernels > 0)  # one per launch call that launched a kernel
-    (api, _), (queue, _), (gpu, has_gpu) = la.ns("api_ns"), la.ns("queue_ns"), la.ns("gpu_ns")
+    units = _tklqt_units(la)
+    (queue, _), (gpu, has_gpu) = la.ns("queue_ns"), la.ns("gpu_ns")
     negative = units & _flag(f["queue_negative"])
     graph = _flag(f["graph_node"])
     kernels = g.sum(kernel)
@@ -471,9 +469,7 @@ def _kernel_sums(la: _Launches, g: _Groups) -> dict[str, np.ndarray]:
         "kernels": kernels,
         "activities": g.size,
         "launch_calls": g.sum(first & called),
-        "tklqt_ns": g.sum(np.where(units, t_l, 0)),
-        "tklqt_api_ns": g.sum(np.where(units, api, 0)),
-        "tklqt_queue_ns": g.sum(np.where(units, queue, 0)),
+        **{k: g.sum(v) for k, v in _tklqt_parts(la, units).items()},
         "negative_queue_count": g.sum(negative),
         "negative_queue_ns": g.sum(np.where(negative, queue, 0)),
         "clock_skew_count": g.sum(units & _flag(f["clock_skew"])),
@@ -617,7 +613,7 @@ def gpu_timeline(launches: pd.DataFrame) -> dict:
     ok = s_ok & e_ok
     if not ok.any():
         return {"busy_ns": 0, "idle_ns": 0, "total_ns": 0, "activities": 0}
-    seg_s, seg_e = _merged(s[ok], np.maximum(e[ok], s[ok]))
+    seg_s, seg_e = union(s[ok], e[ok])
     total = int(seg_e.max() - seg_s.min())
     busy = int((seg_e - seg_s).sum())
     return {"busy_ns": busy, "idle_ns": total - busy, "total_ns": total, "activities": int(ok.sum())}
@@ -626,7 +622,7 @@ def gpu_timeline(launches: pd.DataFrame) -> dict:
 def _hta_us(run: Run, ns: tuple[np.ndarray, np.ndarray], dur_ns: np.ndarray | None, float_ts: bool) -> np.ndarray:
     """Times as HTA holds them (µs on the trace clock, float64, NaN where null): a float-ts trace read by a
     float parser and rounded (start ceil, end floor of ts + dur in float64), an integer-µs trace as it is."""
-    origin = int(run.manifest.get("clock", {}).get("origin_trace_ns") or 0)
+    origin = int(run.section("clock").origin_trace_ns or 0)
     v, ok = ns
     out = np.full(len(v), np.nan)
     if float_ts:
@@ -650,9 +646,9 @@ def _hta_kept(run: Run) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarra
     whose launch call starts before the last ``ProfilerStep`` starts (an activity with no launch call in
     the trace is dropped).
     """
-    pl = per_launch(launches_of(run))
+    pl = launch_frame(run)
     pl = pl[pl["stream"].notna().to_numpy() & pl["gpu_start_ns"].notna().to_numpy()]
-    float_ts = int(run.manifest.get("clock", {}).get("trace_clock", {}).get("precision_ns") or 1000) < 1000
+    float_ts = int(run.section("clock").trace_clock.precision_ns or 1000) < 1000
     gs = _ns(pl["gpu_start_ns"])
     start = _hta_us(run, gs, None, float_ts)
     end = _hta_us(run, gs, _sub(_ns(pl["gpu_end_ns"]), gs)[0], float_ts)
@@ -805,18 +801,17 @@ def section_launches(run: Run) -> dict | None:
     """Report section: launch summary when the run has a launches table (seconds for durations)."""
     if "launches" not in run.tables:
         return None
-    pl = per_launch(run["launches"])
+    pl = launch_frame(run)
     la = _Launches(pl)
-    units = _flag(pl["counts_launch"]) & la.ns("t_l_ns")[1] & (pl["launch_kernels"].to_numpy(np.int64, na_value=0) > 0)
+    units = _tklqt_units(la)
     k = pl[la.kernel]
     g = _graph_totals(la)
     return {
         "gpu_activities": int(len(pl)),
         "kernels": int(len(k)),
         "steps": int(pl["step"].nunique()),
-        "tklqt_s": float(pl["t_l_ns"][units].sum()) / 1e9,
-        "tklqt_api_s": float(pl["api_ns"][units].sum()) / 1e9,
-        "tklqt_queue_s": float(pl["queue_ns"][units].sum()) / 1e9,
+        **{name.removesuffix("_ns") + "_s": float(v.sum(dtype=np.int64)) / 1e9
+           for name, v in _tklqt_parts(la, units).items()},
         "kernel_time_s": float(k["gpu_ns"].sum()) / 1e9,
         "avg_kernel_s": float(k["gpu_ns"].mean()) / 1e9 if len(k) else None,
         "negative_queue_count": int((units & _flag(pl["queue_negative"])).sum()),
@@ -825,3 +820,22 @@ def section_launches(run: Run) -> dict | None:
         "graph_gpu_time_s": g["gpu_ns"] / 1e9,
         "graph_share_of_gpu_time": g["share_of_gpu_time"],
     }
+
+
+def per_step_of(pl: pd.DataFrame, ops: pd.DataFrame | None = None,
+                consecutive_kernel_delay_ns: int = CONSECUTIVE_KERNEL_DELAY_NS) -> pd.DataFrame:
+    """:func:`per_step` of a :func:`per_launch` frame (e.g. :func:`launch_frame`), which is not derived again."""
+    return pd.DataFrame(_step_columns(_Launches(pl), ops, consecutive_kernel_delay_ns))
+
+
+def launch_frame(run: Run) -> pd.DataFrame:
+    """The run's :func:`per_launch` frame, computed once per loaded run (``Run.derived``; shared: never modify
+    it). RunDirError when the run has no launches table."""
+    return run.derived(("per_launch",), lambda: per_launch(launches_of(run)))
+
+
+def pass_frame(run: Run) -> pd.DataFrame:
+    """The run's :func:`per_step` frame (one row per step/pass, warm-ups and ``(no step)`` included) over
+    :func:`launch_frame` and the ``ops`` table, computed once per loaded run (shared: never modify it).
+    RunDirError when the run has no launches table."""
+    return run.derived(("per_pass",), lambda: per_step_of(launch_frame(run), run["ops"] if "ops" in run.tables else None))

@@ -187,7 +187,7 @@ def _stack_events(run: Run, out: list, tracks: dict) -> None:
     if "pystack_samples" not in run.tables or not len(run["pystack_samples"]):
         return
     df = run["pystack_samples"].sort_values(["thread", "t_ns"], kind="stable")
-    default = _int((run.manifest.get("workload") or {}).get("pid"), HOST_PID)
+    default = _int(run.section("workload").pid, HOST_PID)
     for k, (thread, g) in enumerate(df.groupby("thread", sort=True)):
         pid, tid = _stack_pid(str(thread), default), STACKS_TID - k
         tracks[(pid, tid)] = f"Python stacks (py-spy) {thread}"
@@ -271,8 +271,8 @@ def chrome_trace(run: Run) -> dict:
     _stack_events(run, events, stack_tracks)
     _counter_events(run, events, pids)
     meta = []
-    cmd = " ".join(run.manifest.get("command") or []) or run.manifest.get("kind", "run")
-    workload_pid = (run.manifest.get("workload") or {}).get("pid")
+    cmd = " ".join(run.section("command") or []) or run.section("kind") or "run"
+    workload_pid = run.section("workload").pid
     for pid in sorted({p for p, _ in threads} | {p for p, _ in stack_tracks}):
         meta.append(_meta(pid, "process_name", label="lowprof marks" if pid == HOST_PID else
                           (f"workload {pid}: {cmd[:80]}" if pid == workload_pid else f"CPU process {pid}")))

@@ -110,7 +110,7 @@ def shade_phases(axes, runs: dict[str, Run], result: "Figure") -> None:
         marks = read_marks(run)
         if not len(marks):
             continue
-        end = run.manifest.get("end_t_ns") or int(marks["t_ns"].max())
+        end = run.section("end_t_ns") or int(marks["t_ns"].max())
         for j, ph in enumerate(phase_intervals(marks, end).itertuples(index=False)):
             a, b = ph.start_ns / 1e9, ph.end_ns / 1e9
             name = ph.name if len(runs) == 1 else f"{label}: {ph.name}"
@@ -211,7 +211,7 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
         if "tlb" not in run.tables:
             raise LowprofError(f"{run.path}: no tlb table (record one with `lowprof bench tlb`)")
         t = run["tlb"]
-        sweeps = (run.manifest.get("tlb") or {}).get("sweeps") or {}
+        sweeps = run.section("tlb").sweeps
         for page, g in t.groupby("page_size_bytes"):
             g = g.sort_values("working_set_bytes")
             key = f"{label} {int(page) // 1024} KiB" if page < (1 << 20) else f"{label} {int(page) >> 20} MiB"
@@ -220,14 +220,14 @@ def plot_tlb(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "tlb_
             result.series[key] = g[["working_set_bytes", "ns_per_access", "cache_only_ns"]].assign(
                 extra_ns=extra).reset_index(drop=True)
             for level in ("l1_dtlb", "l2_stlb"):
-                lv = (sweeps.get(str(int(page))) or {}).get(level)
+                lv = getattr(sweeps.entry(str(int(page))), level)
                 if lv:
-                    ax.axvline(lv["bytes"], color=style(i)["color"], linestyle=style(i)["linestyle"], linewidth=0.8)
+                    ax.axvline(lv.bytes, color=style(i)["color"], linestyle=style(i)["linestyle"], linewidth=0.8)
                     label = level.replace("_", " ").upper().replace("L2 STLB", "STLB")
-                    label += " (uncertain)" if lv.get("status") == "uncertain" else ""
-                    ax.annotate(label, (lv["bytes"], 1),
+                    label += " (uncertain)" if lv.status == "uncertain" else ""
+                    ax.annotate(label, (lv.bytes, 1),
                                 xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=6)
-                    result.marks[f"{key} {level}"] = float(lv["bytes"])
+                    result.marks[f"{key} {level}"] = float(lv.bytes)
             i += 1
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _bytes_label(v)))

@@ -74,8 +74,8 @@ def _frame(**cols) -> pd.DataFrame:
 
 
 def _gpu_devices(run: Run) -> dict[int, dict]:
-    devs = ((run.manifest.get("probes") or {}).get("nvml") or {}).get("devices") or []
-    return {int(d["index"]): d for d in devs if isinstance(d, dict) and d.get("index") is not None}
+    devs = run.section("probes").entry("nvml").devices or []
+    return {d.index: d.raw for d in devs if d.index is not None}
 
 
 def _gpu_parts(run: Run, signal: str) -> list[pd.DataFrame]:
@@ -136,8 +136,8 @@ def _rapl_parts(run: Run) -> list[pd.DataFrame]:
 
 def _hwmon_parts(run: Run) -> list[pd.DataFrame]:
     h = run["hwmon_power"]
-    facts = (run.manifest.get("probes") or {}).get("hwmon") or {}
-    interval = {s.get("sensor"): s.get("average_interval_ms") for s in facts.get("sensors") or [] if isinstance(s, dict)}
+    sensors = run.section("probes").entry("hwmon").sensors or []
+    interval = {s.sensor: s.average_interval_ms for s in sensors}
     kinds = {"Module": "module", "Grace": "cpu_socket", "CPU": "cpu_rail", "SysIO": "cpu_rail"}
     parts = []
     for (label, sensor), d in h.groupby(["label", "sensor"], sort=True):
@@ -472,7 +472,7 @@ def phase_breakdown(run: Run, marks: pd.DataFrame | None = None, signal: str = "
             "energy_integrated_j", "energy_disagreement_percent", "mean_w", "covered_percent"]
     if not len(marks) or not len(df):
         return pd.DataFrame(columns=cols)
-    end = run.manifest.get("end_t_ns") or int(df.t_ns.max())
+    end = run.section("end_t_ns") or int(df.t_ns.max())
     ph = phase_intervals(marks, end)
     a, b = ph.start_ns.to_numpy(dtype=float), ph.end_ns.to_numpy(dtype=float)
     dur = (b - a) / 1e9

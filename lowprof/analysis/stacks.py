@@ -74,10 +74,10 @@ class StackSamples:
 
 def stack_samples(run: Run) -> StackSamples:
     """The run's py-spy stacks (see the module doc); LowprofError when it has none, saying why."""
-    m = run.manifest
+    m = run.sections
     if "pystack_samples" in run.tables:
         df = run["pystack_samples"]
-        rate = (m.get("pystacks_timeline") or {}).get("rate_hz")
+        rate = m.pystacks_timeline.rate_hz
         f = df[["t_ns", "dur_ns", "thread", "stack", "samples"]].astype({"t_ns": "int64", "dur_ns": "int64",
                                                                            "samples": "int64"})
         return StackSamples(f.reset_index(drop=True), "pystack_samples", True, float(rate) if rate else None)
@@ -85,8 +85,8 @@ def stack_samples(run: Run) -> StackSamples:
         df = run["pystacks"]
         f = df[["thread", "stack", "samples"]].astype({"samples": "int64"})
         return StackSamples(f.reset_index(drop=True), "pystacks", False, None)
-    why = [f"{k}: {(m.get(k) or (m.get('probes') or {}).get(k) or {}).get('reason')}"
-           for k in ("pystacks_timeline", "pystacks") if (m.get(k) or (m.get("probes") or {}).get(k) or {}).get("reason")]
+    reasons = {"pystacks_timeline": m.pystacks_timeline.reason, "pystacks": m.probes.entry("pystacks").reason}
+    why = [f"{k}: {r}" for k, r in reasons.items() if r]
     raise LowprofError(f"{run.path}: no Python stacks in this run (record with `lowprof run --stacks` or "
                        f"`lowprof attach`)" + (f"; {'; '.join(why)}" if why else ""))
 
@@ -147,7 +147,7 @@ def phase_windows(run: Run, name: str) -> tuple[list[tuple[int, int]], str]:
     from lowprof.rundir.specs.marks import read_marks
 
     marks = read_marks(run)
-    end = run.manifest.get("end_t_ns") or (int(marks["t_ns"].max()) if len(marks) else 0)
+    end = run.section("end_t_ns") or (int(marks["t_ns"].max()) if len(marks) else 0)
     ph = phase_intervals(marks, end) if len(marks) else pd.DataFrame(columns=["name", "start_ns", "end_ns"])
     hit = ph[ph["name"] == name]
     if not len(hit):

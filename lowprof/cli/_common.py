@@ -1,13 +1,19 @@
-"""Flags shared by the recording verbs, defined once."""
+"""Flags shared by the recording verbs, defined once; the features' options (:mod:`lowprof.features`) become
+flags here, and a verb's parsed flags become one :class:`~lowprof.record.RecordingOptions`."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from lowprof.errors import LowprofError, UsageError
 
+if TYPE_CHECKING:
+    from lowprof.record import RecordingOptions
+
 __all__ = ["add_output_flags", "add_recording_flags", "probes_from_args", "print_notices", "check_out_dir", "add_signal_flags", "signal_of", "add_devices_flag", "seconds_arg", "check_seconds",
-           "DURATION_RANGE_S"]
+           "DURATION_RANGE_S", "add_feature_options", "feature_values", "recording_options", "feature_argv",
+           "print_feature_errors"]
 
 DURATION_RANGE_S = (0.001, 1e6)  # --duration values lowprof accepts (s): up to ~11.6 days
 
@@ -40,11 +46,11 @@ def add_output_flags(p: argparse.ArgumentParser,
 
 
 def add_recording_flags(p: argparse.ArgumentParser) -> None:
-    from lowprof.probes import PROBES
+    from lowprof.probes import probe_features
     from lowprof.probes.sampler import INTERVAL_RANGE_S
 
     add_output_flags(p)
-    p.add_argument("--probes", metavar="LIST", help=f"comma-separated probes (default: all available; known: {', '.join(PROBES)})")
+    p.add_argument("--probes", metavar="LIST", help=f"comma-separated probes (default: all available; known: {', '.join(probe_features())})")
     p.add_argument("--interval", type=seconds_arg, default=0.05, metavar="S",
                    help=f"sampling interval in seconds, {INTERVAL_RANGE_S[0]:g} to {INTERVAL_RANGE_S[1]:g} (default: 0.05)")
 
@@ -74,6 +80,69 @@ def add_devices_flag(p, default: str) -> None:
 def signal_of(args) -> str:
     """The power signal the flags ask for: ``instant``, ``average`` or ``auto`` (neither given)."""
     return "instant" if getattr(args, "instant", False) else "average" if getattr(args, "average", False) else "auto"
+
+
+def add_feature_options(p: argparse.ArgumentParser, verb: str) -> None:
+    """Every feature's options that ``verb`` offers, as flags (in :data:`lowprof.features.FEATURES` order);
+    an option's older spellings (``aliases``) are accepted and not shown."""
+    from lowprof.features import FEATURES
+
+    for f in FEATURES:
+        for o in f.options:
+            if verb not in o.verbs:
+                continue
+            if o.switch:
+                kw: dict[str, Any] = {"action": "store_true"}
+            else:
+                kw = {"type": o.type, "choices": o.choices, "metavar": o.metavar}
+            p.add_argument(o.flag, dest=o.dest, default=o.default, help=o.help, **kw)
+            for alias in o.aliases:
+                p.add_argument(alias, dest=o.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kw)
+
+
+def feature_values(args, verb: str) -> dict[str, dict[str, Any]]:
+    """Per feature name, its option values out of ``verb``'s parsed flags (``Option.dest -> value``)."""
+    from lowprof.features import FEATURES
+
+    return {f.name: f.values(args, verb) for f in FEATURES if f.options}
+
+
+def feature_argv(args, verb: str) -> list[str]:
+    """The features' flags of ``verb`` given a value other than their default, as command-line words (what
+    ``sweep`` passes to each point's ``lowprof run``)."""
+    from lowprof.features import FEATURES
+
+    out: list[str] = []
+    for f in FEATURES:
+        for o in f.options:
+            if verb not in o.verbs:
+                continue
+            v = getattr(args, o.dest, o.default)
+            if v == o.default or v is None:
+                continue
+            out += [o.flag] if o.switch else [o.flag, str(v)]
+    return out
+
+
+def recording_options(args, verb: str) -> "RecordingOptions":
+    """A recording verb's flags, checked (--interval, --probes) and typed, built once."""
+    from lowprof.record import RecordingOptions
+
+    probes = probes_from_args(args)
+    return RecordingOptions(verb=verb, out=args.out, force=args.force, quiet=args.quiet, probes=probes,
+                            probes_given=args.probes is not None, interval_s=args.interval,
+                            features=feature_values(args, verb))
+
+
+def print_feature_errors(failed: list[BaseException]) -> None:
+    """What a feature was asked for and did not record (its ``finished`` raised): one error line each."""
+    from rich.markup import escape
+
+    from lowprof.cli._ui import err
+
+    for ex in failed:
+        err.print(f"[bold red]lowprof: error:[/] {escape(str(ex) if isinstance(ex, LowprofError) else f'{type(ex).__name__}: {ex}')}",
+                  markup=True)
 
 
 def probes_from_args(args) -> list[str]:

@@ -6,7 +6,8 @@ import argparse
 import os
 import time
 
-from lowprof.cli._common import DURATION_RANGE_S, add_recording_flags, check_seconds, print_notices, probes_from_args, seconds_arg
+from lowprof.cli._common import (DURATION_RANGE_S, add_feature_options, add_recording_flags, check_seconds,
+                                 print_feature_errors, print_notices, recording_options, seconds_arg)
 from lowprof.cli._ui import err, fmt_s, note
 from lowprof.errors import LowprofError
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     import psutil
 
-    from lowprof.record import Recording
+    from lowprof.record import FeatureRecorders, Recording, RecordingOptions
 
 HELP = "record an already running process (until it exits, --duration, or Ctrl-C)"
 EXAMPLES = """lowprof attach 4242 --duration 30 --out runs/b
@@ -46,11 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"stop after S seconds, {DURATION_RANGE_S[0]:g} to {DURATION_RANGE_S[1]:g} "
                         "(default: when the process exits or on Ctrl-C)")
     p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks with py-spy")
-    p.add_argument("--stack-rate", type=int, default=100, metavar="HZ", help="py-spy sampling rate (default: 100)")
     p.add_argument("--trace", choices=["kernels"], metavar="kernels",
                    help="also trace GPU launches and CPU ops for the window (--duration, or until Ctrl-C): needs a "
                         "process started by `lowprof run --trace kernels --on-demand` (docs/on-demand.md)")
     add_recording_flags(p)
+    add_feature_options(p, "attach")  # --stacks-rate (--stack-rate: its older spelling): see lowprof.features
     p.add_argument("--kind", default="attach", help=argparse.SUPPRESS)  # lowprof.profile() records as "profile"
 
 
@@ -60,9 +61,9 @@ def main(args) -> int:
 
     import psutil
 
-    from lowprof.record import Recording, default_out_dir
+    from lowprof.record import FeatureRecorders, Recording, default_out_dir
 
-    probes = probes_from_args(args)
+    opts = recording_options(args, "attach")
     if args.duration is not None:
         args.duration = check_seconds("--duration", args.duration, *DURATION_RANGE_S)
     try:
@@ -75,7 +76,9 @@ def main(args) -> int:
         raise LowprofError(f"no process with PID {args.pid}") from None
     except psutil.AccessDenied:
         raise LowprofError(f"no permission to inspect PID {args.pid}") from None
-    out = args.out or default_out_dir(f"pid{args.pid}-{name}")
+    out = opts.out or default_out_dir(f"pid{args.pid}-{name}")
+    features = FeatureRecorders(opts)
+    features.check()  # a bad combination of flags is refused before any run directory is made
     agent = None
     if getattr(args, "trace", None) == "kernels":  # refused (one line) before any run directory is made
         from lowprof.tracers.on_demand import connect
@@ -83,14 +86,15 @@ def main(args) -> int:
         agent = connect(args.pid)
         agent.claim()
     try:
-        rec = Recording(out, kind=args.kind, probes=probes, interval_s=args.interval, force=args.force,
+        rec = Recording(out, kind=args.kind, probes=opts.probes, interval_s=opts.interval_s, force=opts.force,
                         command=cmdline, pid=args.pid)
-        if args.probes is not None:
-            rec.run.manifest["probes_requested"] = probes
+        if opts.probes_given:
+            rec.writer.manifest["probes_requested"] = opts.probes
+        features.make(rec)
         stop = threading.Event()
         old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            return _record(args, rec, target, stop, agent)
+            return _record(args, opts, features, rec, target, stop, agent)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -99,13 +103,14 @@ def main(args) -> int:
             agent.close()
 
 
-def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event, agent=None) -> int:
+def _record(args, opts: RecordingOptions, features: FeatureRecorders, rec: Recording, target: psutil.Process,
+            stop: threading.Event, agent=None) -> int:
     from rich.markup import escape
 
     from lowprof.tracers.pyspy import PySpy, pyspy_unavailable_reason
 
     spy = None
-    m = rec.run.manifest
+    m = rec.writer.manifest
     if args.no_stacks:
         m["probes"]["pystacks"] = {"status": "off", "reason": "--no-stacks"}
     else:
@@ -113,7 +118,7 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event,
         if reason:
             m["probes"]["pystacks"] = {"status": "unavailable", "reason": reason}
         else:
-            spy = PySpy(rec.run, args.pid, rate_hz=args.stack_rate)
+            spy = PySpy(rec.writer, args.pid, rate_hz=opts.of("stacks")["stacks_rate"])
     rec.start()
     started = None
     if agent is not None:
@@ -127,7 +132,8 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event,
         started["requested_s"] = args.duration
     note(f"attached to PID {args.pid} ({' '.join(m['command'] or [])[:60]}); recording into {rec.path}"
          + (f"; tracing kernels (window {started['window']})" if started else "")
-         + ("" if args.duration else "; Ctrl-C to stop"), args.quiet)
+         + ("" if args.duration else "; Ctrl-C to stop"), opts.quiet)
+    features.started(args.pid, opts.quiet)
     t0 = time.monotonic()
     done = None
     if agent is not None:
@@ -142,7 +148,7 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event,
         from lowprof.tracers.live import print_warnings
         from lowprof.tracers.on_demand import write_window
 
-        entry = write_window(rec.run, agent, started, done, why)
+        entry = write_window(rec.writer, agent, started, done, why)
         w = entry["window"]
         if w["end_ns"] is not None:
             note(f"window {w['window']}: {fmt_s((w['end_ns'] - w['start_ns']) / 1e9)} traced (run clock "
@@ -150,16 +156,18 @@ def _record(args, rec: Recording, target: psutil.Process, stop: threading.Event,
                  f"{entry['ops']} ops, {entry['launches']} GPU activities", args.quiet)
         print_warnings(entry)
         trace_error = entry.get("error")
+    failed = features.finished(rec, None)
     rec.finish()
     if rec.write_error:
         err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
                   "kept what was flushed before; the run loads as INCOMPLETE")
     note(f"stopped ({why}) after {fmt_s(time.monotonic() - t0)}; see: lowprof report {rec.path}", args.quiet)
     print_notices(m)
+    print_feature_errors(failed)
     if trace_error:
         err.print(f"[bold red]lowprof: error:[/] --trace kernels: {escape(trace_error)}", markup=True)
         return 1
-    return 0
+    return 1 if failed else 0
 
 
 def _wait_window(args, agent, target: psutil.Process, stop: threading.Event, t0: float) -> tuple[str, dict | None]:

@@ -12,9 +12,6 @@ HELP = "TLB reach (L1 dTLB, L2 STLB) and page-walk cost from a one-line-per-page
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.I)
 
-TABLE_DOC = ("one row per (page size, working set): a dependent chase touching one 64 B line per page in "
-             "random order, and the same number of lines packed densely (cache-only); minima over passes")
-
 
 def parse_bytes(text: str) -> int:
     """``'512M'``, ``'1G'``, ``'1.5GiB'``, ``'65536'`` -> bytes (binary multiples)."""

@@ -86,14 +86,14 @@ def main(args) -> int:
     from lowprof.rundir import load
 
     run = load(path)
-    rows = {n: t.get("rows") for n, t in run.manifest["tables"].items()}
+    rows = {n: t.rows for n, t in run.section("tables").items()}
     note((f"{trace} -> {path} ({', '.join(f'{n}: {r} rows' for n, r in rows.items())}) in "
                 f"{fmt_s(time.perf_counter() - t0)}"), args.quiet)
-    if note_line := (run.manifest.get("trace") or {}).get("no_launches_note"):
+    trace_meta = run.section("trace")
+    if note_line := trace_meta.no_launches_note:
         note(note_line)  # an empty launches table is said, with why, even with --quiet
-    trace_meta = run.manifest.get("trace") or {}
-    said = nsys.problems if trace_meta.get("source") == "nsys-sqlite" else kineto_scan.problems
-    for line in said(trace_meta.get("parser") or {}):
+    said = nsys.problems if trace_meta.source == "nsys-sqlite" else kineto_scan.problems
+    for line in said(trace_meta.parser.raw):
         note(line)  # a dropped event changes the result: always said, even with --quiet
     return 0
 

@@ -34,12 +34,15 @@ def _device_name(run, devices: list[str]) -> str:
     device is not a GPU (the same devices the figures sum, lowprof.analysis.devices)."""
     import re
 
+    from lowprof.rundir.sections import Manifest
+
     found = [re.match(r"gpu(\d+)(:module)?$", d) for d in devices]
     gpus = {int(m.group(1)) for m in found if m}
-    devs = run.manifest.get("probes", {}).get("nvml", {}).get("devices") or []
-    names = sorted({d.get("name") for d in devs if d.get("name") and d.get("index") in gpus})
+    m = Manifest(run.manifest)
+    devs = m.probes.entry("nvml").devices or []
+    names = sorted({d.name for d in devs if d.name and d.index in gpus})
     if not all(found) or not names:
-        names.append(run.manifest.get("host", {}).get("cpu_model") or "unknown")
+        names.append(m.host.cpu_model or "unknown")
     return ", ".join(names)
 
 
@@ -56,7 +59,7 @@ def main(args) -> int:
     rows = []
     for d, rfile in zip(args.dirs, results):
         run = load(d)
-        res = read_results(rfile, run.manifest.get("clock", {}).get("origin_realtime_ns", 0))
+        res = read_results(rfile, run.section("clock").origin_realtime_ns or 0)
         for model, part in res.groupby(res.model.fillna("-"), sort=True):
             r = ipw(run, part.reset_index(drop=True), devices=args.devices, signal=signal_of(args))
             rows.append({"run": d, "model": model, "device": _device_name(run, r["devices"])} | r)

@@ -73,7 +73,7 @@ def strict(obj):
 
 def _refusals(run) -> tuple[str, str]:
     """(the NVML readings refused, module scope not offered) as two lines ("" when nothing)."""
-    refused = dict(run.manifest.get("probes", {}).get("nvml", {}).get("refused", {}))
+    refused = dict(run.section("probes").entry("nvml").refused or {})
     module = {k: refused.pop(k) for k in list(refused) if k.startswith("module_")}
     line = "; ".join(f"{k} on GPU {', '.join(v)} ({', '.join(sorted(set(v.values())))})" for k, v in refused.items())
     gpus = sorted({g for v in module.values() for g in v})
@@ -96,7 +96,7 @@ def _one(path: str, args) -> int:
     phases = phase_breakdown(run, signal=signal, devices=args.devices)
     if args.json:
         print_json(strict({"path": path, "devices": s, "phases": phases.to_dict(orient="records"),
-                           "refused": run.manifest.get("probes", {}).get("nvml", {}).get("refused", {})}))
+                           "refused": run.section("probes").entry("nvml").refused or {}}))
         return 0
     if args.csv:
         pd.DataFrame([{"device": d} | v for d, v in s.items()]).to_csv(sys.stdout, index=False)

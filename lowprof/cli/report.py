@@ -47,14 +47,16 @@ def main(args) -> int:
     from lowprof.rundir import load
 
     run = load(args.dir)
-    s = summarize(run, signal=signal_of(args))
+    from lowprof.features import FEATURES
+
+    s = summarize(run, signal=signal_of(args), features=FEATURES)
     if args.json:
         print_json(s)
         return 0
     state = {"complete": "[green]complete[/]", "recording": "[yellow]still recording[/]",
              "incomplete": "[red]INCOMPLETE[/] (the recorder stopped before finishing; tables hold what was flushed)"}
-    if run.manifest.get("status") == "interrupted":  # a sweep point cut short by Ctrl-C (lowprof sweep)
-        state["incomplete"] = f"[red]INCOMPLETE[/] (interrupted: {escape(str(run.manifest.get('interrupted') or 'Ctrl-C'))})"
+    if run.section("status") == "interrupted":  # a sweep point cut short by Ctrl-C (lowprof sweep)
+        state["incomplete"] = f"[red]INCOMPLETE[/] (interrupted: {escape(str(run.section('interrupted') or 'Ctrl-C'))})"
     w = s["workload"]
     if w.get("signal"):
         ended = f"killed by {w['signal']}"

@@ -89,7 +89,7 @@ def main(args) -> int:
     title = (f"Python {'lines' if args.lines else 'functions'} of {s.label}: {s.samples} py-spy samples{rate} "
              f"(self: the innermost frame; total: anywhere on the stack)")
     shown = top.head(args.top)
-    cwd = str(run.manifest.get("cwd") or "").rstrip("/") + "/"
+    cwd = str(run.section("cwd") or "").rstrip("/") + "/"
     short = (lambda f: f.replace(f"({cwd}", "(")) if len(cwd) > 1 else (lambda f: f)
     out.print(table(title, ["frame", "self", "self %", "total", "total %"],
                     [[short(r.frame), r.self_samples, f"{100 * r.self_share:.1f}", r.total_samples, f"{100 * r.total_share:.1f}"]

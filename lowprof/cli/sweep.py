@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from lowprof.cli._common import add_feature_options, feature_argv, feature_values
 from lowprof.cli._ui import err, note, out, print_json, table
 from lowprof.errors import LowprofError, RunDirError
 
@@ -102,10 +103,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", metavar="SWEEP", help="sweep folder (default: a new folder under ./lowprof-runs/)")
     p.add_argument("--force", action="store_true",
                    help="replace --out if it is an earlier sweep folder (never any other folder)")
-    p.add_argument("--trace", choices=["kernels"], metavar="kernels", help="passed to each `lowprof run`")
-    p.add_argument("--trace-segment", type=float, metavar="S", help="passed to each `lowprof run`")
     p.add_argument("--probes", metavar="LIST", help="passed to each `lowprof run`")
     p.add_argument("--interval", type=float, metavar="S", help="passed to each `lowprof run`")
+    add_feature_options(p, "sweep")  # --trace, --stacks, --allocator...: passed to each `lowprof run`
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary, only errors")
     p.add_argument("--json", action="store_true", help="print sweep.json at the end instead of a table")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...",
@@ -141,12 +141,13 @@ def _write(path: Path, doc: dict) -> None:
 
 
 def _run_args(args) -> list[str]:
+    """The flags each point's ``lowprof run`` gets: --probes, --interval and the features' flags that were given."""
     extra = []
-    for flag in ("trace", "trace_segment", "probes", "interval"):
+    for flag in ("probes", "interval"):
         v = getattr(args, flag)
         if v is not None:
-            extra += ["--" + flag.replace("_", "-"), str(v)]
-    return extra
+            extra += ["--" + flag, str(v)]
+    return extra + feature_argv(args, "sweep")
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -296,7 +297,7 @@ def _mark_interrupted(d: Path, how: str) -> str:
 
 
 def main(args) -> int:
-    from lowprof.launch import Workload
+    from lowprof.spawn import Workload
 
     template = list(args.command)
     if template and template[0] == "--":
@@ -310,6 +311,10 @@ def main(args) -> int:
         raise LowprofError(f"--param: {names} names a parameter twice")
     if "{" not in template[0] and Workload.resolve(template[0]) is None:  # said once, not once per run
         raise LowprofError(f"{template[0]}: command not found (or not an executable file)")
+    # a bad combination of the features' flags: said once, before any point runs
+    from lowprof.record import FeatureRecorders, RecordingOptions
+
+    FeatureRecorders(RecordingOptions(verb="sweep", features=feature_values(args, "sweep"))).check()
     from lowprof.cli._common import check_out_dir
 
     if args.out and not os.path.lexists(args.out):  # an existing one: checked below, --force included

@@ -18,7 +18,7 @@ import numpy as np
 from lowprof.errors import LowprofError
 from lowprof.microbench.results import Result, result_rows
 from lowprof.rundir.specs.bench import BENCH_RESULTS
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 
 __all__ = ["record_host", "suite_results", "pyperf_args"]
 
@@ -63,17 +63,16 @@ def record_host(out: str | os.PathLike, *, pyperf: list[str], only: list[str] | 
     bad = [n for n in (only or []) if n not in NAMES]
     if bad:
         raise LowprofError(f"--only: unknown {', '.join(map(repr, bad))}; choose from {', '.join(NAMES)}")
-    from lowprof.inventory import host_facts
+    from lowprof.inventory import recording_facts
     from lowprof.microbench.host_worker import cupy_reason
 
     reason = cupy_reason()
     picked = [n for n in (only or NAMES) if n != "cupy launch" or reason is None]
     if not picked:
         raise LowprofError(f"--only 'cupy launch': it cannot be timed here: {reason}")
-    run = RunDir(out, kind="bench", force=force)
-    m = run.manifest
-    m["lowprof_argv"] = list(sys.argv)
-    m["host"] = host_facts()
+    writer = RunWriter(out, kind="bench", force=force)
+    m = writer.manifest
+    m.update(recording_facts())
     tmp = Path(tempfile.mkdtemp(prefix="lowprof-pyperf-"))
     cmd = [sys.executable, "-m", "lowprof.microbench.host_worker", "--quiet", "-o", str(tmp / "host.json"), *pyperf]
     # the benchmarks to run, decided once here: no worker process has to look for a GPU again
@@ -87,18 +86,18 @@ def record_host(out: str | os.PathLike, *, pyperf: list[str], only: list[str] | 
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise LowprofError(f"pyperf worker exited {proc.returncode}: {tail[0]}")
-        shutil.copy(tmp / "host.json", run.path / "host_pyperf.json")
-        suite = _pyperf.BenchmarkSuite.load(str(run.path / "host_pyperf.json"))
+        shutil.copy(tmp / "host.json", writer.path / "host_pyperf.json")
+        suite = _pyperf.BenchmarkSuite.load(str(writer.path / "host_pyperf.json"))
         results = suite_results(suite)
-        run.table(BENCH_RESULTS).extend(result_rows(results, gpu_name="(host)"))
+        writer.table(BENCH_RESULTS).extend(result_rows(results, gpu_name="(host)"))
         facts["pyperf_metadata"] = {k: str(v) for k, v in suite.get_metadata().items()} if hasattr(suite, "get_metadata") \
             else {k: str(v) for k, v in suite.get_benchmarks()[0].get_metadata().items()}
         facts["elapsed_s"] = round(time.monotonic() - t0, 2)
     except BaseException:
-        run.finish(status="failed")
+        writer.finish(status="failed")
         raise
     else:
-        run.finish()
+        writer.finish()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return run.path, facts
+    return writer.path, facts

@@ -1,34 +1,30 @@
 """The GPU benchmarks of ``lowprof bench gpu``, in the order the default suite runs them.
 
 Each module under :mod:`lowprof.microbench.benchmarks` defines ``NAME``, ``HELP``, ``EXPECTED_S``
-(expected seconds on an H100 for the default sizes) and ``run(gpu, quick=False) -> list[Result]``.
+(expected seconds on an H100 for the default sizes) and ``measure(gpu, quick=False) -> list[Result]``; it is
+light to import (numpy, pandas and the GPU's modules are imported inside its functions), so listing the
+suite costs nothing. A new benchmark is its module and one line in ``_MODULES``.
 """
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 from lowprof.errors import LowprofError
+from lowprof.microbench.benchmarks import h2d, instr, launch, memory, regs, sched, smem
 
 __all__ = ["BENCHMARKS", "benchmark", "parse_suite"]
 
-BENCHMARKS: dict[str, str] = {
-    "launch": "lowprof.microbench.benchmarks.launch",
-    "instr": "lowprof.microbench.benchmarks.instr",
-    "regs": "lowprof.microbench.benchmarks.regs",
-    "sched": "lowprof.microbench.benchmarks.sched",
-    "smem": "lowprof.microbench.benchmarks.smem",
-    "memory": "lowprof.microbench.benchmarks.memory",
-    "h2d": "lowprof.microbench.benchmarks.h2d",
-}
+_MODULES: tuple[ModuleType, ...] = (launch, instr, regs, sched, smem, memory, h2d)
+
+BENCHMARKS: dict[str, ModuleType] = {m.NAME: m for m in _MODULES}
 
 
 def benchmark(name: str) -> ModuleType:
     """The module of benchmark ``name``."""
     if name not in BENCHMARKS:
         raise LowprofError(f"no benchmark {name!r}; have {','.join(BENCHMARKS)}")
-    return importlib.import_module(BENCHMARKS[name])
+    return BENCHMARKS[name]
 
 
 def parse_suite(text: str | None) -> list[str]:

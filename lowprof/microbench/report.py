@@ -1,11 +1,23 @@
-"""``lowprof report`` section for runs recorded by ``lowprof bench gpu`` / ``bench host``: per benchmark its
-status, time and clocks, then every figure that has a published reference, measured beside it."""
+"""The ``microbench`` feature: the ``bench_results`` table and the ``lowprof report`` section for runs
+recorded by ``lowprof bench gpu`` / ``bench host``: per benchmark its status, time and clocks, then every
+figure that has a published reference, measured beside it."""
 
 from __future__ import annotations
 
 import json
 
-__all__ = ["section_microbench"]
+from lowprof.feature import Feature
+from lowprof.rundir.sections import owned_by
+from lowprof.rundir.specs.bench import BENCH_RESULTS
+
+__all__ = ["section_microbench", "FEATURE"]
+
+
+def _g4(v: float) -> str:
+    """4 significant figures, never e-notation (a 10110 ns p95 is 10110, not 1.011e+04)."""
+    import numpy as np
+
+    return np.format_float_positional(float(v), precision=4, unique=False, fractional=False, trim="-")
 
 
 def _num(v) -> bool:
@@ -39,13 +51,18 @@ def section_microbench(run) -> dict | None:
         params = json.loads(r.params_json or "{}")
         where = ", ".join(f"{k}={params[k]}" for k in ("footprint_bytes", "ilp", "warps", "size_bytes") if k in params)
         key = f"{r.benchmark} {r.metric}" + (f" [{where}]" if where else "")
-        val = f"{r.value:.4g} {r.unit}"
+        val = f"{_g4(r.value)} {r.unit}"
         if _num(r.p5):
-            val += f" (p5-p95 {r.p5:.4g}-{r.p95:.4g})"
+            val += f" (p5-p95 {_g4(r.p5)}-{_g4(r.p95)})"
         if _num(r.reference_value):
-            val += f"; reference {r.reference_value:.4g} {r.reference_unit} ({r.reference_source})"
+            val += f"; reference {_g4(r.reference_value)} {r.reference_unit} ({r.reference_source})"
             differs = getattr(r, "reference_differs", None)
             if isinstance(differs, str) and differs:
                 val += f"; method differs: {differs}"
         out[key] = val
     return out
+
+
+FEATURE = Feature("microbench", "GPU and host micro-benchmarks of `lowprof bench gpu` / `bench host`",
+                  tables=(BENCH_RESULTS,), manifest=owned_by("microbench"),
+                  report=section_microbench)

@@ -5,7 +5,6 @@ failed with its error and the others still run; rows already written stay."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -15,7 +14,7 @@ from lowprof.microbench.gpu import GpuSession
 from lowprof.microbench.registry import benchmark
 from lowprof.microbench.results import result_rows
 from lowprof.rundir.specs.bench import BENCH_RESULTS
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 
 __all__ = ["record_gpu"]
 
@@ -24,18 +23,16 @@ def record_gpu(out: str | os.PathLike, names: list[str], *, quick: bool = False,
                progress: Callable[[str], None] | None = None) -> tuple[Path, dict]:
     """Run ``names`` (registry order as given) on GPU 0 into the run directory ``out``."""
     gpu = GpuSession(0)  # raises GPUUnavailable before any directory is made
-    from lowprof.inventory import gpu_facts, host_facts
+    from lowprof.inventory import gpu_facts, recording_facts
 
-    run = RunDir(out, kind="bench", force=force)
-    m = run.manifest
-    m["command"] = None
-    m["lowprof_argv"] = list(sys.argv)
-    m["host"] = host_facts()
+    writer = RunWriter(out, kind="bench", force=force)
+    m = writer.manifest
+    m.update(recording_facts())
     facts = {"suite": "gpu", "gpu_name": gpu.name, "compute_capability": gpu.cc, "sm_count": gpu.sm_count,
              "nvml": gpu_facts(), "nvml_reason": gpu.nvml_reason, "quick": quick, "benchmarks": {},
              "locked_clocks": False, "note": "clocks are observed (NVML), never set"}
     m["microbench"] = facts
-    writer = run.table(BENCH_RESULTS)
+    table = writer.table(BENCH_RESULTS)
     try:
         for name in names:
             mod = benchmark(name)
@@ -47,9 +44,9 @@ def record_gpu(out: str | os.PathLike, names: list[str], *, quick: bool = False,
             watch = gpu.watch()
             try:
                 with watch:
-                    results = mod.run(gpu, quick=quick)
-                writer.extend(result_rows(results, gpu.name, watch.summary(), cc=gpu.cc))
-                writer.flush()
+                    results = mod.measure(gpu, quick=quick)
+                table.extend(result_rows(results, gpu.name, watch.summary(), cc=gpu.cc))
+                table.flush()
                 entry.update(status="ok", rows=len(results))
             except Exception as e:  # noqa: BLE001 - record the failure, keep the other benchmarks
                 entry.update(status="failed", error=f"{type(e).__name__}: {e}",
@@ -57,8 +54,8 @@ def record_gpu(out: str | os.PathLike, names: list[str], *, quick: bool = False,
             finally:
                 entry["elapsed_s"] = round(time.monotonic() - t0, 3)
                 entry["clocks"] = watch.summary()
-                run.save()
+                writer.save()
         facts["compile_options"] = gpu.compile_options
     finally:
-        run.finish()
-    return run.path, facts
+        writer.finish()
+    return writer.path, facts

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-from lowprof.inventory import host_facts
+from lowprof.inventory import recording_facts
 from lowprof.native import tlb
 from lowprof.native.tlb_cpuid import reported_entries, reported_tlbs
 from lowprof.native.tlb_tsc import calibrate_tsc
 from lowprof.native.tlb_verdict import LEVELS, judge_sweep, needs_repeat
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.bench import TLB_TABLE
 
 __all__ = ["record_tlb", "compare_rows"]
@@ -78,11 +77,9 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
     ``progress(label, total)`` may return a callback advanced by 1 per measured point.
     """
     t_start = time.monotonic()
-    run = RunDir(out, kind="bench", force=force)
-    m = run.manifest
-    m["command"] = None
-    m["lowprof_argv"] = list(sys.argv)
-    m["host"] = host_facts()
+    writer = RunWriter(out, kind="bench", force=force)
+    m = writer.manifest
+    m.update(recording_facts())
     tsc = calibrate_tsc()
     hz = tsc["hz"]
     report = reported_tlbs()
@@ -100,7 +97,7 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
         "method": "lowprof.native.tlb_curve (optimal-partitioning plateaus, 50%-miss crossing)",
     }
     m["tlb"] = facts
-    writer = run.table(TLB_TABLE)
+    table = writer.table(TLB_TABLE)
     try:
         for page in page_sizes:
             dense_bytes = max(max_pages * tlb.LINE, tlb.HUGE)
@@ -135,8 +132,8 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
                     det = tlb.detect(rows, hz)
                     verdicts = judge_sweep(det, [tlb.detect(cfg.rows, hz), tlb.detect(again.rows, hz)],
                                            per_octave, reported)
-            writer.extend(rows)
-            writer.flush()
+            table.extend(rows)
+            table.flush()
             for key, v in verdicts.items():
                 if det[key] is not None:
                     det[key].update(v)
@@ -144,11 +141,11 @@ def record_tlb(out: str | os.PathLike, *, page_sizes: list[int], max_bytes: int,
                     det[f"{key}_verdict"] = v
             det["repeated_sweep"] = repeated
             facts["sweeps"][str(page)] = det
-            run.save()
+            writer.save()
         facts["comparison"] = compare_rows(facts, report)
         facts["elapsed_s"] = time.monotonic() - t_start
     except BaseException:
-        run.finish(status="failed")
+        writer.finish(status="failed")
         raise
-    run.finish()
-    return run.path, facts
+    writer.finish()
+    return writer.path, facts

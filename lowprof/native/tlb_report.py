@@ -1,8 +1,13 @@
-"""`lowprof report` section for a run recorded by `lowprof bench tlb`: detected reach vs CPUID, walk cost."""
+"""The ``tlb`` feature: the table ``lowprof bench tlb`` writes, and its `lowprof report` section (detected
+reach vs CPUID, walk cost). The bench itself is :mod:`lowprof.native.tlb_bench`."""
 
 from __future__ import annotations
 
-__all__ = ["section_tlb"]
+from lowprof.feature import Feature
+from lowprof.rundir.sections import owned_by
+from lowprof.rundir.specs.bench import TLB_TABLE
+
+__all__ = ["section_tlb", "FEATURE"]
 
 
 def _level(d: dict | None, verdict: dict | None = None) -> str:
@@ -39,3 +44,7 @@ def section_tlb(run) -> dict | None:
         if page in facts.get("thp", {}):
             out[f"{label} pages given"] = facts["thp"][page]["note"]
     return out
+
+
+FEATURE = Feature("tlb", "TLB reach and page-walk cost measured by `lowprof bench tlb`", tables=(TLB_TABLE,),
+                  manifest=owned_by("tlb"), report=section_tlb)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from lowprof.clock import RunClock
@@ -18,7 +18,6 @@ class ProbeContext:
 
     clock: RunClock
     pid: int | None = None
-    options: dict = field(default_factory=dict)
 
     def pids(self) -> set[int]:
         """The workload's process tree right now (empty when there is no workload PID or it is gone)."""

@@ -27,6 +27,7 @@ import os
 import re
 from pathlib import Path
 
+from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir.specs.host import HWMON_POWER
 
@@ -166,3 +167,6 @@ class HwmonProbe(Probe):
                 "sensors": [{k: s[k] for k in ("sensor", "chip", "label", "average_interval_ms") if k in s}
                             for s in getattr(self, "sensors", [])],
                 "unreadable": self.unreadable, "read_errors": self.read_errors}
+
+
+FEATURE = Feature("hwmon", "power and energy sensors under /sys/class/hwmon, GH200 / Grace power meters included", tables=HwmonProbe.tables, probe=lambda: HwmonProbe)

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from lowprof import nvml_adapter
+from lowprof.feature import Feature
+from lowprof.rundir.sections import owned_by
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir.specs.nvml import GPU_POWER, GPU_PROCESSES
 
@@ -356,3 +358,7 @@ class NvmlProbe(Probe):
         if hasattr(self, "_pid_ns"):
             out["pid_namespace"] = self._pid_ns
         return out
+
+
+FEATURE = Feature("nvml", "per-GPU power, energy, clocks, utilisation, temperature, throttle reasons and per-process memory, via NVML", tables=NvmlProbe.tables,
+                  manifest=owned_by("nvml"), probe=lambda: NvmlProbe)

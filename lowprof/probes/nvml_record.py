@@ -204,23 +204,23 @@ def replay(path: str | Path):
 def replay_to_run(path: str | Path, out: str | Path, force: bool = False) -> Path:
     """Write a run directory holding what the ``nvml`` probe makes of a recorded file (kind ``replay``)."""
     from lowprof.rundir.specs.nvml import GPU_POWER, GPU_PROCESSES
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
     probe, tables = replay(path)
     origin = int(probe.nvml.header.get("origin_realtime_ns") or 0)
-    run = RunDir(out, kind="replay", force=force,
+    writer = RunWriter(out, kind="replay", force=force,
                  clock=RunClock(origin_monotonic_ns=0, origin_realtime_ns=origin, name="replayed recording"))
-    run.manifest["replay_of"] = str(path)
-    run.manifest["synthetic"] = bool(probe.nvml.header.get("synthetic"))
-    run.manifest["probes"]["nvml"] = {"status": "ok", "samples": len(probe.nvml.ticks),
+    writer.manifest["replay_of"] = str(path)
+    writer.manifest["synthetic"] = bool(probe.nvml.header.get("synthetic"))
+    writer.manifest["probes"]["nvml"] = {"status": "ok", "samples": len(probe.nvml.ticks),
                                       "tables": ["gpu_power", "gpu_processes"]} | probe.facts()
     for spec in (GPU_POWER, GPU_PROCESSES):
-        run.table(spec).extend(tables.get(spec.name, []))
-    run.finish()
+        writer.table(spec).extend(tables.get(spec.name, []))
+    writer.finish()
     ticks = probe.nvml.ticks
-    run.manifest.update(end_t_ns=ticks[-1], duration_s=ticks[-1] / 1e9)  # the recording's span, not the replay's
-    run.save()
-    return run.path
+    writer.manifest.update(end_t_ns=ticks[-1], duration_s=ticks[-1] / 1e9)  # the recording's span, not the replay's
+    writer.save()
+    return writer.path
 
 
 def record(out: str | Path, seconds: float = 10.0, interval_s: float = 0.05, pids: list[int] | tuple[int, ...] = (),

@@ -42,6 +42,7 @@ import os
 import re
 from pathlib import Path
 
+from lowprof.clock import field_ns
 from lowprof.errors import TraceError
 
 __all__ = ["sniff_power_log", "import_power_log", "parse_tz", "FORMATS"]
@@ -298,7 +299,7 @@ def _read_plain(path: Path, tz, interval_s):
         t = _number(r[tcol], where, tcol)
         if t is None:
             raise TraceError(f"{where}: no {tcol}")
-        t_ns = round(t * 1e9) if tcol.endswith("_s") else round(t)
+        t_ns = field_ns(tcol, t)
         key_time = "unix_ns" if tcol.startswith("unix") else "t_ns"
         if long:
             name = r.get("device") if "device" in r else r["gpu"]
@@ -362,7 +363,7 @@ def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force:
 
     from lowprof.clock import RunClock
     from lowprof.rundir.specs.nvml import GPU_POWER
-    from lowprof.rundir import RunDir
+    from lowprof.rundir import RunWriter
 
     path = Path(path)
     kind = kind or sniff_power_log(path)
@@ -382,12 +383,12 @@ def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force:
         df["t_ns"] = df["t_ns"] - int(df["t_ns"].min())
     df = df.sort_values(["t_ns", "gpu"], kind="stable").reset_index(drop=True)
     clock = RunClock(origin_monotonic_ns=0, origin_realtime_ns=origin_unix, name=f"{kind} log")
-    run = RunDir(out_dir, kind="import", force=force, clock=clock)
-    run.manifest["clock"] = clock.to_json() | {
+    writer = RunWriter(out_dir, kind="import", force=force, clock=clock)
+    writer.manifest["clock"] = clock.to_json() | {
         "doc": "t_ns is ns since the log's first sample; origin_realtime_ns is its Unix time (0: the log gives no "
                "wall time)" + (f"; local times read in {tz}" if tz else "")}
-    run.manifest["command"] = ["lowprof", "import", str(path)]
-    run.manifest["power_log"] = {"format": kind, "path": str(path), "tz": tz, "interval_s": interval_s,
+    writer.manifest["command"] = ["lowprof", "import", str(path)]
+    writer.manifest["power_log"] = {"format": kind, "path": str(path), "tz": tz, "interval_s": interval_s,
                                  "samples": len(df), "power_w_from": source}
     def facts(d: dict) -> dict:
         out = {"index": d["index"], "name": d.get("name"), "uuid": d.get("uuid"), "source": kind}
@@ -397,9 +398,9 @@ def import_power_log(path: str | os.PathLike, out_dir: str | os.PathLike, force:
         power_w = {"averaging": m.pop("averaging"), "why": m.pop("why"), "source": source}
         return out | m | {"power_w": power_w}
 
-    run.manifest["probes"]["nvml"] = {
+    writer.manifest["probes"]["nvml"] = {
         "status": "imported", "source": kind,
         "devices": [facts(d) for d in sorted(devices.values(), key=lambda d: d["index"])]}
-    run.write_frame(GPU_POWER, df)
-    run.finish(end_t_ns=int(df["t_ns"].max()))
-    return run.path
+    writer.write_frame(GPU_POWER, df)
+    writer.finish(end_t_ns=int(df["t_ns"].max()))
+    return writer.path

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir.specs.host import RAPL
 
@@ -134,3 +135,6 @@ class RaplProbe(Probe):
         zones = {n: {"domain": s["domain"], "max_energy_range_j": s["max"] / 1e6} for n, s in getattr(self, "state", {}).items()}
         return {"root": self.root, "zones": zones, "unreadable": self.unreadable, "wraps": self.wraps,
                 "read_errors": self.read_errors}
+
+
+FEATURE = Feature("rapl", "CPU package / core / uncore / DRAM energy from Linux powercap (RAPL)", tables=RaplProbe.tables, probe=lambda: RaplProbe)

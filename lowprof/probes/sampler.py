@@ -8,7 +8,7 @@ import time
 import traceback
 
 from lowprof.probes.base import Probe, ProbeContext
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 
 __all__ = ["Sampler", "INTERVAL_RANGE_S", "check_interval"]
 
@@ -28,17 +28,17 @@ def check_interval(interval_s: float, what: str = "interval") -> float:
 
 
 class Sampler:
-    """Samples ``probes`` every ``interval_s`` into ``run``; flushes tables every ``flush_s``.
+    """Samples ``probes`` every ``interval_s`` into ``writer``; flushes tables every ``flush_s``.
 
     Ticks are scheduled on absolute deadlines (no drift); a tick that overruns skips the missed
     ones rather than bursting. A probe that raises is stopped, recorded in the manifest as
     ``failed`` with the error, and the others go on.
     """
 
-    def __init__(self, run: RunDir, probes: list[Probe], ctx: ProbeContext,
+    def __init__(self, writer: RunWriter, probes: list[Probe], ctx: ProbeContext,
                  interval_s: float = 0.05, flush_s: float = 1.0) -> None:
         interval_s = check_interval(interval_s)
-        self.run, self.ctx = run, ctx
+        self.writer, self.ctx = writer, ctx
         self.interval_s, self.flush_s = interval_s, flush_s
         self.probes: list[Probe] = []
         self.samples: dict[str, int] = {}
@@ -53,7 +53,7 @@ class Sampler:
             self._start_probe(p)
 
     def _entry(self, probe: Probe) -> dict:
-        return self.run.manifest["probes"].setdefault(probe.name, {})
+        return self.writer.manifest["probes"].setdefault(probe.name, {})
 
     def _start_probe(self, probe: Probe) -> None:
         entry = self._entry(probe)
@@ -63,7 +63,7 @@ class Sampler:
             entry.update(status="failed", error=f"start: {type(e).__name__}: {e}")
             return
         for spec in probe.tables:
-            self.run.table(spec)
+            self.writer.table(spec)
         entry.update(status="ok", interval_s=self.interval_s, tables=[s.name for s in probe.tables], samples=0)
         self.probes.append(probe)
         self.samples[probe.name] = 0
@@ -77,7 +77,7 @@ class Sampler:
             probe.stop()
         except Exception:  # noqa: BLE001
             pass
-        self.run.save()
+        self.writer.save()
 
     def tick(self) -> None:
         """Sample every live probe once (the thread calls this; tests may too)."""
@@ -86,7 +86,7 @@ class Sampler:
             try:
                 out = probe.sample(t_ns)
                 for table, rows in out.items():
-                    self.run.table(_spec(probe, table)).extend(rows)
+                    self.writer.table(_spec(probe, table)).extend(rows)
             except Exception as e:  # noqa: BLE001
                 self._fail(probe, e, t_ns)
                 continue
@@ -104,7 +104,7 @@ class Sampler:
             now = time.monotonic()
             if now - last_flush >= self.flush_s:
                 try:
-                    self.run.flush()
+                    self.writer.flush()
                 except OSError as e:  # disk full, quota, I/O error: what was flushed stays; sampling stops
                     self.write_error = e
                     break
@@ -119,7 +119,11 @@ class Sampler:
         self.cpu_s = time.thread_time() - cpu0
 
     def start(self) -> "Sampler":
-        self.run.save()
+        # ``sampler.started_t_ns`` in the saved manifest is the sign that sampling begins now (lowprof.profile
+        # waits for it): the probes' entries are saved earlier, while their tables are opened.
+        self.started_t_ns = self.ctx.clock.t_ns()
+        self.writer.manifest["sampler"] = {"interval_s": self.interval_s, "started_t_ns": self.started_t_ns}
+        self.writer.save()
         self._thread.start()
         return self
 
@@ -138,14 +142,14 @@ class Sampler:
             entry = self._entry(probe)
             entry["samples"] = self.samples[probe.name]
             entry.update(probe.facts())
-        self.run.manifest["sampler"] = {
-            "interval_s": self.interval_s, "flush_s": self.flush_s, "ticks": self.ticks,
+        self.writer.manifest["sampler"] = {
+            "interval_s": self.interval_s, "started_t_ns": getattr(self, "started_t_ns", None), "flush_s": self.flush_s, "ticks": self.ticks,
             "missed_ticks": self.missed_ticks, "late_ticks": self.late_ticks, "cpu_s": round(self.cpu_s, 6),
         }
         if self.write_error is not None:
-            self.run.manifest["sampler"]["write_error"] = f"{type(self.write_error).__name__}: {self.write_error}"
+            self.writer.manifest["sampler"]["write_error"] = f"{type(self.write_error).__name__}: {self.write_error}"
             raise self.write_error
-        self.run.flush()
+        self.writer.flush()
 
 
 def _spec(probe: Probe, table: str):

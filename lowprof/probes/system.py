@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir.specs.host import CORES, SYSTEM
 
@@ -163,3 +164,6 @@ class SystemProbe(Probe):
         }
         cores = [{"t_ns": t_ns, "core": i, "util_percent": v} for i, v in enumerate(per_core)]
         return {"system": [row], "system_cores": cores}
+
+
+FEATURE = Feature("system", "host CPU and memory, and the workload's process tree, from /proc", tables=SystemProbe.tables, probe=lambda: SystemProbe)

@@ -7,7 +7,7 @@ Layout::
                                a table written whole goes straight to Parquet)
     DIR/<other files>          raw artefacts a table was made from (e.g. py-spy output)
 
-Writers use :class:`RunDir`; readers use :func:`load`. What a table is: :mod:`lowprof.rundir.spec`; every
+Writers use :class:`RunWriter`; readers use :func:`load`. What a table is: :mod:`lowprof.rundir.spec`; every
 table a run can hold, and the readers analysis shares: :mod:`lowprof.rundir.specs` (one module per area).
 Light to import (no pandas, pyarrow or numpy until a table is read or written): recorders and
 ``lowprof.mark`` inside a workload import it.
@@ -21,7 +21,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from lowprof.clock import RunClock
 from lowprof.errors import MissingTable, RunDirError
@@ -32,17 +32,19 @@ from lowprof.rundir.tables import TableWriter, compact, read_table, table_paths,
 if TYPE_CHECKING:  # pandas and pyarrow are imported where tables are read or written; writers and markers start fast
     import pandas as pd
 
-__all__ = ["RunDir", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR", "prepare_out_dir"]
+__all__ = ["RunWriter", "Run", "load", "Column", "TableSpec", "TableWriter", "utc_now", "ENV_RUN_DIR",
+           "prepare_out_dir"]
 
 ENV_RUN_DIR = "LOWPROF_RUN_DIR"
 
 
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+def utc_now(timespec: str = "microseconds") -> str:
+    """Now, UTC, ISO 8601 (``timespec`` as :meth:`datetime.datetime.isoformat` takes it)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec=timespec)
 
 
-class RunDir:
-    """A run directory being written. Create it, add tables, ``finish()`` it.
+class RunWriter:
+    """Writes a run directory: create it, add tables, ``finish()`` it; :func:`load` reads it back as a :class:`Run`.
 
     ``kind`` says what recorded it: ``run``, ``attach``, ``profile``, ``import``, ``bench``...
     """
@@ -140,6 +142,16 @@ class RunDir:
             self.manifest["tables"][name]["rows"] = w.rows_written
         self.manifest.update(status=status, ended_utc=utc_now(), end_t_ns=end, duration_s=end / 1e9)
         self.save()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RunDir":  # deprecated alias (issue 16): the name RunWriter had before
+        import warnings
+
+        warnings.warn(f"lowprof.rundir.{name} is deprecated: use lowprof.rundir.RunWriter", DeprecationWarning,
+                      stacklevel=2)
+        return RunWriter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def prepare_out_dir(path: Path, force: bool) -> bool:
@@ -316,14 +328,27 @@ class _LazyTables(Mapping):
 
 @dataclass
 class Run:
-    """A recorded run, read back: ``manifest`` (dict) and ``tables`` (name -> DataFrame, lazy)."""
+    """A recorded run, read back: ``manifest`` (dict) and ``tables`` (name -> DataFrame, lazy). Read the
+    manifest through its declared sections: ``run.section("workload").pid`` (see lowprof.rundir.sections)."""
 
     path: Path
     manifest: dict
     tables: Mapping[str, pd.DataFrame] = field(repr=False)
+    # Figures derived from the tables, computed once per loaded run (see :meth:`derived`).
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
+
+    def derived(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per loaded run and kept under ``key`` (a tuple naming the analysis and
+        its arguments, e.g. ``("summarize_power", "auto")``), so that several figures share one analysis. A
+        raise is not kept: the next call computes again. The frames analysis derives once per run use it:
+        :func:`lowprof.analysis.launches.launch_frame` (per launch), :func:`~lowprof.analysis.launches.pass_frame`
+        (per pass), :func:`lowprof.analysis.phases.marked_phases`. What is kept is shared: never modify it."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     @property
     def complete(self) -> bool:
@@ -345,6 +370,19 @@ class Run:
     def unreadable(self) -> dict[str, str]:
         """Tables that exist but cannot be read: name -> why (they are not in :attr:`tables`)."""
         return getattr(self.tables, "unreadable", {})
+
+    @property
+    def sections(self):
+        """The manifest read through its declared sections (:class:`lowprof.rundir.sections.Manifest`):
+        ``run.sections.workload.pid``, ``run.sections.probes["nvml"].devices``; None for a missing field."""
+        from lowprof.rundir.sections import Manifest
+
+        return Manifest(self.manifest)
+
+    def section(self, name: str):
+        """Manifest section ``name`` as declared: a typed view (attributes; None for a missing field, an empty
+        view for a missing section), a dict of entry views (``probes``, ``tables``), or one value (``kind``)."""
+        return self.sections.section(name)
 
     def table_unit(self, table: str, column: str) -> str:
         return self.manifest["tables"].get(table, {}).get("columns", {}).get(column, {}).get("unit", "")
@@ -401,7 +439,7 @@ def load(path: str | os.PathLike) -> Run:
     Example::
 
         run = lowprof.load("lowprof-runs/2026-11-25T10-00-00")
-        run.manifest["host"]["cpu_model"]; run["system"].cpu_percent.mean()
+        run.section("host").cpu_model; run["system"].cpu_percent.mean()
     """
     path = Path(path)
     manifest = read_manifest(path)

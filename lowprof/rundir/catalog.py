@@ -1,4 +1,5 @@
-"""Every table a run directory can hold, found by scanning lowprof's modules for TableSpec objects.
+"""Every table a run directory can hold: the data contract's (:data:`lowprof.rundir.specs.TABLES`) and those of
+every feature in :data:`lowprof.features.FEATURES` (tests/test_features.py keeps the two equal).
 
 ``python -m lowprof.rundir.catalog`` prints the Markdown that README.md's run-directory section
 embeds between ``<!-- tables:begin -->`` and ``<!-- tables:end -->`` (a test keeps them equal).
@@ -6,30 +7,20 @@ embeds between ``<!-- tables:begin -->`` and ``<!-- tables:end -->`` (a test kee
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-import lowprof
-from lowprof.rundir.tables import TableSpec
+from lowprof.rundir.spec import TableSpec
 
 __all__ = ["all_specs", "markdown"]
 
-_SKIP = ("lowprof.__main__", "lowprof.cli", "lowprof.workloads", "lowprof.tracers._boot")  # _boot: sitecustomize hooks
-
 
 def all_specs() -> dict[str, TableSpec]:
-    """Table name -> spec, for every module-level TableSpec in the package (modules that fail to import are skipped)."""
+    """Table name -> spec, sorted by name (one spec per name)."""
+    from lowprof.features import FEATURES
+    from lowprof.rundir.specs import TABLES
+
     found: dict[str, TableSpec] = {}
-    for mod in pkgutil.walk_packages(lowprof.__path__, "lowprof."):
-        if mod.name.startswith(_SKIP) or mod.name.endswith("_build"):
-            continue
-        try:
-            m = importlib.import_module(mod.name)
-        except Exception:  # noqa: BLE001 - optional dependencies (GPU) may be missing
-            continue
-        for v in vars(m).values():
-            if isinstance(v, TableSpec) and v.name not in found:
-                found[v.name] = v
+    for spec in (*TABLES, *(t for f in FEATURES for t in f.tables)):
+        if found.setdefault(spec.name, spec) != spec:
+            raise ValueError(f"table {spec.name!r} is declared twice, differently")
     return dict(sorted(found.items()))
 
 

@@ -1,4 +1,4 @@
-"""Many run directories read as one: their tables stacked with a ``run`` column, runs grouped by rank/host.
+"""Many run directories read as one: their tables stacked with a ``run`` column, runs grouped by rank.
 
 A path given to :func:`load_many` may be a run directory, a sweep folder (``sweep.json``: each of its
 runs gets the swept parameters), a job folder (``job.json``, from ``lowprof import FOLDER``: one run per
@@ -226,12 +226,6 @@ class RunSet:
         out: dict[int | None, list[Member]] = {}
         for m in sorted(self.members, key=lambda m: (m.rank is None, m.rank or 0, m.label)):
             out.setdefault(m.rank, []).append(m)
-        return out
-
-    def by_host(self) -> dict[str | None, list[Member]]:
-        out: dict[str | None, list[Member]] = {}
-        for m in self.members:
-            out.setdefault(m.host, []).append(m)
         return out
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""The declared shapes of ``manifest.json`` and ``sweep.json``, and a small validator for them.
+"""The declared shapes of ``manifest.json`` (derived from :mod:`lowprof.rundir.sections`), ``sweep.json`` and
+``job.json``, and a small validator for them.
 
 The schemas are JSON Schema (draft 7) documents restricted to the keywords :func:`errors` knows:
 ``type``, ``properties``, ``required``, ``additionalProperties``, ``items``, ``enum``, ``minimum``,
@@ -15,74 +16,11 @@ import re
 __all__ = ["MANIFEST_SCHEMA", "SWEEP_SCHEMA", "JOB_SCHEMA", "errors", "depth", "MAX_DEPTH"]
 
 MAX_DEPTH = 64  # nesting a manifest or sweep.json may have (lowprof writes at most ~8)
-PID_MAX = 2**31 - 1  # a pid_t; Linux's own limit is 2^22
 
 _STR = {"type": "string"}
-_STR_OR_NULL = {"type": ["string", "null"]}
 _INT_OR_NULL = {"type": ["integer", "null"]}
-_NUM_OR_NULL = {"type": ["number", "null"]}
 _STRINGS = {"type": "array", "items": _STR}
 _OBJECT = {"type": "object"}
-
-_COLUMN = {"type": "object", "required": ["type"], "properties": {
-    "type": {"enum": ["int64", "int32", "float64", "string", "bool"]}, "unit": _STR, "doc": _STR}}
-_TABLE = {"type": "object", "properties": {
-    "version": {"type": "integer", "minimum": 0}, "doc": _STR,
-    "columns": {"type": "object", "additionalProperties": _COLUMN},
-    "rows": {"type": ["integer", "null"], "minimum": 0}}}
-_PROBE = {"type": "object", "properties": {
-    "status": _STR, "reason": _STR_OR_NULL, "error": _STR_OR_NULL, "tables": _STRINGS,
-    "samples": {"type": ["integer", "null"], "minimum": 0}, "interval_s": _NUM_OR_NULL}}
-
-MANIFEST_SCHEMA: dict = {
-    "$schema": "http://json-schema.org/draft-07/schema#",
-    "title": "lowprof manifest.json, schema 1",
-    "type": "object",
-    "required": ["schema", "kind", "status"],
-    "properties": {
-        "schema": {"type": "integer"},
-        "kind": _STR,
-        "lowprof_version": _STR,
-        "status": _STR,
-        "recorder": {"type": "object", "properties": {
-            "pid": {"type": ["integer", "null"], "minimum": 1, "maximum": PID_MAX},
-            "hostname": _STR_OR_NULL,
-            "start_ticks": {"type": "integer", "minimum": 0},  # /proc/PID/stat field 22
-            "boot_id": _STR}},
-        "started_utc": _STR_OR_NULL,
-        "ended_utc": _STR_OR_NULL,
-        "clock": {"type": "object", "properties": {
-            "origin_monotonic_ns": {"type": "integer"}, "origin_realtime_ns": {"type": "integer"},
-            "origin_trace_ns": {"type": "integer"}, "name": _STR, "unit": _STR, "doc": _STR,
-            "trace_clock": _OBJECT}},
-        "end_t_ns": _INT_OR_NULL,
-        "duration_s": _NUM_OR_NULL,
-        "probes": {"type": "object", "additionalProperties": _PROBE},
-        "tables": {"type": "object", "additionalProperties": _TABLE},
-        "command": {"type": ["array", "null"], "items": _STR},
-        "lowprof_argv": {"type": ["array", "null"], "items": _STR},
-        "cwd": _STR_OR_NULL,
-        "host": {"type": "object", "properties": {
-            "hostname": _STR_OR_NULL, "cpu_model": _STR_OR_NULL, "cpu_logical": _INT_OR_NULL,
-            "memory_bytes": _INT_OR_NULL}},
-        "gpus": {"type": "object", "properties": {
-            "available": {"type": "boolean"}, "reason": _STR_OR_NULL,
-            "devices": {"type": "array", "items": {"type": "object", "properties": {"name": _STR_OR_NULL}}}}},
-        "software": _OBJECT,
-        "workload": {"type": "object", "dependencies": {"user_s": ["system_s", "maxrss_bytes"]}, "properties": {
-            "pid": {"type": ["integer", "null"], "minimum": 1, "maximum": PID_MAX},
-            "exit_code": _INT_OR_NULL, "signal": _STR_OR_NULL, "user_s": {"type": "number"},
-            "system_s": {"type": "number"}, "maxrss_bytes": {"type": "integer"}, "attach_ended_by": _STR,
-            "error": _STR, "env": {"type": "object", "additionalProperties": _STR}}},
-        "env": {"type": "object", "additionalProperties": _STR},
-        "trace": {"type": "object", "properties": {"distributed": {"type": ["object", "null"]},
-                                                   "parser": _OBJECT}},
-        "sampler": _OBJECT,
-        "extension_errors": _STRINGS,
-        "probes_requested": _STRINGS,  # --probes as given (default: all available, none requested)
-        "marks_file": _OBJECT,  # --marks FILE: path, status ok|failed, rows or reason
-    },
-}
 
 SWEEP_SCHEMA: dict = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -105,6 +43,17 @@ SWEEP_SCHEMA: dict = {
         "not_run": {"type": "array", "items": _OBJECT},
     },
 }
+
+def __getattr__(name: str):
+    """``MANIFEST_SCHEMA``: manifest.json's check on read, derived (on first use) from the sections declared in
+    :mod:`lowprof.rundir.sections`."""
+    if name == "MANIFEST_SCHEMA":
+        from lowprof.rundir.sections import manifest_schema
+
+        globals()[name] = value = manifest_schema()
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
 

@@ -15,16 +15,14 @@ from typing import TYPE_CHECKING
 
 from lowprof.clock import RunClock
 from lowprof.errors import TraceError
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.tracers import kineto, nsys
-from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES
+from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES, TIME_COLUMNS
 
 if TYPE_CHECKING:  # light at import: the readers import pandas (kineto: while its scanner reads the file)
     import pandas as pd
 
 __all__ = ["import_trace", "read_any"]
-
-_TIME_COLS = ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns", "start_ns", "end_ns")
 
 
 def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame | kineto.Columns, dict, dict]:
@@ -96,23 +94,23 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     origin = int(meta["clock"]["first_event_ns"])
     for df in (launches, *extra.values()):
         if isinstance(df, kineto.Columns):
-            df.shift(_TIME_COLS, origin)
+            df.shift(TIME_COLUMNS, origin)
             continue
-        for c in _TIME_COLS:
+        for c in TIME_COLUMNS:
             if c in df:
                 df[c] = df[c] - origin
     base = meta["clock"].get("base_time_unix_ns")
     clock = RunClock(origin_monotonic_ns=origin, origin_realtime_ns=(base + origin) if base is not None else 0,
                      name=f"{meta['clock']['name']} trace clock")
-    run = RunDir(out_dir, kind="import", force=force, clock=clock)
+    writer = RunWriter(out_dir, kind="import", force=force, clock=clock)
     try:
-        _fill(run, clock, origin, trace_path, launches, meta, extra)
+        _fill(writer, clock, origin, trace_path, launches, meta, extra)
     except BaseException as e:  # never leave a half-written run directory (it would block a retry)
-        shutil.rmtree(run.path, ignore_errors=True)
+        shutil.rmtree(writer.path, ignore_errors=True)
         if isinstance(e, (ValueError, TypeError, OverflowError, KeyError)) and not isinstance(e, TraceError):
             raise TraceError(f"{trace_path}: cannot import ({type(e).__name__}: {e})") from None
         raise
-    return run.path
+    return writer.path
 
 
 def _present(df, column: str):
@@ -120,22 +118,22 @@ def _present(df, column: str):
     return df.present(column) if isinstance(df, kineto.Columns) else df[column].dropna()
 
 
-def _fill(run: RunDir, clock: RunClock, origin: int, trace_path, launches: pd.DataFrame, meta: dict,
+def _fill(writer: RunWriter, clock: RunClock, origin: int, trace_path, launches: pd.DataFrame, meta: dict,
           extra: dict[str, pd.DataFrame]) -> None:
-    """Write the imported tables and manifest into ``run`` and finish it."""
-    run.manifest["clock"] = clock.to_json() | {
+    """Write the imported tables and manifest into ``writer`` and finish it."""
+    writer.manifest["clock"] = clock.to_json() | {
         "origin_trace_ns": origin,
         "trace_clock": meta["clock"],
         "doc": "every *_ns timestamp is ns since origin_trace_ns on the trace's own clock "
                "(trace_ns = origin_trace_ns + t_ns); origin_realtime_ns is 0 when the trace gives no Unix time",
     }
-    run.manifest["host"], run.manifest["gpus"] = trace_inventory(meta, launches)
-    run.manifest["command"] = ["lowprof", "import", str(trace_path)]
-    run.manifest["trace"] = {k: v for k, v in meta.items() if k != "clock"}
-    run.write_frame(LAUNCHES, launches)
+    writer.manifest["host"], writer.manifest["gpus"] = trace_inventory(meta, launches)
+    writer.manifest["command"] = ["lowprof", "import", str(trace_path)]
+    writer.manifest["trace"] = {k: v for k, v in meta.items() if k != "clock"}
+    writer.write_frame(LAUNCHES, launches)
     for name, df in extra.items():
-        run.write_frame(IMPORTED_TABLES[name], df)
+        writer.write_frame(IMPORTED_TABLES[name], df)
     ends = [v.max() for c in ("gpu_end_ns", "cpu_end_ns") if len(launches) and len(v := _present(launches, c))]
     if meta["clock"].get("last_event_ns") is not None:  # the trace's span: its last event of any kind
         ends.append(int(meta["clock"]["last_event_ns"]) - origin)
-    run.finish(end_t_ns=int(max(ends)) if ends else 0)
+    writer.finish(end_t_ns=int(max(ends)) if ends else 0)

@@ -21,7 +21,6 @@ leaves nothing behind, and an earlier job replaced with ``force`` stays until th
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import shutil
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from lowprof.errors import RunDirError, TraceError
+from lowprof.rundir import utc_now
 from lowprof.rundir.manifest import is_run_dir, read_manifest, write_manifest
 from lowprof.rundir.many import _RANK_NAME, JOB_FILE, is_job, read_job
 
@@ -76,8 +76,6 @@ def trace_files(folder: Path) -> list[Path]:
     return [p for p in files if not (p.suffix in (".nsys-rep", ".qdrep") and p.stem in stems)]
 
 
-def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -172,7 +170,7 @@ def import_job(folder: str | os.PathLike, out: str | os.PathLike, force: bool = 
             if progress:
                 progress(f"rank {rank}: {f.name} -> {out / d}")
         ranks.sort(key=lambda r: r.rank)
-        doc = {"schema": 1, "kind": "job", "source": str(folder), "created_utc": _utc_now(),
+        doc = {"schema": 1, "kind": "job", "source": str(folder), "created_utc": utc_now("seconds"),
                "world_size": world.pop() if len(world) == 1 else None,
                "ranks": [{"rank": r.rank, "dir": r.dir, "trace": r.trace, "rank_from": r.rank_from} for r in ranks]}
         import json

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lowprof.intervals import innermost_containing
 from lowprof.tracers import kineto_scan
 from lowprof.tracers.kineto_scan import CLASSES, NULL, Scanned
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
@@ -214,25 +215,13 @@ def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None) -> Ki
     return KinetoTrace(sc, path)
 
 
-def _innermost_containing(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Index of the last-started interval (sorted by start) containing each t, or -1.
-
-    For properly nested intervals the last-started one that contains t is the innermost.
-    """
-    if len(starts) == 0:
-        return np.full(len(t), -1)
-    i = np.searchsorted(starts, t, side="right") - 1
-    ok = (i >= 0) & (ends[np.clip(i, 0, None)] >= t)
-    return np.where(ok, i, -1)
-
-
 def _step_ids(t_ns: np.ndarray, tr: KinetoTrace) -> np.ndarray:
     """Step name id (-1 outside every step) for each CPU time, by innermost containment."""
     ann = tr.annotations
     if len(ann["start_ns"]) == 0 or len(t_ns) == 0:
         return np.full(len(t_ns), -1, np.int32)
     order = np.argsort(ann["start_ns"], kind="quicksort")
-    idx = _innermost_containing(t_ns, ann["start_ns"][order], ann["end_ns"][order])
+    idx = innermost_containing(t_ns, ann["start_ns"][order], ann["end_ns"][order])
     idx[t_ns == np.iinfo(np.int64).min] = -1
     return _take(ann["name"][order], idx, -1)
 
@@ -274,7 +263,7 @@ def _op_of_launches(ops: dict, pid: np.ndarray, tid: np.ndarray, ext: np.ndarray
             on = np.flatnonzero(ops["tid"] == t_id)
             if not len(on):
                 continue
-            idx = _innermost_containing(cpu_start[rows], ops["start_ns"][on], ops["end_ns"][on])
+            idx = innermost_containing(cpu_start[rows], ops["start_ns"][on], ops["end_ns"][on])
             ok = idx >= 0
             best[rows[ok]] = on[idx[ok]]
     return best

@@ -4,7 +4,7 @@ How: the workload's PYTHONPATH gets ``lowprof/tracers/_boot`` first; its ``sitec
 waits for the workload's own ``import torch`` and then runs torch.profiler (Kineto: CPU ops,
 plus CUDA runtime/driver calls and GPU activity where the torch build has CUDA) in rolling
 segments exported under ``<run dir>/kineto/`` (see ``_boot/_lowprof_kineto_agent.py``). When the
-workload ends, :meth:`LiveKernelTrace.finish` converts every complete segment into the run's
+workload ends, :meth:`LiveKernelTrace.finished` converts every complete segment into the run's
 ``launches`` and ``ops`` tables on the run clock (see :mod:`lowprof.tracers.live_convert`) and
 keeps the raw traces.
 """
@@ -14,51 +14,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lowprof.errors import TraceError
-from lowprof.rundir.specs.launches import LAUNCHES
-from lowprof.tracers.live_convert import convert_dir, empty_frame
+from lowprof.errors import LowprofError, TraceError, UsageError
+from lowprof.feature import Feature, Option
+from lowprof.rundir.sections import owned_by
+from lowprof.rundir.specs.launches import API_CALLS, LAUNCHES, OPS, STEPS
 
-__all__ = ["KernelTraceOption", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
+__all__ = ["FEATURE", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
 
 BOOT_DIR = Path(__file__).resolve().parent / "_boot"
-_AGENT = "_lowprof_kineto_agent"
-
-
-class KernelTraceOption:
-    """The ``lowprof run`` extension (registered in ``lowprof.cli.run.EXTENSIONS``)."""
-
-    @staticmethod
-    def add_arguments(p) -> None:
-        p.add_argument("--trace", choices=["kernels"], metavar="kernels",
-                       help="record GPU launches and CPU ops of a Python workload: torch.profiler from its "
-                            "`import torch` (CuPy: CUPTI via cupti-python); tables launches, ops, steps")
-        p.add_argument("--trace-segment", type=float, default=2.0, metavar="S",
-                       help="export the trace every S seconds, so a SIGKILL loses at most the last S s "
-                            "(0: only at exit; default: 2)")
-        p.add_argument("--on-demand", action="store_true",
-                       help="with --trace kernels: do not trace from the start; arm an agent that traces a window "
-                            "when `lowprof attach PID --trace kernels --duration S` asks (docs/on-demand.md)")
-
-    @staticmethod
-    def check(args) -> None:
-        if getattr(args, "on_demand", False) and getattr(args, "trace", None) != "kernels":
-            from lowprof.errors import UsageError
-
-            raise UsageError("--on-demand arms kernel tracing: it needs --trace kernels")
-
-    @staticmethod
-    def prepare(args, recording) -> "LiveKernelTrace | None":
-        if getattr(args, "trace", None) != "kernels":
-            return None
-        if getattr(args, "on_demand", False):
-            from lowprof.tracers.on_demand_run import OnDemandTrace
-
-            return OnDemandTrace.prepare(recording)
-        if args.trace_segment < 0:
-            from lowprof.errors import LowprofError
-
-            raise LowprofError(f"--trace-segment must be >= 0 seconds, got {args.trace_segment}")
-        return LiveKernelTrace(recording.path / "kineto", args.trace_segment)
 
 
 class LiveKernelTrace:
@@ -74,11 +37,11 @@ class LiveKernelTrace:
                 "LOWPROF_KINETO_DIR": str(self.kineto_dir.resolve()),
                 "LOWPROF_KINETO_SEGMENT_S": repr(self.segment_s)}
 
-    def finish(self, recording, ended) -> None:
+    def finished(self, recording, ended) -> None:
         """Write ``launches`` and ``ops`` (possibly empty) and say in the manifest what was caught; raise
         :class:`TraceError` (after writing) when the recorded trace could not be read at all."""
-        run = recording.run
-        entry = write_trace_tables(run, self.kineto_dir, self.segment_s, ended_signal=ended.signal)
+        writer = recording.writer
+        entry = write_trace_tables(writer, self.kineto_dir, self.segment_s, ended_signal=ended.signal)
         print_warnings(entry)
         if entry.get("error"):
             raise TraceError(f"--trace kernels: {entry['error']}")
@@ -90,20 +53,21 @@ def _single_chunk(df):
     return df.assign(**{c: df[c].astype(object) for c in df.columns if df[c].dtype == "string"})
 
 
-def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
+def write_trace_tables(writer, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
                        started: str = "at the workload's `import torch`") -> dict:
-    """Convert ``kineto_dir`` into ``run``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
+    """Convert ``kineto_dir`` into ``writer``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
     from lowprof.rundir.specs.launches import COMPANION_TABLES
+    from lowprof.tracers.live_convert import convert_dir, empty_frame
 
-    conv = convert_dir(kineto_dir, run.clock)
+    conv = convert_dir(kineto_dir, writer.clock)
     launches = conv.launches if conv.launches is not None else empty_frame(LAUNCHES)
-    run.write_frame(LAUNCHES, _single_chunk(launches))
+    writer.write_frame(LAUNCHES, _single_chunk(launches))
     for name, spec in COMPANION_TABLES.items():
-        run.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
+        writer.write_frame(spec, _single_chunk(conv.tables.get(name, empty_frame(spec))))
     if "api_calls" in conv.tables:  # Kineto segments: every runtime/driver call (CUPTI segments give launch calls only)
         from lowprof.rundir.specs.launches import API_CALLS
 
-        run.write_frame(API_CALLS, _single_chunk(conv.tables["api_calls"]))
+        writer.write_frame(API_CALLS, _single_chunk(conv.tables["api_calls"]))
     ops = conv.tables.get("ops")
     cupti = any(s.get("tracer") == "cupti" for s in conv.starts)
     entry = {
@@ -148,7 +112,7 @@ def write_trace_tables(run, kineto_dir: Path, segment_s: float, ended_signal: st
         for k in keys:
             entry[k] = sum(s[k] for s in conv.segments)
         entry["warnings"] = _loss_warnings(entry, len(conv.segments))
-    run.manifest["trace"] = entry
+    writer.manifest["trace"] = entry
     return entry
 
 
@@ -172,9 +136,43 @@ def _loss_warnings(entry: dict, segments: int) -> list[str]:
 
 def print_warnings(entry: dict) -> None:
     """Print the trace entry's warnings on stderr, one line each."""
-    from rich.markup import escape
-
-    from lowprof.cli._ui import err
+    from lowprof.console import warn
 
     for w in entry.get("warnings", []):
-        err.print(f"[yellow]lowprof: warning:[/] {escape(w)}", markup=True)
+        warn(w)
+
+
+def _check(values) -> None:
+    """Refused before any run directory is made."""
+    if values["on_demand"] and values["trace"] != "kernels":
+        raise UsageError("--on-demand arms kernel tracing: it needs --trace kernels")
+    if values["trace"] == "kernels" and not values["on_demand"] and values["trace_segment"] < 0:
+        raise LowprofError(f"--trace-segment must be >= 0 seconds, got {values['trace_segment']}")
+
+
+def _record(values, recording):
+    """The recorder of ``--trace kernels`` (armed only, with ``--on-demand``); None without it."""
+    if values["trace"] != "kernels":
+        return None
+    if values["on_demand"]:
+        from lowprof.tracers.on_demand_recorder import OnDemandTrace
+
+        return OnDemandTrace.prepare(recording)
+    return LiveKernelTrace(recording.path / "kineto", values["trace_segment"])
+
+
+FEATURE = Feature(
+    "kernels", "GPU launches and CPU ops of a Python workload, traced from its `import torch` (or `import cupy`)",
+    tables=(LAUNCHES, OPS, STEPS, API_CALLS), manifest=owned_by("kernels"),
+    options=(
+        Option("--trace", choices=("kernels",), metavar="kernels", verbs=("run", "sweep"),
+               help="record GPU launches and CPU ops of a Python workload: torch.profiler from its "
+                    "`import torch` (CuPy: CUPTI via cupti-python); tables launches, ops, steps"),
+        Option("--trace-segment", type=float, default=2.0, metavar="S", verbs=("run", "sweep"),
+               help="export the trace every S seconds, so a SIGKILL loses at most the last S s "
+                    "(0: only at exit; default: 2)"),
+        Option("--on-demand", switch=True, default=False, verbs=("run",),
+               help="with --trace kernels: do not trace from the start; arm an agent that traces a window "
+                    "when `lowprof attach PID --trace kernels --duration S` asks (docs/on-demand.md)"),
+    ),
+    check=_check, record=_record)

@@ -33,11 +33,11 @@ import pandas as pd
 from lowprof.clock import RunClock
 from lowprof.errors import TraceError
 from lowprof.rundir import TableSpec
+from lowprof.rundir.specs.launches import TIME_COLUMNS
 
 __all__ = ["Converted", "convert_trace", "convert_cupti", "convert_cupti_segments", "convert_dir", "to_run_clock",
            "empty_frame", "scanner_problem", "corrupt_gpu_records"]
 
-_TIME_COLS = ("cpu_start_ns", "cpu_end_ns", "gpu_start_ns", "gpu_end_ns", "op_start_ns", "start_ns", "end_ns")
 # Physically impossible by far more than any clock alignment error: a GPU record starting over 1 s before
 # its own launch call, or over 1 s outside the segment it was exported in.
 IMPOSSIBLE_NS = 1_000_000_000
@@ -64,7 +64,7 @@ def to_run_clock(df: pd.DataFrame, realtime_minus_monotonic_ns: int, origin_mono
     """
     shift = int(base_realtime_ns) - int(realtime_minus_monotonic_ns) - int(origin_monotonic_ns)
     out = df.copy()
-    for c in _TIME_COLS:
+    for c in TIME_COLUMNS:
         if c in out:
             out[c] = out[c].astype("Int64") + shift
     return out

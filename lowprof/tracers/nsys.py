@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lowprof.errors import TraceError
+from lowprof.intervals import innermost_containing
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
 
 if TYPE_CHECKING:  # light at import (importer sniffs files with is_sqlite): pandas inside the readers
@@ -338,9 +339,8 @@ def load_launches(path: str | os.PathLike):
     if len(steps) and len(df):
         t = df["cpu_start_ns"].fillna(df["gpu_start_ns"]).to_numpy(np.int64)
         starts, ends = steps["start_ns"].to_numpy(np.int64), steps["end_ns"].to_numpy(np.int64)
-        i = np.searchsorted(starts, t, side="right") - 1
-        ok = (i >= 0) & (ends[np.clip(i, 0, None)] >= t)
-        df["step"] = pd.array(np.where(ok, steps["name"].to_numpy(object)[np.clip(i, 0, None)], None), dtype="string")
+        i = innermost_containing(t, starts, ends)
+        df["step"] = pd.array(np.where(i >= 0, steps["name"].to_numpy(object)[np.clip(i, 0, None)], None), dtype="string")
     for c in LAUNCHES.columns:
         if c.name not in df:
             df[c.name] = pd.array([None] * len(df), dtype="string" if c.type == "string" else "Int64")

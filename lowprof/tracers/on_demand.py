@@ -1,8 +1,9 @@
-"""The lowprof side of on-demand tracing: find the armed agent of a PID, ask it for one window, keep the window.
+"""The asking side of on-demand tracing: find the armed agent of a PID, ask it for one window, keep the window.
 
-The agent (``_boot/_lowprof_ondemand_agent.py``) is armed by ``lowprof run --trace kernels --on-demand``;
-the protocol is in docs/on-demand.md. ``lowprof attach PID --trace kernels`` uses :func:`connect`, then
-:class:`AgentClient`'s ``claim``, ``start``, ``next_event``/``ping``/``stop``, and :func:`write_window`.
+The agent (``_boot/_lowprof_ondemand_agent.py``) is armed by ``lowprof run --trace kernels --on-demand``
+(:mod:`lowprof.tracers.on_demand_recorder`); the protocol is in docs/on-demand.md. ``lowprof attach PID --trace
+kernels`` uses :func:`connect`, then :class:`AgentClient`'s ``claim``, ``start``, ``next_event``/``ping``/``stop``,
+and :func:`write_window`.
 """
 
 from __future__ import annotations
@@ -214,13 +215,13 @@ def _window_entries(client: AgentClient, done: dict | None) -> list[dict]:
     return out
 
 
-def write_window(run, client: AgentClient, started: dict, done: dict | None, ended_by: str) -> dict:
-    """Copy the window's raw trace into ``run``'s ``kineto/`` and write its launches/ops/steps tables on
-    ``run``'s clock; returns the manifest's ``trace`` entry, with ``window`` (its bounds, run clock ns)."""
+def write_window(writer, client: AgentClient, started: dict, done: dict | None, ended_by: str) -> dict:
+    """Copy the window's raw trace into ``writer``'s ``kineto/`` and write its launches/ops/steps tables on
+    ``writer``'s clock; returns the manifest's ``trace`` entry, with ``window`` (its bounds, run clock ns)."""
     from lowprof.tracers.live import write_trace_tables
 
     entries = _window_entries(client, done)
-    kdir = run.path / "kineto"
+    kdir = writer.path / "kineto"
     kdir.mkdir(exist_ok=True)
     src = Path(client.info["kineto_dir"])
     with open(kdir / "segments.jsonl", "w") as f:
@@ -229,8 +230,9 @@ def write_window(run, client: AgentClient, started: dict, done: dict | None, end
                 shutil.copyfile(src / e["file"], kdir / e["file"])
             f.write(json.dumps(e) + "\n")
     n = started["window"]
-    entry = write_trace_tables(run, kdir, 0.0, started=f"on demand by lowprof attach (window {n} of PID {client.pid})")
-    origin = run.clock.origin_monotonic_ns
+    entry = write_trace_tables(writer, kdir, 0.0,
+                               started=f"on demand by lowprof attach (window {n} of PID {client.pid})")
+    origin = writer.clock.origin_monotonic_ns
     seg = next((e for e in entries if e.get("event") == "segment"), None)
     window = {"window": n, "pid": client.pid, "requested_s": started.get("requested_s"),
               "start_ns": started["start_monotonic_ns"] - origin,

@@ -11,12 +11,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import psutil
-
-from lowprof.rundir import RunDir
+from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.stacks import PYSTACKS
 
-__all__ = ["PySpy", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed"]
+__all__ = ["PySpy", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed", "start_record", "stop_record"]
 
 
 def _pyspy() -> str | None:
@@ -24,10 +22,33 @@ def _pyspy() -> str | None:
     return str(exe) if exe.exists() else shutil.which("py-spy")
 
 
+def start_record(pid: int, rate_hz: int, fmt: str, output: Path, flags: tuple[str, ...] = (),
+                 stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """``py-spy record`` of ``pid`` at ``rate_hz`` into ``output`` in ``fmt`` (``raw``, ``chrometrace``),
+    ``--nonblocking`` (the workload is never paused), in its own session; its output and errors go to
+    ``stdout`` (a file, or ``subprocess.PIPE``). Stop it with :func:`stop_record`."""
+    cmd = [_pyspy(), "record", "--pid", str(pid), "--rate", str(rate_hz), "--format", fmt, *flags, "--nonblocking",
+           "--output", str(output)]
+    return subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_record(proc: subprocess.Popen, timeout_s: float) -> None:
+    """Stop a :func:`start_record` py-spy: SIGINT (it writes its output then), killed after ``timeout_s``."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def pyspy_unavailable_reason(pid: int) -> str | None:
     """None if py-spy can be pointed at ``pid``; else why not (not Python, no py-spy, ...)."""
     if _pyspy() is None:
         return "py-spy is not installed (pip install py-spy)"
+    import psutil
+
     try:
         p = psutil.Process(pid)
         names = " ".join([p.name(), *(p.cmdline()[:1])])
@@ -81,31 +102,22 @@ def parse_collapsed(text: str) -> list[dict]:
 class PySpy:
     """``py-spy record`` on a PID for the length of a recording; ``finish`` writes ``pystacks``."""
 
-    def __init__(self, run: RunDir, pid: int, rate_hz: int = 100, subprocesses: bool = True) -> None:
-        self.run, self.pid = run, pid
-        self.raw = run.path / "pyspy.txt"
-        self.log = run.path / "pyspy.log"
-        cmd = [_pyspy(), "record", "--pid", str(pid), "--rate", str(rate_hz), "--format", "raw",
-               "--output", str(self.raw), "--nonblocking"]
-        if subprocesses:
-            cmd.append("--subprocesses")
+    def __init__(self, writer: RunWriter, pid: int, rate_hz: int = 100, subprocesses: bool = True) -> None:
+        self.writer, self.pid = writer, pid
+        self.raw = writer.path / "pyspy.txt"
+        self.log = writer.path / "pyspy.log"
         self._log = open(self.log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = start_record(pid, rate_hz, "raw", self.raw, ("--subprocesses",) if subprocesses else (),
+                                 stdout=self._log)
 
     def finish(self) -> dict:
         """Stop py-spy (SIGINT makes it write its output), load the stacks; returns the manifest entry."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_record(self.proc, 20)
         self._log.close()
         log = self.log.read_text(errors="replace").strip()
         if not self.raw.exists():
             return {"status": "failed", "reason": pyspy_failure_reason(log, self.proc.returncode, self.pid)}
         rows = parse_collapsed(self.raw.read_text(errors="replace"))
-        w = self.run.table(PYSTACKS)
+        w = self.writer.table(PYSTACKS)
         w.extend(rows)
         return {"status": "ok", "stacks": len(rows), "samples": sum(r["samples"] for r in rows)}

@@ -19,17 +19,15 @@ their difference is the alignment uncertainty (a few ms; passes are tens of ms a
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import threading
-import time
-
 from lowprof.errors import LowprofError
-from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES
-from lowprof.tracers.pyspy import _pyspy
+from lowprof.feature import Feature, Option
+from lowprof.rundir.sections import owned_by
+from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES, PYSTACKS
+from lowprof.tracers.pyspy import _pyspy, start_record, stop_record
 
-__all__ = ["StacksOption", "StackTimeline", "spans_from_chrometrace"]
+__all__ = ["FEATURE", "StackTimeline", "spans_from_chrometrace"]
 
 
 def _frame(e: dict) -> str:
@@ -77,18 +75,16 @@ def _row(t0_us: int, t1_us: int, thread: str, stack: list[str], origin_ns: int, 
 class StackTimeline:
     """``py-spy record --format chrometrace --idle`` on a PID until :meth:`finish`."""
 
-    def __init__(self, run, pid: int, rate_hz: int = 100) -> None:
-        self.run, self.pid, self.rate_hz = run, pid, rate_hz
-        self.out = run.path / "pyspy_chrometrace.json"
-        self.log_path = run.path / "pyspy_stacks.log"
-        exe = _pyspy()
-        if exe is None:
+    def __init__(self, writer, pid: int, rate_hz: int = 100) -> None:
+        self.writer, self.pid, self.rate_hz = writer, pid, rate_hz
+        self.out = writer.path / "pyspy_chrometrace.json"
+        self.log_path = writer.path / "pyspy_stacks.log"
+        if _pyspy() is None:
             raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
-        cmd = [exe, "record", "--pid", str(pid), "--rate", str(rate_hz), "--format", "chrometrace", "--idle",
-               "--subprocesses", "--nonblocking", "--output", str(self.out)]
-        self.spawn_t_ns = run.clock.t_ns()
+        self.spawn_t_ns = writer.clock.t_ns()
         self.announce_t_ns: int | None = None
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = start_record(pid, rate_hz, "chrometrace", self.out, ("--idle", "--subprocesses"),
+                                 stdout=subprocess.PIPE)
         self._log: list[bytes] = []
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
@@ -96,18 +92,12 @@ class StackTimeline:
     def _read_stderr(self) -> None:
         for line in self.proc.stdout:
             if self.announce_t_ns is None:
-                self.announce_t_ns = self.run.clock.t_ns()
+                self.announce_t_ns = self.writer.clock.t_ns()
             self._log.append(line)
 
     def finish(self) -> dict:
         """Stop py-spy (SIGINT makes it write), load the events, write ``pystack_samples``."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_record(self.proc, 30)
         self._reader.join(timeout=5)
         log = b"".join(self._log).decode(errors="replace").strip()
         self.log_path.write_text(log + "\n")
@@ -123,64 +113,53 @@ class StackTimeline:
         except json.JSONDecodeError as e:
             return {"status": "failed", "reason": f"{self.out.name}: not JSON ({e})", "align": align}
         rows = spans_from_chrometrace(events, self.spawn_t_ns, self.rate_hz)
-        self.run.table(PYSTACK_SAMPLES).extend(rows)
+        self.writer.table(PYSTACK_SAMPLES).extend(rows)
         return {"status": "ok", "rate_hz": self.rate_hz, "spans": len(rows),
                 "samples": int(sum(r["samples"] for r in rows)), "align": align}
 
 
-class StacksOption:
-    """``lowprof run --stacks``: sample the workload's Python stacks for the whole run (registered in
-    ``lowprof.cli.run.EXTENSIONS``)."""
-
-    @staticmethod
-    def add_arguments(p) -> None:
-        p.add_argument("--stacks", action="store_true",
-                       help="sample the workload's Python stacks with py-spy for the whole run (table "
-                            "pystack_samples, on the run clock); `lowprof bound` shows them per CPU-bound pass")
-        p.add_argument("--stacks-rate", type=int, default=100, metavar="HZ", help="py-spy samples per second (default 100)")
-
-    @staticmethod
-    def prepare(args, recording) -> "_StacksRun | None":
-        if not getattr(args, "stacks", False):
-            return None
-        if args.stacks_rate <= 0:
-            raise LowprofError(f"--stacks-rate must be > 0 Hz, got {args.stacks_rate}")
-        if _pyspy() is None:
-            raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
-        return _StacksRun(recording, args.stacks_rate)
-
-
 class _StacksRun:
-    """Starts py-spy as soon as the recording knows the workload's PID (``Recording.start``)."""
+    """The recorder of ``--stacks``: py-spy starts once the workload runs (``started``) and stops after it."""
 
     def __init__(self, recording, rate_hz: int) -> None:
         self.recording, self.rate_hz = recording, rate_hz
         self.timeline: StackTimeline | None = None
         self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._attach_when_started, daemon=True)
-        self._thread.start()
 
-    def env(self) -> dict[str, str]:
-        return {}
+    def started(self, pid: int, quiet: bool) -> None:
+        try:
+            self.timeline = StackTimeline(self.recording.writer, pid, self.rate_hz)
+        except (OSError, LowprofError) as e:
+            self.error = str(e)
 
-    def _attach_when_started(self) -> None:
-        wl = self.recording.run.manifest.setdefault("workload", {})
-        while not self._stop.is_set():
-            pid = wl.get("pid")
-            if pid:
-                try:
-                    self.timeline = StackTimeline(self.recording.run, int(pid), self.rate_hz)
-                except (OSError, LowprofError) as e:
-                    self.error = str(e)
-                return
-            time.sleep(0.001)
-
-    def finish(self, recording, ended) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def finished(self, recording, ended) -> None:
         if self.timeline is None:
             entry = {"status": "failed", "reason": self.error or "the workload ended before py-spy could attach"}
         else:
             entry = self.timeline.finish()
-        recording.run.manifest["pystacks_timeline"] = entry
+        recording.writer.manifest["pystacks_timeline"] = entry
+
+
+def _check(values) -> None:
+    """Refused before any run directory is made."""
+    if values["stacks_rate"] <= 0:
+        raise LowprofError(f"--stacks-rate must be > 0 Hz, got {values['stacks_rate']}")
+    if values["stacks"] and _pyspy() is None:
+        raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
+
+
+def _record(values, recording) -> _StacksRun | None:
+    return _StacksRun(recording, values["stacks_rate"]) if values["stacks"] else None
+
+
+FEATURE = Feature(
+    "stacks", "the workload's Python stacks sampled by py-spy: over time with run --stacks, aggregated by attach",
+    tables=(PYSTACK_SAMPLES, PYSTACKS), manifest=owned_by("stacks"),
+    options=(
+        Option("--stacks", switch=True, default=False, verbs=("run", "sweep"),
+               help="sample the workload's Python stacks with py-spy for the whole run (table "
+                    "pystack_samples, on the run clock); `lowprof bound` shows them per CPU-bound pass"),
+        Option("--stacks-rate", type=int, default=100, metavar="HZ", aliases=("--stack-rate",),
+               help="py-spy samples per second (default 100)"),
+    ),
+    check=_check, record=_record)

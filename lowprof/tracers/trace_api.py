@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lowprof.errors import TraceError
 from lowprof.record import default_out_dir
-from lowprof.rundir import Run, RunDir, load
+from lowprof.rundir import Run, RunWriter, load
 
 __all__ = ["trace"]
 
@@ -33,20 +33,20 @@ class trace:
         self.path = Path(out) if out is not None else default_out_dir(f"trace-{os.getpid()}")
         self.segment_s, self.force = segment_s, force
         self.run: Run | None = None
-        self._rundir: RunDir | None = None
+        self._writer: RunWriter | None = None
         self._agent = None
 
     def __enter__(self) -> "trace":
         from lowprof.tracers._boot._lowprof_kineto_agent import KinetoSegments
 
-        self._rundir = RunDir(self.path, kind="trace", force=self.force)
-        self._rundir.manifest["workload"] = {"pid": os.getpid()}
-        self._rundir.save()
+        self._writer = RunWriter(self.path, kind="trace", force=self.force)
+        self._writer.manifest["workload"] = {"pid": os.getpid()}
+        self._writer.save()
         try:
             self._agent = KinetoSegments(str(self.path / "kineto"), self.segment_s).start()
         except ImportError as e:
-            self._rundir.manifest["error"] = f"torch is not importable: {e}"
-            self._rundir.finish(status="failed")
+            self._writer.manifest["error"] = f"torch is not importable: {e}"
+            self._writer.finish(status="failed")
             raise TraceError(f"lowprof.trace() needs torch: {e}") from None
         return self
 
@@ -54,8 +54,8 @@ class trace:
         from lowprof.tracers.live import print_warnings, write_trace_tables
 
         self._agent.close("exit" if exc_type is None else f"exception {exc_type.__name__}")
-        entry = write_trace_tables(self._rundir, self.path / "kineto", self.segment_s, started="by lowprof.trace()")
-        self._rundir.finish(status="complete" if exc_type is None else "failed")
+        entry = write_trace_tables(self._writer, self.path / "kineto", self.segment_s, started="by lowprof.trace()")
+        self._writer.finish(status="complete" if exc_type is None else "failed")
         self.run = load(self.path)
         print_warnings(entry)
         if entry.get("error") and exc_type is None:

@@ -4,11 +4,7 @@ figure that separates NVLink-C2C (GH200) from PCIe Gen5 hosts."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
 from lowprof.microbench.results import Result
-from lowprof.microbench.stats import summarize
 
 NAME = "h2d"
 HELP = "H2D / D2H / bidirectional copy bandwidth vs size (1 KiB - 1 GiB), pinned and pageable"
@@ -22,7 +18,11 @@ def reps_for(nbytes: int) -> int:
     return 50 if nbytes <= (1 << 20) else 20 if nbytes <= (64 << 20) else 5
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
+    import numpy as np
+    from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
+    from lowprof.microbench.stats import summarize
+
     cp = gpu.cupy
     from cupy_backends.cuda.api import runtime
 

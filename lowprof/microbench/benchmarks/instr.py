@@ -11,12 +11,7 @@ an idle GPU reads its idle clock.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
-from lowprof.microbench.globaltimer import CLOCK_MAX_ERROR, kernel_clock
 from lowprof.microbench.results import Result
-from lowprof.microbench.stats import cycles_to_ns, summarize
 
 NAME = "instr"
 HELP = "FFMA, IMAD, HFMA2, MUFU.EX2, DFMA latency (dependent chains) and ILP x TLP throughput tables"
@@ -31,12 +26,16 @@ UNROLL = 32  # kernels/instr.cu default
 
 def chain_latency_cycles(stamps: np.ndarray, steps: int) -> float:
     """Cycles per dependent instruction from one warp's (start, end) stamps."""
+    import numpy as np
+
     t0, t1 = int(stamps[0]), int(stamps[1])
     return (t1 - t0) / steps
 
 
 def throughput_per_sm(stamps: np.ndarray, warps: int, ilp: int, steps: int) -> float:
     """Thread-instructions per cycle on one SM from per-warp (start, end) stamps of one block."""
+    import numpy as np
+
     s = np.asarray(stamps, dtype=np.int64).reshape(-1, 2)[:warps]
     span = int(s[:, 1].max() - s[:, 0].min())
     return warps * 32 * ilp * steps / span
@@ -44,11 +43,17 @@ def throughput_per_sm(stamps: np.ndarray, warps: int, ilp: int, steps: int) -> f
 
 def ilp_tlp_table(rows: list[dict]) -> pd.DataFrame:
     """``rows`` of {op, ilp, warps, per_sm}: one table per op, warps down, ILP across (median cell value)."""
+    import pandas as pd
+
     df = pd.DataFrame(rows)
     return df.pivot_table(index=["op", "warps"], columns="ilp", values="per_sm", aggfunc="median")
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
+    import numpy as np
+    from lowprof.microbench.globaltimer import CLOCK_MAX_ERROR, kernel_clock
+    from lowprof.microbench.stats import cycles_to_ns, summarize
+
     cp = gpu.cupy
     mod = gpu.module("instr")
     iters = 64 if quick else 1024  # ~66k FFMA-latency cycles: 33 µs, 33 ticks of a 1 µs %globaltimer
@@ -104,6 +109,8 @@ def run(gpu, quick: bool = False) -> list[Result]:
 
 
 def _operands(cp, dtype: str):
+    import numpy as np
+
     if dtype == "float32":
         return np.float32(1.0), np.float32(0.0), np.float32(0.5)
     if dtype == "float64":

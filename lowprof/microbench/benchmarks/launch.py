@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
-from lowprof.microbench.globaltimer import gap_result
 from lowprof.microbench.results import Result
-from lowprof.microbench.stats import summarize
 
 NAME = "launch"
 HELP = "empty-kernel launch latency and throughput (stream, CUDA graph), CPU cost per launch, GPU-side gap"
@@ -24,13 +20,19 @@ BACK_TO_BACK = 10_000
 
 def gpu_gaps_us(stamps_ns: np.ndarray) -> np.ndarray:
     """Gaps between consecutive kernel starts (µs) from ``%globaltimer`` stamps (ns), in launch order."""
+    import numpy as np
+
     s = np.asarray(stamps_ns, dtype=np.int64)
     if s.size < 2:
         return np.empty(0)
     return np.diff(s) / 1e3
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
+    import numpy as np
+    from lowprof.microbench.globaltimer import gap_result
+    from lowprof.microbench.stats import summarize
+
     cp = gpu.cupy
     mod = gpu.module("launch")
     empty, stamp = mod.get_function("empty_kernel"), mod.get_function("stamp_start")

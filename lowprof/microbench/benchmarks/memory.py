@@ -5,13 +5,7 @@ vs footprint (CUDA events, bytes moved / s)."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from lowprof.microbench.chase import build_chase, footprint_grid
-from lowprof.microbench.curve import curve_levels
-from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
 from lowprof.microbench.results import Result
-from lowprof.microbench.stats import summarize
 
 NAME = "memory"
 HELP = "pointer-chase latency vs footprint (L1, L2 near/far, HBM) with a page-stride control; bandwidth vs footprint"
@@ -32,6 +26,10 @@ def bytes_moved(kind: str, array_bytes: int) -> int:
 
 
 def latency_points(gpu, footprints: list[int], stride: int, reps: int) -> list[dict]:
+    import numpy as np
+    from lowprof.microbench.chase import build_chase, footprint_grid
+    from lowprof.microbench.stats import summarize
+
     cp = gpu.cupy
     fn = gpu.module("memory").get_function("chase_latency")
     lat = cp.zeros(SAMPLES, dtype=cp.uint32)
@@ -59,6 +57,10 @@ def latency_points(gpu, footprints: list[int], stride: int, reps: int) -> list[d
 
 
 def bandwidth_points(gpu, array_bytes_list: list[int], reps: int) -> list[dict]:
+    import numpy as np
+    from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
+    from lowprof.microbench.stats import summarize
+
     cp = gpu.cupy
     mod = gpu.module("memory")
     fns = {k: mod.get_function(f"bw_{k}") for k in BW_KINDS}
@@ -86,7 +88,11 @@ def bandwidth_points(gpu, array_bytes_list: list[int], reps: int) -> list[dict]:
     return rows
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
+    from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
+    from lowprof.microbench.chase import build_chase, footprint_grid
+    from lowprof.microbench.curve import curve_levels
+
     reps = 2 if quick else 3
     out: list[Result] = []
     fps = footprint_grid(4 << 10, (16 << 20) if quick else (512 << 20), per_octave=2)

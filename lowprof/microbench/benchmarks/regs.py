@@ -3,7 +3,7 @@
 Offline (no GPU): :func:`pressure_sweep` compiles ``reg_pressure`` at several ``-maxrregcount`` values with
 nvcc and reads back registers and spill / local bytes; :func:`bank_variants` compiles ``operand_banks``
 variants and classifies their hot-loop FFMAs by source-register parity from the SASS (nvdisasm). On a GPU,
-:func:`run` reads ``num_regs`` / ``local_size_bytes`` of the NVRTC build, the occupancy CUDA reports, and
+:func:`measure` reads ``num_regs`` / ``local_size_bytes`` of the NVRTC build, the occupancy CUDA reports, and
 the FFMA throughput of each build. Bank effects are what ptxas's allocation gives, not chosen registers.
 """
 
@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from lowprof.microbench.results import Result
-from lowprof.microbench.sass import bank_parity, hot_loop, parse_sass
-from lowprof.microbench.stats import summarize
-from lowprof.microbench.toolchain import compile_cubin, disassemble, resource_usage
 
 NAME = "regs"
 HELP = "register pressure vs occupancy and spills at several maxrregcount; operand-bank parity variants"
@@ -45,6 +40,8 @@ def theoretical_warps_per_sm(registers: int, threads_per_block: int, arch: str =
 
 def pressure_sweep(arch: str = "sm_90", maxregs=MAXREGS, threads_per_block: int = 256) -> list[dict]:
     """nvcc builds of ``reg_pressure`` at each ``-maxrregcount``: registers, spills, occupancy."""
+    from lowprof.microbench.toolchain import compile_cubin, disassemble, resource_usage
+
     rows = []
     for r in maxregs:
         u = resource_usage("regs", arch, maxrregcount=r, defines={"NACC": NACC})["reg_pressure"]
@@ -57,6 +54,9 @@ def pressure_sweep(arch: str = "sm_90", maxregs=MAXREGS, threads_per_block: int 
 
 def bank_variants(arch: str = "sm_90") -> list[dict]:
     """Per ``VARIANT`` of ``operand_banks``: its hot-loop FFMAs by source-register parity."""
+    from lowprof.microbench.sass import bank_parity, hot_loop, parse_sass
+    from lowprof.microbench.toolchain import compile_cubin, disassemble, resource_usage
+
     rows = []
     for v in VARIANTS:
         cubin, _ = compile_cubin("regs", arch, defines={"VARIANT": v})
@@ -81,7 +81,10 @@ def _time_ms(cp, fn, grid, block, args, reps: int) -> list[float]:
     return out
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
+    import numpy as np
+    from lowprof.microbench.stats import summarize
+
     cp = gpu.cupy
     from cupy_backends.cuda.api import driver
 

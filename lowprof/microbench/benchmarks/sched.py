@@ -5,11 +5,7 @@ other sub-cores do not. Issue order is the order of start stamps."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from lowprof.microbench.results import Result
-from lowprof.microbench.stats import summarize
 
 NAME = "sched"
 HELP = "warp -> sub-core mapping (%warpid mod 4), per-warp cycles vs warps sharing a sub-core, issue order"
@@ -22,6 +18,9 @@ FFMA_PER_ITER = 64  # kernels/sched.cu: 16 x 4 chains
 def warp_table(stamps: np.ndarray, ids: np.ndarray) -> pd.DataFrame:
     """One row per warp of a block: warp (index in block), hw_warpid, smid, subcore (hw_warpid % 4),
     start/end stamps (SM cycles), cycles, issue_rank (0 = first to start), sharing (warps on its sub-core)."""
+    import numpy as np
+    import pandas as pd
+
     s = np.asarray(stamps, dtype=np.int64).reshape(-1, 2)
     i = np.asarray(ids, dtype=np.int64).reshape(-1, 2)
     df = pd.DataFrame({"warp": np.arange(len(s)), "hw_warpid": i[:, 0], "smid": i[:, 1],
@@ -36,12 +35,18 @@ def warp_table(stamps: np.ndarray, ids: np.ndarray) -> pd.DataFrame:
 def subcore_summary(df: pd.DataFrame) -> dict:
     """Does warp index mod 4 equal %warpid mod 4 (the documented mapping for warps of one block), and how
     much longer do warps take per extra warp on their sub-core (cycles by ``sharing``)."""
+    import pandas as pd
+
     match = float(((df.warp % 4) == df.subcore).mean())
     by_sharing = df.groupby("sharing").cycles.median().to_dict()
     return {"warp_mod4_is_subcore": match, "median_cycles_by_sharing": {int(k): float(v) for k, v in by_sharing.items()}}
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
+    import numpy as np
+    import pandas as pd
+    from lowprof.microbench.stats import summarize
+
     cp = gpu.cupy
     fn = gpu.module("sched").get_function("warp_stamps")
     iters = 32 if quick else 256

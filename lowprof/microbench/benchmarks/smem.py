@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from lowprof.microbench.results import Result
-from lowprof.microbench.stats import summarize
 
 NAME = "smem"
 HELP = "shared-memory latency and bank-conflict cost vs stride (1..32-way)"
@@ -34,7 +31,10 @@ def expected_ways(stride_words: int) -> int:
     return 1 if stride_words == 0 else math.gcd(stride_words, 32)
 
 
-def run(gpu, quick: bool = False) -> list[Result]:
+def measure(gpu, quick: bool = False) -> list[Result]:
+    import numpy as np
+    from lowprof.microbench.stats import summarize
+
     cp = gpu.cupy
     fn = gpu.module("smem").get_function("smem_chase")
     steps = 256 if quick else 4096
@@ -68,6 +68,8 @@ def run(gpu, quick: bool = False) -> list[Result]:
 
 def conflict_fit(points: list[tuple[int, float]]) -> dict:
     """Least-squares line through (ways, cycles per access): slope = cycles each extra way adds."""
+    import numpy as np
+
     w = np.array([p[0] for p in points], dtype=float)
     c = np.array([p[1] for p in points], dtype=float)
     slope, intercept = np.polyfit(w, c, 1)

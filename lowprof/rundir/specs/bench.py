@@ -1,6 +1,6 @@
 """Tables of experiments: GPU and host microbenchmark figures (``lowprof bench gpu|host``,
 :mod:`lowprof.microbench.results`), the TLB sweep (``lowprof bench tlb``, :mod:`lowprof.native.tlb_bench`) and
-the oobmalloc counters of a workload run with it (``--allocator oob``, :mod:`lowprof.native.oobmalloc_run`)."""
+the oobmalloc counters of a workload run with it (``--allocator oob``, :mod:`lowprof.native.allocator`)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ import re
 
 from lowprof.rundir.spec import Column, TableSpec
 
-__all__ = ["LAUNCHES", "OPS", "STEPS", "API_CALLS", "COMPANION_TABLES", "IMPORTED_TABLES", "STEP_PATTERN", "is_warmup"]
+__all__ = ["LAUNCHES", "OPS", "STEPS", "API_CALLS", "COMPANION_TABLES", "IMPORTED_TABLES", "STEP_PATTERN", "is_warmup",
+           "LAUNCH_TIME_COLUMNS", "TIME_COLUMNS"]
 
 # An annotation names a step/pass when it reads NAME#N (ProfilerStep#3, pass#3, warmup#1). Passes whose
 # name starts with ``warmup`` are excluded from per-pass statistics and sweeps.
@@ -104,3 +105,9 @@ API_CALLS = TableSpec(
 COMPANION_TABLES = {"ops": OPS, "steps": STEPS}
 # What `lowprof import` writes beside ``launches`` (live capture writes COMPANION_TABLES only).
 IMPORTED_TABLES = COMPANION_TABLES | {"api_calls": API_CALLS}
+
+# The times (ns, run clock) of the launches table, and of every table an import or a live capture writes
+# (what moves when a trace's clock becomes the run clock): every column in ns of these tables is a time.
+LAUNCH_TIME_COLUMNS = tuple(c.name for c in LAUNCHES.columns if c.unit == "ns")
+TIME_COLUMNS = tuple(dict.fromkeys(c.name for spec in (LAUNCHES, *IMPORTED_TABLES.values())
+                                   for c in spec.columns if c.unit == "ns"))

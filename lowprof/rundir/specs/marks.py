@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lowprof.clock import field_ns
 from lowprof.errors import LowprofError
 from lowprof.rundir.spec import Column, TableSpec
 
@@ -59,16 +60,12 @@ def read_marks_file(path: str | os.PathLike, origin_realtime_ns: int = 0, pid: i
         kind = r.get("kind", "instant")
         if kind not in KINDS or not r.get("name"):
             raise LowprofError(f"{path}:{n}: needs a name and kind in {KINDS}, got {line[:80]!r}")
-        if "t_ns" in r:
-            t = int(r["t_ns"])
-        elif "t_s" in r:
-            t = round(float(r["t_s"]) * 1e9)
-        elif "unix_s" in r:
-            if not origin_realtime_ns:
-                raise LowprofError(f"{path}:{n}: unix_s needs the run's realtime origin")
-            t = round(float(r["unix_s"]) * 1e9) - origin_realtime_ns
-        else:
+        field = next((f for f in ("t_ns", "t_s", "unix_s") if f in r), None)
+        if field is None:
             raise LowprofError(f"{path}:{n}: no time (t_ns, t_s or unix_s): {line[:80]!r}")
+        if field == "unix_s" and not origin_realtime_ns:
+            raise LowprofError(f"{path}:{n}: unix_s needs the run's realtime origin")
+        t = field_ns(field, r[field]) - (origin_realtime_ns if field == "unix_s" else 0)
         if r.get("of"):
             dropped.add((r.get("pid", pid), r["of"]))
         rows.append({"t_ns": t, "name": str(r["name"]), "kind": kind, "pid": int(r.get("pid", pid)),

@@ -27,8 +27,6 @@ import time
 
 __all__ = ["CuptiSegments"]
 
-_API_DOMAINS = {"RUNTIME": 1, "DRIVER": 2}  # CUpti_CallbackDomain: DRIVER_API = 1, RUNTIME_API = 2
-
 
 class CuptiSegments:
     """CUPTI activity records exported in segments to ``log.out_dir`` (a KinetoSegments-style log)."""

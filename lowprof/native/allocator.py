@@ -1,4 +1,5 @@
-"""``lowprof run --allocator oob``: run the workload with oobmalloc as its malloc and record its stats.
+"""The ``--allocator oob`` feature of ``lowprof run``: the workload runs with oobmalloc as its malloc, and its
+stats are recorded (the allocator itself, from Python: :mod:`lowprof.native.oobmalloc`).
 
 The workload gets ``LD_PRELOAD=liboobmalloc`` and ``OOBMALLOC_STATS=RUN/oobmalloc``; every process
 of it that exits normally writes its counters there, which become the ``allocator`` table (one row
@@ -10,30 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lowprof.feature import Feature, Option
+from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.bench import ALLOCATOR
 
-__all__ = ["AllocatorOption", "PreloadedAllocator", "section_allocator"]
+__all__ = ["FEATURE", "PreloadedAllocator", "section_allocator"]
 
 _RENAME = {"bytes_in_use": "in_use_bytes", "bytes_active": "active_bytes", "bytes_mapped": "mapped_bytes",
            "bytes_meta": "meta_bytes", "bytes_purged": "purged_bytes"}
-
-
-class AllocatorOption:
-    """The ``lowprof run`` extension (registered in ``lowprof.cli.run.EXTENSIONS``)."""
-
-    @staticmethod
-    def add_arguments(p) -> None:
-        p.add_argument("--allocator", choices=["oob"], metavar="oob",
-                       help="run the workload with lowprof's out-of-band-metadata malloc (LD_PRELOAD) "
-                            "and record its counters (table: allocator)")
-
-    @staticmethod
-    def prepare(args, recording) -> "PreloadedAllocator | None":
-        if getattr(args, "allocator", None) != "oob":
-            return None
-        from lowprof.native.oobmalloc import preload_path
-
-        return PreloadedAllocator(preload_path(), recording.path / "oobmalloc")
 
 
 class PreloadedAllocator:
@@ -48,18 +33,18 @@ class PreloadedAllocator:
         preload = [str(self.library)] + [p for p in os.environ.get("LD_PRELOAD", "").split() if p]
         return {"LD_PRELOAD": " ".join(preload), "OOBMALLOC_STATS": str(self.stats_dir.resolve())}
 
-    def finish(self, recording, ended) -> None:
+    def finished(self, recording, ended) -> None:
         """Write the ``allocator`` table (possibly empty) and the manifest's ``allocator`` entry."""
         import pandas as pd
 
         from lowprof.native.oobmalloc import read_stats_dir
 
-        run = recording.run
+        writer = recording.writer
         rows = read_stats_dir(self.stats_dir)
-        pid = run.manifest.get("workload", {}).get("pid")
+        pid = writer.manifest.get("workload", {}).get("pid")
         frame = pd.DataFrame([{_RENAME.get(k, k): v for k, v in r.items()} | {"is_workload": r["pid"] == pid}
                               for r in rows], columns=[c.name for c in ALLOCATOR.columns])
-        run.write_frame(ALLOCATOR, frame.astype({"is_workload": bool}))
+        writer.write_frame(ALLOCATOR, frame.astype({"is_workload": bool}))
         main = next((r for r in rows if r["pid"] == pid), None)
         entry = {"name": "oob", "library": str(self.library), "processes": len(rows),
                  "allocs": int(sum(r["allocs"] for r in rows))}
@@ -70,7 +55,7 @@ class PreloadedAllocator:
         else:
             entry["status"] = "ok"
             entry["workload"] = {_RENAME.get(k, k): v for k, v in main.items() if k != "pid"}
-        run.manifest["allocator"] = entry
+        writer.manifest["allocator"] = entry
 
 
 def _mib(b: int) -> str:
@@ -78,7 +63,7 @@ def _mib(b: int) -> str:
 
 
 def section_allocator(run) -> dict | None:
-    """``lowprof report`` block (registered in ``lowprof.analysis.summary.SECTIONS``); None without --allocator."""
+    """``lowprof report`` block; None without --allocator."""
     entry = run.manifest.get("allocator")
     if not entry:
         return None
@@ -92,3 +77,20 @@ def section_allocator(run) -> dict | None:
         out["peak active"] = _mib(w["peak_active_bytes"])
         out["bad frees reported"] = w["errors"]
     return out
+
+
+def _record(values, recording) -> "PreloadedAllocator | None":
+    if values["allocator"] != "oob":
+        return None
+    from lowprof.native.oobmalloc import preload_path
+
+    return PreloadedAllocator(preload_path(), recording.path / "oobmalloc")
+
+
+FEATURE = Feature(
+    "allocator", "the workload under lowprof's out-of-band-metadata malloc (LD_PRELOAD), its counters at exit",
+    tables=(ALLOCATOR,), manifest=owned_by("allocator"),
+    options=(Option("--allocator", choices=("oob",), metavar="oob", verbs=("run", "sweep"),
+                    help="run the workload with lowprof's out-of-band-metadata malloc (LD_PRELOAD) "
+                         "and record its counters (table: allocator)"),),
+    record=_record, report=section_allocator)

@@ -1,4 +1,6 @@
-"""``lowprof run --trace kernels --on-demand``: start the workload armed (agent listening, no profiler session).
+"""The recording side of on-demand tracing (``lowprof run --trace kernels --on-demand``): start the workload
+armed (agent listening, no profiler session), and when it ends write every window it was asked for into its
+tables. The side that asks for a window (``lowprof attach PID --trace kernels``) is :mod:`lowprof.tracers.on_demand`.
 
 The workload's PYTHONPATH gets ``lowprof/tracers/_boot`` first (as for ``--trace kernels``); with
 ``$LOWPROF_ON_DEMAND_DIR`` set, its ``sitecustomize.py`` arms ``_lowprof_ondemand_agent`` instead of starting
@@ -20,7 +22,7 @@ __all__ = ["OnDemandTrace"]
 
 
 class OnDemandTrace:
-    """The ``run`` extension object for ``--trace kernels --on-demand``."""
+    """The recorder (:class:`lowprof.feature.Recorder`) of ``--trace kernels --on-demand``."""
 
     def __init__(self, kineto_dir: Path, sock_dir: str) -> None:
         self.kineto_dir, self.sock_dir = Path(kineto_dir), sock_dir
@@ -34,7 +36,7 @@ class OnDemandTrace:
             raise LowprofError(f"--on-demand: cannot use {sock_dir} for the agent's socket: {e}") from None
         kdir = recording.path / "kineto"
         kdir.mkdir(exist_ok=True)
-        recording.run.manifest["trace"] = {"mode": "on-demand", "socket_dir": sock_dir}
+        recording.writer.manifest["trace"] = {"mode": "on-demand", "socket_dir": sock_dir}
         return cls(kdir, sock_dir)
 
     def env(self) -> dict[str, str]:
@@ -43,22 +45,22 @@ class OnDemandTrace:
                 ENV_SOCK_DIR: self.sock_dir}
 
     def started(self, pid: int, quiet: bool) -> None:
-        from lowprof.cli._ui import note
+        from lowprof.console import note
 
         note(f"armed for on-demand kernel tracing: lowprof attach {pid} --trace kernels --duration S", quiet)
 
-    def finish(self, recording, ended) -> None:
+    def finished(self, recording, ended) -> None:
         """Every window into this run's tables; ``manifest["trace"]["on_demand"]`` lists them (run clock ns)."""
         import json
 
-        run = recording.run
-        pid = run.manifest.get("workload", {}).get("pid")
+        writer = recording.writer
+        pid = writer.manifest.get("workload", {}).get("pid")
         if pid:  # killed before its atexit could remove it (SIGTERM, SIGKILL)
             try:
                 os.unlink(socket_path(self.sock_dir, pid))
             except OSError:
                 pass
-        entry = write_trace_tables(run, self.kineto_dir, 0.0, started="on demand (lowprof attach --trace kernels)")
+        entry = write_trace_tables(writer, self.kineto_dir, 0.0, started="on demand (lowprof attach --trace kernels)")
         log = []
         p = self.kineto_dir / "segments.jsonl"
         if p.exists():
@@ -67,7 +69,7 @@ class OnDemandTrace:
                     log.append(json.loads(line))
                 except ValueError:
                     continue
-        origin = run.clock.origin_monotonic_ns
+        origin = writer.clock.origin_monotonic_ns
         windows = [{"pid": e.get("pid"), "window": e.get("window"), "why": e.get("why"), "file": e.get("file"),
                     "start_ns": e["start_monotonic_ns"] - origin, "end_ns": e["end_monotonic_ns"] - origin}
                    for e in log if e.get("event") == "segment" and e.get("window") is not None]

@@ -1,0 +1,75 @@
+"""The two consoles lowprof prints on: ``out`` (results, stdout) and ``err`` (chatter, stderr), and ``note``.
+
+Light to import (rich is imported on first print), and below every layer, so that a recorder can say a line
+(a trace's warnings, an armed on-demand agent) without importing the command line; :mod:`lowprof.cli._ui`
+re-exports them with its table and number helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["out", "err", "note", "warn"]
+
+
+def _piped_width(stream) -> int | None:
+    """Width for output that is not a terminal: wide enough that no table column is squeezed (rich
+    would assume 80; tables only take the width they need). A terminal or $COLUMNS decides otherwise."""
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return 250
+
+
+class _Console:
+    """A rich Console made on first use (``lowprof --help`` never imports rich); attributes are the Console's.
+
+    markup=False: a string printed is printed as it is (kernel, phase, path and package names hold brackets:
+    `attn[bold]x[/bold]`, `layer[3]`, `lowprof[gpu]`); styling is asked for with Text or print(..., markup=True)
+    on a string whose data went through rich.markup.escape."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr, self._made = stderr, None
+
+    def _console(self):
+        if self._made is None:
+            from rich.console import Console
+
+            stream = sys.stderr if self._stderr else sys.stdout
+            self._made = Console(stderr=self._stderr, highlight=False, soft_wrap=True, markup=False,
+                                 width=_piped_width(stream))
+        return self._made
+
+    def __getattr__(self, name: str):
+        return getattr(self._console(), name)
+
+    def __enter__(self):  # `with console:` (rich's Live does it) looks these up on the type
+        return self._console().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        self._console().__exit__(*exc)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._console(), name, value)
+
+
+out = _Console(stderr=False)  # results, on stdout
+err = _Console(stderr=True)  # chatter, on stderr
+
+
+def note(msg: str, quiet: bool = False) -> None:
+    """A one-line status message on stderr, prefixed with ``lowprof:``; ``msg`` is plain text, never markup."""
+    if not quiet:
+        from rich.text import Text
+
+        err.print(Text.assemble(("lowprof:", "dim"), " ", str(msg)))
+
+
+def warn(msg: str) -> None:
+    """A one-line warning on stderr, ``lowprof: warning: MSG``; ``msg`` is plain text, never markup."""
+    from rich.text import Text
+
+    err.print(Text.assemble(("lowprof: warning: ", "yellow"), str(msg)))

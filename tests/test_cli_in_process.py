@@ -1,0 +1,49 @@
+"""The tests' in-process `lowprof` (tests/conftest.py run_cli) answers as the real process does: the same exit
+status, stdout and stderr, byte for byte, for help, a bad flag, a one-line error, tables at a given $COLUMNS and
+strict JSON; and it leaves this process's environment, working directory and signal handlers as it found them."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.conftest import TRACES, run_cli_in_process, run_cli_subprocess
+
+TRACE = TRACES / "kineto" / "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz"
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("in-process") / "run"
+    p = run_cli_subprocess("import", TRACE, "--out", out, "--quiet")
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def _same(args, **kw) -> None:
+    here, there = run_cli_in_process(*args, **kw), run_cli_subprocess(*args, **kw)
+    assert (here.returncode, here.stdout, here.stderr) == (there.returncode, there.stdout, there.stderr)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["report", "--help"], ["report", "--no-such-flag"],
+                                  ["run", "--interval", "banana", "--", "true"], ["report", "/nonexistent/run"]])
+def test_help_bad_flags_and_errors_are_the_processes(args):
+    _same(args)
+
+
+@pytest.mark.parametrize("columns", ["60", "200"])
+def test_tables_at_a_width_and_json_are_the_processes(imported, columns):
+    for verb in ("report", "launches"):
+        _same([verb, imported], env={"COLUMNS": columns})
+    _same(["launches", imported, "--json"])
+
+
+def test_the_call_leaves_environment_cwd_and_signal_handlers_as_they_were(imported, tmp_path):
+    env, cwd = dict(os.environ), os.getcwd()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    p = run_cli_in_process("report", imported, env={"LOWPROF_TEST_MARK": "1"}, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert dict(os.environ) == env and os.getcwd() == cwd
+    assert {s: signal.getsignal(s) for s in handlers} == handlers

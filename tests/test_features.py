@@ -1,0 +1,178 @@
+"""The feature list (lowprof.features): light to import, one declaration per feature, and a new feature is one
+line in FEATURES (its flag, its hooks and its table all follow)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import lowprof
+from lowprof import features as features_mod
+from lowprof.cli import OneLineParser
+from lowprof.errors import LowprofError
+from lowprof.feature import Feature, Option
+from lowprof.rundir import Column, TableSpec
+
+
+def test_features_are_light_to_import():
+    """Building the command line reads every declaration: none may pull in pandas, pyarrow, numpy, rich or psutil."""
+    code = ("import lowprof.features, sys; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('pandas','pyarrow','numpy','rich','psutil')))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]", p.stdout
+
+
+def test_one_declaration_per_feature():
+    from lowprof.probes import DEFAULT_PROBES, PROBES, get_probe
+    from lowprof.rundir.catalog import all_specs
+
+    names = [f.name for f in features_mod.FEATURES]
+    assert len(names) == len(set(names))
+    assert list(PROBES) == ["system", "nvml", "rapl", "hwmon"] == list(DEFAULT_PROBES)
+    assert all(get_probe(n).name == n for n in PROBES)
+    # report sections in the order `lowprof report` has always shown them
+    assert [f.name for f in features_mod.FEATURES if f.report] == ["launches", "tlb", "power", "microbench", "allocator"]
+    flags = [o.flag for f in features_mod.FEATURES for o in f.options]
+    assert len(flags) == len(set(flags)) and {"--trace", "--marks", "--allocator", "--stacks", "--stacks-rate"} <= set(flags)
+    # the catalogue is the features' tables, each declared by exactly one name
+    assert set(all_specs()) == {t.name for f in features_mod.FEATURES for t in f.tables}
+
+
+def _parser(verb: str):
+    """One recording verb's parser, as ``lowprof VERB`` builds it."""
+    import importlib
+
+    p = OneLineParser(prog=f"lowprof {verb}")
+    importlib.import_module(f"lowprof.cli.{verb}").add_arguments(p)
+    return p
+
+
+def test_recording_verbs_share_the_features_flags():
+    from lowprof.cli import sweep
+
+    for verb in ("run", "attach", "sweep"):
+        extra = ["1"] if verb == "attach" else []
+        a = _parser(verb).parse_args([*(["--param", "n=1"] if verb == "sweep" else []), "--stacks-rate", "50", *extra])
+        assert a.stacks_rate == 50, verb
+    assert _parser("attach").parse_args(["--stack-rate", "7", "1"]).stacks_rate == 7  # the old spelling, kept
+    assert "--stack-rate" not in _parser("attach").format_help()
+    a = _parser("sweep").parse_args(["--param", "n=1", "--stacks", "--allocator", "oob", "--stacks-rate", "50",
+                                     "--trace", "kernels", "--", "true"])
+    assert sweep._run_args(a) == ["--trace", "kernels", "--allocator", "oob", "--stacks", "--stacks-rate", "50"]
+    assert sweep._run_args(_parser("sweep").parse_args(["--param", "n=1", "--", "true"])) == []
+    with pytest.raises(SystemExit):  # attach records a running process: no workload to preload an allocator into
+        _parser("attach").parse_args(["--allocator", "oob", "1"])
+
+
+class _Greeter:
+    """A throwaway feature's recorder: says what it was called with."""
+
+    calls: list = []
+
+    def __init__(self, values, recording) -> None:
+        self.values, self.recording = dict(values), recording
+        self.calls.append(("record", self.values["greeting"], str(recording.path)))
+
+    def env(self) -> dict[str, str]:
+        return {"LOWPROF_TEST_GREETING": self.values["greeting"]}
+
+    def started(self, pid: int, quiet: bool) -> None:
+        self.calls.append(("started", pid, quiet))
+
+    def finished(self, recording, ended) -> None:
+        self.calls.append(("finished", ended.exit_code))
+        if self.values["greeting"] == "fail":
+            raise RuntimeError("the greeter broke")
+        recording.writer.write_frame(GREETINGS, __import__("pandas").DataFrame({"greeting": [self.values["greeting"]]}))
+
+
+GREETINGS = TableSpec("greetings", 1, (Column("greeting", "string", "", "what --greeting said"),), doc="a test table")
+
+
+def _check(values) -> None:
+    if values["greeting"] == "bad":
+        raise LowprofError("--greeting bad: refused")
+
+
+GREETER = Feature("greeter", "a feature made up by a test", tables=(GREETINGS,),
+                  options=(Option("--greeting", help="what to say", metavar="WORD", verbs=("run",)),),
+                  check=_check, record=lambda values, rec: _Greeter(values, rec) if values["greeting"] else None)
+
+
+@pytest.fixture
+def with_greeter(monkeypatch):
+    monkeypatch.setattr(features_mod, "FEATURES", features_mod.FEATURES + (GREETER,))  # the one line
+    _Greeter.calls = []
+    return _Greeter.calls
+
+
+def _run(tmp_path, *flags: str):
+    from lowprof.cli import guarded
+    from lowprof.cli import run as run_verb
+
+    seen = tmp_path / "seen.txt"
+    code = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('LOWPROF_TEST_GREETING', '-'))"
+    args = _parser("run").parse_args(["--out", str(tmp_path / "r"), "--probes", "system", "--quiet", *flags,
+                                      "--", sys.executable, "-c", code, str(seen)])
+    return guarded(run_verb.main, args), seen
+
+
+def test_adding_a_feature_is_one_line(tmp_path, with_greeter):
+    from lowprof.rundir.catalog import all_specs
+
+    assert "--greeting WORD" in _parser("run").format_help() and "greetings" in all_specs()
+    assert "--greeting" not in _parser("attach").format_help()  # offered only where it says
+    code, seen = _run(tmp_path, "--greeting", "hello")
+    assert code == 0
+    run = lowprof.load(tmp_path / "r")
+    assert seen.read_text() == "hello"  # its env() reached the workload
+    assert with_greeter == [("record", "hello", str(tmp_path / "r")), ("started", run.manifest["workload"]["pid"], True),
+                            ("finished", 0)]
+    assert list(run["greetings"].greeting) == ["hello"] and run.complete
+
+
+def test_a_feature_not_asked_for_does_nothing(tmp_path, with_greeter):
+    code, seen = _run(tmp_path)
+    assert code == 0 and seen.read_text() == "-" and with_greeter == []
+    assert "greetings" not in lowprof.load(tmp_path / "r").tables
+
+
+def test_a_feature_check_refuses_before_the_run_dir(tmp_path, with_greeter, capfd):
+    code, _ = _run(tmp_path, "--greeting", "bad")
+    err = capfd.readouterr().err
+    assert code == 1 and "--greeting bad: refused" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists() and with_greeter == []
+
+
+def test_a_feature_failing_at_the_end_keeps_the_run(tmp_path, with_greeter, capfd):
+    code, seen = _run(tmp_path, "--greeting", "fail")
+    err = capfd.readouterr().err
+    assert code == 1 and "RuntimeError: the greeter broke" in err and "Traceback" not in err
+    run = lowprof.load(tmp_path / "r")
+    assert run.complete and run.manifest["extension_errors"] == ["RuntimeError: the greeter broke"]
+    assert "system" in run.tables and seen.read_text() == "fail"
+    json.dumps(run.manifest)  # still strict JSON
+
+
+def test_every_manifest_section_is_declared_by_its_feature_or_by_a_core_writer():
+    """A section owned by a feature is listed in that feature's declaration (and no other); the rest belong to
+    the writers that are not features (the run directory itself, the sampler, import, sweep)."""
+    from lowprof.features import FEATURES
+    from lowprof.rundir.sections import SECTIONS
+
+    names = {f.name for f in FEATURES}
+    listed = {}
+    for f in FEATURES:
+        for s in f.manifest:
+            assert s.owner == f.name, f"{f.name} lists {s.name}, owned by {s.owner}"
+            assert s.name not in listed, f"{s.name} listed by {listed.get(s.name)} and {f.name}"
+            listed[s.name] = f.name
+    for s in SECTIONS.values():
+        if s.owner in names:
+            assert listed.get(s.name) == s.owner, f"section {s.name} (owner {s.owner}) missing from its FEATURE"
+        else:
+            assert s.owner in ("core", "sampler", "import", "sweep"), f"section {s.name}: unknown owner {s.owner}"

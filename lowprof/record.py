@@ -153,8 +153,10 @@ class Recording:
     def __init__(self, out: str | os.PathLike, *, kind: str, probes: list[str], interval_s: float = 0.05,
                  force: bool = False, command: list[str] | None = None, pid: int | None = None) -> None:
         # The sampler's first table write imports pyarrow, and pyarrow its pandas shim (~0.4 s, more on a busy
-        # machine): loaded here, before the workload (or a profile() region) starts, its first sample is not late.
+        # machine), and the probes psutil: loaded here, before the workload (or a profile() region) starts, so
+        # that its first sample is not late.
         import pandas  # noqa: F401
+        import psutil  # noqa: F401
         import pyarrow  # noqa: F401
 
         from lowprof.inventory import gpu_facts, recording_facts, software_facts

@@ -5,6 +5,7 @@ the two halves on two workers."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -83,15 +84,42 @@ def test_cupy_kernels_are_recorded_through_cupti(tmp_path, cli):
     assert (k.gpu_end_ns <= lowprof.load(out).manifest["end_t_ns"]).all()
 
 
-def test_workload_with_its_own_profiler_keeps_working_and_the_loss_is_recorded(tmp_path, cli):
-    out = tmp_path / "r"
-    p = cli("run", "--trace", "kernels", "--trace-segment", "0", "--out", out, "--", sys.executable, "-c",
-            "import torch\nwith torch.profiler.profile() as p:\n    torch.randn(8) + 1\n"
-            "print(sorted({e.name for e in p.events()} & {'aten::randn', 'aten::add'}))", env=ENV)
-    assert p.returncode == 0, p.stderr  # exporting our replaced session used to segfault the workload
+# A workload with its own torch.profiler session, which exits 3: recorded once for the two tests below (each
+# used to record the same workload).
+OWN_PROFILER = ("import sys, torch\nwith torch.profiler.profile() as p:\n    torch.randn(8) + 1\n"
+                "print(sorted({e.name for e in p.events()} & {'aten::randn', 'aten::add'}))\nsys.exit(3)")
+
+
+@pytest.fixture(scope="module")
+def own_profiler_run(tmp_path_factory):
+    """(`lowprof run -q --trace kernels --trace-segment 0` of OWN_PROFILER, its run directory)."""
+    from tests.conftest import run_cli
+
+    out = tmp_path_factory.mktemp("own-profiler") / "r"
+    p = run_cli("run", "-q", "--trace", "kernels", "--trace-segment", "0", "--out", out, "--", sys.executable, "-c",
+                OWN_PROFILER, env=ENV, timeout=300)
+    return p, out
+
+
+def test_workload_with_its_own_profiler_keeps_working_and_the_loss_is_recorded(own_profiler_run):
+    p, out = own_profiler_run
+    assert p.returncode == 3, p.stderr  # its own exit: exporting our replaced session used to segfault the workload
     assert p.stdout.strip() == "['aten::add', 'aten::randn']"
     errors = lowprof.load(out).manifest["trace"]["errors"]
     assert any("own torch.profiler session replaced" in e for e in errors)
+
+
+def test_a_workloads_own_profiler_is_said_by_run_and_report(own_profiler_run, cli):
+    """(From tests/test_trace_loss_notice.py.) The loss is said in one warning line at the end of `run`, even
+    under -q, and among `report`'s notices; the workload's exit code is kept."""
+    p, out = own_profiler_run
+    assert p.returncode == 3, p.stderr
+    recorded = json.loads((out / "manifest.json").read_text())["trace"]["errors"]
+    lost = [e for e in recorded if "own torch.profiler session replaced" in e]
+    assert lost, recorded
+    assert f"lowprof: warning: --trace: {lost[0]}" in p.stderr, p.stderr
+    shown = json.loads(cli("report", out, "--json").stdout)["notices"]
+    assert f"--trace: {lost[0]}" in shown
 
 
 def test_a_scanner_that_cannot_load_is_one_clear_error(tmp_path, cli):

@@ -1,6 +1,9 @@
 """Fuzz `lowprof import` with seeded mutations of the shared Kineto traces and nsys exports (tests/test_fuzz_import.py).
 
-    python tests/_fuzz_import_worker.py SEED SECONDS OUT_DIR
+    python tests/_fuzz_import_worker.py SEED INPUTS OUT_DIR
+
+INPUTS seeded mutants are generated and imported, one after the other (the same inputs for the same seed, on
+any machine, however busy: no wall-clock budget).
 
 Each input is imported by the real CLI (``lowprof.cli.main(["import", ...])``) in a child forked from
 this warm interpreter (tests/_forked.py), so that a crash (a signal) or a hang (HANG_S) is seen as such and the next
@@ -29,7 +32,6 @@ import os
 import random
 import shutil
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -312,8 +314,17 @@ def verdict(res: dict, out: Path) -> tuple[str, str]:
     return "error", lines[0]
 
 
+def _families(desc: str) -> list[str]:
+    """The mutation families one input's description names: ``nsys:sql``/``nsys:bytes`` for an nsys export,
+    else ``bytes:<kind>``/``structure:<kind>`` (what was mutated) and ``container:<how>`` (how it was written)."""
+    parts = desc.split()
+    if parts[1].startswith("nsys:"):
+        return [":".join(parts[1].split(":")[:2])]
+    return [parts[1], f"container:{parts[2]}"]
+
+
 def main() -> None:
-    seed, seconds, work = int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
+    seed, n_inputs, work = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     import lowprof.cli  # noqa: F401 - warm: every child starts with these imported
     import lowprof.tracers.importer  # noqa: F401
     import pandas  # noqa: F401
@@ -324,12 +335,13 @@ def main() -> None:
     counts = {"ok": 0, "error": 0, "FAIL": 0}
     by_kind: dict[str, dict[str, int]] = {}
     errors: dict[str, int] = {}
+    families: dict[str, int] = {}
     failures = []
-    deadline = time.monotonic() + seconds
     cpu0 = os.times()
-    i = 0
-    while time.monotonic() < deadline:
+    for i in range(n_inputs):
         desc, suffix, raw = mutant(rng, sources, work)
+        for fam in _families(desc):
+            families[fam] = families.get(fam, 0) + 1
         trace, out = work / f"in{suffix}", work / "out"
         trace.write_bytes(raw)
         res = in_child(lambda: _import(trace, out), HANG_S, 6 << 30)
@@ -346,11 +358,11 @@ def main() -> None:
             trace.replace(keep)
             failures.append({"input": str(keep), "mutation": desc, "why": detail[-1500:]})
         shutil.rmtree(out, ignore_errors=True)
-        i += 1
+    i = n_inputs
     cpu1 = os.times()  # this process and its reaped children (one per input): the CPU the inputs were given
     cpu_s = sum(b - a for a, b in zip(cpu0[:4], cpu1[:4]))
     print(json.dumps({"seed": seed, "inputs": i, "cpu_s": round(cpu_s, 2), "sources": len(sources),
-                      "outcomes": counts, "by_kind": by_kind,
+                      "outcomes": counts, "by_kind": by_kind, "families": dict(sorted(families.items())),
                       "top_errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:12]),
                       "failures": failures[:20]}))
 

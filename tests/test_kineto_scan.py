@@ -108,14 +108,33 @@ def _reference(text: bytes) -> dict:
         row.update(ph=ord(ph), cls=cls, name=e.get("name") if isinstance(e.get("name"), str) else None,
                    cat=e.get("cat"))
         rows.append(row)
+    meta = {k: v for k, v in json.loads(text).items() if k != "traceEvents"} if isinstance(doc, dict) else None
     return {"rows": rows, "events": len(events), "skipped": {k: v for k, v in skipped.items() if v},
-            "nulled": nulled}
+            "nulled": nulled, "meta": meta}
 
 
-def _assert_same(path: Path, block_bytes: int = 16 << 20):
+def _text(path: Path) -> bytes:
     raw = path.read_bytes()
-    text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    ref = _reference(text)
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The reference of a shared trace, computed once for the tests that scan it (whole, and cut into blocks)."""
+    cache: dict[Path, dict] = {}
+
+    def of(path: Path) -> dict:
+        if path not in cache:
+            cache[path] = _reference(_text(path))
+        return cache[path]
+
+    return of
+
+
+def _assert_same(path: Path, block_bytes: int = 16 << 20, ref: dict | None = None):
+    """The scanner's columns of ``path`` equal the reference's (``ref``: the reference of this same file)."""
+    if ref is None:
+        ref = _reference(_text(path))
     got = scan(path, block_bytes)
     assert got.n_events == ref["events"]
     assert got.info.get("skipped_events", {}) == ref["skipped"]
@@ -128,24 +147,24 @@ def _assert_same(path: Path, block_bytes: int = 16 << 20):
     np.testing.assert_array_equal(got.cls, [r["cls"] for r in rows])
     assert list(got.strings[got.name]) == [r["name"] for r in rows]
     assert list(got.strings[got.cat]) == [r["cat"] for r in rows]
-    if isinstance(json.loads(text), dict):
-        assert got.meta == {k: v for k, v in json.loads(text).items() if k != "traceEvents"}
+    if ref["meta"] is not None:
+        assert got.meta == ref["meta"]
     return got
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name.split("__")[0])
-def test_scanner_equals_reference_on_traces(path: Path):
-    _assert_same(path)
+def test_scanner_equals_reference_on_traces(path: Path, reference):
+    _assert_same(path, ref=reference(path))
 
 
 @pytest.mark.slow
-def test_event_cut_at_every_block_edge(tmp_path: Path):
+def test_event_cut_at_every_block_edge(tmp_path: Path, reference):
     """Blocks of 1 KiB (and 7 bytes for a small trace) cut events, strings and numbers anywhere."""
     largest = max(ALL, key=lambda p: p.stat().st_size) if ALL else pytest.skip("no shared traces")
-    got = _assert_same(largest, block_bytes=1 << 10)
+    got = _assert_same(largest, block_bytes=1 << 10, ref=reference(largest))
     assert got.info["blocks"] > 1000
     small = next(p for p in ALL if p.name.startswith("triton_example"))
-    _assert_same(small, block_bytes=7)
+    _assert_same(small, block_bytes=7, ref=reference(small))
 
 
 def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:

@@ -4,13 +4,7 @@ segment file missing) is said in one line at the end of `run` and by `report`, n
 
 from __future__ import annotations
 
-import json
-import sys
-
-import pytest
-
 from lowprof.analysis.notices import notices
-from tests.conftest import requires
 
 
 def test_each_recorded_loss_is_one_line_and_the_no_launches_reason_is_not_repeated():
@@ -24,17 +18,5 @@ def test_each_recorded_loss_is_one_line_and_the_no_launches_reason_is_not_repeat
     assert notices(many)[-1] == "--trace: 3 more losses (manifest trace.errors)" and len(notices(many)) == 6
 
 
-@pytest.mark.slow
-@requires("torch")
-def test_a_workloads_own_profiler_is_said_by_run_and_report(tmp_path, cli):
-    out = tmp_path / "r"
-    code = "import sys, torch\nwith torch.profiler.profile():\n    torch.randn(8) + 1\nsys.exit(3)"
-    p = cli("run", "-q", "--trace", "kernels", "--trace-segment", "0", "--out", out, "--", sys.executable, "-c", code,
-            env={"OMP_NUM_THREADS": "1"}, timeout=300)
-    assert p.returncode == 3, p.stderr
-    recorded = json.loads((out / "manifest.json").read_text())["trace"]["errors"]
-    lost = [e for e in recorded if "own torch.profiler session replaced" in e]
-    assert lost, recorded
-    assert f"lowprof: warning: --trace: {lost[0]}" in p.stderr, p.stderr
-    shown = json.loads(cli("report", out, "--json").stdout)["notices"]
-    assert f"--trace: {lost[0]}" in shown
+# The recorded case (a workload's own torch.profiler, said by `run` and `report`) is in
+# tests/test_live_trace_run.py, beside the test that records the same workload: one recording serves both.

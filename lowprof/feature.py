@@ -4,8 +4,8 @@ A feature is one thing a user can ask lowprof for: a probe (``system``, ``nvml``
 kernels``), the workload's phase marks, an experiment's results. Its module ends with one
 :class:`Feature` value, ``FEATURE``, and :mod:`lowprof.features` lists every feature with plain imports;
 nothing else names it. From that list come the tables a run directory can hold (README's catalogue), the
-manifest sections, the recording verbs' options, the hooks a recording calls, the report sections and the
-comparable metrics.
+manifest sections, the recording verbs' options, the hooks a recording calls and the report sections. (Its
+comparable metrics are analysis: they sit in its area of :mod:`lowprof.analysis`.)
 
 Declarations are cheap to import (the standard library and other declarations only): building the command
 line reads every one of them. The work itself sits in functions that import what they need (pandas,

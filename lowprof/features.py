@@ -18,7 +18,7 @@ from lowprof.native import allocator, tlb_report
 from lowprof.probes import hwmon, nvml, rapl, system
 from lowprof.tracers import live, pystack_timeline
 
-__all__ = ["FEATURES", "feature"]
+__all__ = ["FEATURES"]
 
 FEATURES: tuple[Feature, ...] = (
     system.FEATURE,             # probe: host CPU, memory, the workload's process tree
@@ -35,10 +35,3 @@ FEATURES: tuple[Feature, ...] = (
     pystack_timeline.FEATURE,   # --stacks: Python stacks on the run clock
 )
 
-
-def feature(name: str) -> Feature:
-    """The feature called ``name``."""
-    for f in FEATURES:
-        if f.name == name:
-            return f
-    raise KeyError(f"no feature {name!r}; have {', '.join(f.name for f in FEATURES)}")

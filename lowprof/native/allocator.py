@@ -15,7 +15,7 @@ from lowprof.feature import Feature, Option
 from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.bench import ALLOCATOR
 
-__all__ = ["FEATURE", "PreloadedAllocator", "section_allocator"]
+__all__ = ["FEATURE", "section_allocator"]
 
 _RENAME = {"bytes_in_use": "in_use_bytes", "bytes_active": "active_bytes", "bytes_mapped": "mapped_bytes",
            "bytes_meta": "meta_bytes", "bytes_purged": "purged_bytes"}

@@ -20,7 +20,7 @@ def reps_for(nbytes: int) -> int:
 
 def measure(gpu, quick: bool = False) -> list[Result]:
     import numpy as np
-    from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
+    from lowprof.analysis.metric import BANDWIDTH_UNIT, bandwidth_gb_per_s
     from lowprof.microbench.stats import summarize
 
     cp = gpu.cupy

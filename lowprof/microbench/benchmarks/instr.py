@@ -26,8 +26,6 @@ UNROLL = 32  # kernels/instr.cu default
 
 def chain_latency_cycles(stamps: np.ndarray, steps: int) -> float:
     """Cycles per dependent instruction from one warp's (start, end) stamps."""
-    import numpy as np
-
     t0, t1 = int(stamps[0]), int(stamps[1])
     return (t1 - t0) / steps
 

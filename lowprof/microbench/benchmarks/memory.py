@@ -27,7 +27,7 @@ def bytes_moved(kind: str, array_bytes: int) -> int:
 
 def latency_points(gpu, footprints: list[int], stride: int, reps: int) -> list[dict]:
     import numpy as np
-    from lowprof.microbench.chase import build_chase, footprint_grid
+    from lowprof.microbench.chase import build_chase
     from lowprof.microbench.stats import summarize
 
     cp = gpu.cupy
@@ -58,7 +58,7 @@ def latency_points(gpu, footprints: list[int], stride: int, reps: int) -> list[d
 
 def bandwidth_points(gpu, array_bytes_list: list[int], reps: int) -> list[dict]:
     import numpy as np
-    from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
+    from lowprof.analysis.metric import bandwidth_gb_per_s
     from lowprof.microbench.stats import summarize
 
     cp = gpu.cupy
@@ -89,8 +89,8 @@ def bandwidth_points(gpu, array_bytes_list: list[int], reps: int) -> list[dict]:
 
 
 def measure(gpu, quick: bool = False) -> list[Result]:
-    from lowprof.analysis.metrics import BANDWIDTH_UNIT, bandwidth_gb_per_s
-    from lowprof.microbench.chase import build_chase, footprint_grid
+    from lowprof.analysis.metric import BANDWIDTH_UNIT
+    from lowprof.microbench.chase import footprint_grid
     from lowprof.microbench.curve import curve_levels
 
     reps = 2 if quick else 3

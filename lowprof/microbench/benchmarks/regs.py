@@ -40,7 +40,7 @@ def theoretical_warps_per_sm(registers: int, threads_per_block: int, arch: str =
 
 def pressure_sweep(arch: str = "sm_90", maxregs=MAXREGS, threads_per_block: int = 256) -> list[dict]:
     """nvcc builds of ``reg_pressure`` at each ``-maxrregcount``: registers, spills, occupancy."""
-    from lowprof.microbench.toolchain import compile_cubin, disassemble, resource_usage
+    from lowprof.microbench.toolchain import resource_usage
 
     rows = []
     for r in maxregs:
@@ -55,7 +55,7 @@ def pressure_sweep(arch: str = "sm_90", maxregs=MAXREGS, threads_per_block: int 
 def bank_variants(arch: str = "sm_90") -> list[dict]:
     """Per ``VARIANT`` of ``operand_banks``: its hot-loop FFMAs by source-register parity."""
     from lowprof.microbench.sass import bank_parity, hot_loop, parse_sass
-    from lowprof.microbench.toolchain import compile_cubin, disassemble, resource_usage
+    from lowprof.microbench.toolchain import compile_cubin, disassemble
 
     rows = []
     for v in VARIANTS:

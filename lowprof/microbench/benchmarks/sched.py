@@ -35,8 +35,6 @@ def warp_table(stamps: np.ndarray, ids: np.ndarray) -> pd.DataFrame:
 def subcore_summary(df: pd.DataFrame) -> dict:
     """Does warp index mod 4 equal %warpid mod 4 (the documented mapping for warps of one block), and how
     much longer do warps take per extra warp on their sub-core (cycles by ``sharing``)."""
-    import pandas as pd
-
     match = float(((df.warp % 4) == df.subcore).mean())
     by_sharing = df.groupby("sharing").cycles.median().to_dict()
     return {"warp_mod4_is_subcore": match, "median_cycles_by_sharing": {int(k): float(v) for k, v in by_sharing.items()}}

@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from lowprof.rundir.spec import TYPES
+
 __all__ = ["Field", "Section", "SECTIONS", "owned_by", "Manifest", "View", "Entries", "manifest_schema", "write_problems", "markdown",
            "PID_MAX"]
 
@@ -110,7 +112,7 @@ _PROBE_FIELDS = (
 )
 
 _COLUMN_FIELDS = (
-    _f("type", "str", enum=("int64", "int32", "float64", "string", "bool"), required=True),
+    _f("type", "str", enum=TYPES, required=True),
     _f("unit", "str"),
     _f("doc", "str"),
 )

@@ -181,6 +181,7 @@ class Recording:
         self._instances = instances
         self.interval_s = interval_s
         self.sampler: Sampler | None = None
+        self._prepared: Sampler | None = None  # made by prepare(), started by start()
         self.write_error: str | None = None  # why the run directory could not be written to the end, if so
 
     @property
@@ -191,16 +192,23 @@ class Recording:
         """Variables a workload needs to stamp its own events into this run (``lowprof.mark``)."""
         return {ENV_RUN_DIR: str(self.writer.path.resolve()), ENV_ORIGIN: self.writer.clock.env_value()}
 
+    def prepare(self) -> None:
+        """Start the probes and open their tables, before the workload is spawned, so that :meth:`start`
+        has only the first sample to take (a probe's start costs ~1–10 ms: NVML's init, table writers)."""
+        if self._prepared is None:
+            from lowprof.probes.sampler import Sampler
+
+            self._prepared = Sampler(self.writer, self._instances, self.ctx, interval_s=self.interval_s)
+
     def start(self, pid: int | None = None) -> None:
-        """Start sampling (``pid``: the workload, if it was not known at construction)."""
+        """Start sampling (``pid``: the workload, if it was not known at construction); the first sample is
+        taken before this returns."""
         if pid is not None:
             self.ctx.pid = pid
             self.writer.manifest["workload"]["pid"] = pid
-        from lowprof.probes.sampler import Sampler
-
-        sampler = Sampler(self.writer, self._instances, self.ctx, interval_s=self.interval_s)
+        self.prepare()
         try:
-            self.sampler = sampler.start()
+            self.sampler = self._prepared.start()
         except OSError as e:  # the workload is running already: it goes on, unrecorded
             self.write_error = _why(e)
 
@@ -209,8 +217,9 @@ class Recording:
         says it, what was flushed stays, and the run loads as INCOMPLETE (its manifest is the last one
         written)."""
         try:
-            if self.sampler is not None:
-                self.sampler.stop()
+            sampler = self.sampler or self._prepared  # prepared but never started: its probes still stop
+            if sampler is not None:
+                sampler.stop()
             self.writer.finish(status=status)
         except OSError as e:
             self.write_error = self.write_error or _why(e)

@@ -86,6 +86,18 @@ def test_short_workload_ends_the_run_at_once_whatever_the_interval(tmp_path, cli
     assert (s.t_ns.iloc[-1] - s.t_ns.iloc[0]) / 1e9 >= own
 
 
+def test_first_sample_is_taken_before_the_workload_runs_its_first_line(tmp_path, cli):
+    """The workload reads CLOCK_MONOTONIC as its first statement; the run clock is CLOCK_MONOTONIC from the
+    manifest's origin, so the first sample must come before it (it lagged by up to ~30 ms on a busy VM when
+    the probes were started, and the first sample taken, on a new thread after the spawn)."""
+    code = "import sys, time; t = time.monotonic_ns(); open(sys.argv[1], 'w').write(str(t))"
+    p = cli("run", "-q", "--interval", "1", "--out", tmp_path / "r", "--", sys.executable, "-c", code, tmp_path / "t")
+    assert p.returncode == 0, p.stderr
+    run = lowprof.load(tmp_path / "r")
+    first_line_ns = int((tmp_path / "t").read_text()) - run.manifest["clock"]["origin_monotonic_ns"]
+    assert run["system"].t_ns.iloc[0] < first_line_ns <= run["system"].t_ns.iloc[-1]
+
+
 @pytest.mark.parametrize("flag, value", [("--interval", "inf"), ("--interval", "nan"), ("--interval", "1e-7"),
                                          ("--interval", "-1"), ("--interval", "abc"), ("--interval", "1e9")])
 def test_bad_interval_is_one_line_exit_2(tmp_path, cli, flag, value):

@@ -46,6 +46,7 @@ def main(args) -> int:
     features.make(rec)
     env = rec.env() | features.env()
     work = Workload(argv, env=env)
+    rec.prepare()  # probes started and tables open: once the workload is spawned, only its first sample is left
     try:
         pid = work.start()
     except OSError as e:

@@ -95,8 +95,9 @@ class Sampler:
 
     def _loop(self) -> None:
         cpu0 = time.thread_time()
-        next_t = time.monotonic()
-        last_flush = next_t
+        next_t = self._first_tick_t + self.interval_s  # start() took the first sample itself
+        last_flush = self._first_tick_t
+        self._stop.wait(max(0.0, next_t - time.monotonic()))
         while not self._stop.is_set():
             if time.monotonic() - next_t > 0.5 * self.interval_s:
                 self.late_ticks += 1
@@ -119,9 +120,14 @@ class Sampler:
         self.cpu_s = time.thread_time() - cpu0
 
     def start(self) -> "Sampler":
-        # ``sampler.started_t_ns`` in the saved manifest is the sign that sampling begins now (lowprof.profile
-        # waits for it): the probes' entries are saved earlier, while their tables are opened.
+        """Take the first sample now, on the caller's thread (not ~1 ms later on a new thread: ``lowprof run``
+        calls this as soon as the workload is spawned, before its interpreter starts), then sample every
+        ``interval_s`` on the thread."""
         self.started_t_ns = self.ctx.clock.t_ns()
+        self._first_tick_t = time.monotonic()
+        self.tick()
+        # ``sampler.started_t_ns`` in the saved manifest is the sign that sampling has begun (lowprof.profile
+        # waits for it): the probes' entries are saved earlier, while their tables are opened.
         self.writer.manifest["sampler"] = {"interval_s": self.interval_s, "started_t_ns": self.started_t_ns}
         self.writer.save()
         self._thread.start()

@@ -4,8 +4,9 @@ A feature is one thing a user can ask lowprof for: a probe (``system``, ``nvml``
 kernels``), the workload's phase marks, an experiment's results. Its module ends with one
 :class:`Feature` value, ``FEATURE``, and :mod:`lowprof.features` lists every feature with plain imports;
 nothing else names it. From that list come the tables a run directory can hold (README's catalogue), the
-manifest sections, the recording verbs' options, the hooks a recording calls and the report sections. (Its
-comparable metrics are analysis: they sit in its area of :mod:`lowprof.analysis`.)
+manifest sections, the recording verbs' options, the hooks a recording calls, the report sections and the
+comparable metrics of ``compare``, ``export`` and ``plot`` (:mod:`lowprof.metrics`). A metric is defined in
+the area of :mod:`lowprof.analysis` it is computed by; the feature's ``metrics`` lists the ones it owns.
 
 Declarations are cheap to import (the standard library and other declarations only): building the command
 line reads every one of them. The work itself sits in functions that import what they need (pandas,
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 if TYPE_CHECKING:  # declarations only: none of these is imported at run time here
+    from lowprof.analysis.metric import Metric
     from lowprof.probes.base import Probe
     from lowprof.record import Recording
     from lowprof.rundir import Run
@@ -84,7 +86,9 @@ class Feature:
     - ``report(run)``: its section of ``lowprof report`` (under the feature's name), a dict, or None when the
       run has nothing of it; a report whose figures depend on the GPU power signal takes it as the keyword
       ``signal`` (``auto``, ``instant``, ``average``);
-    - ``metrics()``: its comparable figures (``compare``, ``export``, ``plot``).
+    - ``metrics()``: the comparable figures it owns (``compare``, ``export``, ``plot``), each a
+      :class:`~lowprof.analysis.metric.Metric` defined in its analysis area; called when the registry is
+      built (:mod:`lowprof.metrics`), so the area is imported then, not with the declaration.
     """
 
     name: str
@@ -96,6 +100,7 @@ class Feature:
     record: Callable[[Mapping[str, Any], "Recording"], "Recorder | None"] | None = None
     probe: Callable[[], "type[Probe]"] | None = None
     report: Callable[["Run"], dict | None] | None = None
+    metrics: Callable[[], tuple["Metric", ...]] | None = None
 
     def values(self, options: Any, verb: str | None = None) -> dict[str, Any]:
         """This feature's option values out of a verb's parsed options (an object with one attribute per dest).

@@ -36,6 +36,8 @@ from lowprof.rundir.specs.marks import MARKS, MARKS_FILE, read_marks_file
 if TYPE_CHECKING:  # mark() runs inside workloads: keep pandas out of its import
     import pandas as pd
 
+    from lowprof.analysis.metric import Metric
+
 __all__ = ["mark", "write_marks_table", "FEATURE"]
 
 _state: dict = {"key": None, "fd": None, "pid": None, "origin": 0, "seq": 0}
@@ -211,9 +213,16 @@ def _check(values) -> None:
         raise LowprofError(f"--marks {values['marks']}: no such file")
 
 
+def _metrics() -> tuple[Metric, ...]:
+    """The marked phases' duration (:mod:`lowprof.analysis.phases`); their energy is the power feature's."""
+    from lowprof.analysis import phases
+
+    return phases.metrics()
+
+
 FEATURE = Feature(
     "marks", "phase marks from lowprof.mark() and --marks FILE", tables=(MARKS,), manifest=owned_by("marks"),
     options=(Option("--marks", metavar="FILE", verbs=("run",),
                     help="JSONL phase marks to add: {\"name\": .., \"kind\": instant|begin|end, "
                          "\"t_s\"|\"t_ns\" (run clock) or \"unix_s\" (wall clock)} per line"),),
-    check=_check, record=lambda values, recording: _Marks(values["marks"]))
+    check=_check, record=lambda values, recording: _Marks(values["marks"]), metrics=_metrics)

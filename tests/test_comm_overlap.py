@@ -47,7 +47,7 @@ def test_per_pass_figure_equals_hta_on_each_iteration(shared_runs, hta_dir):
 
     t = _hta(hta_dir, include_last=True).t
     job = shared_runs.rank_job()
-    from lowprof.analysis.metrics import run_metrics
+    from lowprof.metrics import run_metrics
 
     checked = 0
     for rank in RANKS:

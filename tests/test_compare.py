@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 import lowprof
-from lowprof.analysis.compare import compare, machine_name
+from lowprof.analysis.compare import machine_name
 from lowprof.analysis.launches import per_step
 from lowprof.errors import WorkloadMismatch
+from lowprof.metrics import compare
 from lowprof.rundir.specs.launches import is_warmup
 from tests import _analysis_runs as R
 

@@ -8,8 +8,7 @@ import json
 import pytest
 
 import lowprof
-from lowprof.analysis.compare import compare
-from lowprof.analysis.metrics import METRICS, SWEEP_METRICS, better_of, metric, run_metrics
+from lowprof.metrics import METRICS, SWEEP_METRICS, better_of, compare, metric, run_metrics
 from tests import _analysis_runs as R
 
 
@@ -69,7 +68,7 @@ def test_microbench_rows_carry_their_own_unit_and_direction(shared_runs, root):
 
 
 def test_bench_direction():
-    from lowprof.analysis.metrics import bench_direction
+    from lowprof.metrics import bench_direction
 
     assert [bench_direction(u) for u in ("ns", "cycles", "GB/s", "thread-instr/cycle/SM", "registers/thread")] == \
         ["lower", "lower", "higher", "higher", ""]

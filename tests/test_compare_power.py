@@ -12,8 +12,7 @@ import pytest
 
 import lowprof
 from lowprof.analysis import plots
-from lowprof.analysis.compare import compare
-from lowprof.analysis.metrics import run_metrics
+from lowprof.metrics import compare, run_metrics
 from lowprof.analysis.perfetto import chrome_trace, validate_chrome_trace
 from tests import _analysis_runs as R
 from tests.test_plots import assert_readable_figure
@@ -165,7 +164,7 @@ def test_phase_energy_leaves_out_an_occurrence_outside_the_readings(tmp_path):
     (two occurrences of 100 J and one unmeasured gave median 100, but one of 100 J and one unmeasured 50 J)."""
     import pandas as pd
 
-    from lowprof.analysis.metrics import run_metrics
+    from lowprof.metrics import run_metrics
     from lowprof.rundir.specs.marks import MARKS
     from lowprof.rundir.specs.nvml import GPU_POWER
     from lowprof.rundir import RunWriter, load

@@ -14,8 +14,7 @@ import pytest
 from pyperf._utils import is_significant, tdist95conf_level, tscore
 
 import lowprof
-from lowprof.analysis.compare import compare
-from lowprof.analysis.metrics import better_of, params_key, run_metrics
+from lowprof.metrics import better_of, compare, params_key, run_metrics
 from lowprof.analysis.stats import t_cdf, t_ppf, welch
 from tests import _analysis_runs as R
 

@@ -7,7 +7,7 @@ import pytest
 
 import lowprof
 from lowprof.analysis.export_csv import METRIC_COLUMNS
-from lowprof.analysis.metrics import run_metrics
+from lowprof.metrics import run_metrics
 from tests import _analysis_runs as R
 
 

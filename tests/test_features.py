@@ -1,5 +1,5 @@
 """The feature list (lowprof.features): light to import, one declaration per feature, and a new feature is one
-line in FEATURES (its flag, its hooks and its table all follow)."""
+line in FEATURES (its flag, its hooks, its table and its metrics all follow)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 import lowprof
 from lowprof import features as features_mod
+from lowprof.analysis.metric import metric
 from lowprof.cli import OneLineParser
 from lowprof.errors import LowprofError
 from lowprof.feature import Feature, Option
@@ -98,9 +99,15 @@ def _check(values) -> None:
         raise LowprofError("--greeting bad: refused")
 
 
+@metric("greeting_chars", "", "higher", "characters of what --greeting said (the greetings table)")
+def greeting_chars(run):
+    return float(len(run["greetings"].greeting.iloc[0])) if "greetings" in run.tables else None
+
+
 GREETER = Feature("greeter", "a feature made up by a test", tables=(GREETINGS,),
                   options=(Option("--greeting", help="what to say", metavar="WORD", verbs=("run",)),),
-                  check=_check, record=lambda values, rec: _Greeter(values, rec) if values["greeting"] else None)
+                  check=_check, record=lambda values, rec: _Greeter(values, rec) if values["greeting"] else None,
+                  metrics=lambda: (greeting_chars,))
 
 
 @pytest.fixture
@@ -133,6 +140,36 @@ def test_adding_a_feature_is_one_line(tmp_path, with_greeter):
     assert with_greeter == [("record", "hello", str(tmp_path / "r")), ("started", run.manifest["workload"]["pid"], True),
                             ("finished", 0)]
     assert list(run["greetings"].greeting) == ["hello"] and run.complete
+
+
+def test_a_feature_metric_reaches_compare_and_export(tmp_path, with_greeter, capsys):
+    """Declared in its Feature only: compare and export list it, after lowprof's own metrics."""
+    import pandas as pd
+
+    from lowprof.metrics import METRICS
+    from tests._analysis_runs import lowprof_main
+
+    assert list(METRICS)[-1] == "greeting_chars"
+    runs = []
+    for word in ("hi", "hello"):
+        (tmp_path / word).mkdir()
+        assert _run(tmp_path / word, "--greeting", word)[0] == 0
+        runs.append(tmp_path / word / "r")
+    rc, out, err = lowprof_main(capsys, "compare", *runs, "--force", "--json")
+    assert rc == 0, err
+    rows = json.loads(out)["rows"]
+    assert rows[-1]["metric"] == "greeting_chars" and (rows[-1]["A"], rows[-1]["B"]) == (2.0, 5.0)
+    assert rows[-1]["better_B"] == "B"
+    rc, _, err = lowprof_main(capsys, "export", runs[1], "--csv", tmp_path / "out", "--no-tables")
+    assert rc == 0, err
+    m = pd.read_csv(tmp_path / "out" / "metrics.csv")
+    assert m[m.metric == "greeting_chars"].value.tolist() == [5.0]
+
+
+def test_a_feature_not_listed_has_no_metrics():
+    from lowprof.metrics import METRICS
+
+    assert "greeting_chars" not in METRICS and list(METRICS)[-1] == "tlb_walk_s"
 
 
 def test_a_feature_not_asked_for_does_nothing(tmp_path, with_greeter):

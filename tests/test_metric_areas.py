@@ -1,7 +1,9 @@
-"""Metrics defined once beside their analysis, and the derived frames a Run computes once.
+"""Metrics defined once beside their analysis, owned by one feature (or the core), and the derived frames a Run
+computes once.
 
-The registry is put together from the areas' ``metrics()`` lists: every metric comes from exactly one area,
-in the order compare/export/plot list them. A run's per-launch, per-pass and phase frames are the analysis
+Each metric is defined in one analysis area (its ``metrics()`` lists it); each is owned by exactly one feature
+(``Feature.metrics``) or one core owner (:data:`lowprof.metrics.CORE`), and the registry is the owners' lists in
+the order compare/export/plot list them. A run's per-launch, per-pass and phase frames are the analysis
 functions' own results, computed once per loaded run (``Run.derived``); the sweep analysis is computed once
 per version of sweep.json.
 """
@@ -16,25 +18,61 @@ import pandas as pd
 import pytest
 
 import lowprof
+from lowprof import features
 from lowprof.analysis import (bench_metrics, bound_metrics, comm_metrics, ipw_metrics, launch_metrics, phases,
                               power_metrics, summary_metrics, tlb_metrics)
 from lowprof.analysis.launches import launch_frame, pass_frame, per_launch, per_step, per_step_of
 from lowprof.analysis.phases import marked_phases
 from lowprof.analysis.metric import Metric, metric
-from lowprof.analysis.metrics import METRICS, SWEEP_METRICS, run_metrics
+from lowprof.feature import Feature
+from lowprof.metrics import CORE, METRICS, ORDER, SWEEP_METRICS, owners, registry, run_metrics
 
 AREAS = (summary_metrics, launch_metrics, comm_metrics, phases, power_metrics, ipw_metrics, bench_metrics, tlb_metrics)
-# The order compare, export and plot list metrics in (their tables and CSV rows follow it).
-ORDER = ["duration_s", "workload_cpu_s", "workload_cpu_cores_mean", "workload_rss_peak_bytes",
-         "host_cpu_percent_mean", "step_time_s", "pass_latency_s", "tklqt_s", "tklqt_share", "gpu_idle_share",
-         "comm_overlap_share", "kernels_per_pass", "launch_latency_s", "launch_api_s", "launch_queue_s",
-         "h2d_bandwidth_gb_per_s", "d2h_bandwidth_gb_per_s", "phase_time_s", "power_mean_w", "power_p99_w",
-         "energy_j", "energy_per_pass_j", "phase_energy_j", "ipw_per_w", "energy_per_query_j",
-         "energy_per_token_j", "microbench", "tlb_l1_entries", "tlb_l2_entries", "tlb_walk_s"]
+# Who owns each metric (a feature, or a core owner), in the order compare, export and plot list them (their
+# tables and CSV rows follow it): the order before metrics moved into the features' declarations.
+OWNED = {
+    "run": ["duration_s", "workload_cpu_s", "workload_cpu_cores_mean", "workload_rss_peak_bytes"],
+    "system": ["host_cpu_percent_mean"],
+    "launches": ["step_time_s", "pass_latency_s", "tklqt_s", "tklqt_share", "gpu_idle_share", "comm_overlap_share",
+                 "kernels_per_pass", "launch_latency_s", "launch_api_s", "launch_queue_s", "h2d_bandwidth_gb_per_s",
+                 "d2h_bandwidth_gb_per_s"],
+    "marks": ["phase_time_s"],
+    "power": ["power_mean_w", "power_p99_w", "energy_j", "energy_per_pass_j", "phase_energy_j"],
+    "ipw": ["ipw_per_w", "energy_per_query_j", "energy_per_token_j"],
+    "microbench": ["microbench"],
+    "tlb": ["tlb_l1_entries", "tlb_l2_entries", "tlb_walk_s"],
+    "sweep": ["transition_batch", "first_gpu_bound_batch"],
+}
+ORDER_NAMES = ["duration_s", "workload_cpu_s", "workload_cpu_cores_mean", "workload_rss_peak_bytes",
+               "host_cpu_percent_mean", "step_time_s", "pass_latency_s", "tklqt_s", "tklqt_share", "gpu_idle_share",
+               "comm_overlap_share", "kernels_per_pass", "launch_latency_s", "launch_api_s", "launch_queue_s",
+               "h2d_bandwidth_gb_per_s", "d2h_bandwidth_gb_per_s", "phase_time_s", "power_mean_w", "power_p99_w",
+               "energy_j", "energy_per_pass_j", "phase_energy_j", "ipw_per_w", "energy_per_query_j",
+               "energy_per_token_j", "microbench", "tlb_l1_entries", "tlb_l2_entries", "tlb_walk_s"]
 
 
-def test_each_metric_comes_from_one_area_in_the_listed_order():
-    assert list(METRICS) == ORDER and list(SWEEP_METRICS) == ["transition_batch", "first_gpu_bound_batch"]
+def test_the_registry_is_the_owners_lists_in_the_order_listed_before():
+    assert list(METRICS) == ORDER_NAMES and list(SWEEP_METRICS) == ["transition_batch", "first_gpu_bound_batch"]
+    assert [(o, [m.name for m in ms]) for o, ms in owners()] == list(OWNED.items())
+    assert list(OWNED) == list(ORDER)
+
+
+def test_each_metric_is_owned_once_by_a_feature_or_the_core():
+    """Read from the declarations themselves (FEATURES, CORE), not from the registry built from them."""
+    declared = [(f.name, f.metrics()) for f in features.FEATURES if f.metrics is not None]
+    declared += [(name, fn()) for name, fn in CORE.items()]
+    assert not {f.name for f in features.FEATURES} & set(CORE)
+    owner: dict[str, str] = {}
+    for name, ms in declared:
+        for m in ms:
+            assert isinstance(m, Metric) and m.name not in owner, (m.name, owner.get(m.name), name)
+            owner[m.name] = name
+            assert (SWEEP_METRICS if m.of == "sweep" else METRICS)[m.name] is m
+    assert set(owner) == set(METRICS) | set(SWEEP_METRICS)
+    assert {n: o for o, names in OWNED.items() for n in names} == owner
+
+
+def test_each_metric_comes_from_one_area():
     owner: dict[str, str] = {}
     for area in (*AREAS, bound_metrics):
         for m in area.metrics():
@@ -43,6 +81,17 @@ def test_each_metric_comes_from_one_area_in_the_listed_order():
             assert m.source == f"{area.__name__}.{m.fn.__qualname__}"  # defined in the area that lists it
             assert (SWEEP_METRICS if area is bound_metrics else METRICS)[m.name] is m
     assert set(owner) == set(METRICS) | set(SWEEP_METRICS)
+
+
+def test_two_owners_of_one_metric_are_refused(monkeypatch):
+    again = Feature("again", "claims a metric the launches feature owns", metrics=lambda: (launch_metrics.tklqt_s,))
+    monkeypatch.setattr(features, "FEATURES", features.FEATURES + (again,))
+    with pytest.raises(ValueError, match="'tklqt_s' defined twice"):
+        registry()
+    core_name = Feature("ipw", "a feature named as a core owner", metrics=lambda: ())
+    monkeypatch.setattr(features, "FEATURES", features.FEATURES[:-1] + (core_name,))
+    with pytest.raises(ValueError, match="'ipw'"):
+        registry()
 
 
 def test_a_declared_metric_is_callable_and_checks_its_direction():
@@ -56,7 +105,8 @@ def test_a_declared_metric_is_callable_and_checks_its_direction():
 
 
 def test_the_registry_and_metric_declarations_import_without_pandas():
-    code = ("import sys, lowprof.analysis.metrics, lowprof.analysis.metric; "
+    code = ("import sys, lowprof.metrics, lowprof.analysis.metrics, lowprof.analysis.metric; "
+            "lowprof.metrics.registry(); "
             "print(sorted(m for m in ('pandas', 'matplotlib', 'rich') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["[]"], out.stderr

@@ -9,7 +9,7 @@ import pytest
 
 import lowprof
 from lowprof.analysis import plots
-from lowprof.analysis.compare import compare
+from lowprof.metrics import compare
 from tests import _analysis_runs as R
 
 
@@ -66,7 +66,7 @@ def test_tklqt_vs_batch_from_real_traces(shared_runs, tmp_path):
     """Real GPU traces as the points of a sweep folder: the TKLQT panel plots each run's tklqt_s."""
     import json
 
-    from lowprof.analysis.metrics import run_metrics
+    from lowprof.metrics import run_metrics
 
     sweep = tmp_path / "gpu-sweep"
     traces = {"1": "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lowprof.analysis.metrics import run_metrics
+from lowprof.metrics import run_metrics
 from lowprof.rundir.specs.host import RAPL
 from lowprof.rundir import RunWriter, load
 from lowprof.rundir.specs.launches import STEPS

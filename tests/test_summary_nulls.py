@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import lowprof
-from lowprof.analysis.metrics import run_metrics
+from lowprof.metrics import run_metrics
 from lowprof.analysis.summary import summarize
 from tests.conftest import run_cli
 

@@ -46,7 +46,7 @@ def _verdict(d: dict, key: str) -> dict:
 def test_stlb_reach_matches_cpuid_or_is_said_uncertain(sweep, cli):
     """A measured STLB is within one step of what CPUID reports now; anything else is printed as
     uncertain with the reason (never as a figure: not in the table, not as the compare metric)."""
-    from lowprof.analysis.metrics import run_metrics
+    from lowprof.metrics import run_metrics
 
     facts, run = sweep[0]["tlb"], sweep[1]
     reported = _reported(facts, "L2", 4096)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import lowprof
-from lowprof.analysis.metrics import BANDWIDTH_UNIT, METRICS, run_metrics
+from lowprof.metrics import BANDWIDTH_UNIT, METRICS, run_metrics
 from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.launches import LAUNCHES
 from tests import _analysis_runs as R

@@ -16,6 +16,9 @@ holds the mean of each side's runs, and for each other side the 95 % Welch t-int
 of the means and whether the change is significant (:mod:`lowprof.analysis.stats`); a change that is not
 significant (or smaller than ``min_change_pct``) is never marked better. One path per side keeps the
 one-run table (value, ratio, better).
+
+The metrics compared, and the order of the rows, are a :class:`~lowprof.analysis.metrics.Registry` the
+caller gives (lowprof's own: :func:`lowprof.metrics.registry`, the features' metrics and the core ones).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lowprof.analysis.metrics import METRICS, SWEEP_METRICS, better_of, params_key, run_metrics, sweep_metrics
+from lowprof.analysis.metrics import Registry, better_of, params_key
 from lowprof.errors import LowprofError, WorkloadMismatch
 from lowprof.rundir import Run
 from lowprof.rundir.many import Member, expand
@@ -151,24 +154,24 @@ class Side:
 
 
 def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None,
-              signal: str = "auto") -> Side:
-    """Expand a path and compute its metric rows (a sweep's runs carry their parameters; ranks their rank);
-    ``signal``: the GPU power signal of the power metrics (lowprof.analysis.power)."""
+              signal: str = "auto", *, metrics: Registry) -> Side:
+    """Expand a path and compute its rows of ``metrics`` (a sweep's runs carry their parameters; ranks their
+    rank); ``signal``: the GPU power signal of the power metrics (lowprof.analysis.power)."""
     p = Path(path)
     members = expand(p)
     sweep_doc = json.loads((p / "sweep.json").read_text()) if (p / "sweep.json").is_file() else None
     kind = "sweep" if sweep_doc is not None else ("ranks" if len(members) > 1 else "run")
     frames = []
     for m in members:
-        df = run_metrics(m.run, names, signal=signal)
+        df = metrics.run_metrics(m.run, names, signal=signal)
         extra = dict(m.params)
         if kind == "ranks":
             extra["rank"] = m.rank if m.rank is not None else m.label
         df["params"] = [{**extra, **p_} for p_ in df["params"]]
         frames.append(df)
     if sweep_doc is not None:
-        frames.append(sweep_metrics(p, names))
-    df = pd.concat(frames, ignore_index=True) if frames else run_metrics(members[0].run, [])
+        frames.append(metrics.sweep_metrics(p, names))
+    df = pd.concat(frames, ignore_index=True) if frames else metrics.run_metrics(members[0].run, [])
     if kind == "ranks":
         df = pd.concat([df, _over_ranks(df)], ignore_index=True)
     machines = list(dict.fromkeys(machine_name(m.run) for m in members))
@@ -221,8 +224,9 @@ def _groups(paths) -> list[list]:
 
 
 def compare(paths: list, force: bool = False, names: list[str] | None = None,
-            signal: str = "auto", min_change_pct: float | None = None) -> Comparison:
-    """Compare the first side (A) with each other (B, C, ...); see the module docstring. A side is a path,
+            signal: str = "auto", min_change_pct: float | None = None, *, metrics: Registry) -> Comparison:
+    """Compare the first side (A) with each other (B, C, ...) on ``metrics`` (rows in its order); see the
+    module docstring. A side is a path,
     or a list of paths (repeated runs: means, Welch intervals and significance). ``signal``: the GPU power
     signal of the power metrics (``auto``, ``instant``, ``average``), named per row (``signal=...``).
     ``min_change_pct``: a change of the mean smaller than this (percent of A's) is not significant (one
@@ -233,16 +237,14 @@ def compare(paths: list, force: bool = False, names: list[str] | None = None,
     if any(len(g) == 0 for g in groups):
         raise LowprofError("compare: a side between '--' separators holds no run")
     if any(len(g) > 1 for g in groups):
-        return _compare_repeats(groups, force, names, signal, min_change_pct)
+        return _compare_repeats(groups, force, names, signal, min_change_pct, metrics)
     paths = [g[0] for g in groups]
     if len(paths) < 2:
         raise LowprofError(f"compare needs at least two runs, got {len(paths)}")
     if len(paths) > len(LETTERS):
         raise LowprofError(f"compare takes at most {len(LETTERS)} runs, got {len(paths)}")
-    unknown = [n for n in (names or []) if n not in METRICS and n not in SWEEP_METRICS]
-    if unknown:
-        raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join([*METRICS, *SWEEP_METRICS])}")
-    sides = [load_side(p, LETTERS[i], names, signal) for i, p in enumerate(paths)]
+    metrics.known(names)
+    sides = [load_side(p, LETTERS[i], names, signal, metrics=metrics) for i, p in enumerate(paths)]
     diffs = {}
     for s in sides[1:]:
         d = workload_differences(sides[0].workload, s.workload)
@@ -262,7 +264,7 @@ def compare(paths: list, force: bool = False, names: list[str] | None = None,
     for k in keyed[1:]:
         common = common.intersection(k.index, sort=False)
     notes = _measured_differently(sides, keyed, common)
-    order = {n: i for i, n in enumerate([*METRICS, *SWEEP_METRICS])}
+    order = {n: i for i, n in enumerate(metrics.names())}
     rows = []
     for metric_name, pk in common:
         first = keyed[0].loc[(metric_name, pk)]
@@ -340,10 +342,11 @@ def _method(min_change_pct: float | None) -> dict:
             "min_change_pct": min_change_pct, "verdicts": VERDICTS}
 
 
-def _repeat_side(letter: str, group: list, names, signal) -> tuple[Side, list[Side], list[pd.DataFrame]]:
+def _repeat_side(letter: str, group: list, names, signal,
+                 metrics: Registry) -> tuple[Side, list[Side], list[pd.DataFrame]]:
     """The runs of one side: one Side for the whole group, each path's own Side, and each path's rows
     keyed by (metric, params)."""
-    runs = [load_side(p, letter, names, signal) for p in group]
+    runs = [load_side(p, letter, names, signal, metrics=metrics) for p in group]
     keyed = []
     for r in runs:
         df = r.metrics.copy()
@@ -356,16 +359,14 @@ def _repeat_side(letter: str, group: list, names, signal) -> tuple[Side, list[Si
     return side, runs, keyed
 
 
-def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_pct) -> Comparison:
+def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_pct, metrics: Registry) -> Comparison:
     from lowprof.analysis.stats import welch
 
     if len(groups) < 2:
         raise LowprofError(f"compare needs at least two sides, got {len(groups)} (separate them with '--')")
     if len(groups) > len(LETTERS):
         raise LowprofError(f"compare takes at most {len(LETTERS)} sides, got {len(groups)}")
-    unknown = [n for n in (names or []) if n not in METRICS and n not in SWEEP_METRICS]
-    if unknown:
-        raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join([*METRICS, *SWEEP_METRICS])}")
+    metrics.known(names)
     for i, g in enumerate(groups):
         seen: dict[str, str] = {}
         for path in g:
@@ -373,7 +374,7 @@ def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_
             if real in seen:
                 raise LowprofError(f"compare: side {LETTERS[i]} names {seen[real]} twice ({path}); each run counts once")
             seen[real] = str(path)
-    loaded = [_repeat_side(LETTERS[i], g, names, signal) for i, g in enumerate(groups)]
+    loaded = [_repeat_side(LETTERS[i], g, names, signal, metrics) for i, g in enumerate(groups)]
     sides = [s for s, _, _ in loaded]
     ref = loaded[0][1][0]
     diffs = {}
@@ -399,7 +400,7 @@ def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_
         samples.append(by_key)
     common = [key for key in samples[0] if all(key in s for s in samples[1:])]
     notes = _measured_differently(sides, None, set(common))
-    order = {n: i for i, n in enumerate([*METRICS, *SWEEP_METRICS])}
+    order = {n: i for i, n in enumerate(metrics.names())}
     rows = []
     for key in common:
         first, a = samples[0][key]

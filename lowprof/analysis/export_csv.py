@@ -3,7 +3,7 @@ long-format metrics of many runs (one observation per row) for papers.
 
 ``metrics.csv`` columns (stable): ``run`` (label: the directory name, ``SWEEP/DIR`` for a sweep's runs,
 ``FOLDER/DIR`` for per-rank runs), ``machine`` (from the manifest: hostname, CPU model, GPUs),
-``metric`` (name from :mod:`lowprof.analysis.metrics`), ``value`` (float, in ``unit``), ``unit``,
+``metric`` (name from :mod:`lowprof.metrics`), ``value`` (float, in ``unit``), ``unit``,
 ``better`` (``higher``, ``lower`` or empty); then one column per parameter, sorted by name: swept
 parameters (``batch``), ``rank`` for per-rank runs, and a metric's own (``phase``, ``page_size_bytes``);
 empty where a parameter does not apply.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lowprof.analysis.metrics import Registry
 from lowprof.rundir import Run
 
 __all__ = ["to_si", "flatten", "export_csv", "tidy_metrics", "METRIC_COLUMNS", "latex_table"]
@@ -68,11 +69,11 @@ def export_csv(run: Run, out_dir: Path) -> list[Path]:
     return written
 
 
-def tidy_metrics(paths: list, signal: str = "auto") -> pd.DataFrame:
-    """Long-format metrics of every run the paths stand for (runs, sweeps, rank folders): see the module doc.
-    ``signal``: the GPU power signal of the power metrics (auto, instant, average), in the ``signal`` column."""
+def tidy_metrics(paths: list, signal: str = "auto", *, metrics: Registry) -> pd.DataFrame:
+    """Long-format rows of ``metrics`` (a registry: lowprof's own is :func:`lowprof.metrics.registry`) of every
+    run the paths stand for (runs, sweeps, rank folders): see the module doc. ``signal``: the GPU power
+    signal of the power metrics (auto, instant, average), in the ``signal`` column."""
     from lowprof.analysis.compare import machine_name
-    from lowprof.analysis.metrics import run_metrics, sweep_metrics
     from lowprof.rundir.many import expand
 
     rows = []
@@ -82,11 +83,11 @@ def tidy_metrics(paths: list, signal: str = "auto") -> pd.DataFrame:
         for m in members:
             base = {"run": m.label, "machine": machine_name(m.run)}
             extra = dict(m.params) | ({"rank": m.rank} if ranks and m.rank is not None else {})
-            for r in run_metrics(m.run, signal=signal).to_dict(orient="records"):
+            for r in metrics.run_metrics(m.run, signal=signal).to_dict(orient="records"):
                 rows.append(base | {k: r[k] for k in ("metric", "value", "unit", "better")} | extra | r["params"])
         if (Path(path) / "sweep.json").is_file():
             machines = sorted({machine_name(m.run) for m in members})
-            for r in sweep_metrics(path).to_dict(orient="records"):
+            for r in metrics.sweep_metrics(path).to_dict(orient="records"):
                 rows.append({"run": Path(path).name, "machine": " / ".join(machines)}
                             | {k: r[k] for k in ("metric", "value", "unit", "better")} | r["params"])
     df = pd.DataFrame(rows)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from lowprof.rundir import Run
 
-__all__ = ["metrics", "measured_passes"]
+__all__ = ["metrics", "measured_passes", "PASS_METRICS", "LAUNCH_METRICS"]
 
 _NO_STEP = "(no step)"
 
@@ -163,6 +163,6 @@ LAUNCH_METRICS: tuple[Metric, ...] = (kernels_per_pass, launch_latency_s, launch
 
 def metrics() -> tuple[Metric, ...]:
     """The steps' and launches' metrics: the per-pass figures (:data:`PASS_METRICS`), then the per-launch and
-    copy figures (:data:`LAUNCH_METRICS`); compare/export list the communication overlap
-    (:mod:`lowprof.analysis.comm_metrics`) between the two."""
+    copy figures (:data:`LAUNCH_METRICS`); the launches feature lists the communication overlap
+    (:mod:`lowprof.analysis.comm_metrics`) between the two (:mod:`lowprof.analysis.launches_section`)."""
     return (*PASS_METRICS, *LAUNCH_METRICS)

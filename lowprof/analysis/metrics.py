@@ -1,36 +1,24 @@
-"""The comparable metrics of lowprof, put together from the areas that define them, and their evaluation.
+"""A registry of comparable metrics and their evaluation over a run or a sweep folder.
 
 Each metric is defined once, beside the analysis it comes from, as a :class:`~lowprof.analysis.metric.Metric`
-(the type and its decorators: :mod:`lowprof.analysis.metric`); each area lists its own in ``metrics()``:
-
-=================================================  ====================================================
-:mod:`lowprof.analysis.summary_metrics`            run and workload process: duration, CPU, RSS, host CPU
-:mod:`lowprof.analysis.launch_metrics`             steps, passes (latency, TKLQT, idle), launches, copies
-:mod:`lowprof.analysis.comm_metrics`               communication kernels' overlap with compute
-:mod:`lowprof.analysis.phases`                     phases marked with ``lowprof.mark``
-:mod:`lowprof.analysis.power_metrics`              power and energy per device, per pass, per phase
-:mod:`lowprof.analysis.ipw_metrics`                intelligence per watt (``DIR/results.jsonl``)
-:mod:`lowprof.analysis.bench_metrics`              ``lowprof bench gpu/host`` figures
-:mod:`lowprof.analysis.tlb_metrics`                ``lowprof bench tlb`` reach and walk cost
-:mod:`lowprof.analysis.bound_metrics`              per sweep folder: CPU- to GPU-bound transition
-=================================================  ====================================================
-
-:data:`METRICS` (per run) and :data:`SWEEP_METRICS` (per sweep folder) hold them by name, in the order
-``compare``, ``export`` and ``plot`` list them. A metric that raises a LowprofError for a run (no data of
-its kind, a results file outside the power trace) is left out for that run.
+(the type and its decorators: :mod:`lowprof.analysis.metric`), and each area lists its own in ``metrics()``.
+Which metrics lowprof has, and in which order ``compare``, ``export`` and ``plot`` list them, is not decided
+here: every feature declares its metrics (``Feature.metrics``), and :mod:`lowprof.metrics` puts the features'
+lists and the core ones together into one :class:`Registry`, which the analyses that compare runs
+(:mod:`lowprof.analysis.compare`, :func:`lowprof.analysis.export_csv.tidy_metrics`) are given. A metric that
+raises a LowprofError for a run (no data of its kind, a results file outside the power trace) is left out
+for that run.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lowprof.analysis import (bench_metrics, bound_metrics, comm_metrics, ipw_metrics, launch_metrics, phases,
-                              power_metrics, summary_metrics, tlb_metrics)
-from lowprof.analysis import metric as _declare
 from lowprof.analysis.bench_metrics import bench_direction
 from lowprof.analysis.metric import BANDWIDTH_UNIT, Metric, bandwidth_gb_per_s, better_of, params_key
 from lowprof.errors import LowprofError
@@ -40,55 +28,52 @@ if TYPE_CHECKING:
 
     from lowprof.rundir import Run
 
-__all__ = ["Metric", "METRICS", "SWEEP_METRICS", "BANDWIDTH_UNIT", "bandwidth_gb_per_s", "metric", "sweep_metric",
-           "run_metrics", "sweep_metrics", "params_key", "better_of", "bench_direction"]
+__all__ = ["Registry", "Metric", "BANDWIDTH_UNIT", "bandwidth_gb_per_s", "params_key", "better_of", "bench_direction"]
 
 
-def _per_run() -> tuple[Metric, ...]:
-    """Every area's per-run metrics, in the order compare/export/plot list them: the communication overlap
-    sits between the per-pass and the per-launch figures of the launches."""
-    return (*summary_metrics.metrics(), *launch_metrics.PASS_METRICS, *comm_metrics.metrics(),
-            *launch_metrics.LAUNCH_METRICS, *phases.metrics(), *power_metrics.metrics(), *ipw_metrics.metrics(),
-            *bench_metrics.metrics(), *tlb_metrics.metrics())
+@dataclass
+class Registry:
+    """Metrics by name, in the order they are listed: ``run`` (per run), ``sweep`` (per sweep folder; the
+    function takes the folder's path)."""
 
+    run: dict[str, Metric] = field(default_factory=dict)
+    sweep: dict[str, Metric] = field(default_factory=dict)
 
-def _per_sweep() -> tuple[Metric, ...]:
-    return bound_metrics.metrics()
+    @classmethod
+    def of(cls, metrics: Iterable[Metric]) -> Registry:
+        """A registry of ``metrics``, in their order; ValueError when two have the same name."""
+        reg = cls()
+        for m in metrics:
+            reg.add(m)
+        return reg
 
+    def add(self, m: Metric) -> Metric:
+        """Add ``m`` after the others of its kind; ValueError when a metric of its name is already defined."""
+        old = self.run.get(m.name) or self.sweep.get(m.name)
+        if old is not None:
+            raise ValueError(f"metric {m.name!r} defined twice ({old.source} and {m.source})")
+        (self.run if m.of == "run" else self.sweep)[m.name] = m
+        return m
 
-METRICS: dict[str, Metric] = {}        # per run
-SWEEP_METRICS: dict[str, Metric] = {}  # per sweep folder (fn takes the folder path)
+    def names(self) -> list[str]:
+        """Every name, per-run ones first, in the order compare/export/plot list them."""
+        return [*self.run, *self.sweep]
 
+    def known(self, names: list[str] | None) -> None:
+        """LowprofError naming the first of ``names`` that is not a metric here (and the known ones)."""
+        unknown = [n for n in (names or []) if n not in self.run and n not in self.sweep]
+        if unknown:
+            raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join(self.names())}")
 
-def _add(m: Metric) -> Metric:
-    """Add ``m`` to its registry; ValueError when a metric of its name is already defined."""
-    old = METRICS.get(m.name) or SWEEP_METRICS.get(m.name)
-    if old is not None:
-        raise ValueError(f"metric {m.name!r} defined twice ({old.source} and {m.source})")
-    (METRICS if m.of == "run" else SWEEP_METRICS)[m.name] = m
-    return m
+    def run_metrics(self, run: Run, names: list[str] | None = None, signal: str = "auto") -> pd.DataFrame:
+        """Every per-run metric the run has data for (those in ``names`` only, when given): columns metric,
+        value, unit, better, params (dict). ``signal``: the GPU power signal of the power metrics (``auto``,
+        ``instant``, ``average``; the row's ``signal`` / ``from`` parameter names what was used)."""
+        return _frame(_rows(self.run, run, names, signal))
 
-
-def _register(ms: Iterable[Metric]) -> None:
-    for m in ms:
-        _add(m)
-
-
-_register((*_per_run(), *_per_sweep()))
-
-
-def metric(name: str, unit: str, better: str, doc: str, *, signal: bool = False) -> Callable[[Callable], Metric]:
-    """Define a per-run metric outside lowprof's areas and add it to :data:`METRICS` (decorator; see
-    :func:`lowprof.analysis.metric.metric`). ValueError when the name is already defined."""
-    declare = _declare.metric(name, unit, better, doc, signal=signal)
-    return lambda fn: _add(declare(fn))
-
-
-def sweep_metric(name: str, unit: str, better: str, doc: str) -> Callable[[Callable], Metric]:
-    """Define a per-sweep metric and add it to :data:`SWEEP_METRICS` (decorator); the function takes the
-    sweep folder's path."""
-    declare = _declare.sweep_metric(name, unit, better, doc)
-    return lambda fn: _add(declare(fn))
+    def sweep_metrics(self, path: str | os.PathLike, names: list[str] | None = None) -> pd.DataFrame:
+        """The per-sweep metrics of a sweep folder (same columns as :meth:`run_metrics`)."""
+        return _frame(_rows(self.sweep, Path(path), names, "auto"))
 
 
 def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str) -> list[dict]:
@@ -119,15 +104,3 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame(rows, columns=["metric", "value", "unit", "better", "params"])
-
-
-def run_metrics(run: Run, names: list[str] | None = None, signal: str = "auto") -> pd.DataFrame:
-    """Every registered metric the run has data for: columns metric, value, unit, better, params (dict).
-    ``signal``: the GPU power signal of the power metrics (``auto``, ``instant``, ``average``; the row's
-    ``signal`` / ``from`` parameter names what was used)."""
-    return _frame(_rows(METRICS, run, names, signal))
-
-
-def sweep_metrics(path: str | os.PathLike, names: list[str] | None = None) -> pd.DataFrame:
-    """The per-sweep metrics of a sweep folder (same columns as :func:`run_metrics`)."""
-    return _frame(_rows(SWEEP_METRICS, Path(path), names, "auto"))

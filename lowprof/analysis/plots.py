@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lowprof.analysis.metrics import run_metrics, sweep_metrics  # noqa: E402
+from lowprof.analysis import bound_metrics, launch_metrics, phases, summary_metrics  # noqa: E402
+from lowprof.analysis.metrics import Registry  # noqa: E402
 from lowprof.errors import LowprofError  # noqa: E402
 from lowprof.rundir import Run  # noqa: E402
 from lowprof.rundir.many import expand  # noqa: E402
@@ -126,6 +127,10 @@ def shade_phases(axes, runs: dict[str, Run], result: "Figure") -> None:
 
 # --- TKLQT and step time vs batch (sweep folders, one per machine) ---------------------------------
 
+# The figures a sweep's plot reads: pass time (first of these a run has) and TKLQT, per run; the transition.
+_SWEEP_SERIES = Registry.of((launch_metrics.step_time_s, launch_metrics.pass_latency_s, launch_metrics.tklqt_s,
+                             phases.phase_time_s, bound_metrics.transition_batch))
+
 def sweep_series(path: str | os.PathLike, param: str = "batch") -> tuple[pd.DataFrame, float | None]:
     """Per swept value: pass time (s) and TKLQT (s, NaN without launches); plus the sweep's transition
     batch (None if not found). Pass time, the first the run has: ``pass_latency_s`` (launches),
@@ -135,7 +140,7 @@ def sweep_series(path: str | os.PathLike, param: str = "batch") -> tuple[pd.Data
     for m in expand(path):
         if param not in m.params:
             continue
-        met = run_metrics(m.run, ["pass_latency_s", "step_time_s", "phase_time_s", "tklqt_s"])
+        met = _SWEEP_SERIES.run_metrics(m.run)
         val = dict(zip(met["metric"], met["value"]))
         step = val.get("pass_latency_s")
         used = "pass_latency_s" if step is not None else None
@@ -147,7 +152,7 @@ def sweep_series(path: str | os.PathLike, param: str = "batch") -> tuple[pd.Data
         rows.append({param: float(m.params[param]), "step_time_s": step, "tklqt_s": val.get("tklqt_s", np.nan),
                      "step_metric": used})
     df = pd.DataFrame(rows, columns=[param, "step_time_s", "tklqt_s", "step_metric"]).sort_values(param).reset_index(drop=True)
-    sm = sweep_metrics(path, ["transition_batch"])
+    sm = _SWEEP_SERIES.sweep_metrics(path)
     return df, (float(sm["value"].iloc[0]) if len(sm) else None)
 
 
@@ -382,7 +387,9 @@ def plot_system(runs: dict[str, Run], out_dir: str | os.PathLike, name: str = "s
 
 # --- per-rank runs of one job ----------------------------------------------------------------------
 
-RANK_METRICS = ("pass_latency_s", "step_time_s", "phase_time_s", "tklqt_s", "duration_s")
+_RANKS = Registry.of((launch_metrics.pass_latency_s, launch_metrics.step_time_s, phases.phase_time_s,
+                      launch_metrics.tklqt_s, summary_metrics.duration_s))
+RANK_METRICS = tuple(_RANKS.run)  # ("pass_latency_s", "step_time_s", "phase_time_s", "tklqt_s", "duration_s")
 
 
 def plot_ranks(jobs: dict[str, str | os.PathLike], out_dir: str | os.PathLike, name: str = "ranks") -> Figure:
@@ -396,7 +403,7 @@ def plot_ranks(jobs: dict[str, str | os.PathLike], out_dir: str | os.PathLike, n
     chosen_all = []
     for i, (label, path) in enumerate(jobs.items()):
         members = sorted(expand(path), key=lambda m: (m.rank is None, m.rank if m.rank is not None else 0, m.label))
-        per = [run_metrics(m.run, list(RANK_METRICS)) for m in members]
+        per = [_RANKS.run_metrics(m.run) for m in members]
         chosen = next((n for n in RANK_METRICS if all((df["metric"] == n).any() for df in per)), None)
         if chosen is None:
             result.notes.append(f"{label}: no pass time every rank has")

@@ -2,12 +2,17 @@
 tables (``gpu_power``, ``rapl``, ``hwmon_power``: the nvml, rapl and hwmon probes, or an imported power log).
 
 A declaration, light to import; the analysis is :mod:`lowprof.analysis.power` (pandas), imported when a
-report is made.
+report is made, and its metrics :mod:`lowprof.analysis.power_metrics`, imported when listed.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lowprof.feature import Feature
+
+if TYPE_CHECKING:
+    from lowprof.analysis.metric import Metric
 
 __all__ = ["FEATURE"]
 
@@ -20,5 +25,12 @@ def report(run, signal: str = "auto") -> dict | None:
     return section_power(run, signal=signal)
 
 
+def metrics() -> tuple[Metric, ...]:
+    """Mean and p99 power, energy per device, per pass and per marked phase."""
+    from lowprof.analysis import power_metrics
+
+    return power_metrics.metrics()
+
+
 FEATURE = Feature("power", "power and energy per device: distribution, peak, energy, headroom, throttling",
-                  report=report)
+                  report=report, metrics=metrics)

@@ -10,7 +10,7 @@ from lowprof.analysis.metric import Metric, metric
 if TYPE_CHECKING:
     from lowprof.rundir import Run
 
-__all__ = ["metrics"]
+__all__ = ["metrics", "RUN_METRICS", "HOST_METRICS"]
 
 
 def _cpu_memory(run: Run) -> dict:
@@ -51,6 +51,12 @@ def host_cpu_percent_mean(run: Run):
     return _cpu_memory(run).get("host_cpu_percent_mean")
 
 
+# The run's and its workload's: the manifest and its workload section (wait4; the system probe's samples where
+# there is no wait4); lowprof's core metrics. The host's: the system probe's (its feature declares them).
+RUN_METRICS: tuple[Metric, ...] = (duration_s, workload_cpu_s, workload_cpu_cores_mean, workload_rss_peak_bytes)
+HOST_METRICS: tuple[Metric, ...] = (host_cpu_percent_mean,)
+
+
 def metrics() -> tuple[Metric, ...]:
-    """The run's and its workload's metrics, in the order compare/export list them."""
-    return (duration_s, workload_cpu_s, workload_cpu_cores_mean, workload_rss_peak_bytes, host_cpu_percent_mean)
+    """The run's and its workload's metrics (:data:`RUN_METRICS`), then the host's (:data:`HOST_METRICS`)."""
+    return (*RUN_METRICS, *HOST_METRICS)

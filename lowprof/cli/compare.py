@@ -96,7 +96,7 @@ def _positional(v: float, digits: int) -> str:
 def main(args) -> int:
     from rich.text import Text
 
-    from lowprof.analysis.compare import compare
+    from lowprof.metrics import compare
 
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else None
     sides = sides_of(args.dirs)

@@ -46,7 +46,8 @@ def _check_targets(args) -> None:
 
 
 def main(args) -> int:
-    from lowprof.analysis.export_csv import export_csv, latex_table, tidy_metrics
+    from lowprof.analysis.export_csv import export_csv, latex_table
+    from lowprof.metrics import tidy_metrics
     from lowprof.rundir.many import expand
 
     if not (args.csv or args.latex or args.perfetto):

@@ -33,7 +33,8 @@ def make_figures(dirs: list[str], out_dir: Path, force: bool = False, signal: st
     compared power metrics (auto, instant, average)."""
     from lowprof.rundir.many import expand
     from lowprof.analysis import plots
-    from lowprof.analysis.compare import LETTERS, compare
+    from lowprof.analysis.compare import LETTERS
+    from lowprof.metrics import compare
     from lowprof.errors import WorkloadMismatch
 
     figures = []

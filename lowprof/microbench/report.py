@@ -5,10 +5,14 @@ figure that has a published reference, measured beside it."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from lowprof.feature import Feature
 from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.bench import BENCH_RESULTS
+
+if TYPE_CHECKING:
+    from lowprof.analysis.metric import Metric
 
 __all__ = ["section_microbench", "FEATURE"]
 
@@ -63,6 +67,13 @@ def section_microbench(run) -> dict | None:
     return out
 
 
+def _metrics() -> tuple[Metric, ...]:
+    """Every figure of the bench_results table (:mod:`lowprof.analysis.bench_metrics`)."""
+    from lowprof.analysis import bench_metrics
+
+    return bench_metrics.metrics()
+
+
 FEATURE = Feature("microbench", "GPU and host micro-benchmarks of `lowprof bench gpu` / `bench host`",
                   tables=(BENCH_RESULTS,), manifest=owned_by("microbench"),
-                  report=section_microbench)
+                  report=section_microbench, metrics=_metrics)

@@ -3,9 +3,14 @@ reach vs CPUID, walk cost). The bench itself is :mod:`lowprof.native.tlb_bench`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lowprof.feature import Feature
 from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.bench import TLB_TABLE
+
+if TYPE_CHECKING:
+    from lowprof.analysis.metric import Metric
 
 __all__ = ["section_tlb", "FEATURE"]
 
@@ -46,5 +51,12 @@ def section_tlb(run) -> dict | None:
     return out
 
 
+def _metrics() -> tuple[Metric, ...]:
+    """L1 dTLB and L2 STLB reach and the walk cost, per page size (:mod:`lowprof.analysis.tlb_metrics`)."""
+    from lowprof.analysis import tlb_metrics
+
+    return tlb_metrics.metrics()
+
+
 FEATURE = Feature("tlb", "TLB reach and page-walk cost measured by `lowprof bench tlb`", tables=(TLB_TABLE,),
-                  manifest=owned_by("tlb"), report=section_tlb)
+                  manifest=owned_by("tlb"), report=section_tlb, metrics=_metrics)

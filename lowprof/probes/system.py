@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from lowprof.feature import Feature
 from lowprof.probes.base import Probe, ProbeContext
 from lowprof.rundir.specs.host import CORES, SYSTEM
+
+if TYPE_CHECKING:
+    from lowprof.analysis.metric import Metric
 
 __all__ = ["SystemProbe"]
 
@@ -166,4 +170,13 @@ class SystemProbe(Probe):
         return {"system": [row], "system_cores": cores}
 
 
-FEATURE = Feature("system", "host CPU and memory, and the workload's process tree, from /proc", tables=SystemProbe.tables, probe=lambda: SystemProbe)
+def _metrics() -> tuple[Metric, ...]:
+    """Host CPU busy over the run (:mod:`lowprof.analysis.summary_metrics`). The workload's CPU and RSS are
+    core metrics: ``lowprof run`` has them from wait4 without this probe."""
+    from lowprof.analysis import summary_metrics
+
+    return summary_metrics.HOST_METRICS
+
+
+FEATURE = Feature("system", "host CPU and memory, and the workload's process tree, from /proc", tables=SystemProbe.tables,
+                  probe=lambda: SystemProbe, metrics=_metrics)

@@ -3,9 +3,11 @@
 Each module ends with ``FEATURE = Feature(...)`` (:mod:`lowprof.feature`). From this list come the probes
 ``--probes`` can name (features with ``probe``), the recording verbs' options and the hooks a recording
 calls (in this order), the sections of ``lowprof report`` (in this order: launches, tlb, power,
-microbench, allocator) and the tables a run directory can hold (README's catalogue,
-:mod:`lowprof.rundir.catalog`). Every module named here is light to import (no pandas, pyarrow, numpy,
-rich or psutil: tests/test_features.py).
+microbench, allocator), the tables a run directory can hold (README's catalogue,
+:mod:`lowprof.rundir.catalog`) and the metrics of ``compare``, ``export`` and ``plot`` (features with
+``metrics``; :mod:`lowprof.metrics` lists them in its own fixed order, a feature it does not name last).
+Every module named here is light to import (no pandas, pyarrow, numpy, rich or psutil:
+tests/test_features.py).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ decorator::
         return (tklqt, ...)
 
 The decorated name *is* the :class:`Metric` (still callable as the function). An area lists its metrics
-in ``metrics()``; :mod:`lowprof.analysis.metrics` puts the areas' lists together and evaluates them.
+in ``metrics()``; the feature it belongs to lists it (``Feature.metrics``), :mod:`lowprof.metrics` puts the
+features' lists and the core ones together, and :mod:`lowprof.analysis.metrics` evaluates them.
 
 The function returns a number, ``None`` when the run has no data for it, or a list of ``(value, params)``
 for a figure measured per parameter (per page size, per device). A list item may carry a third element,

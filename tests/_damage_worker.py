@@ -64,7 +64,7 @@ def _warm() -> None:
     from lowprof.cli import build_parser
 
     build_parser()
-    for mod in ["lowprof.analysis.export_csv", "lowprof.analysis.metrics", "lowprof.analysis.compare",
+    for mod in ["lowprof.analysis.export_csv", "lowprof.metrics", "lowprof.analysis.compare",
                 "lowprof.analysis.summary", "lowprof.analysis.launches", "lowprof.analysis.power"]:  # report's sections
         importlib.import_module(mod)
 

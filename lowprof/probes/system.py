@@ -178,5 +178,5 @@ def _metrics() -> tuple[Metric, ...]:
     return summary_metrics.HOST_METRICS
 
 
-FEATURE = Feature("system", "host CPU and memory, and the workload's process tree, from /proc", tables=SystemProbe.tables,
-                  probe=lambda: SystemProbe, metrics=_metrics)
+FEATURE = Feature("system", "host CPU and memory, and the workload's process tree, from /proc",
+                  tables=SystemProbe.tables, probe=lambda: SystemProbe, metrics=_metrics)

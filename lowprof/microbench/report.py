@@ -1,6 +1,6 @@
 """The ``microbench`` feature: the ``bench_results`` table and the ``lowprof report`` section for runs
 recorded by ``lowprof bench gpu`` / ``bench host``: per benchmark its status, time and clocks, then every
-figure that has a published reference, measured beside it."""
+figure that has a published reference, measured beside it; and its metric, every figure of the table."""
 
 from __future__ import annotations
 

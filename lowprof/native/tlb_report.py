@@ -1,5 +1,5 @@
-"""The ``tlb`` feature: the table ``lowprof bench tlb`` writes, and its `lowprof report` section (detected
-reach vs CPUID, walk cost). The bench itself is :mod:`lowprof.native.tlb_bench`."""
+"""The ``tlb`` feature: the table ``lowprof bench tlb`` writes, its `lowprof report` section (detected
+reach vs CPUID, walk cost) and its metrics. The bench itself is :mod:`lowprof.native.tlb_bench`."""
 
 from __future__ import annotations
 

@@ -99,11 +99,13 @@ def _work(out) -> tuple[int, int]:
 @pytest.mark.slow
 def test_fast_mode_runs_fewer_workers_and_values_than_the_default(tmp_path):
     """Each worker process is seconds (it imports torch), so fewer runs is faster; the wall times side by
-    side are in bench/host_modes.py. pyperf's own --fast (10 processes) used to make fast the slower one."""
+    side are in bench/host_modes.py. pyperf's own --fast (10 processes) used to make fast the slower one.
+    The loops are fixed (-l), as the counts compared do not depend on them: no pyperf calibration run."""
     work = {}
     for mode in ("fast", "default"):
         p = subprocess.run([sys.executable, "-m", "lowprof", "bench", "host", "--only", "python call", "--mode", mode,
-                            "--quiet", "--out", str(tmp_path / mode)], capture_output=True, text=True, timeout=300)
+                            "-l", "2000", "--quiet", "--out", str(tmp_path / mode)], capture_output=True, text=True,
+                           timeout=300)
         assert p.returncode == 0, p.stderr
         work[mode] = _work(tmp_path / mode)
     (fast_runs, fast_values), (default_runs, default_values) = work["fast"], work["default"]

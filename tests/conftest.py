@@ -178,13 +178,104 @@ def run_cli_in_process(*args: str, env: dict | None = None, cwd=None, **_ignored
     return subprocess.CompletedProcess(["lowprof", *argv], int(code or 0), out, err)
 
 
+_zygote: list = []  # [(the zygote's Popen, its socket path, its environment)] once started, one per test process
+# What an interpreter (or the loader, or libc) reads when it starts: a forked child cannot get these from its
+# environment, so a call whose environment differs from the zygote's there runs as a fresh process.
+_STARTUP_ENV = ("PYTHON", "LD_", "MALLOC_", "GLIBC_TUNABLES")
+_CHILD_ENV_OK = frozenset({"PYTHONUNBUFFERED", "PYTHONIOENCODING"})  # _zygote.py applies these itself
+
+
+def _startup_env(env: dict) -> dict:
+    return {k: v for k, v in env.items() if k.startswith(_STARTUP_ENV) and k not in _CHILD_ENV_OK}
+
+
+def _zygote_for(env: dict) -> str | None:
+    """The socket of this process's zygote, started on first use; None where ``env`` needs a fresh process."""
+    if not _zygote or _zygote[0][0].poll() is not None:
+        import atexit
+
+        d = tempfile.mkdtemp(prefix="lowprof-zygote-")
+        path = os.path.join(d, "s")
+        zenv = dict(os.environ)
+        proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "_zygote.py"), path], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, env=zenv)
+        assert proc.stdout.readline().strip() == "ready", "tests/_zygote.py did not start"
+        _zygote[:] = [(proc, path, zenv)]
+
+        def stop(proc=proc, d=d):
+            proc.stdin.close()  # its stdin closes: it ends
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                os.rmdir(d)
+        atexit.register(stop)
+    _, path, zenv = _zygote[0]
+    return path if _startup_env(env) == _startup_env(zenv) else None
+
+
+def run_cli_forked(*args: str, timeout: float = 120, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """``lowprof ARGS`` as its own process, forked from a warm interpreter (tests/_zygote.py: pandas, pyarrow,
+    numpy and rich imported once, ~0.45 s of each fresh `lowprof run`) instead of a fresh ``python -m lowprof``:
+    its own pid, signal handlers, rusage and exit status, this process's environment (with ``env``), working
+    directory and stdin; stdout and stderr as text, as ``subprocess.run(..., text=True)`` gives them. A fresh
+    process where ``env`` changes what an interpreter reads at its start (_STARTUP_ENV)."""
+    import array
+    import json
+    import locale
+    import socket
+
+    argv = [str(a) for a in args]
+    req = {"argv": argv, "env": _env(env), "cwd": str(cwd) if cwd is not None else os.getcwd()}
+    path = _zygote_for(req["env"])
+    if path is None:  # e.g. PYTHONPATH or LD_PRELOAD for lowprof itself
+        return run_cli_subprocess(*argv, timeout=timeout, env=env, cwd=cwd)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.connect(path)
+        try:
+            os.fstat(0)
+            stdin = 0
+        except OSError:
+            stdin = os.open(os.devnull, os.O_RDONLY)
+        s.sendmsg([json.dumps(req).encode()],
+                  [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [stdin, out.fileno(), err.fileno()]))])
+        pid = int(s.recv(64))
+        s.settimeout(timeout)
+        timed_out = False
+        try:
+            status = s.recv(64)
+        except TimeoutError:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            s.settimeout(None)
+            status = s.recv(64)
+        code = os.waitstatus_to_exitcode(int(status))
+
+        def text(f) -> str:
+            f.seek(0)
+            return f.read().decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
+
+        cmd = lowprof_cmd(*argv)
+        if timed_out:
+            raise subprocess.TimeoutExpired(cmd, timeout, text(out), text(err))
+        return subprocess.CompletedProcess(cmd, code, text(out), text(err))
+
+
 def run_cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     """Run ``lowprof ARGS`` as a user would; capture text output. In this process unless the verb starts a
-    workload (PROCESS_VERBS, where only what argparse alone answers runs here), or the call feeds stdin."""
+    workload (PROCESS_VERBS, where only what argparse alone answers runs here): then as its own process, forked
+    from a warm interpreter (run_cli_forked), or a fresh one where the call feeds stdin or
+    LOWPROF_TEST_FRESH_PROCESS=1 is set."""
     argv = [str(a) for a in args]
     verb = next((a for a in argv if not a.startswith("-")), None)
-    if "input" in kw or "stdin" in kw or (verb in PROCESS_VERBS and not _parse_only(argv)):
+    if "input" in kw or "stdin" in kw:
         return run_cli_subprocess(*argv, timeout=timeout, **kw)
+    if verb in PROCESS_VERBS and not _parse_only(argv):
+        if os.environ.get("LOWPROF_TEST_FRESH_PROCESS") or set(kw) - {"env", "cwd"}:
+            return run_cli_subprocess(*argv, timeout=timeout, **kw)
+        return run_cli_forked(*argv, timeout=timeout, **kw)
     return run_cli_in_process(*argv, **kw)
 
 

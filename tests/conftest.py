@@ -302,22 +302,24 @@ def shared_runs(tmp_path_factory):
 
 # `make test` runs under pytest-xdist's --dist loadgroup: a test is its own unit of work (a worker that is free
 # takes the next one, so that no worker idles while another ends a long file) unless it shares a recording or a
-# build: a test that uses a module-scoped fixture (or the session's shared runs, recorded once per worker) is put
-# in its file's group, so that its file's fixture is made once, on one worker, as under --dist loadfile.
-_SHARED_FIXTURES = frozenset({"shared_runs"})
+# build: every test of a file that uses a module-scoped fixture is in that file's group (the fixture is made
+# once, on one worker, as under --dist loadfile), and every test of the files that use the session's shared runs
+# is in one group, so that each shared run is recorded once in the session instead of once per worker.
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into groups
 def pytest_collection_modifyitems(config, items):
     if getattr(config.option, "dist", "no") != "loadgroup":
         return
-    shared_files = set()
-    for item in items:
-        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-        if any(name in _SHARED_FIXTURES or any(d.scope in ("module", "class", "package") for d in fds)
-               for name, fds in defs.items()):
-            shared_files.add(item.nodeid.split("::")[0])
+    group: dict[str, str] = {}
     for item in items:
         path = item.nodeid.split("::")[0]
-        if path in shared_files and not any(item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(path))
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if "shared_runs" in defs:
+            group[path] = "shared_runs"
+        elif any(d.scope in ("module", "class", "package") for fds in defs.values() for d in fds):
+            group.setdefault(path, path)
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if path in group and not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(group[path]))

@@ -1,6 +1,6 @@
 """`lowprof run --trace kernels` on whole workloads in real subprocesses: what is recorded, and what is said when
 nothing can be (no torch, no cupti-python, a scanner that cannot load, the workload's own profiler). Split from
-tests/test_live_trace.py (the kills, lowprof.trace() and the conversion) so that pytest-xdist's loadfile can run
+tests/test_live_trace.py (the kills, lowprof.trace() and the conversion) so that pytest-xdist can run
 the two halves on two workers."""
 
 from __future__ import annotations

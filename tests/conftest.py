@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -302,24 +303,39 @@ def shared_runs(tmp_path_factory):
 
 # `make test` runs under pytest-xdist's --dist loadgroup: a test is its own unit of work (a worker that is free
 # takes the next one, so that no worker idles while another ends a long file) unless it shares a recording or a
-# build: every test of a file that uses a module-scoped fixture is in that file's group (the fixture is made
+# build: every test of a file that defines a module-scoped fixture is in that file's group (the fixture is made
 # once, on one worker, as under --dist loadfile), and every test of the files that use the session's shared runs
-# is in one group, so that each shared run is recorded once in the session instead of once per worker.
+# is in one group, so that each shared run is recorded once in the session instead of once per worker. The groups
+# are given by the scheduler below, from the files' text: xdist 3.8 groups by a suffix it writes into each node
+# id (xdist_group marks), which pytest 9.2's node ids no longer take.
+_MODULE_FIXTURE = re.compile(r"""@pytest\.fixture\([^)]*scope=["'](module|class|package)["']""")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into groups
-def pytest_collection_modifyitems(config, items):
-    if getattr(config.option, "dist", "no") != "loadgroup":
-        return
-    group: dict[str, str] = {}
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-        if "shared_runs" in defs:
-            group[path] = "shared_runs"
-        elif any(d.scope in ("module", "class", "package") for fds in defs.values() for d in fds):
-            group.setdefault(path, path)
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        if path in group and not any(item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(group[path]))
+def _file_groups() -> dict[str, str]:
+    """tests/test_X.py -> its group (its own path, or "shared_runs"), for the files whose tests share state."""
+    groups = {}
+    for f in sorted((REPO / "tests").glob("test_*.py")):
+        text = f.read_text(encoding="utf-8")
+        rel = f"tests/{f.name}"
+        if re.search(r"\bshared_runs\b", text):
+            groups[rel] = "shared_runs"
+        elif _MODULE_FIXTURE.search(text):
+            groups[rel] = rel
+    return groups
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    groups = _file_groups()
+
+    class SharedStateGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            if scope != nodeid:  # an xdist_group mark (where the node id carries it)
+                return scope
+            return groups.get(nodeid.split("::", 1)[0], nodeid)
+
+    return SharedStateGroups(config, log)

@@ -175,6 +175,23 @@ def _start(argv: list[str], cwd: str):
     return pid, out, err
 
 
+def _warm() -> None:
+    """Import here what the verbs import on their way to an error (numpy, pandas, pyarrow, rich, matplotlib for
+    plot, the recorder, the analyses), so that each forked child starts with it: what this process happened to
+    import before (other tests on this worker) no longer decides it, and ~100 children do not import pandas anew."""
+    import importlib
+    import pkgutil
+
+    import lowprof.analysis
+
+    for mod in ["pickle", "sqlite3", "numpy", "pandas", "pyarrow", "pyarrow.parquet", "psutil", "rich.console",
+                "rich.text", "rich.table", "lowprof.record", "lowprof.spawn", "lowprof.inventory", "lowprof.metrics",
+                "lowprof.rundir.many", "lowprof.tracers.importer"]:
+        importlib.import_module(mod)
+    for m in pkgutil.iter_modules(lowprof.analysis.__path__):  # plots imports matplotlib (Agg)
+        importlib.import_module(f"lowprof.analysis.{m.name}")
+
+
 def _run_all(cases, cwd: str, timeout_s: float = 120, parallel: int = 2) -> dict:
     results, pending, running = {}, list(cases), {}
     while pending or running:
@@ -204,6 +221,7 @@ def test_every_verb_bad_inputs_one_line_no_traceback(places):
     verbs = {" ".join(v) for v, _ in _verbs(build_parser())}
     assert {"run", "attach", "import", "report", "compare", "plot", "export", "bench tlb"} <= verbs
     assert len(cases) > 100
+    _warm()
     results = _run_all(cases, cwd=places["tmp"])
     bad = []
     for name, (argv, code, out, err) in sorted(results.items()):

@@ -1,6 +1,7 @@
 """The tests' in-process `lowprof` (tests/conftest.py run_cli) answers as the real process does: the same exit
 status, stdout and stderr, byte for byte, for help, a bad flag, a one-line error, tables at a given $COLUMNS and
-strict JSON; and it leaves this process's environment, working directory and signal handlers as it found them."""
+strict JSON; and it leaves this process's environment, working directory and signal handlers as it found them.
+So does the process forked from the warm interpreter (run_cli_forked) that runs run/attach/sweep/bench."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import signal
 
 import pytest
 
-from tests.conftest import TRACES, run_cli_in_process, run_cli_subprocess
+from tests.conftest import TRACES, run_cli_forked, run_cli_in_process, run_cli_subprocess
 
 TRACE = TRACES / "kineto" / "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz"
 
@@ -47,3 +48,31 @@ def test_the_call_leaves_environment_cwd_and_signal_handlers_as_they_were(import
     assert p.returncode == 0, p.stderr
     assert dict(os.environ) == env and os.getcwd() == cwd
     assert {s: signal.getsignal(s) for s in handlers} == handlers
+
+
+WORKLOAD = 'echo "out $LOWPROF_TEST_MARK"; pwd; echo err >&2; python3 -c "import sys; print(sys.argv)" x 2>&1; exit 3'
+
+
+@pytest.mark.parametrize("args", [["run", "-q", "--out", "{out}", "--", "sh", "-c", WORKLOAD],
+                                  ["run", "--out", "{out}", "--", "/nonexistent/cmd"],
+                                  ["run", "-q", "--probes", "no-such-probe", "--out", "{out}", "--", "true"],
+                                  ["attach", "2147483646", "--duration", "1", "--out", "{out}"]])
+def test_a_forked_process_verb_answers_as_a_fresh_process(tmp_path, args):
+    """The workload's own output, exit status, environment and working directory pass through; lowprof's errors
+    are the same lines; as a fresh process, the forked one is its own pid (not this process)."""
+    got = {}
+    for how, fn in (("forked", run_cli_forked), ("fresh", run_cli_subprocess)):
+        argv = [a.replace("{out}", str(tmp_path / how / "r")) for a in args]
+        got[how] = fn(*argv, env={"LOWPROF_TEST_MARK": "1"}, cwd=tmp_path)
+    forked, fresh = got["forked"], got["fresh"]
+    assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert forked.returncode != 0
+
+
+def test_a_forked_run_is_its_own_process(tmp_path):
+    p = run_cli_forked("run", "-q", "--out", tmp_path / "r", "--", "sh", "-c", "echo $PPID")
+    assert p.returncode == 0, p.stderr
+    import lowprof
+
+    m = lowprof.load(tmp_path / "r").manifest
+    assert m["recorder"]["pid"] not in (os.getpid(), None) and m["workload"]["exit_code"] == 0

@@ -35,6 +35,9 @@ def _child(req: dict, fds: list[int]) -> None:
         sys.path[0] = os.getcwd()  # as `python -m` puts it (here it was this file's folder)
         import io
         import runpy
+        import tempfile
+
+        tempfile.tempdir = None  # found again from this environment's TMPDIR
 
         unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
         enc = os.environ.get("PYTHONIOENCODING") or sys.stdout.encoding
@@ -60,6 +63,15 @@ def _child(req: dict, fds: list[int]) -> None:
 
             traceback.print_exc()
             code = 1
+        # what the interpreter does at its exit: wait for the non-daemon threads, run the atexit functions
+        import atexit
+        import threading
+
+        try:
+            threading._shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+        atexit._run_exitfuncs()
         for s in (sys.stdout, sys.stderr):
             try:
                 s.flush()

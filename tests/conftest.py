@@ -182,7 +182,7 @@ def run_cli_in_process(*args: str, env: dict | None = None, cwd=None, **_ignored
 _zygote: list = []  # [(the zygote's Popen, its socket path, its environment)] once started, one per test process
 # What an interpreter (or the loader, or libc) reads when it starts: a forked child cannot get these from its
 # environment, so a call whose environment differs from the zygote's there runs as a fresh process.
-_STARTUP_ENV = ("PYTHON", "LD_", "MALLOC_", "GLIBC_TUNABLES")
+_STARTUP_ENV = ("PYTHON", "LD_", "MALLOC_", "GLIBC_TUNABLES", "LC_", "LANG")
 _CHILD_ENV_OK = frozenset({"PYTHONUNBUFFERED", "PYTHONIOENCODING"})  # _zygote.py applies these itself
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MANIFEST_SCHEMA", "SWEEP_SCHEMA", "JOB_SCHEMA", "errors", "depth", "MAX_DEPTH"]
+__all__ = ["MANIFEST_SCHEMA", "SWEEP_SCHEMA", "JOB_SCHEMA", "errors", "is_type", "depth", "MAX_DEPTH"]
 
 MAX_DEPTH = 64  # nesting a manifest or sweep.json may have (lowprof writes at most ~8)
 
@@ -58,7 +58,8 @@ def __getattr__(name: str):
 _JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
 
 
-def _is(value, t: str) -> bool:
+def is_type(value, t: str) -> bool:
+    """Whether ``value`` is of JSON Schema type ``t`` as :func:`errors` checks it (``integer``: an int, not a bool)."""
     if t == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if t == "number":
@@ -79,10 +80,10 @@ def errors(value, schema: dict, path: str = "") -> list[str]:
     types = schema.get("type")
     if types is not None:
         types = [types] if isinstance(types, str) else types
-        if not any(_is(value, t) for t in types):
+        if not any(is_type(value, t) for t in types):
             return [f"{where}: expected {' or '.join(types)}, found {_show(value)} ({_type_name(value)})"]
     out: list[str] = []
-    if _is(value, "number"):
+    if is_type(value, "number"):
         lo, hi = schema.get("minimum"), schema.get("maximum")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             out.append(f"{where}: {_show(value)} is outside {lo if lo is not None else '-inf'}.."
@@ -110,7 +111,7 @@ def errors(value, schema: dict, path: str = "") -> list[str]:
 
 def _type_name(value) -> str:
     for t in ("null", "boolean", "integer", "number", "string", "array", "object"):
-        if _is(value, t):
+        if is_type(value, t):
             return t
     return type(value).__name__
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from lowprof.rundir.schema import errors, is_type
 from lowprof.rundir.spec import TYPES
 
 __all__ = ["Field", "Section", "SECTIONS", "owned_by", "Manifest", "View", "Entries", "manifest_schema", "write_problems", "markdown",
@@ -248,24 +249,29 @@ def owned_by(owner: str) -> tuple[Section, ...]:
 
 # --- JSON Schema (the checks) -------------------------------------------------------------------------------
 
-def _type_schema(word: str, node, read: bool) -> dict:
+def _json_types(word: str) -> list[str] | None:
+    """The JSON Schema types type word ``word`` admits at its top level; None for ``any`` (every value). The one
+    definition of what a type word accepts: the schemas (the checks) and the views (:func:`_matches`) use it."""
     nullable = word.endswith("?")
     word = word.rstrip("?")
-    out: dict = {}
+    if word == "any":
+        return None
+    top = "array" if word.startswith("list[") else "object" if word.startswith("map[") else _JSON[word]
+    return [top, "null"] if nullable else [top]
+
+
+def _type_schema(word: str, node, read: bool) -> dict:
+    types = _json_types(word)
+    if types is None:
+        return {}
+    out: dict = {"type": types[0] if len(types) == 1 else types}
+    word = word.rstrip("?")
     if word.startswith(("list[", "map[")):
         inner = _type_schema(word[word.index("[") + 1:-1], node, read)
-        if word.startswith("list["):
-            out = {"type": "array", "items": inner} if inner else {"type": "array"}
-        else:
-            out = {"type": "object", "additionalProperties": inner} if inner else {"type": "object"}
-    elif word == "any":
-        return {}
-    else:
-        out = {"type": _JSON[word]}
-        if word == "object":
-            out |= _members(node, read)
-    if nullable:
-        out["type"] = [out["type"], "null"]
+        if inner:
+            out["items" if word.startswith("list[") else "additionalProperties"] = inner
+    elif word == "object":
+        out |= _members(node, read)
     return out
 
 
@@ -312,8 +318,6 @@ def write_problems(manifest: dict) -> list[str]:
     """Every way a manifest about to be written breaks its declaration, one line each: a member that is no
     declared section, a field of another type. Empty when it is as declared."""
     global _WRITE_SCHEMA
-    from lowprof.rundir.schema import errors
-
     if _WRITE_SCHEMA is None:
         _WRITE_SCHEMA = manifest_schema(read=False)
     if not isinstance(manifest, dict):
@@ -326,20 +330,9 @@ def write_problems(manifest: dict) -> list[str]:
 # --- typed views (the readers) ------------------------------------------------------------------------------
 
 def _matches(word: str, value) -> bool:
-    if value is None:
-        return word.endswith("?") or word == "any"
-    word = word.rstrip("?")
-    if word == "any":
-        return True
-    if word.startswith("list["):
-        return isinstance(value, list)
-    if word.startswith("map[") or word == "object":
-        return isinstance(value, dict)
-    if word == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if word == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, {"str": str, "bool": bool}[word])
+    """Whether ``value`` is of type word ``word`` at its top level, as the schemas check it (items aside)."""
+    types = _json_types(word)
+    return types is None or any(is_type(value, t) for t in types)
 
 
 def _typed(node, value):

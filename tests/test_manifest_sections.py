@@ -39,6 +39,7 @@ def test_every_section_has_an_owner_a_version_and_fields_with_si_units():
 
 def test_the_check_on_read_is_the_sections_one():
     assert MANIFEST_SCHEMA == manifest_schema()
+    assert manifest_schema() is manifest_schema() and manifest_schema(read=False) is manifest_schema(read=False)  # built once
     assert set(MANIFEST_SCHEMA["properties"]) == {n for n, s in SECTIONS.items() if s.read_check}
     assert MANIFEST_SCHEMA["required"] == ["schema", "kind", "status"]
 

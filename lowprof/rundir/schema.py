@@ -45,13 +45,12 @@ SWEEP_SCHEMA: dict = {
 }
 
 def __getattr__(name: str):
-    """``MANIFEST_SCHEMA``: manifest.json's check on read, derived (on first use) from the sections declared in
-    :mod:`lowprof.rundir.sections`."""
+    """``MANIFEST_SCHEMA``: manifest.json's check on read, derived (on first use, then cached) from the sections
+    declared in :mod:`lowprof.rundir.sections`."""
     if name == "MANIFEST_SCHEMA":
         from lowprof.rundir.sections import manifest_schema
 
-        globals()[name] = value = manifest_schema()
-        return value
+        return manifest_schema()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -25,6 +25,7 @@ A feature lists its own sections: ``Feature(..., manifest=(SECTIONS["marks_file"
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 from lowprof.rundir.schema import errors, is_type
@@ -298,9 +299,11 @@ def _node_schema(node, read: bool) -> dict:
     return out
 
 
+@lru_cache(maxsize=None)
 def manifest_schema(schema: int = 1, *, read: bool = True) -> dict:
     """The JSON Schema (draft 7) of a manifest: ``read`` (the check on read: fields with ``read_check``),
-    else every declared field (the check on write)."""
+    else every declared field (the check on write). Built once per argument set: the same dict each call
+    (do not change it)."""
     sections = [s for s in SECTIONS.values() if s.read_check or not read]
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -311,20 +314,14 @@ def manifest_schema(schema: int = 1, *, read: bool = True) -> dict:
     }
 
 
-_WRITE_SCHEMA: dict | None = None
-
-
 def write_problems(manifest: dict) -> list[str]:
     """Every way a manifest about to be written breaks its declaration, one line each: a member that is no
     declared section, a field of another type. Empty when it is as declared."""
-    global _WRITE_SCHEMA
-    if _WRITE_SCHEMA is None:
-        _WRITE_SCHEMA = manifest_schema(read=False)
     if not isinstance(manifest, dict):
         return [f"(top level): expected object, found {type(manifest).__name__}"]
     out = [f"{k}: not a declared manifest section (lowprof.rundir.sections.SECTIONS)"
            for k in manifest if k not in SECTIONS]
-    return out + errors(manifest, _WRITE_SCHEMA)
+    return out + errors(manifest, manifest_schema(read=False))
 
 
 # --- typed views (the readers) ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ A feature lists its own sections: ``Feature(..., manifest=(SECTIONS["marks_file"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Iterator, Mapping
 
 from lowprof.rundir.schema import errors, is_type
@@ -41,8 +41,16 @@ PID_MAX = 2**31 - 1  # a pid_t; Linux's own limit is 2^22
 _JSON = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "object": "object"}
 
 
+class _Node:
+    """What a :class:`Field` and a :class:`Section` share: their ``fields`` by name (built on first use)."""
+
+    @cached_property
+    def by_name(self) -> dict[str, "Field"]:
+        return {f.name: f for f in self.fields}
+
+
 @dataclass(frozen=True)
-class Field:
+class Field(_Node):
     """One member of a section (or of an object inside one).
 
     ``type``: ``str``, ``int``, ``float`` (any number), ``bool``, ``object`` (members: ``fields``),
@@ -65,7 +73,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Section:
+class Section(_Node):
     """One top-level member of ``manifest.json``: who writes it (``owner``: a feature's name, or ``core``),
     its ``version`` (raised when its meaning changes; readers keep reading older ones), its fields.
 
@@ -250,7 +258,8 @@ def owned_by(owner: str) -> tuple[Section, ...]:
 
 # --- JSON Schema (the checks) -------------------------------------------------------------------------------
 
-def _json_types(word: str) -> list[str] | None:
+@lru_cache(maxsize=None)
+def _json_types(word: str) -> tuple[str, ...] | None:
     """The JSON Schema types type word ``word`` admits at its top level; None for ``any`` (every value). The one
     definition of what a type word accepts: the schemas (the checks) and the views (:func:`_matches`) use it."""
     nullable = word.endswith("?")
@@ -258,14 +267,14 @@ def _json_types(word: str) -> list[str] | None:
     if word == "any":
         return None
     top = "array" if word.startswith("list[") else "object" if word.startswith("map[") else _JSON[word]
-    return [top, "null"] if nullable else [top]
+    return (top, "null") if nullable else (top,)
 
 
 def _type_schema(word: str, node, read: bool) -> dict:
     types = _json_types(word)
     if types is None:
         return {}
-    out: dict = {"type": types[0] if len(types) == 1 else types}
+    out: dict = {"type": types[0] if len(types) == 1 else list(types)}
     word = word.rstrip("?")
     if word.startswith(("list[", "map[")):
         inner = _type_schema(word[word.index("[") + 1:-1], node, read)
@@ -329,7 +338,12 @@ def write_problems(manifest: dict) -> list[str]:
 def _matches(word: str, value) -> bool:
     """Whether ``value`` is of type word ``word`` at its top level, as the schemas check it (items aside)."""
     types = _json_types(word)
-    return types is None or any(is_type(value, t) for t in types)
+    if types is None:
+        return True
+    for t in types:  # (a loop, not any(): a view's attribute is read often)
+        if is_type(value, t):
+            return True
+    return False
 
 
 def _typed(node, value):
@@ -384,9 +398,9 @@ class View:
         self._data = data
 
     def __getattr__(self, name: str):
-        for f in self._node.fields:
-            if f.name == name:
-                return _typed(f, self._data.get(name))
+        f = self._node.by_name.get(name)
+        if f is not None:
+            return _typed(f, self._data.get(name))
         raise AttributeError(f"manifest {self._node.name!r} declares no field {name!r} "
                              f"(declared: {', '.join(f.name for f in self._node.fields) or 'none'})")
 

@@ -54,12 +54,13 @@ def _single_chunk(df):
 
 
 def write_trace_tables(writer, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
-                       started: str = "at the workload's `import torch`") -> dict:
-    """Convert ``kineto_dir`` into ``writer``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
+                       started: str = "at the workload's `import torch`", log: list[dict] | None = None) -> dict:
+    """Convert ``kineto_dir`` into ``writer``'s launches/ops/steps tables; returns the manifest's ``trace`` entry.
+    ``log``: ``kineto_dir``'s segments.jsonl where the caller read it already."""
     from lowprof.rundir.specs.launches import COMPANION_TABLES
     from lowprof.tracers.live_convert import convert_dir, empty_frame
 
-    conv = convert_dir(kineto_dir, writer.clock)
+    conv = convert_dir(kineto_dir, writer.clock, log)
     launches = conv.launches if conv.launches is not None else empty_frame(LAUNCHES)
     writer.write_frame(LAUNCHES, _single_chunk(launches))
     for name, spec in COMPANION_TABLES.items():

@@ -40,3 +40,15 @@ def test_windows_are_listed_on_the_run_clock_and_the_log_is_read_once(tmp_path, 
                                                "start_ns": 1_000, "end_ns": 9_000}], "windows_lost": 1}
     assert trace["mode"] == "on-demand" and trace["errors"] == ["w1.pt.trace.json.gz: listed but missing"]
     capsys.readouterr()
+
+
+def test_both_kernel_recorders_put_the_boot_folder_first_on_the_workloads_pythonpath(tmp_path, monkeypatch):
+    import os
+
+    from lowprof.tracers.live import BOOT_DIR, LiveKernelTrace
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/a", "", "/b"]))
+    want = [str(BOOT_DIR), "/a", "/b"]  # an empty entry (the cwd) is not passed on
+    for rec in (LiveKernelTrace(tmp_path, 2.0), OnDemandTrace(tmp_path, str(tmp_path / "sock"))):
+        assert rec.env()["PYTHONPATH"].split(os.pathsep) == want, type(rec).__name__
+        assert (BOOT_DIR / "sitecustomize.py").is_file()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lowprof.errors import LowprofError
 from lowprof.tracers._boot._lowprof_ondemand_agent import ENV_KINETO_DIR, ENV_SOCK_DIR, ensure_private_dir, runtime_dir, socket_path
-from lowprof.tracers.live import BOOT_DIR, print_warnings, write_trace_tables
+from lowprof.tracers.live import boot_pythonpath, print_warnings, write_trace_tables
 
 __all__ = ["OnDemandTrace"]
 
@@ -40,8 +40,7 @@ class OnDemandTrace:
         return cls(kdir, sock_dir)
 
     def env(self) -> dict[str, str]:
-        path = [str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        return {"PYTHONPATH": os.pathsep.join(path), ENV_KINETO_DIR: str(self.kineto_dir.resolve()),
+        return {"PYTHONPATH": boot_pythonpath(), ENV_KINETO_DIR: str(self.kineto_dir.resolve()),
                 ENV_SOCK_DIR: self.sock_dir}
 
     def started(self, pid: int, quiet: bool) -> None:

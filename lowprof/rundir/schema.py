@@ -21,6 +21,8 @@ _STR = {"type": "string"}
 _INT_OR_NULL = {"type": ["integer", "null"]}
 _STRINGS = {"type": "array", "items": _STR}
 _OBJECT = {"type": "object"}
+# a sweep's or job's member: one folder directly inside it (no separator, not . or .., no NUL)
+_MEMBER_DIR = {"type": "string", "pattern": r"^(?!\.\.?$)[^/\x00]+$"}
 
 SWEEP_SCHEMA: dict = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -33,8 +35,7 @@ SWEEP_SCHEMA: dict = {
         "params": _STRINGS,
         "command": _STRINGS,
         "runs": {"type": "array", "items": {"type": "object", "required": ["dir"], "properties": {
-            # one folder directly inside the sweep: no separator, not . or .., no NUL
-            "dir": {"type": "string", "pattern": r"^(?!\.\.?$)[^/\x00]+$"},
+            "dir": _MEMBER_DIR,
             "params": {"type": "object", "additionalProperties": _STR},
             "exit_code": _INT_OR_NULL}}},
         # an interrupted sweep (Ctrl-C): the point cut short and the points never started
@@ -141,7 +142,7 @@ JOB_SCHEMA: dict = {
         "world_size": _INT_OR_NULL,
         "ranks": {"type": "array", "items": {"type": "object", "required": ["rank", "dir"], "properties": {
             "rank": {"type": "integer", "minimum": 0},
-            "dir": {"type": "string", "pattern": r"^(?!\.\.?$)[^/\x00]+$"},
+            "dir": _MEMBER_DIR,
             "trace": _STR, "rank_from": {"enum": ["name", "distributedInfo"]}}}},
     },
 }

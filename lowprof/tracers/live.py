@@ -19,9 +19,15 @@ from lowprof.feature import Feature, Option
 from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.launches import API_CALLS, LAUNCHES, OPS, STEPS
 
-__all__ = ["FEATURE", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
+__all__ = ["FEATURE", "LiveKernelTrace", "BOOT_DIR", "boot_pythonpath", "write_trace_tables", "print_warnings"]
 
 BOOT_DIR = Path(__file__).resolve().parent / "_boot"
+
+
+def boot_pythonpath() -> str:
+    """This process's PYTHONPATH with :data:`BOOT_DIR` first: a traced workload's (its ``sitecustomize.py``
+    starts the agent)."""
+    return os.pathsep.join([str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
 class LiveKernelTrace:
@@ -32,8 +38,7 @@ class LiveKernelTrace:
         self.segment_s = segment_s
 
     def env(self) -> dict[str, str]:
-        path = [str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        return {"PYTHONPATH": os.pathsep.join(path),
+        return {"PYTHONPATH": boot_pythonpath(),
                 "LOWPROF_KINETO_DIR": str(self.kineto_dir.resolve()),
                 "LOWPROF_KINETO_SEGMENT_S": repr(self.segment_s)}
 
@@ -54,12 +59,13 @@ def _single_chunk(df):
 
 
 def write_trace_tables(writer, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
-                       started: str = "at the workload's `import torch`") -> dict:
-    """Convert ``kineto_dir`` into ``writer``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
+                       started: str = "at the workload's `import torch`", log: list[dict] | None = None) -> dict:
+    """Convert ``kineto_dir`` into ``writer``'s launches/ops/steps tables; returns the manifest's ``trace`` entry.
+    ``log``: ``kineto_dir``'s segments.jsonl where the caller read it already."""
     from lowprof.rundir.specs.launches import COMPANION_TABLES
     from lowprof.tracers.live_convert import convert_dir, empty_frame
 
-    conv = convert_dir(kineto_dir, writer.clock)
+    conv = convert_dir(kineto_dir, writer.clock, log)
     launches = conv.launches if conv.launches is not None else empty_frame(LAUNCHES)
     writer.write_frame(LAUNCHES, _single_chunk(launches))
     for name, spec in COMPANION_TABLES.items():

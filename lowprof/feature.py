@@ -84,7 +84,8 @@ class Feature:
     - ``probe()``: the sampler class, for a feature ``--probes`` can name (imported when called);
     - ``report(run)``: its section of ``lowprof report`` (under the feature's name), a dict, or None when the
       run has nothing of it; a report whose figures depend on the GPU power signal takes it as the keyword
-      ``signal`` (``auto``, ``instant``, ``average``);
+      ``signal`` (``auto``, ``instant``, ``average``), one whose figures select power devices the keyword
+      ``devices`` (``--devices``, :mod:`lowprof.analysis.devices`; None: its default);
     - ``metrics()``: its comparable figures (``compare``, ``export``, ``plot``).
     """
 

@@ -77,10 +77,11 @@ def _register(ms: Iterable[Metric]) -> None:
 _register((*_per_run(), *_per_sweep()))
 
 
-def metric(name: str, unit: str, better: str, doc: str, *, signal: bool = False) -> Callable[[Callable], Metric]:
+def metric(name: str, unit: str, better: str, doc: str, *, signal: bool = False,
+           devices: bool = False) -> Callable[[Callable], Metric]:
     """Define a per-run metric outside lowprof's areas and add it to :data:`METRICS` (decorator; see
     :func:`lowprof.analysis.metric.metric`). ValueError when the name is already defined."""
-    declare = _declare.metric(name, unit, better, doc, signal=signal)
+    declare = _declare.metric(name, unit, better, doc, signal=signal, devices=devices)
     return lambda fn: _add(declare(fn))
 
 
@@ -91,7 +92,8 @@ def sweep_metric(name: str, unit: str, better: str, doc: str) -> Callable[[Calla
     return lambda fn: _add(declare(fn))
 
 
-def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str) -> list[dict]:
+def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str,
+          devices: str | None = None) -> list[dict]:
     from lowprof.errors import SignalUnavailable
 
     rows = []
@@ -99,7 +101,7 @@ def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str
         if names is not None and m.name not in names:
             continue
         try:
-            v = m.fn(arg, signal) if m.signal else m.fn(arg)
+            v = (m.fn(arg, signal, devices) if m.devices else m.fn(arg, signal)) if m.signal else m.fn(arg)
         except SignalUnavailable:
             raise  # --instant on a GPU without it: an error for the whole verb, never a silently missing row
         except LowprofError:
@@ -121,11 +123,18 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value", "unit", "better", "params"])
 
 
-def run_metrics(run: Run, names: list[str] | None = None, signal: str = "auto") -> pd.DataFrame:
+def run_metrics(run: Run, names: list[str] | None = None, signal: str = "auto",
+                devices: str | None = None) -> pd.DataFrame:
     """Every registered metric the run has data for: columns metric, value, unit, better, params (dict).
     ``signal``: the GPU power signal of the power metrics (``auto``, ``instant``, ``average``; the row's
-    ``signal`` / ``from`` parameter names what was used)."""
-    return _frame(_rows(METRICS, run, names, signal))
+    ``signal`` / ``from`` parameter names what was used). ``devices``: the power devices of the power and
+    energy metrics (:mod:`lowprof.analysis.devices`; None: each figure's default), checked first: a
+    selection the run's power devices do not allow raises LowprofError (never a silently missing row)."""
+    if devices is not None:
+        from lowprof.analysis.power_metrics import check_devices
+
+        check_devices(run, signal, devices)
+    return _frame(_rows(METRICS, run, names, signal, devices))
 
 
 def sweep_metrics(path: str | os.PathLike, names: list[str] | None = None) -> pd.DataFrame:

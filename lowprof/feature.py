@@ -81,11 +81,13 @@ class Feature:
     - ``options``: its flags on the recording verbs (values reach ``check`` and ``record`` as a mapping
       ``Option.dest -> value``, this feature's options only);
     - ``check(values)``: refuses a bad combination before any run directory is made (raise LowprofError);
-    - ``record(values, recording)``: a :class:`Recorder` for this recording, or None when not asked for;
+    - ``record(values, recording)``: a :class:`Recorder` for this recording, or None when not asked for
+      (``recording.verb``: the verb recording, for a feature that records differently per verb: ``stacks``);
     - ``probe()``: the sampler class, for a feature ``--probes`` can name (imported when called);
     - ``report(run)``: its section of ``lowprof report`` (under the feature's name), a dict, or None when the
       run has nothing of it; a report whose figures depend on the GPU power signal takes it as the keyword
-      ``signal`` (``auto``, ``instant``, ``average``);
+      ``signal`` (``auto``, ``instant``, ``average``), one whose figures select power devices the keyword
+      ``devices`` (``--devices``, :mod:`lowprof.analysis.devices`; None: its default);
     - ``metrics()``: the comparable figures it owns (``compare``, ``export``, ``plot``), each a
       :class:`~lowprof.analysis.metric.Metric` defined in its analysis area; called when the registry is
       built (:mod:`lowprof.metrics`), so the area is imported then, not with the declaration.

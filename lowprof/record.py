@@ -148,10 +148,12 @@ class Recording:
     """Creates the run directory, fills the manifest's facts, and samples probes until ``finish``.
 
     ``writer`` is the :class:`~lowprof.rundir.RunWriter` of the directory being recorded; features write their
-    tables and manifest sections through it."""
+    tables and manifest sections through it. ``verb``: the recording verb (``run``, ``attach``; default
+    ``kind``), for a feature that records differently per verb (``kind`` may differ: ``profile`` is an attach)."""
 
     def __init__(self, out: str | os.PathLike, *, kind: str, probes: list[str], interval_s: float = 0.05,
-                 force: bool = False, command: list[str] | None = None, pid: int | None = None) -> None:
+                 force: bool = False, command: list[str] | None = None, pid: int | None = None,
+                 verb: str | None = None) -> None:
         # The sampler's first table write imports pyarrow, and pyarrow its pandas shim (~0.4 s, more on a busy
         # machine), and the probes psutil: loaded here, before the workload (or a profile() region) starts, so
         # that its first sample is not late.
@@ -162,6 +164,7 @@ class Recording:
         from lowprof.inventory import gpu_facts, recording_facts, software_facts
 
         self.writer = RunWriter(out, kind=kind, force=force)
+        self.verb = verb or kind
         m = self.writer.manifest
         m.update(recording_facts(command))
         m["cwd"] = os.getcwd()

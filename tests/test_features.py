@@ -213,3 +213,27 @@ def test_every_manifest_section_is_declared_by_its_feature_or_by_a_core_writer()
             assert listed.get(s.name) == s.owner, f"section {s.name} (owner {s.owner}) missing from its FEATURE"
         else:
             assert s.owner in ("core", "sampler", "import", "sweep"), f"section {s.name}: unknown owner {s.owner}"
+
+
+def test_attach_samples_stacks_only_through_the_stacks_feature(tmp_path, monkeypatch):
+    """attach's Python stacks (on unless --no-stacks) are the ``stacks`` feature's hooks: without that one line
+    in FEATURES attach has no --no-stacks and records no ``pystacks`` entry; with it, --no-stacks says off."""
+    from lowprof.cli import attach, guarded
+
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        def attach_run(name: str, *flags: str) -> dict:
+            args = _parser("attach").parse_args([str(target.pid), "--duration", "0.2", "--probes", "system",
+                                                 "--quiet", "--out", str(tmp_path / name), *flags])
+            assert guarded(attach.main, args) == 0
+            return lowprof.load(tmp_path / name).manifest
+
+        assert attach_run("off", "--no-stacks")["probes"]["pystacks"] == {"status": "off", "reason": "--no-stacks"}
+        assert "--no-stacks" not in _parser("run").format_help()  # attach's flag only
+        monkeypatch.setattr(features_mod, "FEATURES", tuple(f for f in features_mod.FEATURES if f.name != "stacks"))
+        assert "--no-stacks" not in _parser("attach").format_help()
+        m = attach_run("without")
+        assert "pystacks" not in m["probes"] and m["probes"]["system"]["status"] == "ok"
+    finally:
+        target.kill()
+        target.wait()

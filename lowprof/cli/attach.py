@@ -1,4 +1,5 @@
-"""``lowprof attach PID``: sample a process that is already running, plus its Python stacks."""
+"""``lowprof attach PID``: sample a process that is already running, plus its Python stacks (the ``stacks``
+feature, :mod:`lowprof.tracers.pystack_timeline`: on unless ``--no-stacks``)."""
 
 from __future__ import annotations
 
@@ -46,12 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=seconds_arg, metavar="S",
                    help=f"stop after S seconds, {DURATION_RANGE_S[0]:g} to {DURATION_RANGE_S[1]:g} "
                         "(default: when the process exits or on Ctrl-C)")
-    p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks with py-spy")
     p.add_argument("--trace", choices=["kernels"], metavar="kernels",
                    help="also trace GPU launches and CPU ops for the window (--duration, or until Ctrl-C): needs a "
                         "process started by `lowprof run --trace kernels --on-demand` (docs/on-demand.md)")
     add_recording_flags(p)
-    add_feature_options(p, "attach")  # --stacks-rate (--stack-rate: its older spelling): see lowprof.features
+    add_feature_options(p, "attach")  # --no-stacks, --stacks-rate (--stack-rate: older spelling): lowprof.features
     p.add_argument("--kind", default="attach", help=argparse.SUPPRESS)  # lowprof.profile() records as "profile"
 
 
@@ -87,7 +87,7 @@ def main(args) -> int:
         agent.claim()
     try:
         rec = Recording(out, kind=args.kind, probes=opts.probes, interval_s=opts.interval_s, force=opts.force,
-                        command=cmdline, pid=args.pid)
+                        command=cmdline, pid=args.pid, verb="attach")
         if opts.probes_given:
             rec.writer.manifest["probes_requested"] = opts.probes
         features.make(rec)
@@ -107,41 +107,28 @@ def _record(args, opts: RecordingOptions, features: FeatureRecorders, rec: Recor
             stop: threading.Event, agent=None) -> int:
     from rich.markup import escape
 
-    from lowprof.tracers.pyspy import PySpy, pyspy_unavailable_reason
-
-    spy = None
     m = rec.writer.manifest
-    if args.no_stacks:
-        m["probes"]["pystacks"] = {"status": "off", "reason": "--no-stacks"}
-    else:
-        reason = pyspy_unavailable_reason(args.pid)
-        if reason:
-            m["probes"]["pystacks"] = {"status": "unavailable", "reason": reason}
-        else:
-            spy = PySpy(rec.writer, args.pid, rate_hz=opts.of("stacks")["stacks_rate"])
+    features.started(args.pid, opts.quiet)  # first: py-spy (stacks) samples from before the probes' first sample
     rec.start()
     started = None
     if agent is not None:
         try:
             started = agent.start(args.duration)
         except LowprofError:
-            if spy is not None:
-                m["probes"]["pystacks"] = spy.finish()
+            features.finished(rec, None)  # py-spy stopped, its stacks kept
             rec.finish(status="failed")
             raise
         started["requested_s"] = args.duration
     note(f"attached to PID {args.pid} ({' '.join(m['command'] or [])[:60]}); recording into {rec.path}"
          + (f"; tracing kernels (window {started['window']})" if started else "")
          + ("" if args.duration else "; Ctrl-C to stop"), opts.quiet)
-    features.started(args.pid, opts.quiet)
     t0 = time.monotonic()
     done = None
     if agent is not None:
         why, done = _wait_window(args, agent, target, stop, t0)
     else:
         why = _wait(args, target, stop, t0)
-    if spy is not None:
-        m["probes"]["pystacks"] = spy.finish()
+    failed = features.finished(rec, None)  # first: py-spy (stacks) stops with the window
     m["workload"]["attach_ended_by"] = why
     trace_error = None
     if agent is not None:
@@ -156,7 +143,6 @@ def _record(args, opts: RecordingOptions, features: FeatureRecorders, rec: Recor
                  f"{entry['ops']} ops, {entry['launches']} GPU activities", args.quiet)
         print_warnings(entry)
         trace_error = entry.get("error")
-    failed = features.finished(rec, None)
     rec.finish()
     if rec.write_error:
         err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "

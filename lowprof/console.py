@@ -2,7 +2,7 @@
 
 Light to import (rich is imported on first print), and below every layer, so that a recorder can say a line
 (a trace's warnings, an armed on-demand agent) without importing the command line; :mod:`lowprof.cli._ui`
-re-exports them with its table and number helpers.
+re-exports them (and :func:`fmt_s`, for a recorder's line) with its table and number helpers.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["out", "err", "note", "warn"]
+__all__ = ["out", "err", "note", "warn", "fmt_s"]
 
 
 def _piped_width(stream) -> int | None:
@@ -73,3 +73,17 @@ def warn(msg: str) -> None:
     from rich.text import Text
 
     err.print(Text.assemble(("lowprof: warning: ", "yellow"), str(msg)))
+
+
+def fmt_s(s: float | None) -> str:
+    """Seconds with a unit that keeps 3 significant figures (ns to s)."""
+    if s is None:
+        return "-"
+    a = abs(s)
+    if a >= 1 or a == 0:
+        return f"{s:.3g} s" if a < 1000 else f"{s:.0f} s"
+    if a >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    if a >= 1e-6:
+        return f"{s * 1e6:.3g} µs"
+    return f"{s * 1e9:.3g} ns"

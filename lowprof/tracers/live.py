@@ -156,10 +156,22 @@ def _check(values) -> None:
         raise LowprofError(f"--trace-segment must be >= 0 seconds, got {values['trace_segment']}")
 
 
-def _record(values, recording):
-    """The recorder of ``--trace kernels`` (armed only, with ``--on-demand``); None without it."""
+def _claim(values, pid: int):
+    """attach ``--trace kernels``: the armed agent of ``pid``, reserved before any run directory is made."""
+    from lowprof.tracers.on_demand_window import claim
+
+    return claim(values, pid)
+
+
+def _record(values, recording, agent=None):
+    """The recorder of ``--trace kernels`` (armed only, with ``--on-demand``; attach: one window of the agent
+    it claimed, :mod:`lowprof.tracers.on_demand_window`); None without it."""
     if values["trace"] != "kernels":
         return None
+    if recording.verb == "attach":
+        from lowprof.tracers.on_demand_window import AgentWindow
+
+        return AgentWindow(agent) if agent is not None else None
     if values["on_demand"]:
         from lowprof.tracers.on_demand_recorder import OnDemandTrace
 
@@ -171,9 +183,12 @@ FEATURE = Feature(
     "kernels", "GPU launches and CPU ops of a Python workload, traced from its `import torch` (or `import cupy`)",
     tables=(LAUNCHES, OPS, STEPS, API_CALLS), manifest=owned_by("kernels"),
     options=(
-        Option("--trace", choices=("kernels",), metavar="kernels", verbs=("run", "sweep"),
+        Option("--trace", choices=("kernels",), metavar="kernels",
                help="record GPU launches and CPU ops of a Python workload: torch.profiler from its "
-                    "`import torch` (CuPy: CUPTI via cupti-python); tables launches, ops, steps"),
+                    "`import torch` (CuPy: CUPTI via cupti-python); tables launches, ops, steps",
+               verb_help=(("attach", "also trace GPU launches and CPU ops for the window (--duration, or until "
+                                     "Ctrl-C): needs a process started by `lowprof run --trace kernels --on-demand` "
+                                     "(docs/on-demand.md)"),)),
         Option("--trace-segment", type=float, default=2.0, metavar="S", verbs=("run", "sweep"),
                help="export the trace every S seconds, so a SIGKILL loses at most the last S s "
                     "(0: only at exit; default: 2)"),
@@ -181,4 +196,4 @@ FEATURE = Feature(
                help="with --trace kernels: do not trace from the start; arm an agent that traces a window "
                     "when `lowprof attach PID --trace kernels --duration S` asks (docs/on-demand.md)"),
     ),
-    check=_check, record=_record)
+    check=_check, claim=_claim, record=_record)

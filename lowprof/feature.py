@@ -69,7 +69,8 @@ class Recorder(Protocol):
     """What a feature does during one recording. Made by ``Feature.record``; every method is optional.
 
     The order: ``env``, the workload runs, ``started``, the probes take their first sample, ``sampling``, the
-    window (``wait``, or the verb's own), ``finished``."""
+    window (``wait``, or the verb's own), ``finished``; ``sampling`` and ``wait`` are ``attach``'s (``run`` and
+    ``sweep`` record until the workload ends)."""
 
     def env(self) -> dict[str, str]:
         """Variables added to the workload's environment (called before it starts)."""
@@ -78,7 +79,7 @@ class Recorder(Protocol):
         """Called once the workload runs (its process id); may print one line unless ``quiet``."""
 
     def sampling(self, duration_s: float | None, quiet: bool) -> str | None:
-        """Called once the probes sample (``duration_s``: the window asked for, attach's ``--duration``; None:
+        """``attach`` calls it once the probes sample (``duration_s``: the window asked for, ``--duration``; None:
         until stopped); returns a few words for the verb's start line, or None. A raise (LowprofError) ends the
         recording as failed: the others' ``finished`` run, the run directory is closed as failed, the error is
         said."""

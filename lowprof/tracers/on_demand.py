@@ -2,8 +2,8 @@
 
 The agent (``_boot/_lowprof_ondemand_agent.py``) is armed by ``lowprof run --trace kernels --on-demand``
 (:mod:`lowprof.tracers.on_demand_recorder`); the protocol is in docs/on-demand.md. ``lowprof attach PID --trace
-kernels`` uses :func:`connect`, then :class:`AgentClient`'s ``claim``, ``start``, ``next_event``/``ping``/``stop``,
-and :func:`write_window`.
+kernels`` (its recorder, :mod:`lowprof.tracers.on_demand_window`) uses :func:`connect`, then :class:`AgentClient`'s
+``claim``, ``start``, ``read``/``ping``/``stop``, and :func:`write_window`.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def _record(args, opts: RecordingOptions, features: FeatureRecorders, rec: Recor
     rec.finish()
     if rec.write_error:
         err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
-                  "kept what was flushed before; the run loads as INCOMPLETE")
+                  "kept what was flushed before; the run loads as INCOMPLETE", markup=True)
     note(f"stopped ({why}) after {fmt_s(time.monotonic() - t0)}; see: lowprof report {rec.path}", args.quiet)
     print_notices(m)
     print_feature_errors(failed)

@@ -43,6 +43,19 @@ class _Console:
     def __getattr__(self, name: str):
         return getattr(self._console(), name)
 
+    @property
+    def is_terminal(self) -> bool:
+        """rich's ``Console.is_terminal``; a stream that is no tty, with neither TTY_COMPATIBLE nor FORCE_COLOR set
+        (rich's own rule then says False), is answered without importing rich (``lowprof import`` to a pipe)."""
+        if self._made is None and not ({"TTY_COMPATIBLE", "FORCE_COLOR"} & os.environ.keys()):
+            isatty = getattr(sys.stderr if self._stderr else sys.stdout, "isatty", None)
+            try:
+                if isatty is None or not isatty():
+                    return False
+            except ValueError:  # a closed stream
+                return False
+        return self._console().is_terminal
+
     def __enter__(self):  # `with console:` (rich's Live does it) looks these up on the type
         return self._console().__enter__()
 

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 from lowprof.clock import RunClock
 from lowprof.errors import TraceError
 from lowprof.rundir import RunWriter
-from lowprof.tracers import kineto, nsys
+from lowprof.tracers import kineto_scan, nsys
 from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES, TIME_COLUMNS
 
-if TYPE_CHECKING:  # light at import: the readers import pandas (kineto: while its scanner reads the file)
-    import pandas as pd
+if TYPE_CHECKING:  # light at import: the readers import pandas (nsys), numpy and pyarrow (kineto: while its
+    import pandas as pd  # scanner reads the file)
+
+    from lowprof.tracers import kineto
 
 __all__ = ["import_trace", "read_any"]
 
@@ -37,7 +39,13 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame | kineto.Colum
         out = p.with_suffix(".sqlite").name
         raise TraceError(f"{p}: an Nsight Systems report is read from its SQLite export: run "
                          f"`nsys export --type sqlite -o {out} {p}`, then `lowprof import {out}`")
-    return kineto.read_columns(p)
+    # The scan starts before the Kineto reader (numpy) and the table writer (pyarrow) are imported: they load in
+    # a thread while the scanner and the inflating thread, which release the GIL, read the file.
+    with kineto_scan.importing_meanwhile("lowprof.tracers.kineto", *kineto_scan.FRAME_MODULES):
+        scanned = kineto_scan.scan(p)
+    from lowprof.tracers import kineto
+
+    return kineto.read_columns(p, scanned=scanned)
 
 
 def _starts_like_json(p: Path) -> bool:
@@ -91,6 +99,8 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     if Path(trace_path).is_file() and (kind := sniff_power_log(trace_path)):
         return import_power_log(trace_path, out_dir, force=force, kind=kind, **power_log)
     launches, meta, extra = read_any(trace_path)
+    from lowprof.tracers import kineto
+
     origin = int(meta["clock"]["first_event_ns"])
     for df in (launches, *extra.values()):
         if isinstance(df, kineto.Columns):
@@ -115,6 +125,8 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
 
 def _present(df, column: str):
     """The values of an int column that are there (a pandas frame or kineto Columns)."""
+    from lowprof.tracers import kineto
+
     return df.present(column) if isinstance(df, kineto.Columns) else df[column].dropna()
 
 

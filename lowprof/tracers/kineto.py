@@ -39,7 +39,6 @@ __all__ = ["load_launches", "read_columns", "load_trace", "KinetoTrace", "Column
 _GPU_ARGS = ("device", "stream", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z",
              "registers_per_thread", "shared_memory_bytes", "bytes")
 _GPU_KINDS_BY_CLASS = ["kernel", "memcpy", "memset"]  # CLASSES 1, 2, 3
-_FRAME_MODULES = ("pyarrow", "pyarrow.compute", "pyarrow.parquet")  # what the tables and their Parquet files need
 
 
 class Columns(dict):
@@ -202,17 +201,20 @@ def _take_strings(values, codes: np.ndarray):
     return pc.take(uniq, kineto_scan.arrow_ints(codes, codes < 0))
 
 
-def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None) -> KinetoTrace:
-    """Parse a Kineto trace with the C scanner, fed blocks of ``block_bytes`` decompressed bytes.
+def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None, scanned: Scanned | None = None) -> KinetoTrace:
+    """Parse a Kineto trace with the C scanner, fed blocks of ``block_bytes`` decompressed bytes
+    (``scanned``: that scan, already made; :func:`lowprof.tracers.importer.read_any` makes it before this
+    module, and numpy, are imported).
 
     Every problem with the file is one TraceError naming it (and the byte offset, for bad JSON).
     """
     path = Path(path)
-    # pyarrow (~0.1 s of imports) loads in a thread while the scanner and the inflating thread, which
-    # release the GIL, read the file.
-    with kineto_scan.importing_meanwhile(*_FRAME_MODULES):
-        sc = kineto_scan.scan(path, block_bytes or kineto_scan.BLOCK_BYTES)
-    return KinetoTrace(sc, path)
+    if scanned is None:
+        # pyarrow (~0.1 s of imports) loads in a thread while the scanner and the inflating thread, which
+        # release the GIL, read the file.
+        with kineto_scan.importing_meanwhile(*kineto_scan.FRAME_MODULES):
+            scanned = kineto_scan.scan(path, block_bytes or kineto_scan.BLOCK_BYTES)
+    return KinetoTrace(scanned, path)
 
 
 def _step_ids(t_ns: np.ndarray, tr: KinetoTrace) -> np.ndarray:
@@ -386,10 +388,12 @@ def _api_calls(tr: KinetoTrace) -> Columns:
                     "correlation": rt["correlation"][order]}, len(order))
 
 
-def read_columns(path: str | os.PathLike, *, block_bytes: int | None = None) -> tuple[Columns, dict, dict[str, Columns]]:
+def read_columns(path: str | os.PathLike, *, block_bytes: int | None = None,
+                 scanned: Scanned | None = None) -> tuple[Columns, dict, dict[str, Columns]]:
     """Read a Kineto trace into ``(launches, meta, {"ops", "steps", "api_calls"})`` as :class:`Columns`
-    (what ``lowprof import`` writes: pandas is never imported); :func:`load_launches` gives them as frames."""
-    tr = load_trace(path, block_bytes=block_bytes)
+    (what ``lowprof import`` writes: pandas is never imported); :func:`load_launches` gives them as frames.
+    ``scanned``: see :func:`load_trace`."""
+    tr = load_trace(path, block_bytes=block_bytes, scanned=scanned)
     launches, ops, steps = _launches_frame(tr)
     meta = {
         "source": "kineto",

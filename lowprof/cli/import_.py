@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import time
 from pathlib import Path
@@ -67,6 +68,9 @@ def _job(args, folder: Path) -> int:
 
 
 def main(args) -> int:
+    # No linear algebra here: numpy's OpenBLAS need not start its thread pool (~60 ms of CPU at import, taken
+    # from the scanner's threads). Unless the user set it; nothing this verb runs inherits the environment.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from lowprof.tracers import kineto_scan, nsys
     from lowprof.tracers.importer import import_trace
 

@@ -48,10 +48,11 @@ class Columns(dict):
     writer takes it as it takes a DataFrame. :meth:`to_pandas` gives the frame the readers return.
     """
 
-    def __init__(self, data: dict, rows: int, plain: tuple[str, ...] = ()) -> None:
+    def __init__(self, data: dict, rows: int, plain: tuple[str, ...] = (), int32: tuple[str, ...] = ()) -> None:
         super().__init__(data)
         self.rows = rows
         self.plain = plain  # int64 columns that are never missing (times): numpy int64 in the frame
+        self.int32 = int32  # int columns the table declares int32: their Arrow arrays are int32 where they fit
 
     def __len__(self) -> int:
         return self.rows
@@ -59,7 +60,12 @@ class Columns(dict):
     def __getitem__(self, name: str):
         v = super().__getitem__(name)
         if isinstance(v, np.ndarray):
-            return kineto_scan.arrow_ints(v, None if name in self.plain else v == NULL)
+            missing = None if name in self.plain else v == NULL
+            if name in self.int32:  # narrowed here, not by an Arrow cast (which imports pyarrow.compute);
+                narrow = v.astype(np.int32)  # a value beyond int32 leaves the column int64, for the cast to refuse
+                if np.array_equal(narrow, v) or (missing is not None and (missing | (narrow == v)).all()):
+                    return kineto_scan.arrow_ints(narrow, missing)
+            return kineto_scan.arrow_ints(v, missing)
         return v
 
     def raw(self, name: str):
@@ -195,10 +201,9 @@ def _take(col: np.ndarray, idx: np.ndarray, missing=NULL) -> np.ndarray:
 def _take_strings(values, codes: np.ndarray):
     """``values[codes]`` as a pyarrow string array (code -1 -> null), without a Python object per row."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     uniq = values if isinstance(values, pa.Array) else kineto_scan.arrow_strings(values)
-    return pc.take(uniq, kineto_scan.arrow_ints(codes, codes < 0))
+    return kineto_scan.arrow_call("take", uniq, kineto_scan.arrow_ints(codes, codes < 0))
 
 
 def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None, scanned: Scanned | None = None) -> KinetoTrace:
@@ -301,7 +306,8 @@ def _launches_frame(tr: KinetoTrace) -> tuple[Columns, Columns, Columns]:
         cols[c] = g[c][order]
     cols["launch_api_raw"] = api_names  # Kineto writes the call's name as it is
     n = len(order)
-    launches = Columns({c.name: cols[c.name] for c in LAUNCHES.columns}, n, ("gpu_start_ns", "gpu_end_ns"))
+    launches = Columns({c.name: cols[c.name] for c in LAUNCHES.columns}, n, ("gpu_start_ns", "gpu_end_ns"),
+                       tuple(c.name for c in LAUNCHES.columns if c.type == "int32"))
     plain = ("start_ns", "end_ns")
     ops_out = Columns({"name": tr.names(ops["name"]), "pid": ops["pid"], "tid": ops["tid"], "start_ns": ops["start_ns"],
                        "end_ns": ops["end_ns"], "external_id": ops["external_id"],

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # numpy is imported by the functions that build columns: the 
     import numpy as np
 
 __all__ = ["scan", "Scanned", "NULL", "COLUMNS", "CLASSES", "BLOCK_BYTES", "MAX_EXPANSION", "expansion_limit",
-           "problems", "SKIP_REASONS", "importing_meanwhile", "FRAME_MODULES"]
+           "problems", "SKIP_REASONS", "importing_meanwhile", "FRAME_MODULES", "arrow_call"]
 
 NULL = -(2**63)  # int64's minimum (np.iinfo(np.int64).min)
 BLOCK_BYTES = 2 << 20  # decompressed bytes per block fed to the scanner (small: inflating overlaps scanning)
@@ -44,7 +44,7 @@ _SKIP_TEXT = {"no_ts": "events without ts", "negative_dur": "events with a negat
               "time_out_of_range": "events with ts or ts + dur beyond +-2^62 ns"}
 _MAX_EXPANSION: contextvars.ContextVar[float] = contextvars.ContextVar("max_expansion", default=MAX_EXPANSION)
 # What the tables and their Parquet files need (numpy comes with pyarrow), imported while the scanner reads.
-FRAME_MODULES = ("numpy", "pyarrow", "pyarrow.compute", "pyarrow.parquet")
+FRAME_MODULES = ("numpy", "pyarrow", "pyarrow.parquet")
 CLASSES = {"kernel": 1, "memcpy": 2, "memset": 3, "runtime": 4, "op": 5, "annotation": 6, "flow": 7}
 
 
@@ -84,6 +84,16 @@ def arrow_ints(values: np.ndarray, missing: np.ndarray | None = None):
     nulls = int(missing.sum()) if missing is not None else 0
     valid = pa.py_buffer(np.packbits(~missing, bitorder="little")) if nulls else None
     return pa.Array.from_buffers(kind, len(values), [valid, pa.py_buffer(values)], null_count=nulls)
+
+
+def arrow_call(function: str, *args):
+    """``pyarrow.compute.call_function(function, args)``, called where pyarrow.compute itself is defined
+    (pyarrow._compute): importing pyarrow.compute builds a Python wrapper for every Arrow function (~25 ms)."""
+    try:
+        from pyarrow._compute import call_function
+    except ImportError:  # a pyarrow that moved it: the public name
+        from pyarrow.compute import call_function
+    return call_function(function, list(args))
 
 
 def arrow_strings(values) -> object:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from lowprof.cli._common import DURATION_RANGE_S, add_output_flags, check_seconds, seconds_arg
-from lowprof.cli._ui import fmt_s, note, out
+from lowprof.cli._ui import err, fmt_s, note, out
 from lowprof.errors import LowprofError
 from lowprof.tracers.scan_limits import MAX_EXPANSION
 
@@ -83,9 +83,9 @@ def main(args) -> int:
     trace = Path(args.trace)
     dest = args.out or str(Path("lowprof-runs") / default_run_name(trace))
     t0 = time.perf_counter()
-    # rich, for the line said at the end, loads in a thread while the trace is read
+    # rich, for the line said at the end on a terminal, loads in a thread while the trace is read
     with kineto_scan.expansion_limit(args.max_expansion), _status(trace, args.quiet), \
-            kineto_scan.importing_meanwhile(*(() if args.quiet else ("rich.console", "rich.text"))):
+            kineto_scan.importing_meanwhile(*(() if args.quiet or err.plain else ("rich.console", "rich.text"))):
         path = import_trace(trace, dest, force=args.force, tz=args.tz, interval_s=args.interval)
     from lowprof.rundir import load
 

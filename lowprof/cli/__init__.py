@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Mapping
 
@@ -70,8 +71,6 @@ def _one_line(e: BaseException) -> str:
 def guarded(fn, *a) -> int:
     """Call ``fn(*a)`` and turn every failure into one line on stderr and a non-zero exit (never a
     traceback; LOWPROF_TRACEBACK=1 shows one, for a bug report)."""
-    import os
-
     try:
         return int(fn(*a) or 0)
     except KeyboardInterrupt:
@@ -137,6 +136,9 @@ def _verb_of(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The program (``argv`` None: ``sys.argv``, and a verb whose module sets ``QUICK_EXIT`` ends the process
+    here, see :func:`_quick_exit`); with ``argv``, a call that returns the exit status."""
+    program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     verb = _verb_of(argv)
     parser = build_parser(only=verb, alone=bool(verb) and str(argv[0]) == verb)
@@ -144,4 +146,26 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_main", None):
         parser.print_help()
         return 2
-    return guarded(args._main, args)
+    code = guarded(args._main, args)
+    if program and getattr(VERBS[args.verb], "QUICK_EXIT", False):
+        _quick_exit(code)
+    return code
+
+
+def _quick_exit(code: int) -> None:
+    """End the process now with ``code``: output flushed and the atexit functions run, as at a normal exit, but
+    without the interpreter's teardown (freeing every module and object: ~30 ms after an import). Returns
+    (a normal exit follows) when another non-daemon thread runs, or when flushing fails (a closed pipe: the
+    normal exit reports it)."""
+    import atexit
+    import threading
+
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    atexit._run_exitfuncs()
+    os._exit(code)

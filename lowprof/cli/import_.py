@@ -24,6 +24,9 @@ lowprof import dmon.log --out runs/dmon --tz +02:00       # nvidia-smi dmon -o D
 lowprof import power.csv --out runs/p                     # t_s,gpu,power_w (or unix_s; wide: t_s,gpu0,gpu1)
 ssh gpu-box cat trace.json.gz | lowprof import /dev/stdin --out runs/remote"""
 
+# Run as the program, the process ends as soon as the run directory is written and said (lowprof.cli._quick_exit).
+QUICK_EXIT = True
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("trace", help="trace file: .json, .json.gz (Kineto) or .sqlite (nsys export); a folder of such "

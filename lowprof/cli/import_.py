@@ -74,7 +74,7 @@ def main(args) -> int:
     # No linear algebra here: numpy's OpenBLAS need not start its thread pool (~60 ms of CPU at import, taken
     # from the scanner's threads). Unless the user set it; nothing this verb runs inherits the environment.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from lowprof.tracers import kineto_scan, nsys
+    from lowprof.tracers import kineto_scan
     from lowprof.tracers.importer import import_trace
 
     if Path(args.trace).is_dir():
@@ -99,6 +99,8 @@ def main(args) -> int:
     trace_meta = run.section("trace")
     if note_line := trace_meta.no_launches_note:
         note(note_line)  # an empty launches table is said, with why, even with --quiet
+    from lowprof.tracers import nsys
+
     said = nsys.problems if trace_meta.source == "nsys-sqlite" else kineto_scan.problems
     for line in said(trace_meta.parser.raw):
         note(line)  # a dropped event changes the result: always said, even with --quiet

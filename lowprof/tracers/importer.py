@@ -13,16 +13,19 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lowprof.clock import RunClock
 from lowprof.errors import TraceError
-from lowprof.rundir import RunWriter
-from lowprof.tracers import kineto_scan, nsys
-from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES, TIME_COLUMNS
+from lowprof.tracers import kineto_scan
+from lowprof.tracers.sniff import is_sqlite, sniff_power_log
 
-if TYPE_CHECKING:  # light at import: the readers import pandas (nsys), numpy and pyarrow (kineto: while its
-    import pandas as pd  # scanner reads the file)
+if TYPE_CHECKING:  # light at import: the file is sniffed and its scan started before the readers (nsys: pandas;
+    import pandas as pd  # kineto: numpy and pyarrow) and the run directory's writer load
 
+    from lowprof.clock import RunClock
+    from lowprof.rundir import RunWriter
     from lowprof.tracers import kineto
+
+# Imported in a thread while the scanner reads a Kineto trace: what comes after the scan.
+_AFTER_SCAN = ("lowprof.tracers.kineto", *kineto_scan.FRAME_MODULES, "lowprof.rundir", "lowprof.clock")
 
 __all__ = ["import_trace", "read_any"]
 
@@ -33,7 +36,9 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame | kineto.Colum
     p = Path(trace_path)
     if not p.exists():
         raise TraceError(f"{p}: no such trace file")
-    if p.is_file() and nsys.is_sqlite(p):  # a pipe is not sniffed: its first bytes would be lost
+    if p.is_file() and is_sqlite(p):  # a pipe is not sniffed: its first bytes would be lost
+        from lowprof.tracers import nsys
+
         return nsys.load_launches(p)
     if p.suffix in (".nsys-rep", ".qdrep") and p.is_file() and not _starts_like_json(p):
         out = p.with_suffix(".sqlite").name
@@ -41,7 +46,7 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame | kineto.Colum
                          f"`nsys export --type sqlite -o {out} {p}`, then `lowprof import {out}`")
     # The scan starts before the Kineto reader (numpy) and the table writer (pyarrow) are imported: they load in
     # a thread while the scanner and the inflating thread, which release the GIL, read the file.
-    with kineto_scan.importing_meanwhile("lowprof.tracers.kineto", *kineto_scan.FRAME_MODULES):
+    with kineto_scan.importing_meanwhile(*_AFTER_SCAN):
         scanned = kineto_scan.scan(p)
     from lowprof.tracers import kineto
 
@@ -94,11 +99,14 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     """Import a trace into a new run directory ``out_dir``; returns its path. A power log (nvidia-smi CSV or
     dmon, a plain time/power CSV) goes to :func:`lowprof.probes.power_logs.import_power_log` with
     ``power_log`` (``tz``, ``interval_s``)."""
-    from lowprof.probes.power_logs import import_power_log, sniff_power_log
-
     if Path(trace_path).is_file() and (kind := sniff_power_log(trace_path)):
+        from lowprof.probes.power_logs import import_power_log
+
         return import_power_log(trace_path, out_dir, force=force, kind=kind, **power_log)
     launches, meta, extra = read_any(trace_path)
+    from lowprof.clock import RunClock
+    from lowprof.rundir import RunWriter
+    from lowprof.rundir.specs.launches import TIME_COLUMNS
     from lowprof.tracers import kineto
 
     origin = int(meta["clock"]["first_event_ns"])
@@ -133,6 +141,8 @@ def _present(df, column: str):
 def _fill(writer: RunWriter, clock: RunClock, origin: int, trace_path, launches: pd.DataFrame, meta: dict,
           extra: dict[str, pd.DataFrame]) -> None:
     """Write the imported tables and manifest into ``writer`` and finish it."""
+    from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES
+
     writer.manifest["clock"] = clock.to_json() | {
         "origin_trace_ns": origin,
         "trace_clock": meta["clock"],

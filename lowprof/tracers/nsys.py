@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from lowprof.errors import TraceError
 from lowprof.intervals import innermost_containing
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
+from lowprof.tracers.sniff import is_sqlite
 
 if TYPE_CHECKING:  # light at import (importer sniffs files with is_sqlite): pandas inside the readers
     import pandas as pd
@@ -48,14 +49,6 @@ _I32 = (-(2**31), 2**31 - 1)
 _I64 = (-(2**63), 2**63 - 1)
 _TIME = (-(2**62), 2**62)  # as the Kineto scanner: differences of such times cannot overflow int64
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
-
-
-def is_sqlite(path: str | os.PathLike) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
 
 
 def normalise_api_name(name: object) -> object:

@@ -99,9 +99,12 @@ def main(args) -> int:
     trace_meta = run.section("trace")
     if note_line := trace_meta.no_launches_note:
         note(note_line)  # an empty launches table is said, with why, even with --quiet
-    from lowprof.tracers import nsys
+    if trace_meta.source == "nsys-sqlite":
+        from lowprof.tracers import nsys
 
-    said = nsys.problems if trace_meta.source == "nsys-sqlite" else kineto_scan.problems
+        said = nsys.problems
+    else:
+        said = kineto_scan.problems
     for line in said(trace_meta.parser.raw):
         note(line)  # a dropped event changes the result: always said, even with --quiet
     return 0

@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # light at import: the file is sniffed and its scan started b
     from lowprof.tracers import kineto
 
 # Imported in a thread while the scanner reads a Kineto trace: what comes after the scan.
-_AFTER_SCAN = ("lowprof.tracers.kineto", *kineto_scan.FRAME_MODULES, "lowprof.rundir", "lowprof.clock", "lowprof.rundir.sections")
+_AFTER_SCAN = ("lowprof.tracers.kineto", *kineto_scan.FRAME_MODULES, "lowprof.rundir", "lowprof.clock",
+               "lowprof.rundir.sections")
 
 __all__ = ["import_trace", "read_any"]
 

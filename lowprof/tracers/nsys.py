@@ -28,19 +28,13 @@ from __future__ import annotations
 import os
 import re
 
+from lowprof.tracers.sniff import is_sqlite
+
 __all__ = ["load_launches", "is_sqlite", "normalise_api_name", "problems", "CUDA_TABLES"]
 
 CUDA_TABLES = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
                "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "CUPTI_ACTIVITY_KIND_RUNTIME")
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
-
-
-def is_sqlite(path: str | os.PathLike) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
 
 
 def normalise_api_name(name: object) -> object:

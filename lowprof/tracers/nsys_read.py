@@ -110,10 +110,22 @@ def _pid(col: str) -> str:
     return f"(({e} >> 24) & 16777215)"
 
 
+def _gpu_columns(cols: set[str]) -> dict:
+    """The columns every GPU activity table gives (the pid from globalPid, null where the export lacks it)."""
+    return {"device": ("deviceId", _I32), "stream": ("streamId", _I64), "correlation": ("correlationId", _I64),
+            "gpu_start_ns": ("start", _TIME), "gpu_end_ns": ("end", _TIME),
+            "gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid")}
+
+
+def _activity(r: _Reader, table: str, kind: str, columns: dict, consts: dict | None = None) -> pd.DataFrame:
+    """One GPU activity table's rows: the common columns and ``columns``, with ``kind`` first."""
+    df = r.read(table, _gpu_columns(_columns(r.con, table)) | columns, consts or {})
+    df.insert(0, "kind", kind)
+    return df
+
+
 def _gpu(r: _Reader) -> pd.DataFrame:
     frames = []
-    common = {"device": ("deviceId", _I32), "stream": ("streamId", _I64), "correlation": ("correlationId", _I64),
-              "gpu_start_ns": ("start", _TIME), "gpu_end_ns": ("end", _TIME)}
     if "CUPTI_ACTIVITY_KIND_KERNEL" in r.tables:
         t = "CUPTI_ACTIVITY_KIND_KERNEL"
         cols = _columns(r.con, t)
@@ -121,36 +133,23 @@ def _gpu(r: _Reader) -> pd.DataFrame:
         name, join = _name_join(r, "s", name_col, cols)
         smem = [c for c in ("staticSharedMemory", "dynamicSharedMemory") if c in cols]
         smem_e = (" + ".join(f"coalesce({_int('t.' + c, _I32)}, 0)" for c in smem)) if smem else "NULL"
-        k = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid"),
-                                "grid_x": ("gridX", _I32), "grid_y": ("gridY", _I32), "grid_z": ("gridZ", _I32),
-                                "block_x": ("blockX", _I32), "block_y": ("blockY", _I32), "block_z": ("blockZ", _I32),
-                                "registers_per_thread": ("registersPerThread", _I32),
-                                "shared_memory_bytes": (f"({smem_e})", _I64)},
+        k = r.read(t, _gpu_columns(cols) | {
+            "grid_x": ("gridX", _I32), "grid_y": ("gridY", _I32), "grid_z": ("gridZ", _I32),
+            "block_x": ("blockX", _I32), "block_y": ("blockY", _I32), "block_z": ("blockZ", _I32),
+            "registers_per_thread": ("registersPerThread", _I32), "shared_memory_bytes": (f"({smem_e})", _I64)},
                    {"name": name}, extra_from=join)
         k.insert(0, "kind", "kernel")
         frames.append(k)
     if "CUPTI_ACTIVITY_KIND_MEMCPY" in r.tables:
-        t = "CUPTI_ACTIVITY_KIND_MEMCPY"
-        cols = _columns(r.con, t)
-        m = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid"),
-                                "bytes": ("bytes", _I64), "copy_kind": ("copyKind", _I32)}, {})
-        m.insert(0, "kind", "memcpy")
+        m = _activity(r, "CUPTI_ACTIVITY_KIND_MEMCPY", "memcpy", {"bytes": ("bytes", _I64), "copy_kind": ("copyKind", _I32)})
         m["name"] = pd.array(["Memcpy " + _MEMCPY_KINDS.get(v, "Unknown") if v is not pd.NA else "Memcpy Unknown"
                               for v in m.pop("copy_kind")], dtype="string")
         frames.append(m)
     if "CUPTI_ACTIVITY_KIND_MEMSET" in r.tables:
-        t = "CUPTI_ACTIVITY_KIND_MEMSET"
-        cols = _columns(r.con, t)
-        m = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid"),
-                                "bytes": ("bytes", _I64)}, {"name": "'Memset'"})
-        m.insert(0, "kind", "memset")
-        frames.append(m)
+        frames.append(_activity(r, "CUPTI_ACTIVITY_KIND_MEMSET", "memset", {"bytes": ("bytes", _I64)}, {"name": "'Memset'"}))
     if "CUPTI_ACTIVITY_KIND_GRAPH_TRACE" in r.tables:
-        t = "CUPTI_ACTIVITY_KIND_GRAPH_TRACE"
-        cols = _columns(r.con, t)
-        g = r.read(t, common | {"gpu_pid": (_pid("globalPid") if "globalPid" in cols else "(NULL)", _I64, "globalPid"),
-                                "graph_id": ("graphId", _I64), "graph_exec_id": ("graphExecId", _I64)}, {})
-        g.insert(0, "kind", "graph")
+        g = _activity(r, "CUPTI_ACTIVITY_KIND_GRAPH_TRACE", "graph",
+                      {"graph_id": ("graphId", _I64), "graph_exec_id": ("graphExecId", _I64)})
         g["name"] = pd.array([f"CUDA graph {gi if gi is not pd.NA else '?'} (exec {ge if ge is not pd.NA else '?'})"
                               for gi, ge in zip(g.pop("graph_id"), g.pop("graph_exec_id"))], dtype="string")
         frames.append(g)

@@ -2,7 +2,7 @@
 
 Light to import (rich is imported on first print), and below every layer, so that a recorder can say a line
 (a trace's warnings, an armed on-demand agent) without importing the command line; :mod:`lowprof.cli._ui`
-re-exports them with its table and number helpers.
+re-exports them (and :func:`fmt_s`, for a recorder's line) with its table and number helpers.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["out", "err", "note", "warn"]
+__all__ = ["out", "err", "note", "warn", "fmt_s"]
 
 
 def _piped_width(stream) -> int | None:
@@ -43,6 +43,37 @@ class _Console:
     def __getattr__(self, name: str):
         return getattr(self._console(), name)
 
+    @property
+    def is_terminal(self) -> bool:
+        """rich's ``Console.is_terminal``; answered without importing rich where :meth:`plain` is True."""
+        return False if self.plain else self._console().is_terminal
+
+    @property
+    def plain(self) -> bool:
+        """Output is plain text, no tty: rich is not made yet and its own rule says no terminal (a stream that is
+        no tty, with neither TTY_COMPATIBLE nor FORCE_COLOR set), so it would print text as it is."""
+        if self._made is not None or {"TTY_COMPATIBLE", "FORCE_COLOR"} & os.environ.keys():
+            return False
+        isatty = getattr(self._stream(), "isatty", None)
+        try:
+            return isatty is None or not isatty()
+        except ValueError:  # a closed stream
+            return True
+
+    def _stream(self):
+        return sys.stderr if self._stderr else sys.stdout
+
+    def print_plain(self, line: str) -> bool:
+        """Print ``line`` (styles aside) as rich would, without importing it, where that is the line itself: the
+        output is :attr:`plain` and the line is printable text (rich would expand a tab, drop a CR or BEL).
+        False (nothing printed) otherwise: the caller prints with rich."""
+        if not (line.isprintable() and self.plain):
+            return False
+        stream = self._stream()
+        stream.write(line + "\n")
+        stream.flush()
+        return True
+
     def __enter__(self):  # `with console:` (rich's Live does it) looks these up on the type
         return self._console().__enter__()
 
@@ -62,7 +93,7 @@ err = _Console(stderr=True)  # chatter, on stderr
 
 def note(msg: str, quiet: bool = False) -> None:
     """A one-line status message on stderr, prefixed with ``lowprof:``; ``msg`` is plain text, never markup."""
-    if not quiet:
+    if not quiet and not err.print_plain(f"lowprof: {msg}"):  # to a pipe or a file: rich is not imported
         from rich.text import Text
 
         err.print(Text.assemble(("lowprof:", "dim"), " ", str(msg)))
@@ -73,3 +104,17 @@ def warn(msg: str) -> None:
     from rich.text import Text
 
     err.print(Text.assemble(("lowprof: warning: ", "yellow"), str(msg)))
+
+
+def fmt_s(s: float | None) -> str:
+    """Seconds with a unit that keeps 3 significant figures (ns to s)."""
+    if s is None:
+        return "-"
+    a = abs(s)
+    if a >= 1 or a == 0:
+        return f"{s:.3g} s" if a < 1000 else f"{s:.0f} s"
+    if a >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    if a >= 1e-6:
+        return f"{s * 1e6:.3g} µs"
+    return f"{s * 1e9:.3g} ns"

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 if TYPE_CHECKING:  # declarations only: none of these is imported at run time here
+    import threading
+
     from lowprof.analysis.metric import Metric
     from lowprof.probes.base import Probe
     from lowprof.record import Recording
@@ -38,7 +40,8 @@ class Option:
 
     ``type`` turns the text into the value and raises ValueError with the reason on bad text; ``switch``
     is a flag without value (False unless given). ``aliases`` are older spellings still accepted, not
-    shown in --help.
+    shown in --help. ``verb_help``: ``(verb, help)`` pairs, for a verb whose flag does something else than
+    ``help`` says (attach's ``--trace kernels`` traces a window).
     """
 
     flag: str
@@ -50,6 +53,11 @@ class Option:
     switch: bool = False
     aliases: tuple[str, ...] = ()
     verbs: tuple[str, ...] = RECORDING_VERBS
+    verb_help: tuple[tuple[str, str], ...] = ()
+
+    def help_for(self, verb: str) -> str:
+        """The option's help in ``verb``'s --help."""
+        return dict(self.verb_help).get(verb, self.help)
 
     @property
     def dest(self) -> str:
@@ -58,7 +66,11 @@ class Option:
 
 
 class Recorder(Protocol):
-    """What a feature does during one recording. Made by ``Feature.record``; every method is optional."""
+    """What a feature does during one recording. Made by ``Feature.record``; every method is optional.
+
+    The order: ``env``, the workload runs, ``started``, the probes take their first sample, ``sampling``, the
+    window (``wait``, or the verb's own), ``finished``; ``sampling`` and ``wait`` are ``attach``'s (``run`` and
+    ``sweep`` record until the workload ends)."""
 
     def env(self) -> dict[str, str]:
         """Variables added to the workload's environment (called before it starts)."""
@@ -66,10 +78,24 @@ class Recorder(Protocol):
     def started(self, pid: int, quiet: bool) -> None:
         """Called once the workload runs (its process id); may print one line unless ``quiet``."""
 
-    def finished(self, recording: "Recording", ended: Any) -> None:
+    def sampling(self, duration_s: float | None, quiet: bool) -> str | None:
+        """``attach`` calls it once the probes sample (``duration_s``: the window asked for, ``--duration``; None:
+        until stopped); returns a few words for the verb's start line, or None. A raise (LowprofError) ends the
+        recording as failed: the others' ``finished`` run, the run directory is closed as failed, the error is
+        said."""
+
+    def wait(self, stop: "threading.Event", duration_s: float | None, quiet: bool) -> str:
+        """Owns the end of the recording window, for a feature whose window ends on its own (an agent's
+        ``done``): blocks until it ended (``stop``: set on Ctrl-C or SIGTERM; ``duration_s`` as ``sampling``)
+        and returns why, as the verb's ``attach_ended_by`` says it (``duration``, ``signal``, ``process
+        exited``, ...). Only ``attach`` asks, of the first recorder that has it; without one, the verb waits
+        itself. That recorder's ``finished`` is called last, once the others stopped recording."""
+
+    def finished(self, recording: "Recording", ended: Any) -> str | None:
         """Called after the workload ended (``ended``: its exit, or None for ``attach``), before the run
-        directory is closed; writes the feature's tables and manifest section. A raise is recorded and said,
-        and never loses the run."""
+        directory is closed; writes the feature's tables and manifest section. A raise is recorded
+        (``extension_errors``) and said, and never loses the run. May return a line saying what it failed to
+        record that its own manifest section keeps already: said as an error (exit 1), not recorded again."""
 
 
 @dataclass(frozen=True)
@@ -81,11 +107,19 @@ class Feature:
     - ``options``: its flags on the recording verbs (values reach ``check`` and ``record`` as a mapping
       ``Option.dest -> value``, this feature's options only);
     - ``check(values)``: refuses a bad combination before any run directory is made (raise LowprofError);
-    - ``record(values, recording)``: a :class:`Recorder` for this recording, or None when not asked for;
+    - ``claim(values, pid)``: for a recording of a process already running (``attach``), what the feature must
+      hold of it before any run directory is made (an agent's connection), or None when not asked for; a
+      LowprofError refuses (one line, no run directory). What it returns reaches ``record`` as a third
+      argument (None where nothing was claimed: ``run``, ``sweep``) and is closed (its ``close()``) when the
+      recording ends, whatever happened;
+    - ``record(values, recording)``: a :class:`Recorder` for this recording, or None when not asked for
+      (``recording.verb``: the verb recording, for a feature that records differently per verb: ``stacks``,
+      ``kernels``);
     - ``probe()``: the sampler class, for a feature ``--probes`` can name (imported when called);
     - ``report(run)``: its section of ``lowprof report`` (under the feature's name), a dict, or None when the
       run has nothing of it; a report whose figures depend on the GPU power signal takes it as the keyword
-      ``signal`` (``auto``, ``instant``, ``average``);
+      ``signal`` (``auto``, ``instant``, ``average``), one whose figures select power devices the keyword
+      ``devices`` (``--devices``, :mod:`lowprof.analysis.devices`; None: its default);
     - ``metrics()``: the comparable figures it owns (``compare``, ``export``, ``plot``), each a
       :class:`~lowprof.analysis.metric.Metric` defined in its analysis area; called when the registry is
       built (:mod:`lowprof.metrics`), so the area is imported then, not with the declaration.
@@ -97,7 +131,8 @@ class Feature:
     manifest: tuple["Section", ...] = ()
     options: tuple[Option, ...] = ()
     check: Callable[[Mapping[str, Any]], None] | None = None
-    record: Callable[[Mapping[str, Any], "Recording"], "Recorder | None"] | None = None
+    claim: Callable[[Mapping[str, Any], int], Any] | None = None
+    record: Callable[..., "Recorder | None"] | None = None
     probe: Callable[[], "type[Probe]"] | None = None
     report: Callable[["Run"], dict | None] | None = None
     metrics: Callable[[], tuple["Metric", ...]] | None = None

@@ -90,10 +90,11 @@ def _defined(m: Metric) -> Metric:
     return m
 
 
-def metric(name: str, unit: str, better: str, doc: str, *, signal: bool = False) -> Callable[[Callable], Metric]:
+def metric(name: str, unit: str, better: str, doc: str, *, signal: bool = False,
+           devices: bool = False) -> Callable[[Callable], Metric]:
     """Define a per-run metric outside lowprof's features and add it to the registry, after the others
     (decorator; see :func:`lowprof.analysis.metric.metric`). ValueError when the name is already defined."""
-    declare = _declare.metric(name, unit, better, doc, signal=signal)
+    declare = _declare.metric(name, unit, better, doc, signal=signal, devices=devices)
     return lambda fn: _defined(declare(fn))
 
 
@@ -104,10 +105,11 @@ def sweep_metric(name: str, unit: str, better: str, doc: str) -> Callable[[Calla
     return lambda fn: _defined(declare(fn))
 
 
-def run_metrics(run: Run, names: list[str] | None = None, signal: str = "auto") -> pd.DataFrame:
+def run_metrics(run: Run, names: list[str] | None = None, signal: str = "auto",
+                devices: str | None = None) -> pd.DataFrame:
     """Every metric the run has data for: columns metric, value, unit, better, params (dict); see
     :meth:`lowprof.analysis.metrics.Registry.run_metrics`."""
-    return registry().run_metrics(run, names, signal)
+    return registry().run_metrics(run, names, signal, devices)
 
 
 def sweep_metrics(path: str | os.PathLike, names: list[str] | None = None) -> pd.DataFrame:
@@ -117,7 +119,7 @@ def sweep_metrics(path: str | os.PathLike, names: list[str] | None = None) -> pd
 
 def compare(paths: list, **options: Any) -> Comparison:
     """:func:`lowprof.analysis.compare.compare` on these metrics (``force``, ``names``, ``signal``,
-    ``min_change_pct`` as there)."""
+    ``min_change_pct``, ``devices`` as there)."""
     from lowprof.analysis.compare import compare as compare_on
 
     return compare_on(paths, metrics=registry(), **options)

@@ -21,6 +21,8 @@ from lowprof.probes import ProbeContext, get_probe, probe_features
 from lowprof.rundir import ENV_RUN_DIR, RunWriter
 
 if TYPE_CHECKING:
+    import threading
+
     from lowprof.feature import Feature, Recorder
     from lowprof.probes.sampler import Sampler
 
@@ -95,10 +97,13 @@ class RecordingOptions:
 class FeatureRecorders:
     """The recorders of one recording: one per feature of ``features`` that was asked for, in that order.
 
-    :meth:`check` refuses a bad combination of flags before any run directory is made; then the recorders
-    are made (:meth:`make`), their environment goes to the workload, :meth:`started` once it runs, and
-    :meth:`finished` after it ended. A recorder that raises in ``finished`` does not stop the others nor
-    lose the run: the error is kept in the manifest (``extension_errors``) and returned, to be said.
+    :meth:`check` refuses a bad combination of flags before any run directory is made, and so does
+    :meth:`claim` for a process already running (``attach``: what the features hold of it, closed by
+    :meth:`close`); then the recorders are made (:meth:`make`), their environment goes to the workload,
+    :meth:`started` once it runs, :meth:`sampling` once the probes sample, :meth:`wait` (``attach``: a recorder
+    that owns the window's end, if one does) and :meth:`finished` after it ended. A recorder that raises in
+    ``finished`` does not stop the others nor lose the run: the error is kept in the manifest
+    (``extension_errors``) and returned, to be said; so is (not kept again) the line a ``finished`` returns.
     ``features``: :data:`lowprof.features.FEATURES` unless given."""
 
     def __init__(self, options: RecordingOptions, features: "tuple[Feature, ...] | None" = None) -> None:
@@ -106,16 +111,40 @@ class FeatureRecorders:
             from lowprof.features import FEATURES as features
         self.features, self.options = features, options
         self.active: list[tuple[str, Recorder]] = []
+        self.claims: dict[str, Any] = {}
+        self._waiter: "Recorder | None" = None  # the recorder whose wait() ended the window
 
     def check(self) -> None:
         for f in self.features:
             if f.check is not None:
                 f.check(self.options.of(f.name))
 
+    def claim(self, pid: int) -> None:
+        """What each feature must hold of ``pid`` before any run directory is made; a refusal raises (what the
+        features before it claimed is closed)."""
+        try:
+            for f in self.features:
+                if f.claim is not None:
+                    held = f.claim(self.options.of(f.name), pid)
+                    if held is not None:
+                        self.claims[f.name] = held
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close what :meth:`claim` holds (once)."""
+        claims, self.claims = self.claims, {}
+        for held in claims.values():
+            if hasattr(held, "close"):
+                held.close()
+
     def make(self, recording: "Recording") -> None:
         for f in self.features:
             if f.record is not None:
-                r = f.record(self.options.of(f.name), recording)
+                values = self.options.of(f.name)
+                r = (f.record(values, recording) if f.claim is None
+                     else f.record(values, recording, self.claims.get(f.name)))
                 if r is not None:
                     self.active.append((f.name, r))
 
@@ -131,16 +160,42 @@ class FeatureRecorders:
             if hasattr(r, "started"):
                 r.started(pid, quiet)
 
-    def finished(self, recording: "Recording", ended: Any) -> list[Exception]:
-        failed = []
+    def sampling(self, duration_s: float | None, quiet: bool) -> list[str]:
+        """Once the probes sample: each recorder's words for the start line."""
+        said = []
         for _, r in self.active:
+            if hasattr(r, "sampling"):
+                words = r.sampling(duration_s, quiet)
+                if words:
+                    said.append(words)
+        return said
+
+    def wait(self, stop: "threading.Event", duration_s: float | None, quiet: bool) -> str | None:
+        """The window, ended by the first recorder that owns its end: why it ended; None when none does (the
+        verb waits itself)."""
+        for _, r in self.active:
+            if hasattr(r, "wait"):
+                self._waiter = r
+                return r.wait(stop, duration_s, quiet)
+        return None
+
+    def finished(self, recording: "Recording", ended: Any) -> list[Exception]:
+        """Every recorder's ``finished``, the one that ended the window last; what failed, in that order."""
+        failed: list[Exception] = []
+        order = [r for _, r in self.active if r is not self._waiter] + [r for _, r in self.active if r is self._waiter]
+        for r in order:
             if not hasattr(r, "finished"):
                 continue
             try:
-                r.finished(recording, ended)
+                line = r.finished(recording, ended)
             except Exception as ex:  # noqa: BLE001 - a feature failing must not lose the run
                 recording.writer.manifest.setdefault("extension_errors", []).append(f"{type(ex).__name__}: {ex}")
                 failed.append(ex)
+            else:
+                if line:
+                    from lowprof.errors import LowprofError
+
+                    failed.append(LowprofError(line))
         return failed
 
 
@@ -148,10 +203,12 @@ class Recording:
     """Creates the run directory, fills the manifest's facts, and samples probes until ``finish``.
 
     ``writer`` is the :class:`~lowprof.rundir.RunWriter` of the directory being recorded; features write their
-    tables and manifest sections through it."""
+    tables and manifest sections through it. ``verb``: the recording verb (``run``, ``attach``; default
+    ``kind``), for a feature that records differently per verb (``kind`` may differ: ``profile`` is an attach)."""
 
     def __init__(self, out: str | os.PathLike, *, kind: str, probes: list[str], interval_s: float = 0.05,
-                 force: bool = False, command: list[str] | None = None, pid: int | None = None) -> None:
+                 force: bool = False, command: list[str] | None = None, pid: int | None = None,
+                 verb: str | None = None) -> None:
         # The sampler's first table write imports pyarrow, and pyarrow its pandas shim (~0.4 s, more on a busy
         # machine), and the probes psutil: loaded here, before the workload (or a profile() region) starts, so
         # that its first sample is not late.
@@ -162,6 +219,7 @@ class Recording:
         from lowprof.inventory import gpu_facts, recording_facts, software_facts
 
         self.writer = RunWriter(out, kind=kind, force=force)
+        self.verb = verb or kind
         m = self.writer.manifest
         m.update(recording_facts(command))
         m["cwd"] = os.getcwd()

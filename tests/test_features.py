@@ -213,3 +213,129 @@ def test_every_manifest_section_is_declared_by_its_feature_or_by_a_core_writer()
             assert listed.get(s.name) == s.owner, f"section {s.name} (owner {s.owner}) missing from its FEATURE"
         else:
             assert s.owner in ("core", "sampler", "import", "sweep"), f"section {s.name}: unknown owner {s.owner}"
+
+
+def test_attach_samples_stacks_only_through_the_stacks_feature(tmp_path, monkeypatch):
+    """attach's Python stacks (on unless --no-stacks) are the ``stacks`` feature's hooks: without that one line
+    in FEATURES attach has no --no-stacks and records no ``pystacks`` entry; with it, --no-stacks says off."""
+    from lowprof.cli import attach, guarded
+
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        def attach_run(name: str, *flags: str) -> dict:
+            args = _parser("attach").parse_args([str(target.pid), "--duration", "0.2", "--probes", "system",
+                                                 "--quiet", "--out", str(tmp_path / name), *flags])
+            assert guarded(attach.main, args) == 0
+            return lowprof.load(tmp_path / name).manifest
+
+        assert attach_run("off", "--no-stacks")["probes"]["pystacks"] == {"status": "off", "reason": "--no-stacks"}
+        assert "--no-stacks" not in _parser("run").format_help()  # attach's flag only
+        monkeypatch.setattr(features_mod, "FEATURES", tuple(f for f in features_mod.FEATURES if f.name != "stacks"))
+        assert "--no-stacks" not in _parser("attach").format_help()
+        m = attach_run("without")
+        assert "pystacks" not in m["probes"] and m["probes"]["system"]["status"] == "ok"
+    finally:
+        target.kill()
+        target.wait()
+
+
+class _Stopper:
+    """A throwaway feature's recorder for attach that owns the end of the window (``wait``)."""
+
+    calls: list = []
+
+    def __init__(self, values, recording, held) -> None:
+        self.values = dict(values)
+        self.calls.append(("record", held))
+
+    def sampling(self, duration_s, quiet) -> str:
+        self.calls.append(("sampling", duration_s))
+        return "stopping on my own"
+
+    def wait(self, stop, duration_s, quiet) -> str:
+        self.calls.append(("wait", duration_s, stop.is_set()))
+        return "the stopper said so"
+
+    def finished(self, recording, ended) -> str | None:
+        self.calls.append(("finished", ended))
+        return "--stopper: kept its own error" if self.values["stopper"] == "fail" else None
+
+
+class _Held:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def close(self) -> None:
+        _Stopper.calls.append(("closed", self.pid))
+
+
+def _stopper_claim(values, pid):
+    if values["stopper"] == "refuse":
+        raise LowprofError(f"--stopper: PID {pid} refused")
+    return _Held(pid) if values["stopper"] else None
+
+
+STOPPER = Feature("stopper", "a feature made up by a test: it ends attach's window itself",
+                  options=(Option("--stopper", help="how to stop", metavar="HOW", verbs=("attach",)),),
+                  claim=_stopper_claim,
+                  record=lambda values, rec, held: _Stopper(values, rec, held) if values["stopper"] else None)
+
+
+class _Witness:
+    def finished(self, recording, ended) -> None:
+        _Stopper.calls.append(("witness finished",))
+
+
+WITNESS = Feature("witness", "a feature made up by a test: it says when its finished runs",
+                  record=lambda values, rec: _Witness())
+
+
+@pytest.mark.parametrize("how", ["ok", "fail", "refuse"])
+def test_a_feature_can_own_the_end_of_an_attach_window(tmp_path, monkeypatch, capfd, how):
+    """claim (before any run directory), sampling (its words on the start line), wait (the window ends when it
+    says, not at --duration) and finished (last, after the others; a returned line is said as an error and not
+    recorded again), and what it claimed is closed: the hooks attach calls of any feature, not of one."""
+    import time
+
+    from lowprof.cli import attach, guarded
+
+    monkeypatch.setattr(features_mod, "FEATURES", (STOPPER, WITNESS) + features_mod.FEATURES)
+    _Stopper.calls = []
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        out = tmp_path / "a"
+        args = _parser("attach").parse_args([str(target.pid), "--duration", "5", "--probes", "system", "--no-stacks",
+                                             "--out", str(out), "--stopper", how])
+        t0 = time.monotonic()
+        code = guarded(attach.main, args)
+        took = time.monotonic() - t0
+    finally:
+        target.kill()
+        target.wait()
+    err = capfd.readouterr().err
+    if how == "refuse":
+        assert code == 1 and err.strip() == f"lowprof: error: --stopper: PID {target.pid} refused"
+        assert not out.exists() and _Stopper.calls == []
+        return
+    assert took < 5  # ended by the feature, not by --duration
+    held = _Stopper.calls[0][1]
+    assert isinstance(held, _Held) and held.pid == target.pid
+    assert _Stopper.calls == [("record", held), ("sampling", 5.0), ("wait", 5.0, False), ("witness finished",),
+                              ("finished", None), ("closed", target.pid)]
+    assert "; stopping on my own" in err.splitlines()[0]
+    m = lowprof.load(out).manifest
+    assert m["workload"]["attach_ended_by"] == "the stopper said so" and "extension_errors" not in m
+    assert "stopped (the stopper said so)" in err
+    if how == "fail":
+        assert code == 1 and err.strip().splitlines()[-1] == "lowprof: error: --stopper: kept its own error"
+    else:
+        assert code == 0 and "error" not in err
+
+
+def test_attach_traces_kernels_only_through_the_kernels_feature(monkeypatch):
+    """attach's --trace kernels is the kernels feature's: without its line in FEATURES attach has no --trace."""
+    assert "--trace kernels" in _parser("attach").format_help()
+    monkeypatch.setattr(features_mod, "FEATURES", tuple(f for f in features_mod.FEATURES if f.name != "kernels"))
+    assert "--trace" not in _parser("attach").format_help()
+    with pytest.raises(SystemExit):
+        _parser("attach").parse_args(["--trace", "kernels", "1"])

@@ -39,6 +39,7 @@ def test_every_section_has_an_owner_a_version_and_fields_with_si_units():
 
 def test_the_check_on_read_is_the_sections_one():
     assert MANIFEST_SCHEMA == manifest_schema()
+    assert manifest_schema() is manifest_schema() and manifest_schema(read=False) is manifest_schema(read=False)  # built once
     assert set(MANIFEST_SCHEMA["properties"]) == {n for n, s in SECTIONS.items() if s.read_check}
     assert MANIFEST_SCHEMA["required"] == ["schema", "kind", "status"]
 
@@ -126,3 +127,63 @@ def test_every_top_level_member_lowprof_writes_is_declared():
         if re.search(r"\bm = (rec\.|self\.)?(run|writer)\.manifest|\b(m|man) = read_manifest", text):
             written |= set(re.findall(r'\b(?:m|man)\["([a-z_]+)"\] *= ', text))
     assert written and written <= set(SECTIONS), sorted(written - set(SECTIONS))
+
+
+def _type_words():
+    """Every type word the sections declare, with the item words inside list[...] and map[...]."""
+    words = set()
+    for s in SECTIONS.values():
+        stack = [s.type] + [f.type for _, f in _walk(s.fields, s.name)]
+        while stack:
+            w = stack.pop()
+            words.add(w)
+            base = w.rstrip("?")
+            if "[" in base:
+                stack.append(base[base.index("[") + 1:-1])
+    return words
+
+
+# What each base word admits, written from Field's docstring (not from the code): an int is not a bool, a
+# float is any number, a list a JSON array, an object or map a JSON object.
+_SAMPLES = (None, True, False, 0, -3, 2**40, 1.5, "", "1", [], {})
+_ADMITS = {"int": {0, -3, 2**40}, "float": {0, -3, 2**40, 1.5}, "str": {"", "1"}, "bool": {True, False}}
+
+
+def _admitted(word: str) -> list:
+    base = word.rstrip("?")
+    if base == "any":
+        return list(_SAMPLES)
+    out = [None] if word.endswith("?") else []
+    if base.startswith("list["):
+        return out + [[]]
+    if base.startswith("map[") or base == "object":
+        return out + [{}]
+    return out + [v for v in _SAMPLES if v is not None and not isinstance(v, (list, dict))
+                  and any(v == a and type(v) is type(a) for a in _ADMITS[base])]
+
+
+def test_the_write_check_the_read_schema_and_the_views_admit_the_same_values_for_every_declared_type():
+    """One definition of what a type word accepts: for every declared word, the write schema, the read schema
+    and the typed views accept exactly the values the word admits (and a list or map view keeps exactly the
+    items its item type's schema accepts)."""
+    from lowprof.rundir.sections import Field, _matches, _type_schema, _typed
+
+    words = _type_words()
+    assert {"int", "float?", "str", "bool", "object", "list[str]", "map[object]", "map[map[str]]?", "any"} <= words
+    for word in sorted(words):
+        node = Field("x", word)  # no fields: an object's members are not the point here
+        write, read = _type_schema(word, node, read=False), _type_schema(word, node, read=True)
+        want = _admitted(word)
+        for v in _SAMPLES:
+            expect = any(v == w and type(v) is type(w) for w in want)
+            assert (errors(v, write) == []) == expect, (word, v, "write")
+            assert (errors(v, read) == []) == expect, (word, v, "read")
+            assert _matches(word, v) == expect, (word, v, "view")
+        base = word.rstrip("?")
+        if "[" in base and base[base.index("[") + 1:-1] not in ("object", "any"):
+            inner = base[base.index("[") + 1:-1]
+            items = [v for v in _SAMPLES if not isinstance(v, dict)]
+            value = items if base.startswith("list[") else {str(i): v for i, v in enumerate(items)}
+            kept = _typed(node, value)
+            kept = kept if base.startswith("list[") else list(kept.values())
+            assert kept == [v for v in items if errors(v, _type_schema(inner, node, read=True)) == []], word

@@ -246,6 +246,8 @@ def test_full_disk_is_said_once_keeps_what_was_flushed_and_the_workloads_exit(sm
     assert "Traceback" not in p.stderr, p.stderr
     assert p.returncode == 3, p.stderr
     assert p.stderr.lower().count("disk full") == 1, p.stderr
+    line = next(ln for ln in p.stderr.splitlines() if "disk full" in ln.lower())
+    assert line.startswith("lowprof: error: disk full") and "[" not in line, line  # styled, not markup text
     filler.unlink()  # room again: what was flushed loads and reports
     run = lowprof.load(out)
     assert len(run["system"]) > 0

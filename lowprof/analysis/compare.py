@@ -154,16 +154,17 @@ class Side:
 
 
 def load_side(path: str | os.PathLike, letter: str = "A", names: list[str] | None = None,
-              signal: str = "auto", *, metrics: Registry) -> Side:
+              signal: str = "auto", devices: str | None = None, *, metrics: Registry) -> Side:
     """Expand a path and compute its rows of ``metrics`` (a sweep's runs carry their parameters; ranks their
-    rank); ``signal``: the GPU power signal of the power metrics (lowprof.analysis.power)."""
+    rank); ``signal``: the GPU power signal of the power metrics (lowprof.analysis.power); ``devices``: their
+    power devices (lowprof.analysis.devices; None: each figure's default)."""
     p = Path(path)
     members = expand(p)
     sweep_doc = json.loads((p / "sweep.json").read_text()) if (p / "sweep.json").is_file() else None
     kind = "sweep" if sweep_doc is not None else ("ranks" if len(members) > 1 else "run")
     frames = []
     for m in members:
-        df = metrics.run_metrics(m.run, names, signal=signal)
+        df = metrics.run_metrics(m.run, names, signal=signal, devices=devices)
         extra = dict(m.params)
         if kind == "ranks":
             extra["rank"] = m.rank if m.rank is not None else m.label
@@ -224,11 +225,15 @@ def _groups(paths) -> list[list]:
 
 
 def compare(paths: list, force: bool = False, names: list[str] | None = None,
-            signal: str = "auto", min_change_pct: float | None = None, *, metrics: Registry) -> Comparison:
+            signal: str = "auto", min_change_pct: float | None = None, devices: str | None = None, *,
+            metrics: Registry) -> Comparison:
     """Compare the first side (A) with each other (B, C, ...) on ``metrics`` (rows in its order); see the
     module docstring. A side is a path,
     or a list of paths (repeated runs: means, Welch intervals and significance). ``signal``: the GPU power
     signal of the power metrics (``auto``, ``instant``, ``average``), named per row (``signal=...``).
+    ``devices``: the power devices of the power and energy metrics (``--devices``, lowprof.analysis.devices:
+    the sums per pass and phase take that selection, the per-device rows only its devices; None: the sums
+    take auto, the rows every device); a selection a run does not allow raises LowprofError.
     ``min_change_pct``: a change of the mean smaller than this (percent of A's) is not significant (one
     run per side: not marked better)."""
     if min_change_pct is not None and not (min_change_pct >= 0 and math.isfinite(min_change_pct)):
@@ -237,14 +242,14 @@ def compare(paths: list, force: bool = False, names: list[str] | None = None,
     if any(len(g) == 0 for g in groups):
         raise LowprofError("compare: a side between '--' separators holds no run")
     if any(len(g) > 1 for g in groups):
-        return _compare_repeats(groups, force, names, signal, min_change_pct, metrics)
+        return _compare_repeats(groups, force, names, signal, min_change_pct, metrics, devices)
     paths = [g[0] for g in groups]
     if len(paths) < 2:
         raise LowprofError(f"compare needs at least two runs, got {len(paths)}")
     if len(paths) > len(LETTERS):
         raise LowprofError(f"compare takes at most {len(LETTERS)} runs, got {len(paths)}")
     metrics.known(names)
-    sides = [load_side(p, LETTERS[i], names, signal, metrics=metrics) for i, p in enumerate(paths)]
+    sides = [load_side(p, LETTERS[i], names, signal, devices, metrics=metrics) for i, p in enumerate(paths)]
     diffs = {}
     for s in sides[1:]:
         d = workload_differences(sides[0].workload, s.workload)
@@ -342,11 +347,11 @@ def _method(min_change_pct: float | None) -> dict:
             "min_change_pct": min_change_pct, "verdicts": VERDICTS}
 
 
-def _repeat_side(letter: str, group: list, names, signal,
-                 metrics: Registry) -> tuple[Side, list[Side], list[pd.DataFrame]]:
+def _repeat_side(letter: str, group: list, names, signal, metrics: Registry,
+                 devices: str | None = None) -> tuple[Side, list[Side], list[pd.DataFrame]]:
     """The runs of one side: one Side for the whole group, each path's own Side, and each path's rows
     keyed by (metric, params)."""
-    runs = [load_side(p, letter, names, signal, metrics=metrics) for p in group]
+    runs = [load_side(p, letter, names, signal, devices, metrics=metrics) for p in group]
     keyed = []
     for r in runs:
         df = r.metrics.copy()
@@ -359,7 +364,8 @@ def _repeat_side(letter: str, group: list, names, signal,
     return side, runs, keyed
 
 
-def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_pct, metrics: Registry) -> Comparison:
+def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_pct, metrics: Registry,
+                     devices: str | None = None) -> Comparison:
     from lowprof.analysis.stats import welch
 
     if len(groups) < 2:
@@ -374,7 +380,7 @@ def _compare_repeats(groups: list[list], force: bool, names, signal, min_change_
             if real in seen:
                 raise LowprofError(f"compare: side {LETTERS[i]} names {seen[real]} twice ({path}); each run counts once")
             seen[real] = str(path)
-    loaded = [_repeat_side(LETTERS[i], g, names, signal, metrics) for i, g in enumerate(groups)]
+    loaded = [_repeat_side(LETTERS[i], g, names, signal, metrics, devices) for i, g in enumerate(groups)]
     sides = [s for s, _, _ in loaded]
     ref = loaded[0][1][0]
     diffs = {}

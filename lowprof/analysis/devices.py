@@ -1,5 +1,5 @@
 """Which power devices a figure sums: the one device-selection policy of every power and energy figure
-(``lowprof power``, ``--budget-w``, ``ipw``, the metrics of ``compare``).
+(``lowprof power``, ``--budget-w``, ``ipw``, ``report``'s power section, the metrics of ``compare``).
 
 Every device of :func:`lowprof.analysis.power.power_traces` has a ``kind`` and, where its reading is
 already part of another recorded device's, that device's name in ``inside``:
@@ -31,9 +31,10 @@ Selections (``spec``; the ``--devices`` flag of every verb that takes one, help 
 - a comma list of device names: those; a device listed with one it is inside is an error
 
 What each figure takes when no selection is given is decided here too: :data:`AUTO` for energy per query
-(``ipw``), per pass (``report``, ``compare``) and the totals of ``lowprof.window``; :data:`SERVER` (``all``)
-for a server's power under ``lowprof power --budget-w``. ``lowprof power DIR --devices SPEC`` shows only the
-selected devices' figures (every device without the flag).
+(``ipw``), per pass and per phase (``report``, ``compare``) and the totals of ``lowprof.window``;
+:data:`SERVER` (``all``) for a server's power under ``lowprof power --budget-w``. ``--devices SPEC`` of
+``power``, ``report`` and ``compare`` shows only the selected devices' per-device figures (every device
+without the flag), and their sums take it.
 """
 
 from __future__ import annotations

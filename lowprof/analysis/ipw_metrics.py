@@ -1,6 +1,6 @@
 """Metrics of intelligence per watt (:mod:`lowprof.analysis.ipw`) over ``DIR/results.jsonl`` (the
 ``lowprof ipw`` default): IPW, energy per query and per token. Each depends on the GPU power signal
-(second argument). Light: the analysis is imported when a figure is computed."""
+(second argument) and the devices summed (third: ``--devices``, default the GPUs, else the CPU packages). Light: the analysis is imported when a figure is computed."""
 
 from __future__ import annotations
 
@@ -16,36 +16,38 @@ if TYPE_CHECKING:
 __all__ = ["metrics"]
 
 
-def _ipw(run: Run, signal: str) -> dict:
-    """lowprof.analysis.ipw over DIR/results.jsonl, computed once per signal; {} without one or without power."""
+def _ipw(run: Run, signal: str, devices: str | None = None) -> dict:
+    """lowprof.analysis.ipw over DIR/results.jsonl, computed once per signal and devices; {} without one or
+    without power."""
     from lowprof.analysis.ipw import ipw, read_results
 
     f = Path(run.path) / "results.jsonl"
     if not f.is_file() or not power_summary(run, signal):
         return {}
     origin = run.manifest.get("clock", {}).get("origin_realtime_ns", 0)
-    return run.derived(("ipw", signal), lambda: ipw(run, read_results(f, origin), signal=signal))
+    return run.derived(("ipw", signal, devices),
+                       lambda: ipw(run, read_results(f, origin), devices=devices, signal=signal))
 
 
 @metric("ipw_per_w", "1/W", "higher",
         "intelligence per watt as the IPW harness defines it: accuracy / mean over queries of each query's energy / "
         "duration (energy from the counter at the query's edges; Saad-Falcon et al. 2025); DIR/results.jsonl",
-        signal=True)
-def ipw_per_w(run: Run, signal: str):
-    return _ipw(run, signal).get("ipw_per_w")
+        signal=True, devices=True)
+def ipw_per_w(run: Run, signal: str, devices: str | None = None):
+    return _ipw(run, signal, devices).get("ipw_per_w")
 
 
 @metric("energy_per_query_j", "J", "lower",
         "mean over queries of each query's energy (the counter's difference at its window's edges; IPJ = accuracy / "
-        "this) (DIR/results.jsonl)", signal=True)
-def energy_per_query_j(run: Run, signal: str):
-    return _ipw(run, signal).get("energy_per_query_j")
+        "this) (DIR/results.jsonl)", signal=True, devices=True)
+def energy_per_query_j(run: Run, signal: str, devices: str | None = None):
+    return _ipw(run, signal, devices).get("energy_per_query_j")
 
 
 @metric("energy_per_token_j", "J", "lower", "energy over the queries' time / tokens they produced (DIR/results.jsonl)",
-        signal=True)
-def energy_per_token_j(run: Run, signal: str):
-    tpj = _ipw(run, signal).get("tokens_per_j")
+        signal=True, devices=True)
+def energy_per_token_j(run: Run, signal: str, devices: str | None = None):
+    tpj = _ipw(run, signal, devices).get("tokens_per_j")
     return 1.0 / tpj if tpj else None
 
 

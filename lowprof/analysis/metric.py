@@ -20,8 +20,9 @@ The function returns a number, ``None`` when the run has no data for it, or a li
 for a figure measured per parameter (per page size, per device). A list item may carry a third element,
 ``{"unit": ..., "better": ...}``, for rows with units of their own (microbenchmark figures). A per-run
 metric takes the :class:`~lowprof.rundir.Run`; one declared with ``signal=True`` also takes the GPU power
-signal (``auto``, ``instant`` or ``average``) as its second argument; a sweep metric takes the sweep
-folder's path.
+signal (``auto``, ``instant`` or ``average``) as its second argument, and one declared with ``devices=True``
+the power devices asked for (a ``--devices`` selection, :mod:`lowprof.analysis.devices`, or None) as its
+last; a sweep metric takes the sweep folder's path.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def _check_better(name: str, better: str) -> None:
 class Metric:
     """A comparable figure and its definition.
 
-    ``fn(run)`` (``fn(run, signal)`` when ``signal``; ``fn(path)`` for a sweep metric) -> value, None, or
+    ``fn(run)`` (``fn(run, signal)`` when ``signal``, ``fn(run, signal, devices)`` when also ``devices``;
+    ``fn(path)`` for a sweep metric) -> value, None, or
     ``[(value, params), ...]``. ``of`` is ``"run"`` or ``"sweep"``: what the function is given.
     """
 
@@ -64,6 +66,7 @@ class Metric:
     fn: Callable[..., Any]
     of: str = "run"
     signal: bool = False  # the figure depends on the GPU power signal: fn(run, signal)
+    devices: bool = False  # the figure takes the power devices asked for (--devices, or None): its last argument
 
     def __post_init__(self) -> None:
         _check_better(self.name, self.better)
@@ -79,11 +82,13 @@ class Metric:
         return f"{self.fn.__module__}.{self.fn.__qualname__}"
 
 
-def metric(name: str, unit: str, better: str, doc: str, *, signal: bool = False) -> Callable[[Callable], Metric]:
+def metric(name: str, unit: str, better: str, doc: str, *, signal: bool = False,
+           devices: bool = False) -> Callable[[Callable], Metric]:
     """Declare a per-run metric (decorator): the function becomes a :class:`Metric` of that name.
-    ``signal``: the function also takes the GPU power signal (``fn(run, signal)``)."""
+    ``signal``: the function also takes the GPU power signal (``fn(run, signal)``); ``devices``: and then the
+    power devices asked for (``fn(run, signal, devices)``; None: the figure's default)."""
     _check_better(name, better)
-    return lambda fn: Metric(name, unit, better, doc, fn, "run", signal)
+    return lambda fn: Metric(name, unit, better, doc, fn, "run", signal, devices)
 
 
 def sweep_metric(name: str, unit: str, better: str, doc: str) -> Callable[[Callable], Metric]:

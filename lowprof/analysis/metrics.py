@@ -65,18 +65,28 @@ class Registry:
         if unknown:
             raise LowprofError(f"unknown metric {unknown[0]!r}; known: {', '.join(self.names())}")
 
-    def run_metrics(self, run: Run, names: list[str] | None = None, signal: str = "auto") -> pd.DataFrame:
+    def run_metrics(self, run: Run, names: list[str] | None = None, signal: str = "auto",
+                    devices: str | None = None) -> pd.DataFrame:
         """Every per-run metric the run has data for (those in ``names`` only, when given): columns metric,
         value, unit, better, params (dict). ``signal``: the GPU power signal of the power metrics (``auto``,
-        ``instant``, ``average``; the row's ``signal`` / ``from`` parameter names what was used)."""
-        return _frame(_rows(self.run, run, names, signal))
+        ``instant``, ``average``; the row's ``signal`` / ``from`` parameter names what was used). ``devices``:
+        the power devices of the power and energy metrics (:mod:`lowprof.analysis.devices`; None: each
+        figure's default), checked first: a selection the run's power devices do not allow raises
+        LowprofError (never a silently missing row)."""
+        if devices is not None:
+            from lowprof.analysis.power_metrics import check_devices
+
+            check_devices(run, signal, devices)
+        return _frame(_rows(self.run, run, names, signal, devices))
 
     def sweep_metrics(self, path: str | os.PathLike, names: list[str] | None = None) -> pd.DataFrame:
         """The per-sweep metrics of a sweep folder (same columns as :meth:`run_metrics`)."""
         return _frame(_rows(self.sweep, Path(path), names, "auto"))
 
 
-def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str) -> list[dict]:
+
+def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str,
+          devices: str | None = None) -> list[dict]:
     from lowprof.errors import SignalUnavailable
 
     rows = []
@@ -84,7 +94,7 @@ def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str
         if names is not None and m.name not in names:
             continue
         try:
-            v = m.fn(arg, signal) if m.signal else m.fn(arg)
+            v = (m.fn(arg, signal, devices) if m.devices else m.fn(arg, signal)) if m.signal else m.fn(arg)
         except SignalUnavailable:
             raise  # --instant on a GPU without it: an error for the whole verb, never a silently missing row
         except LowprofError:

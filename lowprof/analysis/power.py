@@ -510,14 +510,14 @@ def total_power(df: pd.DataFrame, devices: list[str]) -> tuple[np.ndarray, np.nd
     return grid, total
 
 
-def section_power(run: Run, signal: str = "auto") -> dict | None:
-    """``lowprof report`` section: per device its power signal (``signal``: auto, instant or average), mean /
-    p99 / peak W, energy (and how it was measured), both ways where both exist, headroom, throttled time
-    (None without power tables)."""
+def section_power(run: Run, signal: str = "auto", devices: str | None = None) -> dict | None:
+    """``lowprof report`` section: per device (``devices``: only that selection's, lowprof.analysis.devices)
+    its power signal (``signal``: auto, instant or average), mean / p99 / peak W, energy (and how it was
+    measured), both ways where both exist, headroom, throttled time (None without power tables)."""
     if not any(t in run.tables for t in ("gpu_power", "rapl", "hwmon_power")):
         return None
     out: dict = {}
-    for dev, s in summarize_power(run, signal=signal).items():
+    for dev, s in summarize_power(run, signal=signal, devices=devices).items():
         if not s:
             continue
         out[f"{dev} power signal"] = s["signal"]

@@ -17,12 +17,16 @@ if TYPE_CHECKING:
 __all__ = ["FEATURE"]
 
 
-def report(run, signal: str = "auto") -> dict | None:
-    """``lowprof report``'s power block on the GPU power ``signal`` (auto, instant, average); None without
-    power tables."""
+def report(run, signal: str = "auto", devices: str | None = None) -> dict | None:
+    """``lowprof report``'s power block on the GPU power ``signal`` (auto, instant, average): per device (only
+    those ``devices`` selects, default every one), then the energy per pass and per marked phase summed over
+    ``devices`` (default auto: the GPUs, else the CPU packages, else all; lowprof.analysis.devices); None
+    without power tables."""
     from lowprof.analysis.power import section_power
+    from lowprof.analysis.power_metrics import energy_sums
 
-    return section_power(run, signal=signal)
+    out = section_power(run, signal=signal, devices=devices)
+    return None if out is None else (out | energy_sums(run, signal, devices)) or None
 
 
 def metrics() -> tuple[Metric, ...]:

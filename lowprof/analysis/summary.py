@@ -111,15 +111,19 @@ def _gpu_names(gpus: View) -> list[str] | str:
     return names or (gpus.reason or "none")
 
 
-def summarize(run: Run, signal: str = "auto", features: Iterable = ()) -> dict:
+def summarize(run: Run, signal: str = "auto", features: Iterable = (), devices: str | None = None) -> dict:
     """Everything ``lowprof report`` shows, as plain data (seconds, bytes, percent): the run's own figures, then
     each of ``features``' report section (:class:`lowprof.feature.Feature` values; ``lowprof report`` passes
     :data:`lowprof.features.FEATURES`).
     ``signal``: the GPU power signal of the power section (``auto``, ``instant``, ``average``; see
-    lowprof.analysis.power)."""
+    lowprof.analysis.power); ``devices``: its power devices (``--devices``, lowprof.analysis.devices; None: the
+    section's default), checked first: a selection the run's devices do not allow raises LowprofError."""
     import inspect
 
+    from lowprof.analysis.power_metrics import check_devices
     from lowprof.errors import SignalUnavailable
+
+    check_devices(run, signal, devices)
 
     m = run.sections
     duration = m.duration_s
@@ -148,7 +152,8 @@ def summarize(run: Run, signal: str = "auto", features: Iterable = ()) -> dict:
         if f.report is None:
             continue
         try:
-            section = f.report(run, signal=signal) if "signal" in inspect.signature(f.report).parameters else f.report(run)
+            takes = inspect.signature(f.report).parameters
+            section = f.report(run, **{k: v for k, v in (("signal", signal), ("devices", devices)) if k in takes})
         except SignalUnavailable:
             raise  # the user asked for a signal the run lacks: said as an error, like `lowprof power`
         except Exception as e:  # noqa: BLE001 - one broken section must not hide the rest

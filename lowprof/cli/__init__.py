@@ -3,29 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
+from collections.abc import Mapping
 
 from lowprof.errors import LowprofError
 
-# The verbs, by plain imports: each module is light at import (stdlib, argparse, light lowprof modules; pandas,
-# pyarrow, numpy, rich, psutil and the recorders are imported by its main()) and defines HELP, EXAMPLES,
-# add_arguments(p) and main(args).
-from lowprof.cli import (attach, bench, bound, compare, export, import_, info, ipw, kernels, launches, plot, power,
-                         query, report, run, stacks, sweep)
-
+# The verbs: each module is light at import (stdlib, argparse, light lowprof modules; pandas, pyarrow, numpy,
+# rich, psutil and the recorders are imported by its main()) and defines HELP, EXAMPLES, add_arguments(p) and
+# main(args). VERBS imports a verb's module when it is looked up: `lowprof import ...` pays for one verb.
 __all__ = ["main", "build_parser", "VERBS", "COMMANDS", "guarded", "OneLineParser"]
 
-# name -> module, in the order --help lists them.
-VERBS: dict = {
+# name -> module name under lowprof.cli, in the order --help lists them.
+_MODULES: dict[str, str] = {
     # record
-    "run": run, "attach": attach, "sweep": sweep, "import": import_, "bench": bench,
+    "run": "run", "attach": "attach", "sweep": "sweep", "import": "import_", "bench": "bench",
     # report one run
-    "report": report, "launches": launches, "kernels": kernels, "bound": bound, "power": power, "ipw": ipw,
-    "stacks": stacks,
+    "report": "report", "launches": "launches", "kernels": "kernels", "bound": "bound", "power": "power",
+    "ipw": "ipw", "stacks": "stacks",
     # across runs, and out
-    "compare": compare, "query": query, "plot": plot, "export": export,
-    "info": info,
+    "compare": "compare", "query": "query", "plot": "plot", "export": "export",
+    "info": "info",
 }
+
+
+class _Verbs(Mapping):
+    """name -> the verb's module (``lowprof.cli.<module>``), imported on first lookup."""
+
+    def __getitem__(self, verb: str):
+        return importlib.import_module(f"lowprof.cli.{_MODULES[verb]}")
+
+    def __iter__(self):
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+
+VERBS: Mapping = _Verbs()
 COMMANDS: list[str] = list(VERBS)  # the verbs' names
 
 
@@ -55,8 +71,6 @@ def _one_line(e: BaseException) -> str:
 def guarded(fn, *a) -> int:
     """Call ``fn(*a)`` and turn every failure into one line on stderr and a non-zero exit (never a
     traceback; LOWPROF_TRACEBACK=1 shows one, for a bug report)."""
-    import os
-
     try:
         return int(fn(*a) or 0)
     except KeyboardInterrupt:
@@ -82,22 +96,26 @@ def guarded(fn, *a) -> int:
         return code
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, alone: bool = False) -> argparse.ArgumentParser:
     """The whole command line. ``only``: build the options of that verb alone (the others get their name and
-    help, all that ``lowprof --help`` shows); ``""``: of none. main() builds what argv names, so that start-up
-    pays for one verb's flags."""
+    help, all that ``lowprof --help`` shows); ``""``: of none. ``alone`` (with ``only``): leave the other verbs
+    out, and the top-level epilog, for an argv that starts with that verb (nothing of the top-level parser but
+    the verb's name is then used; the verb's own parser is the same). main() builds what argv names, so that
+    start-up pays for one verb's module and flags."""
     from lowprof import __version__
 
-    epilog = "examples:\n" + "\n".join(f"  {m.EXAMPLES.splitlines()[0]}" for m in VERBS.values())
+    verbs = {only: VERBS[only]} if alone and only else VERBS
+    epilog = None if alone and only else \
+        "examples:\n" + "\n".join(f"  {m.EXAMPLES.splitlines()[0]}" for m in VERBS.values())
     parser = OneLineParser(
         prog="lowprof",
         description="Low-level profiling and hardware characterisation for GPU workloads.",
-        epilog=epilog + "\n\nRun 'lowprof VERB --help' for a verb's options and more examples.",
+        epilog=epilog and epilog + "\n\nRun 'lowprof VERB --help' for a verb's options and more examples.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"lowprof {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs", parser_class=OneLineParser)
-    for verb, mod in VERBS.items():
+    for verb, mod in verbs.items():
         p = sub.add_parser(verb, help=mod.HELP.replace("%", "%%"), description=mod.HELP,  # help is %-formatted
                            epilog="examples:\n" + "\n".join(f"  {e}" for e in mod.EXAMPLES.splitlines()),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -118,10 +136,36 @@ def _verb_of(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The program (``argv`` None: ``sys.argv``, and a verb whose module sets ``QUICK_EXIT`` ends the process
+    here, see :func:`_quick_exit`); with ``argv``, a call that returns the exit status."""
+    program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(only=_verb_of(argv))
+    verb = _verb_of(argv)
+    parser = build_parser(only=verb, alone=bool(verb) and str(argv[0]) == verb)
     args = parser.parse_args(argv)
     if not getattr(args, "_main", None):
         parser.print_help()
         return 2
-    return guarded(args._main, args)
+    code = guarded(args._main, args)
+    if program and getattr(VERBS[args.verb], "QUICK_EXIT", False):
+        _quick_exit(code)
+    return code
+
+
+def _quick_exit(code: int) -> None:
+    """End the process now with ``code``: output flushed and the atexit functions run, as at a normal exit, but
+    without the interpreter's teardown (freeing every module and object: ~30 ms after an import). Returns
+    (a normal exit follows) when another non-daemon thread runs, or when flushing fails (a closed pipe: the
+    normal exit reports it)."""
+    import atexit
+    import threading
+
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    atexit._run_exitfuncs()
+    os._exit(code)

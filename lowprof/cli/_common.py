@@ -95,7 +95,7 @@ def add_feature_options(p: argparse.ArgumentParser, verb: str) -> None:
                 kw: dict[str, Any] = {"action": "store_true"}
             else:
                 kw = {"type": o.type, "choices": o.choices, "metavar": o.metavar}
-            p.add_argument(o.flag, dest=o.dest, default=o.default, help=o.help, **kw)
+            p.add_argument(o.flag, dest=o.dest, default=o.default, help=o.help_for(verb), **kw)
             for alias in o.aliases:
                 p.add_argument(alias, dest=o.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kw)
 

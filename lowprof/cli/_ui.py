@@ -10,7 +10,7 @@ import sys
 __all__ = ["out", "err", "note", "table", "print_json", "fmt_bytes", "fmt_s"]
 
 
-from lowprof.console import err, note, out  # noqa: F401 (the consoles live below cli/: recorders print too)
+from lowprof.console import err, fmt_s, note, out  # noqa: F401 (the consoles live below cli/: recorders print too)
 
 
 _NUMBER = re.compile(r"^[-+]?(\d[\d,]*\.?\d*|\.\d+)")
@@ -181,17 +181,3 @@ def fmt_bytes(n: float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
-
-
-def fmt_s(s: float | None) -> str:
-    """Seconds with a unit that keeps 3 significant figures (ns to s)."""
-    if s is None:
-        return "-"
-    a = abs(s)
-    if a >= 1 or a == 0:
-        return f"{s:.3g} s" if a < 1000 else f"{s:.0f} s"
-    if a >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    if a >= 1e-6:
-        return f"{s * 1e6:.3g} µs"
-    return f"{s * 1e9:.3g} ns"

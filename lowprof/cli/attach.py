@@ -1,4 +1,6 @@
-"""``lowprof attach PID``: sample a process that is already running, plus its Python stacks."""
+"""``lowprof attach PID``: sample a process that is already running, plus its Python stacks (the ``stacks``
+feature, :mod:`lowprof.tracers.pystack_timeline`: on unless ``--no-stacks``) and what other features are asked
+for (``--trace kernels``: the ``kernels`` feature's window, whose end it owns; :mod:`lowprof.record`)."""
 
 from __future__ import annotations
 
@@ -46,12 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=seconds_arg, metavar="S",
                    help=f"stop after S seconds, {DURATION_RANGE_S[0]:g} to {DURATION_RANGE_S[1]:g} "
                         "(default: when the process exits or on Ctrl-C)")
-    p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks with py-spy")
-    p.add_argument("--trace", choices=["kernels"], metavar="kernels",
-                   help="also trace GPU launches and CPU ops for the window (--duration, or until Ctrl-C): needs a "
-                        "process started by `lowprof run --trace kernels --on-demand` (docs/on-demand.md)")
     add_recording_flags(p)
-    add_feature_options(p, "attach")  # --stacks-rate (--stack-rate: its older spelling): see lowprof.features
+    add_feature_options(p, "attach")  # --trace, --no-stacks, --stacks-rate (--stack-rate: older spelling): lowprof.features
     p.add_argument("--kind", default="attach", help=argparse.SUPPRESS)  # lowprof.profile() records as "profile"
 
 
@@ -79,137 +77,54 @@ def main(args) -> int:
     out = opts.out or default_out_dir(f"pid{args.pid}-{name}")
     features = FeatureRecorders(opts)
     features.check()  # a bad combination of flags is refused before any run directory is made
-    agent = None
-    if getattr(args, "trace", None) == "kernels":  # refused (one line) before any run directory is made
-        from lowprof.tracers.on_demand import connect
-
-        agent = connect(args.pid)
-        agent.claim()
+    features.claim(args.pid)  # and so is a process a feature cannot record (--trace kernels: not armed, busy)
     try:
         rec = Recording(out, kind=args.kind, probes=opts.probes, interval_s=opts.interval_s, force=opts.force,
-                        command=cmdline, pid=args.pid)
+                        command=cmdline, pid=args.pid, verb="attach")
         if opts.probes_given:
             rec.writer.manifest["probes_requested"] = opts.probes
         features.make(rec)
         stop = threading.Event()
         old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            return _record(args, opts, features, rec, target, stop, agent)
+            return _record(args, opts, features, rec, target, stop)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
     finally:
-        if agent is not None:
-            agent.close()
+        features.close()
 
 
 def _record(args, opts: RecordingOptions, features: FeatureRecorders, rec: Recording, target: psutil.Process,
-            stop: threading.Event, agent=None) -> int:
+            stop: threading.Event) -> int:
     from rich.markup import escape
 
-    from lowprof.tracers.pyspy import PySpy, pyspy_unavailable_reason
-
-    spy = None
     m = rec.writer.manifest
-    if args.no_stacks:
-        m["probes"]["pystacks"] = {"status": "off", "reason": "--no-stacks"}
-    else:
-        reason = pyspy_unavailable_reason(args.pid)
-        if reason:
-            m["probes"]["pystacks"] = {"status": "unavailable", "reason": reason}
-        else:
-            spy = PySpy(rec.writer, args.pid, rate_hz=opts.of("stacks")["stacks_rate"])
+    features.started(args.pid, opts.quiet)  # first: py-spy (stacks) samples from before the probes' first sample
     rec.start()
-    started = None
-    if agent is not None:
-        try:
-            started = agent.start(args.duration)
-        except LowprofError:
-            if spy is not None:
-                m["probes"]["pystacks"] = spy.finish()
-            rec.finish(status="failed")
-            raise
-        started["requested_s"] = args.duration
+    try:
+        said = features.sampling(args.duration, opts.quiet)  # --trace kernels: the agent's window opens
+    except LowprofError:
+        features.finished(rec, None)  # py-spy stopped, its stacks kept
+        rec.finish(status="failed")
+        raise
     note(f"attached to PID {args.pid} ({' '.join(m['command'] or [])[:60]}); recording into {rec.path}"
-         + (f"; tracing kernels (window {started['window']})" if started else "")
+         + "".join(f"; {words}" for words in said)
          + ("" if args.duration else "; Ctrl-C to stop"), opts.quiet)
-    features.started(args.pid, opts.quiet)
     t0 = time.monotonic()
-    done = None
-    if agent is not None:
-        why, done = _wait_window(args, agent, target, stop, t0)
-    else:
+    why = features.wait(stop, args.duration, opts.quiet)  # a feature that owns the window's end (--trace kernels)
+    if why is None:
         why = _wait(args, target, stop, t0)
-    if spy is not None:
-        m["probes"]["pystacks"] = spy.finish()
     m["workload"]["attach_ended_by"] = why
-    trace_error = None
-    if agent is not None:
-        from lowprof.tracers.live import print_warnings
-        from lowprof.tracers.on_demand import write_window
-
-        entry = write_window(rec.writer, agent, started, done, why)
-        w = entry["window"]
-        if w["end_ns"] is not None:
-            note(f"window {w['window']}: {fmt_s((w['end_ns'] - w['start_ns']) / 1e9)} traced (run clock "
-                 f"{fmt_s(w['start_ns'] / 1e9)} to {fmt_s(w['end_ns'] / 1e9)}, ended by: {w['ended_by']}): "
-                 f"{entry['ops']} ops, {entry['launches']} GPU activities", args.quiet)
-        print_warnings(entry)
-        trace_error = entry.get("error")
-    failed = features.finished(rec, None)
+    failed = features.finished(rec, None)  # the window's owner last: py-spy (stacks) stops with the window
     rec.finish()
     if rec.write_error:
         err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
-                  "kept what was flushed before; the run loads as INCOMPLETE")
+                  "kept what was flushed before; the run loads as INCOMPLETE", markup=True)
     note(f"stopped ({why}) after {fmt_s(time.monotonic() - t0)}; see: lowprof report {rec.path}", args.quiet)
     print_notices(m)
     print_feature_errors(failed)
-    if trace_error:
-        err.print(f"[bold red]lowprof: error:[/] --trace kernels: {escape(trace_error)}", markup=True)
-        return 1
     return 1 if failed else 0
-
-
-def _wait_window(args, agent, target: psutil.Process, stop: threading.Event, t0: float) -> tuple[str, dict | None]:
-    """While the agent traces: heartbeat, Ctrl-C -> stop, until its ``done`` (or its connection ends)."""
-    from rich.markup import escape
-
-    from lowprof.tracers.on_demand import PING_S
-
-    progress = None
-    if args.duration is not None and err.is_terminal and not args.quiet:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        progress = Progress(TextColumn("tracing"), BarColumn(), TimeRemainingColumn(), console=err, transient=True)
-        task = progress.add_task("trace", total=args.duration)
-        progress.start()
-    stopped = False
-    last_ping = time.monotonic()
-    try:
-        while True:
-            if progress:
-                progress.update(task, completed=min(time.monotonic() - t0, args.duration))
-            if stop.is_set() and not stopped:
-                agent.stop()
-                stopped = True
-            try:
-                msg = agent.read(0.1)
-            except TimeoutError:
-                msg = {}
-            if msg is None:
-                return ("process exited" if not target.is_running() else "the agent closed the connection"), None
-            if msg.get("event") == "done":
-                why = msg.get("why") or "done"
-                return ("signal" if stopped else "process exited" if "exited" in why or "got SIG" in why
-                        else "duration" if why == "duration" else why), msg
-            if msg.get("event") == "error":
-                err.print(f"[yellow]lowprof: warning:[/] PID {args.pid}'s agent: {escape(str(msg.get('error')))}", markup=True)
-            if time.monotonic() - last_ping >= PING_S:
-                agent.ping()
-                last_ping = time.monotonic()
-    finally:
-        if progress:
-            progress.stop()
 
 
 def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str:

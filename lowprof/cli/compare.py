@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 
-from lowprof.cli._common import add_signal_flags, signal_of
+from lowprof.cli._common import add_devices_flag, add_signal_flags, signal_of
 from lowprof.cli._ui import err, fmt_bytes, fmt_s, note, out, print_json, table
 
 HELP = "compare runs (or sweep folders, or per-rank folders) across machines: A, B, ratio B/A, better; " \
@@ -19,6 +19,7 @@ EXAMPLES = """lowprof compare runs/gh200 runs/h100-pcie
 lowprof compare sweeps/gh200 sweeps/h100 --csv cmp.csv
 lowprof compare runs/a runs/b --force --json --metrics step_time_s,tklqt_s
 lowprof compare runs/a runs/b --instant   (power percentiles on NVML field 186 only; refuses GPUs without it)
+lowprof compare runs/a runs/b --devices all   (energy per pass and phase: every recorded device, each part once)
 lowprof compare runs/a1 runs/a2 runs/a3 -- runs/b1 runs/b2 runs/b3   (means, Welch 95 % interval, significant?)
 lowprof compare sweeps/a1 sweeps/a2 -- sweeps/b1 sweeps/b2 --min-change 2   (repeated sweeps; < 2 % is noise)"""
 
@@ -39,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print sides, differences and rows as JSON")
     p.add_argument("--quiet", "-q", action="store_true")
     add_signal_flags(p)
+    add_devices_flag(p, "auto for the energy per pass, per phase and per query; every device for the per-device "
+                        "rows (with the flag: only the selected devices' rows)")
 
 
 def _keep_side_separators(p: argparse.ArgumentParser) -> None:
@@ -100,7 +103,8 @@ def main(args) -> int:
 
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else None
     sides = sides_of(args.dirs)
-    cmp = compare(sides, force=args.force, names=names, signal=signal_of(args), min_change_pct=args.min_change)
+    cmp = compare(sides, force=args.force, names=names, signal=signal_of(args), min_change_pct=args.min_change,
+                  devices=args.devices)
     for line in cmp.notices:  # said even with --quiet: the table lacks them
         err.print(Text.assemble(("lowprof: warning: ", "yellow"), line))
     if args.json:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import time
 from pathlib import Path
 
 from lowprof.cli._common import DURATION_RANGE_S, add_output_flags, check_seconds, seconds_arg
-from lowprof.cli._ui import fmt_s, note, out
+from lowprof.cli._ui import err, fmt_s, note, out
 from lowprof.errors import LowprofError
 from lowprof.tracers.scan_limits import MAX_EXPANSION
 
@@ -22,6 +23,9 @@ lowprof import smi.csv --out runs/smi --tz Europe/Paris   # nvidia-smi --query-g
 lowprof import dmon.log --out runs/dmon --tz +02:00       # nvidia-smi dmon -o DT
 lowprof import power.csv --out runs/p                     # t_s,gpu,power_w (or unix_s; wide: t_s,gpu0,gpu1)
 ssh gpu-box cat trace.json.gz | lowprof import /dev/stdin --out runs/remote"""
+
+# Run as the program, the process ends as soon as the run directory is written and said (lowprof.cli._quick_exit).
+QUICK_EXIT = True
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,7 +71,10 @@ def _job(args, folder: Path) -> int:
 
 
 def main(args) -> int:
-    from lowprof.tracers import kineto_scan, nsys
+    # No linear algebra here: numpy's OpenBLAS need not start its thread pool (~60 ms of CPU at import, taken
+    # from the scanner's threads). Unless the user set it; nothing this verb runs inherits the environment.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from lowprof.tracers import kineto_scan
     from lowprof.tracers.importer import import_trace
 
     if Path(args.trace).is_dir():
@@ -79,9 +86,9 @@ def main(args) -> int:
     trace = Path(args.trace)
     dest = args.out or str(Path("lowprof-runs") / default_run_name(trace))
     t0 = time.perf_counter()
-    # rich, for the line said at the end, loads in a thread while the trace is read
+    # rich, for the line said at the end on a terminal, loads in a thread while the trace is read
     with kineto_scan.expansion_limit(args.max_expansion), _status(trace, args.quiet), \
-            kineto_scan.importing_meanwhile(*(() if args.quiet else ("rich.console", "rich.text"))):
+            kineto_scan.importing_meanwhile(*(() if args.quiet or err.plain else ("rich.console", "rich.text"))):
         path = import_trace(trace, dest, force=args.force, tz=args.tz, interval_s=args.interval)
     from lowprof.rundir import load
 
@@ -92,7 +99,12 @@ def main(args) -> int:
     trace_meta = run.section("trace")
     if note_line := trace_meta.no_launches_note:
         note(note_line)  # an empty launches table is said, with why, even with --quiet
-    said = nsys.problems if trace_meta.source == "nsys-sqlite" else kineto_scan.problems
+    if trace_meta.source == "nsys-sqlite":
+        from lowprof.tracers import nsys
+
+        said = nsys.problems
+    else:
+        said = kineto_scan.problems
     for line in said(trace_meta.parser.raw):
         note(line)  # a dropped event changes the result: always said, even with --quiet
     return 0

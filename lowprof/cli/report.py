@@ -5,19 +5,22 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from lowprof.cli._common import add_signal_flags, signal_of
+from lowprof.cli._common import add_devices_flag, add_signal_flags, signal_of
 from lowprof.cli._ui import fmt_bytes, fmt_s, out, print_json, table
 
 HELP = "summarise a run directory (duration, exit, CPU/memory, probes)"
 EXAMPLES = """lowprof report lowprof-runs/20261125T101500Z-serve.py
 lowprof report runs/a --json | jq .cpu_memory
-lowprof report runs/serve --average     (power figures on the driver's 1 s average, as nvidia-smi shows)"""
+lowprof report runs/serve --average     (power figures on the driver's 1 s average, as nvidia-smi shows)
+lowprof report runs/serve --devices cpu   (the CPU packages' figures; energy per pass and phase summed over them)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="run directory")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_signal_flags(p)
+    add_devices_flag(p, "auto for the energy per pass and per phase; every device for the per-device figures "
+                        "(with the flag: only the selected devices')")
 
 
 def _fmt(key: str, v) -> str:
@@ -49,7 +52,7 @@ def main(args) -> int:
     run = load(args.dir)
     from lowprof.features import FEATURES
 
-    s = summarize(run, signal=signal_of(args), features=FEATURES)
+    s = summarize(run, signal=signal_of(args), features=FEATURES, devices=args.devices)
     if args.json:
         print_json(s)
         return 0

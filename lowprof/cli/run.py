@@ -69,6 +69,6 @@ def main(args) -> int:
     print_notices(rec.writer.manifest)
     if rec.write_error:  # said once; the workload's exit status stands (the recording is what failed)
         err.print(f"[bold red]lowprof: error:[/] {escape(rec.write_error)} writing {escape(str(rec.path))}: "
-                  "kept what was flushed before; the run loads as INCOMPLETE")
+                  "kept what was flushed before; the run loads as INCOMPLETE", markup=True)
     print_feature_errors(failed)  # what was asked for and not recorded: said, and the exit status says so too
     return ended.shell_status or (1 if failed else 0)

@@ -49,26 +49,10 @@ __all__ = ["sniff_power_log", "import_power_log", "parse_tz", "FORMATS"]
 
 FORMATS = ("nvidia-smi-csv", "nvidia-smi-dmon", "power-csv")
 _NA = {"", "[n/a]", "n/a", "[not supported]", "not supported", "-", "[unknown error]", "[gpu is lost]"}
-_TIME_COLS = ("t_s", "t_ns", "unix_s", "unix_ns")
-
-
-def _decode(raw: bytes) -> str:
-    """A log's bytes as text: UTF-16 where it starts with a UTF-16 byte-order mark (PowerShell's ``>``), else
-    UTF-8 with a leading BOM dropped (Windows editors); "" for other binary data (NUL bytes)."""
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return raw[:len(raw) // 2 * 2].decode("utf-16", errors="replace")
-    if b"\0" in raw:
-        return ""
-    return raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
-
-
-def _head(path: Path, n: int = 4096) -> str:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(n)
-    except OSError as e:
-        raise TraceError(f"{path}: {e.strerror or e}") from None
-    return _decode(raw)
+# The sniffing lives in lowprof.tracers.sniff (light: `lowprof import` sniffs before any reader loads).
+from lowprof.tracers.sniff import TIME_COLS as _TIME_COLS  # noqa: E402
+from lowprof.tracers.sniff import decode as _decode  # noqa: E402
+from lowprof.tracers.sniff import sniff_power_log  # noqa: E402,F401
 
 
 def _text(path: Path) -> str:
@@ -76,25 +60,6 @@ def _text(path: Path) -> str:
         return _decode(path.read_bytes())
     except OSError as e:
         raise TraceError(f"{path}: {e.strerror or e}") from None
-
-
-def sniff_power_log(path: str | os.PathLike) -> str | None:
-    """Which power-log format ``path`` is (one of :data:`FORMATS`), or None when it is not one."""
-    text = _head(Path(path))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return None
-    first = lines[0]
-    if first.startswith("#") and re.search(r"\bgpu\b", first.lower()) and (" pwr" in first or " sm" in first):
-        return "nvidia-smi-dmon"
-    fields = [f.strip().lower() for f in first.split(",")]
-    names = [re.sub(r"\s*\[.*\]$", "", f) for f in fields]
-    if any(n.startswith(("power.draw", "module.power.draw")) for n in names) or (
-            "timestamp" in names and any("." in n for n in names)):
-        return "nvidia-smi-csv"
-    if any(n in _TIME_COLS for n in names) and len(names) >= 2:
-        return "power-csv"
-    return None
 
 
 def parse_tz(tz: str) -> dt.tzinfo:

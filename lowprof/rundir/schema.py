@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MANIFEST_SCHEMA", "SWEEP_SCHEMA", "JOB_SCHEMA", "errors", "depth", "MAX_DEPTH"]
+__all__ = ["MANIFEST_SCHEMA", "SWEEP_SCHEMA", "JOB_SCHEMA", "errors", "is_type", "depth", "MAX_DEPTH"]
 
 MAX_DEPTH = 64  # nesting a manifest or sweep.json may have (lowprof writes at most ~8)
 
@@ -21,6 +21,8 @@ _STR = {"type": "string"}
 _INT_OR_NULL = {"type": ["integer", "null"]}
 _STRINGS = {"type": "array", "items": _STR}
 _OBJECT = {"type": "object"}
+# a sweep's or job's member: one folder directly inside it (no separator, not . or .., no NUL)
+_MEMBER_DIR = {"type": "string", "pattern": r"^(?!\.\.?$)[^/\x00]+$"}
 
 SWEEP_SCHEMA: dict = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -33,8 +35,7 @@ SWEEP_SCHEMA: dict = {
         "params": _STRINGS,
         "command": _STRINGS,
         "runs": {"type": "array", "items": {"type": "object", "required": ["dir"], "properties": {
-            # one folder directly inside the sweep: no separator, not . or .., no NUL
-            "dir": {"type": "string", "pattern": r"^(?!\.\.?$)[^/\x00]+$"},
+            "dir": _MEMBER_DIR,
             "params": {"type": "object", "additionalProperties": _STR},
             "exit_code": _INT_OR_NULL}}},
         # an interrupted sweep (Ctrl-C): the point cut short and the points never started
@@ -45,20 +46,20 @@ SWEEP_SCHEMA: dict = {
 }
 
 def __getattr__(name: str):
-    """``MANIFEST_SCHEMA``: manifest.json's check on read, derived (on first use) from the sections declared in
-    :mod:`lowprof.rundir.sections`."""
+    """``MANIFEST_SCHEMA``: manifest.json's check on read, derived (on first use, then cached) from the sections
+    declared in :mod:`lowprof.rundir.sections`."""
     if name == "MANIFEST_SCHEMA":
         from lowprof.rundir.sections import manifest_schema
 
-        globals()[name] = value = manifest_schema()
-        return value
+        return manifest_schema()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
 
 
-def _is(value, t: str) -> bool:
+def is_type(value, t: str) -> bool:
+    """Whether ``value`` is of JSON Schema type ``t`` as :func:`errors` checks it (``integer``: an int, not a bool)."""
     if t == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if t == "number":
@@ -79,10 +80,10 @@ def errors(value, schema: dict, path: str = "") -> list[str]:
     types = schema.get("type")
     if types is not None:
         types = [types] if isinstance(types, str) else types
-        if not any(_is(value, t) for t in types):
+        if not any(is_type(value, t) for t in types):
             return [f"{where}: expected {' or '.join(types)}, found {_show(value)} ({_type_name(value)})"]
     out: list[str] = []
-    if _is(value, "number"):
+    if is_type(value, "number"):
         lo, hi = schema.get("minimum"), schema.get("maximum")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             out.append(f"{where}: {_show(value)} is outside {lo if lo is not None else '-inf'}.."
@@ -110,7 +111,7 @@ def errors(value, schema: dict, path: str = "") -> list[str]:
 
 def _type_name(value) -> str:
     for t in ("null", "boolean", "integer", "number", "string", "array", "object"):
-        if _is(value, t):
+        if is_type(value, t):
             return t
     return type(value).__name__
 
@@ -141,7 +142,7 @@ JOB_SCHEMA: dict = {
         "world_size": _INT_OR_NULL,
         "ranks": {"type": "array", "items": {"type": "object", "required": ["rank", "dir"], "properties": {
             "rank": {"type": "integer", "minimum": 0},
-            "dir": {"type": "string", "pattern": r"^(?!\.\.?$)[^/\x00]+$"},
+            "dir": _MEMBER_DIR,
             "trace": _STR, "rank_from": {"enum": ["name", "distributedInfo"]}}}},
     },
 }

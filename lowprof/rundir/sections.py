@@ -25,8 +25,10 @@ A feature lists its own sections: ``Feature(..., manifest=(SECTIONS["marks_file"
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any, Iterator, Mapping
 
+from lowprof.rundir.schema import errors, is_type
 from lowprof.rundir.spec import TYPES
 
 __all__ = ["Field", "Section", "SECTIONS", "owned_by", "Manifest", "View", "Entries", "manifest_schema", "write_problems", "markdown",
@@ -39,8 +41,16 @@ PID_MAX = 2**31 - 1  # a pid_t; Linux's own limit is 2^22
 _JSON = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "object": "object"}
 
 
+class _Node:
+    """What a :class:`Field` and a :class:`Section` share: their ``fields`` by name (built on first use)."""
+
+    @cached_property
+    def by_name(self) -> dict[str, "Field"]:
+        return {f.name: f for f in self.fields}
+
+
 @dataclass(frozen=True)
-class Field:
+class Field(_Node):
     """One member of a section (or of an object inside one).
 
     ``type``: ``str``, ``int``, ``float`` (any number), ``bool``, ``object`` (members: ``fields``),
@@ -63,7 +73,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Section:
+class Section(_Node):
     """One top-level member of ``manifest.json``: who writes it (``owner``: a feature's name, or ``core``),
     its ``version`` (raised when its meaning changes; readers keep reading older ones), its fields.
 
@@ -248,24 +258,30 @@ def owned_by(owner: str) -> tuple[Section, ...]:
 
 # --- JSON Schema (the checks) -------------------------------------------------------------------------------
 
-def _type_schema(word: str, node, read: bool) -> dict:
+@lru_cache(maxsize=None)
+def _json_types(word: str) -> tuple[str, ...] | None:
+    """The JSON Schema types type word ``word`` admits at its top level; None for ``any`` (every value). The one
+    definition of what a type word accepts: the schemas (the checks) and the views (:func:`_matches`) use it."""
     nullable = word.endswith("?")
     word = word.rstrip("?")
-    out: dict = {}
+    if word == "any":
+        return None
+    top = "array" if word.startswith("list[") else "object" if word.startswith("map[") else _JSON[word]
+    return (top, "null") if nullable else (top,)
+
+
+def _type_schema(word: str, node, read: bool) -> dict:
+    types = _json_types(word)
+    if types is None:
+        return {}
+    out: dict = {"type": types[0] if len(types) == 1 else list(types)}
+    word = word.rstrip("?")
     if word.startswith(("list[", "map[")):
         inner = _type_schema(word[word.index("[") + 1:-1], node, read)
-        if word.startswith("list["):
-            out = {"type": "array", "items": inner} if inner else {"type": "array"}
-        else:
-            out = {"type": "object", "additionalProperties": inner} if inner else {"type": "object"}
-    elif word == "any":
-        return {}
-    else:
-        out = {"type": _JSON[word]}
-        if word == "object":
-            out |= _members(node, read)
-    if nullable:
-        out["type"] = [out["type"], "null"]
+        if inner:
+            out["items" if word.startswith("list[") else "additionalProperties"] = inner
+    elif word == "object":
+        out |= _members(node, read)
     return out
 
 
@@ -292,9 +308,11 @@ def _node_schema(node, read: bool) -> dict:
     return out
 
 
+@lru_cache(maxsize=None)
 def manifest_schema(schema: int = 1, *, read: bool = True) -> dict:
     """The JSON Schema (draft 7) of a manifest: ``read`` (the check on read: fields with ``read_check``),
-    else every declared field (the check on write)."""
+    else every declared field (the check on write). Built once per argument set: the same dict each call
+    (do not change it)."""
     sections = [s for s in SECTIONS.values() if s.read_check or not read]
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -305,41 +323,27 @@ def manifest_schema(schema: int = 1, *, read: bool = True) -> dict:
     }
 
 
-_WRITE_SCHEMA: dict | None = None
-
-
 def write_problems(manifest: dict) -> list[str]:
     """Every way a manifest about to be written breaks its declaration, one line each: a member that is no
     declared section, a field of another type. Empty when it is as declared."""
-    global _WRITE_SCHEMA
-    from lowprof.rundir.schema import errors
-
-    if _WRITE_SCHEMA is None:
-        _WRITE_SCHEMA = manifest_schema(read=False)
     if not isinstance(manifest, dict):
         return [f"(top level): expected object, found {type(manifest).__name__}"]
     out = [f"{k}: not a declared manifest section (lowprof.rundir.sections.SECTIONS)"
            for k in manifest if k not in SECTIONS]
-    return out + errors(manifest, _WRITE_SCHEMA)
+    return out + errors(manifest, manifest_schema(read=False))
 
 
 # --- typed views (the readers) ------------------------------------------------------------------------------
 
 def _matches(word: str, value) -> bool:
-    if value is None:
-        return word.endswith("?") or word == "any"
-    word = word.rstrip("?")
-    if word == "any":
+    """Whether ``value`` is of type word ``word`` at its top level, as the schemas check it (items aside)."""
+    types = _json_types(word)
+    if types is None:
         return True
-    if word.startswith("list["):
-        return isinstance(value, list)
-    if word.startswith("map[") or word == "object":
-        return isinstance(value, dict)
-    if word == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if word == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, {"str": str, "bool": bool}[word])
+    for t in types:  # (a loop, not any(): a view's attribute is read often)
+        if is_type(value, t):
+            return True
+    return False
 
 
 def _typed(node, value):
@@ -394,9 +398,9 @@ class View:
         self._data = data
 
     def __getattr__(self, name: str):
-        for f in self._node.fields:
-            if f.name == name:
-                return _typed(f, self._data.get(name))
+        f = self._node.by_name.get(name)
+        if f is not None:
+            return _typed(f, self._data.get(name))
         raise AttributeError(f"manifest {self._node.name!r} declares no field {name!r} "
                              f"(declared: {', '.join(f.name for f in self._node.fields) or 'none'})")
 

@@ -43,7 +43,7 @@ def frame_table(schema: pa.Schema, df) -> pa.Table:
         arr = pa.array(df[f.name], from_pandas=True)  # Arrow-backed columns may come back chunked
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
-        arrays.append(arr.cast(f.type))
+        arrays.append(arr if arr.type == f.type else arr.cast(f.type))  # (a cast imports pyarrow.compute)
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

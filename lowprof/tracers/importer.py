@@ -13,14 +13,20 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lowprof.clock import RunClock
 from lowprof.errors import TraceError
-from lowprof.rundir import RunWriter
-from lowprof.tracers import kineto, nsys
-from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES, TIME_COLUMNS
+from lowprof.tracers import kineto_scan
+from lowprof.tracers.sniff import is_sqlite, sniff_power_log
 
-if TYPE_CHECKING:  # light at import: the readers import pandas (kineto: while its scanner reads the file)
-    import pandas as pd
+if TYPE_CHECKING:  # light at import: the file is sniffed and its scan started before the readers (nsys: pandas;
+    import pandas as pd  # kineto: numpy and pyarrow) and the run directory's writer load
+
+    from lowprof.clock import RunClock
+    from lowprof.rundir import RunWriter
+    from lowprof.tracers import kineto
+
+# Imported in a thread while the scanner reads a Kineto trace: what comes after the scan.
+_AFTER_SCAN = ("lowprof.tracers.kineto", *kineto_scan.FRAME_MODULES, "lowprof.rundir", "lowprof.clock",
+               "lowprof.rundir.sections")
 
 __all__ = ["import_trace", "read_any"]
 
@@ -31,13 +37,21 @@ def read_any(trace_path: str | os.PathLike) -> tuple[pd.DataFrame | kineto.Colum
     p = Path(trace_path)
     if not p.exists():
         raise TraceError(f"{p}: no such trace file")
-    if p.is_file() and nsys.is_sqlite(p):  # a pipe is not sniffed: its first bytes would be lost
+    if p.is_file() and is_sqlite(p):  # a pipe is not sniffed: its first bytes would be lost
+        from lowprof.tracers import nsys
+
         return nsys.load_launches(p)
     if p.suffix in (".nsys-rep", ".qdrep") and p.is_file() and not _starts_like_json(p):
         out = p.with_suffix(".sqlite").name
         raise TraceError(f"{p}: an Nsight Systems report is read from its SQLite export: run "
                          f"`nsys export --type sqlite -o {out} {p}`, then `lowprof import {out}`")
-    return kineto.read_columns(p)
+    # The scan starts before the Kineto reader (numpy) and the table writer (pyarrow) are imported: they load in
+    # a thread while the scanner and the inflating thread, which release the GIL, read the file.
+    with kineto_scan.importing_meanwhile(*_AFTER_SCAN):
+        scanned = kineto_scan.scan(p)
+    from lowprof.tracers import kineto
+
+    return kineto.read_columns(p, scanned=scanned)
 
 
 def _starts_like_json(p: Path) -> bool:
@@ -86,11 +100,16 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
     """Import a trace into a new run directory ``out_dir``; returns its path. A power log (nvidia-smi CSV or
     dmon, a plain time/power CSV) goes to :func:`lowprof.probes.power_logs.import_power_log` with
     ``power_log`` (``tz``, ``interval_s``)."""
-    from lowprof.probes.power_logs import import_power_log, sniff_power_log
-
     if Path(trace_path).is_file() and (kind := sniff_power_log(trace_path)):
+        from lowprof.probes.power_logs import import_power_log
+
         return import_power_log(trace_path, out_dir, force=force, kind=kind, **power_log)
     launches, meta, extra = read_any(trace_path)
+    from lowprof.clock import RunClock
+    from lowprof.rundir import RunWriter
+    from lowprof.rundir.specs.launches import TIME_COLUMNS
+    from lowprof.tracers import kineto
+
     origin = int(meta["clock"]["first_event_ns"])
     for df in (launches, *extra.values()):
         if isinstance(df, kineto.Columns):
@@ -115,12 +134,16 @@ def import_trace(trace_path: str | os.PathLike, out_dir: str | os.PathLike, forc
 
 def _present(df, column: str):
     """The values of an int column that are there (a pandas frame or kineto Columns)."""
+    from lowprof.tracers import kineto
+
     return df.present(column) if isinstance(df, kineto.Columns) else df[column].dropna()
 
 
 def _fill(writer: RunWriter, clock: RunClock, origin: int, trace_path, launches: pd.DataFrame, meta: dict,
           extra: dict[str, pd.DataFrame]) -> None:
     """Write the imported tables and manifest into ``writer`` and finish it."""
+    from lowprof.rundir.specs.launches import IMPORTED_TABLES, LAUNCHES
+
     writer.manifest["clock"] = clock.to_json() | {
         "origin_trace_ns": origin,
         "trace_clock": meta["clock"],

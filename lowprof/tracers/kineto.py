@@ -39,7 +39,6 @@ __all__ = ["load_launches", "read_columns", "load_trace", "KinetoTrace", "Column
 _GPU_ARGS = ("device", "stream", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z",
              "registers_per_thread", "shared_memory_bytes", "bytes")
 _GPU_KINDS_BY_CLASS = ["kernel", "memcpy", "memset"]  # CLASSES 1, 2, 3
-_FRAME_MODULES = ("pyarrow", "pyarrow.compute", "pyarrow.parquet")  # what the tables and their Parquet files need
 
 
 class Columns(dict):
@@ -49,10 +48,11 @@ class Columns(dict):
     writer takes it as it takes a DataFrame. :meth:`to_pandas` gives the frame the readers return.
     """
 
-    def __init__(self, data: dict, rows: int, plain: tuple[str, ...] = ()) -> None:
+    def __init__(self, data: dict, rows: int, plain: tuple[str, ...] = (), int32: tuple[str, ...] = ()) -> None:
         super().__init__(data)
         self.rows = rows
         self.plain = plain  # int64 columns that are never missing (times): numpy int64 in the frame
+        self.int32 = int32  # int columns the table declares int32: their Arrow arrays are int32 where they fit
 
     def __len__(self) -> int:
         return self.rows
@@ -60,7 +60,12 @@ class Columns(dict):
     def __getitem__(self, name: str):
         v = super().__getitem__(name)
         if isinstance(v, np.ndarray):
-            return kineto_scan.arrow_ints(v, None if name in self.plain else v == NULL)
+            missing = None if name in self.plain else v == NULL
+            if name in self.int32:  # narrowed here, not by an Arrow cast (which imports pyarrow.compute);
+                narrow = v.astype(np.int32)  # a value beyond int32 leaves the column int64, for the cast to refuse
+                if np.array_equal(narrow, v) or (missing is not None and (missing | (narrow == v)).all()):
+                    return kineto_scan.arrow_ints(narrow, missing)
+            return kineto_scan.arrow_ints(v, missing)
         return v
 
     def raw(self, name: str):
@@ -127,7 +132,7 @@ class KinetoTrace:
         mtia_ids = np.flatnonzero(sc.strings[:-1] == "mtia_ccp_events")
         if len(mtia_ids):
             is_dma = np.array([isinstance(v, str) and v.startswith("dma") for v in sc.strings], bool)
-            kind_code[np.isin(sc.cat[gpu], mtia_ids) & is_dma[sc.name[gpu]]] = c["memcpy"] - 1
+            kind_code[_isin(sc.cat[gpu], mtia_ids) & is_dma[sc.name[gpu]]] = c["memcpy"] - 1
         self.gpu_kind = kind_code
         basic = ("pid", "tid", "start_ns", "end_ns")
         self.runtime = _rows(sc, np.flatnonzero(x & (cls == c["runtime"])), basic + ("correlation", "external_id"))
@@ -186,6 +191,15 @@ def _first_match(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.where(u[pos] == keys, first[pos], -1)
 
 
+def _isin(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``np.isin(values, table)`` for int arrays, by sorting and searching (np.isin's sorting path calls
+    np.unique, which imports numpy.ma: ~10 ms)."""
+    if not len(table):
+        return np.zeros(len(values), bool)
+    s = np.sort(table)
+    return s[np.minimum(np.searchsorted(s, values), len(s) - 1)] == values
+
+
 def _take(col: np.ndarray, idx: np.ndarray, missing=NULL) -> np.ndarray:
     """``col[idx]``, ``missing`` where idx is -1."""
     if not len(col):
@@ -196,23 +210,25 @@ def _take(col: np.ndarray, idx: np.ndarray, missing=NULL) -> np.ndarray:
 def _take_strings(values, codes: np.ndarray):
     """``values[codes]`` as a pyarrow string array (code -1 -> null), without a Python object per row."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     uniq = values if isinstance(values, pa.Array) else kineto_scan.arrow_strings(values)
-    return pc.take(uniq, kineto_scan.arrow_ints(codes, codes < 0))
+    return kineto_scan.arrow_call("take", uniq, kineto_scan.arrow_ints(codes, codes < 0))
 
 
-def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None) -> KinetoTrace:
-    """Parse a Kineto trace with the C scanner, fed blocks of ``block_bytes`` decompressed bytes.
+def load_trace(path: str | os.PathLike, *, block_bytes: int | None = None, scanned: Scanned | None = None) -> KinetoTrace:
+    """Parse a Kineto trace with the C scanner, fed blocks of ``block_bytes`` decompressed bytes
+    (``scanned``: that scan, already made; :func:`lowprof.tracers.importer.read_any` makes it before this
+    module, and numpy, are imported).
 
     Every problem with the file is one TraceError naming it (and the byte offset, for bad JSON).
     """
     path = Path(path)
-    # pyarrow (~0.1 s of imports) loads in a thread while the scanner and the inflating thread, which
-    # release the GIL, read the file.
-    with kineto_scan.importing_meanwhile(*_FRAME_MODULES):
-        sc = kineto_scan.scan(path, block_bytes or kineto_scan.BLOCK_BYTES)
-    return KinetoTrace(sc, path)
+    if scanned is None:
+        # pyarrow (~0.1 s of imports) loads in a thread while the scanner and the inflating thread, which
+        # release the GIL, read the file.
+        with kineto_scan.importing_meanwhile(*kineto_scan.FRAME_MODULES):
+            scanned = kineto_scan.scan(path, block_bytes or kineto_scan.BLOCK_BYTES)
+    return KinetoTrace(scanned, path)
 
 
 def _step_ids(t_ns: np.ndarray, tr: KinetoTrace) -> np.ndarray:
@@ -299,7 +315,8 @@ def _launches_frame(tr: KinetoTrace) -> tuple[Columns, Columns, Columns]:
         cols[c] = g[c][order]
     cols["launch_api_raw"] = api_names  # Kineto writes the call's name as it is
     n = len(order)
-    launches = Columns({c.name: cols[c.name] for c in LAUNCHES.columns}, n, ("gpu_start_ns", "gpu_end_ns"))
+    launches = Columns({c.name: cols[c.name] for c in LAUNCHES.columns}, n, ("gpu_start_ns", "gpu_end_ns"),
+                       tuple(c.name for c in LAUNCHES.columns if c.type == "int32"))
     plain = ("start_ns", "end_ns")
     ops_out = Columns({"name": tr.names(ops["name"]), "pid": ops["pid"], "tid": ops["tid"], "start_ns": ops["start_ns"],
                        "end_ns": ops["end_ns"], "external_id": ops["external_id"],
@@ -371,7 +388,7 @@ def _launch_calls_without_gpu_activity(tr: KinetoTrace, launches: Columns) -> in
     if not len(tr.runtime["start_ns"]):
         return 0
     corr = tr.runtime["correlation"]
-    lost = _matching(tr, r"Launch\w*Kernel|GraphLaunch") & (corr != NULL) & ~np.isin(corr, launches.present("correlation"))
+    lost = _matching(tr, r"Launch\w*Kernel|GraphLaunch") & (corr != NULL) & ~_isin(corr, launches.present("correlation"))
     return int(lost.sum())
 
 
@@ -386,10 +403,12 @@ def _api_calls(tr: KinetoTrace) -> Columns:
                     "correlation": rt["correlation"][order]}, len(order))
 
 
-def read_columns(path: str | os.PathLike, *, block_bytes: int | None = None) -> tuple[Columns, dict, dict[str, Columns]]:
+def read_columns(path: str | os.PathLike, *, block_bytes: int | None = None,
+                 scanned: Scanned | None = None) -> tuple[Columns, dict, dict[str, Columns]]:
     """Read a Kineto trace into ``(launches, meta, {"ops", "steps", "api_calls"})`` as :class:`Columns`
-    (what ``lowprof import`` writes: pandas is never imported); :func:`load_launches` gives them as frames."""
-    tr = load_trace(path, block_bytes=block_bytes)
+    (what ``lowprof import`` writes: pandas is never imported); :func:`load_launches` gives them as frames.
+    ``scanned``: see :func:`load_trace`."""
+    tr = load_trace(path, block_bytes=block_bytes, scanned=scanned)
     launches, ops, steps = _launches_frame(tr)
     meta = {
         "source": "kineto",

@@ -20,15 +20,17 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from lowprof.errors import TraceError
 
-__all__ = ["scan", "Scanned", "NULL", "COLUMNS", "CLASSES", "BLOCK_BYTES", "MAX_EXPANSION", "expansion_limit",
-           "problems", "SKIP_REASONS", "importing_meanwhile"]
+if TYPE_CHECKING:  # numpy is imported by the functions that build columns: the scan starts before it loads
+    import numpy as np
 
-NULL = np.iinfo(np.int64).min
+__all__ = ["scan", "Scanned", "NULL", "COLUMNS", "CLASSES", "BLOCK_BYTES", "MAX_EXPANSION", "expansion_limit",
+           "problems", "SKIP_REASONS", "importing_meanwhile", "FRAME_MODULES", "arrow_call"]
+
+NULL = -(2**63)  # int64's minimum (np.iinfo(np.int64).min)
 BLOCK_BYTES = 2 << 20  # decompressed bytes per block fed to the scanner (small: inflating overlaps scanning)
 COLUMNS = ("pid", "tid", "start_ns", "end_ns", "flow_id", "correlation", "external_id", "device", "stream",
            "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "registers_per_thread",
@@ -41,6 +43,8 @@ SKIP_REASONS = ("no_ts", "negative_dur", "time_out_of_range")  # the order of ks
 _SKIP_TEXT = {"no_ts": "events without ts", "negative_dur": "events with a negative dur",
               "time_out_of_range": "events with ts or ts + dur beyond +-2^62 ns"}
 _MAX_EXPANSION: contextvars.ContextVar[float] = contextvars.ContextVar("max_expansion", default=MAX_EXPANSION)
+# What the tables and their Parquet files need (numpy comes with pyarrow), imported while the scanner reads.
+FRAME_MODULES = ("numpy", "pyarrow", "pyarrow.parquet")
 CLASSES = {"kernel": 1, "memcpy": 2, "memset": 3, "runtime": 4, "op": 5, "annotation": 6, "flow": 7}
 
 
@@ -72,6 +76,7 @@ class Scanned:
 # categorical): ``lowprof import`` builds its Arrow arrays from buffers and never pays that import.
 def arrow_ints(values: np.ndarray, missing: np.ndarray | None = None):
     """An int32/int64 numpy array as an Arrow array, null where ``missing`` (bool) is True."""
+    import numpy as np
     import pyarrow as pa
 
     values = np.ascontiguousarray(values)
@@ -81,8 +86,19 @@ def arrow_ints(values: np.ndarray, missing: np.ndarray | None = None):
     return pa.Array.from_buffers(kind, len(values), [valid, pa.py_buffer(values)], null_count=nulls)
 
 
+def arrow_call(function: str, *args):
+    """``pyarrow.compute.call_function(function, args)``, called where pyarrow.compute itself is defined
+    (pyarrow._compute): importing pyarrow.compute builds a Python wrapper for every Arrow function (~25 ms)."""
+    try:
+        from pyarrow._compute import call_function
+    except ImportError:  # a pyarrow that moved it: the public name
+        from pyarrow.compute import call_function
+    return call_function(function, list(args))
+
+
 def arrow_strings(values) -> object:
     """A sequence of str as an Arrow string array (int32 offsets; large text goes through pyarrow.array)."""
+    import numpy as np
     import pyarrow as pa
 
     data = [v.encode("utf-8") for v in values]
@@ -383,6 +399,8 @@ def _meta(spans: list[bytes], path: Path) -> tuple[dict, dict]:
 
 def _columns(ffi, lib, sc) -> dict:
     """Copy the scanner's columns out (it is freed with ``sc``)."""
+    import numpy as np
+
     n = int(lib.ks_rows(sc))
 
     def arr(ptr, dtype) -> np.ndarray:

@@ -19,9 +19,15 @@ from lowprof.feature import Feature, Option
 from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.launches import API_CALLS, LAUNCHES, OPS, STEPS
 
-__all__ = ["FEATURE", "LiveKernelTrace", "BOOT_DIR", "write_trace_tables", "print_warnings"]
+__all__ = ["FEATURE", "LiveKernelTrace", "BOOT_DIR", "boot_pythonpath", "write_trace_tables", "print_warnings"]
 
 BOOT_DIR = Path(__file__).resolve().parent / "_boot"
+
+
+def boot_pythonpath() -> str:
+    """This process's PYTHONPATH with :data:`BOOT_DIR` first: a traced workload's (its ``sitecustomize.py``
+    starts the agent)."""
+    return os.pathsep.join([str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
 class LiveKernelTrace:
@@ -32,8 +38,7 @@ class LiveKernelTrace:
         self.segment_s = segment_s
 
     def env(self) -> dict[str, str]:
-        path = [str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        return {"PYTHONPATH": os.pathsep.join(path),
+        return {"PYTHONPATH": boot_pythonpath(),
                 "LOWPROF_KINETO_DIR": str(self.kineto_dir.resolve()),
                 "LOWPROF_KINETO_SEGMENT_S": repr(self.segment_s)}
 
@@ -54,12 +59,13 @@ def _single_chunk(df):
 
 
 def write_trace_tables(writer, kineto_dir: Path, segment_s: float, ended_signal: str | None = None,
-                       started: str = "at the workload's `import torch`") -> dict:
-    """Convert ``kineto_dir`` into ``writer``'s launches/ops/steps tables; returns the manifest's ``trace`` entry."""
+                       started: str = "at the workload's `import torch`", log: list[dict] | None = None) -> dict:
+    """Convert ``kineto_dir`` into ``writer``'s launches/ops/steps tables; returns the manifest's ``trace`` entry.
+    ``log``: ``kineto_dir``'s segments.jsonl where the caller read it already."""
     from lowprof.rundir.specs.launches import COMPANION_TABLES
     from lowprof.tracers.live_convert import convert_dir, empty_frame
 
-    conv = convert_dir(kineto_dir, writer.clock)
+    conv = convert_dir(kineto_dir, writer.clock, log)
     launches = conv.launches if conv.launches is not None else empty_frame(LAUNCHES)
     writer.write_frame(LAUNCHES, _single_chunk(launches))
     for name, spec in COMPANION_TABLES.items():
@@ -150,10 +156,22 @@ def _check(values) -> None:
         raise LowprofError(f"--trace-segment must be >= 0 seconds, got {values['trace_segment']}")
 
 
-def _record(values, recording):
-    """The recorder of ``--trace kernels`` (armed only, with ``--on-demand``); None without it."""
+def _claim(values, pid: int):
+    """attach ``--trace kernels``: the armed agent of ``pid``, reserved before any run directory is made."""
+    from lowprof.tracers.on_demand_window import claim
+
+    return claim(values, pid)
+
+
+def _record(values, recording, agent=None):
+    """The recorder of ``--trace kernels`` (armed only, with ``--on-demand``; attach: one window of the agent
+    it claimed, :mod:`lowprof.tracers.on_demand_window`); None without it."""
     if values["trace"] != "kernels":
         return None
+    if recording.verb == "attach":
+        from lowprof.tracers.on_demand_window import AgentWindow
+
+        return AgentWindow(agent) if agent is not None else None
     if values["on_demand"]:
         from lowprof.tracers.on_demand_recorder import OnDemandTrace
 
@@ -165,9 +183,12 @@ FEATURE = Feature(
     "kernels", "GPU launches and CPU ops of a Python workload, traced from its `import torch` (or `import cupy`)",
     tables=(LAUNCHES, OPS, STEPS, API_CALLS), manifest=owned_by("kernels"),
     options=(
-        Option("--trace", choices=("kernels",), metavar="kernels", verbs=("run", "sweep"),
+        Option("--trace", choices=("kernels",), metavar="kernels",
                help="record GPU launches and CPU ops of a Python workload: torch.profiler from its "
-                    "`import torch` (CuPy: CUPTI via cupti-python); tables launches, ops, steps"),
+                    "`import torch` (CuPy: CUPTI via cupti-python); tables launches, ops, steps",
+               verb_help=(("attach", "also trace GPU launches and CPU ops for the window (--duration, or until "
+                                     "Ctrl-C): needs a process started by `lowprof run --trace kernels --on-demand` "
+                                     "(docs/on-demand.md)"),)),
         Option("--trace-segment", type=float, default=2.0, metavar="S", verbs=("run", "sweep"),
                help="export the trace every S seconds, so a SIGKILL loses at most the last S s "
                     "(0: only at exit; default: 2)"),
@@ -175,4 +196,4 @@ FEATURE = Feature(
                help="with --trace kernels: do not trace from the start; arm an agent that traces a window "
                     "when `lowprof attach PID --trace kernels --duration S` asks (docs/on-demand.md)"),
     ),
-    check=_check, record=_record)
+    check=_check, claim=_claim, record=_record)

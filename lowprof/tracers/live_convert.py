@@ -34,6 +34,7 @@ from lowprof.clock import RunClock
 from lowprof.errors import TraceError
 from lowprof.rundir import TableSpec
 from lowprof.rundir.specs.launches import TIME_COLUMNS
+from lowprof.tracers.segment_log import read_log
 
 __all__ = ["Converted", "convert_trace", "convert_cupti", "convert_cupti_segments", "convert_dir", "to_run_clock",
            "empty_frame", "scanner_problem", "corrupt_gpu_records"]
@@ -179,17 +180,6 @@ class Converted:
         return None
 
 
-def _read_log(path: Path) -> list[dict]:
-    out = []
-    if path.exists():
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by a kill
-    return out
-
-
 def _window(seg: dict, clock: RunClock) -> tuple[int, int] | None:
     """The segment's [start, end] on the run clock, where the log has it."""
     if seg.get("start_monotonic_ns") is None or seg.get("end_monotonic_ns") is None:
@@ -197,15 +187,16 @@ def _window(seg: dict, clock: RunClock) -> tuple[int, int] | None:
     return seg["start_monotonic_ns"] - clock.origin_monotonic_ns, seg["end_monotonic_ns"] - clock.origin_monotonic_ns
 
 
-def convert_dir(kineto_dir: str | Path, clock: RunClock) -> Converted:
-    """Every complete segment listed in ``kineto_dir/segments.jsonl``, converted and concatenated.
+def convert_dir(kineto_dir: str | Path, clock: RunClock, log: list[dict] | None = None) -> Converted:
+    """Every complete segment listed in ``kineto_dir/segments.jsonl``, converted and concatenated (``log``: that
+    log's entries where the caller read it already, see :func:`lowprof.tracers.segment_log.read_log`).
 
     Each converted segment in ``segments`` gains ``launches``, ``corrupt_gpu_records_dropped`` (see
     :func:`corrupt_gpu_records`), ``incomplete_gpu_records_dropped`` (CUPTI) and
     ``launch_calls_without_gpu_record``.
     """
     kineto_dir = Path(kineto_dir)
-    log = _read_log(kineto_dir / "segments.jsonl")
+    log = read_log(kineto_dir) if log is None else log
     res = Converted()
     res.starts = [e for e in log if e.get("event") == "start"]
     res.errors = [f"{e.get('where')}: {e.get('error')}" for e in log if e.get("event") == "error"]

@@ -2,8 +2,8 @@
 
 The agent (``_boot/_lowprof_ondemand_agent.py``) is armed by ``lowprof run --trace kernels --on-demand``
 (:mod:`lowprof.tracers.on_demand_recorder`); the protocol is in docs/on-demand.md. ``lowprof attach PID --trace
-kernels`` uses :func:`connect`, then :class:`AgentClient`'s ``claim``, ``start``, ``next_event``/``ping``/``stop``,
-and :func:`write_window`.
+kernels`` (its recorder, :mod:`lowprof.tracers.on_demand_window`) uses :func:`connect`, then :class:`AgentClient`'s
+``claim``, ``start``, ``read``/``ping``/``stop``, and :func:`write_window`.
 """
 
 from __future__ import annotations
@@ -200,19 +200,14 @@ def _window_entries(client: AgentClient, done: dict | None) -> list[dict]:
     ``segments.jsonl``."""
     if done and done.get("entries"):
         return done["entries"]
+    from lowprof.tracers.segment_log import read_log
+
     n, kdir = client.info.get("window"), client.info.get("kineto_dir")
-    out = []
     try:
-        for line in Path(kdir, "segments.jsonl").read_text(errors="replace").splitlines():
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            if e.get("window") == n and e.get("pid") == client.pid:
-                out.append(e)
-    except (OSError, TypeError):
-        pass
-    return out
+        log = read_log(kdir)
+    except (OSError, TypeError):  # unreadable, or the agent gave no folder
+        return []
+    return [e for e in log if e.get("window") == n and e.get("pid") == client.pid]
 
 
 def write_window(writer, client: AgentClient, started: dict, done: dict | None, ended_by: str) -> dict:

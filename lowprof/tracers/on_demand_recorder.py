@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lowprof.errors import LowprofError
 from lowprof.tracers._boot._lowprof_ondemand_agent import ENV_KINETO_DIR, ENV_SOCK_DIR, ensure_private_dir, runtime_dir, socket_path
-from lowprof.tracers.live import BOOT_DIR, print_warnings, write_trace_tables
+from lowprof.tracers.live import boot_pythonpath, print_warnings, write_trace_tables
 
 __all__ = ["OnDemandTrace"]
 
@@ -40,8 +40,7 @@ class OnDemandTrace:
         return cls(kdir, sock_dir)
 
     def env(self) -> dict[str, str]:
-        path = [str(BOOT_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        return {"PYTHONPATH": os.pathsep.join(path), ENV_KINETO_DIR: str(self.kineto_dir.resolve()),
+        return {"PYTHONPATH": boot_pythonpath(), ENV_KINETO_DIR: str(self.kineto_dir.resolve()),
                 ENV_SOCK_DIR: self.sock_dir}
 
     def started(self, pid: int, quiet: bool) -> None:
@@ -51,7 +50,7 @@ class OnDemandTrace:
 
     def finished(self, recording, ended) -> None:
         """Every window into this run's tables; ``manifest["trace"]["on_demand"]`` lists them (run clock ns)."""
-        import json
+        from lowprof.tracers.segment_log import read_log
 
         writer = recording.writer
         pid = writer.manifest.get("workload", {}).get("pid")
@@ -60,15 +59,9 @@ class OnDemandTrace:
                 os.unlink(socket_path(self.sock_dir, pid))
             except OSError:
                 pass
-        entry = write_trace_tables(writer, self.kineto_dir, 0.0, started="on demand (lowprof attach --trace kernels)")
-        log = []
-        p = self.kineto_dir / "segments.jsonl"
-        if p.exists():
-            for line in p.read_text(errors="replace").splitlines():
-                try:
-                    log.append(json.loads(line))
-                except ValueError:
-                    continue
+        log = read_log(self.kineto_dir)  # read once: the tables and the window list below
+        entry = write_trace_tables(writer, self.kineto_dir, 0.0, started="on demand (lowprof attach --trace kernels)",
+                                   log=log)
         origin = writer.clock.origin_monotonic_ns
         windows = [{"pid": e.get("pid"), "window": e.get("window"), "why": e.get("why"), "file": e.get("file"),
                     "start_ns": e["start_monotonic_ns"] - origin, "end_ns": e["end_monotonic_ns"] - origin}

@@ -14,7 +14,7 @@ from pathlib import Path
 from lowprof.rundir import RunWriter
 from lowprof.rundir.specs.stacks import PYSTACKS
 
-__all__ = ["PySpy", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed", "start_record", "stop_record"]
+__all__ = ["PySpy", "WindowStacks", "pyspy_unavailable_reason", "pyspy_failure_reason", "parse_collapsed", "start_record", "stop_record"]
 
 
 def _pyspy() -> str | None:
@@ -121,3 +121,30 @@ class PySpy:
         w = self.writer.table(PYSTACKS)
         w.extend(rows)
         return {"status": "ok", "stacks": len(rows), "samples": sum(r["samples"] for r in rows)}
+
+
+class WindowStacks:
+    """The recorder of ``attach``'s Python stacks (the ``stacks`` feature, on unless ``--no-stacks``): py-spy
+    on the process for the recording window (``started``), aggregated into ``pystacks`` (``finished``); its
+    manifest entry is ``probes.pystacks``: ``off`` (--no-stacks), ``unavailable`` (why), or :meth:`PySpy.finish`'s."""
+
+    def __init__(self, recording, rate_hz: int, off: bool) -> None:
+        self.recording, self.rate_hz = recording, rate_hz
+        self.spy: PySpy | None = None
+        if off:
+            recording.writer.manifest["probes"]["pystacks"] = {"status": "off", "reason": "--no-stacks"}
+        self.off = off
+
+    def started(self, pid: int, quiet: bool) -> None:
+        if self.off:
+            return
+        reason = pyspy_unavailable_reason(pid)
+        if reason:
+            self.recording.writer.manifest["probes"]["pystacks"] = {"status": "unavailable", "reason": reason}
+        else:
+            self.spy = PySpy(self.recording.writer, pid, rate_hz=self.rate_hz)
+
+    def finished(self, recording, ended) -> None:
+        if self.spy is not None:
+            spy, self.spy = self.spy, None  # once, even if called again
+            recording.writer.manifest["probes"]["pystacks"] = spy.finish()

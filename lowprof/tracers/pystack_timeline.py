@@ -1,5 +1,6 @@
 """Timestamped Python stacks of a whole ``lowprof run`` (``--stacks``): py-spy's chrometrace output
-turned into the ``pystack_samples`` table on the run clock.
+turned into the ``pystack_samples`` table on the run clock; and the ``stacks`` feature, which also samples
+``lowprof attach``'s window (on unless ``--no-stacks``; aggregated, :class:`lowprof.tracers.pyspy.WindowStacks`).
 
 py-spy (``record --format chrometrace --idle``) writes one begin/end event per frame each time a
 thread's sampled stack changes, at ``ts`` = µs since py-spy created its recorder (Rust
@@ -25,7 +26,7 @@ from lowprof.errors import LowprofError
 from lowprof.feature import Feature, Option
 from lowprof.rundir.sections import owned_by
 from lowprof.rundir.specs.stacks import PYSTACK_SAMPLES, PYSTACKS
-from lowprof.tracers.pyspy import _pyspy, start_record, stop_record
+from lowprof.tracers.pyspy import WindowStacks, _pyspy, start_record, stop_record
 
 __all__ = ["FEATURE", "StackTimeline", "spans_from_chrometrace"]
 
@@ -148,7 +149,11 @@ def _check(values) -> None:
         raise LowprofError("--stacks: py-spy is not installed (pip install py-spy)")
 
 
-def _record(values, recording) -> _StacksRun | None:
+def _record(values, recording) -> "_StacksRun | WindowStacks | None":
+    """run and sweep: the timeline with --stacks; attach: the window's stacks unless --no-stacks (its manifest
+    entry says off then)."""
+    if recording.verb == "attach":
+        return WindowStacks(recording, values["stacks_rate"], off=values["no_stacks"])
     return _StacksRun(recording, values["stacks_rate"]) if values["stacks"] else None
 
 
@@ -159,6 +164,8 @@ FEATURE = Feature(
         Option("--stacks", switch=True, default=False, verbs=("run", "sweep"),
                help="sample the workload's Python stacks with py-spy for the whole run (table "
                     "pystack_samples, on the run clock); `lowprof bound` shows them per CPU-bound pass"),
+        Option("--no-stacks", switch=True, default=False, verbs=("attach",),
+               help="do not sample Python stacks with py-spy"),
         Option("--stacks-rate", type=int, default=100, metavar="HZ", aliases=("--stack-rate",),
                help="py-spy samples per second (default 100)"),
     ),

@@ -4,6 +4,7 @@ timing loop, operand-bank parity of the bank variants."""
 
 from __future__ import annotations
 
+import functools
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,6 +33,12 @@ def builds(tmp_path_factory):
     with ThreadPoolExecutor(2) as pool:
         done = list(pool.map(lambda j: compile_cubin(j[0], j[1], out_dir=d), jobs))
     return dict(zip(jobs, done))
+
+
+@pytest.fixture(scope="module")
+def sass():
+    """A cubin's SASS text (nvdisasm), each cubin disassembled once for the tests that read it."""
+    return functools.lru_cache(maxsize=None)(disassemble)
 
 
 def test_the_suite_ships_its_kernel_sources():
@@ -76,9 +83,9 @@ def test_nvrtc_compiles_every_kernel_where_nvrtc_is_usable():
 
 @pytest.mark.slow
 @needs_nvdisasm
-def test_each_timing_loop_is_made_of_the_instruction_it_times(builds):
+def test_each_timing_loop_is_made_of_the_instruction_it_times(builds, sass):
     for (name, arch), (cubin, _) in builds.items():
-        for kernel, instrs in parse_sass(disassemble(cubin)).items():
+        for kernel, instrs in parse_sass(sass(cubin)).items():
             want = EXPECTED_HOT_OPCODE.get(kernel) or EXPECTED_HOT_OPCODE.get(kernel.split("_ilp")[0])
             if not want:
                 continue
@@ -90,10 +97,10 @@ def test_each_timing_loop_is_made_of_the_instruction_it_times(builds):
 
 
 @needs_nvdisasm
-def test_chase_stamp_waits_for_the_load(builds):
+def test_chase_stamp_waits_for_the_load(builds, sass):
     """Each stamped load's result is stored (STS) before the end clock is read: the stamp covers the load."""
     cubin, _ = builds[("memory", "sm_90")]
-    body = hot_loop(parse_sass(disassemble(cubin))["chase_latency"])
+    body = hot_loop(parse_sass(sass(cubin))["chase_latency"])
     ops = [i.opcode for i in body]
     loads = [k for k, o in enumerate(ops) if o.startswith("LDG")]
     assert loads
@@ -116,7 +123,7 @@ def test_register_cap_trades_registers_for_spills():
 
 
 @needs_nvdisasm
-def test_bank_variants_are_classified_from_the_sass(builds):
+def test_bank_variants_are_classified_from_the_sass(builds, sass):
     rows = regs.bank_variants("sm_90")
     assert [r["variant"] for r in rows] == list(regs.VARIANTS)
     for r in rows:
@@ -127,7 +134,7 @@ def test_bank_variants_are_classified_from_the_sass(builds):
     assert rows[0]["mixed"] > rows[0]["same_bank"]  # distinct sources: ptxas spreads them over both banks
     # cross-check variant 0 by hand: parity of the non-.reuse source register numbers in the SASS text
     cubin, _ = builds[("regs", "sm_90")]
-    body = hot_loop(parse_sass(disassemble(cubin))["operand_banks"])
+    body = hot_loop(parse_sass(sass(cubin))["operand_banks"])
     same = 0
     for i in body:
         if i.opcode == "FFMA":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -103,6 +105,10 @@ def test_sigkilled_lowprof_still_loads_and_reports_incomplete(tmp_path, cli):
     code = f"import time\nopen({str(tmp_path / 'ready')!r}, 'w').close()\ntime.sleep(2.5)\n"
     proc, out = _start_run(tmp_path, code)
     time.sleep(1.5)  # past the first 1-s flush
+    orphans = []  # lowprof's children: the workload
+    for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            orphans += [int(c) for c in (task / "children").read_text().split()]
     proc.kill()
     proc.wait(timeout=10)
     run = lowprof.load(out)
@@ -113,7 +119,9 @@ def test_sigkilled_lowprof_still_loads_and_reports_incomplete(tmp_path, cli):
     assert "INCOMPLETE" in rep.stdout
     js = json.loads(cli("report", out, "--json").stdout)
     assert js["state"] == "incomplete" and js["duration_is_lower_bound"] is True
-    time.sleep(1.5)  # let the orphaned workload finish
+    for pid in orphans:  # the workload outlived lowprof: end it
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_report_and_export_round_trip(tmp_path, cli):

@@ -10,7 +10,6 @@ import pytest
 import lowprof
 from lowprof.errors import RunDirError
 from lowprof.rundir.many import rank_of
-from tests import _analysis_runs as R
 
 
 def test_rank_job_stacked_and_grouped_by_rank(shared_runs):

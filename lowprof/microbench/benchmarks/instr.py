@@ -11,7 +11,13 @@ an idle GPU reads its idle clock.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lowprof.microbench.results import Result
+
+if TYPE_CHECKING:  # annotations only: numpy and pandas are imported inside the functions
+    import numpy as np
+    import pandas as pd
 
 NAME = "instr"
 HELP = "FFMA, IMAD, HFMA2, MUFU.EX2, DFMA latency (dependent chains) and ILP x TLP throughput tables"

@@ -7,9 +7,14 @@ GPU's global timer."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 
 from lowprof.microbench.results import Result
+
+if TYPE_CHECKING:  # annotations only: numpy and pandas are imported inside the functions
+    import numpy as np
 
 NAME = "launch"
 HELP = "empty-kernel launch latency and throughput (stream, CUDA graph), CPU cost per launch, GPU-side gap"

@@ -5,7 +5,13 @@ other sub-cores do not. Issue order is the order of start stamps."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lowprof.microbench.results import Result
+
+if TYPE_CHECKING:  # annotations only: numpy and pandas are imported inside the functions
+    import numpy as np
+    import pandas as pd
 
 NAME = "sched"
 HELP = "warp -> sub-core mapping (%warpid mod 4), per-warp cycles vs warps sharing a sub-core, issue order"

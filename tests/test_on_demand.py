@@ -79,7 +79,10 @@ class Armed:
 
     def log_entries(self) -> list[dict]:
         p = self.run_dir / "kineto" / "segments.jsonl"
-        return [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []
+        if not p.exists():
+            return []
+        text = p.read_text()  # the agent may be writing its last line: complete lines only
+        return [json.loads(x) for x in text[:text.rfind("\n") + 1].splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -179,10 +182,13 @@ def test_lowprof_killed_mid_window_closes_the_session_and_the_workload_runs_on(a
     before = {e.get("window") for e in armed.log_entries() if e["event"] == "start"}
     p = subprocess.Popen(lowprof_cmd("attach", armed.pid, "--trace", "kernels", "--duration", "600", "--no-stacks",
                                      "--out", tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    n = _wait_for(lambda: next((e["window"] for e in armed.log_entries()
-                                if e["event"] == "start" and e.get("window") not in before), None), "a window start")
-    p.kill()
-    p.wait()
+    try:  # the entry, not its window number: window 0 (this test run alone) is falsy
+        n = _wait_for(lambda: next((e for e in armed.log_entries()
+                                    if e["event"] == "start" and e.get("window") not in before), None),
+                      "a window start")["window"]
+    finally:  # never left holding the agent's claim for the next test
+        p.kill()
+        p.wait()
     killed_at = time.monotonic_ns()
     seg = _wait_for(lambda: next((e for e in armed.log_entries() if e["event"] == "segment" and e["window"] == n), None),
                     "the agent closing the window")

@@ -238,8 +238,7 @@ class Recording:
                 instances.append(cls())
         self._instances = instances
         self.interval_s = interval_s
-        self.sampler: Sampler | None = None
-        self._prepared: Sampler | None = None  # made by prepare(), started by start()
+        self.sampler: Sampler | None = None  # made by prepare(), started by start()
         self.write_error: str | None = None  # why the run directory could not be written to the end, if so
 
     @property
@@ -253,10 +252,10 @@ class Recording:
     def prepare(self) -> None:
         """Start the probes and open their tables, before the workload is spawned, so that :meth:`start`
         has only the first sample to take (a probe's start costs ~1–10 ms: NVML's init, table writers)."""
-        if self._prepared is None:
+        if self.sampler is None:
             from lowprof.probes.sampler import Sampler
 
-            self._prepared = Sampler(self.writer, self._instances, self.ctx, interval_s=self.interval_s)
+            self.sampler = Sampler(self.writer, self._instances, self.ctx, interval_s=self.interval_s)
 
     def start(self, pid: int | None = None) -> None:
         """Start sampling (``pid``: the workload, if it was not known at construction); the first sample is
@@ -266,7 +265,7 @@ class Recording:
             self.writer.manifest["workload"]["pid"] = pid
         self.prepare()
         try:
-            self.sampler = self._prepared.start()
+            self.sampler.start()
         except OSError as e:  # the workload is running already: it goes on, unrecorded
             self.write_error = _why(e)
 
@@ -275,9 +274,8 @@ class Recording:
         says it, what was flushed stays, and the run loads as INCOMPLETE (its manifest is the last one
         written)."""
         try:
-            sampler = self.sampler or self._prepared  # prepared but never started: its probes still stop
-            if sampler is not None:
-                sampler.stop()
+            if self.sampler is not None:  # prepared but never started: its probes still stop
+                self.sampler.stop()
             self.writer.finish(status=status)
         except OSError as e:
             self.write_error = self.write_error or _why(e)

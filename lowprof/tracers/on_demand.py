@@ -226,7 +226,8 @@ def write_window(writer, client: AgentClient, started: dict, done: dict | None, 
             f.write(json.dumps(e) + "\n")
     n = started["window"]
     entry = write_trace_tables(writer, kdir, 0.0,
-                               started=f"on demand by lowprof attach (window {n} of PID {client.pid})")
+                               started=f"on demand by lowprof attach (window {n} of PID {client.pid})",
+                               log=entries)  # the log just written: not read back
     origin = writer.clock.origin_monotonic_ns
     seg = next((e for e in entries if e.get("event") == "segment"), None)
     window = {"window": n, "pid": client.pid, "requested_s": started.get("requested_s"),

@@ -182,8 +182,7 @@ class FeatureRecorders:
     def finished(self, recording: "Recording", ended: Any) -> list[Exception]:
         """Every recorder's ``finished``, the one that ended the window last; what failed, in that order."""
         failed: list[Exception] = []
-        order = [r for _, r in self.active if r is not self._waiter] + [r for _, r in self.active if r is self._waiter]
-        for r in order:
+        for r in sorted((r for _, r in self.active), key=lambda r: r is self._waiter):  # stable: the rest in order
             if not hasattr(r, "finished"):
                 continue
             try:

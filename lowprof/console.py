@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["out", "err", "note", "warn", "fmt_s"]
+__all__ = ["out", "err", "note", "warn", "fmt_s", "Countdown"]
 
 
 def _piped_width(stream) -> int | None:
@@ -118,3 +118,25 @@ def fmt_s(s: float | None) -> str:
     if a >= 1e-6:
         return f"{s * 1e6:.3g} µs"
     return f"{s * 1e9:.3g} ns"
+
+
+class Countdown:
+    """A transient bar on stderr for a window of ``total_s`` seconds (``label``: the words before it); shown only
+    with a length, not ``quiet``, and on a terminal (else every call does nothing)."""
+
+    def __init__(self, label: str, total_s: float | None, quiet: bool) -> None:
+        self.total_s, self._bar = total_s, None
+        if total_s is not None and not quiet and err.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn(label), BarColumn(), TimeRemainingColumn(), console=err, transient=True)
+            self._task = self._bar.add_task(label, total=total_s)
+            self._bar.start()
+
+    def update(self, elapsed_s: float) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=min(elapsed_s, self.total_s))
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()

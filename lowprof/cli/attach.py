@@ -11,6 +11,7 @@ import time
 from lowprof.cli._common import (DURATION_RANGE_S, add_feature_options, add_recording_flags, check_seconds,
                                  print_feature_errors, print_notices, recording_options, seconds_arg)
 from lowprof.cli._ui import err, fmt_s, note
+from lowprof.console import Countdown
 from lowprof.errors import LowprofError
 
 TYPE_CHECKING = False  # psutil, threading and the recorder are imported by main(): `lowprof --help` stays light
@@ -144,19 +145,11 @@ def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str
         pidfd = os.pidfd_open(target.pid)
     except (OSError, AttributeError):  # gone already, or a kernel before 5.3: poll /proc instead
         pidfd = None
-    show = args.duration is not None and err.is_terminal and not args.quiet
-    progress = None
-    if show:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        progress = Progress(TextColumn("recording"), BarColumn(), TimeRemainingColumn(), console=err, transient=True)
-        task = progress.add_task("rec", total=args.duration)
-        progress.start()
+    progress = Countdown("recording", args.duration, args.quiet)
     try:
         while True:
             elapsed = time.monotonic() - t0
-            if progress:
-                progress.update(task, completed=min(elapsed, args.duration))
+            progress.update(elapsed)
             if stop.is_set():
                 return "signal"
             if gone():
@@ -172,5 +165,4 @@ def _wait(args, target: psutil.Process, stop: threading.Event, t0: float) -> str
     finally:
         if pidfd is not None:
             os.close(pidfd)
-        if progress:
-            progress.stop()
+        progress.stop()

@@ -63,23 +63,16 @@ class AgentWindow:
 
     def wait(self, stop: "threading.Event", duration_s: float | None, quiet: bool) -> str:
         """While the agent traces: heartbeat, Ctrl-C -> stop, until its ``done`` (or its connection ends)."""
-        from lowprof.console import err, warn
+        from lowprof.console import Countdown, warn
         from lowprof.tracers.on_demand import PING_S
 
         t0 = time.monotonic()
-        progress = None
-        if duration_s is not None and err.is_terminal and not quiet:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            progress = Progress(TextColumn("tracing"), BarColumn(), TimeRemainingColumn(), console=err, transient=True)
-            task = progress.add_task("trace", total=duration_s)
-            progress.start()
+        progress = Countdown("tracing", duration_s, quiet)
         stopped = False
         last_ping = time.monotonic()
         try:
             while True:
-                if progress:
-                    progress.update(task, completed=min(time.monotonic() - t0, duration_s))
+                progress.update(time.monotonic() - t0)
                 if stop.is_set() and not stopped:
                     self.agent.stop()
                     stopped = True
@@ -102,8 +95,7 @@ class AgentWindow:
                     self.agent.ping()
                     last_ping = time.monotonic()
         finally:
-            if progress:
-                progress.stop()
+            progress.stop()
 
     def _running(self) -> bool:
         return self.target is not None and self.target.is_running()

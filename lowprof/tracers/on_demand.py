@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lowprof.errors import LowprofError
 from lowprof.tracers._boot._lowprof_ondemand_agent import ENV_SOCK_DIR, PROTOCOL, socket_path
+from lowprof.tracers.segment_log import LOG, read_log
 
 __all__ = ["AgentClient", "connect", "not_armed_line", "write_window", "PING_S"]
 
@@ -200,8 +201,6 @@ def _window_entries(client: AgentClient, done: dict | None) -> list[dict]:
     ``segments.jsonl``."""
     if done and done.get("entries"):
         return done["entries"]
-    from lowprof.tracers.segment_log import read_log
-
     n, kdir = client.info.get("window"), client.info.get("kineto_dir")
     try:
         log = read_log(kdir)
@@ -219,7 +218,7 @@ def write_window(writer, client: AgentClient, started: dict, done: dict | None, 
     kdir = writer.path / "kineto"
     kdir.mkdir(exist_ok=True)
     src = Path(client.info["kineto_dir"])
-    with open(kdir / "segments.jsonl", "w") as f:
+    with open(kdir / LOG, "w") as f:
         for e in entries:
             if e.get("event") == "segment" and (src / e["file"]).exists():
                 shutil.copyfile(src / e["file"], kdir / e["file"])

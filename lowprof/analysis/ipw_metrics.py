@@ -22,7 +22,7 @@ def _ipw(run: Run, signal: str, devices: str | None = None) -> dict:
     from lowprof.analysis.ipw import ipw, read_results
 
     f = Path(run.path) / "results.jsonl"
-    if not f.is_file() or not power_summary(run, signal):
+    if not f.is_file() or not power_summary(run, signal, devices):
         return {}
     origin = run.manifest.get("clock", {}).get("origin_realtime_ns", 0)
     return run.derived(("ipw", signal, devices),

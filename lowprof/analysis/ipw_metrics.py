@@ -1,6 +1,7 @@
 """Metrics of intelligence per watt (:mod:`lowprof.analysis.ipw`) over ``DIR/results.jsonl`` (the
 ``lowprof ipw`` default): IPW, energy per query and per token. Each depends on the GPU power signal
-(second argument) and the devices summed (third: ``--devices``, default the GPUs, else the CPU packages). Light: the analysis is imported when a figure is computed."""
+(second argument) and the devices summed (third: ``--devices``, default the GPUs, else the CPU packages).
+Light: the analysis is imported when a figure is computed."""
 
 from __future__ import annotations
 

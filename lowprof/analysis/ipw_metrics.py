@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lowprof.analysis.metric import Metric, metric
-from lowprof.analysis.power_metrics import power_summary
+from lowprof.analysis.power_metrics import has_power
 
 if TYPE_CHECKING:
     from lowprof.rundir import Run
@@ -23,7 +23,7 @@ def _ipw(run: Run, signal: str, devices: str | None = None) -> dict:
     from lowprof.analysis.ipw import ipw, read_results
 
     f = Path(run.path) / "results.jsonl"
-    if not f.is_file() or not power_summary(run, signal, devices):
+    if not f.is_file() or not has_power(run, signal):
         return {}
     origin = run.manifest.get("clock", {}).get("origin_realtime_ns", 0)
     return run.derived(("ipw", signal, devices),

@@ -19,7 +19,7 @@ from lowprof.analysis.metric import Metric, metric
 if TYPE_CHECKING:
     from lowprof.rundir import Run
 
-__all__ = ["metrics", "power_summary", "check_devices", "energy_sums"]
+__all__ = ["metrics", "power_summary", "has_power", "check_devices", "energy_sums"]
 
 POWER_TABLES = ("gpu_power", "rapl", "hwmon_power")
 
@@ -44,6 +44,12 @@ def _traces(run: Run, signal: str):
     from lowprof.analysis.power import power_traces
 
     return run.derived(("power_traces", signal), lambda: power_traces(run, signal))
+
+
+def has_power(run: Run, signal: str) -> bool:
+    """True when the run has power readings (on ``signal``: raises as power_traces does for one it lacks);
+    cheaper than a summary of them."""
+    return _has_power(run) and len(_traces(run, signal)) > 0
 
 
 def check_devices(run: Run, signal: str, devices: str | None) -> None:
@@ -118,7 +124,7 @@ def energy_per_pass_j(run: Run, signal: str, devices: str | None = None):
 
     from lowprof.rundir.specs.launches import is_warmup
 
-    if not power_summary(run, signal, devices) or "steps" not in run.tables or not len(run["steps"]):
+    if not has_power(run, signal) or "steps" not in run.tables or not len(run["steps"]):
         return None
     traces, _, label = _energy_devices(run, signal, devices)
     lo = max(float((tr.te if tr.has_counter else tr.t)[0]) for tr in traces.values())
@@ -141,7 +147,7 @@ def phase_energy_j(run: Run, signal: str, devices: str | None = None):
     from lowprof.analysis.phases import marked_phases
 
     ph = marked_phases(run)
-    if not power_summary(run, signal, devices) or not len(ph):
+    if not has_power(run, signal) or not len(ph):
         return None
     traces, summed, label = _energy_devices(run, signal, devices)
     out = []

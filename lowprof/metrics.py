@@ -49,7 +49,7 @@ CORE: dict[str, Callable[[], tuple[Metric, ...]]] = {
 ORDER: tuple[str, ...] = ("run", "system", "launches", "marks", "power", "ipw", "microbench", "tlb", "sweep")
 
 _extra: list[Metric] = []  # defined outside lowprof with metric() / sweep_metric()
-_built: tuple[tuple, int, Registry] | None = None
+_built: tuple[tuple, Registry] | None = None  # (the FEATURES it was built from, the registry)
 
 
 def owners() -> list[tuple[str, tuple[Metric, ...]]]:
@@ -69,10 +69,9 @@ def owners() -> list[tuple[str, tuple[Metric, ...]]]:
 def registry() -> Registry:
     """Every metric, by name, in the order listed (see the module doc); ValueError when two share a name."""
     global _built
-    if _built is None or _built[0] is not features.FEATURES or _built[1] != len(_extra):
-        reg = Registry.of([*(m for _, ms in owners() for m in ms), *_extra])
-        _built = (features.FEATURES, len(_extra), reg)
-    return _built[2]
+    if _built is None or _built[0] is not features.FEATURES:
+        _built = (features.FEATURES, Registry.of([*(m for _, ms in owners() for m in ms), *_extra]))
+    return _built[1]
 
 
 def __getattr__(name: str) -> dict[str, Metric]:
@@ -85,8 +84,8 @@ def __getattr__(name: str) -> dict[str, Metric]:
 
 
 def _defined(m: Metric) -> Metric:
-    Registry.of([*registry().run.values(), *registry().sweep.values()]).add(m)  # ValueError when defined twice
-    _extra.append(m)
+    registry().add(m)  # ValueError when defined twice, before anything is added
+    _extra.append(m)  # kept for a registry built again from another FEATURES
     return m
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lowprof.analysis.metrics import Registry, better_of, params_key
+from lowprof.analysis.metric import better_of, params_key
+from lowprof.analysis.metrics import Registry
 from lowprof.errors import LowprofError, WorkloadMismatch
 from lowprof.rundir import Run
 from lowprof.rundir.many import Member, expand

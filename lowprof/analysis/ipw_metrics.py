@@ -1,6 +1,7 @@
 """Metrics of intelligence per watt (:mod:`lowprof.analysis.ipw`) over ``DIR/results.jsonl`` (the
 ``lowprof ipw`` default): IPW, energy per query and per token. Each depends on the GPU power signal
-(second argument) and the devices summed (third: ``--devices``, default the GPUs, else the CPU packages). Light: the analysis is imported when a figure is computed."""
+(second argument) and the devices summed (third: ``--devices``, default the GPUs, else the CPU packages).
+Light: the analysis is imported when a figure is computed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lowprof.analysis.metric import Metric, metric
-from lowprof.analysis.power_metrics import power_summary
+from lowprof.analysis.power_metrics import has_power
 
 if TYPE_CHECKING:
     from lowprof.rundir import Run
@@ -22,7 +23,7 @@ def _ipw(run: Run, signal: str, devices: str | None = None) -> dict:
     from lowprof.analysis.ipw import ipw, read_results
 
     f = Path(run.path) / "results.jsonl"
-    if not f.is_file() or not power_summary(run, signal):
+    if not f.is_file() or not has_power(run, signal):
         return {}
     origin = run.manifest.get("clock", {}).get("origin_realtime_ns", 0)
     return run.derived(("ipw", signal, devices),

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lowprof.analysis.bench_metrics import bench_direction
-from lowprof.analysis.metric import BANDWIDTH_UNIT, Metric, bandwidth_gb_per_s, better_of, params_key
+from lowprof.analysis.metric import Metric
 from lowprof.errors import LowprofError
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
     from lowprof.rundir import Run
 
-__all__ = ["Registry", "Metric", "BANDWIDTH_UNIT", "bandwidth_gb_per_s", "params_key", "better_of", "bench_direction"]
+__all__ = ["Registry"]
 
 
 @dataclass
@@ -82,7 +81,6 @@ class Registry:
     def sweep_metrics(self, path: str | os.PathLike, names: list[str] | None = None) -> pd.DataFrame:
         """The per-sweep metrics of a sweep folder (same columns as :meth:`run_metrics`)."""
         return _frame(_rows(self.sweep, Path(path), names, "auto"))
-
 
 
 def _rows(registry: dict[str, Metric], arg, names: list[str] | None, signal: str,

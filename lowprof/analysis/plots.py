@@ -131,6 +131,7 @@ def shade_phases(axes, runs: dict[str, Run], result: "Figure") -> None:
 _SWEEP_SERIES = Registry.of((launch_metrics.step_time_s, launch_metrics.pass_latency_s, launch_metrics.tklqt_s,
                              phases.phase_time_s, bound_metrics.transition_batch))
 
+
 def sweep_series(path: str | os.PathLike, param: str = "batch") -> tuple[pd.DataFrame, float | None]:
     """Per swept value: pass time (s) and TKLQT (s, NaN without launches); plus the sweep's transition
     batch (None if not found). Pass time, the first the run has: ``pass_latency_s`` (launches),

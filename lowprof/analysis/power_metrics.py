@@ -19,7 +19,7 @@ from lowprof.analysis.metric import Metric, metric
 if TYPE_CHECKING:
     from lowprof.rundir import Run
 
-__all__ = ["metrics", "power_summary", "check_devices", "energy_sums"]
+__all__ = ["metrics", "power_summary", "has_power", "check_devices", "energy_sums"]
 
 POWER_TABLES = ("gpu_power", "rapl", "hwmon_power")
 
@@ -39,15 +39,27 @@ def power_summary(run: Run, signal: str, devices: str | None = None) -> dict:
                        lambda: summarize_power(run, signal=signal, devices=devices))
 
 
+def _traces(run: Run, signal: str):
+    """:func:`lowprof.analysis.power.power_traces` of the run, computed once per signal (shared: never modified)."""
+    from lowprof.analysis.power import power_traces
+
+    return run.derived(("power_traces", signal), lambda: power_traces(run, signal))
+
+
+def has_power(run: Run, signal: str) -> bool:
+    """True when the run has power readings (on ``signal``: raises as power_traces does for one it lacks);
+    cheaper than a summary of them."""
+    return _has_power(run) and len(_traces(run, signal)) > 0
+
+
 def check_devices(run: Run, signal: str, devices: str | None) -> None:
     """Raise LowprofError (one line) when ``devices`` is a selection the run's power devices do not allow (a
     name it lacks, a device with one it is inside, a kind it has none of); nothing for None or a run without
     power readings (no figure to select)."""
     from lowprof.analysis.devices import choose_devices
-    from lowprof.analysis.power import power_traces
 
     if devices is not None and _has_power(run):
-        choose_devices(power_traces(run, signal), devices)
+        choose_devices(_traces(run, signal), devices)
 
 
 def _per_device(run: Run, signal: str, devices: str | None, key: str, how: str):
@@ -84,10 +96,10 @@ def _energy_devices(run: Run, signal: str, spec: str | None = None):
     (lowprof.analysis.devices: ``spec``, default the GPUs, else the CPU packages, else every device inside no
     other)."""
     from lowprof.analysis.devices import choose_devices
-    from lowprof.analysis.power import device_traces, power_traces
+    from lowprof.analysis.power import device_traces
 
     def compute():
-        df = power_traces(run, signal)
+        df = _traces(run, signal)
         sel = choose_devices(df, spec)
         return device_traces(df, sel.devices), sel.devices, sel.label
     return run.derived(("energy_devices", signal, spec), compute)
@@ -112,17 +124,16 @@ def energy_per_pass_j(run: Run, signal: str, devices: str | None = None):
 
     from lowprof.rundir.specs.launches import is_warmup
 
-    if not power_summary(run, signal) or "steps" not in run.tables or not len(run["steps"]):
+    if not has_power(run, signal) or "steps" not in run.tables or not len(run["steps"]):
         return None
-    spec = devices
-    traces, devices, label = _energy_devices(run, signal, spec)
+    traces, _, label = _energy_devices(run, signal, devices)
     lo = max(float((tr.te if tr.has_counter else tr.t)[0]) for tr in traces.values())
     hi = min(float((tr.te if tr.has_counter else tr.t)[-1]) for tr in traces.values())
     s = run["steps"]
     s = s[~s["name"].map(is_warmup) & (s["start_ns"] >= lo) & (s["end_ns"] <= hi)]
     if not len(s):
         return None
-    e, method = _window_energies(run, signal, spec, s["start_ns"], s["end_ns"])
+    e, method = _window_energies(run, signal, devices, s["start_ns"], s["end_ns"])
     return [(float(np.median(e)), {"devices": label, "from": method})]
 
 
@@ -136,17 +147,16 @@ def phase_energy_j(run: Run, signal: str, devices: str | None = None):
     from lowprof.analysis.phases import marked_phases
 
     ph = marked_phases(run)
-    if not power_summary(run, signal) or not len(ph):
+    if not has_power(run, signal) or not len(ph):
         return None
-    spec = devices
-    traces, devices, label = _energy_devices(run, signal, spec)
+    traces, summed, label = _energy_devices(run, signal, devices)
     out = []
     for name, g in ph.groupby("name"):
         a, b = g["start_ns"].to_numpy(float), g["end_ns"].to_numpy(float)
-        measured = np.logical_and.reduce([traces[d].coverage(a, b)[1] for d in devices])
+        measured = np.logical_and.reduce([traces[d].coverage(a, b)[1] for d in summed])
         if not measured.any():  # an occurrence outside the readings was not measured: it is not 0 J
             continue
-        e, method = _window_energies(run, signal, spec, a[measured], b[measured])
+        e, method = _window_energies(run, signal, devices, a[measured], b[measured])
         out.append((float(np.median(e)), {"phase": name, "devices": label, "from": method}))
     return out
 

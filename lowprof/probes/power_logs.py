@@ -44,15 +44,14 @@ from pathlib import Path
 
 from lowprof.clock import field_ns
 from lowprof.errors import TraceError
+from lowprof.tracers.sniff import TIME_COLS as _TIME_COLS
+from lowprof.tracers.sniff import decode as _decode
+from lowprof.tracers.sniff import sniff_power_log  # the sniffing: light, `lowprof import` sniffs before readers load
 
 __all__ = ["sniff_power_log", "import_power_log", "parse_tz", "FORMATS"]
 
 FORMATS = ("nvidia-smi-csv", "nvidia-smi-dmon", "power-csv")
 _NA = {"", "[n/a]", "n/a", "[not supported]", "not supported", "-", "[unknown error]", "[gpu is lost]"}
-# The sniffing lives in lowprof.tracers.sniff (light: `lowprof import` sniffs before any reader loads).
-from lowprof.tracers.sniff import TIME_COLS as _TIME_COLS  # noqa: E402
-from lowprof.tracers.sniff import decode as _decode  # noqa: E402
-from lowprof.tracers.sniff import sniff_power_log  # noqa: E402,F401
 
 
 def _text(path: Path) -> str:

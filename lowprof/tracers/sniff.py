@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lowprof.errors import TraceError
 
-__all__ = ["is_sqlite", "sniff_power_log", "TIME_COLS"]
+__all__ = ["is_sqlite", "sniff_power_log", "decode", "TIME_COLS"]
 
 TIME_COLS = ("t_s", "t_ns", "unix_s", "unix_ns")  # the time columns of a plain power CSV
 

@@ -15,30 +15,34 @@ from lowprof.errors import LowprofError
 # main(args). VERBS imports a verb's module when it is looked up: `lowprof import ...` pays for one verb.
 __all__ = ["main", "build_parser", "VERBS", "COMMANDS", "guarded", "OneLineParser"]
 
-# name -> module name under lowprof.cli, in the order --help lists them.
-_MODULES: dict[str, str] = {
+# The verbs' names, in the order --help lists them; a verb is the module lowprof.cli.<name> ("import": import_).
+_NAMES: tuple[str, ...] = (
     # record
-    "run": "run", "attach": "attach", "sweep": "sweep", "import": "import_", "bench": "bench",
+    "run", "attach", "sweep", "import", "bench",
     # report one run
-    "report": "report", "launches": "launches", "kernels": "kernels", "bound": "bound", "power": "power",
-    "ipw": "ipw", "stacks": "stacks",
+    "report", "launches", "kernels", "bound", "power", "ipw", "stacks",
     # across runs, and out
-    "compare": "compare", "query": "query", "plot": "plot", "export": "export",
-    "info": "info",
-}
+    "compare", "query", "plot", "export",
+    "info",
+)
 
 
 class _Verbs(Mapping):
-    """name -> the verb's module (``lowprof.cli.<module>``), imported on first lookup."""
+    """name -> the verb's module (``lowprof.cli.<name>``), imported on first lookup."""
 
     def __getitem__(self, verb: str):
-        return importlib.import_module(f"lowprof.cli.{_MODULES[verb]}")
+        if verb not in _NAMES:
+            raise KeyError(verb)
+        return importlib.import_module(f"lowprof.cli.{verb}_" if verb == "import" else f"lowprof.cli.{verb}")
+
+    def __contains__(self, verb: object) -> bool:  # (Mapping's would import the module)
+        return verb in _NAMES
 
     def __iter__(self):
-        return iter(_MODULES)
+        return iter(_NAMES)
 
     def __len__(self) -> int:
-        return len(_MODULES)
+        return len(_NAMES)
 
 
 VERBS: Mapping = _Verbs()
@@ -104,9 +108,9 @@ def build_parser(only: str | None = None, alone: bool = False) -> argparse.Argum
     start-up pays for one verb's module and flags."""
     from lowprof import __version__
 
-    verbs = {only: VERBS[only]} if alone and only else VERBS
-    epilog = None if alone and only else \
-        "examples:\n" + "\n".join(f"  {m.EXAMPLES.splitlines()[0]}" for m in VERBS.values())
+    solo = bool(alone and only)
+    verbs = {only: VERBS[only]} if solo else VERBS
+    epilog = None if solo else "examples:\n" + "\n".join(f"  {m.EXAMPLES.splitlines()[0]}" for m in VERBS.values())
     parser = OneLineParser(
         prog="lowprof",
         description="Low-level profiling and hardware characterisation for GPU workloads.",

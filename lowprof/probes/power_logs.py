@@ -44,15 +44,15 @@ from pathlib import Path
 
 from lowprof.clock import field_ns
 from lowprof.errors import TraceError
+from lowprof.tracers.sniff import TIME_COLS as _TIME_COLS
+from lowprof.tracers.sniff import decode as _decode
+from lowprof.tracers.sniff import field_name
+from lowprof.tracers.sniff import sniff_power_log  # the sniffing: light, `lowprof import` sniffs before readers load
 
 __all__ = ["sniff_power_log", "import_power_log", "parse_tz", "FORMATS"]
 
 FORMATS = ("nvidia-smi-csv", "nvidia-smi-dmon", "power-csv")
 _NA = {"", "[n/a]", "n/a", "[not supported]", "not supported", "-", "[unknown error]", "[gpu is lost]"}
-# The sniffing lives in lowprof.tracers.sniff (light: `lowprof import` sniffs before any reader loads).
-from lowprof.tracers.sniff import TIME_COLS as _TIME_COLS  # noqa: E402
-from lowprof.tracers.sniff import decode as _decode  # noqa: E402
-from lowprof.tracers.sniff import sniff_power_log  # noqa: E402,F401
 
 
 def _text(path: Path) -> str:
@@ -129,7 +129,7 @@ def _read_smi_csv(path: Path, tz, interval_s):
             continue
         where = f"{path}:{n}"
         if header is None:
-            header = [re.sub(r"\s*\[.*\]$", "", h.strip().lower()) for h in rec]
+            header = [field_name(h) for h in rec]
             power = next((c for c in ("power.draw.average", "power.draw") if c in header), None)
             if power is None and "power.draw.instant" not in header:
                 raise TraceError(f"{where}: no power.draw, power.draw.average or power.draw.instant field in the header")

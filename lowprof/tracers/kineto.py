@@ -63,7 +63,10 @@ class Columns(dict):
             missing = None if name in self.plain else v == NULL
             if name in self.int32:  # narrowed here, not by an Arrow cast (which imports pyarrow.compute);
                 narrow = v.astype(np.int32)  # a value beyond int32 leaves the column int64, for the cast to refuse
-                if np.array_equal(narrow, v) or (missing is not None and (missing | (narrow == v)).all()):
+                fits = narrow == v
+                if missing is not None:
+                    fits |= missing
+                if fits.all():
                     return kineto_scan.arrow_ints(narrow, missing)
             return kineto_scan.arrow_ints(v, missing)
         return v

@@ -58,7 +58,7 @@ def load_launches(path: str | os.PathLike):
     """Read an nsys SQLite export. Returns ``(launches, meta, {"steps": ..., "api_calls": ...})``; timestamps are nsys session-clock ns.
 
     The reading is :mod:`lowprof.tracers.nsys_read` (pandas, numpy), imported here on first use: this module
-    stays light to import (the importer sniffs every trace with :func:`is_sqlite`)."""
+    stays light to import."""
     from lowprof.tracers.nsys_read import read_export
 
     return read_export(path)

@@ -14,7 +14,8 @@ import pandas as pd
 from lowprof.errors import TraceError
 from lowprof.intervals import innermost_containing
 from lowprof.rundir.specs.launches import LAUNCHES, STEP_PATTERN
-from lowprof.tracers.nsys import CUDA_TABLES, is_sqlite, normalise_api_name
+from lowprof.tracers.nsys import CUDA_TABLES, normalise_api_name
+from lowprof.tracers.sniff import is_sqlite
 
 __all__ = ["read_export"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lowprof.errors import TraceError
 
-__all__ = ["is_sqlite", "sniff_power_log", "TIME_COLS"]
+__all__ = ["is_sqlite", "sniff_power_log", "decode", "field_name", "TIME_COLS"]
 
 TIME_COLS = ("t_s", "t_ns", "unix_s", "unix_ns")  # the time columns of a plain power CSV
 
@@ -43,6 +43,11 @@ def head(path: Path, n: int = 4096) -> str:
     return decode(raw)
 
 
+def field_name(field: str) -> str:
+    """An nvidia-smi CSV header field as a name: ``" power.draw [W]"`` -> ``power.draw`` (lower case, no unit)."""
+    return re.sub(r"\s*\[.*\]$", "", field.strip().lower())
+
+
 def sniff_power_log(path: str | os.PathLike) -> str | None:
     """Which power-log format ``path`` is (one of :data:`lowprof.probes.power_logs.FORMATS`), or None when it
     is not one."""
@@ -53,8 +58,7 @@ def sniff_power_log(path: str | os.PathLike) -> str | None:
     first = lines[0]
     if first.startswith("#") and re.search(r"\bgpu\b", first.lower()) and (" pwr" in first or " sm" in first):
         return "nvidia-smi-dmon"
-    fields = [f.strip().lower() for f in first.split(",")]
-    names = [re.sub(r"\s*\[.*\]$", "", f) for f in fields]
+    names = [field_name(f) for f in first.split(",")]
     if any(n.startswith(("power.draw", "module.power.draw")) for n in names) or (
             "timestamp" in names and any("." in n for n in names)):
         return "nvidia-smi-csv"

@@ -180,6 +180,7 @@ def run_cli_in_process(*args: str, env: dict | None = None, cwd=None, **_ignored
 
 
 _zygote: list = []  # [(the zygote's Popen, its socket path, its environment)] once started, one per test process
+_SESSION_ENV = dict(os.environ)  # the zygote's: not whatever the test that first needs it has set
 # What an interpreter (or the loader, or libc) reads when it starts: a forked child cannot get these from its
 # environment, so a call whose environment differs from the zygote's there runs as a fresh process.
 _STARTUP_ENV = ("PYTHON", "LD_", "MALLOC_", "GLIBC_TUNABLES", "LC_", "LANG")
@@ -197,9 +198,9 @@ def _zygote_for(env: dict) -> str | None:
 
         d = tempfile.mkdtemp(prefix="lowprof-zygote-")
         path = os.path.join(d, "s")
-        zenv = dict(os.environ)
+        zenv = _SESSION_ENV
         proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "_zygote.py"), path], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True, env=zenv)
+                                stdout=subprocess.PIPE, text=True, env=zenv, cwd=REPO)
         assert proc.stdout.readline().strip() == "ready", "tests/_zygote.py did not start"
         _zygote[:] = [(proc, path, zenv)]
 

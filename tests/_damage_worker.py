@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from _forked import in_child
+from _warm import warm
 
 TIMEOUT_S = 20
 
@@ -55,28 +56,14 @@ def _load(path: str, many: bool) -> int:
 
 
 def _warm() -> None:
-    """Import now what the calls import, so that each forked child starts with it."""
-    import importlib
-
-    import pandas  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
-
+    """Import now what the calls import, so that each forked child starts with it: the parser, report's sections
+    and the metrics' owners, and what report's tables and export's CSV import on first use (~25 ms of each of
+    ~190 children)."""
     from lowprof.cli import build_parser
 
-    import pkgutil
-
-    import lowprof.analysis
-
     build_parser()
-    for mod in ["lowprof.analysis.export_csv", "lowprof.metrics", "lowprof.analysis.compare",
-                "lowprof.analysis.summary", "lowprof.analysis.launches", "lowprof.analysis.power"]:  # report's sections
-        importlib.import_module(mod)
-    for m in pkgutil.iter_modules(lowprof.analysis.__path__):  # the metrics' owners, imported by report's sections
-        importlib.import_module(f"lowprof.analysis.{m.name}")
-    # what report's tables and export's CSV import on first use (~25 ms of each of ~190 children)
-    for mod in ["rich.console", "rich.text", "rich.table", "pandas.io.formats.csvs", "pandas.core.methods.to_dict",
-                "pyarrow.pandas_compat"]:
-        importlib.import_module(mod)
+    warm("pandas", "pyarrow.parquet", "lowprof.metrics", "rich.console", "rich.text", "rich.table",
+         "pandas.io.formats.csvs", "pandas.core.methods.to_dict", "pyarrow.pandas_compat", analyses=True)
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ import zlib
 from pathlib import Path
 
 from _forked import in_child
+from _warm import warm
 
 REPO = Path(__file__).resolve().parents[1]
 KINETO = REPO / "tests" / "data" / "traces" / "kineto"
@@ -326,12 +327,8 @@ def _families(desc: str) -> list[str]:
 def _warm() -> None:
     """Import now what the imports import (the importer, the run writer and reader, the error line's
     rich), so that each forked child starts with it instead of importing it again (~30 ms an input)."""
-    import importlib
-
-    for mod in ["lowprof.cli", "lowprof.tracers.importer", "pandas", "pyarrow.parquet", "pyarrow.pandas_compat",
-                "lowprof.native._kscan", "lowprof.probes.power_logs", "lowprof.rundir.sections",
-                "rich.console", "rich.text"]:
-        importlib.import_module(mod)
+    warm("lowprof.cli", "lowprof.tracers.importer", "pandas", "pyarrow.parquet", "pyarrow.pandas_compat",
+         "lowprof.native._kscan", "lowprof.probes.power_logs", "lowprof.rundir.sections", "rich.console", "rich.text")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ pid, then its wait status, one line each. The zygote ends when its stdin (a pipe
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import os
 import select
@@ -114,12 +115,11 @@ def main() -> None:
                 _child(req, list(fds))
             for fd in fds:
                 os.close(fd)
-            conn.sendall(f"{pid}\n".encode())
+            with contextlib.suppress(OSError):  # a caller gone (a test interrupted) leaves no zombie nor ends this
+                conn.sendall(f"{pid}\n".encode())
             _, status = os.waitpid(pid, 0)
-            try:
+            with contextlib.suppress(OSError):
                 conn.sendall(f"{status}\n".encode())
-            except OSError:
-                pass
 
 
 if __name__ == "__main__":

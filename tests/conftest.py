@@ -180,6 +180,7 @@ def run_cli_in_process(*args: str, env: dict | None = None, cwd=None, **_ignored
 
 
 _zygote: list = []  # [(the zygote's Popen, its socket path, its environment)] once started, one per test process
+_SESSION_ENV = dict(os.environ)  # the zygote's: not whatever the test that first needs it has set
 # What an interpreter (or the loader, or libc) reads when it starts: a forked child cannot get these from its
 # environment, so a call whose environment differs from the zygote's there runs as a fresh process.
 _STARTUP_ENV = ("PYTHON", "LD_", "MALLOC_", "GLIBC_TUNABLES", "LC_", "LANG")
@@ -197,16 +198,20 @@ def _zygote_for(env: dict) -> str | None:
 
         d = tempfile.mkdtemp(prefix="lowprof-zygote-")
         path = os.path.join(d, "s")
-        zenv = dict(os.environ)
+        zenv = _SESSION_ENV
         proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "_zygote.py"), path], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True, env=zenv)
+                                stdout=subprocess.PIPE, text=True, env=zenv, cwd=REPO)
         assert proc.stdout.readline().strip() == "ready", "tests/_zygote.py did not start"
         _zygote[:] = [(proc, path, zenv)]
 
-        def stop(proc=proc, d=d):
+        def stop(proc=proc, path=path, d=d):
             proc.stdin.close()  # its stdin closes: it ends
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.stdout.close()
+            try:
                 proc.wait(5)
+            except subprocess.TimeoutExpired:  # still waiting on a child: not left behind the session
+                proc.kill()
+                proc.wait()
             with contextlib.suppress(OSError):
                 os.unlink(path)
                 os.rmdir(d)
@@ -231,28 +236,39 @@ def run_cli_forked(*args: str, timeout: float = 120, env: dict | None = None, cw
     path = _zygote_for(req["env"])
     if path is None:  # e.g. PYTHONPATH or LD_PRELOAD for lowprof itself
         return run_cli_subprocess(*argv, timeout=timeout, env=env, cwd=cwd)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, open(os.devnull, "rb") as null, \
             socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        s.connect(path)
+        def answer() -> int:  # one line of the zygote's: the child's pid, then its wait status
+            line = b""
+            with contextlib.suppress(ConnectionResetError):  # (or end of file): the zygote is gone
+                line = s.recv(64)
+            if not line:  # the next call starts another (this one may not be reaped yet: poll() would not know)
+                _zygote.clear()
+                raise RuntimeError("tests/_zygote.py ended during the call (its error is on this test's stderr)")
+            return int(line)
+
         try:
             os.fstat(0)
             stdin = 0
         except OSError:
-            stdin = os.open(os.devnull, os.O_RDONLY)
+            stdin = null.fileno()
+        s.settimeout(timeout)  # the zygote answers one call at a time: a call never waits on it without end
+        s.connect(path)
         s.sendmsg([json.dumps(req).encode()],
                   [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [stdin, out.fileno(), err.fileno()]))])
-        pid = int(s.recv(64))
-        s.settimeout(timeout)
+        pid = answer()
         timed_out = False
         try:
-            status = s.recv(64)
-        except TimeoutError:
-            timed_out = True
+            status = answer()
+        except (TimeoutError, RuntimeError) as e:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+            if isinstance(e, RuntimeError):
+                raise  # the zygote is gone: its child is killed, not left running
+            timed_out = True
             s.settimeout(None)
-            status = s.recv(64)
-        code = os.waitstatus_to_exitcode(int(status))
+            status = answer()
+        code = os.waitstatus_to_exitcode(status)
 
         def text(f) -> str:
             f.seek(0)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from lowprof.cli import build_parser, main
+from tests._warm import warm
 from tests.conftest import TRACES, run_cli
 
 # Arguments whose values are kinds of place; everything else that takes a value gets the generic cases.
@@ -178,17 +179,9 @@ def _warm() -> None:
     """Import here what the verbs import on their way to an error (numpy, pandas, pyarrow, rich, matplotlib for
     plot, the recorder, the analyses), so that each forked child starts with it: what this process happened to
     import before (other tests on this worker) no longer decides it, and ~100 children do not import pandas anew."""
-    import importlib
-    import pkgutil
-
-    import lowprof.analysis
-
-    for mod in ["pickle", "sqlite3", "numpy", "pandas", "pyarrow", "pyarrow.parquet", "psutil", "rich.console",
-                "rich.text", "rich.table", "lowprof.record", "lowprof.spawn", "lowprof.inventory", "lowprof.metrics",
-                "lowprof.rundir.many", "lowprof.tracers.importer"]:
-        importlib.import_module(mod)
-    for m in pkgutil.iter_modules(lowprof.analysis.__path__):  # plots imports matplotlib (Agg)
-        importlib.import_module(f"lowprof.analysis.{m.name}")
+    warm("pickle", "sqlite3", "numpy", "pandas", "pyarrow", "pyarrow.parquet", "psutil", "rich.console", "rich.text",
+         "rich.table", "lowprof.record", "lowprof.spawn", "lowprof.inventory", "lowprof.metrics", "lowprof.rundir.many",
+         "lowprof.tracers.importer", analyses=True)  # plots imports matplotlib (Agg)
 
 
 def _run_all(cases, cwd: str, timeout_s: float = 120, parallel: int = 2) -> dict:

@@ -70,9 +70,31 @@ def test_a_forked_process_verb_answers_as_a_fresh_process(tmp_path, args):
 
 
 def test_a_forked_run_is_its_own_process(tmp_path):
-    p = run_cli_forked("run", "-q", "--out", tmp_path / "r", "--", "sh", "-c", "echo $PPID")
+    """Neither this process nor the zygote it was forked from wrote the run."""
+    from tests import conftest
+
+    p = run_cli_forked("run", "-q", "--out", tmp_path / "r", "--", "true")
     assert p.returncode == 0, p.stderr
     import lowprof
 
     m = lowprof.load(tmp_path / "r").manifest
-    assert m["recorder"]["pid"] not in (os.getpid(), None) and m["workload"]["exit_code"] == 0
+    assert m["recorder"]["pid"] not in (os.getpid(), conftest._zygote[0][0].pid, None)
+    assert m["workload"]["exit_code"] == 0
+
+
+def test_a_zygote_that_dies_during_a_call_is_an_error_not_a_hang(tmp_path):
+    """The call fails at once with a line that names the zygote (its child killed); the next call starts another."""
+    import threading
+    import time
+
+    from tests import conftest
+
+    assert run_cli_forked("run", "-q", "--out", tmp_path / "a", "--", "true").returncode == 0
+    zygote = conftest._zygote[0][0]
+    threading.Timer(1.0, zygote.kill).start()
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="_zygote.py ended during the call"):
+        run_cli_forked("run", "-q", "--out", tmp_path / "b", "--", "sleep", "3")
+    assert time.monotonic() - t0 < 2.5
+    assert run_cli_forked("run", "-q", "--out", tmp_path / "c", "--", "true").returncode == 0
+    assert conftest._zygote[0][0].pid != zygote.pid

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
-TRACE = (Path(__file__).parent / "data" / "traces" / "kineto" /
-         "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz")
+from tests.conftest import TRACES
+
+TRACE = TRACES / "kineto" / "critical_path__simple_add__benchmark_result_493459_1694039959_trace.json.gz"
 
 _PROGRAM = r"""
 import atexit, sys, threading, time

@@ -8,6 +8,7 @@ CONSTRUCTED figures; the expected sums are the tables' own counters interpolated
 from __future__ import annotations
 
 import csv
+import functools
 import json
 
 import numpy as np
@@ -53,14 +54,21 @@ def run_dir(tmp_path_factory):
     return path
 
 
-def _by_hand(run_dir, devices: list[str], a: float, b: float) -> float:
-    """The devices' energy (J) over [a, b] s: each one's own counter, interpolated at the edges, summed."""
+@functools.cache
+def _counters(run_dir) -> dict:
+    """Each device's energy counter as the run's tables hold it: (t s, J), read once."""
     run = load(run_dir)
     g, r = run["gpu_power"], run["rapl"]
     counters = {"gpu0": (g.energy_t_ns / S, g.energy_j)}
     for zone, name in (("intel-rapl:0", PKG), ("intel-rapl:0:0", CORE)):
         z = r[r.zone == zone]
         counters[name] = (z.t_ns / S, z.energy_j)
+    return counters
+
+
+def _by_hand(run_dir, devices: list[str], a: float, b: float) -> float:
+    """The devices' energy (J) over [a, b] s: each one's own counter, interpolated at the edges, summed."""
+    counters = _counters(run_dir)
     return sum(float(np.interp(b, *counters[d]) - np.interp(a, *counters[d])) for d in devices)
 
 
